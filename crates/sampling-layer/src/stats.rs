@@ -1,0 +1,54 @@
+//! Plain snapshots of the sampler's counters: the contract with `logmetrics`.
+
+/// Figures for one directive target (or the catch-all `other`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TargetStats {
+    /// The directive's target (`app::router`), `""` for the bare default rate, or
+    /// [`OTHER_TARGET`] for events no directive names.
+    pub target: String,
+    /// The configured rate in `[0, 1]` for this target (its target-wide rate; per-key
+    /// rates under it are counted here too).
+    pub rate: f64,
+    /// Sampled-level events that reached the sampler's decision.
+    pub seen: u64,
+    /// Of those, kept.
+    pub kept: u64,
+    /// Of those, sampled out (`seen - kept`).
+    pub dropped: u64,
+}
+
+impl TargetStats {
+    /// `kept / seen`, or `None` before any event was seen.
+    pub fn actual_rate(&self) -> Option<f64> {
+        (self.seen > 0).then(|| self.kept as f64 / self.seen as f64)
+    }
+
+    /// Share of seen events that were sampled out, in `[0, 1]`.
+    pub fn reduction(&self) -> Option<f64> {
+        self.actual_rate().map(|r| 1.0 - r)
+    }
+}
+
+/// The label used for events that no directive's target matches.
+pub const OTHER_TARGET: &str = "other";
+
+/// A point-in-time view of a sampler's state.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SamplingStats {
+    /// Per-key counters currently live.
+    pub active_keys: usize,
+    /// The configured bound on live keys (`max_keys`).
+    pub max_keys: usize,
+    /// Per-key counters evicted since the sampler was built.
+    pub evicted_keys: u64,
+    /// Whether the circuit breaker is open (sampling suspended, everything kept).
+    pub breaker_open: bool,
+    /// Times the breaker has opened.
+    pub breaker_trips: u64,
+    /// Whether sampling is enabled (`SamplingHandle::set_enabled`).
+    pub enabled: bool,
+    /// Per target: seen, kept, dropped and the configured rate.
+    pub targets: Vec<TargetStats>,
+}

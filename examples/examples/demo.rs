@@ -1,0 +1,4 @@
+//! Placeholder demo until the writer lands.
+fn main() {
+    println!("demo: placeholder");
+}
