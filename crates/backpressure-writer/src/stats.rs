@@ -108,7 +108,7 @@ impl LatencySnapshot {
 }
 
 /// A point-in-time view of a [`NonBlocking`](crate::NonBlocking) writer's figures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
     /// Lines queued and not yet taken by the worker.

@@ -1,7 +1,7 @@
 //! Plain snapshots of the sampler's counters: the contract with `logmetrics`.
 
 /// Figures for one directive target (or the catch-all `other`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct TargetStats {
     /// The directive's target (`app::router`), `""` for the bare default rate, or
@@ -34,7 +34,7 @@ impl TargetStats {
 pub const OTHER_TARGET: &str = "other";
 
 /// A point-in-time view of a sampler's state.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct SamplingStats {
     /// Per-key counters currently live.

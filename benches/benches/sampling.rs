@@ -1,0 +1,2 @@
+//! Placeholder until the sampling benchmarks land.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder until the writer benchmarks land.
+fn main() {}
