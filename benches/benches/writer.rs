@@ -1,2 +1,214 @@
-//! Placeholder until the writer benchmarks land.
-fn main() {}
+//! backpressure-writer against tracing-appender, side by side on the same kind of sink (a
+//! fresh temp file per sample), 120-byte pre-formatted lines.
+//!
+//! - `writer_block_2_producers`: sustained block mode (`lossy(false)`), 2 producer threads;
+//!   the time per line includes draining (guard drop), so the queue can't hide work. The
+//!   baseline is one thread writing the same lines through a 64 KiB `BufWriter`.
+//! - `writer_burst_drop_newest`: one thread writes a burst of 2 M lines as fast as it can,
+//!   both writers with a 128 000-line queue, drop-newest. One iteration is one burst; the
+//!   time is the producer's. Kept lines and the drain rate
+//!   `(kept - capacity) / burst duration` are printed after each benchmark.
+//!
+//! Run: `cargo bench -p benches --bench writer -- --warm-up-time 1 --measurement-time 3`
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
+
+const LINE_LEN: usize = 120;
+const CAPACITY: usize = 128_000;
+const BURST: u64 = 2_000_000;
+
+fn line() -> Vec<u8> {
+    let mut l = b"2026-11-27T10:00:00.123456Z  INFO http: request handled method=GET path=/api/v1/items status=200 took_us=1234 "
+        .to_vec();
+    l.resize(LINE_LEN - 1, b'x');
+    l.push(b'\n');
+    l
+}
+
+fn temp_file() -> (tempfile::TempDir, File) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = File::create(dir.path().join("log")).expect("temp file");
+    (dir, file)
+}
+
+/// Runs `lines` writes split over 2 threads, each with its own writer clone; the clock
+/// starts when both are released and stops after `finish` (drain and join) returns.
+fn two_producers<W: Write + Clone + Send + 'static>(
+    lines: u64,
+    writer: W,
+    finish: impl FnOnce(),
+) -> Duration {
+    let start = Arc::new(Barrier::new(3));
+    let per_thread = lines.div_ceil(2);
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let mut w = writer.clone();
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                let l = line();
+                start.wait();
+                for _ in 0..per_thread {
+                    w.write_all(&l).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(writer);
+    start.wait();
+    let t0 = Instant::now();
+    for t in threads {
+        t.join().unwrap();
+    }
+    finish();
+    t0.elapsed()
+}
+
+fn block_mode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("writer_block_2_producers");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("backpressure_writer", |b| {
+        b.iter_custom(|iters| {
+            let (_dir, file) = temp_file();
+            let (w, guard) = backpressure_writer::NonBlockingBuilder::default()
+                .buffered_lines_limit(CAPACITY)
+                .lossy(false)
+                .finish(file);
+            let stats = w.clone();
+            let took = two_producers(iters, w, move || drop(guard));
+            let s = stats.stats();
+            assert_eq!(s.lines_written, iters.div_ceil(2) * 2);
+            took
+        })
+    });
+    group.bench_function("tracing_appender", |b| {
+        b.iter_custom(|iters| {
+            let (_dir, file) = temp_file();
+            let (w, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .buffered_lines_limit(CAPACITY)
+                .lossy(false)
+                .finish(file);
+            two_producers(iters, w, move || drop(guard))
+        })
+    });
+    group.bench_function("bufwriter_1_thread", |b| {
+        b.iter_custom(|iters| {
+            let (_dir, file) = temp_file();
+            let l = line();
+            let lines = iters.div_ceil(2) * 2;
+            let t0 = Instant::now();
+            let mut w = BufWriter::with_capacity(64 * 1024, file);
+            for _ in 0..lines {
+                w.write_all(&l).unwrap();
+            }
+            w.flush().unwrap();
+            drop(w);
+            t0.elapsed()
+        })
+    });
+    group.finish();
+}
+
+#[derive(Default)]
+struct BurstTally {
+    bursts: u64,
+    kept: u64,
+    producer: Duration,
+}
+
+impl BurstTally {
+    fn add(&mut self, kept: u64, producer: Duration) {
+        self.bursts += 1;
+        self.kept += kept;
+        self.producer += producer;
+    }
+
+    fn print(&self, name: &str) {
+        if self.bursts == 0 {
+            return;
+        }
+        let kept = self.kept as f64 / self.bursts as f64;
+        let secs = self.producer.as_secs_f64() / self.bursts as f64;
+        println!(
+            "burst {name}: {} bursts of {BURST} lines; kept {:.0} ({:.1}%); producer {:.1} ns/line; \
+             drain rate (kept - capacity) / burst = {:.2} M lines/s",
+            self.bursts,
+            kept,
+            100.0 * kept / BURST as f64,
+            secs * 1e9 / BURST as f64,
+            (kept - CAPACITY as f64).max(0.0) / secs / 1e6,
+        );
+    }
+}
+
+fn burst(c: &mut Criterion) {
+    let mut group = c.benchmark_group("writer_burst_drop_newest");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(BURST));
+    let ours = Mutex::new(BurstTally::default());
+    let theirs = Mutex::new(BurstTally::default());
+    group.bench_function(BenchmarkId::new("backpressure_writer", BURST), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let l = line();
+            for _ in 0..iters {
+                let (_dir, file) = temp_file();
+                let (mut w, guard) = backpressure_writer::NonBlockingBuilder::default()
+                    .buffered_lines_limit(CAPACITY)
+                    .lossy(true)
+                    .finish(file);
+                let t0 = Instant::now();
+                for _ in 0..BURST {
+                    w.write_all(&l).unwrap();
+                }
+                let took = t0.elapsed();
+                drop(guard);
+                let s = w.stats();
+                assert_eq!(s.submitted, s.lines_written + s.dropped.total());
+                ours.lock().unwrap().add(s.lines_written, took);
+                total += took;
+            }
+            total
+        })
+    });
+    group.bench_function(BenchmarkId::new("tracing_appender", BURST), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let l = line();
+            for _ in 0..iters {
+                let (_dir, file) = temp_file();
+                let (mut w, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                    .buffered_lines_limit(CAPACITY)
+                    .lossy(true)
+                    .finish(file);
+                let errors = w.error_counter();
+                let t0 = Instant::now();
+                for _ in 0..BURST {
+                    w.write_all(&l).unwrap();
+                }
+                let took = t0.elapsed();
+                drop(guard);
+                let kept = BURST - errors.dropped_lines() as u64;
+                theirs.lock().unwrap().add(kept, took);
+                total += took;
+            }
+            total
+        })
+    });
+    group.finish();
+    ours.lock().unwrap().print("backpressure_writer");
+    theirs.lock().unwrap().print("tracing_appender");
+}
+
+mod groups {
+    #![allow(missing_docs)] // criterion_group! defines an undocumented pub fn.
+    use super::{block_mode, burst};
+    criterion::criterion_group!(benches, block_mode, burst);
+}
+use groups::benches;
+criterion_main!(benches);

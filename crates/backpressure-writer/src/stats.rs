@@ -5,6 +5,7 @@
 //! handful of relaxed atomics; it never takes the queue lock for long and never waits on
 //! the sink.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Lines the writer gave up on, one field per reason.
@@ -16,7 +17,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Dropped {
-    /// Refused on arrival because the queue was full (`Overflow::DropNewest`).
+    /// Refused on arrival because the queue was full (`Overflow::DropNewest`, or
+    /// `Overflow::DropOldest` when every buffered line was already being written).
     pub newest: u64,
     /// Evicted from the head of a full queue to make room (`Overflow::DropOldest`).
     pub oldest: u64,
@@ -111,17 +113,31 @@ impl LatencySnapshot {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Lines queued and not yet taken by the worker.
+    /// Lines buffered and not yet written or dropped: queued, or taken by the worker and
+    /// being written ([`queued`](Self::queued) + [`in_flight`](Self::in_flight)). Both count
+    /// against the capacity, so `queue_depth <= capacity + keep_capacity`, and
+    /// `submitted == lines_written + dropped.total() + queue_depth` holds in every snapshot.
     pub queue_depth: usize,
-    /// The queue's capacity in lines (`buffered_lines_limit`).
+    /// Lines queued and not yet taken by the worker.
+    pub queued: usize,
+    /// Lines the worker has taken and is writing.
+    pub in_flight: usize,
+    /// The queue's capacity in lines (`buffered_lines_limit`), for lines under the
+    /// overflow policy.
     pub capacity: usize,
+    /// Capacity reserved for keep-level lines (`keep_capacity`), on top of `capacity`.
+    pub keep_capacity: usize,
     /// Highest `queue_depth` seen since the writer was built.
     pub high_water: usize,
-    /// Lines handed to the writer (each `write` call is one line).
+    /// Producers currently waiting for room (`Overflow::Block`, or keep-level lines).
+    pub blocked_producers: usize,
+    /// Lines handed to the writer (each non-empty `write` call is one line), counted once
+    /// they are queued or dropped: a producer still waiting for room is not counted yet.
     pub submitted: u64,
     /// Lines the sink accepted.
     pub lines_written: u64,
-    /// Bytes the sink accepted (the writer's own drop-report lines included).
+    /// Bytes the sink accepted (the writer's own drop-report lines included; those are not
+    /// counted in `lines_written`).
     pub bytes_written: u64,
     /// Lines lost, by reason.
     pub dropped: Dropped,
@@ -139,4 +155,52 @@ pub struct Stats {
     pub queue_wait: LatencySnapshot,
     /// Time each batch took to write and, when it ends with one, flush.
     pub batch_write: LatencySnapshot,
+}
+
+/// The recording side of a [`LatencySnapshot`]: relaxed atomics, recorded by the worker.
+#[derive(Debug, Default)]
+pub(crate) struct Histogram {
+    counts: [AtomicU64; LATENCY_BUCKETS],
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    pub(crate) fn record(&self, d: Duration) {
+        self.counts[LatencySnapshot::bucket_for(d)].fetch_add(1, Relaxed);
+        let nanos = d.as_nanos().min(u64::MAX as u128) as u64;
+        // Saturating, as the snapshot documents. Only the worker records, so the CAS loop
+        // practically never retries.
+        let _ = self
+            .sum_nanos
+            .fetch_update(Relaxed, Relaxed, |sum| Some(sum.saturating_add(nanos)));
+    }
+
+    pub(crate) fn snapshot(&self) -> LatencySnapshot {
+        let mut s = LatencySnapshot::default();
+        for (out, c) in s.counts.iter_mut().zip(&self.counts) {
+            *out = c.load(Relaxed);
+        }
+        s.sum_nanos = self.sum_nanos.load(Relaxed);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_and_saturates() {
+        let h = Histogram::default();
+        h.record(Duration::from_nanos(500));
+        h.record(Duration::from_micros(3));
+        h.record(Duration::MAX);
+        let s = h.snapshot();
+        assert_eq!(
+            (s.counts[0], s.counts[2], s.counts[LATENCY_BUCKETS - 1]),
+            (1, 1, 1)
+        );
+        assert_eq!(s.count(), 3);
+        assert_eq!(s.sum_nanos, u64::MAX);
+    }
 }

@@ -37,7 +37,7 @@ pub const OTHER_TARGET: &str = "other";
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct SamplingStats {
-    /// Per-key counters currently live.
+    /// Per-key counters currently live (keys from the key field; at most `max_keys`).
     pub active_keys: usize,
     /// The configured bound on live keys (`max_keys`).
     pub max_keys: usize,
@@ -47,6 +47,12 @@ pub struct SamplingStats {
     pub breaker_open: bool,
     /// Times the breaker has opened.
     pub breaker_trips: u64,
+    /// Times the breaker has closed again (sampling resumed).
+    pub breaker_recoveries: u64,
+    /// Callsites with a counter of their own (events without a key field).
+    /// These are bounded by the program's code, not by `max_keys`, and are not
+    /// counted in `active_keys`.
+    pub callsite_keys: usize,
     /// Whether sampling is enabled (`SamplingHandle::set_enabled`).
     pub enabled: bool,
     /// Per target: seen, kept, dropped and the configured rate.

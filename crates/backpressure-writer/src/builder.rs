@@ -1,0 +1,222 @@
+//! [`NonBlockingBuilder`] and [`non_blocking`]: configuration, validation, start-up.
+
+use std::io::Write;
+use std::time::Duration;
+
+use tracing_core::Level;
+
+use crate::error::BuildError;
+use crate::guard::WorkerGuard;
+use crate::policy::Overflow;
+use crate::shared::{Config, Shared};
+use crate::sync::Arc;
+use crate::worker;
+use crate::writer::NonBlocking;
+
+/// Default queue capacity in lines, as tracing-appender's.
+pub const DEFAULT_BUFFERED_LINES_LIMIT: usize = 128_000;
+
+/// Starts a writer with the default settings: 128 000 lines, [`Overflow::DropNewest`],
+/// WARN and ERROR kept. The same signature as `tracing_appender::non_blocking`.
+///
+/// Keep the returned [`WorkerGuard`] alive for as long as lines should be written.
+pub fn non_blocking<W: Write + Send + 'static>(writer: W) -> (NonBlocking, WorkerGuard) {
+    NonBlockingBuilder::default().finish(writer)
+}
+
+/// Configures a [`NonBlocking`] writer. `Default` gives tracing-appender's defaults plus
+/// level awareness; every setter consumes and returns the builder.
+#[derive(Debug, Clone)]
+pub struct NonBlockingBuilder {
+    capacity: usize,
+    keep_capacity: Option<usize>,
+    overflow: Overflow,
+    thread_name: String,
+    keep_level: Option<Level>,
+    keep_timeout: Duration,
+    shutdown_timeout: Duration,
+    flush_interval: Duration,
+    drop_report: bool,
+    drop_report_interval: Duration,
+    error_summary_interval: Duration,
+}
+
+impl Default for NonBlockingBuilder {
+    fn default() -> Self {
+        NonBlockingBuilder {
+            capacity: DEFAULT_BUFFERED_LINES_LIMIT,
+            keep_capacity: None,
+            overflow: Overflow::DropNewest,
+            thread_name: "backpressure-writer".to_owned(),
+            keep_level: Some(Level::WARN),
+            keep_timeout: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(5),
+            flush_interval: Duration::from_secs(1),
+            drop_report: true,
+            drop_report_interval: Duration::from_secs(1),
+            error_summary_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl NonBlockingBuilder {
+    /// Lines under the overflow policy that may be buffered (queued or being written) at
+    /// once. Default 128 000. Must be at least 1.
+    pub fn buffered_lines_limit(mut self, lines: usize) -> Self {
+        self.capacity = lines;
+        self
+    }
+
+    /// Capacity reserved for keep-level lines, on top of `buffered_lines_limit`, so a
+    /// flood of lower-level lines never takes their room. Default: 1/8 of
+    /// `buffered_lines_limit`, at least 1. Must be at least 1.
+    pub fn keep_capacity(mut self, lines: usize) -> Self {
+        self.keep_capacity = Some(lines);
+        self
+    }
+
+    /// `true` (the default): [`Overflow::DropNewest`]; `false`:
+    /// [`Overflow::Block`] without timeout. As tracing-appender's `lossy`.
+    pub fn lossy(mut self, lossy: bool) -> Self {
+        self.overflow = if lossy {
+            Overflow::DropNewest
+        } else {
+            Overflow::Block { timeout: None }
+        };
+        self
+    }
+
+    /// What a line below `keep_level` does when the queue is full.
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// The worker thread's name. Default `"backpressure-writer"`.
+    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Lines at this level or more severe (through `make_writer_for`) are never dropped by
+    /// the overflow policy: they use `keep_capacity` and wait up to `keep_timeout`.
+    /// Default [`Level::WARN`].
+    pub fn keep_level(mut self, level: Level) -> Self {
+        self.keep_level = Some(level);
+        self
+    }
+
+    /// Treats every level alike (no keep-level lines).
+    pub fn keep_no_level(mut self) -> Self {
+        self.keep_level = None;
+        self
+    }
+
+    /// How long a keep-level line waits for room before it is dropped (counted under
+    /// `keep_timeout`). Once one has timed out, later ones don't wait again until the worker
+    /// makes progress. Default 1 s; must be positive.
+    pub fn keep_timeout(mut self, timeout: Duration) -> Self {
+        self.keep_timeout = timeout;
+        self
+    }
+
+    /// Bound on the guard's drain-flush-join at drop, and on `WorkerGuard::flush`.
+    /// Default 5 s; must be positive.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The sink is flushed whenever the queue runs empty, and at least this often while it
+    /// never does. Default 1 s; zero flushes after every batch.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// Whether the worker writes a drop-report line into the output after drops (see the
+    /// crate docs for its format). Default `true`.
+    pub fn drop_report(mut self, enabled: bool) -> Self {
+        self.drop_report = enabled;
+        self
+    }
+
+    /// Minimum time between two drop reports. Default 1 s; zero reports after every batch
+    /// that saw drops.
+    pub fn drop_report_interval(mut self, interval: Duration) -> Self {
+        self.drop_report_interval = interval;
+        self
+    }
+
+    /// Minimum time between two summaries of sink errors on stderr. Default 10 s.
+    pub fn error_summary_interval(mut self, interval: Duration) -> Self {
+        self.error_summary_interval = interval;
+        self
+    }
+
+    fn validate(&self) -> Result<Config, BuildError> {
+        if self.capacity == 0 {
+            return Err(BuildError::ZeroCapacity);
+        }
+        let keep_capacity = self.keep_capacity.unwrap_or((self.capacity / 8).max(1));
+        if keep_capacity == 0 {
+            return Err(BuildError::ZeroKeepCapacity);
+        }
+        if self.thread_name.contains('\0') {
+            return Err(BuildError::ThreadNameNul {
+                name: self.thread_name.clone(),
+            });
+        }
+        let zero = |d: Duration, setting| {
+            if d.is_zero() {
+                Err(BuildError::ZeroTimeout { setting })
+            } else {
+                Ok(())
+            }
+        };
+        zero(self.keep_timeout, "keep_timeout")?;
+        zero(self.shutdown_timeout, "shutdown_timeout")?;
+        if let Overflow::Block { timeout: Some(t) } = self.overflow {
+            zero(
+                t,
+                "Overflow::Block timeout (use Overflow::DropNewest to never wait)",
+            )?;
+        }
+        Ok(Config {
+            capacity: self.capacity,
+            keep_capacity,
+            overflow: self.overflow,
+            keep_level: self.keep_level,
+            keep_timeout: self.keep_timeout,
+            shutdown_timeout: self.shutdown_timeout,
+            flush_interval: self.flush_interval,
+            drop_report: self.drop_report,
+            drop_report_interval: self.drop_report_interval,
+            error_summary_interval: self.error_summary_interval,
+        })
+    }
+
+    /// Validates the settings and starts the worker thread on `writer`.
+    pub fn try_finish<W: Write + Send + 'static>(
+        self,
+        writer: W,
+    ) -> Result<(NonBlocking, WorkerGuard), BuildError> {
+        let config = self.validate()?;
+        let shared = Arc::new(Shared::new(config));
+        let handle = worker::spawn(Arc::clone(&shared), writer, self.thread_name)
+            .map_err(BuildError::Spawn)?;
+        Ok((
+            NonBlocking::new(Arc::clone(&shared)),
+            WorkerGuard::new(shared, handle),
+        ))
+    }
+
+    /// [`try_finish`](Self::try_finish), panicking with the [`BuildError`]'s message on a bad
+    /// configuration, as tracing-appender's `finish` does.
+    pub fn finish<W: Write + Send + 'static>(self, writer: W) -> (NonBlocking, WorkerGuard) {
+        match self.try_finish(writer) {
+            Ok(pair) => pair,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}

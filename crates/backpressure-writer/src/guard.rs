@@ -1,0 +1,132 @@
+//! [`WorkerGuard`]: on-demand `flush()`, and the bounded drain-flush-join on drop.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::error::FlushError;
+use crate::report::PREFIX;
+use crate::shared::Shared;
+use crate::stats::Stats;
+use crate::sync::{Arc, JoinHandle};
+
+/// Keeps the worker thread running; dropping it drains the queue, flushes the sink and
+/// joins the thread, all within `shutdown_timeout` (5 s by default).
+///
+/// Lines still buffered when the timeout runs out are counted under
+/// [`Dropped::shutdown`](crate::Dropped::shutdown) and their number is printed on stderr;
+/// the worker thread is then left to finish (or not) on its own. Lines written after the
+/// guard is gone count under [`Dropped::worker_gone`](crate::Dropped::worker_gone).
+#[must_use = "dropping the guard at once shuts the writer down: keep it until the end of main"]
+pub struct WorkerGuard {
+    shared: Arc<Shared>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for WorkerGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerGuard")
+            .field("thread", &self.handle.as_ref().map(|h| h.thread().name()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerGuard {
+    pub(crate) fn new(shared: Arc<Shared>, handle: JoinHandle<()>) -> Self {
+        WorkerGuard {
+            shared,
+            handle: Some(handle),
+        }
+    }
+
+    /// Waits until every line submitted before this call is written and the sink flushed
+    /// (or the line was dropped), bounded by the writer's `shutdown_timeout`.
+    ///
+    /// Errors if the time runs out, if the worker is gone, or if the sink failed meanwhile
+    /// (the lines it lost are counted under `write_failed`).
+    pub fn flush(&self) -> Result<(), FlushError> {
+        self.flush_timeout(self.shared.config.shutdown_timeout)
+    }
+
+    /// [`flush`](Self::flush) with an explicit bound.
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let shared = &self.shared;
+        let mut st = shared.lock();
+        let target = st.next_seq;
+        let errors_before = st.write_errors;
+        if target > st.flush_target {
+            st.flush_target = target;
+        }
+        if st.take_worker_wake() {
+            shared.work.notify_one();
+        }
+        while st.durable < target {
+            if !st.worker_alive {
+                return Err(FlushError::WorkerGone);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(FlushError::TimedOut {
+                    waited: now - started,
+                    pending: st.buffered() as u64,
+                });
+            }
+            st = shared
+                .progress
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        match st.write_errors - errors_before {
+            0 => Ok(()),
+            errors => Err(FlushError::SinkFailed { errors }),
+        }
+    }
+
+    /// The same snapshot as [`NonBlocking::stats`](crate::NonBlocking::stats).
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+}
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        let timeout = shared.config.shutdown_timeout;
+        let deadline = Instant::now() + timeout;
+        let mut st = shared.lock();
+        st.closing = true;
+        if st.take_worker_wake() {
+            shared.work.notify_one();
+        }
+        while st.worker_alive {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = shared
+                .progress
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if !st.worker_alive {
+            drop(st);
+            if let Some(handle) = self.handle.take() {
+                // A panic escaping the worker was already accounted by its alive guard.
+                let _ = handle.join();
+            }
+            return;
+        }
+        // The sink is stuck: give up on what is left, and let the thread go.
+        st.abandoned = true;
+        st.accepting = false;
+        let lost = st.discard_buffered();
+        st.dropped.shutdown += lost;
+        drop(st);
+        shared.room.notify_all();
+        shared.progress.notify_all();
+        eprintln!("{PREFIX}shutdown timed out after {timeout:?}: {lost} lines were not written");
+    }
+}

@@ -1,0 +1,198 @@
+//! The line queue: one growable byte buffer holding lines back to back, plus a record per
+//! line (length, sequence number, optional enqueue timestamp).
+//!
+//! Producers append to one `LineQueue` under the lock; the worker swaps the whole queue
+//! out for its empty spare and reads it outside the lock. Both keep their allocations
+//! across swaps, so once the buffers have grown to the working size nothing allocates.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+/// One queued line's bookkeeping.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LineMeta {
+    /// Logical offset just past the line: bytes ever appended to this queue up to and
+    /// including it. Logical offsets survive compaction, and make a run of lines findable
+    /// by binary search.
+    end: u64,
+    /// Position in the writer-wide order of submission; the worker merges the policy and
+    /// keep queues by it so that each thread's lines keep their order.
+    pub(crate) seq: u64,
+    /// Nanoseconds since the writer's epoch when queued, or 0 when this line isn't timed.
+    pub(crate) stamp: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct LineQueue {
+    bytes: Vec<u8>,
+    /// Logical offset of `bytes[0]`.
+    base: u64,
+    /// Byte offset in `bytes` of the first live line: evicting or consuming the front only
+    /// moves it.
+    head: usize,
+    metas: VecDeque<LineMeta>,
+    /// Records before this index were consumed by the worker (`take_run`); producers only
+    /// ever see 0 here, as the worker clears the queue before swapping it back.
+    cursor: usize,
+}
+
+/// Below this many dead bytes at the front, compaction isn't worth the `memmove`.
+const COMPACT_MIN: usize = 64 * 1024;
+
+impl LineQueue {
+    /// Lines queued (and not yet consumed).
+    pub(crate) fn len(&self) -> usize {
+        self.metas.len() - self.cursor
+    }
+
+    pub(crate) fn push(&mut self, line: &[u8], seq: u64, stamp: u64) {
+        self.bytes.extend_from_slice(line);
+        self.metas.push_back(LineMeta {
+            end: self.base + self.bytes.len() as u64,
+            seq,
+            stamp,
+        });
+    }
+
+    /// Physical offset in `bytes` just past the line.
+    fn end_of(&self, m: &LineMeta) -> usize {
+        (m.end - self.base) as usize
+    }
+
+    /// Drops the oldest line (DropOldest). Compacts once the dead prefix is both large and
+    /// at least half the buffer, so the cost stays amortized O(1) per line and memory stays
+    /// bounded by about twice the live bytes.
+    pub(crate) fn evict_front(&mut self) -> Option<LineMeta> {
+        debug_assert_eq!(self.cursor, 0, "producers never see a consumed queue");
+        let meta = self.metas.pop_front()?;
+        self.head = self.end_of(&meta);
+        if self.metas.is_empty() {
+            self.clear();
+        } else if self.head >= COMPACT_MIN && self.head * 2 >= self.bytes.len() {
+            self.bytes.copy_within(self.head.., 0);
+            self.bytes.truncate(self.bytes.len() - self.head);
+            self.base += self.head as u64;
+            self.head = 0;
+        }
+        Some(meta)
+    }
+
+    pub(crate) fn front_seq(&self) -> Option<u64> {
+        self.metas.get(self.cursor).map(|m| m.seq)
+    }
+
+    /// Takes (consumes) a run of lines from the front, for the worker: lines whose sequence
+    /// number is below `stop_seq`, at least one, and no more than `max_bytes` unless the
+    /// first line alone is longer. Returns the byte range of the run in [`Self::bytes`] and
+    /// the number of lines. A binary search, so a large batch costs O(log n) per run rather
+    /// than a step per line.
+    pub(crate) fn take_run(&mut self, stop_seq: u64, max_bytes: usize) -> (Range<usize>, usize) {
+        let start = self.head;
+        let limit = self
+            .base
+            .saturating_add(start.saturating_add(max_bytes) as u64);
+        // Monotonic over the whole deque: consumed records have smaller seq and end.
+        let fits = self
+            .metas
+            .partition_point(|m| m.seq < stop_seq && m.end <= limit);
+        let n = fits.saturating_sub(self.cursor).max(1).min(self.len());
+        if n == 0 {
+            return (start..start, 0);
+        }
+        let last = self.metas[self.cursor + n - 1];
+        self.cursor += n;
+        self.head = self.end_of(&last);
+        (start..self.head, n)
+    }
+
+    pub(crate) fn bytes(&self, range: Range<usize>) -> &[u8] {
+        &self.bytes[range]
+    }
+
+    /// The records of the lines not yet consumed.
+    pub(crate) fn metas(&self) -> impl Iterator<Item = &LineMeta> {
+        self.metas.range(self.cursor..)
+    }
+
+    /// Forgets every line but keeps the allocations.
+    pub(crate) fn clear(&mut self) {
+        self.base += self.bytes.len() as u64;
+        self.bytes.clear();
+        self.metas.clear();
+        self.head = 0;
+        self.cursor = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(q: &mut LineQueue) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while q.len() > 0 {
+            let (r, n) = q.take_run(u64::MAX, 1);
+            assert_eq!(n, 1);
+            out.push(q.bytes(r).to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn eviction_keeps_the_newest_and_compacts() {
+        let mut q = LineQueue::default();
+        let line = [b'x'; 1000];
+        for i in 0..200u64 {
+            q.push(&line, i, 0);
+        }
+        for _ in 0..150 {
+            q.evict_front().unwrap();
+        }
+        // 150 000 dead bytes of 200 000: compacted, so head is back near the start.
+        assert!(q.head < COMPACT_MIN, "head {}", q.head);
+        assert_eq!(q.len(), 50);
+        assert_eq!(q.front_seq(), Some(150));
+        assert_eq!(lines(&mut q).len(), 50);
+    }
+
+    #[test]
+    fn runs_respect_the_byte_limit_after_compaction() {
+        let mut q = LineQueue::default();
+        let line = |i: u64| format!("{i:04}{}\n", "y".repeat(995)).into_bytes();
+        for i in 0..300 {
+            q.push(&line(i), i, 0);
+        }
+        for _ in 0..200 {
+            q.evict_front().unwrap();
+        }
+        assert!(q.head < COMPACT_MIN, "compacted: head {}", q.head);
+        // 1000-byte lines, 4500-byte limit: runs of 4 lines, whole lines only.
+        let mut next = 200;
+        while q.len() > 0 {
+            let (r, n) = q.take_run(u64::MAX, 4500);
+            assert_eq!(n, 4.min(300 - next as usize));
+            let expected: Vec<u8> = (next..next + n as u64).flat_map(line).collect();
+            assert_eq!(q.bytes(r), &expected[..]);
+            next += n as u64;
+        }
+        assert_eq!(next, 300);
+        // A line longer than the limit still goes, alone.
+        q.clear();
+        q.push(&line(7), 7, 0);
+        let (r, n) = q.take_run(u64::MAX, 10);
+        assert_eq!((q.bytes(r), n), (&line(7)[..], 1));
+    }
+
+    #[test]
+    fn runs_stop_at_the_other_queues_next_sequence() {
+        let mut q = LineQueue::default();
+        for (i, s) in [b"a\n", b"b\n", b"c\n"].iter().enumerate() {
+            q.push(*s, i as u64 * 2, 0);
+        }
+        let (r, n) = q.take_run(3, usize::MAX);
+        assert_eq!((q.bytes(r), n), (&b"a\nb\n"[..], 2));
+        let (r, n) = q.take_run(3, usize::MAX);
+        assert_eq!((q.bytes(r), n), (&b"c\n"[..], 1));
+        assert_eq!(q.len(), 0);
+    }
+}

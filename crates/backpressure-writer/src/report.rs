@@ -1,0 +1,228 @@
+//! What the writer says about its own losses: the drop-report line it writes into the
+//! output, and the sink-fault messages it prints on stderr.
+//!
+//! # The drop-report format
+//!
+//! After lines were dropped, the worker writes exactly one line into the sink:
+//!
+//! ```text
+//! backpressure-writer: dropped 1234 lines since last report (newest=1234 oldest=0 timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0)
+//! ```
+//!
+//! `dropped N` is the sum of the per-reason counts that follow, in this fixed order, each
+//! `reason=count` with the names of [`Dropped::by_reason`]. The report follows the batch of
+//! lines that was queued while the drops happened. At most one is written per
+//! `drop_report_interval` (1 s by default; the first as soon as a drop is seen), and a final
+//! one at shutdown if drops remain unreported. The line ends with `\n` and is counted in
+//! `bytes_written`, not in `lines_written`.
+
+use std::any::Any;
+use std::fmt::{self, Write as _};
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::stats::Dropped;
+
+/// The prefix of every line and message the writer itself produces.
+pub(crate) const PREFIX: &str = "backpressure-writer: ";
+
+/// `a - b`, field by field (counts only grow, so this never underflows).
+pub(crate) fn dropped_since(a: &Dropped, b: &Dropped) -> Dropped {
+    Dropped {
+        newest: a.newest - b.newest,
+        oldest: a.oldest - b.oldest,
+        timeout: a.timeout - b.timeout,
+        keep_timeout: a.keep_timeout - b.keep_timeout,
+        shutdown: a.shutdown - b.shutdown,
+        worker_gone: a.worker_gone - b.worker_gone,
+        write_failed: a.write_failed - b.write_failed,
+    }
+}
+
+/// Formats a drop report (see the module docs) into `out`, replacing its contents.
+pub(crate) fn format_drop_report(out: &mut String, d: &Dropped) {
+    out.clear();
+    // Writing into a String cannot fail.
+    let _ = write!(
+        out,
+        "{PREFIX}dropped {} lines since last report (",
+        d.total()
+    );
+    for (i, (reason, n)) in d.by_reason().iter().enumerate() {
+        let sep = if i == 0 { "" } else { " " };
+        let _ = write!(out, "{sep}{reason}={n}");
+    }
+    out.push_str(")\n");
+}
+
+/// A failed sink operation.
+#[derive(Debug)]
+pub(crate) enum Fault {
+    Io(io::Error),
+    Panic(String),
+}
+
+impl Fault {
+    pub(crate) fn from_panic(payload: Box<dyn Any + Send>) -> Self {
+        let msg = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "non-string panic payload".to_owned()
+        };
+        Fault::Panic(msg)
+    }
+
+    pub(crate) fn is_panic(&self) -> bool {
+        matches!(self, Fault::Panic(_))
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Io(e) => write!(f, "sink error: {e}"),
+            Fault::Panic(m) => write!(f, "sink panicked: {m}"),
+        }
+    }
+}
+
+/// Rate-limits sink-fault messages on stderr: the first fault in full, then one summary
+/// per interval while faults continue, and a last summary when the worker stops.
+#[derive(Debug)]
+pub(crate) struct FaultLog {
+    interval: Duration,
+    seen_first: bool,
+    last_summary: Option<Instant>,
+    errors: u64,
+    lines: u64,
+}
+
+impl FaultLog {
+    pub(crate) fn new(interval: Duration) -> Self {
+        FaultLog {
+            interval,
+            seen_first: false,
+            last_summary: None,
+            errors: 0,
+            lines: 0,
+        }
+    }
+
+    /// Notes a fault and prints what [`Self::message`] decides.
+    pub(crate) fn record(&mut self, fault: &Fault, lines_lost: u64) {
+        if let Some(msg) = self.message(fault, lines_lost, Instant::now()) {
+            eprintln!("{msg}");
+        }
+    }
+
+    /// The message to print for a fault seen at `now`, if any (the clock is a parameter so
+    /// the rate limit can be tested without waiting).
+    fn message(&mut self, fault: &Fault, lines_lost: u64, now: Instant) -> Option<String> {
+        if !self.seen_first {
+            self.seen_first = true;
+            self.last_summary = Some(now);
+            return Some(format!(
+                "{PREFIX}{fault}; {lines_lost} lines lost (further sink errors are summarized every {:?})",
+                self.interval
+            ));
+        }
+        self.errors += 1;
+        self.lines += lines_lost;
+        if self
+            .last_summary
+            .is_none_or(|t| now.duration_since(t) >= self.interval)
+        {
+            return self.summary(now);
+        }
+        None
+    }
+
+    fn summary(&mut self, now: Instant) -> Option<String> {
+        let msg = (self.errors > 0).then(|| {
+            format!(
+                "{PREFIX}{} more sink errors, {} lines lost since the last message",
+                self.errors, self.lines
+            )
+        });
+        self.errors = 0;
+        self.lines = 0;
+        self.last_summary = Some(now);
+        msg
+    }
+
+    /// Prints what the rate limit held back.
+    pub(crate) fn finish(&mut self) {
+        if let Some(msg) = self.summary(Instant::now()) {
+            eprintln!("{msg}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_report_has_the_documented_format() {
+        let d = Dropped {
+            newest: 1200,
+            oldest: 30,
+            write_failed: 4,
+            ..Dropped::default()
+        };
+        let mut s = String::new();
+        format_drop_report(&mut s, &d);
+        assert_eq!(
+            s,
+            "backpressure-writer: dropped 1234 lines since last report (newest=1200 oldest=30 \
+             timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=4)\n"
+        );
+    }
+
+    #[test]
+    fn sink_errors_print_the_first_then_periodic_summaries() {
+        let mut log = FaultLog::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let err = || Fault::Io(io::Error::other("No space left on device"));
+        assert_eq!(
+            log.message(&err(), 5, t0).as_deref(),
+            Some(
+                "backpressure-writer: sink error: No space left on device; 5 lines lost \
+                 (further sink errors are summarized every 10s)"
+            )
+        );
+        assert_eq!(log.message(&err(), 7, t0 + Duration::from_secs(1)), None);
+        assert_eq!(log.message(&err(), 8, t0 + Duration::from_secs(9)), None);
+        assert_eq!(
+            log.message(&err(), 9, t0 + Duration::from_secs(10))
+                .as_deref(),
+            Some("backpressure-writer: 3 more sink errors, 24 lines lost since the last message")
+        );
+        assert_eq!(log.message(&err(), 1, t0 + Duration::from_secs(11)), None);
+        assert_eq!(
+            log.summary(t0 + Duration::from_secs(12)).as_deref(),
+            Some("backpressure-writer: 1 more sink errors, 1 lines lost since the last message")
+        );
+        assert_eq!(log.summary(t0 + Duration::from_secs(13)), None);
+        let panic = Fault::from_panic(Box::new("kaboom"));
+        assert!(panic.is_panic());
+        assert_eq!(panic.to_string(), "sink panicked: kaboom");
+    }
+
+    #[test]
+    fn dropped_since_subtracts_each_reason() {
+        let a = Dropped {
+            newest: 10,
+            keep_timeout: 3,
+            ..Dropped::default()
+        };
+        let b = Dropped {
+            newest: 4,
+            ..Dropped::default()
+        };
+        let d = dropped_since(&a, &b);
+        assert_eq!((d.newest, d.keep_timeout, d.total()), (6, 3, 9));
+    }
+}

@@ -1,0 +1,13 @@
+//! The synchronization primitives the writer uses: std's, or loom's under `cfg(loom)` so
+//! the flush and shutdown handshakes can be model-checked (`tests/loom.rs`).
+
+#[cfg(loom)]
+pub(crate) use loom::{
+    sync::{Arc, Condvar, Mutex, MutexGuard},
+    thread::{self, JoinHandle, ThreadId},
+};
+#[cfg(not(loom))]
+pub(crate) use std::{
+    sync::{Arc, Condvar, Mutex, MutexGuard},
+    thread::{self, JoinHandle, ThreadId},
+};

@@ -1,0 +1,73 @@
+//! The one error type of this crate.
+
+use std::fmt;
+use std::io;
+
+/// What was wrong with an exporter's configuration, or why its thread did not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// `interval(Duration::ZERO)`: the exporter would spin.
+    ZeroInterval,
+    /// Neither a writer nor a sampler was registered.
+    NothingToExport,
+    /// A writer or sampler was registered under an empty name.
+    EmptyName {
+        /// `"writer"` or `"sampler"`.
+        kind: &'static str,
+    },
+    /// Two writers (or two samplers) share a name, so their series would merge.
+    DuplicateName {
+        /// `"writer"` or `"sampler"`.
+        kind: &'static str,
+        /// The name used twice.
+        name: String,
+    },
+    /// The thread name contains a NUL byte.
+    InvalidThreadName(String),
+    /// A health threshold is out of range.
+    InvalidThreshold {
+        /// The setter's name.
+        what: &'static str,
+        /// Why it was refused.
+        why: String,
+    },
+    /// The operating system refused to start the exporter thread.
+    Spawn(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ZeroInterval => {
+                f.write_str("logmetrics: export interval must be greater than zero")
+            }
+            Error::NothingToExport => {
+                f.write_str("logmetrics: no writer or sampler registered, nothing to export")
+            }
+            Error::EmptyName { kind } => {
+                write!(f, "logmetrics: {kind} registered with an empty name")
+            }
+            Error::DuplicateName { kind, name } => write!(
+                f,
+                "logmetrics: two {kind}s registered as {name:?}; their series would merge"
+            ),
+            Error::InvalidThreadName(name) => {
+                write!(f, "logmetrics: thread name {name:?} contains a NUL byte")
+            }
+            Error::InvalidThreshold { what, why } => {
+                write!(f, "logmetrics: health threshold {what}: {why}")
+            }
+            Error::Spawn(e) => write!(f, "logmetrics: could not start the exporter thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}

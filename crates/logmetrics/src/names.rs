@@ -1,0 +1,204 @@
+//! The one table of metric names, kinds, units, labels and help text.
+//!
+//! `docs/metrics.md` mirrors [`METRICS`] (a test checks that every name here appears there),
+//! and the Grafana dashboard and alert rules may only use names from this table.
+
+use metrics::Unit;
+
+/// Label carrying the name a writer or sampler was registered under.
+pub const LABEL_NAME: &str = "name";
+/// Label carrying a drop reason (`Dropped::by_reason` names: `newest`, `oldest`, ...).
+pub const LABEL_REASON: &str = "reason";
+/// Label carrying a sampler directive's target, or `other`.
+pub const LABEL_TARGET: &str = "target";
+
+/// The `target` label value used for the sampler's bare default rate (whose target is `""`):
+/// an empty label value would make the series indistinguishable from an unlabelled one in
+/// Prometheus, and no module path can contain parentheses.
+pub const DEFAULT_TARGET_LABEL: &str = "(default)";
+
+/// Lines queued and not yet taken by the worker.
+pub const WRITER_QUEUE_DEPTH: &str = "log_writer_queue_depth";
+/// The queue's capacity in lines.
+pub const WRITER_QUEUE_CAPACITY: &str = "log_writer_queue_capacity";
+/// Highest queue depth seen since the writer was built.
+pub const WRITER_QUEUE_HIGH_WATER: &str = "log_writer_queue_high_water";
+/// Lines handed to the writer.
+pub const WRITER_LINES_SUBMITTED: &str = "log_writer_lines_submitted_total";
+/// Lines the sink accepted.
+pub const WRITER_LINES_WRITTEN: &str = "log_writer_lines_written_total";
+/// Bytes the sink accepted.
+pub const WRITER_BYTES_WRITTEN: &str = "log_writer_bytes_written_total";
+/// Lines lost, by `reason`.
+pub const WRITER_LINES_DROPPED: &str = "log_writer_lines_dropped_total";
+/// Failed sink operations.
+pub const WRITER_WRITE_ERRORS: &str = "log_writer_write_errors_total";
+/// Times the sink panicked.
+pub const WRITER_SINK_PANICS: &str = "log_writer_sink_panics_total";
+/// Batches the worker wrote.
+pub const WRITER_BATCHES: &str = "log_writer_batches_total";
+/// 1 while the worker thread runs, 0 once it is gone.
+pub const WRITER_WORKER_ALIVE: &str = "log_writer_worker_alive";
+/// Seconds since the sink last accepted a write (absent until the first write).
+pub const WRITER_LAST_WRITE_AGE: &str = "log_writer_last_write_age_seconds";
+/// Time a (timed) line waited in the queue.
+pub const WRITER_QUEUE_WAIT: &str = "log_writer_queue_wait_seconds";
+/// Time one batch took to write (and flush).
+pub const WRITER_BATCH_WRITE: &str = "log_writer_batch_write_seconds";
+
+/// Per-key counters currently live.
+pub const SAMPLING_ACTIVE_KEYS: &str = "log_sampling_active_keys";
+/// The configured bound on live keys.
+pub const SAMPLING_MAX_KEYS: &str = "log_sampling_max_keys";
+/// Per-key counters evicted.
+pub const SAMPLING_KEYS_EVICTED: &str = "log_sampling_keys_evicted_total";
+/// Sampled-level events that reached a decision, by `target`.
+pub const SAMPLING_EVENTS_SEEN: &str = "log_sampling_events_seen_total";
+/// Of those, kept, by `target`.
+pub const SAMPLING_EVENTS_KEPT: &str = "log_sampling_events_kept_total";
+/// The configured rate in `[0, 1]`, by `target`.
+pub const SAMPLING_RATE: &str = "log_sampling_rate";
+/// 1 while the circuit breaker is open (sampling suspended, everything kept).
+pub const SAMPLING_BREAKER_OPEN: &str = "log_sampling_breaker_open";
+/// Times the breaker has opened.
+pub const SAMPLING_BREAKER_TRIPS: &str = "log_sampling_breaker_trips_total";
+/// 1 while sampling is enabled, 0 when switched off at run time (everything kept).
+pub const SAMPLING_ENABLED: &str = "log_sampling_enabled";
+
+/// What kind of instrument a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Monotonic; published with `Counter::absolute`.
+    Counter,
+    /// Set to the latest value on each export.
+    Gauge,
+    /// Fed from bucket deltas with `Histogram::record_many`.
+    Histogram,
+}
+
+impl MetricKind {
+    /// Lowercase name, as in Prometheus's `# TYPE` line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricDef {
+    /// The metric's name, as Prometheus shows it.
+    pub name: &'static str,
+    /// Counter, gauge or histogram.
+    pub kind: MetricKind,
+    /// Unit passed to `describe_*!`, `None` for plain ratios and flags.
+    pub unit: Option<Unit>,
+    /// Labels every series of this metric carries.
+    pub labels: &'static [&'static str],
+    /// Help text passed to `describe_*!`.
+    pub help: &'static str,
+}
+
+const W: &[&str] = &[LABEL_NAME];
+const WR: &[&str] = &[LABEL_NAME, LABEL_REASON];
+const ST: &[&str] = &[LABEL_NAME, LABEL_TARGET];
+
+const fn def(
+    name: &'static str,
+    kind: MetricKind,
+    unit: Option<Unit>,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> MetricDef {
+    MetricDef {
+        name,
+        kind,
+        unit,
+        labels,
+        help,
+    }
+}
+
+use MetricKind::{Counter as C, Gauge as G, Histogram as H};
+
+/// Every metric this crate publishes.
+#[rustfmt::skip]
+pub const METRICS: &[MetricDef] = &[
+    def(WRITER_QUEUE_DEPTH, G, Some(Unit::Count), W, "Lines queued and not yet taken by the writer's worker."),
+    def(WRITER_QUEUE_CAPACITY, G, Some(Unit::Count), W, "Capacity of the writer's queue, in lines."),
+    def(WRITER_QUEUE_HIGH_WATER, G, Some(Unit::Count), W, "Highest queue depth seen since the writer was built."),
+    def(WRITER_LINES_SUBMITTED, C, Some(Unit::Count), W, "Lines handed to the writer."),
+    def(WRITER_LINES_WRITTEN, C, Some(Unit::Count), W, "Lines the sink accepted."),
+    def(WRITER_BYTES_WRITTEN, C, Some(Unit::Bytes), W, "Bytes the sink accepted, the writer's own drop reports included."),
+    def(WRITER_LINES_DROPPED, C, Some(Unit::Count), WR, "Lines the writer gave up on, by reason."),
+    def(WRITER_WRITE_ERRORS, C, Some(Unit::Count), W, "Failed sink operations (a failed batch write or flush, or a sink panic)."),
+    def(WRITER_SINK_PANICS, C, Some(Unit::Count), W, "Times the sink panicked (each is also a write error)."),
+    def(WRITER_BATCHES, C, Some(Unit::Count), W, "Batches the worker wrote."),
+    def(WRITER_WORKER_ALIVE, G, None, W, "1 while the writer's worker thread runs, 0 once it is gone."),
+    def(WRITER_LAST_WRITE_AGE, G, Some(Unit::Seconds), W, "Seconds since the sink last accepted a write, as of the last export."),
+    def(WRITER_QUEUE_WAIT, H, Some(Unit::Seconds), W, "Time a timed line waited in the queue (a fixed fraction of lines is timed)."),
+    def(WRITER_BATCH_WRITE, H, Some(Unit::Seconds), W, "Time one batch took to write and, when it ended with one, flush."),
+    def(SAMPLING_ACTIVE_KEYS, G, Some(Unit::Count), W, "Per-key sampling counters currently live."),
+    def(SAMPLING_MAX_KEYS, G, Some(Unit::Count), W, "Configured bound on live per-key counters."),
+    def(SAMPLING_KEYS_EVICTED, C, Some(Unit::Count), W, "Per-key sampling counters evicted to stay under the bound."),
+    def(SAMPLING_EVENTS_SEEN, C, Some(Unit::Count), ST, "Sampled-level events that reached the sampler's decision, by directive target."),
+    def(SAMPLING_EVENTS_KEPT, C, Some(Unit::Count), ST, "Sampled-level events the sampler kept, by directive target."),
+    def(SAMPLING_RATE, G, None, ST, "Configured sampling rate in [0, 1], by directive target."),
+    def(SAMPLING_BREAKER_OPEN, G, None, W, "1 while the sampler's circuit breaker is open (sampling suspended)."),
+    def(SAMPLING_BREAKER_TRIPS, C, Some(Unit::Count), W, "Times the sampler's circuit breaker has opened."),
+    def(SAMPLING_ENABLED, G, None, W, "1 while sampling is enabled, 0 while it is switched off at run time."),
+];
+
+/// Looks a metric up by name.
+pub fn find(name: &str) -> Option<&'static MetricDef> {
+    METRICS.iter().find(|m| m.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_prometheus_safe() {
+        for (i, m) in METRICS.iter().enumerate() {
+            assert!(
+                METRICS[i + 1..].iter().all(|o| o.name != m.name),
+                "duplicate {}",
+                m.name
+            );
+            assert!(m.name.starts_with("log_writer_") || m.name.starts_with("log_sampling_"));
+            assert!(m
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+            assert_eq!(
+                m.kind == MetricKind::Counter,
+                m.name.ends_with("_total"),
+                "{}",
+                m.name
+            );
+            assert_eq!(m.labels[0], LABEL_NAME);
+            assert!(!m.help.is_empty());
+        }
+    }
+
+    #[test]
+    fn seconds_unit_matches_suffix() {
+        for m in METRICS {
+            assert_eq!(
+                m.unit == Some(Unit::Seconds),
+                m.name.ends_with("_seconds"),
+                "{}",
+                m.name
+            );
+        }
+        assert_eq!(
+            find(WRITER_QUEUE_WAIT).map(|m| m.kind),
+            Some(MetricKind::Histogram)
+        );
+        assert!(find("log_writer_nope").is_none());
+    }
+}

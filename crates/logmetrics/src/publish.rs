@@ -1,0 +1,270 @@
+//! Turning one stats snapshot into recorder calls.
+//!
+//! Keys are built once per registered source (and once per sampler target, the first time
+//! it shows up), so an export after the first allocates nothing: it costs one recorder
+//! lookup per series (~25 for a writer and its 24 histogram buckets, 6 + 3 per target for a
+//! sampler) and runs only on the exporter thread or in `export_now`, never on the logging
+//! hot path.
+
+use backpressure_writer::{Dropped, LatencySnapshot, Stats, LATENCY_BUCKETS};
+use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString};
+use sampling_layer::SamplingStats;
+
+use crate::names::{self, MetricKind};
+
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// The upper bounds, in seconds, of the writer's latency buckets
+/// ([`LatencySnapshot::bucket_upper_bound`]), smallest first.
+///
+/// Configure these as the buckets of [`names::WRITER_QUEUE_WAIT`] and
+/// [`names::WRITER_BATCH_WRITE`] in your recorder (for `metrics-exporter-prometheus`,
+/// `set_buckets_for_metric`) so each exported observation lands in exactly the bucket the
+/// writer counted it in and `histogram_quantile` sees the writer's real distribution.
+pub fn latency_bucket_bounds() -> [f64; LATENCY_BUCKETS] {
+    std::array::from_fn(|i| LatencySnapshot::bucket_upper_bound(i).as_secs_f64())
+}
+
+/// Sends every metric's unit and help text to `recorder`.
+///
+/// Re-sent on every export (a couple of dozen map inserts per interval) so that a recorder
+/// installed after the exporter started still learns them.
+pub(crate) fn describe_all(recorder: &dyn Recorder) {
+    for m in names::METRICS {
+        let key = KeyName::from_const_str(m.name);
+        let help = SharedString::const_str(m.help);
+        match m.kind {
+            MetricKind::Counter => recorder.describe_counter(key, m.unit, help),
+            MetricKind::Gauge => recorder.describe_gauge(key, m.unit, help),
+            MetricKind::Histogram => recorder.describe_histogram(key, m.unit, help),
+        }
+    }
+}
+
+fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
+    let labels: Vec<Label> = labels
+        .iter()
+        .map(|&(k, v)| Label::new(k, v.to_owned()))
+        .collect();
+    Key::from_parts(name, labels)
+}
+
+fn counter(r: &dyn Recorder, key: &Key, value: u64) {
+    r.register_counter(key, &METADATA).absolute(value);
+}
+
+fn gauge(r: &dyn Recorder, key: &Key, value: f64) {
+    r.register_gauge(key, &METADATA).set(value);
+}
+
+/// The series of one registered writer, and the histogram state of the last export.
+#[derive(Debug)]
+pub(crate) struct WriterSeries {
+    queue_depth: Key,
+    capacity: Key,
+    high_water: Key,
+    submitted: Key,
+    written: Key,
+    bytes: Key,
+    /// Same order as `Dropped::by_reason`.
+    dropped: Vec<(&'static str, Key)>,
+    write_errors: Key,
+    sink_panics: Key,
+    batches: Key,
+    worker_alive: Key,
+    last_write_age: Key,
+    queue_wait: Key,
+    batch_write: Key,
+    prev_queue_wait: LatencySnapshot,
+    prev_batch_write: LatencySnapshot,
+    bounds: [f64; LATENCY_BUCKETS],
+}
+
+impl WriterSeries {
+    pub(crate) fn new(name: &str) -> Self {
+        let n = [(names::LABEL_NAME, name)];
+        let dropped = Dropped::default()
+            .by_reason()
+            .iter()
+            .map(|&(reason, _)| {
+                (
+                    reason,
+                    key(
+                        names::WRITER_LINES_DROPPED,
+                        &[(names::LABEL_NAME, name), (names::LABEL_REASON, reason)],
+                    ),
+                )
+            })
+            .collect();
+        Self {
+            queue_depth: key(names::WRITER_QUEUE_DEPTH, &n),
+            capacity: key(names::WRITER_QUEUE_CAPACITY, &n),
+            high_water: key(names::WRITER_QUEUE_HIGH_WATER, &n),
+            submitted: key(names::WRITER_LINES_SUBMITTED, &n),
+            written: key(names::WRITER_LINES_WRITTEN, &n),
+            bytes: key(names::WRITER_BYTES_WRITTEN, &n),
+            dropped,
+            write_errors: key(names::WRITER_WRITE_ERRORS, &n),
+            sink_panics: key(names::WRITER_SINK_PANICS, &n),
+            batches: key(names::WRITER_BATCHES, &n),
+            worker_alive: key(names::WRITER_WORKER_ALIVE, &n),
+            last_write_age: key(names::WRITER_LAST_WRITE_AGE, &n),
+            queue_wait: key(names::WRITER_QUEUE_WAIT, &n),
+            batch_write: key(names::WRITER_BATCH_WRITE, &n),
+            prev_queue_wait: LatencySnapshot::default(),
+            prev_batch_write: LatencySnapshot::default(),
+            bounds: latency_bucket_bounds(),
+        }
+    }
+
+    pub(crate) fn publish(&mut self, r: &dyn Recorder, s: &Stats) {
+        gauge(r, &self.queue_depth, s.queue_depth as f64);
+        gauge(r, &self.capacity, s.capacity as f64);
+        gauge(r, &self.high_water, s.high_water as f64);
+        counter(r, &self.submitted, s.submitted);
+        counter(r, &self.written, s.lines_written);
+        counter(r, &self.bytes, s.bytes_written);
+        for ((reason, key), (reason2, value)) in self.dropped.iter().zip(s.dropped.by_reason()) {
+            debug_assert_eq!(*reason, reason2, "Dropped::by_reason changed order");
+            counter(r, key, value);
+        }
+        counter(r, &self.write_errors, s.write_errors);
+        counter(r, &self.sink_panics, s.sink_panics);
+        counter(r, &self.batches, s.batches);
+        gauge(
+            r,
+            &self.worker_alive,
+            if s.worker_alive { 1.0 } else { 0.0 },
+        );
+        if let Some(age) = s.since_last_write {
+            gauge(r, &self.last_write_age, age.as_secs_f64());
+        }
+        record_delta(
+            r,
+            &self.queue_wait,
+            &self.bounds,
+            &mut self.prev_queue_wait,
+            &s.queue_wait,
+        );
+        record_delta(
+            r,
+            &self.batch_write,
+            &self.bounds,
+            &mut self.prev_batch_write,
+            &s.batch_write,
+        );
+    }
+}
+
+/// Records what `cur` gained over `prev` as `record_many(bucket bound, new observations)`.
+///
+/// The writer's buckets only grow; if a bucket shrank, the source was replaced (a new writer
+/// under the same name), and everything in `cur` is new.
+fn record_delta(
+    r: &dyn Recorder,
+    key: &Key,
+    bounds: &[f64; LATENCY_BUCKETS],
+    prev: &mut LatencySnapshot,
+    cur: &LatencySnapshot,
+) {
+    let reset = cur.counts.iter().zip(&prev.counts).any(|(c, p)| c < p);
+    if reset {
+        *prev = LatencySnapshot::default();
+    }
+    let mut histogram = None;
+    for (i, (c, p)) in cur.counts.iter().zip(&prev.counts).enumerate() {
+        let delta = c - p;
+        if delta > 0 {
+            histogram
+                .get_or_insert_with(|| r.register_histogram(key, &METADATA))
+                .record_many(bounds[i], usize::try_from(delta).unwrap_or(usize::MAX));
+        }
+    }
+    *prev = *cur;
+}
+
+/// One sampler target's series.
+#[derive(Debug)]
+struct TargetSeries {
+    target: String,
+    seen: Key,
+    kept: Key,
+    rate: Key,
+}
+
+/// The series of one registered sampler.
+#[derive(Debug)]
+pub(crate) struct SamplerSeries {
+    name: String,
+    active_keys: Key,
+    max_keys: Key,
+    evicted: Key,
+    breaker_open: Key,
+    breaker_trips: Key,
+    enabled: Key,
+    /// Grows only with the targets the sampler reports (its directives plus `other`), so
+    /// the label set stays as small as the configuration.
+    targets: Vec<TargetSeries>,
+}
+
+impl SamplerSeries {
+    pub(crate) fn new(name: &str) -> Self {
+        let n = [(names::LABEL_NAME, name)];
+        Self {
+            name: name.to_owned(),
+            active_keys: key(names::SAMPLING_ACTIVE_KEYS, &n),
+            max_keys: key(names::SAMPLING_MAX_KEYS, &n),
+            evicted: key(names::SAMPLING_KEYS_EVICTED, &n),
+            breaker_open: key(names::SAMPLING_BREAKER_OPEN, &n),
+            breaker_trips: key(names::SAMPLING_BREAKER_TRIPS, &n),
+            enabled: key(names::SAMPLING_ENABLED, &n),
+            targets: Vec::new(),
+        }
+    }
+
+    pub(crate) fn publish(&mut self, r: &dyn Recorder, s: &SamplingStats) {
+        gauge(r, &self.active_keys, s.active_keys as f64);
+        gauge(r, &self.max_keys, s.max_keys as f64);
+        counter(r, &self.evicted, s.evicted_keys);
+        gauge(
+            r,
+            &self.breaker_open,
+            if s.breaker_open { 1.0 } else { 0.0 },
+        );
+        counter(r, &self.breaker_trips, s.breaker_trips);
+        gauge(r, &self.enabled, if s.enabled { 1.0 } else { 0.0 });
+        for t in &s.targets {
+            let series = self.target(&t.target);
+            counter(r, &series.seen, t.seen);
+            counter(r, &series.kept, t.kept);
+            gauge(r, &series.rate, t.rate);
+        }
+    }
+
+    /// Targets are few (one per directive), so a linear scan beats hashing here.
+    fn target(&mut self, target: &str) -> &TargetSeries {
+        let i = match self.targets.iter().position(|t| t.target == target) {
+            Some(i) => i,
+            None => {
+                let label = if target.is_empty() {
+                    names::DEFAULT_TARGET_LABEL
+                } else {
+                    target
+                };
+                let labels = [
+                    (names::LABEL_NAME, self.name.as_str()),
+                    (names::LABEL_TARGET, label),
+                ];
+                self.targets.push(TargetSeries {
+                    target: target.to_owned(),
+                    seen: key(names::SAMPLING_EVENTS_SEEN, &labels),
+                    kept: key(names::SAMPLING_EVENTS_KEPT, &labels),
+                    rate: key(names::SAMPLING_RATE, &labels),
+                });
+                self.targets.len() - 1
+            }
+        };
+        &self.targets[i]
+    }
+}

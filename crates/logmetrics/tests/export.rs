@@ -1,0 +1,393 @@
+//! Exact values published through a `DebuggingRecorder` after known workloads.
+
+mod common;
+
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use backpressure_writer::{LatencySnapshot, Stats};
+use logmetrics::{latency_bucket_bounds, names, Exporter};
+use metrics_util::debugging::DebuggingRecorder;
+use sampling_layer::{SamplingStats, TargetStats, OTHER_TARGET};
+
+use common::{take, Value};
+
+const APP: &[(&str, &str)] = &[("name", "app")];
+
+fn writer_stats() -> Stats {
+    let mut s = Stats::default();
+    s.queue_depth = 5;
+    s.capacity = 100;
+    s.high_water = 40;
+    s.submitted = 25;
+    s.lines_written = 10;
+    s.bytes_written = 1_234;
+    s.dropped.newest = 3;
+    s.dropped.keep_timeout = 1;
+    s.dropped.write_failed = 6;
+    s.write_errors = 2;
+    s.sink_panics = 1;
+    s.batches = 4;
+    s.worker_alive = true;
+    s.since_last_write = Some(Duration::from_millis(1_500));
+    s
+}
+
+fn target(name: &str, rate: f64, seen: u64, kept: u64) -> TargetStats {
+    let mut t = TargetStats::default();
+    t.target = name.to_owned();
+    t.rate = rate;
+    t.seen = seen;
+    t.kept = kept;
+    t.dropped = seen - kept;
+    t
+}
+
+fn sampler_stats() -> SamplingStats {
+    let mut s = SamplingStats::default();
+    s.active_keys = 12;
+    s.max_keys = 10_000;
+    s.evicted_keys = 3;
+    s.breaker_open = true;
+    s.breaker_trips = 2;
+    s.enabled = true;
+    s.targets = vec![
+        target("", 0.5, 40, 20),
+        target("app::router", 0.05, 1_000, 50),
+        target(OTHER_TARGET, 1.0, 7, 7),
+    ];
+    s
+}
+
+/// A source the test can change between exports.
+fn shared<T: Clone + Send + 'static>(v: T) -> (Arc<Mutex<T>>, impl Fn() -> T + Send + Sync) {
+    let cell = Arc::new(Mutex::new(v));
+    let c = cell.clone();
+    (cell, move || c.lock().unwrap().clone())
+}
+
+#[test]
+fn writer_figures_are_published_exactly() {
+    let exporter = Exporter::builder()
+        .writer("app", writer_stats)
+        .build()
+        .unwrap();
+    let rec = DebuggingRecorder::new();
+    let snapshotter = rec.snapshotter();
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let snap = take(&snapshotter);
+
+    assert_eq!(snap.gauge(names::WRITER_QUEUE_DEPTH, APP), 5.0);
+    assert_eq!(snap.gauge(names::WRITER_QUEUE_CAPACITY, APP), 100.0);
+    assert_eq!(snap.gauge(names::WRITER_QUEUE_HIGH_WATER, APP), 40.0);
+    assert_eq!(snap.counter(names::WRITER_LINES_SUBMITTED, APP), 25);
+    assert_eq!(snap.counter(names::WRITER_LINES_WRITTEN, APP), 10);
+    assert_eq!(snap.counter(names::WRITER_BYTES_WRITTEN, APP), 1_234);
+    assert_eq!(snap.counter(names::WRITER_WRITE_ERRORS, APP), 2);
+    assert_eq!(snap.counter(names::WRITER_SINK_PANICS, APP), 1);
+    assert_eq!(snap.counter(names::WRITER_BATCHES, APP), 4);
+    assert_eq!(snap.gauge(names::WRITER_WORKER_ALIVE, APP), 1.0);
+    assert_eq!(snap.gauge(names::WRITER_LAST_WRITE_AGE, APP), 1.5);
+
+    // Every reason has a series, zeros included, so alerts see `0` rather than nothing.
+    let expected = [
+        ("newest", 3),
+        ("oldest", 0),
+        ("timeout", 0),
+        ("keep_timeout", 1),
+        ("shutdown", 0),
+        ("worker_gone", 0),
+        ("write_failed", 6),
+    ];
+    for (reason, n) in expected {
+        let labels = [("name", "app"), ("reason", reason)];
+        assert_eq!(
+            snap.counter(names::WRITER_LINES_DROPPED, &labels),
+            n,
+            "{reason}"
+        );
+    }
+    assert_eq!(snap.series(names::WRITER_LINES_DROPPED).len(), 7);
+    // No observations yet: histograms are not even registered.
+    assert!(snap.histogram(names::WRITER_QUEUE_WAIT, APP).is_empty());
+}
+
+#[test]
+fn second_export_moves_counters_by_exactly_the_new_amounts() {
+    let (cell, source) = shared(writer_stats());
+    let exporter = Exporter::builder().writer("app", source).build().unwrap();
+    let rec = DebuggingRecorder::new();
+    let snapshotter = rec.snapshotter();
+
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let first = take(&snapshotter);
+    {
+        let mut s = cell.lock().unwrap();
+        s.submitted += 12;
+        s.lines_written += 7;
+        s.bytes_written += 700;
+        s.dropped.newest += 5;
+        s.queue_depth = 0;
+    }
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let second = take(&snapshotter);
+
+    let diff = |name: &str, labels: &[(&str, &str)]| {
+        second.counter(name, labels) - first.counter(name, labels)
+    };
+    assert_eq!(diff(names::WRITER_LINES_SUBMITTED, APP), 12);
+    assert_eq!(diff(names::WRITER_LINES_WRITTEN, APP), 7);
+    assert_eq!(diff(names::WRITER_BYTES_WRITTEN, APP), 700);
+    let newest = [("name", "app"), ("reason", "newest")];
+    assert_eq!(diff(names::WRITER_LINES_DROPPED, &newest), 5);
+    let oldest = [("name", "app"), ("reason", "oldest")];
+    assert_eq!(diff(names::WRITER_LINES_DROPPED, &oldest), 0);
+    assert_eq!(diff(names::WRITER_WRITE_ERRORS, APP), 0);
+    assert_eq!(second.gauge(names::WRITER_QUEUE_DEPTH, APP), 0.0);
+    assert_eq!(exporter.exports(), 2);
+}
+
+#[test]
+fn histograms_record_bucket_deltas_at_bucket_bounds() {
+    let mut stats = writer_stats();
+    stats.queue_wait.counts[0] = 2;
+    stats.queue_wait.counts[3] = 1;
+    stats.batch_write.counts[23] = 1;
+    let (cell, source) = shared(stats);
+    let exporter = Exporter::builder().writer("app", source).build().unwrap();
+    let rec = DebuggingRecorder::new();
+    let snapshotter = rec.snapshotter();
+    let bounds = latency_bucket_bounds();
+    assert_eq!(bounds[0], 1e-6);
+    assert_eq!(bounds[3], 8e-6);
+    assert_eq!(
+        bounds[23],
+        LatencySnapshot::bucket_upper_bound(23).as_secs_f64()
+    );
+
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let first = take(&snapshotter);
+    assert_eq!(
+        first.histogram(names::WRITER_QUEUE_WAIT, APP),
+        vec![1e-6, 1e-6, 8e-6]
+    );
+    assert_eq!(
+        first.histogram(names::WRITER_BATCH_WRITE, APP),
+        vec![bounds[23]]
+    );
+
+    cell.lock().unwrap().queue_wait.counts[3] += 2;
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let second = take(&snapshotter);
+    // Only what was observed since the previous export.
+    assert_eq!(
+        second.histogram(names::WRITER_QUEUE_WAIT, APP),
+        vec![8e-6, 8e-6]
+    );
+    assert!(second.histogram(names::WRITER_BATCH_WRITE, APP).is_empty());
+
+    // A source whose buckets went backwards was replaced: its counts are all new.
+    cell.lock().unwrap().queue_wait = LatencySnapshot::default();
+    cell.lock().unwrap().queue_wait.counts[1] = 1;
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    assert_eq!(
+        take(&snapshotter).histogram(names::WRITER_QUEUE_WAIT, APP),
+        vec![2e-6]
+    );
+}
+
+#[test]
+fn two_writers_keep_their_series_apart() {
+    let mut audit = Stats::default();
+    audit.lines_written = 3;
+    audit.capacity = 8;
+    audit.worker_alive = true;
+    let exporter = Exporter::builder()
+        .writer("app", writer_stats)
+        .writer("audit", move || audit.clone())
+        .build()
+        .unwrap();
+    let rec = DebuggingRecorder::new();
+    let snapshotter = rec.snapshotter();
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let snap = take(&snapshotter);
+
+    let audit_l = [("name", "audit")];
+    assert_eq!(snap.counter(names::WRITER_LINES_WRITTEN, APP), 10);
+    assert_eq!(snap.counter(names::WRITER_LINES_WRITTEN, &audit_l), 3);
+    assert_eq!(snap.gauge(names::WRITER_QUEUE_CAPACITY, &audit_l), 8.0);
+    assert_eq!(
+        snap.counter(
+            names::WRITER_LINES_DROPPED,
+            &[("name", "audit"), ("reason", "newest")]
+        ),
+        0
+    );
+    // The audit writer never wrote: no age series for it.
+    assert!(snap.get(names::WRITER_LAST_WRITE_AGE, &audit_l).is_none());
+    assert_eq!(snap.series(names::WRITER_LINES_WRITTEN).len(), 2);
+}
+
+#[test]
+fn sampler_figures_are_published_per_target() {
+    let (cell, source) = shared(sampler_stats());
+    let exporter = Exporter::builder().sampler("main", source).build().unwrap();
+    let rec = DebuggingRecorder::new();
+    let snapshotter = rec.snapshotter();
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let snap = take(&snapshotter);
+
+    let m = [("name", "main")];
+    assert_eq!(snap.gauge(names::SAMPLING_ACTIVE_KEYS, &m), 12.0);
+    assert_eq!(snap.gauge(names::SAMPLING_MAX_KEYS, &m), 10_000.0);
+    assert_eq!(snap.counter(names::SAMPLING_KEYS_EVICTED, &m), 3);
+    assert_eq!(snap.gauge(names::SAMPLING_BREAKER_OPEN, &m), 1.0);
+    assert_eq!(snap.counter(names::SAMPLING_BREAKER_TRIPS, &m), 2);
+    assert_eq!(snap.gauge(names::SAMPLING_ENABLED, &m), 1.0);
+
+    let t = |target: &'static str| [("name", "main"), ("target", target)];
+    assert_eq!(
+        snap.counter(names::SAMPLING_EVENTS_SEEN, &t("app::router")),
+        1_000
+    );
+    assert_eq!(
+        snap.counter(names::SAMPLING_EVENTS_KEPT, &t("app::router")),
+        50
+    );
+    assert_eq!(snap.gauge(names::SAMPLING_RATE, &t("app::router")), 0.05);
+    assert_eq!(
+        snap.counter(names::SAMPLING_EVENTS_SEEN, &t("(default)")),
+        40
+    );
+    assert_eq!(
+        snap.counter(names::SAMPLING_EVENTS_KEPT, &t("(default)")),
+        20
+    );
+    assert_eq!(snap.counter(names::SAMPLING_EVENTS_SEEN, &t("other")), 7);
+    assert_eq!(snap.gauge(names::SAMPLING_RATE, &t("other")), 1.0);
+    // Exactly the configured targets: no per-key labels.
+    assert_eq!(snap.series(names::SAMPLING_EVENTS_SEEN).len(), 3);
+
+    {
+        let mut s = cell.lock().unwrap();
+        s.targets[1].seen += 200;
+        s.targets[1].kept += 10;
+        s.breaker_open = false;
+    }
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let second = take(&snapshotter);
+    assert_eq!(
+        second.counter(names::SAMPLING_EVENTS_SEEN, &t("app::router")),
+        1_200
+    );
+    assert_eq!(
+        second.counter(names::SAMPLING_EVENTS_KEPT, &t("app::router")),
+        60
+    );
+    assert_eq!(second.counter(names::SAMPLING_EVENTS_SEEN, &t("other")), 7);
+    assert_eq!(second.gauge(names::SAMPLING_BREAKER_OPEN, &m), 0.0);
+}
+
+#[test]
+fn every_metric_is_described_with_its_unit() {
+    let mut stats = writer_stats();
+    stats.queue_wait.counts[2] = 1;
+    stats.batch_write.counts[2] = 1;
+    let exporter = Exporter::builder()
+        .writer("app", move || stats.clone())
+        .sampler("main", sampler_stats)
+        .build()
+        .unwrap();
+    let rec = DebuggingRecorder::new();
+    let snapshotter = rec.snapshotter();
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let snap = take(&snapshotter);
+
+    for m in names::METRICS {
+        let (unit, help) = snap
+            .meta
+            .get(m.name)
+            .unwrap_or_else(|| panic!("{} was not published", m.name));
+        assert_eq!(*unit, m.unit, "{}", m.name);
+        assert_eq!(help.as_deref(), Some(m.help), "{}", m.name);
+        let kind_ok = snap
+            .values
+            .iter()
+            .filter(|((n, _), _)| n == m.name)
+            .all(|(_, v)| match m.kind {
+                names::MetricKind::Counter => matches!(v, Value::Counter(_)),
+                names::MetricKind::Gauge => matches!(v, Value::Gauge(_)),
+                names::MetricKind::Histogram => matches!(v, Value::Histogram(_)),
+            });
+        assert!(kind_ok, "{} published as the wrong kind", m.name);
+    }
+    assert_eq!(snap.meta.len(), names::METRICS.len());
+}
+
+#[test]
+fn spawned_thread_exports_at_start_and_on_drop() {
+    let (cell, source) = shared(writer_stats());
+    let (called, calls) = mpsc::channel::<Option<String>>();
+    let rec = Arc::new(DebuggingRecorder::new());
+    let snapshotter = rec.snapshotter();
+    let guard = Exporter::builder()
+        // Long enough that only the start-up and the final export happen in this test.
+        .interval(Duration::from_secs(3_600))
+        .thread_name("metrics-test-exporter")
+        .writer("app", move || {
+            let _ = called.send(std::thread::current().name().map(str::to_owned));
+            source()
+        })
+        .recorder(rec)
+        .spawn()
+        .unwrap();
+    // Gate: the first export has taken its snapshot on the named thread.
+    assert_eq!(
+        calls.recv().unwrap().as_deref(),
+        Some("metrics-test-exporter")
+    );
+
+    cell.lock().unwrap().lines_written = 99;
+    let exporter = guard.exporter().clone();
+    drop(guard);
+    // The guard joined the thread after a final export that saw the new figure.
+    assert_eq!(calls.try_iter().count(), 1);
+    assert_eq!(exporter.exports(), 2);
+    assert_eq!(
+        take(&snapshotter).counter(names::WRITER_LINES_WRITTEN, APP),
+        99
+    );
+}
+
+#[test]
+fn spawned_thread_survives_a_panicking_source() {
+    let (gate, calls) = mpsc::sync_channel::<u32>(0);
+    let n = Arc::new(Mutex::new(0u32));
+    let rec = Arc::new(DebuggingRecorder::new());
+    let snapshotter = rec.snapshotter();
+    let guard = Exporter::builder()
+        .interval(Duration::from_millis(1))
+        .writer("app", move || {
+            let call = {
+                let mut n = n.lock().unwrap();
+                *n += 1;
+                *n
+            };
+            // Rendezvous with the test for the first two calls only.
+            if call <= 2 {
+                gate.send(call).unwrap();
+            }
+            assert!(call != 1, "first snapshot fails");
+            writer_stats()
+        })
+        .recorder(rec)
+        .spawn()
+        .unwrap();
+    assert_eq!(calls.recv().unwrap(), 1);
+    assert_eq!(calls.recv().unwrap(), 2);
+    drop(guard);
+    assert_eq!(
+        take(&snapshotter).counter(names::WRITER_LINES_WRITTEN, APP),
+        10
+    );
+}

@@ -1,0 +1,117 @@
+//! The exporter against a real `SamplingFilter` in deterministic 1/N mode, so kept counts
+//! are exact, composed with a real writer in one subscriber.
+
+mod common;
+
+use std::io;
+use std::time::Duration;
+
+use backpressure_writer::NonBlockingBuilder;
+use logmetrics::{names, Exporter};
+use metrics_util::debugging::DebuggingRecorder;
+use sampling_layer::{Mode, SamplingFilter};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Layer;
+
+use common::take;
+
+const APP: &[(&str, &str)] = &[("name", "app")];
+
+fn target(t: &str) -> [(&str, &str); 2] {
+    [("name", "main"), ("target", t)]
+}
+
+/// One callsite per target, so each target is one sampling key.
+fn log(router: u64, db: u64, other: u64, warns: u64) {
+    for i in 0..router {
+        tracing::info!(target: "app::router", i, "routed");
+    }
+    for i in 0..db {
+        tracing::debug!(target: "app::db", i, "query");
+    }
+    for i in 0..other {
+        tracing::info!(target: "app::cache", i, "refreshed");
+    }
+    for i in 0..warns {
+        // At WARN: never sampled, so kept and not counted as seen.
+        tracing::warn!(target: "app::router", i, "slow");
+    }
+}
+
+#[test]
+fn kept_and_seen_per_target_are_exact_and_move_by_the_new_traffic() {
+    let sampler = SamplingFilter::builder()
+        .mode(Mode::Deterministic)
+        .parse("app::router=1/10,app::db=0.5")
+        .unwrap();
+    let handle = sampler.handle();
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(100_000)
+        .finish(io::sink());
+    let exporter = Exporter::builder()
+        .sampler("main", &handle)
+        .writer("app", writer.clone())
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(writer.clone())
+            .with_filter(sampler),
+    );
+    let _default = tracing::subscriber::set_default(subscriber);
+    let rec = DebuggingRecorder::new();
+    let snapshotter = rec.snapshotter();
+
+    log(100, 30, 7, 3);
+    guard.flush_timeout(Duration::from_secs(30)).unwrap();
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let first = take(&snapshotter);
+    let router = target("app::router");
+    let db = target("app::db");
+    assert_eq!(first.counter(names::SAMPLING_EVENTS_SEEN, &router), 100);
+    assert_eq!(first.counter(names::SAMPLING_EVENTS_KEPT, &router), 10);
+    assert_eq!(first.gauge(names::SAMPLING_RATE, &router), 0.1);
+    assert_eq!(first.counter(names::SAMPLING_EVENTS_SEEN, &db), 30);
+    assert_eq!(first.counter(names::SAMPLING_EVENTS_KEPT, &db), 15);
+    assert_eq!(first.gauge(names::SAMPLING_RATE, &db), 0.5);
+    let other = target("other");
+    assert_eq!(first.counter(names::SAMPLING_EVENTS_SEEN, &other), 7);
+    assert_eq!(first.counter(names::SAMPLING_EVENTS_KEPT, &other), 7);
+    assert_eq!(first.gauge(names::SAMPLING_RATE, &other), 1.0);
+    // Kept events (10 + 15), everything under no directive (7) and the warnings (3).
+    assert_eq!(first.counter(names::WRITER_LINES_WRITTEN, APP), 35);
+    assert_eq!(
+        first.gauge(names::SAMPLING_BREAKER_OPEN, &[("name", "main")]),
+        0.0
+    );
+    // Labels are the directives' targets (plus `other` / the default), never keys.
+    for labels in first.series(names::SAMPLING_EVENTS_SEEN) {
+        let t = labels
+            .iter()
+            .find_map(|l| l.strip_prefix("target="))
+            .unwrap();
+        assert!(
+            ["app::router", "app::db", "other", "(default)"].contains(&t),
+            "unexpected target label {t:?}"
+        );
+    }
+
+    // 25 more router events continue the same key's window: events 101, 111, 121 are kept.
+    log(25, 0, 0, 0);
+    guard.flush_timeout(Duration::from_secs(30)).unwrap();
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let second = take(&snapshotter);
+    assert_eq!(second.counter(names::SAMPLING_EVENTS_SEEN, &router), 125);
+    assert_eq!(second.counter(names::SAMPLING_EVENTS_KEPT, &router), 13);
+    assert_eq!(second.counter(names::SAMPLING_EVENTS_SEEN, &db), 30);
+    assert_eq!(second.counter(names::WRITER_LINES_WRITTEN, APP), 38);
+
+    // The exporter published exactly what the handle reports.
+    let stats = handle.stats();
+    let r = stats
+        .targets
+        .iter()
+        .find(|t| t.target == "app::router")
+        .unwrap();
+    assert_eq!((r.seen, r.kept), (125, 13));
+}

@@ -1,0 +1,191 @@
+//! Writing the sample rate on kept events: `sample_rate=0.05`.
+//!
+//! The sampler decides in `event_enabled`; the formatter runs later for the
+//! same event on the same thread. A thread-local carries the decision between
+//! them, tagged with the event's address and its metadata, so a formatter
+//! never picks up the rate of a different event. Cost on the sampler's side:
+//! one thread-local store per sampled-level event.
+
+use std::cell::Cell;
+use std::fmt;
+
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::{
+    fmt::{format::Writer, FmtContext, FormatEvent, FormatFields},
+    registry::LookupSpan,
+};
+
+thread_local! {
+    /// (event address, metadata address, rate as f64 bits); rate 0 bits = none.
+    static LAST: Cell<(usize, usize, u64)> = const { Cell::new((0, 0, 0)) };
+}
+
+fn tag(event: &Event<'_>) -> (usize, usize) {
+    (
+        event as *const Event<'_> as *const () as usize,
+        event.metadata() as *const _ as usize,
+    )
+}
+
+/// Samplers in one stack that can have an early decision pending at once.
+const PENDING_SLOTS: usize = 4;
+
+thread_local! {
+    /// Decisions made in `enabled` (before the event exists): (sampler,
+    /// metadata address, rate bits), picked up by `adopt_pending` in
+    /// `event_enabled`. One slot per sampler, so several samplers in one stack
+    /// do not take each other's decisions.
+    static PENDING: Cell<[(usize, usize, u64); PENDING_SLOTS]> =
+        const { Cell::new([(0, 0, 0); PENDING_SLOTS]) };
+}
+
+/// Records a keep decision `sampler` made from `meta` alone.
+#[inline]
+pub(crate) fn set_pending(sampler: usize, meta: &tracing_core::Metadata<'_>, rate: Option<f64>) {
+    let entry = (
+        sampler,
+        meta as *const _ as usize,
+        rate.map_or(0, f64::to_bits),
+    );
+    let _ = PENDING.try_with(|c| {
+        let mut slots = c.get();
+        // This sampler's slot, else a free one, else the last (more than
+        // PENDING_SLOTS samplers in one stack: that one decides again later).
+        let i = slots
+            .iter()
+            .position(|s| s.0 == sampler)
+            .or_else(|| slots.iter().position(|s| s.0 == 0))
+            .unwrap_or(PENDING_SLOTS - 1);
+        slots[i] = entry;
+        c.set(slots);
+    });
+}
+
+/// Takes `sampler`'s pending decision for `event`'s callsite, tying its
+/// annotation to `event`. `false` if `enabled` did not decide this event (the
+/// callsite was not registered yet then): the caller decides it now.
+#[inline]
+pub(crate) fn adopt_pending(sampler: usize, event: &Event<'_>) -> bool {
+    let meta = event.metadata() as *const _ as usize;
+    let taken = PENDING
+        .try_with(|c| {
+            let mut slots = c.get();
+            let i = slots.iter().position(|s| s.0 == sampler && s.1 == meta)?;
+            let bits = slots[i].2;
+            slots[i] = (0, 0, 0);
+            c.set(slots);
+            Some((bits != 0).then(|| f64::from_bits(bits)))
+        })
+        .ok()
+        .flatten();
+    match taken {
+        Some(rate) => {
+            set(event, rate);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Records the decision for `event`: `Some(rate)` if it was kept at a rate below one.
+#[inline]
+pub(crate) fn set(event: &Event<'_>, rate: Option<f64>) {
+    let (e, m) = tag(event);
+    let bits = rate.map_or(0, f64::to_bits);
+    let _ = LAST.try_with(|c| c.set((e, m, bits)));
+}
+
+/// The rate `event` was kept at, if it went through a rate below one.
+pub fn sample_rate(event: &Event<'_>) -> Option<f64> {
+    let (e, m) = tag(event);
+    LAST.try_with(|c| {
+        let (le, lm, bits) = c.get();
+        (le == e && lm == m && bits != 0).then(|| f64::from_bits(bits))
+    })
+    .ok()
+    .flatten()
+}
+
+/// A [`FormatEvent`] wrapper that adds the sample rate to events kept at a rate
+/// below one: ` sample_rate=0.05` at the end of a text line, `"sample_rate":0.05`
+/// as the first member of a JSON object. Other events are written unchanged.
+///
+/// ```
+/// use sampling_layer::{Annotated, SamplingFilter};
+/// use tracing_subscriber::{fmt, prelude::*};
+///
+/// let sampler = SamplingFilter::try_new("0.5").unwrap();
+/// let layer = fmt::layer().event_format(Annotated::new(fmt::format().compact()));
+/// let _subscriber = tracing_subscriber::registry().with(layer.with_filter(sampler));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Annotated<F> {
+    inner: F,
+}
+
+impl<F> Annotated<F> {
+    /// Wraps a formatter (`fmt::format()`, `fmt::format().json()`, or your own).
+    pub fn new(inner: F) -> Self {
+        Annotated { inner }
+    }
+}
+
+impl<S, N, F> FormatEvent<S, N> for Annotated<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let Some(rate) = sample_rate(event) else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        // Only kept, sampled events pay for this buffer.
+        let mut line = String::with_capacity(256);
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        writer.write_str(&insert_rate(&line, rate))
+    }
+}
+
+/// Puts the rate into a formatted record: first member of a JSON object, or
+/// before the trailing newline of a text line.
+fn insert_rate(line: &str, rate: f64) -> String {
+    let trimmed = line.trim_end_matches(['\n', '\r']);
+    let ending = &line[trimmed.len()..];
+    if trimmed.starts_with('{') && trimmed.ends_with('}') {
+        let body = &trimmed[1..];
+        let sep = if body.trim_start().starts_with('}') {
+            ""
+        } else {
+            ","
+        };
+        format!("{{\"sample_rate\":{rate}{sep}{body}{ending}")
+    } else {
+        format!("{trimmed} sample_rate={rate}{ending}")
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserts_into_text_and_json() {
+        assert_eq!(
+            insert_rate("INFO a: hi x=1\n", 0.05),
+            "INFO a: hi x=1 sample_rate=0.05\n"
+        );
+        assert_eq!(insert_rate("INFO a: hi", 0.5), "INFO a: hi sample_rate=0.5");
+        assert_eq!(
+            insert_rate("{\"level\":\"INFO\"}\n", 0.25),
+            "{\"sample_rate\":0.25,\"level\":\"INFO\"}\n"
+        );
+        assert_eq!(insert_rate("{}\n", 0.25), "{\"sample_rate\":0.25}\n");
+    }
+}

@@ -1,0 +1,328 @@
+//! The circuit breaker: suspend sampling while errors arrive too fast.
+//!
+//! Error-level events are counted in a sliding window of [`SLOTS`] time slots
+//! (each `window / SLOTS` long; the window's rate is the sum of the slots that
+//! are younger than the window, divided by its length). The breaker opens when
+//! that rate exceeds the threshold and closes once the rate has stayed at or
+//! below it for the hold period. Both transitions are decided by a CAS, so each
+//! is reported exactly once however many threads see it.
+//!
+//! Cost: nothing for events below the breaker's level while it is closed (the
+//! sampler reads one flag). Each breaker-level event reads the clock and does a
+//! CAS on its slot; while open, every sampled-level event also re-checks the
+//! rate (they are all being kept and formatted anyway, which costs far more).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing_core::Level;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{ParseError, ParseErrorKind};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
+
+/// Number of slots in the sliding window.
+pub(crate) const SLOTS: usize = 10;
+
+/// Circuit breaker settings for [`SamplingFilterBuilder::breaker`](crate::SamplingFilterBuilder::breaker).
+///
+/// Defaults: on, 50 events per second at `ERROR` over a 10 s window, 60 s hold,
+/// the system clock.
+#[derive(Debug, Clone)]
+pub struct Breaker {
+    pub(crate) enabled: bool,
+    pub(crate) threshold: f64,
+    pub(crate) window: Duration,
+    pub(crate) hold: Duration,
+    pub(crate) level: Level,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Breaker {
+            enabled: true,
+            threshold: 50.0,
+            window: Duration::from_secs(10),
+            hold: Duration::from_secs(60),
+            level: Level::ERROR,
+            clock: Arc::new(SystemClock::default()),
+        }
+    }
+}
+
+impl Breaker {
+    /// A breaker that never opens.
+    pub fn disabled() -> Self {
+        Breaker {
+            enabled: false,
+            ..Breaker::default()
+        }
+    }
+
+    /// Open when more than `per_sec` events per second arrive (averaged over the window).
+    pub fn threshold_per_sec(mut self, per_sec: f64) -> Self {
+        self.threshold = per_sec;
+        self
+    }
+
+    /// The length of the sliding window the rate is measured over.
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// How long the rate must stay at or below the threshold before sampling resumes.
+    pub fn hold(mut self, hold: Duration) -> Self {
+        self.hold = hold;
+        self
+    }
+
+    /// The level whose events are counted (and every more severe one). Default `ERROR`.
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// The clock to measure with (tests: a [`ManualClock`](crate::ManualClock)).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ParseError> {
+        let bad = |s: &str| {
+            Err(ParseError::new(
+                "",
+                ParseErrorKind::InvalidSetting(s.to_owned()),
+            ))
+        };
+        if !self.enabled {
+            return Ok(());
+        }
+        if !(self.threshold.is_finite() && self.threshold > 0.0) {
+            return bad("breaker threshold must be a positive, finite number of events per second");
+        }
+        if self.window.as_nanos() < SLOTS as u128 || self.window > Duration::from_secs(86_400) {
+            return bad("breaker window must be between 10 ns and one day");
+        }
+        Ok(())
+    }
+}
+
+/// A transition to report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Transition {
+    pub(crate) opened: bool,
+    pub(crate) rate: f64,
+    pub(crate) threshold: f64,
+}
+
+/// The breaker's run-time state.
+#[derive(Debug)]
+pub(crate) struct BreakerState {
+    pub(crate) level: Level,
+    threshold: f64,
+    slot_nanos: u64,
+    window_secs: f64,
+    hold_nanos: u64,
+    clock: Arc<dyn Clock>,
+    /// `(slot tick as u32) << 32 | count`.
+    slots: [AtomicU64; SLOTS],
+    open: AtomicBool,
+    /// Clock time (ns) + 1 when the rate was first seen at or below the
+    /// threshold while open; 0 = not below.
+    below_since: AtomicU64,
+    trips: AtomicU64,
+    recoveries: AtomicU64,
+}
+
+impl BreakerState {
+    pub(crate) fn new(cfg: &Breaker) -> Self {
+        let window = cfg.window.as_nanos() as u64;
+        BreakerState {
+            level: cfg.level,
+            threshold: cfg.threshold,
+            slot_nanos: window / SLOTS as u64,
+            window_secs: (window / SLOTS as u64 * SLOTS as u64) as f64 / 1e9,
+            hold_nanos: cfg.hold.as_nanos().min(u128::from(u64::MAX / 2)) as u64,
+            clock: cfg.clock.clone(),
+            slots: std::array::from_fn(|_| AtomicU64::new(0)),
+            open: AtomicBool::new(false),
+            below_since: AtomicU64::new(0),
+            trips: AtomicU64::new(0),
+            recoveries: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn trips(&self) -> u64 {
+        self.trips.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn recoveries(&self) -> u64 {
+        self.recoveries.load(Ordering::Relaxed)
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now().as_nanos() as u64
+    }
+
+    /// Counts one breaker-level event; reports the transition it caused, if any.
+    pub(crate) fn record(&self) -> Option<Transition> {
+        let now = self.now();
+        let tick = now / self.slot_nanos;
+        let slot = &self.slots[(tick % SLOTS as u64) as usize];
+        let tag = (tick as u32 as u64) << 32;
+        let mut cur = slot.load(Ordering::Relaxed);
+        loop {
+            let next = if cur & !0xFFFF_FFFF == tag {
+                tag | ((cur & 0xFFFF_FFFF) + 1).min(0xFFFF_FFFF)
+            } else {
+                tag | 1
+            };
+            match slot.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(c) => cur = c,
+            }
+        }
+        self.check(now)
+    }
+
+    /// Re-checks the rate (called while open, and by `stats()`).
+    pub(crate) fn poll(&self) -> Option<Transition> {
+        self.check(self.now())
+    }
+
+    fn rate(&self, now: u64) -> f64 {
+        let tick = (now / self.slot_nanos) as u32;
+        let sum: u64 = self
+            .slots
+            .iter()
+            .map(|s| s.load(Ordering::Relaxed))
+            .filter(|v| tick.wrapping_sub((v >> 32) as u32) < SLOTS as u32)
+            .map(|v| v & 0xFFFF_FFFF)
+            .sum();
+        sum as f64 / self.window_secs
+    }
+
+    fn check(&self, now: u64) -> Option<Transition> {
+        let rate = self.rate(now);
+        let over = rate > self.threshold;
+        if !self.open.load(Ordering::Acquire) {
+            if over
+                && self
+                    .open
+                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                self.below_since.store(0, Ordering::Relaxed);
+                self.trips.fetch_add(1, Ordering::Relaxed);
+                return Some(Transition {
+                    opened: true,
+                    rate,
+                    threshold: self.threshold,
+                });
+            }
+            return None;
+        }
+        if over {
+            self.below_since.store(0, Ordering::Relaxed);
+            return None;
+        }
+        let since = self.below_since.load(Ordering::Relaxed);
+        if since == 0 {
+            let _ =
+                self.below_since
+                    .compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed);
+            if self.hold_nanos > 0 {
+                return None;
+            }
+        } else if now + 1 - since < self.hold_nanos {
+            return None;
+        }
+        if self
+            .open
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.below_since.store(0, Ordering::Relaxed);
+            self.recoveries.fetch_add(1, Ordering::Relaxed);
+            return Some(Transition {
+                opened: false,
+                rate,
+                threshold: self.threshold,
+            });
+        }
+        None
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn state(clock: &ManualClock) -> BreakerState {
+        BreakerState::new(
+            &Breaker::default()
+                .threshold_per_sec(5.0)
+                .window(Duration::from_secs(1))
+                .hold(Duration::from_secs(60))
+                .clock(clock.clone()),
+        )
+    }
+
+    #[test]
+    fn trips_once_above_threshold_and_recovers_after_hold() {
+        let clock = ManualClock::new();
+        let b = state(&clock);
+        // 5 per second is the threshold: 5 events in the window do not trip.
+        for _ in 0..5 {
+            assert_eq!(b.record(), None);
+        }
+        let t = b.record().expect("the sixth event trips");
+        assert!(t.opened && t.rate == 6.0);
+        for _ in 0..100 {
+            assert_eq!(b.record(), None, "an open breaker does not trip again");
+        }
+        assert!(b.is_open());
+        assert_eq!(b.trips(), 1);
+        // The window empties; the hold period starts at the first check below.
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(b.poll(), None);
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(b.poll(), None, "59 s below is not enough");
+        // A burst restarts the hold period.
+        for _ in 0..10 {
+            b.record();
+        }
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(b.poll(), None);
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(b.poll(), None);
+        clock.advance(Duration::from_secs(1));
+        let t = b.poll().expect("60 s below closes");
+        assert!(!t.opened);
+        assert!(!b.is_open());
+        assert_eq!((b.trips(), b.recoveries()), (1, 1));
+        assert_eq!(b.poll(), None);
+    }
+
+    #[test]
+    fn old_slots_leave_the_window() {
+        let clock = ManualClock::new();
+        let b = state(&clock);
+        // Six events (more than the threshold of 5) spread over 1.5 s: never
+        // more than four in the window, so the breaker stays closed.
+        for _ in 0..6 {
+            assert_eq!(b.record(), None);
+            assert!(b.rate(b.now()) <= 4.0);
+            clock.advance(Duration::from_millis(300));
+        }
+        assert!(!b.is_open());
+    }
+}

@@ -1,0 +1,210 @@
+//! [`SamplingFilterBuilder`]: settings, then directives.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use tracing_core::Level;
+use tracing_subscriber::EnvFilter;
+
+use crate::breaker::{Breaker, BreakerState};
+use crate::directive::DirectiveSet;
+use crate::error::{ParseError, ParseErrorKind};
+use crate::filter::SamplingFilter;
+use crate::mode::Mode;
+use crate::shared::Shared;
+
+/// The environment variable [`SamplingFilterBuilder::from_env`] reads by default.
+pub const DEFAULT_ENV: &str = "RUST_LOG_SAMPLE";
+
+/// Builds a [`SamplingFilter`]: consuming setters, then one of the parse or
+/// env methods.
+#[derive(Debug, Clone)]
+pub struct SamplingFilterBuilder {
+    mode: Mode,
+    key_field: String,
+    max_keys: usize,
+    always_keep: Level,
+    seed: Option<u64>,
+    breaker: Breaker,
+    env_var: String,
+}
+
+impl Default for SamplingFilterBuilder {
+    fn default() -> Self {
+        SamplingFilterBuilder {
+            mode: Mode::Deterministic,
+            key_field: "sample_key".to_owned(),
+            max_keys: 10_000,
+            always_keep: Level::WARN,
+            seed: None,
+            breaker: Breaker::default(),
+            env_var: DEFAULT_ENV.to_owned(),
+        }
+    }
+}
+
+impl SamplingFilterBuilder {
+    /// How events are picked. Default [`Mode::Deterministic`].
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The field that overrides the callsite key. Default `sample_key`.
+    pub fn key_field(mut self, name: &str) -> Self {
+        self.key_field = name.to_owned();
+        self
+    }
+
+    /// The most per-key counters alive at once (least recently used are
+    /// evicted past it). Default 10 000.
+    pub fn max_keys(mut self, n: usize) -> Self {
+        self.max_keys = n;
+        self
+    }
+
+    /// Events at this level or more severe are never sampled. Default `WARN`.
+    pub fn always_keep(mut self, level: Level) -> Self {
+        self.always_keep = level;
+        self
+    }
+
+    /// Seeds the probabilistic mode's generator (reproducible runs per thread).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The circuit breaker ([`Breaker::disabled`] turns it off).
+    pub fn breaker(mut self, breaker: Breaker) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
+    /// Read directives from `name` instead of `RUST_LOG_SAMPLE`.
+    pub fn with_env_var(mut self, name: impl Into<String>) -> Self {
+        self.env_var = name.into();
+        self
+    }
+
+    /// Builds from a directive string; the first bad directive or setting is the error.
+    pub fn parse(self, directives: &str) -> Result<SamplingFilter, ParseError> {
+        let (set, _) = DirectiveSet::parse(directives, false)?;
+        self.build(set)
+    }
+
+    /// Builds from a directive string, skipping bad directives with a warning on
+    /// stderr (as `EnvFilter` does). Bad settings fall back to their defaults,
+    /// also with a warning.
+    pub fn parse_lossy(self, directives: &str) -> SamplingFilter {
+        let (set, skipped) = match DirectiveSet::parse(directives, true) {
+            Ok(parsed) => parsed,
+            Err(e) => unreachable!("lossy parsing reports bad items instead: {e}"),
+        };
+        for e in skipped {
+            eprintln!("warning: ignoring {e}");
+        }
+        match self.clone().build(set.clone()) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("warning: {e}; using the default settings");
+                let defaults = SamplingFilterBuilder {
+                    mode: match self.mode {
+                        Mode::Consistent { field } if field.is_empty() => Mode::Deterministic,
+                        m => m,
+                    },
+                    ..SamplingFilterBuilder::default()
+                };
+                defaults
+                    .build(set)
+                    .unwrap_or_else(|e| unreachable!("default settings are valid: {e}"))
+            }
+        }
+    }
+
+    /// Reads the environment variable (default `RUST_LOG_SAMPLE`), lossily.
+    /// Unset or empty means no sampling (every event kept).
+    pub fn from_env(self) -> SamplingFilter {
+        let value = match std::env::var(&self.env_var) {
+            Ok(v) => v,
+            Err(std::env::VarError::NotPresent) => String::new(),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                eprintln!(
+                    "warning: {} is not valid Unicode; ignoring it",
+                    self.env_var
+                );
+                String::new()
+            }
+        };
+        self.parse_lossy(&value)
+    }
+
+    /// Reads the environment variable (default `RUST_LOG_SAMPLE`); bad content
+    /// is an error. Unset means no sampling (every event kept).
+    pub fn try_from_env(self) -> Result<SamplingFilter, ParseError> {
+        match std::env::var(&self.env_var) {
+            Ok(v) => self.parse(&v),
+            Err(std::env::VarError::NotPresent) => self.parse(""),
+            Err(std::env::VarError::NotUnicode(_)) => Err(ParseError::new(
+                "",
+                ParseErrorKind::InvalidEnv(self.env_var.clone()),
+            )),
+        }
+    }
+
+    /// Splits one string of levels and rates (`"info,app::router=debug@0.05"`)
+    /// into an `EnvFilter` (the level parts; `error` if there are none, as for
+    /// an unset `RUST_LOG`) and a sampler with these settings (the rate parts).
+    /// See [`split_directives`](crate::split_directives).
+    pub fn split(self, directives: &str) -> Result<(EnvFilter, SamplingFilter), ParseError> {
+        let (env, sample) = crate::split::split(directives)?;
+        // No level part: as `EnvFilter::from_default_env` does for an unset
+        // `RUST_LOG`, enable ERROR (an `EnvFilter` with no directive enables nothing).
+        let env = if env.is_empty() {
+            "error".to_owned()
+        } else {
+            env
+        };
+        let env = EnvFilter::builder()
+            .parse(&env)
+            .map_err(|e| ParseError::new(&env, ParseErrorKind::InvalidLevel(e.to_string())))?;
+        Ok((env, self.parse(&sample)?))
+    }
+
+    fn build(self, set: DirectiveSet) -> Result<SamplingFilter, ParseError> {
+        let bad = |s: String| Err(ParseError::new("", ParseErrorKind::InvalidSetting(s)));
+        if self.max_keys == 0 {
+            return bad("max_keys must be at least 1".into());
+        }
+        if self.key_field.is_empty() {
+            return bad("key_field must not be empty".into());
+        }
+        if let Mode::Consistent { field } = &self.mode {
+            if field.is_empty() {
+                return bad("Mode::Consistent needs a field name".into());
+            }
+        }
+        self.breaker.validate()?;
+        let seed = self.seed.unwrap_or_else(|| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(0x5eed);
+            h.finish()
+        });
+        let breaker = self
+            .breaker
+            .enabled
+            .then(|| BreakerState::new(&self.breaker));
+        let shared = Shared::new(
+            set,
+            self.mode,
+            self.key_field,
+            self.always_keep,
+            seed,
+            self.max_keys,
+            breaker,
+        )?;
+        Ok(SamplingFilter {
+            shared: Arc::new(shared),
+        })
+    }
+}

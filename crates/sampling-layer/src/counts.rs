@@ -1,0 +1,229 @@
+//! One atomic word per callsite or key: the deterministic position and the
+//! kept/dropped figures, so a decision costs a single atomic RMW.
+//!
+//! Layout: bits 0..24 the position in the current window of `q` events (`q`
+//! fits in 24 bits, see [`MAX_DENOMINATOR`](crate::MAX_DENOMINATOR)), bits
+//! 24..44 kept, bits 44..64 dropped. The position wraps at `q`, and when
+//! either figure reaches [`FLUSH_AT`] the same CAS that counts the event
+//! zeroes both and hands them to the caller, who adds them to the stats
+//! bucket (a mutex, taken at most once per 2^19 events of one key). So no
+//! field ever overflows, whatever value the word starts from, and no count is
+//! lost or counted twice.
+
+use crate::mode::keep_position;
+use crate::rate::Rate;
+use crate::sync::{AtomicU64, Ordering};
+
+const POS_MASK: u64 = (1 << 24) - 1;
+const CNT_MASK: u64 = (1 << 20) - 1;
+const KEPT_SHIFT: u32 = 24;
+const DROPPED_SHIFT: u32 = 44;
+/// A figure this large is moved out to the stats bucket.
+pub(crate) const FLUSH_AT: u64 = 1 << 19;
+
+/// Kept and dropped counts moved out of a word.
+pub(crate) type Flushed = (u64, u64);
+
+#[derive(Debug)]
+pub(crate) struct Counts(AtomicU64);
+
+impl Counts {
+    pub(crate) fn new() -> Self {
+        Counts(AtomicU64::new(0))
+    }
+
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn from_raw(raw: u64) -> Self {
+        Counts(AtomicU64::new(raw))
+    }
+
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn raw(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Counts one event. With `rate`, decides it deterministically (exactly
+    /// `p` kept per window of `q`, exact under concurrency); with `None`, the
+    /// caller already decided `keep`. Returns the decision and, when a figure
+    /// filled up, the counts to add to the stats bucket.
+    ///
+    /// Cost: one load and one successful CAS (uncontended); a division only
+    /// for rates `p/q` with `p > 1`.
+    // Inlined into the decision: a call here costs as much as the CAS's setup.
+    #[inline(always)]
+    pub(crate) fn count(&self, rate: Option<Rate>, keep: bool) -> (bool, Option<Flushed>) {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            let (keep, next_pos) = match rate {
+                Some(rate) => {
+                    let q = u64::from(rate.denominator());
+                    let mut pos = cur & POS_MASK;
+                    if pos >= q {
+                        // The rate changed (or the word started anywhere): fold into the window.
+                        pos %= q;
+                    }
+                    let next = if pos + 1 == q { 0 } else { pos + 1 };
+                    (keep_position(pos, u64::from(rate.numerator()), q), next)
+                }
+                None => (keep, cur & POS_MASK),
+            };
+            let mut kept = (cur >> KEPT_SHIFT) & CNT_MASK;
+            let mut dropped = (cur >> DROPPED_SHIFT) & CNT_MASK;
+            if keep {
+                kept += 1;
+            } else {
+                dropped += 1;
+            }
+            let flushed = (kept >= FLUSH_AT || dropped >= FLUSH_AT).then(|| {
+                let out = (kept, dropped);
+                kept = 0;
+                dropped = 0;
+                out
+            });
+            let next = next_pos | (kept << KEPT_SHIFT) | (dropped << DROPPED_SHIFT);
+            match self
+                .0
+                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return (keep, flushed),
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    /// The figures not yet moved out.
+    pub(crate) fn peek(&self) -> Flushed {
+        let cur = self.0.load(Ordering::Relaxed);
+        (
+            (cur >> KEPT_SHIFT) & CNT_MASK,
+            (cur >> DROPPED_SHIFT) & CNT_MASK,
+        )
+    }
+
+    /// Moves the figures out (zeroing them), keeping the position.
+    pub(crate) fn take(&self) -> Flushed {
+        let prev = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| Some(c & POS_MASK))
+            .unwrap_or_else(|c| c);
+        (
+            (prev >> KEPT_SHIFT) & CNT_MASK,
+            (prev >> DROPPED_SHIFT) & CNT_MASK,
+        )
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn run(c: &Counts, rate: &str, n: usize) -> (Vec<bool>, Flushed) {
+        let rate: Rate = rate.parse().unwrap();
+        let mut flushed = (0, 0);
+        let keeps = (0..n)
+            .map(|_| {
+                let (k, f) = c.count(Some(rate), false);
+                if let Some((a, b)) = f {
+                    flushed.0 += a;
+                    flushed.1 += b;
+                }
+                k
+            })
+            .collect();
+        (keeps, flushed)
+    }
+
+    fn kept_at(keeps: &[bool]) -> Vec<usize> {
+        keeps
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    #[test]
+    fn one_in_n_keeps_first_and_every_nth() {
+        let (keeps, _) = run(&Counts::new(), "1/4", 12);
+        assert_eq!(kept_at(&keeps), vec![0, 4, 8]);
+    }
+
+    #[test]
+    fn non_unit_fraction_keeps_exactly_p_per_window() {
+        let (keeps, _) = run(&Counts::new(), "0.3", 10);
+        assert_eq!(kept_at(&keeps), vec![0, 3, 6]);
+        for rate in ["0.3", "2/7", "0.05", "5/6", "1", "0"] {
+            let r: Rate = rate.parse().unwrap();
+            let q = r.denominator() as usize;
+            let c = Counts::new();
+            let (keeps, _) = run(&c, rate, q * 5);
+            for w in keeps.chunks(q) {
+                assert_eq!(
+                    w.iter().filter(|k| **k).count(),
+                    r.numerator() as usize,
+                    "{rate}"
+                );
+            }
+            let (kept, dropped) = c.peek();
+            assert_eq!(
+                (kept, dropped),
+                (
+                    5 * r.numerator() as u64,
+                    5 * (q as u64 - r.numerator() as u64)
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn figures_are_moved_out_before_they_can_overflow() {
+        let c = Counts::new();
+        let n = 3 * FLUSH_AT as usize + 5;
+        let (keeps, flushed) = run(&c, "1/2", n);
+        let kept = keeps.iter().filter(|k| **k).count() as u64;
+        let (k, d) = c.peek();
+        assert_eq!(flushed.0 + k, kept);
+        assert_eq!(
+            flushed.0 + k + flushed.1 + d,
+            n as u64,
+            "nothing lost, nothing twice"
+        );
+        assert!(k < FLUSH_AT && d < FLUSH_AT);
+    }
+
+    #[test]
+    fn a_word_starting_near_u64_max_wraps_harmlessly() {
+        for start in [u64::MAX, u64::MAX - 1, u64::MAX - 7, u64::MAX - (1 << 24)] {
+            let c = Counts::from_raw(start);
+            let (pos0, k0, d0) = (start & POS_MASK, (start >> 24) & CNT_MASK, start >> 44);
+            let (keeps, flushed) = run(&c, "3/10", 1000);
+            // The position is folded into the window on first use (pos0 % 10) and
+            // then every full window keeps exactly 3.
+            let skip = (10 - (pos0 % 10) as usize) % 10;
+            for w in keeps[skip..].chunks_exact(10) {
+                assert_eq!(w.iter().filter(|k| **k).count(), 3, "start {start:#x}");
+            }
+            // The full figures were moved out on the first event, not wrapped.
+            let kept = keeps.iter().filter(|k| **k).count() as u64;
+            let (k, d) = c.peek();
+            assert_eq!(flushed.0 + k, k0 + kept);
+            assert_eq!(flushed.1 + d, d0 + (1000 - kept));
+            assert!(c.raw() & POS_MASK < 10);
+        }
+    }
+
+    #[test]
+    fn take_keeps_the_position() {
+        let c = Counts::new();
+        let (keeps, _) = run(&c, "1/3", 4);
+        assert_eq!(kept_at(&keeps), vec![0, 3]);
+        assert_eq!(c.take(), (2, 2));
+        assert_eq!(c.peek(), (0, 0));
+        let (keeps, _) = run(&c, "1/3", 3);
+        assert_eq!(
+            kept_at(&keeps),
+            vec![2],
+            "the window carries on where it was"
+        );
+    }
+}

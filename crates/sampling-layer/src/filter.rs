@@ -1,0 +1,250 @@
+//! [`SamplingFilter`]: the per-layer [`Filter`] and global [`Layer`] impls.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tracing_core::{
+    span, subscriber::Interest, Dispatch, Event, LevelFilter, Metadata, Subscriber,
+};
+use tracing_subscriber::{
+    layer::{Context, Filter, Layer},
+    registry::LookupSpan,
+};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::{
+    builder::SamplingFilterBuilder, error::ParseError, fields::FieldHashes, handle::SamplingHandle,
+    mode::Mode, shared::Shared, stats::SamplingStats,
+};
+
+/// Samples events per callsite or per key. Use it as a per-layer filter
+/// (`fmt::layer().with_filter(sampler)`) or as a global layer
+/// (`registry().with(sampler)`). Spans are never filtered, only events; events
+/// at or above `always_keep` (default `WARN`) are never sampled.
+pub struct SamplingFilter {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for SamplingFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SamplingFilter")
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+impl SamplingFilter {
+    /// A builder with the default settings.
+    pub fn builder() -> SamplingFilterBuilder {
+        SamplingFilterBuilder::default()
+    }
+
+    /// Default settings and these directives; the first bad directive is the error.
+    pub fn try_new(directives: &str) -> Result<Self, ParseError> {
+        Self::builder().parse(directives)
+    }
+
+    /// Default settings and these directives, skipping bad ones with a warning on stderr.
+    pub fn new(directives: &str) -> Self {
+        Self::builder().parse_lossy(directives)
+    }
+
+    /// A handle to change directives, switch sampling off and on, and read figures.
+    pub fn handle(&self) -> SamplingHandle {
+        SamplingHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The current directives, as given (comma-joined; bad ones skipped).
+    pub fn directives(&self) -> String {
+        self.shared.directives()
+    }
+
+    /// A snapshot of the figures (same as `handle().stats()`).
+    pub fn stats(&self) -> SamplingStats {
+        self.shared.stats()
+    }
+
+    fn interest(&self, meta: &'static Metadata<'static>) -> Interest {
+        capture_dispatch(&self.shared);
+        if meta.is_span() {
+            return Interest::always();
+        }
+        let cs = self.shared.register(meta);
+        if cs.sampled {
+            Interest::sometimes()
+        } else {
+            Interest::always()
+        }
+    }
+
+    fn decide<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        self.shared.decide(event, || self.span_hash(event, ctx))
+    }
+
+    /// The consistent field's hash on the nearest span around `event` that has it.
+    fn span_hash<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>) -> Option<u64>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let name = self.consistent_name()?;
+        let leaf = if event.is_root() {
+            None
+        } else if let Some(id) = event.parent() {
+            ctx.span(id)
+        } else {
+            ctx.lookup_current()
+        }?;
+        leaf.scope().find_map(|span| {
+            span.extensions()
+                .get::<SpanValues>()
+                .and_then(|v| v.0.iter().find(|(n, _)| *n == name).map(|(_, h)| *h))
+        })
+    }
+
+    fn consistent_name(&self) -> Option<u64> {
+        match &self.shared.mode {
+            Mode::Consistent { field } => Some(xxh3_64(field.as_bytes())),
+            _ => None,
+        }
+    }
+
+    /// Remembers the consistent field's hash on spans that carry it.
+    fn record_span<S>(
+        &self,
+        id: &span::Id,
+        meta: &Metadata<'_>,
+        record: impl FnOnce(&mut FieldHashes<'_>),
+        ctx: &Context<'_, S>,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Mode::Consistent { field } = &self.shared.mode else {
+            return;
+        };
+        let Some(f) = meta.fields().field(field) else {
+            return;
+        };
+        let mut hashes = FieldHashes {
+            key: None,
+            value: Some(&f),
+            key_hash: None,
+            value_hash: None,
+        };
+        record(&mut hashes);
+        let (Some(hash), Some(span)) = (hashes.value_hash, ctx.span(id)) else {
+            return;
+        };
+        let name = xxh3_64(field.as_bytes());
+        let mut ext = span.extensions_mut();
+        match ext.get_mut::<SpanValues>() {
+            Some(v) => match v.0.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = hash,
+                None => v.0.push((name, hash)),
+            },
+            None => ext.insert(SpanValues(vec![(name, hash)])),
+        }
+    }
+}
+
+/// Remembers the dispatcher this sampler is part of, for the breaker's
+/// notices, when the sampler is a per-layer filter (a global layer is told in
+/// `on_register_dispatch`; a filter is not). Called where we are not inside a
+/// dispatch (callsite registration, handle calls): if the thread's current
+/// dispatcher holds this very sampler, keep a weak reference to it. The first
+/// `SamplingFilter` in a stack is the one found, so a second sampler in the
+/// same stack, or one inside a filter combinator, is not recognised and its
+/// notices go to the global default dispatcher.
+pub(crate) fn capture_dispatch(shared: &Arc<Shared>) {
+    if shared.dispatch.get().is_some() {
+        return;
+    }
+    tracing_core::dispatcher::get_default(|d| {
+        if let Some(f) = d.downcast_ref::<SamplingFilter>() {
+            if Arc::ptr_eq(&f.shared, shared) {
+                let _ = shared.dispatch.set(d.downgrade());
+            }
+        }
+    });
+}
+
+/// Consistent-mode field hashes recorded on a span: (field name hash, value hash).
+/// Several samplers in one registry share the list.
+#[derive(Debug)]
+struct SpanValues(Vec<(u64, u64)>);
+
+impl<S> Filter<S> for SamplingFilter
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    /// Spans: always `true`. Events whose callsite needs no field to decide
+    /// are decided here; the others in `event_enabled`.
+    fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+        self.shared.decide_early(meta)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        self.interest(meta)
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, cx: &Context<'_, S>) -> bool {
+        self.decide(event, cx)
+    }
+
+    /// `None`: the sampler never disables a level, so it offers no hint and
+    /// leaves the other filters' hints in force.
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        None
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        self.record_span(id, attrs.metadata(), |h| attrs.record(h), &ctx);
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            let meta = span.metadata();
+            self.record_span(id, meta, |h| values.record(h), &ctx);
+        }
+    }
+}
+
+impl<S> Layer<S> for SamplingFilter
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.shared.dispatch.set(subscriber.downgrade());
+    }
+
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        self.interest(meta)
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        self.shared.decide_early(meta)
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
+        self.decide(event, &ctx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        None
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        self.record_span(id, attrs.metadata(), |h| attrs.record(h), &ctx);
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            let meta = span.metadata();
+            self.record_span(id, meta, |h| values.record(h), &ctx);
+        }
+    }
+}

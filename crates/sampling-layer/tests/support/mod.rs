@@ -1,0 +1,87 @@
+//! Shared test helpers: a writer that captures formatted lines.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io;
+use std::sync::{mpsc, Arc, Mutex};
+
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Captures everything written; `lines()` splits it. Optionally also sends each
+/// write to a channel (a gate for output produced on another thread).
+#[derive(Clone, Default)]
+pub struct Capture {
+    buf: Arc<Mutex<Vec<u8>>>,
+    tx: Option<Arc<Mutex<mpsc::Sender<String>>>>,
+}
+
+impl Capture {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_channel() -> (Self, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::channel();
+        (
+            Capture {
+                buf: Arc::default(),
+                tx: Some(Arc::new(Mutex::new(tx))),
+            },
+            rx,
+        )
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        String::from_utf8(self.buf.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn count(&self, needle: &str) -> usize {
+        self.lines().iter().filter(|l| l.contains(needle)).count()
+    }
+}
+
+pub struct CaptureWriter(Capture);
+
+impl io::Write for CaptureWriter {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.buf.lock().unwrap().extend_from_slice(b);
+        if let Some(tx) = &self.0.tx {
+            let _ = tx
+                .lock()
+                .unwrap()
+                .send(String::from_utf8_lossy(b).into_owned());
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = CaptureWriter;
+    fn make_writer(&'a self) -> CaptureWriter {
+        CaptureWriter(self.clone())
+    }
+}
+
+/// A plain text fmt layer into `capture`: no time, no ANSI, target shown.
+pub fn text_layer<S>(
+    capture: &Capture,
+) -> tracing_subscriber::fmt::Layer<
+    S,
+    tracing_subscriber::fmt::format::DefaultFields,
+    tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Full, ()>,
+    Capture,
+>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
+        .without_time()
+        .with_ansi(false)
+        .with_writer(capture.clone())
+}

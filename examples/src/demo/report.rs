@@ -1,0 +1,287 @@
+//! The demo's verdict: the per-module summary table, the checks that make it exit
+//! non-zero, and the live one-line progress display.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use backpressure_writer::{NonBlocking, Stats};
+use sampling_layer::{SamplingHandle, SamplingStats, TargetStats, OTHER_TARGET};
+
+use super::readback::FileCounts;
+use super::service::{Emitted, Module};
+
+/// One module's line in the summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModuleRow {
+    /// The module.
+    pub module: Module,
+    /// Events the simulation emitted, every level.
+    pub emitted: u64,
+    /// Sampled-level events the sampler decided on, and how many it kept.
+    pub seen: u64,
+    /// See `seen`.
+    pub kept: u64,
+    /// The configured rate at the end of the run (`None`: no directive names the module).
+    pub rate: Option<f64>,
+    /// Lines of this module found in the log file (`None` when the sink was stdout).
+    pub in_file: Option<u64>,
+    /// WARN and ERROR events emitted.
+    pub warn_error_emitted: u64,
+    /// WARN and ERROR lines of this module found in the file.
+    pub warn_error_in_file: Option<u64>,
+}
+
+/// Everything the demo measured, and what failed its checks.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// One row per module.
+    pub modules: Vec<ModuleRow>,
+    /// The writer's figures after shutdown.
+    pub writer: Stats,
+    /// The sampler's figures after the run.
+    pub sampler: SamplingStats,
+    /// What the file held, when there was a file.
+    pub file: Option<FileCounts>,
+    /// Each failed check, in words; empty when the run kept its promise.
+    pub problems: Vec<String>,
+}
+
+fn target_stats(s: &SamplingStats, m: Module) -> Option<&TargetStats> {
+    s.targets.iter().find(|t| t.target == m.target())
+}
+
+impl Outcome {
+    pub(super) fn new(
+        emitted: &Emitted,
+        sampler: &SamplingStats,
+        writer: &Stats,
+        file: Option<FileCounts>,
+        flush_error: Option<String>,
+    ) -> Self {
+        let mut problems = Vec::new();
+        let other = sampler.targets.iter().find(|t| t.target == OTHER_TARGET);
+        let modules: Vec<ModuleRow> = Module::ALL
+            .into_iter()
+            .map(|m| {
+                let t = target_stats(sampler, m);
+                let (seen, kept) = match (t, m) {
+                    (Some(t), _) => (t.seen, t.kept),
+                    // The exporter has no directive: its events land under `other`.
+                    (None, Module::Exporter) => other.map_or((0, 0), |o| (o.seen, o.kept)),
+                    (None, _) => (0, 0),
+                };
+                let warn_error_emitted = emitted.warn(m) + emitted.error(m);
+                let warn_error_in_file = file
+                    .as_ref()
+                    .map(|f| f.get(m.target(), "WARN") + f.get(m.target(), "ERROR"));
+                ModuleRow {
+                    module: m,
+                    emitted: emitted.total(m),
+                    seen,
+                    kept,
+                    rate: t.map(|t| t.rate),
+                    in_file: file.as_ref().map(|f| f.target_total(m.target())),
+                    warn_error_emitted,
+                    warn_error_in_file,
+                }
+            })
+            .collect();
+
+        for row in &modules {
+            if let Some(found) = row.warn_error_in_file {
+                if found != row.warn_error_emitted {
+                    problems.push(format!(
+                        "{}: {} WARN/ERROR events emitted but {} found in the log file",
+                        row.module.target(),
+                        row.warn_error_emitted,
+                        found
+                    ));
+                }
+            }
+        }
+        let accounted = writer.lines_written + writer.dropped.total() + writer.queue_depth as u64;
+        if writer.submitted != accounted {
+            problems.push(format!(
+                "writer accounting: submitted {} != written {} + dropped {} + pending {}",
+                writer.submitted,
+                writer.lines_written,
+                writer.dropped.total(),
+                writer.queue_depth
+            ));
+        }
+        if let Some(f) = &file {
+            let event_lines = f.lines - f.drop_reports;
+            if event_lines != writer.lines_written {
+                problems.push(format!(
+                    "the log file holds {event_lines} event lines but the writer counted {} written",
+                    writer.lines_written
+                ));
+            }
+            if f.unrecognised > 0 {
+                problems.push(format!(
+                    "{} lines of the log file are not events of the demo",
+                    f.unrecognised
+                ));
+            }
+        }
+        if writer.write_errors > 0 {
+            problems.push(format!("the sink failed {} times", writer.write_errors));
+        }
+        if let Some(e) = flush_error {
+            problems.push(format!("final flush: {e}"));
+        }
+        Outcome {
+            modules,
+            writer: writer.clone(),
+            sampler: sampler.clone(),
+            file,
+            problems,
+        }
+    }
+
+    /// Whether every check passed: the process exit code follows this.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// Writes the summary table and the verdict.
+    pub fn print(&self, out: &mut dyn Write, elapsed: Duration) -> io::Result<()> {
+        let pct = |n: u64, d: u64| {
+            if d == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.1}%", 100.0 * n as f64 / d as f64)
+            }
+        };
+        let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        writeln!(out, "\nsummary after {:.1} s", elapsed.as_secs_f64())?;
+        writeln!(
+            out,
+            "{:<26} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11}",
+            "module", "emitted", "kept", "in file", "reduction", "rate", "actual", "WARN+ERROR"
+        )?;
+        let (mut emitted, mut in_file) = (0, 0);
+        for r in &self.modules {
+            emitted += r.emitted;
+            in_file += r.in_file.unwrap_or(0);
+            let reduction = r.in_file.map_or("-".to_string(), |f| {
+                pct(r.emitted.saturating_sub(f), r.emitted)
+            });
+            writeln!(
+                out,
+                "{:<26} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11}",
+                r.module.target(),
+                r.emitted,
+                r.kept,
+                opt(r.in_file),
+                reduction,
+                r.rate.map_or("1 (none)".to_string(), |x| format!("{x}")),
+                if r.seen == 0 {
+                    "-".to_string()
+                } else {
+                    format!("{:.4}", r.kept as f64 / r.seen as f64)
+                },
+                format!("{}/{}", opt(r.warn_error_in_file), r.warn_error_emitted),
+            )?;
+        }
+        if self.file.is_some() {
+            writeln!(
+                out,
+                "{:<26} {:>9} {:>9} {:>9} {:>9}",
+                "all modules",
+                emitted,
+                "",
+                in_file,
+                pct(emitted.saturating_sub(in_file), emitted)
+            )?;
+        }
+        let w = &self.writer;
+        writeln!(
+            out,
+            "\nwriter: submitted {} = written {} + dropped {} + pending {}; queue high-water {}/{}; {} batches; {} write errors",
+            w.submitted, w.lines_written, w.dropped.total(), w.queue_depth, w.high_water, w.capacity, w.batches, w.write_errors
+        )?;
+        let reasons: Vec<String> = w
+            .dropped
+            .by_reason()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| format!("{r}={n}"))
+            .collect();
+        writeln!(
+            out,
+            "dropped by reason: {}",
+            if reasons.is_empty() {
+                "none".to_string()
+            } else {
+                reasons.join(" ")
+            }
+        )?;
+        if let Some(f) = &self.file {
+            writeln!(
+                out,
+                "drop reports in the file: {} (saying {} lines)",
+                f.drop_reports, f.reported_dropped
+            )?;
+        }
+        let s = &self.sampler;
+        writeln!(
+            out,
+            "sampler: {} live keys (max {}), {} evicted; breaker trips {}, open now: {}",
+            s.active_keys, s.max_keys, s.evicted_keys, s.breaker_trips, s.breaker_open
+        )?;
+        if self.ok() {
+            let kept = self
+                .modules
+                .iter()
+                .map(|m| m.warn_error_emitted)
+                .sum::<u64>();
+            writeln!(out, "\nOK: every one of {kept} WARN/ERROR lines is in the file and every line is accounted for")?;
+        } else {
+            writeln!(out, "\nFAILED:")?;
+            for p in &self.problems {
+                writeln!(out, "  - {p}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Redraws one status line on stderr four times a second until `stop` is set.
+pub(super) fn spawn_progress(
+    writer: NonBlocking,
+    sampler: SamplingHandle,
+    emitted: Arc<Emitted>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let start = Instant::now();
+        let mut last = (Instant::now(), 0u64);
+        while !stop.load(Ordering::Relaxed) {
+            thread::sleep(Duration::from_millis(250));
+            let total = emitted.grand_total();
+            let rate = (total - last.1) as f64 / last.0.elapsed().as_secs_f64();
+            last = (Instant::now(), total);
+            let s = sampler.stats();
+            let (seen, kept) = s
+                .targets
+                .iter()
+                .fold((0, 0), |(a, b), t| (a + t.seen, b + t.kept));
+            let w = writer.stats();
+            eprint!(
+                "\r[{:>5.1}s] {:>9.0} events/s | kept {:>5.1}% | queue {:>5}/{} | dropped {:>8} | breaker {:<6}",
+                start.elapsed().as_secs_f64(),
+                rate,
+                if seen == 0 { 100.0 } else { 100.0 * kept as f64 / seen as f64 },
+                w.queue_depth,
+                w.capacity,
+                w.dropped.total(),
+                if s.breaker_open { "OPEN" } else { "closed" },
+            );
+        }
+        eprintln!();
+    })
+}
