@@ -277,6 +277,12 @@ impl Shared {
     /// one CAS on the callsite's [`Counts`] word (decision and figures together).
     /// No allocation, no lock, no syscall. A kept event below rate 1 adds a
     /// thread-local store for the annotation.
+    ///
+    /// Only the dropped event of a deterministic sampler below rate 1 stays in
+    /// this function; everything else (keeping, moving figures out, the other
+    /// modes, bypass) is out of line. A small body needs few callee-saved
+    /// registers and no stack spills, and every store still in the store
+    /// buffer is one the CAS (a locked instruction) waits for.
     #[inline]
     pub(crate) fn decide_early(&self, meta: &Metadata<'_>) -> bool {
         let level = *meta.level();
@@ -300,16 +306,60 @@ impl Shared {
             Some(r) => r,
             None => self.resolve_callsite(cs),
         };
-        let keep = self.count(rule, bypass, &cs.counts, || None);
-        if keep {
-            let rate = rule.rate();
-            annotate::set_pending(
-                self.id(),
-                meta,
-                (bypass == 0 && !rate.is_one()).then(|| rate.as_f64()),
-            );
+        let rate = rule.rate();
+        if bypass != 0 || rate.is_one() || !matches!(self.mode, Mode::Deterministic) {
+            return self.decide_early_general(meta, cs, rule, bypass);
+        }
+        // What `count` does for this case, the figures' flush left out of line.
+        let (keep, flushed) = if rate.is_zero() {
+            cs.counts.count(None, false)
+        } else {
+            cs.counts.count(Some(rate), false)
+        };
+        if keep || flushed.is_some() {
+            self.early_tail(meta, rule, keep, flushed);
         }
         keep
+    }
+
+    /// [`decide_early`](Self::decide_early) for a bypassed sampler, rate 1, or
+    /// the probabilistic mode.
+    #[inline(never)]
+    fn decide_early_general(
+        &self,
+        meta: &Metadata<'_>,
+        cs: &CallsiteState,
+        rule: Rule,
+        bypass: u64,
+    ) -> bool {
+        let keep = self.count(rule, bypass, &cs.counts, || None);
+        if keep {
+            self.set_pending(meta, rule, bypass);
+        }
+        keep
+    }
+
+    /// A deterministic early decision that kept the event or filled a figure.
+    #[cold]
+    #[inline(never)]
+    fn early_tail(&self, meta: &Metadata<'_>, rule: Rule, keep: bool, flushed: Option<Flushed>) {
+        if let Some(f) = flushed {
+            self.flush(rule.bucket(), f);
+        }
+        if keep {
+            self.set_pending(meta, rule, 0);
+        }
+    }
+
+    /// Leaves an early keep decision for `decide` to tie to the event.
+    #[inline]
+    fn set_pending(&self, meta: &Metadata<'_>, rule: Rule, bypass: u64) {
+        let rate = rule.rate();
+        annotate::set_pending(
+            self.id(),
+            meta,
+            (bypass == 0 && !rate.is_one()).then(|| rate.as_f64()),
+        );
     }
 
     /// Whether to keep `event`. `span_hash` finds the consistent field's hash on

@@ -33,9 +33,13 @@ use service::{Dice, Emitted, Pacer};
 use sink::ThrottledSink;
 
 /// The embedded default rates: the source report's strategy. `RUST_LOG_SAMPLE` replaces it.
-pub const DEFAULT_DIRECTIVES: &str = "demo::router[tool_call]=0.05,\
+///
+/// Each module has a target-wide rate (what the summary shows as "rate"); the router's
+/// tool calls carry `sample_key = "tool_call"`, and the connection manager's heartbeats and
+/// latency metrics have rates of their own under it.
+pub const DEFAULT_DIRECTIVES: &str = "demo::router=0.05,\
 demo::websocket=0.01,\
-demo::connection_manager[connection]=0.05,\
+demo::connection_manager=0.05,\
 demo::connection_manager[heartbeat]=0.01,\
 demo::connection_manager[metrics]=10%";
 
@@ -44,6 +48,9 @@ pub const DEFAULT_LEVELS: &str = "debug";
 
 /// Requests per second per producer thread in the steady phases.
 const REQUESTS_PER_SEC: f64 = 2_500.0;
+/// Rows per second the batch exporter logs during the overload phase: about five times
+/// what the throttled sink can take.
+const FLOOD_ROWS_PER_SEC: f64 = 40_000.0;
 /// ERROR events per second during the storm: well above the breaker's threshold.
 const STORM_ERRORS_PER_SEC: f64 = 400.0;
 /// The breaker's threshold (ERROR events per second over a one-second window).
@@ -62,7 +69,7 @@ pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<Outcome, Box<dyn Error>>
 
     // The hold period scales with the run so that a short run still shows the breaker
     // closing again; 60 s is the library's default for real services.
-    let hold = (cfg.duration / 8).max(Duration::from_millis(500));
+    let hold = (cfg.duration / 15).max(Duration::from_millis(500));
     let sampler = SamplingFilter::builder()
         .breaker(
             Breaker::default()
@@ -114,8 +121,15 @@ pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<Outcome, Box<dyn Error>>
     // dispatchers (so that a test can run the demo), which a per-layer filter can't find.
     handle.set_notice_dispatch(&dispatch);
 
+    // A busy port must not stop the main job: the figures are printed at the end anyway.
     let _metrics = match cfg.metrics_addr {
-        Some(addr) => Some(metrics_endpoint::start(addr, &writer, &handle)?),
+        Some(addr) => match metrics_endpoint::start(addr, &writer, &handle) {
+            Ok(guard) => Some(guard),
+            Err(e) => {
+                writeln!(out, "  metrics: not served ({e}); carrying on without them")?;
+                None
+            }
+        },
         None => None,
     };
 
@@ -131,7 +145,7 @@ pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<Outcome, Box<dyn Error>>
     if cfg.sink != SinkKind::Stdout {
         writeln!(out, "  log file: {}", cfg.log_file.display())?;
     }
-    if let Some(addr) = cfg.metrics_addr {
+    if let (Some(addr), Some(_)) = (cfg.metrics_addr, &_metrics) {
         writeln!(out, "  metrics: http://{addr}/metrics")?;
     }
 
@@ -169,6 +183,9 @@ pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<Outcome, Box<dyn Error>>
     // The conductor: turns the sink's throttle and the run-time rate change on schedule.
     let slow_always = cfg.sink == SinkKind::Slow;
     let mut announced = None;
+    // The sampler's figures at the end of the steady phase: the actual rates before the
+    // breaker and the rate change blur them.
+    let mut steady = None;
     while phase_clock.elapsed() < phases.end {
         let phase = phases.at(phase_clock.elapsed());
         if announced != Some(phase) {
@@ -176,6 +193,7 @@ pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<Outcome, Box<dyn Error>>
             match phase {
                 0 => writeln!(out, "phase 1: steady traffic")?,
                 1 => {
+                    steady = Some(handle.stats());
                     throttle.set(SLOW_SINK_BYTES_PER_SEC);
                     writeln!(
                         out,
@@ -227,6 +245,7 @@ pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<Outcome, Box<dyn Error>>
     };
     let outcome = Outcome::new(
         &emitted,
+        steady.as_ref(),
         &sampling_stats,
         &writer_stats,
         file,
@@ -236,39 +255,58 @@ pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<Outcome, Box<dyn Error>>
     Ok(outcome)
 }
 
-/// What the second producer does on top of the steady traffic, by phase.
+/// What a producer thread does at a given moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    Requests,
+    Flood,
+    Storm,
+}
+
+/// One producer thread: steady request traffic throughout, except that the second thread
+/// carries the phase's special load (the flood, the storm) while it lasts.
 fn produce(n: u64, clock: Instant, phases: &Phases, emitted: &Emitted) {
     let mut dice = Dice::new(n);
-    let mut requests = Pacer::new(REQUESTS_PER_SEC);
-    let mut storm = Pacer::new(STORM_ERRORS_PER_SEC);
     let mut seq = n << 40;
+    let mut load = None;
+    let mut pacer = Pacer::new(REQUESTS_PER_SEC);
     loop {
         let now = clock.elapsed();
         if now >= phases.end {
             return;
         }
+        let current = match (n, phases.at(now)) {
+            (1, 1) => Load::Flood,
+            (1, 2) if now < phases.storm_end => Load::Storm,
+            _ => Load::Requests,
+        };
+        if load != Some(current) {
+            // A fresh pacer per stretch of load: a pacer that had been idle would
+            // otherwise "catch up" on the time it did not run, flat out.
+            load = Some(current);
+            pacer = Pacer::new(match current {
+                Load::Requests => REQUESTS_PER_SEC,
+                Load::Flood => FLOOD_ROWS_PER_SEC / 64.0,
+                Load::Storm => STORM_ERRORS_PER_SEC,
+            });
+        }
         seq += 1;
-        match (n, phases.at(now)) {
-            (1, 1) => {
-                // The flood: a batch job exporting rows flat out, with no pacing at all.
+        match current {
+            Load::Flood => {
+                // A batch job exporting rows far faster than the slow sink takes them.
                 for row in 0..64 {
                     service::export_row(seq * 64 + row, emitted);
                 }
             }
-            (1, 2) if now < phases.storm_end => {
-                service::storm_error(seq, emitted);
-                storm.tick();
-            }
-            _ => {
-                service::request(seq, &mut dice, emitted);
-                requests.tick();
-            }
+            Load::Storm => service::storm_error(seq, emitted),
+            Load::Requests => service::request(seq, &mut dice, emitted),
         }
+        pacer.tick();
     }
 }
 
-/// The phase boundaries: steady 35%, burst 20%, storm 25% (errors for the first 40% of
-/// it, then the breaker's hold), rate change 20%.
+/// The phase boundaries: steady 35%, burst 20%, storm 25% (errors for its first 5% of the
+/// run, then the breaker's window and hold), rate change 20%.
 #[derive(Debug, Clone)]
 struct Phases {
     starts: [Duration; 4],
@@ -281,7 +319,7 @@ impl Phases {
         let at = |f: f64| total.mul_f64(f);
         Phases {
             starts: [Duration::ZERO, at(0.35), at(0.55), at(0.80)],
-            storm_end: at(0.65),
+            storm_end: at(0.60),
             end: total,
         }
     }
@@ -291,24 +329,16 @@ impl Phases {
     }
 }
 
-/// The directives for the last phase: the router's tool calls go from 5% to 20%, as an
-/// operator would raise a rate while chasing a problem.
+/// The directives for the last phase: the router goes from 5% to 20%, as an operator would
+/// raise a rate while chasing a problem.
 fn rate_change(directives: &str) -> String {
-    if directives.contains("demo::router[tool_call]=") {
-        directives
-            .split(',')
-            .map(|d| {
-                if d.starts_with("demo::router[tool_call]=") {
-                    "demo::router[tool_call]=0.2"
-                } else {
-                    d
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    } else {
-        format!("{directives},demo::router[tool_call]=0.2")
-    }
+    const ROUTER: &str = "demo::router=";
+    let mut changed: Vec<&str> = directives
+        .split(',')
+        .filter(|d| !d.trim().starts_with(ROUTER))
+        .collect();
+    changed.push("demo::router=0.2");
+    changed.join(",")
 }
 
 mod metrics_endpoint {

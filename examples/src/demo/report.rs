@@ -26,6 +26,8 @@ pub struct ModuleRow {
     pub kept: u64,
     /// The configured rate at the end of the run (`None`: no directive names the module).
     pub rate: Option<f64>,
+    /// `kept / seen` over the steady phase alone, before the breaker and the rate change.
+    pub steady_rate: Option<f64>,
     /// Lines of this module found in the log file (`None` when the sink was stdout).
     pub in_file: Option<u64>,
     /// WARN and ERROR events emitted.
@@ -45,6 +47,8 @@ pub struct Outcome {
     pub sampler: SamplingStats,
     /// What the file held, when there was a file.
     pub file: Option<FileCounts>,
+    /// Sampled-level events of the service modules seen and kept over the steady phase.
+    pub steady: Option<(u64, u64)>,
     /// Each failed check, in words; empty when the run kept its promise.
     pub problems: Vec<String>,
 }
@@ -56,6 +60,7 @@ fn target_stats(s: &SamplingStats, m: Module) -> Option<&TargetStats> {
 impl Outcome {
     pub(super) fn new(
         emitted: &Emitted,
+        steady: Option<&SamplingStats>,
         sampler: &SamplingStats,
         writer: &Stats,
         file: Option<FileCounts>,
@@ -83,6 +88,9 @@ impl Outcome {
                     seen,
                     kept,
                     rate: t.map(|t| t.rate),
+                    steady_rate: steady
+                        .and_then(|s| target_stats(s, m))
+                        .and_then(TargetStats::actual_rate),
                     in_file: file.as_ref().map(|f| f.target_total(m.target())),
                     warn_error_emitted,
                     warn_error_in_file,
@@ -133,7 +141,15 @@ impl Outcome {
         if let Some(e) = flush_error {
             problems.push(format!("final flush: {e}"));
         }
+        let steady = steady.map(|s| {
+            Module::ALL
+                .into_iter()
+                .filter(|m| *m != Module::Exporter)
+                .filter_map(|m| target_stats(s, m))
+                .fold((0, 0), |(seen, kept), t| (seen + t.seen, kept + t.kept))
+        });
         Outcome {
+            steady,
             modules,
             writer: writer.clone(),
             sampler: sampler.clone(),
@@ -158,44 +174,72 @@ impl Outcome {
         };
         let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         writeln!(out, "\nsummary after {:.1} s", elapsed.as_secs_f64())?;
+        const ROW: usize = 26;
         writeln!(
             out,
-            "{:<26} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11}",
-            "module", "emitted", "kept", "in file", "reduction", "rate", "actual", "WARN+ERROR"
+            "{:<ROW$} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7} {:>11}",
+            "module",
+            "emitted",
+            "kept",
+            "in file",
+            "reduction",
+            "rate",
+            "steady",
+            "overall",
+            "WARN+ERROR"
         )?;
-        let (mut emitted, mut in_file) = (0, 0);
+        let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.4}"));
         for r in &self.modules {
-            emitted += r.emitted;
-            in_file += r.in_file.unwrap_or(0);
             let reduction = r.in_file.map_or("-".to_string(), |f| {
                 pct(r.emitted.saturating_sub(f), r.emitted)
             });
             writeln!(
                 out,
-                "{:<26} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11}",
+                "{:<ROW$} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7} {:>11}",
                 r.module.target(),
                 r.emitted,
                 r.kept,
                 opt(r.in_file),
                 reduction,
-                r.rate.map_or("1 (none)".to_string(), |x| format!("{x}")),
-                if r.seen == 0 {
-                    "-".to_string()
-                } else {
-                    format!("{:.4}", r.kept as f64 / r.seen as f64)
-                },
+                r.rate.map_or("1".to_string(), |x| format!("{x}")),
+                ratio(r.steady_rate),
+                ratio((r.seen > 0).then(|| r.kept as f64 / r.seen as f64)),
                 format!("{}/{}", opt(r.warn_error_in_file), r.warn_error_emitted),
             )?;
         }
         if self.file.is_some() {
+            let total = |service_only: bool| {
+                self.modules
+                    .iter()
+                    .filter(|r| !service_only || r.module != Module::Exporter)
+                    .fold((0, 0), |(e, f), r| {
+                        (e + r.emitted, f + r.in_file.unwrap_or(0))
+                    })
+            };
+            for (label, (e, f)) in [
+                ("service modules (sampled)", total(true)),
+                ("all, with the batch flood", total(false)),
+            ] {
+                writeln!(
+                    out,
+                    "{label:<ROW$} {e:>9} {:>9} {f:>9} {:>9}",
+                    "",
+                    pct(e.saturating_sub(f), e)
+                )?;
+            }
+        }
+        writeln!(
+            out,
+            "(kept: sampled-level events the sampler kept; rate: configured for the module; \
+             steady: kept/seen over phase 1;\n overall: kept/seen over the run, raised by the \
+             breaker and the rate change; reduction: emitted vs lines in the file)"
+        )?;
+        if let Some((seen, kept)) = self.steady {
             writeln!(
                 out,
-                "{:<26} {:>9} {:>9} {:>9} {:>9}",
-                "all modules",
-                emitted,
-                "",
-                in_file,
-                pct(emitted.saturating_sub(in_file), emitted)
+                "steady phase: the sampler kept {kept} of {seen} DEBUG events of the service \
+                 modules ({} less)",
+                pct(seen.saturating_sub(kept), seen)
             )?;
         }
         let w = &self.writer;
@@ -223,6 +267,11 @@ impl Outcome {
         if let Some(f) = &self.file {
             writeln!(
                 out,
+                "breaker notices in the file: {}",
+                f.get("sampling_layer", "WARN")
+            )?;
+            writeln!(
+                out,
                 "drop reports in the file: {} (saying {} lines)",
                 f.drop_reports, f.reported_dropped
             )?;
@@ -239,7 +288,19 @@ impl Outcome {
                 .iter()
                 .map(|m| m.warn_error_emitted)
                 .sum::<u64>();
-            writeln!(out, "\nOK: every one of {kept} WARN/ERROR lines is in the file and every line is accounted for")?;
+            if self.file.is_some() {
+                writeln!(
+                    out,
+                    "\nOK: every one of {kept} WARN/ERROR lines is in the file and every line \
+                     is accounted for"
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "\nOK: every line is accounted for ({kept} WARN/ERROR lines were not read \
+                     back: the sink was stdout)"
+                )?;
+            }
         } else {
             writeln!(out, "\nFAILED:")?;
             for p in &self.problems {
