@@ -350,6 +350,8 @@ mod metrics_endpoint {
     use std::time::Duration;
 
     use backpressure_writer::NonBlocking;
+    use logmetrics::names;
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
     use sampling_layer::SamplingHandle;
 
     /// Installs the global recorder and starts the exporter; the guard stops it.
@@ -358,8 +360,13 @@ mod metrics_endpoint {
         writer: &NonBlocking,
         sampler: &SamplingHandle,
     ) -> Result<logmetrics::ExporterGuard, Box<dyn Error>> {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
+        // Real histograms (buckets), not summaries: the writer's own bucket bounds.
+        let bounds = logmetrics::latency_bucket_bounds();
+        let histogram = |name: &str| Matcher::Full(name.to_owned());
+        PrometheusBuilder::new()
             .with_http_listener(addr)
+            .set_buckets_for_metric(histogram(names::WRITER_QUEUE_WAIT), &bounds)?
+            .set_buckets_for_metric(histogram(names::WRITER_BATCH_WRITE), &bounds)?
             .install()
             .map_err(|e| format!("cannot serve metrics on {addr}: {e} (use --metrics-addr off)"))?;
         let guard = logmetrics::Exporter::builder()

@@ -346,3 +346,60 @@ pub(super) fn spawn_progress(
         eprintln!();
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run where the router emitted 3 WARN lines and the writer wrote 10 lines.
+    fn outcome(warn_in_file: u64, written: u64, dropped: u64) -> Outcome {
+        let emitted = Emitted::default();
+        emitted.add(Module::Router, 10, 3, 0);
+        let mut writer = Stats::default();
+        writer.submitted = 10;
+        writer.lines_written = written;
+        writer.dropped.newest = dropped;
+        let mut file = FileCounts::default();
+        file.by_target_level
+            .insert(("demo::router".into(), "WARN".into()), warn_in_file);
+        file.by_target_level.insert(
+            ("demo::router".into(), "DEBUG".into()),
+            written - warn_in_file,
+        );
+        file.lines = written;
+        Outcome::new(
+            &emitted,
+            None,
+            &SamplingStats::default(),
+            &writer,
+            Some(file),
+            None,
+        )
+    }
+
+    #[test]
+    fn a_complete_run_passes() {
+        let o = outcome(3, 10, 0);
+        assert!(o.ok(), "{:?}", o.problems);
+    }
+
+    #[test]
+    fn a_missing_warning_fails_the_run() {
+        let o = outcome(2, 10, 0);
+        assert_eq!(
+            o.problems,
+            ["demo::router: 3 WARN/ERROR events emitted but 2 found in the log file"]
+        );
+    }
+
+    #[test]
+    fn accounting_that_does_not_add_up_fails_the_run() {
+        let o = outcome(3, 9, 0);
+        assert_eq!(
+            o.problems,
+            ["writer accounting: submitted 10 != written 9 + dropped 0 + pending 0"]
+        );
+        let o = outcome(3, 9, 1);
+        assert!(o.ok(), "{:?}", o.problems);
+    }
+}

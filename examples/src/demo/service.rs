@@ -62,7 +62,7 @@ pub(crate) struct Emitted {
 }
 
 impl Emitted {
-    fn add(&self, m: Module, total: u64, warn: u64, error: u64) {
+    pub(crate) fn add(&self, m: Module, total: u64, warn: u64, error: u64) {
         self.total[m.index()].fetch_add(total, Relaxed);
         self.warn[m.index()].fetch_add(warn, Relaxed);
         self.error[m.index()].fetch_add(error, Relaxed);
