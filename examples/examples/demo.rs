@@ -8,25 +8,14 @@
 //! from the file or the writer's accounting does not add up.
 //!
 //! `--help` lists the flags; `RUST_LOG_SAMPLE` overrides the rates, `RUST_LOG` the levels.
+//! The code lives in the `examples` library ([`examples::demo`]) so that its integration
+//! test runs exactly this.
 
 use std::process::ExitCode;
 
-use examples::demo::{self, Config};
-
 fn main() -> ExitCode {
-    let cfg = match Config::parse(std::env::args().skip(1)) {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            eprintln!("demo: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match demo::run(&cfg, &mut std::io::stdout()) {
-        Ok(outcome) if outcome.ok() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("demo: {e}");
-            ExitCode::from(2)
-        }
-    }
+    ExitCode::from(examples::demo::cli(
+        std::env::args().skip(1),
+        &mut std::io::stdout(),
+    ))
 }

@@ -60,6 +60,32 @@ const SLOW_SINK_BYTES_PER_SEC: u64 = 1_000_000;
 /// The writer's queue: small enough for the overload phase to fill it.
 const QUEUE_LINES: usize = 8_192;
 
+/// The whole command: parses `args` (after the program name), runs the demo, and returns
+/// the process exit code: 0 when every check passed, 1 when one failed (a WARN/ERROR line
+/// missing from the file, accounting that does not add up), 2 for bad arguments or a run
+/// that could not start.
+pub fn cli<I, S>(args: I, out: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let cfg = match Config::parse(args) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            return 2;
+        }
+    };
+    match run(&cfg, out) {
+        Ok(outcome) if outcome.ok() => 0,
+        Ok(_) => 1,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            2
+        }
+    }
+}
+
 /// Runs the demo and returns its outcome; progress and the summary go to `out`.
 pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<Outcome, Box<dyn Error>> {
     let started = Instant::now();
