@@ -123,6 +123,13 @@ impl<const N: usize> CallsiteTable<N> {
 
     #[inline]
     fn get_key(&self, key: usize) -> Option<&CallsiteState> {
+        self.get_inline(key).or_else(|| self.get_overflow(key))
+    }
+
+    /// The state for the metadata at `addr` if it is in the inline table
+    /// (`None`: not registered, or in the overflow). No call, no lock.
+    #[inline]
+    pub(crate) fn get_inline(&self, key: usize) -> Option<&CallsiteState> {
         let mask = Self::MASK;
         let mut i = self.home(key);
         // At most half the slots are used, so an empty slot ends every probe.
@@ -140,6 +147,14 @@ impl<const N: usize> CallsiteTable<N> {
             }
             i = (i + 1) & mask;
         }
+        None
+    }
+
+    /// Out of line: its lock guard and call would otherwise make every probe
+    /// (the hot path) save registers and reserve stack it never uses.
+    #[cold]
+    #[inline(never)]
+    fn get_overflow(&self, key: usize) -> Option<&CallsiteState> {
         self.overflow.get(&key).map(|s| {
             let p: *const CallsiteState = &**s;
             // SAFETY: overflow boxes are never removed before `Drop`, and a

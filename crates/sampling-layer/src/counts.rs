@@ -32,7 +32,7 @@ impl Counts {
         Counts(AtomicU64::new(0))
     }
 
-    #[cfg(all(test, not(loom)))]
+    #[cfg(test)]
     pub(crate) fn from_raw(raw: u64) -> Self {
         Counts(AtomicU64::new(raw))
     }
@@ -54,26 +54,7 @@ impl Counts {
     pub(crate) fn count(&self, rate: Option<Rate>, keep: bool) -> (bool, Option<Flushed>) {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
-            let (keep, next_pos) = match rate {
-                Some(rate) => {
-                    let q = u64::from(rate.denominator());
-                    let mut pos = cur & POS_MASK;
-                    if pos >= q {
-                        // The rate changed (or the word started anywhere): fold into the window.
-                        pos %= q;
-                    }
-                    let next = if pos + 1 == q { 0 } else { pos + 1 };
-                    (keep_position(pos, u64::from(rate.numerator()), q), next)
-                }
-                None => (keep, cur & POS_MASK),
-            };
-            let mut kept = (cur >> KEPT_SHIFT) & CNT_MASK;
-            let mut dropped = (cur >> DROPPED_SHIFT) & CNT_MASK;
-            if keep {
-                kept += 1;
-            } else {
-                dropped += 1;
-            }
+            let (keep, next_pos, mut kept, mut dropped) = step(cur, rate, keep);
             let flushed = (kept >= FLUSH_AT || dropped >= FLUSH_AT).then(|| {
                 let out = (kept, dropped);
                 kept = 0;
@@ -86,6 +67,40 @@ impl Counts {
                 .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
             {
                 Ok(_) => return (keep, flushed),
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    /// [`count`](Self::count) for the common case only: counts the event and
+    /// returns the decision, unless counting it would fill a figure or the
+    /// position lies outside the window (the rate changed); then it counts
+    /// nothing and returns `None`, and the caller calls `count`.
+    ///
+    /// The same transition as `count` (same [`step`]), so the two mix freely.
+    /// It exists for the hot path: no flush state is live across the CAS
+    /// loop, and the window check keeps the fold's division out of it (with
+    /// rates 1/N or `None`, as the hot path passes, there is none at all),
+    /// which leaves the caller's registers (and stack) alone.
+    #[inline(always)]
+    pub(crate) fn try_count(&self, rate: Option<Rate>, keep: bool) -> Option<bool> {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            if let Some(rate) = rate {
+                if cur & POS_MASK >= u64::from(rate.denominator()) {
+                    return None;
+                }
+            }
+            let (keep, next_pos, kept, dropped) = step(cur, rate, keep);
+            if kept >= FLUSH_AT || dropped >= FLUSH_AT {
+                return None;
+            }
+            let next = next_pos | (kept << KEPT_SHIFT) | (dropped << DROPPED_SHIFT);
+            match self
+                .0
+                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(keep),
                 Err(c) => cur = c,
             }
         }
@@ -111,6 +126,34 @@ impl Counts {
             (prev >> DROPPED_SHIFT) & CNT_MASK,
         )
     }
+}
+
+/// One event counted on the word `cur`: the decision, the next position, and
+/// the kept and dropped figures with this event (not yet checked against
+/// [`FLUSH_AT`]). With `rate`, decided by the position; with `None`, `keep`.
+#[inline(always)]
+fn step(cur: u64, rate: Option<Rate>, keep: bool) -> (bool, u64, u64, u64) {
+    let (keep, next_pos) = match rate {
+        Some(rate) => {
+            let q = u64::from(rate.denominator());
+            let mut pos = cur & POS_MASK;
+            if pos >= q {
+                // The rate changed (or the word started anywhere): fold into the window.
+                pos %= q;
+            }
+            let next = if pos + 1 == q { 0 } else { pos + 1 };
+            (keep_position(pos, u64::from(rate.numerator()), q), next)
+        }
+        None => (keep, cur & POS_MASK),
+    };
+    let mut kept = (cur >> KEPT_SHIFT) & CNT_MASK;
+    let mut dropped = (cur >> DROPPED_SHIFT) & CNT_MASK;
+    if keep {
+        kept += 1;
+    } else {
+        dropped += 1;
+    }
+    (keep, next_pos, kept, dropped)
 }
 
 #[cfg(all(test, not(loom)))]
@@ -210,6 +253,56 @@ mod tests {
             assert_eq!(flushed.1 + d, d0 + (1000 - kept));
             assert!(c.raw() & POS_MASK < 10);
         }
+    }
+
+    #[test]
+    fn try_count_makes_the_same_transition_as_count() {
+        let starts = [
+            0,
+            5,
+            (7 << KEPT_SHIFT) | (11 << DROPPED_SHIFT) | 2,
+            ((FLUSH_AT - 3) << DROPPED_SHIFT) | 999,
+            ((FLUSH_AT - 2) << KEPT_SHIFT) | 3,
+        ];
+        for start in starts {
+            for rate in ["1/1000", "1/4", "0"] {
+                let r: Rate = rate.parse().unwrap();
+                let arg = (!r.is_zero()).then_some(r);
+                let (fast, full) = (Counts::from_raw(start), Counts::from_raw(start));
+                for i in 0..2000 {
+                    let before = fast.raw();
+                    match fast.try_count(arg, false) {
+                        Some(keep) => {
+                            let (k, flushed) = full.count(arg, false);
+                            assert_eq!((keep, None), (k, flushed), "{rate} {start:#x} #{i}");
+                            assert_eq!(fast.raw(), full.raw(), "{rate} {start:#x} #{i}");
+                        }
+                        None => {
+                            assert_eq!(fast.raw(), before, "a bail-out counts nothing");
+                            // Only a full figure or a position outside the
+                            // window makes it bail out.
+                            let outside = arg
+                                .is_some_and(|r| before & POS_MASK >= u64::from(r.denominator()));
+                            let flushed = full.count(arg, false).1;
+                            assert!(outside || flushed.is_some(), "{rate} {start:#x} #{i}");
+                            fast.count(arg, false);
+                            assert_eq!(fast.raw(), full.raw());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn try_count_leaves_a_position_outside_the_window_to_count() {
+        // Position 7 under a rate of 1/4 (the rate was 1/10 before).
+        let c = Counts::from_raw(7);
+        let r: Rate = "1/4".parse().unwrap();
+        assert_eq!(c.try_count(Some(r), false), None);
+        assert_eq!(c.raw(), 7, "nothing counted");
+        assert_eq!(c.count(Some(r), false), (false, None), "7 % 4 = 3: dropped");
+        assert_eq!(c.try_count(Some(r), false), Some(true), "back at 0: kept");
     }
 
     #[test]
