@@ -147,12 +147,7 @@ impl ExporterBuilder {
         };
         Ok(Exporter {
             inner: Arc::new(Inner {
-                interval: self.interval,
-                thread_name: self.thread_name,
-                writers: self.writers,
-                samplers: self.samplers,
-                thresholds: self.thresholds,
-                recorder: self.recorder,
+                config: self,
                 series: Mutex::new(series),
                 baselines: Mutex::new(baselines),
                 exports: AtomicU64::new(0),
@@ -167,7 +162,7 @@ impl ExporterBuilder {
         let (stop, stopped) = mpsc::channel::<()>();
         let worker = exporter.clone();
         let thread = thread::Builder::new()
-            .name(exporter.inner.thread_name.clone())
+            .name(exporter.inner.config.thread_name.clone())
             .spawn(move || run(&worker, &stopped))
             .map_err(Error::Spawn)?;
         Ok(ExporterGuard {
@@ -204,7 +199,7 @@ fn run(exporter: &Exporter, stopped: &mpsc::Receiver<()>) {
             eprintln!("logmetrics: a stats source panicked during export; exports continue");
             reported_panic = true;
         }
-        match stopped.recv_timeout(exporter.inner.interval) {
+        match stopped.recv_timeout(exporter.inner.config.interval) {
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             // The guard dropped its sender: publish the final figures and leave.
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -226,12 +221,8 @@ struct Baselines {
 }
 
 struct Inner {
-    interval: Duration,
-    thread_name: String,
-    writers: Vec<(String, Box<dyn WriterSource>)>,
-    samplers: Vec<(String, Box<dyn SamplerSource>)>,
-    thresholds: HealthThresholds,
-    recorder: Option<SharedRecorder>,
+    /// The validated builder: sources, interval, thresholds, recorder.
+    config: ExporterBuilder,
     /// Held for a whole export, so two exports (thread and `export_now`) never compute
     /// histogram deltas from the same baseline. Only exporters take it, never loggers.
     series: Mutex<Series>,
@@ -257,9 +248,9 @@ pub struct Exporter {
 impl fmt::Debug for Exporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Exporter")
-            .field("interval", &self.inner.interval)
-            .field("writers", &names(&self.inner.writers))
-            .field("samplers", &names(&self.inner.samplers))
+            .field("interval", &self.inner.config.interval)
+            .field("writers", &names(&self.inner.config.writers))
+            .field("samplers", &names(&self.inner.config.samplers))
             .field("exports", &self.exports())
             .finish_non_exhaustive()
     }
@@ -276,7 +267,7 @@ impl Exporter {
     /// latency histograms as the bucket counts gained since the previous export.
     pub fn export_now(&self) {
         let inner = &*self.inner;
-        match &inner.recorder {
+        match &inner.config.recorder {
             Some(r) => metrics::with_local_recorder(&**r, || self.publish()),
             None => self.publish(),
         }
@@ -289,10 +280,10 @@ impl Exporter {
         let series = &mut *series;
         metrics::with_recorder(|r| {
             publish::describe_all(r);
-            for ((_, source), s) in inner.writers.iter().zip(&mut series.writers) {
+            for ((_, source), s) in inner.config.writers.iter().zip(&mut series.writers) {
                 s.publish(r, &source.stats());
             }
-            for ((_, source), s) in inner.samplers.iter().zip(&mut series.samplers) {
+            for ((_, source), s) in inner.config.samplers.iter().zip(&mut series.samplers) {
                 s.publish(r, &source.stats());
             }
         });
@@ -309,15 +300,17 @@ impl Exporter {
         let inner = &*self.inner;
         let mut base = lock(&inner.baselines);
         let base = &mut *base;
-        let t = &inner.thresholds;
+        let t = &inner.config.thresholds;
         HealthReport {
             writers: inner
+                .config
                 .writers
                 .iter()
                 .zip(&mut base.writers)
                 .map(|((name, source), b)| health::check_writer(name, &source.stats(), b, t))
                 .collect(),
             samplers: inner
+                .config
                 .samplers
                 .iter()
                 .zip(&mut base.samplers)
