@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info, warn, Level};
 
 /// A module of the simulated service: its tracing target and its place in the tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +52,10 @@ impl Module {
     }
 }
 
-/// Events emitted, by module and by level class. Relaxed atomics: read only after the
-/// producer threads have been joined.
+/// Events emitted, by module and by level class. WARN and ERROR events are counted only
+/// when `RUST_LOG` enables them (a level check after the event, paid only on these rare
+/// events), so the file check stays true under `RUST_LOG=error`. Relaxed atomics: read
+/// only after the producer threads have been joined.
 #[derive(Debug, Default)]
 pub(crate) struct Emitted {
     total: [AtomicU64; 4],
@@ -129,11 +131,11 @@ pub(crate) fn request(seq: u64, dice: &mut Dice, counts: &Emitted) {
     let (mut w, mut e) = (0, 0);
     if dice.one_in(200) {
         warn!(target: "demo::router", request_id = seq, tool, elapsed_ms = 950 + dice.below(500), "slow tool call");
-        w += 1;
+        w += u64::from(tracing::enabled!(target: "demo::router", Level::WARN));
     }
     if dice.one_in(1000) {
         error!(target: "demo::router", request_id = seq, tool, "tool call failed: upstream returned 502");
-        e += 1;
+        e += u64::from(tracing::enabled!(target: "demo::router", Level::ERROR));
     }
     counts.add(Module::Router, 1 + w + e, w, e);
 
@@ -143,11 +145,11 @@ pub(crate) fn request(seq: u64, dice: &mut Dice, counts: &Emitted) {
     }
     if dice.one_in(250) {
         warn!(target: "demo::websocket", client, "ping timeout, reconnecting");
-        w += 1;
+        w += u64::from(tracing::enabled!(target: "demo::websocket", Level::WARN));
     }
     if dice.one_in(1500) {
         error!(target: "demo::websocket", client, code = 1006, "socket closed abnormally");
-        e += 1;
+        e += u64::from(tracing::enabled!(target: "demo::websocket", Level::ERROR));
     }
     counts.add(Module::Websocket, 3 + w + e, w, e);
 
@@ -161,11 +163,11 @@ pub(crate) fn request(seq: u64, dice: &mut Dice, counts: &Emitted) {
     }
     if dice.one_in(300) {
         warn!(target: "demo::connection_manager", client, attempt = 1 + dice.below(3), "connection failed, retrying");
-        w += 1;
+        w += u64::from(tracing::enabled!(target: "demo::connection_manager", Level::WARN));
     }
     if dice.one_in(2000) {
         error!(target: "demo::connection_manager", client, "connection refused by upstream");
-        e += 1;
+        e += u64::from(tracing::enabled!(target: "demo::connection_manager", Level::ERROR));
     }
     counts.add(Module::ConnectionManager, 7 + w + e, w, e);
 }
@@ -180,7 +182,8 @@ pub(crate) fn export_row(row: u64, counts: &Emitted) {
 /// One failure of the error storm: upstream is down and every request logs an ERROR.
 pub(crate) fn storm_error(seq: u64, counts: &Emitted) {
     error!(target: "demo::connection_manager", request_id = seq, "upstream unavailable: connection reset");
-    counts.add(Module::ConnectionManager, 1, 0, 1);
+    let enabled = tracing::enabled!(target: "demo::connection_manager", Level::ERROR);
+    counts.add(Module::ConnectionManager, 1, 0, u64::from(enabled));
 }
 
 /// Holds a loop to `per_sec` iterations per second: call [`Pacer::tick`] once per
