@@ -48,6 +48,8 @@ pub const WRITER_BATCH_WRITE: &str = "log_writer_batch_write_seconds";
 
 /// Per-key counters currently live.
 pub const SAMPLING_ACTIVE_KEYS: &str = "log_sampling_active_keys";
+/// Callsites with counters of their own (keys that are callsites, outside the LRU).
+pub const SAMPLING_CALLSITE_KEYS: &str = "log_sampling_callsite_keys";
 /// The configured bound on live keys.
 pub const SAMPLING_MAX_KEYS: &str = "log_sampling_max_keys";
 /// Per-key counters evicted.
@@ -142,6 +144,7 @@ pub const METRICS: &[MetricDef] = &[
     def(WRITER_QUEUE_WAIT, H, Some(Unit::Seconds), W, "Time a timed line waited in the queue (a fixed fraction of lines is timed)."),
     def(WRITER_BATCH_WRITE, H, Some(Unit::Seconds), W, "Time one batch took to write and, when it ended with one, flush."),
     def(SAMPLING_ACTIVE_KEYS, G, Some(Unit::Count), W, "Per-key sampling counters currently live."),
+    def(SAMPLING_CALLSITE_KEYS, G, Some(Unit::Count), W, "Callsites sampled under their own counter (bounded by the code, not evicted)."),
     def(SAMPLING_MAX_KEYS, G, Some(Unit::Count), W, "Configured bound on live per-key counters."),
     def(SAMPLING_KEYS_EVICTED, C, Some(Unit::Count), W, "Per-key sampling counters evicted to stay under the bound."),
     def(SAMPLING_EVENTS_SEEN, C, Some(Unit::Count), ST, "Sampled-level events that reached the sampler's decision, by directive target."),

@@ -198,6 +198,7 @@ struct TargetSeries {
 pub(crate) struct SamplerSeries {
     name: String,
     active_keys: Key,
+    callsite_keys: Key,
     max_keys: Key,
     evicted: Key,
     breaker_open: Key,
@@ -214,6 +215,7 @@ impl SamplerSeries {
         Self {
             name: name.to_owned(),
             active_keys: key(names::SAMPLING_ACTIVE_KEYS, &n),
+            callsite_keys: key(names::SAMPLING_CALLSITE_KEYS, &n),
             max_keys: key(names::SAMPLING_MAX_KEYS, &n),
             evicted: key(names::SAMPLING_KEYS_EVICTED, &n),
             breaker_open: key(names::SAMPLING_BREAKER_OPEN, &n),
@@ -225,6 +227,7 @@ impl SamplerSeries {
 
     pub(crate) fn publish(&mut self, r: &dyn Recorder, s: &SamplingStats) {
         gauge(r, &self.active_keys, s.active_keys as f64);
+        gauge(r, &self.callsite_keys, s.callsite_keys as f64);
         gauge(r, &self.max_keys, s.max_keys as f64);
         counter(r, &self.evicted, s.evicted_keys);
         gauge(

@@ -46,6 +46,7 @@ fn target(name: &str, rate: f64, seen: u64, kept: u64) -> TargetStats {
 fn sampler_stats() -> SamplingStats {
     let mut s = SamplingStats::default();
     s.active_keys = 12;
+    s.callsite_keys = 4;
     s.max_keys = 10_000;
     s.evicted_keys = 3;
     s.breaker_open = true;
@@ -239,6 +240,7 @@ fn sampler_figures_are_published_per_target() {
 
     let m = [("name", "main")];
     assert_eq!(snap.gauge(names::SAMPLING_ACTIVE_KEYS, &m), 12.0);
+    assert_eq!(snap.gauge(names::SAMPLING_CALLSITE_KEYS, &m), 4.0);
     assert_eq!(snap.gauge(names::SAMPLING_MAX_KEYS, &m), 10_000.0);
     assert_eq!(snap.counter(names::SAMPLING_KEYS_EVICTED, &m), 3);
     assert_eq!(snap.gauge(names::SAMPLING_BREAKER_OPEN, &m), 1.0);
