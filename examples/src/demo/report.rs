@@ -321,16 +321,23 @@ pub(super) fn spawn_progress(
     thread::spawn(move || {
         let start = Instant::now();
         let mut last = (Instant::now(), 0u64);
+        // Kept % is over the last interval, so the breaker and the rate change show at once.
+        let mut last_sampled = (0u64, 0u64);
         while !stop.load(Ordering::Relaxed) {
             thread::sleep(Duration::from_millis(250));
             let total = emitted.grand_total();
             let rate = (total - last.1) as f64 / last.0.elapsed().as_secs_f64();
             last = (Instant::now(), total);
             let s = sampler.stats();
+            // Over the sampled modules only: `other` (the unsampled batch flood) would
+            // swamp the figure.
             let (seen, kept) = s
                 .targets
                 .iter()
+                .filter(|t| t.target != OTHER_TARGET)
                 .fold((0, 0), |(a, b), t| (a + t.seen, b + t.kept));
+            let (seen, kept) = (seen - last_sampled.0, kept - last_sampled.1);
+            last_sampled = (last_sampled.0 + seen, last_sampled.1 + kept);
             let w = writer.stats();
             eprint!(
                 "\r[{:>5.1}s] {:>9.0} events/s | kept {:>5.1}% | queue {:>5}/{} | dropped {:>8} | breaker {:<6}",
