@@ -2,17 +2,10 @@
 
 mod support;
 
-use sampling_layer::{Annotated, Breaker, SamplingFilter};
-use support::Capture;
+use sampling_layer::Annotated;
+use support::{sampler, Capture};
 use tracing::{info, warn};
 use tracing_subscriber::{fmt, prelude::*};
-
-fn sampler(d: &str) -> SamplingFilter {
-    SamplingFilter::builder()
-        .breaker(Breaker::disabled())
-        .parse(d)
-        .unwrap()
-}
 
 #[test]
 fn text_lines_carry_the_rate() {

@@ -4,18 +4,11 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use sampling_layer::{split_directives, Breaker, SamplingFilter};
-use support::{text_layer, Capture};
+use sampling_layer::{split_directives, SamplingFilter};
+use support::{sampler, text_layer, Capture};
 use tracing::{debug, info, warn, Metadata, Subscriber};
 use tracing_core::subscriber::Interest;
 use tracing_subscriber::{filter::LevelFilter, layer::Filter, prelude::*, EnvFilter, Registry};
-
-fn sampler(d: &str) -> SamplingFilter {
-    SamplingFilter::builder()
-        .breaker(Breaker::disabled())
-        .parse(d)
-        .unwrap()
-}
 
 #[test]
 fn coexists_with_env_filter_and_other_per_layer_filters() {

@@ -5,16 +5,9 @@ mod support;
 use std::sync::{Arc, Barrier};
 
 use sampling_layer::{Breaker, SamplingFilter, OTHER_TARGET};
-use support::{text_layer, Capture};
+use support::{sampler, text_layer, Capture};
 use tracing::{debug, error, info, warn};
 use tracing_subscriber::prelude::*;
-
-fn sampler(d: &str) -> SamplingFilter {
-    SamplingFilter::builder()
-        .breaker(Breaker::disabled())
-        .parse(d)
-        .unwrap()
-}
 
 #[test]
 fn one_in_n_per_callsite_keeps_first_and_every_nth() {

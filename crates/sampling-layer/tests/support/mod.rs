@@ -85,3 +85,11 @@ where
         .with_ansi(false)
         .with_writer(capture.clone())
 }
+
+/// A sampler for `d` with the breaker off, so counts depend on the directives alone.
+pub fn sampler(d: &str) -> sampling_layer::SamplingFilter {
+    sampling_layer::SamplingFilter::builder()
+        .breaker(sampling_layer::Breaker::disabled())
+        .parse(d)
+        .unwrap()
+}
