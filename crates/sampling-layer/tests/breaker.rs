@@ -6,7 +6,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use sampling_layer::{Breaker, ManualClock, SamplingFilter};
-use support::{text_layer, Capture};
+use support::{sampler, text_layer, Capture};
 use tracing::{error, info};
 use tracing_subscriber::prelude::*;
 
@@ -115,10 +115,7 @@ fn per_layer_filter_notice_reaches_a_scoped_dispatcher_it_is_given() {
 
 #[test]
 fn a_disabled_breaker_never_opens() {
-    let s = SamplingFilter::builder()
-        .breaker(Breaker::disabled())
-        .parse("0")
-        .unwrap();
+    let s = sampler("0");
     let handle = s.handle();
     let sub = tracing_subscriber::registry().with(s);
     tracing::subscriber::with_default(sub, || {

@@ -2,8 +2,8 @@
 
 mod support;
 
-use sampling_layer::{Breaker, ParseErrorKind, SamplingFilter, SamplingHandle};
-use support::{text_layer, Capture};
+use sampling_layer::{ParseErrorKind, SamplingHandle};
+use support::{sampler, text_layer, Capture};
 use tracing::info;
 use tracing_subscriber::prelude::*;
 
@@ -17,10 +17,7 @@ fn handle_is_clone_send_sync() {
 #[test]
 fn set_directives_takes_effect_from_the_next_event() {
     let cap = Capture::new();
-    let s = SamplingFilter::builder()
-        .breaker(Breaker::disabled())
-        .parse("app=0")
-        .unwrap();
+    let s = sampler("app=0");
     let handle = s.handle();
     let sub = tracing_subscriber::registry().with(text_layer(&cap).with_filter(s));
     tracing::subscriber::with_default(sub, || {
@@ -59,10 +56,7 @@ fn set_directives_takes_effect_from_the_next_event() {
 #[test]
 fn set_directives_applies_to_keyed_events_too() {
     let cap = Capture::new();
-    let s = SamplingFilter::builder()
-        .breaker(Breaker::disabled())
-        .parse("0")
-        .unwrap();
+    let s = sampler("0");
     let handle = s.handle();
     let sub = tracing_subscriber::registry().with(text_layer(&cap).with_filter(s));
     tracing::subscriber::with_default(sub, || {
@@ -86,10 +80,7 @@ fn set_directives_applies_to_keyed_events_too() {
 #[test]
 fn set_enabled_false_keeps_everything_without_annotation() {
     let cap = Capture::new();
-    let s = SamplingFilter::builder()
-        .breaker(Breaker::disabled())
-        .parse("0")
-        .unwrap();
+    let s = sampler("0");
     let handle = s.handle();
     let sub = tracing_subscriber::registry().with(text_layer(&cap).with_filter(s));
     tracing::subscriber::with_default(sub, || {
@@ -110,10 +101,7 @@ fn set_enabled_false_keeps_everything_without_annotation() {
 
 #[test]
 fn stats_from_another_thread_while_logging() {
-    let s = SamplingFilter::builder()
-        .breaker(Breaker::disabled())
-        .parse("1/2")
-        .unwrap();
+    let s = sampler("1/2");
     let handle = s.handle();
     let dispatch: tracing::Dispatch = tracing_subscriber::registry().with(s).into();
     let (tx, rx) = std::sync::mpsc::channel();
