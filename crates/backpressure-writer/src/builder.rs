@@ -24,6 +24,19 @@ pub fn non_blocking<W: Write + Send + 'static>(writer: W) -> (NonBlocking, Worke
     NonBlockingBuilder::default().finish(writer)
 }
 
+// `NonBlocking::new` lives here, beside `non_blocking`, so that `writer` (a lower module)
+// never has to import the builder.
+impl NonBlocking {
+    /// Starts a writer on `writer` with the default settings, as
+    /// `tracing_appender::non_blocking::NonBlocking::new` does: the same as
+    /// [`non_blocking`]`(writer)`.
+    ///
+    /// Keep the returned [`WorkerGuard`] alive for as long as lines should be written.
+    pub fn new<W: Write + Send + 'static>(writer: W) -> (NonBlocking, WorkerGuard) {
+        NonBlockingBuilder::default().finish(writer)
+    }
+}
+
 /// Configures a [`NonBlocking`] writer. `Default` gives tracing-appender's defaults plus
 /// level awareness; every setter consumes and returns the builder.
 #[derive(Debug, Clone)]
@@ -206,7 +219,7 @@ impl NonBlockingBuilder {
         let handle = worker::spawn(Arc::clone(&shared), writer, self.thread_name)
             .map_err(BuildError::Spawn)?;
         Ok((
-            NonBlocking::new(Arc::clone(&shared)),
+            NonBlocking::from_shared(Arc::clone(&shared)),
             WorkerGuard::new(shared, handle),
         ))
     }

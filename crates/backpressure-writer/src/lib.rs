@@ -1,9 +1,15 @@
 //! A non-blocking, level-aware, batching [`MakeWriter`](tracing_subscriber::fmt::MakeWriter):
 //! a drop-in replacement for `tracing_appender::non_blocking`.
 //!
-//! Migrating is a change of import: [`non_blocking`] and [`NonBlockingBuilder`]
-//! (`buffered_lines_limit`, `lossy`, `thread_name`, `finish`) mean what they mean in
-//! tracing-appender. (One visible difference: the per-event writer `MakeWriter` hands out is
+//! Migrating is a change of crate name: [`non_blocking()`], [`NonBlocking::new`] and
+//! [`NonBlockingBuilder`] (`buffered_lines_limit`, `lossy`, `thread_name`, `finish`) mean
+//! what they mean in tracing-appender, and the [`non_blocking`](mod@non_blocking) module
+//! offers tracing-appender's paths (`backpressure_writer::non_blocking::{NonBlocking,
+//! NonBlockingBuilder, WorkerGuard, ErrorCounter}`). Two differences show in
+//! tracing-appender's own tests, ported in `tests/appender_compat.rs`: lines that meet in
+//! the queue reach the sink in one `write` call (tracing-appender makes one per line), and
+//! `buffered_lines_limit` counts the lines being written as well as those queued (its
+//! channel's bound leaves the line in the worker's hands on top). (One visible difference: the per-event writer `MakeWriter` hands out is
 //! a [`LineWriter`], a borrow of the shared state, rather than a `NonBlocking` clone, which
 //! spares an atomic reference-count round trip per event.) What changes is underneath:
 //!
@@ -118,3 +124,15 @@ pub use guard::WorkerGuard;
 pub use policy::Overflow;
 pub use stats::{Dropped, LatencySnapshot, Stats, LATENCY_BUCKETS};
 pub use writer::{ErrorCounter, LineWriter, NonBlocking};
+
+/// The module path tracing-appender uses, so that migrating is a change of crate name:
+/// `use backpressure_writer::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};`
+/// works as `use tracing_appender::non_blocking::{...}` does.
+///
+/// Everything here is also exported at the crate root; these are the same items, not
+/// copies.
+pub mod non_blocking {
+    pub use crate::builder::{NonBlockingBuilder, DEFAULT_BUFFERED_LINES_LIMIT};
+    pub use crate::guard::WorkerGuard;
+    pub use crate::writer::{ErrorCounter, LineWriter, NonBlocking};
+}

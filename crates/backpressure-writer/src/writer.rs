@@ -12,7 +12,7 @@ use crate::stats::Stats;
 use crate::sync::Arc;
 
 /// A cloneable, non-blocking writer: every `write` call queues one line for the worker
-/// thread. Created by [`non_blocking`](crate::non_blocking) or
+/// thread. Created by [`non_blocking`](crate::non_blocking()) or
 /// [`NonBlockingBuilder`](crate::NonBlockingBuilder).
 ///
 /// `write` returns `Ok(buf.len())` even when the line is dropped (a logger must not fail
@@ -35,7 +35,7 @@ impl fmt::Debug for NonBlocking {
 }
 
 impl NonBlocking {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
         NonBlocking {
             shared,
             keep: false,
