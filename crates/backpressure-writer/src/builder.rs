@@ -7,6 +7,7 @@ use tracing_core::Level;
 
 use crate::error::BuildError;
 use crate::guard::WorkerGuard;
+use crate::own_line::OwnLineFormat;
 use crate::policy::Overflow;
 use crate::shared::{Config, Shared};
 use crate::sync::Arc;
@@ -52,6 +53,7 @@ pub struct NonBlockingBuilder {
     drop_report: bool,
     drop_report_interval: Duration,
     error_summary_interval: Duration,
+    own_line_format: OwnLineFormat,
 }
 
 impl Default for NonBlockingBuilder {
@@ -68,6 +70,7 @@ impl Default for NonBlockingBuilder {
             drop_report: true,
             drop_report_interval: Duration::from_secs(1),
             error_summary_interval: Duration::from_secs(10),
+            own_line_format: OwnLineFormat::Text,
         }
     }
 }
@@ -167,6 +170,16 @@ impl NonBlockingBuilder {
         self
     }
 
+    /// The form of the lines the writer writes of its own accord (the drop report) and of
+    /// those companion crates write through it (`logmetrics`' self-check reads it from
+    /// [`NonBlocking::own_line_format`]): [`OwnLineFormat::Text`] (the default),
+    /// [`OwnLineFormat::Json`] for output made by `fmt::layer().json()`, so the file stays
+    /// one JSON object per line, or a closure.
+    pub fn own_line_format(mut self, format: OwnLineFormat) -> Self {
+        self.own_line_format = format;
+        self
+    }
+
     fn validate(&self) -> Result<Config, BuildError> {
         if self.capacity == 0 {
             return Err(BuildError::ZeroCapacity);
@@ -206,6 +219,7 @@ impl NonBlockingBuilder {
             drop_report: self.drop_report,
             drop_report_interval: self.drop_report_interval,
             error_summary_interval: self.error_summary_interval,
+            own_line_format: self.own_line_format.clone(),
         })
     }
 

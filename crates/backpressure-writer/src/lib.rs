@@ -77,8 +77,9 @@
 //!
 //! After lines were dropped, the worker writes one line into the output (at most one per
 //! [`drop_report_interval`](NonBlockingBuilder::drop_report_interval), 1 s by default, the
-//! first as soon as drops are seen; [`drop_report(false)`](NonBlockingBuilder::drop_report)
-//! turns it off):
+//! first as soon as drops are seen, and a last one at shutdown if drops remain unreported;
+//! [`drop_report(false)`](NonBlockingBuilder::drop_report) turns it off). In the default
+//! text form:
 //!
 //! ```text
 //! backpressure-writer: dropped 1234 lines since last report (newest=1234 oldest=0 timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0)
@@ -86,7 +87,13 @@
 //!
 //! `dropped N` is the sum of the counts that follow, always in this order with the names of
 //! [`Dropped::by_reason`]. It follows the batch of lines that was queued while the drops
-//! happened. It counts in `bytes_written` but not in `lines_written`.
+//! happened. It ends with `\n` and counts in `bytes_written` but not in `lines_written`.
+//!
+//! For output made by `fmt::layer().json()`, [`OwnLineFormat::Json`] (set with
+//! [`own_line_format`](NonBlockingBuilder::own_line_format)) writes the same report as one
+//! JSON object in fmt's layout (level `WARN`, target `backpressure_writer`, the message
+//! and the per-reason counts under `fields`), so the file still parses line by line; a
+//! closure can take any other form. [`OwnLineFormat`] documents the forms.
 //!
 //! # Dependencies
 //!
@@ -109,6 +116,7 @@
 mod builder;
 mod error;
 mod guard;
+mod own_line;
 mod policy;
 mod queue;
 mod report;
@@ -121,6 +129,7 @@ mod writer;
 pub use builder::{non_blocking, NonBlockingBuilder, DEFAULT_BUFFERED_LINES_LIMIT};
 pub use error::{BuildError, FlushError};
 pub use guard::WorkerGuard;
+pub use own_line::{OwnLine, OwnLineFormat};
 pub use policy::Overflow;
 pub use stats::{Dropped, LatencySnapshot, Stats, LATENCY_BUCKETS};
 pub use writer::{ErrorCounter, LineWriter, NonBlocking};

@@ -1,30 +1,24 @@
 //! What the writer says about its own losses: the drop-report line it writes into the
-//! output, and the sink-fault messages it prints on stderr.
-//!
-//! # The drop-report format
-//!
-//! After lines were dropped, the worker writes exactly one line into the sink:
-//!
-//! ```text
-//! backpressure-writer: dropped 1234 lines since last report (newest=1234 oldest=0 timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0)
-//! ```
-//!
-//! `dropped N` is the sum of the per-reason counts that follow, in this fixed order, each
-//! `reason=count` with the names of [`Dropped::by_reason`]. The report follows the batch of
-//! lines that was queued while the drops happened. At most one is written per
-//! `drop_report_interval` (1 s by default; the first as soon as a drop is seen), and a final
-//! one at shutdown if drops remain unreported. The line ends with `\n` and is counted in
-//! `bytes_written`, not in `lines_written`.
+//! output (its format is documented once, in the crate docs' "The drop report"; its form,
+//! text or JSON, is the configured [`OwnLineFormat`]), and the sink-fault messages it
+//! prints on stderr.
 
 use std::any::Any;
 use std::fmt::{self, Write as _};
 use std::io;
 use std::time::{Duration, Instant};
 
+use tracing_core::Level;
+
+use crate::own_line::{OwnLine, OwnLineFormat};
 use crate::stats::Dropped;
 
-/// The prefix of every line and message the writer itself produces.
+/// The crate's name, as the text form of its own lines and its stderr messages show it.
+pub(crate) const NAME: &str = "backpressure-writer";
+/// The prefix of every message the writer prints on stderr.
 pub(crate) const PREFIX: &str = "backpressure-writer: ";
+/// The `tracing` target of the writer's own lines in the JSON form.
+pub(crate) const TARGET: &str = "backpressure_writer";
 
 /// `a - b`, field by field (counts only grow, so this never underflows).
 pub(crate) fn dropped_since(a: &Dropped, b: &Dropped) -> Dropped {
@@ -39,20 +33,15 @@ pub(crate) fn dropped_since(a: &Dropped, b: &Dropped) -> Dropped {
     }
 }
 
-/// Formats a drop report (see the module docs) into `out`, replacing its contents.
-pub(crate) fn format_drop_report(out: &mut String, d: &Dropped) {
-    out.clear();
+/// Formats a drop report (see the crate docs) for the drops in `d` into `out`, replacing
+/// its contents.
+pub(crate) fn format_drop_report(out: &mut String, d: &Dropped, form: &OwnLineFormat) {
+    let mut message = String::with_capacity(48);
     // Writing into a String cannot fail.
-    let _ = write!(
-        out,
-        "{PREFIX}dropped {} lines since last report (",
-        d.total()
-    );
-    for (i, (reason, n)) in d.by_reason().iter().enumerate() {
-        let sep = if i == 0 { "" } else { " " };
-        let _ = write!(out, "{sep}{reason}={n}");
-    }
-    out.push_str(")\n");
+    let _ = write!(message, "dropped {} lines since last report", d.total());
+    let fields = d.by_reason();
+    let line = OwnLine::new(Level::WARN, NAME, TARGET, &message).with_fields(&fields);
+    form.format(&line, out);
 }
 
 /// A failed sink operation.
@@ -173,12 +162,22 @@ mod tests {
             ..Dropped::default()
         };
         let mut s = String::new();
-        format_drop_report(&mut s, &d);
+        format_drop_report(&mut s, &d, &OwnLineFormat::Text);
         assert_eq!(
             s,
             "backpressure-writer: dropped 1234 lines since last report (newest=1200 oldest=30 \
              timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=4)\n"
         );
+        format_drop_report(&mut s, &d, &OwnLineFormat::Json);
+        let fields = s.split_once("\"fields\":").unwrap().1;
+        assert_eq!(
+            fields,
+            "{\"message\":\"dropped 1234 lines since last report\",\"newest\":1200,\"oldest\":30,\
+             \"timeout\":0,\"keep_timeout\":0,\"shutdown\":0,\"worker_gone\":0,\"write_failed\":4},\
+             \"target\":\"backpressure_writer\"}\n"
+        );
+        assert!(s.starts_with("{\"timestamp\":\""), "{s}");
+        assert!(s.contains("\"level\":\"WARN\""), "{s}");
     }
 
     #[test]

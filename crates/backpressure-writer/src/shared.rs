@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tracing_core::Level;
 
+use crate::own_line::OwnLineFormat;
 use crate::policy::Overflow;
 use crate::queue::LineQueue;
 use crate::stats::{Dropped, Histogram, Stats};
@@ -26,6 +27,7 @@ pub(crate) struct Config {
     pub(crate) drop_report: bool,
     pub(crate) drop_report_interval: Duration,
     pub(crate) error_summary_interval: Duration,
+    pub(crate) own_line_format: OwnLineFormat,
 }
 
 impl Config {

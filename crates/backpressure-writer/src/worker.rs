@@ -335,7 +335,11 @@ impl<W: Write> Worker<W> {
         if since.total() == 0 {
             return;
         }
-        format_drop_report(&mut self.report_buf, &since);
+        format_drop_report(
+            &mut self.report_buf,
+            &since,
+            &self.alive.0.config.own_line_format,
+        );
         let shared = Arc::clone(&self.alive.0);
         let sink = &mut self.sink;
         let line = self.report_buf.as_bytes();

@@ -7,6 +7,7 @@ use std::io;
 use tracing_core::Metadata;
 use tracing_subscriber::fmt::MakeWriter;
 
+use crate::own_line::OwnLineFormat;
 use crate::shared::Shared;
 use crate::stats::Stats;
 use crate::sync::Arc;
@@ -45,6 +46,14 @@ impl NonBlocking {
     /// A snapshot of the writer's figures (takes the queue lock for a few loads).
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// The form this writer's own lines take (see
+    /// [`NonBlockingBuilder::own_line_format`](crate::NonBlockingBuilder::own_line_format)):
+    /// companion crates that write a line of their own through it use the same, so their
+    /// line matches the rest of the output.
+    pub fn own_line_format(&self) -> &OwnLineFormat {
+        &self.shared.config.own_line_format
     }
 
     /// Lines dropped so far, as tracing-appender's `ErrorCounter`.
