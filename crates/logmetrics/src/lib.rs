@@ -21,7 +21,9 @@
 //!   mirrored by `docs/metrics.md`. Labels are bounded: `reason` has seven values and
 //!   `target` only the sampler's directive targets plus `other`, never a per-key value;
 //! - [`Exporter::health`] returns a typed [`HealthReport`] for readiness probes, and
-//!   [`self_check`] confirms at start-up that a line reaches the sink.
+//!   [`self_check`] confirms at start-up that a line reaches the sink (the line takes the
+//!   writer's [`own_line_format`](backpressure_writer::NonBlocking::own_line_format), so a
+//!   JSON-lines file stays JSON lines).
 //!
 //! # Example
 //!
@@ -105,5 +107,7 @@ pub use exporter::{
 };
 pub use health::{HealthReport, HealthThresholds, Problem, SamplerHealth, WriterHealth};
 pub use publish::latency_bucket_bounds;
-pub use self_check::{self_check, SelfCheckError, SelfCheckReport, SELF_CHECK_LINE};
+pub use self_check::{
+    self_check, self_check_line, SelfCheckError, SelfCheckReport, SELF_CHECK_LINE,
+};
 pub use source::{IntoSamplerSource, IntoWriterSource, SamplerSource, WriterSource};

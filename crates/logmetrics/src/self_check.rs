@@ -1,13 +1,29 @@
 //! The start-up self-check: one line through the writer, confirmed written and flushed.
+//!
+//! The line takes the writer's [`OwnLineFormat`](backpressure_writer::OwnLineFormat) (text by default, JSON when the writer
+//! was built with `own_line_format(OwnLineFormat::Json)`), so a JSON-lines file stays
+//! JSON lines.
 
 use std::fmt;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-use backpressure_writer::{FlushError, NonBlocking, WorkerGuard};
+use backpressure_writer::{FlushError, NonBlocking, OwnLine, WorkerGuard};
+use tracing_core::Level;
 
-/// The line [`self_check`] writes.
+/// The line [`self_check`] writes in the text form (the default [`OwnLineFormat`]).
 pub const SELF_CHECK_LINE: &str = "logmetrics: start-up self-check: the log sink accepts writes\n";
+
+/// What the self-check line says, as an [`OwnLine`] (level `INFO`, target `logmetrics`).
+/// [`SELF_CHECK_LINE`] is its text form.
+pub fn self_check_line() -> OwnLine<'static> {
+    OwnLine::new(
+        Level::INFO,
+        "logmetrics",
+        "logmetrics",
+        "start-up self-check: the log sink accepts writes",
+    )
+}
 
 /// What a successful [`self_check`] saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +84,9 @@ impl std::error::Error for SelfCheckError {
     }
 }
 
-/// Writes [`SELF_CHECK_LINE`] through `writer`, flushes with `guard` (waiting at most
+/// Writes the self-check line ([`self_check_line`], in the writer's
+/// [`own_line_format`](NonBlocking::own_line_format); [`SELF_CHECK_LINE`] in the default
+/// text form) through `writer`, flushes with `guard` (waiting at most
 /// `timeout`) and confirms from the writer's counters that the sink accepted it.
 ///
 /// Meant for start-up, before the service takes traffic: the line is written as a
@@ -84,9 +102,13 @@ pub fn self_check(
     if !before.worker_alive {
         return Err(SelfCheckError::WorkerDead);
     }
+    let mut line = String::with_capacity(SELF_CHECK_LINE.len());
+    writer
+        .own_line_format()
+        .format(&self_check_line(), &mut line);
     writer
         .keeping()
-        .write_all(SELF_CHECK_LINE.as_bytes())
+        .write_all(line.as_bytes())
         .map_err(SelfCheckError::Write)?;
     guard
         .flush_timeout(timeout)
@@ -104,4 +126,17 @@ pub fn self_check(
         lines_written,
         took: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backpressure_writer::OwnLineFormat;
+
+    #[test]
+    fn the_text_form_of_the_self_check_line_is_the_constant() {
+        let mut s = String::new();
+        OwnLineFormat::Text.format(&self_check_line(), &mut s);
+        assert_eq!(s, SELF_CHECK_LINE);
+    }
 }
