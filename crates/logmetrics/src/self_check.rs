@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use backpressure_writer::{FlushError, NonBlocking, OwnLine, WorkerGuard};
 use tracing_core::Level;
 
-/// The line [`self_check`] writes in the text form (the default [`OwnLineFormat`]).
+/// The line [`self_check`] writes in the text form (the default [`OwnLineFormat`](backpressure_writer::OwnLineFormat)).
 pub const SELF_CHECK_LINE: &str = "logmetrics: start-up self-check: the log sink accepts writes\n";
 
 /// What the self-check line says, as an [`OwnLine`] (level `INFO`, target `logmetrics`).
@@ -114,6 +114,12 @@ pub fn self_check(
         .flush_timeout(timeout)
         .map_err(SelfCheckError::Flush)?;
     let after = writer.stats();
+    // `flush` counts sink errors from its own start: one that hit the line before the
+    // flush began (the worker is quick to take a keep-level line) shows only here.
+    let errors = after.write_errors.saturating_sub(before.write_errors);
+    if errors > 0 {
+        return Err(SelfCheckError::Flush(FlushError::SinkFailed { errors }));
+    }
     let lines_written = after.lines_written.saturating_sub(before.lines_written);
     let dropped = after.dropped.total().saturating_sub(before.dropped.total());
     if lines_written == 0 || dropped > 0 {
