@@ -1,7 +1,8 @@
-//! The one error type of this crate.
+//! The exporter's configuration error (the self-check has its own, `SelfCheckError`).
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// What was wrong with an exporter's configuration, or why its thread did not start.
 #[derive(Debug)]
@@ -32,6 +33,14 @@ pub enum Error {
         /// Why it was refused.
         why: String,
     },
+    /// The health window is shorter than one export interval (nothing could be observed
+    /// within it) or longer than `MAX_HEALTH_WINDOW_INTERVALS` intervals.
+    InvalidHealthWindow {
+        /// The window asked for (or the default, six intervals).
+        window: Duration,
+        /// The export interval.
+        interval: Duration,
+    },
     /// The operating system refused to start the exporter thread.
     Spawn(io::Error),
 }
@@ -58,6 +67,12 @@ impl fmt::Display for Error {
             Error::InvalidThreshold { what, why } => {
                 write!(f, "logmetrics: health threshold {what}: {why}")
             }
+            Error::InvalidHealthWindow { window, interval } => write!(
+                f,
+                "logmetrics: health window {window:?} must span between 1 and {} export \
+                 intervals of {interval:?}",
+                crate::MAX_HEALTH_WINDOW_INTERVALS
+            ),
             Error::Spawn(e) => write!(f, "logmetrics: could not start the exporter thread: {e}"),
         }
     }

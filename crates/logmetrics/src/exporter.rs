@@ -5,16 +5,24 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use metrics::Recorder;
 
-use crate::health::{self, HealthReport, HealthThresholds, SamplerBaseline, WriterBaseline};
+use crate::health::{self, HealthReport, HealthThresholds};
 use crate::publish::{self, SamplerSeries, WriterSeries};
 use crate::source::{IntoSamplerSource, IntoWriterSource, SamplerSource, WriterSource};
+use crate::window::{Counts, History, WriterCounts};
 use crate::Error;
 
 type SharedRecorder = Arc<dyn Recorder + Send + Sync>;
+type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// Default health window, in export intervals.
+pub const DEFAULT_HEALTH_WINDOW_INTERVALS: u32 = 6;
+/// Most observations a health window may need (`health_window / interval`), so that its
+/// memory stays small.
+pub const MAX_HEALTH_WINDOW_INTERVALS: u32 = 10_000;
 
 /// Default time between two exports.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -29,6 +37,8 @@ pub struct ExporterBuilder {
     writers: Vec<(String, Box<dyn WriterSource>)>,
     samplers: Vec<(String, Box<dyn SamplerSource>)>,
     thresholds: HealthThresholds,
+    health_window: Option<Duration>,
+    clock: Clock,
     recorder: Option<SharedRecorder>,
 }
 
@@ -40,6 +50,8 @@ impl Default for ExporterBuilder {
             writers: Vec::new(),
             samplers: Vec::new(),
             thresholds: HealthThresholds::default(),
+            health_window: None,
+            clock: Arc::new(Instant::now),
             recorder: None,
         }
     }
@@ -53,6 +65,7 @@ impl fmt::Debug for ExporterBuilder {
             .field("writers", &names(&self.writers))
             .field("samplers", &names(&self.samplers))
             .field("thresholds", &self.thresholds)
+            .field("health_window", &self.health_window)
             .field("recorder", &self.recorder.as_ref().map(|_| ".."))
             .finish()
     }
@@ -102,6 +115,22 @@ impl ExporterBuilder {
         self
     }
 
+    /// The span of recent time over which [`Exporter::health`] counts drops, write errors
+    /// and breaker trips (see [`health`](crate::health) for what a probe sees). Default:
+    /// six export intervals (30 s with the default interval). Must be at least one
+    /// interval and at most 10 000.
+    pub fn health_window(mut self, window: Duration) -> Self {
+        self.health_window = Some(window);
+        self
+    }
+
+    /// The clock the health window is measured with (default [`Instant::now`]). For tests
+    /// and simulations: it must never go backwards.
+    pub fn clock(mut self, clock: impl Fn() -> Instant + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
     /// Publish into this recorder instead of the calling thread's current one (the global
     /// recorder, for the spawned thread). Mostly for tests and for services that keep
     /// several recorders.
@@ -128,6 +157,18 @@ impl ExporterBuilder {
             return Err(Error::InvalidThreadName(self.thread_name));
         }
         self.thresholds.validate()?;
+        let window = self.health_window.unwrap_or_else(|| {
+            self.interval
+                .checked_mul(DEFAULT_HEALTH_WINDOW_INTERVALS)
+                .unwrap_or(Duration::MAX)
+        });
+        let intervals = History::slots_for(window, self.interval) - 2;
+        if window < self.interval || intervals > u128::from(MAX_HEALTH_WINDOW_INTERVALS) {
+            return Err(Error::InvalidHealthWindow {
+                window,
+                interval: self.interval,
+            });
+        }
 
         let series = Series {
             writers: self
@@ -140,16 +181,15 @@ impl ExporterBuilder {
                 .iter()
                 .map(|(n, _)| SamplerSeries::new(n))
                 .collect(),
+            counts: Counts::zeros(self.writers.len(), self.samplers.len()),
         };
-        let baselines = Baselines {
-            writers: vec![WriterBaseline::default(); self.writers.len()],
-            samplers: vec![SamplerBaseline::default(); self.samplers.len()],
-        };
+        let (w, s) = (self.writers.len(), self.samplers.len());
+        let history = History::new(window, self.interval, w, s, (self.clock)());
         Ok(Exporter {
             inner: Arc::new(Inner {
                 config: self,
                 series: Mutex::new(series),
-                baselines: Mutex::new(baselines),
+                history: Mutex::new(history),
                 exports: AtomicU64::new(0),
             }),
         })
@@ -213,11 +253,9 @@ fn run(exporter: &Exporter, stopped: &mpsc::Receiver<()>) {
 struct Series {
     writers: Vec<WriterSeries>,
     samplers: Vec<SamplerSeries>,
-}
-
-struct Baselines {
-    writers: Vec<WriterBaseline>,
-    samplers: Vec<SamplerBaseline>,
+    /// The counters of the current export, for the health window (reused: exports do not
+    /// allocate).
+    counts: Counts,
 }
 
 struct Inner {
@@ -226,8 +264,9 @@ struct Inner {
     /// Held for a whole export, so two exports (thread and `export_now`) never compute
     /// histogram deltas from the same baseline. Only exporters take it, never loggers.
     series: Mutex<Series>,
-    /// Separate from `series`: a readiness probe never waits for an export.
-    baselines: Mutex<Baselines>,
+    /// Separate from `series`: a readiness probe never waits for an export (an export
+    /// takes it only to record its counters, after publishing).
+    history: Mutex<History>,
     exports: AtomicU64,
 }
 
@@ -278,15 +317,34 @@ impl Exporter {
         let inner = &*self.inner;
         let mut series = lock(&inner.series);
         let series = &mut *series;
+        let counts = &mut series.counts;
         metrics::with_recorder(|r| {
             publish::describe_all(r);
-            for ((_, source), s) in inner.config.writers.iter().zip(&mut series.writers) {
-                s.publish(r, &source.stats());
+            for (i, ((_, source), s)) in inner
+                .config
+                .writers
+                .iter()
+                .zip(&mut series.writers)
+                .enumerate()
+            {
+                let stats = source.stats();
+                counts.writers[i] = WriterCounts::of(&stats);
+                s.publish(r, &stats);
             }
-            for ((_, source), s) in inner.config.samplers.iter().zip(&mut series.samplers) {
-                s.publish(r, &source.stats());
+            for (i, ((_, source), s)) in inner
+                .config
+                .samplers
+                .iter()
+                .zip(&mut series.samplers)
+                .enumerate()
+            {
+                let stats = source.stats();
+                counts.set_sampler(i, &stats);
+                s.publish(r, &stats);
             }
         });
+        let now = (inner.config.clock)();
+        lock(&inner.history).record(now, counts);
     }
 
     /// Number of exports completed so far (by the thread and by `export_now`).
@@ -294,27 +352,48 @@ impl Exporter {
         self.inner.exports.load(Ordering::Acquire)
     }
 
-    /// Checks every writer and sampler against the thresholds. Drops, write errors and
-    /// breaker trips are counted since the previous call (since start for the first).
+    /// Checks every writer and sampler against the thresholds: the present state, and the
+    /// drops, write errors and breaker trips within the health window (see
+    /// [`health`](crate::health) for exactly what a probe sees). A check never hides
+    /// anything from another: callers at the same moment get the same answer.
     pub fn health(&self) -> HealthReport {
         let inner = &*self.inner;
-        let mut base = lock(&inner.baselines);
-        let base = &mut *base;
-        let t = &inner.config.thresholds;
+        let config = &inner.config;
+        let now = (config.clock)();
+        let writers: Vec<_> = config.writers.iter().map(|(_, s)| s.stats()).collect();
+        let samplers: Vec<_> = config.samplers.iter().map(|(_, s)| s.stats()).collect();
+        let mut counts = Counts::zeros(writers.len(), samplers.len());
+        for (c, s) in counts.writers.iter_mut().zip(&writers) {
+            *c = WriterCounts::of(s);
+        }
+        for (i, s) in samplers.iter().enumerate() {
+            counts.set_sampler(i, s);
+        }
+        let (window, base) = {
+            let mut history = lock(&inner.history);
+            history.record(now, &counts);
+            let zeros = Counts::zeros(writers.len(), samplers.len());
+            (
+                history.window(),
+                history.baseline(now).cloned().unwrap_or(zeros),
+            )
+        };
+        let t = &config.thresholds;
         HealthReport {
-            writers: inner
-                .config
+            window,
+            writers: config
                 .writers
                 .iter()
-                .zip(&mut base.writers)
-                .map(|((name, source), b)| health::check_writer(name, &source.stats(), b, t))
+                .zip(&writers)
+                .zip(&base.writers)
+                .map(|(((name, _), s), b)| health::check_writer(name, s, b, window, t))
                 .collect(),
-            samplers: inner
-                .config
+            samplers: config
                 .samplers
                 .iter()
-                .zip(&mut base.samplers)
-                .map(|((name, source), b)| health::check_sampler(name, &source.stats(), b, t))
+                .zip(&samplers)
+                .zip(&base.samplers)
+                .map(|(((name, _), s), &b)| health::check_sampler(name, s, b, t))
                 .collect(),
         }
     }

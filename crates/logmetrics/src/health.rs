@@ -1,10 +1,32 @@
 //! Typed health reports for readiness probes and start-up checks.
+//!
+//! # What a probe sees
+//!
+//! [`Exporter::health`](crate::Exporter::health) judges the present state (worker alive,
+//! queue saturation, a stalled sink) and, for counts (lines dropped, write errors, breaker
+//! trips), what happened within the **health window**: a fixed span of recent time,
+//! [`health_window`](crate::ExporterBuilder::health_window) (six export intervals, 30 s,
+//! by default). A check changes nothing another check sees: a kubelet and a human with
+//! `curl` probing the same exporter at the same moment get the same answer, however often
+//! either probes. A drop keeps the report unhealthy (with the default `max_dropped(0)`)
+//! from the moment it is seen for as long as it is inside the window, and then heals by
+//! itself, without anyone having to read it.
+//!
+//! The window is measured from observations of the counters that every export and every
+//! check takes, at most one per export interval: a check compares with the latest one
+//! taken at or before the window's start. So a change counts for at least the window and
+//! at most the window plus the gap between two observations (one export interval while the
+//! exporter thread runs; an exporter without its thread observes only when checked). For
+//! the first window after the exporter is built, everything since each source started
+//! counts.
 
 use std::fmt;
 use std::time::Duration;
 
 use backpressure_writer::Stats;
 use sampling_layer::SamplingStats;
+
+use crate::window::WriterCounts;
 
 /// When a writer or sampler counts as unhealthy.
 ///
@@ -32,20 +54,21 @@ impl Default for HealthThresholds {
 }
 
 impl HealthThresholds {
-    /// Queue depth over capacity above which the writer is unhealthy, in `(0, 1]`
-    /// (default 0.8).
+    /// Queue saturation (see [`WriterHealth::queue_saturation`]) above which the writer is
+    /// unhealthy, in `(0, 1]` (default 0.8).
     pub fn max_queue_saturation(mut self, ratio: f64) -> Self {
         self.max_queue_saturation = ratio;
         self
     }
 
-    /// Lines a writer may drop between two checks and still be healthy (default 0).
+    /// Lines a writer may drop within the health window and still be healthy (default 0).
     pub fn max_dropped(mut self, lines: u64) -> Self {
         self.max_dropped = lines;
         self
     }
 
-    /// Write errors a writer may see between two checks and still be healthy (default 0).
+    /// Write errors a writer may see within the health window and still be healthy
+    /// (default 0).
     pub fn max_write_errors(mut self, errors: u64) -> Self {
         self.max_write_errors = errors;
         self
@@ -101,18 +124,22 @@ pub enum Problem {
     },
     /// The queue is fuller than the threshold.
     QueueSaturated {
-        /// Depth over capacity.
+        /// Depth over capacity, in `[0, 1]`.
         saturation: f64,
     },
-    /// Lines were dropped since the last check.
+    /// Lines were dropped within the health window.
     LinesDropped {
         /// How many.
         lines: u64,
+        /// The health window.
+        window: Duration,
     },
-    /// The sink failed since the last check.
+    /// The sink failed within the health window.
     WriteErrors {
         /// How many failed operations.
         errors: u64,
+        /// The health window.
+        window: Duration,
     },
     /// The sampler's breaker is open (only a problem if the thresholds say so).
     BreakerOpen,
@@ -133,8 +160,12 @@ impl fmt::Display for Problem {
             Problem::QueueSaturated { saturation } => {
                 write!(f, "queue {:.0}% full", saturation * 100.0)
             }
-            Problem::LinesDropped { lines } => write!(f, "{lines} lines dropped since last check"),
-            Problem::WriteErrors { errors } => write!(f, "{errors} write errors since last check"),
+            Problem::LinesDropped { lines, window } => {
+                write!(f, "{lines} lines dropped in the last {window:?}")
+            }
+            Problem::WriteErrors { errors, window } => {
+                write!(f, "{errors} write errors in the last {window:?}")
+            }
             Problem::BreakerOpen => f.write_str("sampling breaker open"),
         }
     }
@@ -150,18 +181,22 @@ pub struct WriterHealth {
     pub worker_alive: bool,
     /// Time since the sink last accepted a write, `None` if it never has.
     pub since_last_write: Option<Duration>,
-    /// Lines queued.
+    /// Lines buffered: queued or being written, keep-level lines included
+    /// ([`Stats::queue_depth`]).
     pub queue_depth: usize,
-    /// Queue capacity.
+    /// Lines the writer can buffer: `buffered_lines_limit` plus `keep_capacity`, the bound
+    /// of `queue_depth`.
     pub capacity: usize,
-    /// `queue_depth / capacity` (0 when the capacity is 0).
+    /// `queue_depth / capacity`, in `[0, 1]` (0 when the capacity is 0). Lines under the
+    /// overflow policy fill at most `buffered_lines_limit / capacity` of it (8/9 with the
+    /// default `keep_capacity`); the threshold's default, 0.8, sits below that.
     pub queue_saturation: f64,
-    /// Lines dropped since the previous check, all reasons.
-    pub dropped_since_last_check: u64,
+    /// Lines dropped within the health window, all reasons.
+    pub dropped_in_window: u64,
     /// Of those, per reason (only reasons with drops), with `Dropped::by_reason` names.
     pub dropped_by_reason: Vec<(&'static str, u64)>,
-    /// Write errors since the previous check.
-    pub write_errors_since_last_check: u64,
+    /// Write errors within the health window.
+    pub write_errors_in_window: u64,
     /// What is wrong, empty when healthy.
     pub problems: Vec<Problem>,
 }
@@ -174,8 +209,8 @@ pub struct SamplerHealth {
     pub name: String,
     /// Whether the breaker is open.
     pub breaker_open: bool,
-    /// Breaker trips since the previous check.
-    pub breaker_trips_since_last_check: u64,
+    /// Breaker trips within the health window.
+    pub breaker_trips_in_window: u64,
     /// What is wrong, empty when healthy.
     pub problems: Vec<Problem>,
 }
@@ -185,6 +220,8 @@ pub struct SamplerHealth {
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct HealthReport {
+    /// The health window the counts cover.
+    pub window: Duration,
     /// One entry per registered writer, in registration order.
     pub writers: Vec<WriterHealth>,
     /// One entry per registered sampler, in registration order.
@@ -212,7 +249,7 @@ impl HealthReport {
 }
 
 impl fmt::Display for HealthReport {
-    /// `healthy`, or `unhealthy: app: 3 lines dropped since last check; ...`.
+    /// `healthy`, or `unhealthy: app: 3 lines dropped in the last 30s; ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_healthy() {
             return f.write_str("healthy");
@@ -226,49 +263,48 @@ impl fmt::Display for HealthReport {
     }
 }
 
-/// What the previous check saw of one writer, so the next reports differences.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct WriterBaseline {
-    dropped: Vec<u64>,
-    write_errors: u64,
+/// The fraction of the writer's room in use: buffered lines (keep-level ones included)
+/// over the room for them (`capacity + keep_capacity`), clamped to `[0, 1]` so that a
+/// hand-made `Stats` cannot push it out.
+pub(crate) fn saturation(s: &Stats) -> f64 {
+    let room = s.capacity.saturating_add(s.keep_capacity);
+    if room == 0 {
+        0.0
+    } else {
+        (s.queue_depth as f64 / room as f64).clamp(0.0, 1.0)
+    }
 }
 
-/// What the previous check saw of one sampler.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct SamplerBaseline {
-    trips: u64,
+/// `now - base`; a counter that went backwards means the source was replaced: count it
+/// from zero.
+fn since(now: u64, base: u64) -> u64 {
+    now.checked_sub(base).unwrap_or(now)
 }
 
 pub(crate) fn check_writer(
     name: &str,
     s: &Stats,
-    base: &mut WriterBaseline,
+    base: &WriterCounts,
+    window: Duration,
     t: &HealthThresholds,
 ) -> WriterHealth {
-    let reasons = s.dropped.by_reason();
-    base.dropped.resize(reasons.len(), 0);
     let mut dropped_by_reason = Vec::new();
     let mut dropped = 0;
-    for (i, &(reason, now)) in reasons.iter().enumerate() {
-        // A counter that went backwards means the source was replaced: count from zero.
-        let d = now.checked_sub(base.dropped[i]).unwrap_or(now);
+    for ((reason, now), (_, then)) in s
+        .dropped
+        .by_reason()
+        .into_iter()
+        .zip(base.dropped.by_reason())
+    {
+        let d = since(now, then);
         if d > 0 {
             dropped_by_reason.push((reason, d));
         }
         dropped += d;
-        base.dropped[i] = now;
     }
-    let errors = s
-        .write_errors
-        .checked_sub(base.write_errors)
-        .unwrap_or(s.write_errors);
-    base.write_errors = s.write_errors;
+    let errors = since(s.write_errors, base.write_errors);
 
-    let saturation = if s.capacity == 0 {
-        0.0
-    } else {
-        s.queue_depth as f64 / s.capacity as f64
-    };
+    let saturation = saturation(s);
     let mut problems = Vec::new();
     if !s.worker_alive {
         problems.push(Problem::WorkerDead);
@@ -285,21 +321,24 @@ pub(crate) fn check_writer(
         problems.push(Problem::QueueSaturated { saturation });
     }
     if dropped > t.max_dropped {
-        problems.push(Problem::LinesDropped { lines: dropped });
+        problems.push(Problem::LinesDropped {
+            lines: dropped,
+            window,
+        });
     }
     if errors > t.max_write_errors {
-        problems.push(Problem::WriteErrors { errors });
+        problems.push(Problem::WriteErrors { errors, window });
     }
     WriterHealth {
         name: name.to_owned(),
         worker_alive: s.worker_alive,
         since_last_write: s.since_last_write,
         queue_depth: s.queue_depth,
-        capacity: s.capacity,
+        capacity: s.capacity.saturating_add(s.keep_capacity),
         queue_saturation: saturation,
-        dropped_since_last_check: dropped,
+        dropped_in_window: dropped,
         dropped_by_reason,
-        write_errors_since_last_check: errors,
+        write_errors_in_window: errors,
         problems,
     }
 }
@@ -307,14 +346,9 @@ pub(crate) fn check_writer(
 pub(crate) fn check_sampler(
     name: &str,
     s: &SamplingStats,
-    base: &mut SamplerBaseline,
+    base_trips: u64,
     t: &HealthThresholds,
 ) -> SamplerHealth {
-    let trips = s
-        .breaker_trips
-        .checked_sub(base.trips)
-        .unwrap_or(s.breaker_trips);
-    base.trips = s.breaker_trips;
     let mut problems = Vec::new();
     if s.breaker_open && t.breaker_open_is_unhealthy {
         problems.push(Problem::BreakerOpen);
@@ -322,7 +356,7 @@ pub(crate) fn check_sampler(
     SamplerHealth {
         name: name.to_owned(),
         breaker_open: s.breaker_open,
-        breaker_trips_since_last_check: trips,
+        breaker_trips_in_window: since(s.breaker_trips, base_trips),
         problems,
     }
 }

@@ -20,7 +20,9 @@
 //! - every metric is described with its unit; the names live in one table, [`names`],
 //!   mirrored by `docs/metrics.md`. Labels are bounded: `reason` has seven values and
 //!   `target` only the sampler's directive targets plus `other`, never a per-key value;
-//! - [`Exporter::health`] returns a typed [`HealthReport`] for readiness probes, and
+//! - [`Exporter::health`] returns a typed [`HealthReport`] for readiness probes: counts
+//!   (drops, write errors, breaker trips) over a fixed window of recent time, the same
+//!   answer for every caller ([`health`] says exactly what a probe sees); and
 //!   [`self_check`] confirms at start-up that a line reaches the sink (the line takes the
 //!   writer's [`own_line_format`](backpressure_writer::NonBlocking::own_line_format), so a
 //!   JSON-lines file stays JSON lines).
@@ -100,10 +102,12 @@ pub mod names;
 mod publish;
 mod self_check;
 mod source;
+mod window;
 
 pub use error::Error;
 pub use exporter::{
-    Exporter, ExporterBuilder, ExporterGuard, DEFAULT_INTERVAL, DEFAULT_THREAD_NAME,
+    Exporter, ExporterBuilder, ExporterGuard, DEFAULT_HEALTH_WINDOW_INTERVALS, DEFAULT_INTERVAL,
+    DEFAULT_THREAD_NAME, MAX_HEALTH_WINDOW_INTERVALS,
 };
 pub use health::{HealthReport, HealthThresholds, Problem, SamplerHealth, WriterHealth};
 pub use publish::latency_bucket_bounds;

@@ -17,9 +17,10 @@ pub const LABEL_TARGET: &str = "target";
 /// Prometheus, and no module path can contain parentheses.
 pub const DEFAULT_TARGET_LABEL: &str = "(default)";
 
-/// Lines queued and not yet taken by the worker.
+/// Lines buffered: queued, or taken by the worker and being written.
 pub const WRITER_QUEUE_DEPTH: &str = "log_writer_queue_depth";
-/// The queue's capacity in lines.
+/// Lines the writer can buffer (`buffered_lines_limit` plus `keep_capacity`): the bound of
+/// [`WRITER_QUEUE_DEPTH`].
 pub const WRITER_QUEUE_CAPACITY: &str = "log_writer_queue_capacity";
 /// Highest queue depth seen since the writer was built.
 pub const WRITER_QUEUE_HIGH_WATER: &str = "log_writer_queue_high_water";
@@ -129,8 +130,8 @@ use MetricKind::{Counter as C, Gauge as G, Histogram as H};
 /// Every metric this crate publishes.
 #[rustfmt::skip]
 pub const METRICS: &[MetricDef] = &[
-    def(WRITER_QUEUE_DEPTH, G, Some(Unit::Count), W, "Lines queued and not yet taken by the writer's worker."),
-    def(WRITER_QUEUE_CAPACITY, G, Some(Unit::Count), W, "Capacity of the writer's queue, in lines."),
+    def(WRITER_QUEUE_DEPTH, G, Some(Unit::Count), W, "Lines buffered in the writer: queued, or taken by the worker and being written; keep-level lines included."),
+    def(WRITER_QUEUE_CAPACITY, G, Some(Unit::Count), W, "Lines the writer can buffer: buffered_lines_limit plus keep_capacity, the bound of log_writer_queue_depth."),
     def(WRITER_QUEUE_HIGH_WATER, G, Some(Unit::Count), W, "Highest queue depth seen since the writer was built."),
     def(WRITER_LINES_SUBMITTED, C, Some(Unit::Count), W, "Lines handed to the writer."),
     def(WRITER_LINES_WRITTEN, C, Some(Unit::Count), W, "Lines the sink accepted."),

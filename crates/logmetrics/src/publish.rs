@@ -120,7 +120,12 @@ impl WriterSeries {
 
     pub(crate) fn publish(&mut self, r: &dyn Recorder, s: &Stats) {
         gauge(r, &self.queue_depth, s.queue_depth as f64);
-        gauge(r, &self.capacity, s.capacity as f64);
+        // The bound of `queue_depth`, which counts keep-level lines too: their ratio is in [0, 1].
+        gauge(
+            r,
+            &self.capacity,
+            s.capacity.saturating_add(s.keep_capacity) as f64,
+        );
         gauge(r, &self.high_water, s.high_water as f64);
         counter(r, &self.submitted, s.submitted);
         counter(r, &self.written, s.lines_written);

@@ -62,6 +62,16 @@ fn exports_after_the_first_do_not_allocate() {
             s
         })
         .recorder(metrics::NoopRecorder)
+        // Each reading of the clock is an export interval later, so every export keeps
+        // its counters for the health window: that must not allocate either.
+        .clock({
+            let t0 = std::time::Instant::now();
+            let ticks = std::sync::atomic::AtomicU32::new(0);
+            move || {
+                let n = ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                t0 + logmetrics::DEFAULT_INTERVAL * n
+            }
+        })
         .build()
         .unwrap();
     exporter.export_now();

@@ -1,7 +1,12 @@
-//! Health reports: thresholds, "since the last check" accounting and errors.
+//! Health reports: thresholds, the health window (the same answer for every caller) and
+//! errors.
+
+mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use common::ManualClock;
 
 use backpressure_writer::Stats;
 use logmetrics::{Error, Exporter, HealthThresholds, Problem};
@@ -38,10 +43,21 @@ fn idle_writer_is_healthy_even_long_after_its_last_write() {
     assert_eq!(w.queue_saturation, 0.0);
 }
 
+const WINDOW: Duration = Duration::from_secs(30);
+
 #[test]
-fn drops_and_errors_are_counted_since_the_previous_check() {
+fn drops_and_errors_count_for_the_health_window_on_an_injected_clock() {
     let (cell, source) = shared(idle_writer());
-    let exporter = Exporter::builder().writer("app", source).build().unwrap();
+    let clock = ManualClock::new();
+    let exporter = Exporter::builder()
+        .writer("app", source)
+        .clock(clock.source())
+        .build()
+        .unwrap();
+    // t = 0: the first observation, nothing lost.
+    assert!(exporter.health().is_healthy());
+
+    clock.advance(Duration::from_secs(10));
     {
         let mut s = cell.lock().unwrap();
         s.dropped.newest = 4;
@@ -49,33 +65,111 @@ fn drops_and_errors_are_counted_since_the_previous_check() {
         s.write_errors = 2;
     }
     let first = exporter.health();
+    assert_eq!(first.window, WINDOW);
     let w = &first.writers[0];
-    assert_eq!(w.dropped_since_last_check, 5);
+    assert_eq!(w.dropped_in_window, 5);
     assert_eq!(w.dropped_by_reason, vec![("newest", 4), ("shutdown", 1)]);
-    assert_eq!(w.write_errors_since_last_check, 2);
+    assert_eq!(w.write_errors_in_window, 2);
     assert_eq!(
         w.problems,
         vec![
-            Problem::LinesDropped { lines: 5 },
-            Problem::WriteErrors { errors: 2 }
+            Problem::LinesDropped {
+                lines: 5,
+                window: WINDOW
+            },
+            Problem::WriteErrors {
+                errors: 2,
+                window: WINDOW
+            }
         ]
     );
-    assert!(!first.is_healthy());
     assert_eq!(
         first.to_string(),
-        "unhealthy: app: 5 lines dropped since last check; app: 2 write errors since last check"
+        "unhealthy: app: 5 lines dropped in the last 30s; app: 2 write errors in the last 30s"
     );
 
-    // Nothing new: healthy again.
-    let second = exporter.health();
-    assert!(second.is_healthy(), "{second}");
-    assert_eq!(second.writers[0].dropped_since_last_check, 0);
+    // Reading again changes nothing: the same answer, for as long as the drops are in
+    // the window (the observation at t = 0 is its start until t = 35, the export interval
+    // being 5 s).
+    assert_eq!(exporter.health(), first);
+    clock.advance(Duration::from_secs(24)); // t = 34
+    assert_eq!(exporter.health(), first);
+
+    // t = 40: the window starts at t = 10, when the drops were first seen: healthy again,
+    // without anyone having had to read them.
+    clock.advance(Duration::from_secs(6));
+    let healed = exporter.health();
+    assert!(healed.is_healthy(), "{healed}");
+    assert_eq!(healed.writers[0].dropped_in_window, 0);
 
     cell.lock().unwrap().dropped.newest += 3;
     let third = exporter.health();
-    assert_eq!(third.writers[0].dropped_since_last_check, 3);
+    assert_eq!(third.writers[0].dropped_in_window, 3);
     assert_eq!(third.writers[0].dropped_by_reason, vec![("newest", 3)]);
-    assert_eq!(third.writers[0].write_errors_since_last_check, 0);
+    assert_eq!(third.writers[0].write_errors_in_window, 0);
+}
+
+#[test]
+fn two_interleaved_readers_get_identical_answers() {
+    let (cell, source) = shared(idle_writer());
+    let mut sampler = SamplingStats::default();
+    sampler.breaker_trips = 1;
+    let (trips, sampler_source) = shared(sampler);
+    let clock = ManualClock::new();
+    let exporter = Exporter::builder()
+        .writer("app", source)
+        .sampler("main", sampler_source)
+        .clock(clock.source())
+        .build()
+        .unwrap();
+    // A kubelet and a human with curl, each with a clone of the exporter.
+    let (kubelet, human) = (exporter.clone(), exporter);
+    let mut unhealthy = 0;
+    for step in 0..40u64 {
+        if step % 3 == 0 {
+            cell.lock().unwrap().dropped.newest += 1;
+        }
+        if step % 7 == 0 {
+            trips.lock().unwrap().breaker_trips += 1;
+        }
+        let k = kubelet.health();
+        let h = human.health();
+        // The kubelet probes twice as often.
+        let k2 = kubelet.health();
+        assert_eq!(k, h, "step {step}");
+        assert_eq!(k2, h, "step {step}");
+        unhealthy += u32::from(!k.is_healthy());
+        clock.advance(Duration::from_secs(2));
+    }
+    // A drop every 6 s keeps a 30 s window unhealthy throughout.
+    assert_eq!(unhealthy, 40);
+}
+
+#[test]
+fn queue_saturation_stays_within_zero_and_one() {
+    let (cell, source) = shared(idle_writer());
+    let exporter = Exporter::builder().writer("app", source).build().unwrap();
+    let saturation = |depth, capacity, keep| {
+        {
+            let mut s = cell.lock().unwrap();
+            s.queue_depth = depth;
+            s.capacity = capacity;
+            s.keep_capacity = keep;
+            s.since_last_write = Some(Duration::from_secs(1));
+        }
+        let w = exporter.health().writers.remove(0);
+        assert!((0.0..=1.0).contains(&w.queue_saturation), "{w:?}");
+        (w.queue_saturation, w.capacity)
+    };
+    // A full writer: every policy line and every keep-level line buffered. Dividing by
+    // the policy capacity alone said 1.125.
+    assert_eq!(saturation(9, 8, 1), (1.0, 9));
+    // Policy lines alone fill 8/9 of the room: above the default threshold of 0.8.
+    assert_eq!(saturation(8, 8, 1), (8.0 / 9.0, 9));
+    assert_eq!(saturation(0, 8, 1), (0.0, 9));
+    // A hand-made source cannot push it out of range either.
+    assert_eq!(saturation(100, 8, 1), (1.0, 9));
+    assert_eq!(saturation(5, 0, 0), (0.0, 0));
 }
 
 #[test]
@@ -122,8 +216,14 @@ fn thresholds_decide_what_is_a_problem() {
         vec![
             Problem::WorkerDead,
             Problem::QueueSaturated { saturation: 0.51 },
-            Problem::LinesDropped { lines: 11 },
-            Problem::WriteErrors { errors: 2 },
+            Problem::LinesDropped {
+                lines: 21,
+                window: WINDOW
+            },
+            Problem::WriteErrors {
+                errors: 3,
+                window: WINDOW
+            },
         ]
     );
     assert_eq!(r.problems().count(), 4);
@@ -140,12 +240,9 @@ fn breaker_is_reported_and_unhealthy_only_when_asked() {
     let r = lenient.health();
     assert!(r.is_healthy());
     assert!(r.samplers[0].breaker_open);
-    assert_eq!(r.samplers[0].breaker_trips_since_last_check, 3);
+    assert_eq!(r.samplers[0].breaker_trips_in_window, 3);
     cell.lock().unwrap().breaker_trips = 4;
-    assert_eq!(
-        lenient.health().samplers[0].breaker_trips_since_last_check,
-        1
-    );
+    assert_eq!(lenient.health().samplers[0].breaker_trips_in_window, 4);
 
     let c = cell.clone();
     let strict = Exporter::builder()
@@ -205,6 +302,22 @@ fn bad_configuration_is_refused_with_a_clear_error() {
         let e = err(w().health_thresholds(HealthThresholds::default().max_queue_saturation(bad)));
         assert!(e.to_string().contains("max_queue_saturation"), "{bad}: {e}");
     }
+    let e = err(w().health_window(Duration::from_secs(4)));
+    assert!(matches!(e, Error::InvalidHealthWindow { .. }));
+    assert_eq!(
+        e.to_string(),
+        "logmetrics: health window 4s must span between 1 and 10000 export intervals of 5s"
+    );
+    let e = err(w()
+        .interval(Duration::from_millis(1))
+        .health_window(Duration::from_secs(11)));
+    assert!(matches!(e, Error::InvalidHealthWindow { .. }), "{e}");
+    assert!(w().health_window(Duration::from_secs(5)).build().is_ok());
+    // The default window is six intervals, however long an interval is.
+    assert_eq!(
+        w().interval(Duration::MAX).build().unwrap().health().window,
+        Duration::MAX
+    );
     let e = err(w().health_thresholds(HealthThresholds::default().max_write_stall(Duration::ZERO)));
     assert!(e.to_string().contains("max_write_stall"), "{e}");
     // spawn validates the same way, before starting any thread.

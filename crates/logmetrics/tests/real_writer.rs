@@ -12,7 +12,7 @@ use backpressure_writer::{FlushError, NonBlocking, NonBlockingBuilder, Overflow,
 use logmetrics::{names, Exporter, Problem, SelfCheckError, SELF_CHECK_LINE};
 use metrics_util::debugging::DebuggingRecorder;
 
-use common::take;
+use common::{take, ManualClock};
 
 const APP: &[(&str, &str)] = &[("name", "app")];
 const NEWEST: &[(&str, &str)] = &[("name", "app"), ("reason", "newest")];
@@ -87,8 +87,10 @@ fn write_lines(writer: &NonBlocking, from: usize, n: usize) {
 #[test]
 fn exact_written_and_dropped_from_a_stalled_writer() {
     let g = gated_writer(4);
+    let clock = ManualClock::new();
     let exporter = Exporter::builder()
         .writer("app", &g.writer)
+        .clock(clock.source())
         .build()
         .unwrap();
     let rec = DebuggingRecorder::new();
@@ -104,7 +106,8 @@ fn exact_written_and_dropped_from_a_stalled_writer() {
     assert_eq!(stalled.counter(names::WRITER_LINES_SUBMITTED, APP), 11);
     assert_eq!(stalled.counter(names::WRITER_LINES_WRITTEN, APP), 0);
     assert_eq!(stalled.counter(names::WRITER_LINES_DROPPED, NEWEST), 7);
-    assert_eq!(stalled.gauge(names::WRITER_QUEUE_CAPACITY, APP), 4.0);
+    // The bound of the depth: 4 plus the keep-level reserve (1/8 of 4, at least 1).
+    assert_eq!(stalled.gauge(names::WRITER_QUEUE_CAPACITY, APP), 5.0);
     assert_eq!(stalled.gauge(names::WRITER_WORKER_ALIVE, APP), 1.0);
     let stalled_health = exporter.health();
     assert_eq!(
@@ -113,7 +116,10 @@ fn exact_written_and_dropped_from_a_stalled_writer() {
     );
     assert!(stalled_health.writers[0]
         .problems
-        .contains(&Problem::LinesDropped { lines: 7 }));
+        .contains(&Problem::LinesDropped {
+            lines: 7,
+            window: Duration::from_secs(30)
+        }));
 
     g.open.send(()).unwrap();
     g.guard.flush_timeout(FLUSH).unwrap();
@@ -154,10 +160,14 @@ fn exact_written_and_dropped_from_a_stalled_writer() {
     assert_eq!(exported(names::WRITER_QUEUE_WAIT), stats.queue_wait.count());
     assert!(stats.batch_write.count() >= 2, "{stats:?}");
 
-    // Nothing lost since the stalled check: healthy again.
+    // The drops stay in the report for the health window (30 s by default)...
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(exporter.health().writers[0].dropped_in_window, 7);
+    // ...and then it heals by itself: nothing was lost since.
+    clock.advance(Duration::from_secs(1));
     let report = exporter.health();
     assert!(report.is_healthy(), "{report}");
-    assert_eq!(report.writers[0].dropped_since_last_check, 0);
+    assert_eq!(report.writers[0].dropped_in_window, 0);
     assert_eq!(
         stats.submitted,
         stats.lines_written + stats.dropped.total() + stats.queue_depth as u64
@@ -219,6 +229,6 @@ fn self_check_fails_on_a_failing_sink_and_health_shows_it() {
     let report = exporter.health();
     let w = &report.writers[0];
     assert_eq!(w.dropped_by_reason, vec![("write_failed", 1)]);
-    assert!(w.write_errors_since_last_check >= 1);
+    assert!(w.write_errors_in_window >= 1);
     assert!(!report.is_healthy());
 }

@@ -89,3 +89,35 @@ impl Snap {
             .collect()
     }
 }
+
+/// A clock the test moves by hand, for the exporter's health window.
+#[derive(Clone)]
+pub struct ManualClock {
+    base: std::time::Instant,
+    nanos: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ManualClock {
+    pub fn new() -> Self {
+        Self {
+            base: std::time::Instant::now(),
+            nanos: Default::default(),
+        }
+    }
+
+    pub fn now(&self) -> std::time::Instant {
+        let n = self.nanos.load(std::sync::atomic::Ordering::SeqCst);
+        self.base + std::time::Duration::from_nanos(n)
+    }
+
+    pub fn advance(&self, d: std::time::Duration) {
+        self.nanos
+            .fetch_add(d.as_nanos() as u64, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The closure `ExporterBuilder::clock` takes.
+    pub fn source(&self) -> impl Fn() -> std::time::Instant + Send + Sync + 'static {
+        let c = self.clone();
+        move || c.now()
+    }
+}
