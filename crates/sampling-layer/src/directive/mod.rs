@@ -137,10 +137,10 @@ pub(crate) fn parse_item(item: &str) -> Result<Item<'_>, ParseErrorKind> {
         Some(b) => Some(b.trim()),
         None => None,
     };
-    if let Some(t) = target {
-        if !valid_target(t) && !(t.is_empty() && key.is_some()) {
-            return Err(ParseErrorKind::InvalidTarget(t.to_owned()));
-        }
+    // `[key]=rate` has the empty target (any target); `=rate` has none at all.
+    let any_target = |t: &str| t.is_empty() && key.is_some();
+    if let Some(t) = target.filter(|&t| !valid_target(t) && !any_target(t)) {
+        return Err(ParseErrorKind::InvalidTarget(t.to_owned()));
     }
     let (level, rate) = match value.split_once('@') {
         Some((level, rate)) => (Some(parse_level(level.trim())?), rate),

@@ -215,7 +215,8 @@ fn work_of(s: &str) -> u64 {
 #[test]
 fn parse_work_grows_linearly_with_the_number_of_items() {
     let dup = |n: usize| vec!["app=0.5"; n].join(",");
-    let cases: [(&str, Box<dyn Fn(usize) -> String>); 4] = [
+    type Make = Box<dyn Fn(usize) -> String>;
+    let cases: [(&str, Make); 4] = [
         ("distinct targets", Box::new(|n| targets(n, false))),
         ("distinct keys", Box::new(|n| targets(n, true))),
         (
