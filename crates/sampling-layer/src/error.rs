@@ -142,18 +142,18 @@ impl fmt::Display for ParseErrorKind {
             TooLong(len) => write!(
                 f,
                 "the directive string is {len} bytes, more than the {} accepted",
-                crate::MAX_DIRECTIVES_LEN
+                crate::limits::MAX_DIRECTIVES_LEN
             ),
             TooManyTargets => write!(
                 f,
                 "more than {} distinct targets in one directive set (each needs one of \
                  the sampler's 4096 stats rows; one is the default's)",
-                crate::MAX_TARGETS
+                crate::limits::MAX_TARGETS
             ),
             TooManyLevelDirectives => write!(
                 f,
                 "more than {} level directives for EnvFilter",
-                crate::split::MAX_LEVEL_DIRECTIVES
+                crate::limits::MAX_LEVEL_DIRECTIVES
             ),
             EnvFilter => f.write_str("EnvFilter refused it"),
             InvalidSetting(s) => f.write_str(s),

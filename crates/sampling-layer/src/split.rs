@@ -2,16 +2,10 @@
 
 use tracing_subscriber::{filter::Directive, EnvFilter};
 
-use crate::directive::{parse_item, Item, MAX_DIRECTIVES_LEN};
+use crate::directive::{parse_item, Item};
 use crate::error::{ParseError, ParseErrorKind};
 use crate::filter::SamplingFilter;
-
-/// The most items `split` hands to `EnvFilter`. tracing-subscriber 0.3's
-/// `DirectiveSet::add` keeps its directives in a sorted `Vec` and inserts each
-/// one in place, so building an `EnvFilter` is quadratic in their number
-/// (64 000 distinct targets take about a second); this bound keeps it to a
-/// few milliseconds.
-pub(crate) const MAX_LEVEL_DIRECTIVES: usize = 4096;
+use crate::limits::{MAX_DIRECTIVES_LEN, MAX_LEVEL_DIRECTIVES};
 
 /// Splits a combined string into its `EnvFilter` part and its sampler part
 /// (the rules are on [`split_directives`]). Each `EnvFilter` item is checked

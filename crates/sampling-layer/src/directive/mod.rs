@@ -17,24 +17,9 @@ mod tests;
 
 use tracing_core::LevelFilter;
 
-use crate::{error::ParseErrorKind, rate::Rate, rule::MAX_BUCKETS};
+use crate::{error::ParseErrorKind, rate::Rate};
 
 pub(crate) use set::DirectiveSet;
-
-/// The longest directive string accepted, in bytes (1 MiB).
-///
-/// Parsing is linear, so this bounds the work of one
-/// [`set_directives`](crate::SamplingHandle::set_directives) call (an admin
-/// endpoint may pass it user input): a string this long parses in a few
-/// milliseconds (`docs/benchmarks.md`).
-pub const MAX_DIRECTIVES_LEN: usize = 1 << 20;
-
-/// The most distinct targets one directive set may name (4 095).
-///
-/// Each target counts under a stats row of its own, and a rule carries its row
-/// in 12 bits; one of the 4 096 rows is the bare default's (or
-/// [`OTHER_TARGET`](crate::OTHER_TARGET)'s). Keys under a target do not count.
-pub const MAX_TARGETS: usize = MAX_BUCKETS - 1;
 
 /// One comma-separated item, classified.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -12,9 +12,10 @@ use std::collections::HashMap;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::{level_item_error, parse_item, Item, Sample, MAX_DIRECTIVES_LEN, MAX_TARGETS};
+use super::{level_item_error, parse_item, Item, Sample};
 use crate::{
     error::{ParseError, ParseErrorKind},
+    limits::{MAX_DIRECTIVES_LEN, MAX_TARGETS},
     rate::Rate,
     stats::OTHER_TARGET,
 };
