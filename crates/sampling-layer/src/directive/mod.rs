@@ -156,7 +156,7 @@ fn parse_level(level: &str) -> Result<LevelFilter, ParseErrorKind> {
 }
 
 /// `EnvFilter` reads `2`..`5` as levels; here they are rates above one.
-pub(crate) fn numeric_level(s: &str) -> Option<LevelFilter> {
+fn numeric_level(s: &str) -> Option<LevelFilter> {
     match s {
         "2" | "3" | "4" | "5" => s.parse().ok(),
         _ => None,
