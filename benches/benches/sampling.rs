@@ -5,7 +5,9 @@
 //!   suppressing an event;
 //! - a sampled-out event with a dynamic string key;
 //! - an event disabled by level, with and without the sampler in the stack;
-//! - one key hammered from one thread vs from two threads at once.
+//! - one key hammered from one thread vs from two threads at once;
+//! - parsing (`set_directives`, `split_directives`) of the largest strings
+//!   accepted, and refusing one with too many targets.
 //!
 //! Every stack ends in a layer that does nothing, so the figures are the
 //! filtering machinery's own cost.
@@ -196,9 +198,59 @@ fn one_key_threads(c: &mut Criterion) {
     }
 }
 
+/// `n` comma-separated items made by `item`.
+fn items(n: usize, item: impl Fn(usize) -> String) -> String {
+    (0..n).map(item).collect::<Vec<_>>().join(",")
+}
+
+/// Parsing is linear and bounded (issue 8): the largest strings accepted, as an
+/// admin endpoint calling `set_directives` would pass them.
+fn parse(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse");
+    g.sample_size(20);
+    // ~1 MB: 64 000 distinct keys under one target (keys need no stats row).
+    let keys = items(64_000, |i| format!("app[k{i:05}]=0.5"));
+    assert!(keys.len() > 1_000_000 && keys.len() <= sampling_layer::MAX_DIRECTIVES_LEN);
+    let handle = sampler(&keys).handle();
+    g.bench_function("set_directives_1mb_64000_distinct_keys", |b| {
+        b.iter(|| handle.set_directives(black_box(&keys)).unwrap())
+    });
+    // The most distinct targets a set may have.
+    let targets = items(sampling_layer::MAX_TARGETS, |i| {
+        format!("app::module_{i:04}=0.5")
+    });
+    let handle = sampler(&targets).handle();
+    g.bench_function("set_directives_4095_distinct_targets", |b| {
+        b.iter(|| handle.set_directives(black_box(&targets)).unwrap())
+    });
+    // ~1 MB with 64 000 distinct targets: refused at the first target too many.
+    let too_many = items(64_000, |i| format!("app::m{i:05}=0.5"));
+    assert!(too_many.len() > 1_000_000 && too_many.len() <= sampling_layer::MAX_DIRECTIVES_LEN);
+    g.bench_function("set_directives_1mb_64000_distinct_targets_refused", |b| {
+        b.iter(|| handle.set_directives(black_box(&too_many)).unwrap_err())
+    });
+    // ~1 MB through the splitter: 4 096 level items for EnvFilter plus keyed rates.
+    let mixed = format!(
+        "{},{}",
+        items(4096, |i| format!("app::module_{i:04}=debug")),
+        items(57_500, |i| format!("app[k{i:05}]=0.5"))
+    );
+    assert!(mixed.len() > 1_000_000 && mixed.len() <= sampling_layer::MAX_DIRECTIVES_LEN);
+    g.bench_function("split_directives_1mb_4096_levels_57500_keys", |b| {
+        b.iter(|| sampling_layer::split_directives(black_box(&mixed)).unwrap())
+    });
+    g.finish();
+}
+
 mod harness {
     #![allow(missing_docs)] // criterion_group! defines an undocumented pub fn.
     use super::*;
-    criterion_group!(benches, sampled_out, disabled_by_level, one_key_threads);
+    criterion_group!(
+        benches,
+        sampled_out,
+        disabled_by_level,
+        one_key_threads,
+        parse
+    );
 }
 criterion_main!(harness::benches);

@@ -170,7 +170,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 }
 
 /// A burst of requests: chatty router and db logs (sampled), some events under no
-/// directive (`other`), warnings (never sampled) and audit records (their own writer).
+/// directive (`(other)`), warnings (never sampled) and audit records (their own writer).
 fn workload(events: u64) {
     for i in 0..events {
         tracing::info!(target: "app::router", request = i, path = "/api/items", "routed request");

@@ -19,7 +19,8 @@
 //!   Prometheus histogram with [`latency_bucket_bounds`] as buckets reproduces them;
 //! - every metric is described with its unit; the names live in one table, [`names`],
 //!   mirrored by `docs/metrics.md`. Labels are bounded: `reason` has seven values and
-//!   `target` only the sampler's directive targets plus `other`, never a per-key value;
+//!   `target` only the sampler's directive targets plus `(other)` and `(default)`, never a
+//!   per-key value;
 //! - [`Exporter::health`] returns a typed [`HealthReport`] for readiness probes: counts
 //!   (drops, write errors, breaker trips) over a fixed window of recent time, the same
 //!   answer for every caller ([`health`] says exactly what a probe sees); and

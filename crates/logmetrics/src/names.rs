@@ -9,12 +9,13 @@ use metrics::Unit;
 pub const LABEL_NAME: &str = "name";
 /// Label carrying a drop reason (`Dropped::by_reason` names: `newest`, `oldest`, ...).
 pub const LABEL_REASON: &str = "reason";
-/// Label carrying a sampler directive's target, or `other`.
+/// Label carrying a sampler directive's target, `(other)` or `(default)`.
 pub const LABEL_TARGET: &str = "target";
 
 /// The `target` label value used for the sampler's bare default rate (whose target is `""`):
 /// an empty label value would make the series indistinguishable from an unlabelled one in
-/// Prometheus, and no module path can contain parentheses.
+/// Prometheus, and no directive target can start with `(` (the sampler's parser refuses
+/// it, as `EnvFilter` does), so no target's series can share this label or `(other)`.
 pub const DEFAULT_TARGET_LABEL: &str = "(default)";
 
 /// Lines buffered: queued, or taken by the worker and being written.

@@ -209,7 +209,7 @@ pub(crate) struct SamplerSeries {
     breaker_open: Key,
     breaker_trips: Key,
     enabled: Key,
-    /// Grows only with the targets the sampler reports (its directives plus `other`), so
+    /// Grows only with the targets the sampler reports (its directives plus `(other)`), so
     /// the label set stays as small as the configuration.
     targets: Vec<TargetSeries>,
 }

@@ -265,8 +265,11 @@ fn sampler_figures_are_published_per_target() {
         snap.counter(names::SAMPLING_EVENTS_KEPT, &t("(default)")),
         20
     );
-    assert_eq!(snap.counter(names::SAMPLING_EVENTS_SEEN, &t("other")), 7);
-    assert_eq!(snap.gauge(names::SAMPLING_RATE, &t("other")), 1.0);
+    assert_eq!(
+        snap.counter(names::SAMPLING_EVENTS_SEEN, &t(OTHER_TARGET)),
+        7
+    );
+    assert_eq!(snap.gauge(names::SAMPLING_RATE, &t(OTHER_TARGET)), 1.0);
     // Exactly the configured targets: no per-key labels.
     assert_eq!(snap.series(names::SAMPLING_EVENTS_SEEN).len(), 3);
 
@@ -286,7 +289,10 @@ fn sampler_figures_are_published_per_target() {
         second.counter(names::SAMPLING_EVENTS_KEPT, &t("app::router")),
         60
     );
-    assert_eq!(second.counter(names::SAMPLING_EVENTS_SEEN, &t("other")), 7);
+    assert_eq!(
+        second.counter(names::SAMPLING_EVENTS_SEEN, &t(OTHER_TARGET)),
+        7
+    );
     assert_eq!(second.gauge(names::SAMPLING_BREAKER_OPEN, &m), 0.0);
 }
 

@@ -74,7 +74,7 @@ fn kept_and_seen_per_target_are_exact_and_move_by_the_new_traffic() {
     assert_eq!(first.counter(names::SAMPLING_EVENTS_SEEN, &db), 30);
     assert_eq!(first.counter(names::SAMPLING_EVENTS_KEPT, &db), 15);
     assert_eq!(first.gauge(names::SAMPLING_RATE, &db), 0.5);
-    let other = target("other");
+    let other = target(sampling_layer::OTHER_TARGET);
     assert_eq!(first.counter(names::SAMPLING_EVENTS_SEEN, &other), 7);
     assert_eq!(first.counter(names::SAMPLING_EVENTS_KEPT, &other), 7);
     assert_eq!(first.gauge(names::SAMPLING_RATE, &other), 1.0);
@@ -91,7 +91,13 @@ fn kept_and_seen_per_target_are_exact_and_move_by_the_new_traffic() {
             .find_map(|l| l.strip_prefix("target="))
             .unwrap();
         assert!(
-            ["app::router", "app::db", "other", "(default)"].contains(&t),
+            [
+                "app::router",
+                "app::db",
+                sampling_layer::OTHER_TARGET,
+                "(default)"
+            ]
+            .contains(&t),
             "unexpected target label {t:?}"
         );
     }

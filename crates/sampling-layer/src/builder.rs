@@ -145,10 +145,10 @@ impl SamplingFilterBuilder {
         match std::env::var(&self.env_var) {
             Ok(v) => self.parse(&v),
             Err(std::env::VarError::NotPresent) => self.parse(""),
-            Err(std::env::VarError::NotUnicode(_)) => Err(ParseError::new(
-                "",
-                ParseErrorKind::InvalidEnv(self.env_var.clone()),
-            )),
+            Err(e) => Err(
+                ParseError::new("", ParseErrorKind::InvalidEnv(self.env_var.clone()))
+                    .with_source(e),
+            ),
         }
     }
 
@@ -165,9 +165,11 @@ impl SamplingFilterBuilder {
         } else {
             env
         };
+        // Each item was checked alone; the whole can still be refused (e.g. by
+        // a newer tracing-subscriber): keep its error, with the level part.
         let env = EnvFilter::builder()
             .parse(&env)
-            .map_err(|e| ParseError::new(&env, ParseErrorKind::InvalidLevel(e.to_string())))?;
+            .map_err(|e| ParseError::new(&env, ParseErrorKind::EnvFilter).with_source(e))?;
         Ok((env, self.parse(&sample)?))
     }
 

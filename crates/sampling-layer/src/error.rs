@@ -1,20 +1,25 @@
 //! Errors: bad directive strings and bad builder settings.
 
-use std::{error::Error, fmt};
+use std::{error::Error, fmt, sync::Arc};
 
 /// A directive string that could not be parsed. Names the offending directive and
-/// what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// what is wrong with it; [`source`](Error::source) is the error of another
+/// parser where one was involved (`EnvFilter`'s, for
+/// [`split_directives`](crate::split_directives)).
+#[derive(Debug, Clone)]
 pub struct ParseError {
     directive: String,
     kind: ParseErrorKind,
+    source: Option<Arc<dyn Error + Send + Sync>>,
 }
 
 /// What was wrong with a directive (or with a builder setting).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ParseErrorKind {
-    /// `target=` with nothing after the `=`, or an empty rate.
+    /// `target=`, `target[key]` or `level@` with no rate. (`EnvFilter` reads
+    /// `target=` as `target=trace`; [`split_directives`](crate::split_directives)
+    /// forwards it there.)
     MissingRate,
     /// Not a decimal, percentage or fraction (`abc`, `NaN`, `1e-3`).
     NotARate(String),
@@ -38,8 +43,25 @@ pub enum ParseErrorKind {
     /// directive; use [`split_directives`](crate::split_directives) to
     /// configure both from one string.
     LevelWithoutRate(String),
-    /// `target[key]=level@rate`: levels apply to targets, not to keys.
+    /// `target[name]=level@rate`: brackets before a level are `EnvFilter`'s span
+    /// filter, before a rate the sampler's key; one item cannot be both.
     KeyWithLevel,
+    /// `@rate` or `target=@rate`: no level before the `@`.
+    EmptyLevel,
+    /// `target=2` .. `target=5`: a number is always a rate here, never
+    /// `EnvFilter`'s numeric level.
+    NumericLevel(String),
+    /// `target[{field}]=rate`: field filters are `EnvFilter`'s and take a level.
+    FieldFilterWithRate,
+    /// The whole string is longer than [`MAX_DIRECTIVES_LEN`](crate::MAX_DIRECTIVES_LEN)
+    /// bytes (its length).
+    TooLong(usize),
+    /// The directive would be the [`MAX_TARGETS`](crate::MAX_TARGETS)` + 1`th distinct target.
+    TooManyTargets,
+    /// More level directives than `split_directives` hands to `EnvFilter` (4 096).
+    TooManyLevelDirectives,
+    /// `EnvFilter` refused the directive; its error is the [`source`](Error::source).
+    EnvFilter,
     /// A builder setting out of range (`max_keys(0)`, a breaker threshold of 0).
     InvalidSetting(String),
     /// The environment variable is set but is not valid Unicode.
@@ -51,7 +73,13 @@ impl ParseError {
         ParseError {
             directive: directive.to_owned(),
             kind,
+            source: None,
         }
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 
     /// The directive (one comma-separated item) that was rejected.
@@ -69,7 +97,7 @@ impl fmt::Display for ParseErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use ParseErrorKind::*;
         match self {
-            MissingRate => f.write_str("no rate after `=`"),
+            MissingRate => f.write_str("no rate (write `target=rate`, such as `app=0.05`)"),
             NotARate(s) => write!(
                 f,
                 "`{s}` is not a rate (use a decimal like 0.05, a percentage like 5% or a fraction like 1/20)"
@@ -92,7 +120,42 @@ impl fmt::Display for ParseErrorKind {
                 f,
                 "`{l}` is a level with no `@rate`; level directives belong to EnvFilter (see split_directives)"
             ),
-            KeyWithLevel => f.write_str("a `[key]` directive takes a rate only, not `level@rate`"),
+            KeyWithLevel => f.write_str(
+                "a `[key]` directive takes a rate only, not `level@rate`: before a level, \
+                 `[name]` is EnvFilter's span filter; write `target[name]=level` and \
+                 `target[key]=rate` as two items",
+            ),
+            EmptyLevel => f.write_str(
+                "no level before `@` (write `info@0.05`, or `0.05` alone for a rate)",
+            ),
+            NumericLevel(n) => write!(
+                f,
+                "rate `{n}` is outside [0, 1]: a number is a sampling rate here, not \
+                 EnvFilter's numeric level (write `{}` for the level)",
+                n.parse::<tracing_core::LevelFilter>()
+                    .map_or_else(|_| n.clone(), |l| l.to_string())
+            ),
+            FieldFilterWithRate => f.write_str(
+                "field filters (`[{field}]`, `[span{field=value}]`) belong to EnvFilter \
+                 and take a level, not a rate",
+            ),
+            TooLong(len) => write!(
+                f,
+                "the directive string is {len} bytes, more than the {} accepted",
+                crate::limits::MAX_DIRECTIVES_LEN
+            ),
+            TooManyTargets => write!(
+                f,
+                "more than {} distinct targets in one directive set (each needs one of \
+                 the sampler's 4096 stats rows; one is the default's)",
+                crate::limits::MAX_TARGETS
+            ),
+            TooManyLevelDirectives => write!(
+                f,
+                "more than {} level directives for EnvFilter",
+                crate::limits::MAX_LEVEL_DIRECTIVES
+            ),
+            EnvFilter => f.write_str("EnvFilter refused it"),
             InvalidSetting(s) => f.write_str(s),
             InvalidEnv(v) => write!(f, "environment variable `{v}` is not valid Unicode"),
         }
@@ -105,6 +168,14 @@ impl fmt::Display for ParseError {
             ParseErrorKind::InvalidSetting(_) | ParseErrorKind::InvalidEnv(_) => {
                 write!(f, "invalid sampler configuration: {}", self.kind)
             }
+            ParseErrorKind::TooLong(_) => write!(f, "directive string refused: {}", self.kind),
+            ParseErrorKind::EnvFilter => {
+                write!(
+                    f,
+                    "invalid level directive `{}`: {}",
+                    self.directive, self.kind
+                )
+            }
             _ => write!(
                 f,
                 "invalid sampling directive `{}`: {}",
@@ -114,4 +185,17 @@ impl fmt::Display for ParseError {
     }
 }
 
-impl Error for ParseError {}
+impl Error for ParseError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+/// Equal if the directive and the kind are (the sources are not compared).
+impl PartialEq for ParseError {
+    fn eq(&self, other: &Self) -> bool {
+        self.directive == other.directive && self.kind == other.kind
+    }
+}
+
+impl Eq for ParseError {}

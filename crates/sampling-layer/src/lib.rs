@@ -58,26 +58,47 @@
 //!
 //! # Directives
 //!
+//! This is the one statement of the syntax; the parser (`src/directive/`)
+//! and [`split_directives`] implement it.
+//!
 //! ```text
-//! directives := directive ("," directive)*
-//! directive  := rate                          the default for every target
-//!             | target "=" rate                that target and its `::` children
-//!             | target "[" key "]" "=" rate    one key under that target ("" = any target)
-//!             | [target "="] level "@" rate    level for EnvFilter, rate for the sampler
-//! rate       := decimal | decimal "%" | integer "/" integer      (in [0, 1])
+//! directives := item ("," item)*               at most MAX_DIRECTIVES_LEN (1 MiB)
+//! item       := rate                           the default for every target
+//!             | target "=" rate                events whose target starts with `target`
+//!             | [target] "[" key "]" "=" rate  events with that key under `target` (none: any target)
+//!             | [target "="] level "@" rate    the level for EnvFilter, the rate for the sampler
+//! rate       := decimal | decimal "%" | integer "/" integer          in [0, 1]
+//! level      := trace | debug | info | warn | error | off | 0 .. 5   any case, as EnvFilter
+//! target     := a letter, digit, "_", "-" or ":" first (as EnvFilter), then no
+//!               whitespace and none of  [ ] = @ , { }
 //! ```
 //!
-//! The most specific directive wins: a `[key]` directive (longest target
-//! first), then the longest matching target, then the bare default; an event
-//! nothing matches is kept (rate 1). Rates are exact fractions: at most 7
-//! decimal places, denominators up to 16 777 215. Rate 1 keeps everything with
-//! no per-key state; rate 0 drops every sampled-level event. Bad input (`1.5`,
-//! `-0.1`, `NaN`, `abc`, `1/0`, an unclosed `[`) is a [`ParseError`] naming the
-//! directive and the problem; [`parse_lossy`](SamplingFilterBuilder::parse_lossy)
+//! Targets match as in `EnvFilter`: a directive's target matches every event
+//! target that starts with it (`app` matches `app::db`, and also `apple`), so
+//! one string means the same on both sides of [`split_directives`]. The most
+//! specific directive wins: a `[key]` directive (longest target first), then
+//! the longest matching target, then the bare default; an event nothing
+//! matches is kept (rate 1) and counted under [`OTHER_TARGET`]. A later
+//! directive for the same target (and key) replaces an earlier one.
+//!
+//! Rates are exact fractions: at most 7 decimal places, denominators up to
+//! 16 777 215. Rate 1 keeps everything with no per-key state; rate 0 drops
+//! every sampled-level event. A number is always a rate, never `EnvFilter`'s
+//! numeric level (`app=0` is rate 0 here, OFF for `EnvFilter`; `app=3` is
+//! refused). Before a rate, `[key]` names a sample key; before a level (only
+//! in [`split_directives`]) it is `EnvFilter`'s span filter.
+//!
+//! Bad input (`1.5`, `-0.1`, `NaN`, `abc`, `1/0`, an unclosed `[`, `@0.5`) is
+//! a [`ParseError`] naming the directive and the problem. Parsing is linear in
+//! the length of the string and bounded: at most [`MAX_DIRECTIVES_LEN`] bytes
+//! and [`MAX_TARGETS`] distinct targets (each has a stats row), refused with
+//! an error that says so. [`parse_lossy`](SamplingFilterBuilder::parse_lossy)
 //! and [`from_env`](SamplingFilterBuilder::from_env) (variable
 //! `RUST_LOG_SAMPLE`) skip bad items with a warning on stderr.
 //! [`split_directives`] turns `"info,app::router=debug@0.05"` into an
-//! `EnvFilter` and a sampler, so one variable configures both.
+//! `EnvFilter` and a sampler, so one variable configures both; it hands every
+//! form it does not own (levels, targets, span and field filters) to
+//! `EnvFilter`.
 //!
 //! # Levels, interest and cost
 //!
@@ -141,8 +162,10 @@
 //! [`SamplingHandle::stats`] returns a [`SamplingStats`] snapshot: live and
 //! evicted keys, breaker state, and per directive target seen / kept / dropped
 //! and the configured rate. Labels are the directive targets, `""` for the bare
-//! default, and [`OTHER_TARGET`] for events no directive matches when there is
-//! no default, so their number is bounded by the directive set. Figures for a
+//! default, and [`OTHER_TARGET`] (`(other)`) for events no directive matches
+//! when there is no default, so their number is bounded by the directive set.
+//! No target can be named `""` or start with `(`, so no directive shares a
+//! row with the default or the catch-all. Figures for a
 //! target carry on across `set_directives`. `logmetrics` polls this snapshot;
 //! the sampler knows nothing of `metrics` or of the writer.
 //!
@@ -168,6 +191,7 @@ mod fields;
 mod filter;
 mod handle;
 mod keys;
+mod limits;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod mode;
@@ -186,7 +210,8 @@ pub use error::{ParseError, ParseErrorKind};
 pub use filter::SamplingFilter;
 pub use handle::SamplingHandle;
 pub use keys::BYTES_PER_KEY;
+pub use limits::{MAX_DIRECTIVES_LEN, MAX_TARGETS};
 pub use mode::Mode;
-pub use rate::{Rate, MAX_DENOMINATOR};
+pub use rate::MAX_DENOMINATOR;
 pub use split::split_directives;
 pub use stats::{SamplingStats, TargetStats, OTHER_TARGET};

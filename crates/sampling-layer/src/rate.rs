@@ -17,20 +17,26 @@ pub const MAX_DENOMINATOR: u32 = (1 << 24) - 1;
 const MAX_DECIMALS: u32 = 7;
 
 /// A sampling rate in `[0, 1]`, held as the reduced fraction `numerator / denominator`.
+///
+/// Crate-private: the public API takes rates as directive text and shows them
+/// as `f64` ([`TargetStats::rate`](crate::TargetStats::rate),
+/// [`sample_rate`](crate::sample_rate)).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Rate {
+pub(crate) struct Rate {
     p: u32,
     q: u32,
 }
 
 impl Rate {
     /// Keep everything.
-    pub const ONE: Rate = Rate { p: 1, q: 1 };
+    pub(crate) const ONE: Rate = Rate { p: 1, q: 1 };
     /// Keep nothing (of the sampled levels).
-    pub const ZERO: Rate = Rate { p: 0, q: 1 };
+    #[cfg(test)]
+    pub(crate) const ZERO: Rate = Rate { p: 0, q: 1 };
 
     /// `p / q`, reduced. `None` if `q` is zero, `p > q` or `q` exceeds [`MAX_DENOMINATOR`].
-    pub fn from_fraction(p: u32, q: u32) -> Option<Rate> {
+    #[cfg(test)]
+    pub(crate) fn from_fraction(p: u32, q: u32) -> Option<Rate> {
         if q == 0 || p > q {
             return None;
         }
@@ -39,33 +45,28 @@ impl Rate {
         (q <= MAX_DENOMINATOR).then_some(Rate { p, q })
     }
 
-    /// One event in `n`. `None` if `n` is zero or exceeds [`MAX_DENOMINATOR`].
-    pub fn one_in(n: u32) -> Option<Rate> {
-        Rate::from_fraction(1, n)
-    }
-
     /// The numerator of the reduced fraction.
-    pub fn numerator(self) -> u32 {
+    pub(crate) fn numerator(self) -> u32 {
         self.p
     }
 
     /// The denominator of the reduced fraction.
-    pub fn denominator(self) -> u32 {
+    pub(crate) fn denominator(self) -> u32 {
         self.q
     }
 
     /// The rate as a float (what annotations and stats show).
-    pub fn as_f64(self) -> f64 {
+    pub(crate) fn as_f64(self) -> f64 {
         f64::from(self.p) / f64::from(self.q)
     }
 
     /// Whether this rate keeps every event (no per-event state is needed).
-    pub fn is_one(self) -> bool {
+    pub(crate) fn is_one(self) -> bool {
         self.p == self.q
     }
 
     /// Whether this rate drops every event.
-    pub fn is_zero(self) -> bool {
+    pub(crate) fn is_zero(self) -> bool {
         self.p == 0
     }
 
@@ -191,6 +192,7 @@ fn parse_int(s: &str, whole: &str) -> Result<u64, ParseErrorKind> {
     })
 }
 
+#[cfg(test)]
 fn gcd(a: u32, b: u32) -> u32 {
     gcd64(u64::from(a), u64::from(b)) as u32
 }
@@ -320,5 +322,16 @@ mod tests {
         assert_eq!(Rate::unpack(x.pack()), x);
         let m = Rate::from_fraction(MAX_DENOMINATOR - 1, MAX_DENOMINATOR).unwrap();
         assert_eq!(Rate::unpack(m.pack()), m);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fractions_round_trip(q in 1u32..=MAX_DENOMINATOR, p in proptest::prelude::any::<u32>()) {
+            let p = p % (q + 1);
+            let rate = Rate::from_fraction(p, q).unwrap();
+            let back = r(&rate.to_string());
+            proptest::prop_assert_eq!(back, rate);
+            proptest::prop_assert!((back.as_f64() - f64::from(p) / f64::from(q)).abs() < 1e-12);
+        }
     }
 }

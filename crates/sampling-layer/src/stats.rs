@@ -1,6 +1,6 @@
 //! Plain snapshots of the sampler's counters: the contract with `logmetrics`.
 
-/// Figures for one directive target (or the catch-all `other`).
+/// Figures for one directive target (or the catch-all [`OTHER_TARGET`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct TargetStats {
@@ -30,8 +30,9 @@ impl TargetStats {
     }
 }
 
-/// The label used for events that no directive's target matches.
-pub const OTHER_TARGET: &str = "other";
+/// The label used for events that no directive's target matches. A directive
+/// target never starts with `(`, so no target can share this label.
+pub const OTHER_TARGET: &str = "(other)";
 
 /// A point-in-time view of a sampler's state.
 #[derive(Debug, Clone, Default, PartialEq)]

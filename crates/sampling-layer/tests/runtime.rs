@@ -29,7 +29,7 @@ fn set_directives_takes_effect_from_the_next_event() {
             info!(target: "app", "phase2");
         }
         // A bad string changes nothing.
-        let e = handle.set_directives("app=2").unwrap_err();
+        let e = handle.set_directives("app=1.5").unwrap_err();
         assert!(matches!(e.kind(), ParseErrorKind::OutOfRange(_)));
         assert_eq!(handle.directives(), "app=1/2");
         for _ in 0..10 {

@@ -74,7 +74,7 @@ impl Outcome {
                 let t = target_stats(sampler, m);
                 let (seen, kept) = match (t, m) {
                     (Some(t), _) => (t.seen, t.kept),
-                    // The exporter has no directive: its events land under `other`.
+                    // The exporter has no directive: its events land under `(other)`.
                     (None, Module::Exporter) => other.map_or((0, 0), |o| (o.seen, o.kept)),
                     (None, _) => (0, 0),
                 };
@@ -329,7 +329,7 @@ pub(super) fn spawn_progress(
             let rate = (total - last.1) as f64 / last.0.elapsed().as_secs_f64();
             last = (Instant::now(), total);
             let s = sampler.stats();
-            // Over the sampled modules only: `other` (the unsampled batch flood) would
+            // Over the sampled modules only: `(other)` (the unsampled batch flood) would
             // swamp the figure.
             let (seen, kept) = s
                 .targets

@@ -1,0 +1,26 @@
+//! The bounds on a directive string: one place for the numbers the parser,
+//! the splitter and the error messages share.
+
+use crate::rule::MAX_BUCKETS;
+
+/// The longest directive string accepted, in bytes (1 MiB).
+///
+/// Parsing is linear, so this bounds the work of one
+/// [`set_directives`](crate::SamplingHandle::set_directives) call (an admin
+/// endpoint may pass it user input): a string this long parses in a few
+/// milliseconds (`docs/benchmarks.md`).
+pub const MAX_DIRECTIVES_LEN: usize = 1 << 20;
+
+/// The most distinct targets one directive set may name (4 095).
+///
+/// Each target counts under a stats row of its own, and a rule carries its row
+/// in 12 bits; one of the 4 096 rows is the bare default's (or
+/// [`OTHER_TARGET`](crate::OTHER_TARGET)'s). Keys under a target do not count.
+pub const MAX_TARGETS: usize = MAX_BUCKETS - 1;
+
+/// The most items `split_directives` hands to `EnvFilter`. tracing-subscriber
+/// 0.3's `DirectiveSet::add` keeps its directives in a sorted `Vec` and inserts
+/// each one in place, so building an `EnvFilter` is quadratic in their number
+/// (16 000 distinct targets take ~70 ms); this bound keeps it to a few
+/// milliseconds.
+pub(crate) const MAX_LEVEL_DIRECTIVES: usize = 4096;
