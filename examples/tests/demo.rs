@@ -125,10 +125,34 @@ fn bad_arguments_exit_2() {
 }
 
 #[test]
+fn help_exits_0_and_lists_every_flag() {
+    for flag in ["--help", "-h"] {
+        let mut out = Vec::new();
+        let code = demo::cli([flag], &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(code, 0, "{text}");
+        assert!(text.starts_with("A simulated service"), "{text}");
+        for listed in [
+            "Usage: demo [OPTIONS]",
+            "--seconds <N>",
+            "--overflow <OVERFLOW>",
+            "--sink <SINK>",
+            "--log-file <PATH>",
+            "--metrics-addr <HOST:PORT|off>",
+            "--progress",
+            "--no-progress",
+            "RUST_LOG_SAMPLE",
+        ] {
+            assert!(text.contains(listed), "{flag}: {listed:?} not in {text}");
+        }
+    }
+}
+
+#[test]
 fn the_outcome_reports_what_the_sampler_and_writer_did() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg =
-        Config::parse(["--seconds", "3", "--metrics-addr", "off", "--no-progress"]).unwrap();
+        Config::from_args(["--seconds", "3", "--metrics-addr", "off", "--no-progress"]).unwrap();
     cfg.log_file = dir.path().join("demo.log");
     let outcome = demo::run(&cfg, &mut Vec::new()).unwrap();
     assert!(outcome.ok(), "{:?}", outcome.problems);
