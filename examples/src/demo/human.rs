@@ -48,14 +48,14 @@ pub(crate) fn percent(part: u64, whole: u64) -> String {
 
 /// The writer's queue: `512 / 8 192`, and past the capacity, the part in the reserve
 /// that only lines at or above the writer's keep level (WARN, in the demo) may use:
-/// `8 192 / 8 192 (+30 in the 1 024 reserved for WARN/ERROR)`.
+/// `8 192 / 8 192 (+30 of 1 024 reserved for WARN/ERROR)`.
 pub(crate) fn queue(depth: usize, capacity: usize, reserve: usize) -> String {
     let (depth, capacity, reserve) = (depth as u64, capacity as u64, reserve as u64);
     if depth <= capacity {
         format!("{} / {}", count(depth), count(capacity))
     } else {
         format!(
-            "{} / {} (+{} in the {} reserved for WARN/ERROR)",
+            "{} / {} (+{} of {} reserved for WARN/ERROR)",
             count(capacity),
             count(capacity),
             count(depth - capacity),
@@ -95,7 +95,7 @@ mod tests {
         assert_eq!(queue(8_192, 8_192, 1_024), "8 192 / 8 192");
         assert_eq!(
             queue(8_222, 8_192, 1_024),
-            "8 192 / 8 192 (+30 in the 1 024 reserved for WARN/ERROR)"
+            "8 192 / 8 192 (+30 of 1 024 reserved for WARN/ERROR)"
         );
         assert_eq!(percent(47, 1_000), "4.7 %");
         assert_eq!(percent(1, 0), "-");

@@ -5,7 +5,8 @@
 //! Anything the demo prints while the bar is up goes through [`Progress::println`], which
 //! takes the bar down for the moment of the write, so no line runs on after the bar. Where
 //! stderr is not a terminal the bar is never drawn (no `\r`, no escape sequence); asked for
-//! anyway (`--progress`), the figures come as a plain line once a second instead.
+//! anyway (`--progress`), the figures come as a plain line once a second instead, and
+//! once more at the end.
 
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
@@ -15,11 +16,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use backpressure_writer::NonBlocking;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use sampling_layer::{SamplingHandle, OTHER_TARGET};
 
 use super::human;
-use super::scenario::Schedule;
+use super::scenario::{Phase, Schedule};
 use super::service::Emitted;
 
 /// How often the figures are read and the bar redrawn.
@@ -74,6 +75,8 @@ impl Progress {
                     ticks += 1;
                     ticker.tick(ticks.is_multiple_of(TICKS_PER_LINE));
                 }
+                // Without a bar, a last line with the final figures.
+                ticker.tick(true);
             })?;
         Ok(Progress {
             bar,
@@ -104,9 +107,23 @@ impl Progress {
 
 /// The bar: its length is the run in milliseconds, its position the time elapsed.
 fn bar(schedule: Schedule) -> ProgressBar {
-    let style = ProgressStyle::with_template("{prefix:.bold} [{bar:24.cyan/blue}] {msg}")
+    let total = human::duration(schedule.end());
+    // The time is the bar's position (milliseconds), so it always agrees with the bar.
+    let time = move |state: &ProgressState, w: &mut dyn fmt::Write| {
+        let elapsed = Duration::from_millis(state.pos());
+        let _ = write!(w, "{} / {total}", human::duration(elapsed));
+    };
+    // The prefix as wide as the longest phase, so the bar keeps its width from one
+    // phase to the next.
+    let widest = Phase::ALL.iter().map(|p| p.to_string().len()).max();
+    let template = format!(
+        "{{prefix:{}.bold}} {{wide_bar:.cyan/blue}} {{time}}\n{{msg}}",
+        widest.unwrap_or(0)
+    );
+    let style = ProgressStyle::with_template(&template)
         .expect("a valid template")
-        .progress_chars("█▌░");
+        .with_key("time", time)
+        .progress_chars("━╸─");
     ProgressBar::with_draw_target(
         Some(schedule.end().as_millis() as u64),
         ProgressDrawTarget::stderr(),
@@ -127,11 +144,6 @@ impl Ticker {
         let elapsed = self.clock.elapsed().min(self.schedule.end());
         let phase = self.schedule.phase_at(elapsed);
         let r = self.meter.read();
-        let time = format!(
-            "{} / {}",
-            human::duration(elapsed),
-            human::duration(self.schedule.end())
-        );
         let rate = format!("{} events/s", human::count(r.events_per_sec.round() as u64));
         let kept = format!("kept {} of the sampled modules", r.kept);
         let queue = format!("queue {}", r.queue);
@@ -142,10 +154,11 @@ impl Ticker {
                 bar.set_prefix(phase.to_string());
                 bar.set_position(elapsed.as_millis() as u64);
                 bar.set_message(format!(
-                    "{time}\n  {rate} · {kept} · {breaker}\n  {queue} · {dropped}"
+                    "  {rate} · {kept} · {breaker}\n  {queue} · {dropped}"
                 ));
             }
             None if line_due => {
+                let time = human::duration(elapsed);
                 eprintln!("[{time}] {phase} | {rate} | {kept} | {queue} | {dropped} | {breaker}")
             }
             None => {}
