@@ -4,9 +4,10 @@
 //! `examples/demo.rs` is a thin `main` around [`cli`]; keeping the work here lets the
 //! integration test run the very same code for a few seconds and check its figures.
 //!
-//! A run is set up ([`pipeline`]), conducted through the phases of its [`scenario`]
-//! ([`conduct`], with the live display in [`progress`]), and torn down: the writer is
-//! drained, the log file read back ([`readback`]) and the verdict printed ([`report`]).
+//! A run is set up (`pipeline.rs`), conducted through the [`Phase`]s of its script
+//! (`scenario.rs`; `conduct.rs`, with the live display in `progress.rs`), and torn down:
+//! the writer is drained, the log file read back (`readback.rs`) and the verdict printed
+//! ([`Outcome`]).
 
 mod args;
 mod conduct;
