@@ -175,7 +175,7 @@ impl Outcome {
         const ROW: usize = 26;
         writeln!(
             out,
-            "{:<ROW$} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7} {:>11}",
+            "{:<ROW$} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7} {:>10}",
             "module",
             "emitted",
             "kept",
@@ -193,7 +193,7 @@ impl Outcome {
             });
             writeln!(
                 out,
-                "{:<ROW$} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7} {:>11}",
+                "{:<ROW$} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7} {:>10}",
                 r.module.target(),
                 r.emitted,
                 r.kept,
@@ -228,9 +228,9 @@ impl Outcome {
         }
         writeln!(
             out,
-            "(kept: sampled-level events the sampler kept; rate: configured for the module; \
-             steady: kept/seen over phase 1;\n overall: kept/seen over the run, raised by the \
-             breaker and the rate change; reduction: emitted vs lines in the file)"
+            "(kept: sampled-level events the sampler kept; rate: configured for the module;\n \
+             steady: kept/seen over phase 1; overall: kept/seen over the run, raised by the \
+             breaker\n and the rate change; reduction: emitted vs lines in the file)"
         )?;
         if let Some((seen, kept)) = self.steady {
             writeln!(
