@@ -182,7 +182,7 @@ fn piped_output_holds_no_carriage_return_or_escape_sequence() {
     let log_file = dir.path().join("demo.log");
     for progress in [None, Some("--progress")] {
         let mut cmd = support::example("demo");
-        cmd.args(["--seconds", "2", "--metrics-addr", "off", "--log-file"])
+        cmd.args(["--seconds", "1", "--metrics-addr", "off", "--log-file"])
             .arg(&log_file)
             .args(progress);
         let out = support::run(cmd);
