@@ -111,7 +111,7 @@ fn bar(schedule: Schedule) -> ProgressBar {
     // The time is the bar's position (milliseconds), so it always agrees with the bar.
     let time = move |state: &ProgressState, w: &mut dyn fmt::Write| {
         let elapsed = Duration::from_millis(state.pos());
-        let _ = write!(w, "{} / {total}", human::duration(elapsed));
+        let _ = write!(w, "{} / {total}", clock(elapsed));
     };
     // The prefix as wide as the longest phase, so the bar keeps its width from one
     // phase to the next.
@@ -129,6 +129,12 @@ fn bar(schedule: Schedule) -> ProgressBar {
         ProgressDrawTarget::stderr(),
     )
     .with_style(style)
+}
+
+/// Time into the run, in tenths of a second at a constant width, so that the bar beside
+/// it does not twitch as the digits change.
+fn clock(elapsed: Duration) -> String {
+    format!("{:>4.1} s", elapsed.as_secs_f64())
 }
 
 /// The thread's state: where to read, where to draw.
@@ -158,7 +164,7 @@ impl Ticker {
                 ));
             }
             None if line_due => {
-                let time = human::duration(elapsed);
+                let time = clock(elapsed);
                 eprintln!("[{time}] {phase} | {rate} | {kept} | {queue} | {dropped} | {breaker}")
             }
             None => {}
