@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     ExitCode::from(examples::demo::cli(
-        std::env::args().skip(1),
+        std::env::args_os().skip(1),
         &mut std::io::stdout(),
     ))
 }

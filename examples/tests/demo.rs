@@ -2,7 +2,9 @@
 //! (through the same `cli` entry point its `main` calls), and checks its exit code and the
 //! figures it printed against the log file it wrote.
 
-use examples::demo::{self, Config, Module};
+mod support;
+
+use examples::demo::{self, Config, Module, Phase};
 
 /// Runs the command; returns its exit code, its printed output and the log file's text.
 fn run_cli(extra: &[&str]) -> (u8, String, String) {
@@ -125,10 +127,34 @@ fn bad_arguments_exit_2() {
 }
 
 #[test]
+fn help_exits_0_and_lists_every_flag() {
+    for flag in ["--help", "-h"] {
+        let mut out = Vec::new();
+        let code = demo::cli([flag], &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(code, 0, "{text}");
+        assert!(text.starts_with("A simulated service"), "{text}");
+        for listed in [
+            "Usage: demo [OPTIONS]",
+            "--seconds <N>",
+            "--overflow <OVERFLOW>",
+            "--sink <SINK>",
+            "--log-file <PATH>",
+            "--metrics-addr <HOST:PORT|off>",
+            "--progress",
+            "--no-progress",
+            "RUST_LOG_SAMPLE",
+        ] {
+            assert!(text.contains(listed), "{flag}: {listed:?} not in {text}");
+        }
+    }
+}
+
+#[test]
 fn the_outcome_reports_what_the_sampler_and_writer_did() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg =
-        Config::parse(["--seconds", "3", "--metrics-addr", "off", "--no-progress"]).unwrap();
+        Config::from_args(["--seconds", "3", "--metrics-addr", "off", "--no-progress"]).unwrap();
     cfg.log_file = dir.path().join("demo.log");
     let outcome = demo::run(&cfg, &mut Vec::new()).unwrap();
     assert!(outcome.ok(), "{:?}", outcome.problems);
@@ -145,4 +171,54 @@ fn the_outcome_reports_what_the_sampler_and_writer_did() {
         seen > 0 && kept * 10 < seen,
         "steady phase kept {kept} of {seen}"
     );
+}
+
+/// The example binary itself, its output piped as a script or CI would: no progress bar,
+/// so no `\r` and no escape sequence, and the phase headers on lines of their own; with
+/// `--progress`, the figures come as plain lines on stderr.
+#[test]
+fn piped_output_holds_no_carriage_return_or_escape_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_file = dir.path().join("demo.log");
+    for progress in [None, Some("--progress")] {
+        let mut cmd = support::example("demo");
+        cmd.args(["--seconds", "1", "--metrics-addr", "off", "--log-file"])
+            .arg(&log_file)
+            .args(progress);
+        let out = support::run(cmd);
+        assert!(out.status.success(), "{progress:?}: {out:?}");
+        for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            assert!(
+                !text.contains('\r') && !text.contains('\x1b'),
+                "{progress:?}: {name} has a \\r or an ESC: {text:?}"
+            );
+        }
+        let headers: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("phase "))
+            .collect();
+        assert_eq!(headers.len(), Phase::ALL.len(), "{}", out.stdout);
+        for (line, phase) in headers.iter().zip(Phase::ALL) {
+            assert!(line.starts_with(&phase.to_string()), "{line:?}");
+        }
+        match progress {
+            None => assert_eq!(out.stderr, ""),
+            Some(_) => {
+                // A line a second, and one with the final figures.
+                let lines: Vec<&str> = out.stderr.lines().collect();
+                assert!(!lines.is_empty(), "{}", out.stderr);
+                for line in &lines {
+                    assert!(
+                        line.starts_with('[')
+                            && line.contains(" | queue ")
+                            && (line.ends_with("breaker closed") || line.ends_with("breaker OPEN")),
+                        "{line:?}"
+                    );
+                }
+                let last = lines.last().unwrap();
+                assert!(last.contains("] phase 4/4: "), "{last:?}");
+            }
+        }
+    }
 }

@@ -1,15 +1,13 @@
-//! The demo's verdict: the per-module summary table, the checks that make it exit
-//! non-zero, and the live one-line progress display.
+//! The demo's verdict: the per-module summary table and the checks that make it exit
+//! non-zero.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use backpressure_writer::{NonBlocking, Stats};
-use sampling_layer::{SamplingHandle, SamplingStats, TargetStats, OTHER_TARGET};
+use backpressure_writer::Stats;
+use sampling_layer::{SamplingStats, TargetStats, OTHER_TARGET};
 
+use super::human;
 use super::readback::FileCounts;
 use super::service::{Emitted, Module};
 
@@ -177,7 +175,7 @@ impl Outcome {
         const ROW: usize = 26;
         writeln!(
             out,
-            "{:<ROW$} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7} {:>11}",
+            "{:<ROW$} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7} {:>10}",
             "module",
             "emitted",
             "kept",
@@ -195,7 +193,7 @@ impl Outcome {
             });
             writeln!(
                 out,
-                "{:<ROW$} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7} {:>11}",
+                "{:<ROW$} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7} {:>10}",
                 r.module.target(),
                 r.emitted,
                 r.kept,
@@ -230,9 +228,9 @@ impl Outcome {
         }
         writeln!(
             out,
-            "(kept: sampled-level events the sampler kept; rate: configured for the module; \
-             steady: kept/seen over phase 1;\n overall: kept/seen over the run, raised by the \
-             breaker and the rate change; reduction: emitted vs lines in the file)"
+            "(kept: sampled-level events the sampler kept; rate: configured for the module;\n \
+             steady: kept/seen over phase 1; overall: kept/seen over the run, raised by the \
+             breaker\n and the rate change; reduction: emitted vs lines in the file)"
         )?;
         if let Some((seen, kept)) = self.steady {
             writeln!(
@@ -245,8 +243,18 @@ impl Outcome {
         let w = &self.writer;
         writeln!(
             out,
-            "\nwriter: submitted {} = written {} + dropped {} + pending {}; queue high-water {}/{}; {} batches; {} write errors",
-            w.submitted, w.lines_written, w.dropped.total(), w.queue_depth, w.high_water, w.capacity, w.batches, w.write_errors
+            "\nwriter: submitted {} = written {} + dropped {} + pending {}",
+            w.submitted,
+            w.lines_written,
+            w.dropped.total(),
+            w.queue_depth
+        )?;
+        writeln!(
+            out,
+            "queue high-water {}; {} batches; {} write errors",
+            human::queue(w.high_water, w.capacity, w.keep_capacity),
+            w.batches,
+            w.write_errors
         )?;
         let reasons: Vec<String> = w
             .dropped
@@ -309,49 +317,6 @@ impl Outcome {
         }
         Ok(())
     }
-}
-
-/// Redraws one status line on stderr four times a second until `stop` is set.
-pub(super) fn spawn_progress(
-    writer: NonBlocking,
-    sampler: SamplingHandle,
-    emitted: Arc<Emitted>,
-    stop: Arc<AtomicBool>,
-) -> JoinHandle<()> {
-    thread::spawn(move || {
-        let start = Instant::now();
-        let mut last = (Instant::now(), 0u64);
-        // Kept % is over the last interval, so the breaker and the rate change show at once.
-        let mut last_sampled = (0u64, 0u64);
-        while !stop.load(Ordering::Relaxed) {
-            thread::sleep(Duration::from_millis(250));
-            let total = emitted.grand_total();
-            let rate = (total - last.1) as f64 / last.0.elapsed().as_secs_f64();
-            last = (Instant::now(), total);
-            let s = sampler.stats();
-            // Over the sampled modules only: `(other)` (the unsampled batch flood) would
-            // swamp the figure.
-            let (seen, kept) = s
-                .targets
-                .iter()
-                .filter(|t| t.target != OTHER_TARGET)
-                .fold((0, 0), |(a, b), t| (a + t.seen, b + t.kept));
-            let (seen, kept) = (seen - last_sampled.0, kept - last_sampled.1);
-            last_sampled = (last_sampled.0 + seen, last_sampled.1 + kept);
-            let w = writer.stats();
-            eprint!(
-                "\r[{:>5.1}s] {:>9.0} events/s | kept {:>5.1}% | queue {:>5}/{} | dropped {:>8} | breaker {:<6}",
-                start.elapsed().as_secs_f64(),
-                rate,
-                if seen == 0 { 100.0 } else { 100.0 * kept as f64 / seen as f64 },
-                w.queue_depth,
-                w.capacity,
-                w.dropped.total(),
-                if s.breaker_open { "OPEN" } else { "closed" },
-            );
-        }
-        eprintln!();
-    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! The simulated service from the source report: a request router, a websocket layer and a
-//! connection manager, each with its chatty DEBUG traffic and its rarer WARN and ERROR
-//! events, plus a batch exporter whose flood makes the overload phase.
+//! The simulated service: a request router, a websocket layer and a connection manager
+//! (the modules whose rates [`DEFAULT_DIRECTIVES`](super::DEFAULT_DIRECTIVES) embeds), each
+//! with its chatty DEBUG traffic and its rarer WARN and ERROR events, plus a batch exporter
+//! whose flood makes the overload burst.
 //!
 //! Every event the demo emits is counted here by module and level, so the summary can
 //! compare what was emitted with what the sampler kept and what reached the file.
