@@ -106,6 +106,7 @@
 //! The writer knows nothing of sampling or metrics: `sampling-layer` decides which events
 //! reach `fmt::Layer`, this crate decides what happens to the formatted line, and
 //! `logmetrics` polls [`NonBlocking::stats`] to export the figures.
+#![forbid(unsafe_code)]
 #![warn(
     missing_docs,
     missing_debug_implementations,

@@ -89,6 +89,7 @@
 //! after the first export publishing allocates nothing of its own (`tests/alloc.rs` counts
 //! it); the sampler's snapshot (its per-target list) and the recorder may. Nothing here
 //! runs per log event.
+#![forbid(unsafe_code)]
 #![warn(
     missing_docs,
     missing_debug_implementations,

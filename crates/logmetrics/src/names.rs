@@ -106,9 +106,10 @@ pub struct MetricDef {
     pub help: &'static str,
 }
 
-const W: &[&str] = &[LABEL_NAME];
-const WR: &[&str] = &[LABEL_NAME, LABEL_REASON];
-const ST: &[&str] = &[LABEL_NAME, LABEL_TARGET];
+/// Label sets: every series names its writer or sampler; some add a reason or a target.
+const BY_NAME: &[&str] = &[LABEL_NAME];
+const BY_NAME_REASON: &[&str] = &[LABEL_NAME, LABEL_REASON];
+const BY_NAME_TARGET: &[&str] = &[LABEL_NAME, LABEL_TARGET];
 
 const fn def(
     name: &'static str,
@@ -126,35 +127,35 @@ const fn def(
     }
 }
 
-use MetricKind::{Counter as C, Gauge as G, Histogram as H};
+use MetricKind::{Counter, Gauge, Histogram};
 
 /// Every metric this crate publishes.
 #[rustfmt::skip]
 pub const METRICS: &[MetricDef] = &[
-    def(WRITER_QUEUE_DEPTH, G, Some(Unit::Count), W, "Lines buffered in the writer: queued, or taken by the worker and being written; keep-level lines included."),
-    def(WRITER_QUEUE_CAPACITY, G, Some(Unit::Count), W, "Lines the writer can buffer: buffered_lines_limit plus keep_capacity, the bound of log_writer_queue_depth."),
-    def(WRITER_QUEUE_HIGH_WATER, G, Some(Unit::Count), W, "Highest queue depth seen since the writer was built."),
-    def(WRITER_LINES_SUBMITTED, C, Some(Unit::Count), W, "Lines handed to the writer."),
-    def(WRITER_LINES_WRITTEN, C, Some(Unit::Count), W, "Lines the sink accepted."),
-    def(WRITER_BYTES_WRITTEN, C, Some(Unit::Bytes), W, "Bytes the sink accepted, the writer's own drop reports included."),
-    def(WRITER_LINES_DROPPED, C, Some(Unit::Count), WR, "Lines the writer gave up on, by reason."),
-    def(WRITER_WRITE_ERRORS, C, Some(Unit::Count), W, "Failed sink operations (a failed batch write or flush, or a sink panic)."),
-    def(WRITER_SINK_PANICS, C, Some(Unit::Count), W, "Times the sink panicked (each is also a write error)."),
-    def(WRITER_BATCHES, C, Some(Unit::Count), W, "Batches the worker wrote."),
-    def(WRITER_WORKER_ALIVE, G, None, W, "1 while the writer's worker thread runs, 0 once it is gone."),
-    def(WRITER_LAST_WRITE_AGE, G, Some(Unit::Seconds), W, "Seconds since the sink last accepted a write, as of the last export."),
-    def(WRITER_QUEUE_WAIT, H, Some(Unit::Seconds), W, "Time a timed line waited in the queue (a fixed fraction of lines is timed)."),
-    def(WRITER_BATCH_WRITE, H, Some(Unit::Seconds), W, "Time one batch took to write and, when it ended with one, flush."),
-    def(SAMPLING_ACTIVE_KEYS, G, Some(Unit::Count), W, "Per-key sampling counters currently live."),
-    def(SAMPLING_CALLSITE_KEYS, G, Some(Unit::Count), W, "Callsites sampled under their own counter (bounded by the code, not evicted)."),
-    def(SAMPLING_MAX_KEYS, G, Some(Unit::Count), W, "Configured bound on live per-key counters."),
-    def(SAMPLING_KEYS_EVICTED, C, Some(Unit::Count), W, "Per-key sampling counters evicted to stay under the bound."),
-    def(SAMPLING_EVENTS_SEEN, C, Some(Unit::Count), ST, "Sampled-level events that reached the sampler's decision, by directive target."),
-    def(SAMPLING_EVENTS_KEPT, C, Some(Unit::Count), ST, "Sampled-level events the sampler kept, by directive target."),
-    def(SAMPLING_RATE, G, None, ST, "Configured sampling rate in [0, 1], by directive target."),
-    def(SAMPLING_BREAKER_OPEN, G, None, W, "1 while the sampler's circuit breaker is open (sampling suspended)."),
-    def(SAMPLING_BREAKER_TRIPS, C, Some(Unit::Count), W, "Times the sampler's circuit breaker has opened."),
-    def(SAMPLING_ENABLED, G, None, W, "1 while sampling is enabled, 0 while it is switched off at run time."),
+    def(WRITER_QUEUE_DEPTH, Gauge, Some(Unit::Count), BY_NAME, "Lines buffered in the writer: queued, or taken by the worker and being written; keep-level lines included."),
+    def(WRITER_QUEUE_CAPACITY, Gauge, Some(Unit::Count), BY_NAME, "Lines the writer can buffer: buffered_lines_limit plus keep_capacity, the bound of log_writer_queue_depth."),
+    def(WRITER_QUEUE_HIGH_WATER, Gauge, Some(Unit::Count), BY_NAME, "Highest queue depth seen since the writer was built."),
+    def(WRITER_LINES_SUBMITTED, Counter, Some(Unit::Count), BY_NAME, "Lines handed to the writer."),
+    def(WRITER_LINES_WRITTEN, Counter, Some(Unit::Count), BY_NAME, "Lines the sink accepted."),
+    def(WRITER_BYTES_WRITTEN, Counter, Some(Unit::Bytes), BY_NAME, "Bytes the sink accepted, the writer's own drop reports included."),
+    def(WRITER_LINES_DROPPED, Counter, Some(Unit::Count), BY_NAME_REASON, "Lines the writer gave up on, by reason."),
+    def(WRITER_WRITE_ERRORS, Counter, Some(Unit::Count), BY_NAME, "Failed sink operations (a failed batch write or flush, or a sink panic)."),
+    def(WRITER_SINK_PANICS, Counter, Some(Unit::Count), BY_NAME, "Times the sink panicked (each is also a write error)."),
+    def(WRITER_BATCHES, Counter, Some(Unit::Count), BY_NAME, "Batches the worker wrote."),
+    def(WRITER_WORKER_ALIVE, Gauge, None, BY_NAME, "1 while the writer's worker thread runs, 0 once it is gone."),
+    def(WRITER_LAST_WRITE_AGE, Gauge, Some(Unit::Seconds), BY_NAME, "Seconds since the sink last accepted a write, as of the last export."),
+    def(WRITER_QUEUE_WAIT, Histogram, Some(Unit::Seconds), BY_NAME, "Time a timed line waited in the queue (a fixed fraction of lines is timed)."),
+    def(WRITER_BATCH_WRITE, Histogram, Some(Unit::Seconds), BY_NAME, "Time one batch took to write and, when it ended with one, flush."),
+    def(SAMPLING_ACTIVE_KEYS, Gauge, Some(Unit::Count), BY_NAME, "Per-key sampling counters currently live."),
+    def(SAMPLING_CALLSITE_KEYS, Gauge, Some(Unit::Count), BY_NAME, "Callsites sampled under their own counter (bounded by the code, not evicted)."),
+    def(SAMPLING_MAX_KEYS, Gauge, Some(Unit::Count), BY_NAME, "Configured bound on live per-key counters."),
+    def(SAMPLING_KEYS_EVICTED, Counter, Some(Unit::Count), BY_NAME, "Per-key sampling counters evicted to stay under the bound."),
+    def(SAMPLING_EVENTS_SEEN, Counter, Some(Unit::Count), BY_NAME_TARGET, "Sampled-level events that reached the sampler's decision, by directive target."),
+    def(SAMPLING_EVENTS_KEPT, Counter, Some(Unit::Count), BY_NAME_TARGET, "Sampled-level events the sampler kept, by directive target."),
+    def(SAMPLING_RATE, Gauge, None, BY_NAME_TARGET, "Configured sampling rate in [0, 1], by directive target."),
+    def(SAMPLING_BREAKER_OPEN, Gauge, None, BY_NAME, "1 while the sampler's circuit breaker is open (sampling suspended)."),
+    def(SAMPLING_BREAKER_TRIPS, Counter, Some(Unit::Count), BY_NAME, "Times the sampler's circuit breaker has opened."),
+    def(SAMPLING_ENABLED, Gauge, None, BY_NAME, "1 while sampling is enabled, 0 while it is switched off at run time."),
 ];
 
 /// Looks a metric up by name.
