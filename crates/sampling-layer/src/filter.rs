@@ -28,22 +28,22 @@ pub struct SamplingFilter {
     placement: Placement,
 }
 
-/// Where a global sampler sits, learnt in `Layer::on_layer`; decides when it
-/// may decide. (A per-layer filter is asked by `Filtered` in its own pass and
-/// ignores this.)
+/// Where a global sampler sits, learnt in `Layer::on_layer`: whether it may
+/// decide in `enabled`. (A per-layer filter is asked by `Filtered` in its own
+/// pass and ignores this.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Placement {
-    /// Directly on the `Registry`: nothing below it rejects except the
-    /// per-layer filters above it, which have voted already, so it decides in
-    /// `enabled` after reading their vote through `Context::enabled` (a
-    /// thread-local read in the registry).
+    /// Directly on the `Registry`: every other layer was asked before it in
+    /// `enabled`, so it decides there (interest `sometimes` for sampled
+    /// callsites), and a sampled-out event is never built.
     OnRegistry,
     /// Above another subscriber (say `fmt().with_env_filter(..).finish()`),
-    /// or not told: the layers below are asked *after* it in `enabled` and
-    /// may still reject (per-target levels), and asking them first would run
-    /// their filters twice. So it answers `Interest::always()` and `true` in
-    /// `enabled`, leaving the interest and the answer to the layers below, and
-    /// decides in `event_enabled`, which runs only for events they enabled.
+    /// or not told: the layers below are asked *after* it in `enabled` and may
+    /// still reject the event (per-target levels; asking them first through
+    /// `Context::enabled` would run their filters twice). So it answers
+    /// `Interest::always()` (the layers below set the callsite's interest: one
+    /// they disable stays `never`) and `true` in `enabled`, and decides in
+    /// `event_enabled`, which runs only for events the whole stack enabled.
     Above,
 }
 
@@ -277,21 +277,13 @@ where
         let interest = self.interest(meta);
         match self.placement {
             Placement::OnRegistry => interest,
-            // Decided in `event_enabled`: the layers below keep their interest.
             Placement::Above => Interest::always(),
         }
     }
 
-    fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+    fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
         match self.placement {
-            Placement::OnRegistry => {
-                // Not counted if the per-layer filters above disabled it all.
-                if meta.is_event() && *meta.level() > self.shared.always_keep && !ctx.enabled(meta)
-                {
-                    return false;
-                }
-                self.shared.decide_early(meta)
-            }
+            Placement::OnRegistry => self.shared.decide_early(meta),
             Placement::Above => true,
         }
     }

@@ -99,3 +99,66 @@ fn no_annotation_while_sampling_is_suspended_or_for_keyed_rate_one() {
         ]
     );
 }
+
+#[test]
+fn two_sampled_layers_each_write_their_own_samplers_rate() {
+    let (a_cap, b_cap) = (Capture::new(), Capture::new());
+    let (a, b) = (sampler("1/2"), sampler("1/4"));
+    let format = || fmt::format().without_time().with_ansi(false);
+    let fa = Annotated::new(format()).for_sampler(&a.handle());
+    let fb = Annotated::new(format()).for_sampler(&b.handle());
+    let sub = tracing_subscriber::registry()
+        .with(
+            fmt::layer()
+                .with_writer(a_cap.clone())
+                .event_format(fa)
+                .with_filter(a),
+        )
+        .with(
+            fmt::layer()
+                .with_writer(b_cap.clone())
+                .event_format(fb)
+                .with_filter(b),
+        );
+    tracing::subscriber::with_default(sub, || {
+        for i in 0..8 {
+            info!(target: "app", i, "x");
+            info!(target: "app", sample_key = "k", i, "keyed");
+        }
+    });
+    let a_lines = a_cap.lines();
+    let b_lines = b_cap.lines();
+    assert_eq!((a_lines.len(), b_lines.len()), (8, 4));
+    assert!(
+        a_lines.iter().all(|l| l.ends_with(" sample_rate=0.5")),
+        "{a_lines:#?}"
+    );
+    assert!(
+        b_lines.iter().all(|l| l.ends_with(" sample_rate=0.25")),
+        "{b_lines:#?}"
+    );
+}
+
+#[test]
+fn an_unbound_formatter_writes_no_rate_when_two_samplers_kept_the_event() {
+    let (a_cap, b_cap) = (Capture::new(), Capture::new());
+    let format = || Annotated::new(fmt::format().without_time().with_ansi(false));
+    let sub = tracing_subscriber::registry()
+        .with(
+            fmt::layer()
+                .with_writer(a_cap.clone())
+                .event_format(format())
+                .with_filter(sampler("1/2")),
+        )
+        .with(
+            fmt::layer()
+                .with_writer(b_cap.clone())
+                .event_format(format())
+                .with_filter(sampler("1/3")),
+        );
+    tracing::subscriber::with_default(sub, || {
+        info!(target: "app", "first"); // kept by both: which rate is ambiguous
+    });
+    assert_eq!(a_cap.lines(), vec![" INFO app: first"]);
+    assert_eq!(b_cap.lines(), vec![" INFO app: first"]);
+}
