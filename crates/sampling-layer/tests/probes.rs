@@ -48,9 +48,10 @@ fn probes_under_a_per_layer_sampler_all_answer_enabled_and_count_nothing() {
     let sub = tracing_subscriber::registry().with(text_layer(&cap).with_filter(s));
     tracing::subscriber::with_default(sub, || {
         let enabled = (0..100)
-            .filter(|_| tracing::enabled!(target: "app", Level::INFO))
+            .filter(|_| tracing::event_enabled!(target: "app", Level::INFO))
             .count();
         assert_eq!(enabled, 100);
+        assert_eq!(seen(&handle), 0, "a probe is not an event");
         for _ in 0..10 {
             tracing::info!(target: "app", "real");
         }
