@@ -116,19 +116,22 @@ pub(crate) fn clear_pending(sampler: usize, meta: &tracing_core::Metadata<'_>) {
 
 /// Records `sampler`'s decision for `event`: `Some(rate)` if it was kept at a
 /// rate below one, `None` to say it carries no rate from this sampler.
+///
+/// The entries are kept most recent first: the new one goes in front, the
+/// others move back until the sampler's previous entry (or an empty one) is
+/// overwritten; with more samplers than slots the oldest entry falls off.
 #[inline]
 pub(crate) fn set(sampler: usize, event: &Event<'_>, rate: Option<f64>) {
     let (e, m) = tag(event);
-    let bits = rate.map_or(0, f64::to_bits);
+    let mut carry = (sampler, e, m, rate.map_or(0, f64::to_bits));
     let _ = KEPT.try_with(|slots| {
-        // This sampler's entry, else one left by an earlier event (all
-        // samplers deciding this event write the same tag), else the last.
-        let i = slots
-            .iter()
-            .position(|s| s.get().0 == sampler)
-            .or_else(|| slots.iter().position(|s| (s.get().1, s.get().2) != (e, m)))
-            .unwrap_or(SLOTS - 1);
-        slots[i].set((sampler, e, m, bits));
+        for slot in slots {
+            let old = slot.replace(carry);
+            if old.0 == sampler || old.0 == 0 {
+                return;
+            }
+            carry = old;
+        }
     });
 }
 
@@ -144,22 +147,18 @@ fn rate_of(sampler: usize, event: &Event<'_>) -> Option<f64> {
     .flatten()
 }
 
-/// The rate `event` was kept at, if exactly one sampler kept it at a rate
-/// below one (with several, which rate applies depends on the layer: bind the
-/// formatter with [`Annotated::for_sampler`](crate::Annotated::for_sampler)).
+/// The rate `event` was kept at by the sampler that decided it last, if below
+/// one. Right with one sampler; with several, which rate applies depends on
+/// the layer: bind the formatter with
+/// [`Annotated::for_sampler`](crate::Annotated::for_sampler).
 pub fn sample_rate(event: &Event<'_>) -> Option<f64> {
     let (e, m) = tag(event);
     KEPT.try_with(|slots| {
-        let mut found = None;
-        for (_, le, lm, bits) in slots.iter().map(Cell::get) {
-            if le == e && lm == m && bits != 0 {
-                if found.is_some() {
-                    return None;
-                }
-                found = Some(f64::from_bits(bits));
-            }
-        }
-        found
+        slots
+            .iter()
+            .map(Cell::get)
+            .find(|&(s, le, lm, _)| s != 0 && le == e && lm == m)
+            .and_then(|(_, _, _, bits)| (bits != 0).then(|| f64::from_bits(bits)))
     })
     .ok()
     .flatten()
@@ -180,8 +179,8 @@ pub fn sample_rate(event: &Event<'_>) -> Option<f64> {
 ///
 /// With more than one sampler in a subscriber, bind each formatter to the
 /// sampler that filters its layer, so every line carries its own sampler's
-/// rate ([`Annotated::new`] alone writes a rate only when exactly one sampler
-/// kept the event at a rate below one):
+/// rate ([`Annotated::new`] alone writes the rate of the sampler that decided
+/// the event last, which is right only when there is one):
 ///
 /// ```
 /// use sampling_layer::{Annotated, SamplingFilter};

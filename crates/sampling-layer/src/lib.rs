@@ -220,8 +220,8 @@
 //! (text) or `"sample_rate":0.05` (JSON) on events kept at a rate below one.
 //! With more than one sampler in a subscriber, bind each formatter to the
 //! sampler of its layer ([`Annotated::for_sampler`]), so each line carries
-//! its own sampler's rate; unbound, it writes a rate only when exactly one
-//! sampler kept the event below rate one. Annotated lines are formatted
+//! its own sampler's rate; unbound, it writes the rate of the sampler that
+//! decided the event last, which is right only when there is one. Annotated lines are formatted
 //! without ANSI colours: tracing-subscriber 0.3's public API cannot make a
 //! `Writer` over a buffer keep them (`Writer::with_ansi` is crate-private).
 #![warn(

@@ -140,25 +140,31 @@ fn two_sampled_layers_each_write_their_own_samplers_rate() {
 }
 
 #[test]
-fn an_unbound_formatter_writes_no_rate_when_two_samplers_kept_the_event() {
-    let (a_cap, b_cap) = (Capture::new(), Capture::new());
+fn an_unbound_formatter_takes_the_current_samplers_rate_after_another_subscriber() {
+    // Same callsite, same thread, one subscriber after another: the first
+    // sampler's decision must not annotate the second one's lines.
     let format = || Annotated::new(fmt::format().without_time().with_ansi(false));
-    let sub = tracing_subscriber::registry()
-        .with(
-            fmt::layer()
-                .with_writer(a_cap.clone())
-                .event_format(format())
-                .with_filter(sampler("1/2")),
-        )
-        .with(
-            fmt::layer()
-                .with_writer(b_cap.clone())
-                .event_format(format())
-                .with_filter(sampler("1/3")),
-        );
-    tracing::subscriber::with_default(sub, || {
-        info!(target: "app", "first"); // kept by both: which rate is ambiguous
-    });
-    assert_eq!(a_cap.lines(), vec![" INFO app: first"]);
-    assert_eq!(b_cap.lines(), vec![" INFO app: first"]);
+    let emit = || {
+        for _ in 0..2 {
+            info!(target: "app", "x");
+        }
+    };
+    let first = Capture::new();
+    let sub = tracing_subscriber::registry().with(
+        fmt::layer()
+            .with_writer(first.clone())
+            .event_format(format())
+            .with_filter(sampler("1/2")),
+    );
+    tracing::subscriber::with_default(sub, emit);
+    let second = Capture::new();
+    let sub = tracing_subscriber::registry().with(
+        fmt::layer()
+            .with_writer(second.clone())
+            .event_format(format())
+            .with_filter(sampler("1")),
+    );
+    tracing::subscriber::with_default(sub, emit);
+    assert_eq!(first.lines(), vec![" INFO app: x sample_rate=0.5"]);
+    assert_eq!(second.lines(), vec![" INFO app: x", " INFO app: x"]);
 }
