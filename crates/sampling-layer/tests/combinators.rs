@@ -94,7 +94,12 @@ fn sampler_or_other_keeps_what_either_keeps() {
     // their callsite interest: `always` from `filter_fn` keeps them without
     // asking, but interest is the union over every live dispatcher, and tests
     // run in parallel.)
-    let app = h.stats().targets.into_iter().find(|t| t.target == "app").unwrap();
+    let app = h
+        .stats()
+        .targets
+        .into_iter()
+        .find(|t| t.target == "app")
+        .unwrap();
     assert_eq!(app.seen, 200);
 }
 
