@@ -271,6 +271,52 @@ fn insert_rate(line: &str, rate: f64) -> String {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use tracing_core::{callsite::Callsite, field::FieldSet, metadata::Kind, Level, Metadata};
+
+    struct Cs;
+    static CS: Cs = Cs;
+    static META: Metadata<'static> = Metadata::new(
+        "e",
+        "app",
+        Level::INFO,
+        None,
+        None,
+        None,
+        FieldSet::new(&[], tracing_core::identify_callsite!(&CS)),
+        Kind::EVENT,
+    );
+    impl Callsite for Cs {
+        fn set_interest(&self, _: tracing_core::subscriber::Interest) {}
+        fn metadata(&self) -> &Metadata<'_> {
+            &META
+        }
+    }
+
+    #[test]
+    fn each_sampler_keeps_its_own_rate_and_the_last_decider_is_the_unbound_one() {
+        let values = META.fields().value_set::<[(
+            &tracing_core::field::Field,
+            Option<&dyn tracing_core::field::Value>,
+        ); 0]>(&[]);
+        let event = Event::new(&META, &values);
+        set(1, &event, Some(0.5));
+        set(2, &event, Some(0.25));
+        assert_eq!(
+            (rate_of(1, &event), rate_of(2, &event)),
+            (Some(0.5), Some(0.25))
+        );
+        assert_eq!(sample_rate(&event), Some(0.25));
+        // Sampler 1 decides again (say, an `or` kept it for the other side).
+        set(1, &event, None);
+        assert_eq!((rate_of(1, &event), rate_of(2, &event)), (None, Some(0.25)));
+        assert_eq!(sample_rate(&event), None);
+        // More samplers than slots: the least recent entry falls off.
+        for id in 3..=(SLOTS + 2) {
+            set(id, &event, Some(0.1));
+        }
+        assert_eq!(rate_of(2, &event), None);
+        assert_eq!(rate_of(SLOTS + 2, &event), Some(0.1));
+    }
 
     #[test]
     fn inserts_into_text_and_json() {
