@@ -2,9 +2,11 @@
 //!
 //! The sampler decides in `event_enabled`; the formatter runs later for the
 //! same event on the same thread. A thread-local carries the decision between
-//! them, tagged with the event's address and its metadata, so a formatter
-//! never picks up the rate of a different event. Cost on the sampler's side:
-//! one thread-local store per sampled-level event.
+//! them: one entry per sampler (a stack may hold several, each with its own
+//! rate), tagged with the event's address and its metadata, so a formatter
+//! never picks up the rate of a different event or of another sampler. Cost
+//! on the sampler's side: a scan of [`SLOTS`] entries and one store per kept
+//! sampled-level event.
 
 use std::cell::Cell;
 use std::fmt;
@@ -15,9 +17,19 @@ use tracing_subscriber::{
     registry::LookupSpan,
 };
 
+use std::sync::Arc;
+
+/// Samplers that can annotate one event at once (more than that in one stack:
+/// the last slot is shared and a bound formatter may find nothing).
+const SLOTS: usize = 4;
+
+/// (sampler, event address, metadata address, rate as f64 bits); rate 0 = none.
+type Entry = (usize, usize, usize, u64);
+
 thread_local! {
-    /// (event address, metadata address, rate as f64 bits); rate 0 bits = none.
-    static LAST: Cell<(usize, usize, u64)> = const { Cell::new((0, 0, 0)) };
+    static KEPT: [Cell<Entry>; SLOTS] = const {
+        [const { Cell::new((0, 0, 0, 0)) }; SLOTS]
+    };
 }
 
 fn tag(event: &Event<'_>) -> (usize, usize) {
@@ -80,27 +92,73 @@ pub(crate) fn adopt_pending(sampler: usize, event: &Event<'_>) -> bool {
         .flatten();
     match taken {
         Some(rate) => {
-            set(event, rate);
+            set(sampler, event, rate);
             true
         }
         None => false,
     }
 }
 
-/// Records the decision for `event`: `Some(rate)` if it was kept at a rate below one.
+/// Forgets `sampler`'s early decision for `meta`'s callsite, if one is left
+/// over from an event that never reached `event_enabled` (a combinator must
+/// not mistake it for a decision about the next one).
 #[inline]
-pub(crate) fn set(event: &Event<'_>, rate: Option<f64>) {
-    let (e, m) = tag(event);
-    let bits = rate.map_or(0, f64::to_bits);
-    let _ = LAST.try_with(|c| c.set((e, m, bits)));
+pub(crate) fn clear_pending(sampler: usize, meta: &tracing_core::Metadata<'_>) {
+    let meta = meta as *const _ as usize;
+    let _ = PENDING.try_with(|c| {
+        let mut slots = c.get();
+        if let Some(i) = slots.iter().position(|s| s.0 == sampler && s.1 == meta) {
+            slots[i] = (0, 0, 0);
+            c.set(slots);
+        }
+    });
 }
 
-/// The rate `event` was kept at, if it went through a rate below one.
+/// Records `sampler`'s decision for `event`: `Some(rate)` if it was kept at a
+/// rate below one, `None` to say it carries no rate from this sampler.
+///
+/// The entries are kept most recent first: the new one goes in front, the
+/// others move back until the sampler's previous entry (or an empty one) is
+/// overwritten; with more samplers than slots the oldest entry falls off.
+#[inline]
+pub(crate) fn set(sampler: usize, event: &Event<'_>, rate: Option<f64>) {
+    let (e, m) = tag(event);
+    let mut carry = (sampler, e, m, rate.map_or(0, f64::to_bits));
+    let _ = KEPT.try_with(|slots| {
+        for slot in slots {
+            let old = slot.replace(carry);
+            if old.0 == sampler || old.0 == 0 {
+                return;
+            }
+            carry = old;
+        }
+    });
+}
+
+/// The rate `sampler` kept `event` at, if below one.
+fn rate_of(sampler: usize, event: &Event<'_>) -> Option<f64> {
+    let (e, m) = tag(event);
+    KEPT.try_with(|slots| {
+        slots.iter().map(Cell::get).find_map(|(s, le, lm, bits)| {
+            (s == sampler && le == e && lm == m && bits != 0).then(|| f64::from_bits(bits))
+        })
+    })
+    .ok()
+    .flatten()
+}
+
+/// The rate `event` was kept at by the sampler that decided it last, if below
+/// one. Right with one sampler; with several, which rate applies depends on
+/// the layer: bind the formatter with
+/// [`Annotated::for_sampler`](crate::Annotated::for_sampler).
 pub fn sample_rate(event: &Event<'_>) -> Option<f64> {
     let (e, m) = tag(event);
-    LAST.try_with(|c| {
-        let (le, lm, bits) = c.get();
-        (le == e && lm == m && bits != 0).then(|| f64::from_bits(bits))
+    KEPT.try_with(|slots| {
+        slots
+            .iter()
+            .map(Cell::get)
+            .find(|&(s, le, lm, _)| s != 0 && le == e && lm == m)
+            .and_then(|(_, _, _, bits)| (bits != 0).then(|| f64::from_bits(bits)))
     })
     .ok()
     .flatten()
@@ -118,15 +176,50 @@ pub fn sample_rate(event: &Event<'_>) -> Option<f64> {
 /// let layer = fmt::layer().event_format(Annotated::new(fmt::format().compact()));
 /// let _subscriber = tracing_subscriber::registry().with(layer.with_filter(sampler));
 /// ```
+///
+/// With more than one sampler in a subscriber, bind each formatter to the
+/// sampler that filters its layer, so every line carries its own sampler's
+/// rate ([`Annotated::new`] alone writes the rate of the sampler that decided
+/// the event last, which is right only when there is one):
+///
+/// ```
+/// use sampling_layer::{Annotated, SamplingFilter};
+/// use tracing_subscriber::{fmt, prelude::*};
+///
+/// let (a, b) = (SamplingFilter::try_new("0.5").unwrap(), SamplingFilter::try_new("0.1").unwrap());
+/// let fa = Annotated::new(fmt::format()).for_sampler(&a.handle());
+/// let fb = Annotated::new(fmt::format().json()).for_sampler(&b.handle());
+/// let _subscriber = tracing_subscriber::registry()
+///     .with(fmt::layer().event_format(fa).with_filter(a))
+///     .with(fmt::layer().json().event_format(fb).with_filter(b));
+/// ```
+///
+/// Annotated lines are written without ANSI colours: the rate is inserted
+/// into a line the inner formatter wrote to a `String`, and tracing-subscriber
+/// 0.3 (0.3.23) gives a `Writer` over a `String` no way to keep colours
+/// (`Writer::new` turns them off; `Writer::with_ansi` is crate-private).
+/// Events that carry no rate keep the layer's colours.
 #[derive(Debug, Clone, Default)]
 pub struct Annotated<F> {
     inner: F,
+    /// The bound sampler's id, and the sampler itself, kept alive so that the
+    /// id cannot be reused by another sampler while this formatter lives.
+    sampler: Option<(usize, Arc<dyn fmt::Debug + Send + Sync>)>,
 }
 
 impl<F> Annotated<F> {
     /// Wraps a formatter (`fmt::format()`, `fmt::format().json()`, or your own).
     pub fn new(inner: F) -> Self {
-        Annotated { inner }
+        Annotated {
+            inner,
+            sampler: None,
+        }
+    }
+
+    /// Binds the formatter to one sampler (see `for_sampler`).
+    pub(crate) fn bind(mut self, id: usize, sampler: Arc<dyn fmt::Debug + Send + Sync>) -> Self {
+        self.sampler = Some((id, sampler));
+        self
     }
 }
 
@@ -142,7 +235,11 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let Some(rate) = sample_rate(event) else {
+        let rate = match &self.sampler {
+            Some((id, _)) => rate_of(*id, event),
+            None => sample_rate(event),
+        };
+        let Some(rate) = rate else {
             return self.inner.format_event(ctx, writer, event);
         };
         // Only kept, sampled events pay for this buffer.
@@ -174,6 +271,52 @@ fn insert_rate(line: &str, rate: f64) -> String {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use tracing_core::{callsite::Callsite, field::FieldSet, metadata::Kind, Level, Metadata};
+
+    struct Cs;
+    static CS: Cs = Cs;
+    static META: Metadata<'static> = Metadata::new(
+        "e",
+        "app",
+        Level::INFO,
+        None,
+        None,
+        None,
+        FieldSet::new(&[], tracing_core::identify_callsite!(&CS)),
+        Kind::EVENT,
+    );
+    impl Callsite for Cs {
+        fn set_interest(&self, _: tracing_core::subscriber::Interest) {}
+        fn metadata(&self) -> &Metadata<'_> {
+            &META
+        }
+    }
+
+    #[test]
+    fn each_sampler_keeps_its_own_rate_and_the_last_decider_is_the_unbound_one() {
+        let values = META.fields().value_set::<[(
+            &tracing_core::field::Field,
+            Option<&dyn tracing_core::field::Value>,
+        ); 0]>(&[]);
+        let event = Event::new(&META, &values);
+        set(1, &event, Some(0.5));
+        set(2, &event, Some(0.25));
+        assert_eq!(
+            (rate_of(1, &event), rate_of(2, &event)),
+            (Some(0.5), Some(0.25))
+        );
+        assert_eq!(sample_rate(&event), Some(0.25));
+        // Sampler 1 decides again (say, an `or` kept it for the other side).
+        set(1, &event, None);
+        assert_eq!((rate_of(1, &event), rate_of(2, &event)), (None, Some(0.25)));
+        assert_eq!(sample_rate(&event), None);
+        // More samplers than slots: the least recent entry falls off.
+        for id in 3..=(SLOTS + 2) {
+            set(id, &event, Some(0.1));
+        }
+        assert_eq!(rate_of(2, &event), None);
+        assert_eq!(rate_of(SLOTS + 2, &event), Some(0.1));
+    }
 
     #[test]
     fn inserts_into_text_and_json() {

@@ -1,7 +1,6 @@
 //! [`SamplingFilterBuilder`]: settings, then directives.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 
 use tracing_core::Level;
 use tracing_subscriber::EnvFilter;
@@ -205,8 +204,6 @@ impl SamplingFilterBuilder {
             self.max_keys,
             breaker,
         )?;
-        Ok(SamplingFilter {
-            shared: Arc::new(shared),
-        })
+        Ok(SamplingFilter::from_shared(shared))
     }
 }

@@ -54,6 +54,9 @@ impl CallsiteState {
     ) -> Self {
         let fields = meta.fields();
         let key_field = fields.field(key_field);
+        // A probe (`event_enabled!`) asks whether an event may be enabled; it
+        // is not one, so it is never counted and never takes a kept position.
+        let sampled = sampled && !is_probe(meta);
         CallsiteState {
             early: sampled && key_field.is_none() && consistent_field.is_none(),
             rule: RuleCache::new(),
@@ -65,6 +68,17 @@ impl CallsiteState {
             meta,
         }
     }
+}
+
+/// Whether `meta` is a probe's hint metadata (`Kind::EVENT.hint()`, made by
+/// `tracing::event_enabled!` and `enabled!`). `Metadata` has no accessor for
+/// its kind, but its `Debug` form ends with it (`kind: Kind(EVENT | HINT)` in
+/// tracing-core 0.1.36; pinned by a test). Read once per callsite, at
+/// registration, so the allocation is not on any event's path.
+pub(crate) fn is_probe(meta: &Metadata<'_>) -> bool {
+    let text = format!("{meta:?}");
+    text.rfind("kind: Kind(")
+        .is_some_and(|at| text[at..].contains("HINT"))
 }
 
 #[derive(Debug)]

@@ -1,5 +1,6 @@
 //! [`SamplingFilter`]: the per-layer [`Filter`] and global [`Layer`] impls.
 
+use std::any::TypeId;
 use std::fmt;
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use tracing_core::{
 use tracing_subscriber::{
     layer::{Context, Filter, Layer},
     registry::LookupSpan,
+    Registry,
 };
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -23,17 +25,59 @@ use crate::{
 /// at or above `always_keep` (default `WARN`) are never sampled.
 pub struct SamplingFilter {
     pub(crate) shared: Arc<Shared>,
+    placement: Placement,
+}
+
+/// Where a global sampler sits, learnt in `Layer::on_layer`: whether it may
+/// decide in `enabled`. (A per-layer filter is asked by `Filtered` in its own
+/// pass and ignores this.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Directly on the `Registry`: every other layer was asked before it in
+    /// `enabled`, so it decides there (interest `sometimes` for sampled
+    /// callsites), and a sampled-out event is never built.
+    OnRegistry,
+    /// Above another subscriber (say `fmt().with_env_filter(..).finish()`),
+    /// or not told: the layers below are asked *after* it in `enabled` and may
+    /// still reject the event (per-target levels; asking them first through
+    /// `Context::enabled` would run their filters twice). So it answers
+    /// `Interest::always()` (the layers below set the callsite's interest: one
+    /// they disable stays `never`) and `true` in `enabled`, and decides in
+    /// `event_enabled`, which runs only for events the whole stack enabled.
+    Above,
 }
 
 impl fmt::Debug for SamplingFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SamplingFilter")
             .field("shared", &self.shared)
+            .field("placement", &self.placement)
             .finish()
     }
 }
 
 impl SamplingFilter {
+    pub(crate) fn from_shared(shared: Shared) -> Self {
+        SamplingFilter {
+            shared: Arc::new(shared),
+            placement: Placement::Above,
+        }
+    }
+
+    /// Identifies this sampler (as `Shared::id`).
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
+    }
+
+    /// Whether `meta`'s events are decided in `enabled` (registered, sampled
+    /// and needing no field); the others are decided in `event_enabled`.
+    pub(crate) fn decides_early(&self, meta: &Metadata<'_>) -> bool {
+        self.shared
+            .callsites
+            .get_addr(meta as *const Metadata<'_> as usize)
+            .is_some_and(|cs| cs.early)
+    }
+
     /// A builder with the default settings.
     pub fn builder() -> SamplingFilterBuilder {
         SamplingFilterBuilder::default()
@@ -215,18 +259,33 @@ where
 
 impl<S> Layer<S> for SamplingFilter
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         let _ = self.shared.dispatch.set(subscriber.downgrade());
     }
 
+    fn on_layer(&mut self, _inner: &mut S) {
+        self.placement = if TypeId::of::<S>() == TypeId::of::<Registry>() {
+            Placement::OnRegistry
+        } else {
+            Placement::Above
+        };
+    }
+
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        self.interest(meta)
+        let interest = self.interest(meta);
+        match self.placement {
+            Placement::OnRegistry => interest,
+            Placement::Above => Interest::always(),
+        }
     }
 
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        self.shared.decide_early(meta)
+        match self.placement {
+            Placement::OnRegistry => self.shared.decide_early(meta),
+            Placement::Above => true,
+        }
     }
 
     fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {

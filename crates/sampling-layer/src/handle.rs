@@ -3,12 +3,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tracing_core::dispatcher::{Dispatch, WeakDispatch};
+use tracing_core::dispatcher::Dispatch;
 
-use crate::breaker::Transition;
+use crate::annotate::Annotated;
 use crate::directive::DirectiveSet;
 use crate::error::ParseError;
-use crate::shared::{Shared, NOTICE_TARGET};
+use crate::shared::Shared;
 use crate::stats::SamplingStats;
 
 /// Controls a [`SamplingFilter`](crate::SamplingFilter) after it was installed.
@@ -55,6 +55,11 @@ impl SamplingHandle {
             .unwrap_or_else(|e| e.into_inner()) = Some(dispatch.downgrade());
     }
 
+    /// Identifies the sampler (as `Shared::id` does).
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
+    }
+
     /// The current directives, as given (comma-joined).
     pub fn directives(&self) -> String {
         self.shared.directives()
@@ -68,40 +73,14 @@ impl SamplingHandle {
     }
 }
 
-/// Logs a breaker transition as one WARN event with target `sampling_layer`.
-///
-/// A subscriber must not be re-entered from inside its own filtering (the
-/// per-layer filter state is thread-local and would be overwritten, and a
-/// scoped dispatcher hands nested events to a no-op), so the notice is emitted
-/// from a short-lived thread, into the dispatcher the sampler is part of
-/// (told to a global layer; found for a per-layer filter by
-/// [`capture_dispatch`](crate::filter::capture_dispatch)), else into the global
-/// default. Transitions are
-/// rare (at most one pair per hold period), so the thread costs nothing that matters.
-pub(crate) fn notify(dispatch: Option<WeakDispatch>, t: Transition) {
-    let emit = move || {
-        if t.opened {
-            tracing::warn!(
-                target: NOTICE_TARGET,
-                error_rate = t.rate,
-                threshold = t.threshold,
-                "circuit breaker opened: errors above threshold, sampling suspended (keeping every event)"
-            );
-        } else {
-            tracing::warn!(
-                target: NOTICE_TARGET,
-                error_rate = t.rate,
-                threshold = t.threshold,
-                "circuit breaker closed: error rate below threshold for the hold period, sampling resumed"
-            );
-        }
-    };
-    let spawned = std::thread::Builder::new()
-        .name("sampling-layer-notice".into())
-        .spawn(move || match dispatch.and_then(|d| d.upgrade()) {
-            Some(d) => tracing::dispatcher::with_default(&d, emit),
-            None => emit(),
-        });
-    // Failing to spawn loses the notice, not the transition (counted in stats).
-    drop(spawned);
+impl<F> Annotated<F> {
+    /// Writes the rate of this sampler only (the one that filters the layer
+    /// this formatter belongs to), whatever other samplers decided.
+    pub fn for_sampler(self, sampler: &SamplingHandle) -> Self {
+        self.bind(sampler.id(), sampler.shared.clone())
+    }
 }
+
+/// The notice thread lives in [`notice`](crate::notice); the decision path
+/// still names it through this module.
+pub(crate) use crate::notice::notify;

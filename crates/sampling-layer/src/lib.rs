@@ -105,9 +105,11 @@
 //! Events at or above [`always_keep`](SamplingFilterBuilder::always_keep)
 //! (`WARN` by default) are never sampled and their callsites answer
 //! `Interest::always()`; sampled callsites answer `sometimes()`; spans are
-//! never filtered. The sampler gives no `max_level_hint`, so the level hint of
-//! your `EnvFilter`/`LevelFilter` stays in force and events disabled by level
-//! cost what they cost without the sampler.
+//! never filtered. The sampler gives no `max_level_hint` (`None`), so the
+//! level hint of your `EnvFilter`/`LevelFilter` stays in force and events
+//! disabled by level cost what they cost without the sampler (see
+//! [Composition](#composition) for the one combinator where that needs
+//! [`SamplingFilter::and`]).
 //!
 //! Events whose callsite has no key field (outside consistent mode) are
 //! decided in `enabled`, from the metadata alone, so a sampled-out event is
@@ -117,12 +119,74 @@
 //! generation, and one CAS on a word that holds the key's position and its
 //! figures together (`docs/benchmarks.md` has the measured costs).
 //!
-//! Because of the early decision, put dynamic filters that may still reject an
-//! event *before* the sampler in evaluation order (for per-layer use
-//! `fmt::layer().with_filter(env.and(sampler))`; for global use
-//! `registry().with(sampler).with(env)`), or the sampler counts events those
-//! filters drop afterwards. Level-only filtering is resolved by interest
-//! caching first and is not affected.
+//! Probes are not events: `tracing::event_enabled!` and `enabled!` ask with
+//! hint metadata (`Kind::HINT`), which the sampler recognises once per
+//! callsite, at registration, and never counts or samples; a probe gets the
+//! answer it would get without the sampler ("may be enabled").
+//!
+//! # Composition
+//!
+//! Every composition below is tested with exact counts (`tests/combinators.rs`,
+//! `tests/placement.rs`). Upstream behaviour is that of tracing-subscriber
+//! 0.3.23.
+//!
+//! **Per-layer** (`fmt::layer().with_filter(..)`):
+//!
+//! - `sampler`: samples what that one layer writes.
+//! - `sampler.and(env)` ([`SamplingFilter::and`], recommended with a level
+//!   filter): `env` is asked first in every method, so the sampler counts only
+//!   what `env` passes, and the level hint is `env`'s.
+//!   `env.and(sampler)` (`FilterExt::and`) samples the same, but
+//!   `And::max_level_hint` is the smaller of two `Option`s, so the subscriber
+//!   gets no hint (`None`) and loses its level fast path; and
+//!   `FilterExt::and(sampler, env)` asks the sampler first, so it counts
+//!   events `env` rejects later.
+//! - `sampler.or(x)` ([`SamplingFilter::or`]): keeps what the sampler keeps,
+//!   and else what `x` enables; the sampler is asked first, and callsites `x`
+//!   enables outright (`Interest::always`) are kept without asking it. Not
+//!   `x.or(sampler)` or `FilterExt::or(sampler, x)`: `Or::event_enabled` is
+//!   `a || b`, and the side that does not decide there answers its default
+//!   `true`, so every keyed event (decided in `event_enabled`) is kept.
+//! - `sampler.not()` ([`SamplingFilter::not`]): keeps exactly what the sampler
+//!   drops. Not `FilterExt::not(sampler)`: `Not::event_enabled` never asks, so
+//!   every keyed event is dropped.
+//! - `Some(sampler)` / `None` (`Option<_>`), `Box<dyn Filter<S> + Send +
+//!   Sync>`: forward every method; exact.
+//! - `reload::Layer<SamplingFilter, S>` as a filter: **not supported** for
+//!   keyed events. Its `Filter` impl forwards `enabled` but not
+//!   `event_enabled`, so keyed and consistent-mode events pass uncounted
+//!   (callsite-keyed ones sample exactly, without `sample_rate`). There is no
+//!   need for it: [`SamplingHandle::set_directives`] and
+//!   [`set_enabled`](SamplingHandle::set_enabled) change a live sampler.
+//!
+//! **Global** (`registry().with(..)`, or on top of a built subscriber):
+//!
+//! - `registry().with(sampler).with(env)` (recommended): `env` is asked first
+//!   (outer layers first); the hint is `env`'s.
+//! - The sampler above another subscriber or layer:
+//!   `registry().with(env).with(sampler)`,
+//!   `fmt().with_env_filter(env).finish().with(sampler)`. The layers below are
+//!   asked after it in `enabled` and may still reject (per-target levels), so
+//!   there it leaves the callsite's interest to them (`Interest::always()`)
+//!   and decides in `event_enabled`, which runs only for events the whole
+//!   stack enabled: exact counts, the hint of the layers below, but a
+//!   sampled-out event is built before it is dropped.
+//! - `reload::Layer<SamplingFilter, S>`, `Option<SamplingFilter>`,
+//!   `Box<dyn Layer<S> + Send + Sync>`: forward every method; exact.
+//! - Under layers with per-layer filters: per-layer filters do not filter
+//!   global layers (tracing-subscriber's design), so the sampler decides and
+//!   counts every event the global filters enable, also those every layer
+//!   then skips; filter levels globally to spare it those. The subscriber's
+//!   hint is `None` here (`Layered::max_level_hint` returns `None` when a
+//!   per-layer-filtered layer sits above a layer without a hint).
+//! - Two global samplers: the outer one decides on what the inner one kept
+//!   (the rates multiply). Two per-layer samplers are independent.
+//!
+//! No constant `max_level_hint` serves both a per-layer `env.and(sampler)`
+//! (which needs a hint from the sampler) and a sampler-only per-layer filter
+//! beside a global level filter (where any hint from the sampler would
+//! override the global one): the sampler answers `None` and
+//! [`SamplingFilter::and`] carries the other filter's hint.
 //!
 //! # Bounded memory
 //!
@@ -145,19 +209,23 @@
 //! the hold period (60 s). Each transition is logged once as a `WARN` event
 //! with target `sampling_layer` and counted (`breaker_trips`,
 //! `breaker_recoveries`). The clock is injectable ([`ManualClock`]).
-//! The notice is emitted from a short-lived thread (a subscriber must not be
-//! re-entered from its own filter) into the dispatcher the sampler is part of:
-//! a global layer is told it; a per-layer filter is not, so it recognises its
-//! dispatcher when a callsite registers (or a handle method runs) on a thread
-//! where that dispatcher is the default, which does not always happen (with a
-//! single scoped dispatcher `tracing-core` registers callsites from inside a
-//! dispatch, where the default cannot be read; nor inside a filter combinator
-//! or behind another `SamplingFilter` in the same stack). Then notices go to
-//! the global default, unless you name the dispatcher with
+//! Notices are emitted from one notice thread (started with the first
+//! transition in the process, fed by a bounded channel of 256: a subscriber
+//! must not be re-entered from its own filter; a notice that finds the
+//! channel full is lost, the transition is still counted) into the
+//! dispatcher the sampler is part of: a global layer is told it; a per-layer
+//! filter is not, so it recognises its dispatcher when a callsite registers
+//! (or a handle method runs) on a thread where that dispatcher is the
+//! default, which does not always happen (with a single scoped dispatcher
+//! `tracing-core` registers callsites from inside a dispatch, where the
+//! default cannot be read; nor inside a filter combinator or behind another
+//! `SamplingFilter` in the same stack). Then notices go to the global
+//! default, unless you name the dispatcher with
 //! [`SamplingHandle::set_notice_dispatch`]: do so when a per-layer sampler
-//! runs under `with_default`.
+//! runs under `with_default`. A notice emitted after its dispatcher was
+//! dropped goes to the global default.
 //!
-//! # Figures and composition
+//! # Figures
 //!
 //! [`SamplingHandle::stats`] returns a [`SamplingStats`] snapshot: live and
 //! evicted keys, breaker state, and per directive target seen / kept / dropped
@@ -169,9 +237,16 @@
 //! target carry on across `set_directives`. `logmetrics` polls this snapshot;
 //! the sampler knows nothing of `metrics` or of the writer.
 //!
+//! # Annotation
+//!
 //! [`Annotated`] wraps any `fmt` event formatter and writes `sample_rate=0.05`
 //! (text) or `"sample_rate":0.05` (JSON) on events kept at a rate below one.
-//! Annotated lines are formatted without ANSI colours.
+//! With more than one sampler in a subscriber, bind each formatter to the
+//! sampler of its layer ([`Annotated::for_sampler`]), so each line carries
+//! its own sampler's rate; unbound, it writes the rate of the sampler that
+//! decided the event last, which is right only when there is one. Annotated lines are formatted
+//! without ANSI colours: tracing-subscriber 0.3's public API cannot make a
+//! `Writer` over a buffer keep them (`Writer::with_ansi` is crate-private).
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -184,6 +259,7 @@ mod breaker;
 mod builder;
 mod callsites;
 mod clock;
+mod compose;
 mod counts;
 mod directive;
 mod error;
@@ -195,6 +271,7 @@ mod limits;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod mode;
+mod notice;
 mod rate;
 mod rule;
 mod shared;
@@ -206,6 +283,7 @@ pub use annotate::{sample_rate, Annotated};
 pub use breaker::Breaker;
 pub use builder::{SamplingFilterBuilder, DEFAULT_ENV};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use compose::{SamplerAnd, SamplerNot, SamplerOr};
 pub use error::{ParseError, ParseErrorKind};
 pub use filter::SamplingFilter;
 pub use handle::SamplingHandle;

@@ -502,7 +502,7 @@ impl Shared {
         };
         if keep {
             let sampled = bypass == 0 && !rate.is_one();
-            annotate::set(event, sampled.then(|| rate.as_f64()));
+            annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
         }
         keep
     }

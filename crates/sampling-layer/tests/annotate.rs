@@ -99,3 +99,72 @@ fn no_annotation_while_sampling_is_suspended_or_for_keyed_rate_one() {
         ]
     );
 }
+
+#[test]
+fn two_sampled_layers_each_write_their_own_samplers_rate() {
+    let (a_cap, b_cap) = (Capture::new(), Capture::new());
+    let (a, b) = (sampler("1/2"), sampler("1/4"));
+    let format = || fmt::format().without_time().with_ansi(false);
+    let fa = Annotated::new(format()).for_sampler(&a.handle());
+    let fb = Annotated::new(format()).for_sampler(&b.handle());
+    let sub = tracing_subscriber::registry()
+        .with(
+            fmt::layer()
+                .with_writer(a_cap.clone())
+                .event_format(fa)
+                .with_filter(a),
+        )
+        .with(
+            fmt::layer()
+                .with_writer(b_cap.clone())
+                .event_format(fb)
+                .with_filter(b),
+        );
+    tracing::subscriber::with_default(sub, || {
+        for i in 0..8 {
+            info!(target: "app", i, "x");
+            info!(target: "app", sample_key = "k", i, "keyed");
+        }
+    });
+    let a_lines = a_cap.lines();
+    let b_lines = b_cap.lines();
+    assert_eq!((a_lines.len(), b_lines.len()), (8, 4));
+    assert!(
+        a_lines.iter().all(|l| l.ends_with(" sample_rate=0.5")),
+        "{a_lines:#?}"
+    );
+    assert!(
+        b_lines.iter().all(|l| l.ends_with(" sample_rate=0.25")),
+        "{b_lines:#?}"
+    );
+}
+
+#[test]
+fn an_unbound_formatter_takes_the_current_samplers_rate_after_another_subscriber() {
+    // Same callsite, same thread, one subscriber after another: the first
+    // sampler's decision must not annotate the second one's lines.
+    let format = || Annotated::new(fmt::format().without_time().with_ansi(false));
+    let emit = || {
+        for _ in 0..2 {
+            info!(target: "app", "x");
+        }
+    };
+    let first = Capture::new();
+    let sub = tracing_subscriber::registry().with(
+        fmt::layer()
+            .with_writer(first.clone())
+            .event_format(format())
+            .with_filter(sampler("1/2")),
+    );
+    tracing::subscriber::with_default(sub, emit);
+    let second = Capture::new();
+    let sub = tracing_subscriber::registry().with(
+        fmt::layer()
+            .with_writer(second.clone())
+            .event_format(format())
+            .with_filter(sampler("1")),
+    );
+    tracing::subscriber::with_default(sub, emit);
+    assert_eq!(first.lines(), vec![" INFO app: x sample_rate=0.5"]);
+    assert_eq!(second.lines(), vec![" INFO app: x", " INFO app: x"]);
+}

@@ -95,6 +95,7 @@ fn one_string_configures_levels_and_rates() {
     let sub = tracing_subscriber::registry()
         .with(levels)
         .with(text_layer(&cap).with_filter(rates));
+    assert_eq!(sub.max_level_hint(), Some(LevelFilter::DEBUG));
     tracing::subscriber::with_default(sub, || {
         for _ in 0..4 {
             debug!(target: "app::router", "r");
