@@ -1,31 +1,50 @@
 //! Bounded per-key state for events that carry a key field.
 //!
 //! Keys are `u64` hashes of (target, key value), so the store never holds a
-//! key string. Entries live in a sharded `DashMap`; each is six atomics
-//! (48 bytes, 56 with its map key). A hit costs the shard's read lock (one
-//! atomic add and one sub), the decision's atomics and, at most once per new
-//! key inserted anywhere, a store of the "last touched" tick.
+//! key string. Entries live in a sharded `DashMap`; each is six words
+//! (48 bytes, 56 with its map key): the rule cache, the counts word, the
+//! "last touched" tick, and the callsite and key hash it was made for (so a
+//! directive change can re-resolve it at once, see `shared`). A hit costs the
+//! shard's read lock (one atomic add and one sub), the decision's atomics and,
+//! at most once per new key inserted anywhere, a store of the tick.
 //!
 //! At most `max_keys` entries are live. A new key first reserves a place in
 //! the live count; when the store is full, the inserting thread evicts the
 //! least recently touched eighth of the entries (approximate LRU: recency is
-//! the insert tick at the last access, compared in one pass and selected in
-//! linear time) and counts them. Counts an evicted entry held are moved to its
-//! stats bucket, so evictions never lose figures.
+//! the insert tick at the last access) and counts them. Eviction allocates
+//! nothing: three passes of `DashMap::retain` (which, unlike `iter`, takes no
+//! per-shard `Arc`) find the oldest tick, build a 64-bin histogram of ticks on
+//! the stack, and remove the bins below the cut (and part of the cut's bin).
+//! Counts an evicted entry held are moved to its stats bucket by the caller,
+//! so evictions never lose figures.
 //!
-//! Memory bound: an entry and its map key take 40 bytes, plus hashbrown's
-//! control byte: 41 bytes per slot. Under churn (keys evicted and inserted
-//! all the time) hashbrown only rehashes in place while at most half of its
-//! usable slots (7/8 of the table) are live, else it doubles; tables are
-//! powers of two. So a shard holds at most `2 * 2 * 8/7 = 4.57` slots per live
-//! entry: 187 bytes. [`BYTES_PER_KEY`] (192) is that bound with rounding; the
-//! steady state measured by `tests/memory.rs` (1 M distinct keys,
-//! `max_keys(10_000)`) is about 134 bytes per key (3.3 slots).
+//! # Hash flooding
+//!
+//! Dynamic keys come from user data (client ids). The map does not use the
+//! key's xxh3 bits as they are: it hashes them again with a per-process
+//! random seed (two rounds of a 64×64→128-bit folded multiply keyed by the
+//! seed), so keys an attacker made collide in their unseeded low bits (the
+//! table's bucket) or in DashMap's shard bits land in unrelated places. The
+//! consistent mode's decision hash is not this one: it stays unseeded, so
+//! processes agree.
+//!
+//! # Memory bound
+//!
+//! An entry and its map key take 56 bytes, plus hashbrown's control byte:
+//! 57 bytes per slot. Under churn (keys evicted and inserted all the time)
+//! hashbrown only rehashes in place while at most half of its usable slots
+//! (7/8 of the table) are live, else it doubles; tables are powers of two. So
+//! a shard holds at most `2 * 2 * 8/7 = 4.57` slots per live entry: 261
+//! bytes. [`BYTES_PER_KEY`] (264) is that bound with rounding; the steady
+//! state measured by `tests/memory.rs` (1 M distinct keys, `max_keys(10_000)`)
+//! is printed by that test (about 3.3 slots per key).
 
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Mutex;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Mutex, OnceLock};
 
 use dashmap::DashMap;
+use tracing_core::Metadata;
 
 use crate::counts::Counts;
 use crate::rule::RuleCache;
@@ -33,10 +52,13 @@ use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// Documented bound on the heap bytes the key store may use per unit of
 /// `max_keys` (see the module docs for the derivation).
-pub const BYTES_PER_KEY: usize = 192;
+pub const BYTES_PER_KEY: usize = 264;
 
 // The bound above counts on this size; a change must revisit it.
-const _: () = assert!(std::mem::size_of::<(u64, KeyEntry)>() == 40);
+const _: () = assert!(std::mem::size_of::<(u64, KeyEntry)>() == 56);
+
+/// Histogram bins for choosing what to evict (on the evicting thread's stack).
+const BINS: usize = 64;
 
 /// State for one (target, key).
 #[derive(Debug)]
@@ -44,28 +66,81 @@ pub(crate) struct KeyEntry {
     pub(crate) rule: RuleCache,
     pub(crate) counts: Counts,
     touched: AtomicU64,
+    /// The callsite the entry was made from (its target) and the key's own
+    /// hash: what its rule is resolved from.
+    pub(crate) meta: &'static Metadata<'static>,
+    pub(crate) key_hash: u64,
 }
 
-/// The keys are already xxh3 hashes: use them as they are.
-#[derive(Default, Clone, Copy, Debug)]
-pub(crate) struct PassThrough(u64);
+/// Builds [`SeededHasher`]s with this process's seeds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SeededState {
+    seeds: [u64; 2],
+}
 
-impl Hasher for PassThrough {
+impl SeededState {
+    /// The process's seeds: drawn once from std's `RandomState` (OS randomness).
+    pub(crate) fn new() -> Self {
+        static SEEDS: OnceLock<[u64; 2]> = OnceLock::new();
+        let seeds = *SEEDS.get_or_init(|| {
+            let s = RandomState::new();
+            [s.hash_one(0x5eed_u64), s.hash_one(0xf10d_u64)]
+        });
+        SeededState { seeds }
+    }
+
+    #[cfg(all(test, not(loom)))]
+    fn with_seeds(seeds: [u64; 2]) -> Self {
+        SeededState { seeds }
+    }
+}
+
+impl BuildHasher for SeededState {
+    type Hasher = SeededHasher;
+    fn build_hasher(&self) -> SeededHasher {
+        SeededHasher {
+            seeds: self.seeds,
+            value: 0,
+        }
+    }
+}
+
+/// Mixes a `u64` key with the seeds. An XOR of a seed would keep every
+/// collision in the low bits; a multiply by a secret odd-or-not constant,
+/// folded (high half XOR low half), makes every output bit depend on every
+/// input bit and on the seed, twice.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SeededHasher {
+    seeds: [u64; 2],
+    value: u64,
+}
+
+#[inline]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl Hasher for SeededHasher {
+    #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        let [a, b] = self.seeds;
+        let h = folded_multiply(self.value ^ a, b ^ 0x9E37_79B9_7F4A_7C15);
+        folded_multiply(h ^ b, a ^ 0xC2B2_AE3D_27D4_EB4F)
     }
     fn write(&mut self, bytes: &[u8]) {
         // Only `write_u64` is used; fold anything else in case that changes.
         for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+            self.value = self.value.rotate_left(8) ^ u64::from(*b);
         }
     }
+    #[inline]
     fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+        self.value = n;
     }
 }
 
-type Map = DashMap<u64, KeyEntry, BuildHasherDefault<PassThrough>>;
+type Map = DashMap<u64, KeyEntry, SeededState>;
 
 /// The bounded key store.
 #[derive(Debug)]
@@ -82,7 +157,7 @@ pub(crate) struct KeyStore {
 impl KeyStore {
     pub(crate) fn new(max: usize) -> Self {
         KeyStore {
-            map: Map::default(),
+            map: Map::with_hasher(SeededState::new()),
             max,
             live: AtomicUsize::new(0),
             evicted: AtomicU64::new(0),
@@ -103,14 +178,17 @@ impl KeyStore {
         self.max
     }
 
-    /// Runs `f` on the entry for `key`, creating it (and evicting if full)
-    /// when absent. `on_evict` receives each evicted entry so its counts can
-    /// be kept.
+    /// Runs `f` on the entry for `key` (under its shard's read lock: `f` must
+    /// not block), creating it for `(meta, key_hash)` when absent. When the
+    /// store is full, `on_full` is called (one thread at a time, holding no
+    /// shard lock) to make room, normally through
+    /// [`evict_batch`](Self::evict_batch).
     #[inline]
     pub(crate) fn with_entry<R>(
         &self,
         key: u64,
-        on_evict: impl FnMut(&KeyEntry),
+        origin: (&'static Metadata<'static>, u64),
+        on_full: impl FnMut(),
         f: impl FnOnce(&KeyEntry) -> R,
     ) -> R {
         if let Some(e) = self.map.get(&key) {
@@ -120,14 +198,20 @@ impl KeyStore {
             }
             return f(&e);
         }
-        self.insert(key, on_evict, f)
+        self.insert(key, origin, on_full, f)
+    }
+
+    /// Runs `f` on the entry for `key` if it is live (under its shard's read lock).
+    pub(crate) fn get<R>(&self, key: u64, f: impl FnOnce(&KeyEntry) -> R) -> Option<R> {
+        self.map.get(&key).map(|e| f(&e))
     }
 
     #[cold]
     fn insert<R>(
         &self,
         key: u64,
-        mut on_evict: impl FnMut(&KeyEntry),
+        (meta, key_hash): (&'static Metadata<'static>, u64),
+        mut on_full: impl FnMut(),
         f: impl FnOnce(&KeyEntry) -> R,
     ) -> R {
         // Reserve a place first so the bound holds under concurrent inserts.
@@ -145,7 +229,7 @@ impl KeyStore {
             }
             let _one_evictor = self.evicting.lock().unwrap_or_else(|e| e.into_inner());
             if self.live.load(Ordering::Relaxed) >= self.max {
-                self.evict_batch(&mut on_evict);
+                on_full();
             }
         }
         let tick = self.tick.fetch_add(1, Ordering::Relaxed) + 1;
@@ -156,6 +240,8 @@ impl KeyStore {
                 rule: RuleCache::new(),
                 counts: Counts::new(),
                 touched: AtomicU64::new(tick),
+                meta,
+                key_hash,
             }
         });
         if !created {
@@ -166,30 +252,59 @@ impl KeyStore {
         f(&entry)
     }
 
-    /// Evicts the least recently touched eighth (at least one entry).
-    fn evict_batch(&self, on_evict: &mut impl FnMut(&KeyEntry)) {
+    /// Evicts the least recently touched eighth (at least one entry), handing
+    /// each to `on_evict` while no other thread can reach it (its shard's
+    /// write lock is held: `on_evict` must not block). Allocates nothing.
+    pub(crate) fn evict_batch(&self, mut on_evict: impl FnMut(&KeyEntry)) {
         let want = (self.max / 8).max(1);
-        let mut ages: Vec<(u64, u64)> = self
-            .map
-            .iter()
-            .map(|e| (e.touched.load(Ordering::Relaxed), *e.key()))
-            .collect();
-        if ages.len() > want {
-            ages.select_nth_unstable(want - 1);
-            ages.truncate(want);
+        let mut oldest = u64::MAX;
+        self.map.retain(|_, e| {
+            oldest = oldest.min(e.touched.load(Ordering::Relaxed));
+            true
+        });
+        if oldest == u64::MAX {
+            return;
         }
+        let newest = self.tick.load(Ordering::Relaxed).max(oldest);
+        let width = ((newest - oldest) / BINS as u64) + 1;
+        let bin = |e: &KeyEntry| {
+            let age = e.touched.load(Ordering::Relaxed).saturating_sub(oldest) / width;
+            (age as usize).min(BINS - 1)
+        };
+        let mut hist = [0usize; BINS];
+        self.map.retain(|_, e| {
+            hist[bin(e)] += 1;
+            true
+        });
+        // Every bin below `cut` goes, and `from_cut` entries of the cut's bin.
+        let (mut cut, mut below) = (BINS, 0);
+        for (i, n) in hist.iter().enumerate() {
+            if below + n >= want {
+                cut = i;
+                break;
+            }
+            below += n;
+        }
+        let mut from_cut = want.saturating_sub(below);
         let mut n = 0;
-        for (_, key) in ages {
-            if let Some((_, e)) = self.map.remove(&key) {
-                on_evict(&e);
+        self.map.retain(|_, e| {
+            let b = bin(e);
+            let evict = b < cut || (b == cut && from_cut > 0);
+            if evict {
+                if b == cut {
+                    from_cut -= 1;
+                }
+                on_evict(e);
                 n += 1;
             }
-        }
+            !evict
+        });
         self.live.fetch_sub(n, Ordering::Relaxed);
         self.evicted.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// Visits every live entry (stats).
+    /// Visits every live entry (stats, installs; allocates: not for the
+    /// logging thread).
     pub(crate) fn for_each(&self, mut f: impl FnMut(&KeyEntry)) {
         for e in self.map.iter() {
             f(e.value());
@@ -200,42 +315,116 @@ impl KeyStore {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use std::hash::BuildHasher;
+    use tracing_core::{callsite::Callsite, field::FieldSet, metadata::Kind, subscriber::Interest};
+
+    struct Cs;
+    static CS: Cs = Cs;
+    static META: Metadata<'static> = Metadata::new(
+        "keys",
+        "keys",
+        tracing_core::Level::INFO,
+        None,
+        None,
+        None,
+        FieldSet::new(&[], tracing_core::identify_callsite!(&CS)),
+        Kind::EVENT,
+    );
+    impl Callsite for Cs {
+        fn set_interest(&self, _: Interest) {}
+        fn metadata(&self) -> &Metadata<'_> {
+            &META
+        }
+    }
+
+    fn touch(s: &KeyStore, k: u64, evicted: &mut u64) {
+        s.with_entry(
+            k,
+            (&META, k),
+            || s.evict_batch(|_| *evicted += 1),
+            |e| {
+                e.counts.count(None, true);
+            },
+        );
+    }
 
     #[test]
     fn bound_holds_and_evictions_are_counted() {
         let s = KeyStore::new(100);
         let mut evicted_seen = 0u64;
         for k in 0..10_000u64 {
-            s.with_entry(
-                k,
-                |_| evicted_seen += 1,
-                |e| {
-                    e.counts.count(None, true);
-                },
-            );
+            touch(&s, k, &mut evicted_seen);
             assert!(s.live() <= 100);
             assert!(s.map.len() <= 100);
         }
         assert_eq!(s.evicted(), evicted_seen);
         assert_eq!(s.evicted() + s.map.len() as u64, 10_000);
+        // Each batch is an eighth of the store (approximately LRU, exactly sized).
+        assert_eq!(evicted_seen % 12, 0, "{evicted_seen}");
     }
 
     #[test]
     fn recently_touched_keys_survive_eviction() {
         let s = KeyStore::new(80);
+        let mut n = 0;
         for k in 0..80u64 {
-            s.with_entry(k, |_| {}, |_| {});
+            touch(&s, k, &mut n);
         }
         // Touch the first ten again after newer inserts so they are the freshest.
         for k in 80..85u64 {
             for hot in 0..10u64 {
-                s.with_entry(hot, |_| {}, |_| {});
+                touch(&s, hot, &mut n);
             }
-            s.with_entry(k, |_| {}, |_| {});
+            touch(&s, k, &mut n);
         }
         for hot in 0..10u64 {
             assert!(s.map.contains_key(&hot), "hot key {hot} was evicted");
         }
         assert!(s.evicted() >= 5);
+        // The oldest untouched ones went first.
+        for old in 10..20u64 {
+            assert!(!s.map.contains_key(&old), "old key {old} survived");
+        }
+    }
+
+    /// Keys that agree in their low 32 bits and in DashMap's shard bits
+    /// (`(h << 7) >> (64 - log2(shards))`: bits 54..57 for 8 shards) would all
+    /// share one shard and one home bucket if the map used them as they are.
+    /// Seeded, they spread like random values: over the table's low 12 bits
+    /// (4 096 buckets) and over the shard bits.
+    #[test]
+    fn keys_colliding_in_their_low_bits_spread_out_when_seeded() {
+        let keys: Vec<u64> = (0..4096u64).map(|i| (i << 32) | 0xABCD_1234).collect();
+        let spread = |state: &dyn Fn(u64) -> u64| {
+            let mut buckets = std::collections::HashSet::new();
+            let mut shards = [0usize; 8];
+            for &k in &keys {
+                let h = state(k);
+                buckets.insert(h & 0xFFF);
+                shards[((h << 7) >> 61) as usize] += 1;
+            }
+            (buckets.len(), shards)
+        };
+        // As the keys are (the pass-through hashing this replaced): one of each.
+        let (buckets, shards) = spread(&|k| k);
+        assert_eq!(buckets, 1);
+        assert_eq!(shards.iter().filter(|n| **n > 0).count(), 1);
+        // Seeded: fixed seeds (reproducible) and this process's seeds. 4 096
+        // random values hit ~2 589 of 4 096 buckets (sd ~ 19) and ~512 per shard.
+        let process = SeededState::new();
+        let fixed = [
+            SeededState::with_seeds([0, 0]),
+            SeededState::with_seeds([1, 2]),
+            SeededState::with_seeds([u64::MAX, 0x1234_5678]),
+        ];
+        for state in fixed.iter().chain([&process]) {
+            let (buckets, shards) = spread(&|k| state.hash_one(k));
+            assert!(buckets > 2_400, "{state:?}: {buckets} buckets");
+            for n in shards {
+                assert!((384..=640).contains(&n), "{state:?}: {shards:?}");
+            }
+        }
+        // Two processes (here: two seeds) place the same key differently.
+        assert_ne!(fixed[1].hash_one(42u64), fixed[2].hash_one(42u64));
     }
 }

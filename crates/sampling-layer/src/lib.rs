@@ -165,9 +165,11 @@ mod counts;
 mod directive;
 mod error;
 mod fields;
+mod figures;
 mod filter;
 mod handle;
 mod keys;
+mod ledger;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod mode;

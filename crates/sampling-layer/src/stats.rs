@@ -53,6 +53,12 @@ pub struct SamplingStats {
     /// These are bounded by the program's code, not by `max_keys`, and are not
     /// counted in `active_keys`.
     pub callsite_keys: usize,
+    /// Targets no longer configured whose figures are remembered (a target
+    /// that comes back carries on from them); at most 65 536.
+    pub retired_targets: usize,
+    /// Retired targets forgotten because more than 65 536 were remembered:
+    /// if one comes back, its figures restart from zero.
+    pub forgotten_targets: u64,
     /// Whether sampling is enabled (`SamplingHandle::set_enabled`).
     pub enabled: bool,
     /// Per target: seen, kept, dropped and the configured rate.
