@@ -35,6 +35,7 @@ use crate::{
     directive::DirectiveSet,
     error::{ParseError, ParseErrorKind},
     ledger::Ledger,
+    log_bridge::LogSite,
     rule::{Rule, RuleCache, MAX_BUCKETS},
     shared::{Installed, Shared, BREAKER_OPEN, DISABLED, FLAG_BITS},
     stats::{SamplingStats, TargetStats},
@@ -95,6 +96,8 @@ impl Shared {
         self.keys.for_each(|e| {
             sweep(&e.rule, &e.counts, e.meta.target(), Some(e.key_hash));
         });
+        self.log_sites
+            .for_each(|s| sweep(&s.rule, &s.counts, &s.target, None));
         ledger.commit(&new.buckets, &moved);
         *installed = new;
         // Published after the set, so a reader that sees the new generation and
@@ -121,7 +124,26 @@ impl Shared {
         }
         let inst = self.current();
         let mut ledger = self.lock_ledger();
-        settle(&inst, &mut ledger, &cs.rule, &cs.counts, cs.meta, None)
+        settle(&inst, &mut ledger, &cs.rule, &cs.counts, cs.meta.target(), None)
+    }
+
+    /// [`settle_callsite`](Self::settle_callsite) for a `log` call site.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn settle_log_site(&self, site: &LogSite, full: bool) -> Rule {
+        if !full {
+            let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
+            if site.rule.current().0 == 0 {
+                site.rule
+                    .publish(inst.generation, inst.rule(&site.target, None), |_| {});
+            }
+            if let Some(rule) = site.rule.get(inst.generation) {
+                return rule;
+            }
+        }
+        let inst = self.current();
+        let mut ledger = self.lock_ledger();
+        settle(&inst, &mut ledger, &site.rule, &site.counts, &site.target, None)
     }
 
     /// [`settle_callsite`](Self::settle_callsite) for a key; returns the
@@ -152,7 +174,7 @@ impl Shared {
         let inst = self.current();
         let mut ledger = self.lock_ledger();
         self.keys.get(store_key, |e| {
-            settle(&inst, &mut ledger, &e.rule, &e.counts, meta, Some(key_hash));
+            settle(&inst, &mut ledger, &e.rule, &e.counts, meta.target(), Some(key_hash));
         });
         inst.generation
     }
@@ -201,6 +223,11 @@ impl Shared {
                 callsite_keys += 1;
             }
         });
+        self.log_sites.for_each(|s| {
+            if add(&s.rule, &s.counts) {
+                callsite_keys += 1;
+            }
+        });
         self.keys.for_each(|e| {
             add(&e.rule, &e.counts);
         });
@@ -246,11 +273,11 @@ fn settle(
     ledger: &mut Ledger,
     cache: &RuleCache,
     counts: &Counts,
-    meta: &'static Metadata<'static>,
+    target: &str,
     key_hash: Option<u64>,
 ) -> Rule {
     if cache.current().0 < inst.generation {
-        let rule = inst.rule(meta.target(), key_hash);
+        let rule = inst.rule(target, key_hash);
         cache.publish(inst.generation, rule, |old| {
             if let Some(old) = old {
                 ledger.add(old.bucket(), counts.take());

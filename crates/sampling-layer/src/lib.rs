@@ -170,6 +170,7 @@ mod filter;
 mod handle;
 mod keys;
 mod ledger;
+mod log_bridge;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod mode;
@@ -188,6 +189,7 @@ pub use error::{ParseError, ParseErrorKind};
 pub use filter::SamplingFilter;
 pub use handle::SamplingHandle;
 pub use keys::BYTES_PER_KEY;
+pub use log_bridge::MAX_LOG_SITES;
 pub use mode::Mode;
 pub use rate::{Rate, MAX_DENOMINATOR};
 pub use split::split_directives;

@@ -19,6 +19,7 @@ use crate::{
     fields::FieldHashes,
     keys::KeyStore,
     ledger::Ledger,
+    log_bridge::LogSites,
     mode::{self, Mode},
     rule::Rule,
     sync::{AtomicU64, Ordering},
@@ -63,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) seed: u64,
     pub(crate) callsites: CallsiteTable,
     pub(crate) keys: KeyStore,
+    /// `log` records' call sites (through `tracing-log`).
+    pub(crate) log_sites: LogSites,
     /// `generation << 2 | DISABLED | BREAKER_OPEN`: one load tells the hot
     /// path both whether to sample and whether its cached rules are current.
     pub(crate) state: AtomicU64,
@@ -108,6 +111,7 @@ impl Shared {
             seed,
             callsites: CallsiteTable::new(),
             keys: KeyStore::new(max_keys),
+            log_sites: LogSites::new(),
             state: AtomicU64::new(0),
             installed: RwLock::new(Arc::new(Installed {
                 generation: 0,
@@ -353,6 +357,14 @@ impl Shared {
         }
         self.observe_breaker(level);
         let (bypass, generation) = self.bypass_and_generation();
+        if cs.log_bridge {
+            // A `log` record: its own target and call site, from the fields.
+            let consistent = matches!(self.mode, Mode::Consistent { .. });
+            let mut span_hash = Some(span_hash);
+            return self.decide_log(event, cs, bypass, generation, &mut || {
+                span_hash.take().filter(|_| consistent).and_then(|f| f())
+            });
+        }
         let mut cs_rule = match cs.rule.get(generation) {
             Some(r) => r,
             None => self.settle_callsite(cs, false),
@@ -444,7 +456,7 @@ impl Shared {
     /// first ([`settle_callsite`](Self::settle_callsite) and
     /// [`settle_key`](Self::settle_key) do it).
     #[inline]
-    fn count(
+    pub(crate) fn count(
         &self,
         rule: Rule,
         bypass: u64,
