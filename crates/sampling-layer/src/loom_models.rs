@@ -61,7 +61,7 @@ fn loom_fast_and_full_counting_mix_exactly() {
         // One figure short of full, so one of the events finds the word full.
         let c = Arc::new(Counts::from_raw((crate::counts::FLUSH_AT - 2) << 44));
         let rate = Rate::from_fraction(1, 3).unwrap();
-        let count_one = |c: &Counts| loop {
+        let count_one = move |c: &Counts| loop {
             if let Some(keep) = c.try_count(Some(rate), false) {
                 return (keep as u64, 0);
             }
@@ -191,5 +191,68 @@ fn loom_breaker_opens_exactly_once() {
         assert_eq!(opened, 1);
         assert_eq!(b.trips(), 1);
         assert!(b.is_open());
+    });
+}
+
+/// The protocol that keeps stats monotonic (`figures`): figures leave a word
+/// only under the ledger lock (a full word, or a re-resolution that moves
+/// them to the old rule's bucket), and a snapshot holds the same lock while it
+/// reads the ledger and the words. Two snapshots, a thread counting into a
+/// nearly full word, and an install moving the word to another bucket: every
+/// bucket's figure in the second snapshot is at least that of the first, and
+/// nothing is lost or counted twice.
+#[test]
+fn loom_stats_snapshots_never_go_backwards() {
+    use crate::counts::FLUSH_AT;
+    use loom::sync::Mutex;
+
+    loom::model(|| {
+        let start = FLUSH_AT - 1;
+        let word = Arc::new((RuleCache::new(), Counts::from_raw(start << 44)));
+        let ledger = Arc::new(Mutex::new([0u64; 2]));
+        let in_bucket = |b| Rule::new(Rate::ZERO, b, false);
+        assert!(word.0.publish(1, in_bucket(0), |_| {}));
+
+        let counter = {
+            let (word, ledger) = (word.clone(), ledger.clone());
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    while word.1.count(None, false).is_none() {
+                        // Full: move the figures out, under the lock, to the
+                        // bucket of the rule cached now.
+                        let mut l = ledger.lock().unwrap();
+                        let (_, rule) = word.0.current();
+                        l[rule.bucket()] += word.1.take().1;
+                    }
+                }
+            })
+        };
+        let install = {
+            let (word, ledger) = (word.clone(), ledger.clone());
+            thread::spawn(move || {
+                let mut l = ledger.lock().unwrap();
+                word.0.publish(2, in_bucket(1), |old| {
+                    l[old.unwrap().bucket()] += word.1.take().1;
+                });
+            })
+        };
+        let snapshot = || {
+            let l = ledger.lock().unwrap();
+            let mut figures = *l;
+            let (_, rule) = word.0.current();
+            figures[rule.bucket()] += word.1.peek().1;
+            figures
+        };
+        let first = snapshot();
+        let second = snapshot();
+        assert!(
+            first[0] <= second[0] && first[1] <= second[1],
+            "{first:?} -> {second:?}"
+        );
+        counter.join().unwrap();
+        install.join().unwrap();
+        let last = snapshot();
+        assert!(second[0] <= last[0] && second[1] <= last[1]);
+        assert_eq!(last[0] + last[1], start + 2, "every event once");
     });
 }
