@@ -124,7 +124,14 @@ impl Shared {
         }
         let inst = self.current();
         let mut ledger = self.lock_ledger();
-        settle(&inst, &mut ledger, &cs.rule, &cs.counts, cs.meta.target(), None)
+        settle(
+            &inst,
+            &mut ledger,
+            &cs.rule,
+            &cs.counts,
+            cs.meta.target(),
+            None,
+        )
     }
 
     /// [`settle_callsite`](Self::settle_callsite) for a `log` call site.
@@ -143,7 +150,14 @@ impl Shared {
         }
         let inst = self.current();
         let mut ledger = self.lock_ledger();
-        settle(&inst, &mut ledger, &site.rule, &site.counts, &site.target, None)
+        settle(
+            &inst,
+            &mut ledger,
+            &site.rule,
+            &site.counts,
+            &site.target,
+            None,
+        )
     }
 
     /// [`settle_callsite`](Self::settle_callsite) for a key; returns the
@@ -174,7 +188,14 @@ impl Shared {
         let inst = self.current();
         let mut ledger = self.lock_ledger();
         self.keys.get(store_key, |e| {
-            settle(&inst, &mut ledger, &e.rule, &e.counts, meta.target(), Some(key_hash));
+            settle(
+                &inst,
+                &mut ledger,
+                &e.rule,
+                &e.counts,
+                meta.target(),
+                Some(key_hash),
+            );
         });
         inst.generation
     }

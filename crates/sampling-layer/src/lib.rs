@@ -39,7 +39,11 @@
 //! [`key_field`](SamplingFilterBuilder::key_field)) overrides it:
 //! `debug!(sample_key = "tool_call", ...)`, or a dynamic value such as a client
 //! id (`sample_key = %client`). Counters are per (target, key); keys are
-//! stored as 64-bit xxh3 hashes, never as strings.
+//! stored as 64-bit xxh3 hashes, never as strings. The key store hashes
+//! those again with a per-process random seed (a keyed folded multiply, not
+//! an XOR), so keys an attacker crafted to collide in their unseeded bits do
+//! not crowd one shard or one probe sequence; the consistent mode's decision
+//! hash stays unseeded, so processes agree.
 //!
 //! # Modes ([`Mode`])
 //!
@@ -109,7 +113,10 @@
 //! per-key counters for keyed events are live; past that the least recently
 //! used eighth is evicted (approximate LRU) and counted in
 //! [`SamplingStats::evicted_keys`]. The store costs at most [`BYTES_PER_KEY`]
-//! bytes per unit of `max_keys` (measured: about 134). Counters never overflow:
+//! bytes per unit of `max_keys` (measured: about 187). Eviction allocates
+//! nothing, so under key churn the logging thread allocates only when a
+//! shard's table grows to a new high (bounded by `max_keys`, not per event;
+//! `tests/memory.rs` counts them). Counters never overflow:
 //! positions wrap at the window, figures move to the stats bucket long before
 //! their fields fill. Callsite keys live in a fixed table of 2048 slots
 //! (32 KiB inline in each sampler, plus at most 128 bytes per registered callsite; at
@@ -142,9 +149,33 @@
 //! evicted keys, breaker state, and per directive target seen / kept / dropped
 //! and the configured rate. Labels are the directive targets, `""` for the bare
 //! default, and [`OTHER_TARGET`] for events no directive matches when there is
-//! no default, so their number is bounded by the directive set. Figures for a
-//! target carry on across `set_directives`. `logmetrics` polls this snapshot;
-//! the sampler knows nothing of `metrics` or of the writer.
+//! no default, so their number is bounded by the directive set.
+//!
+//! Every figure is monotonic per label over the sampler's life, whatever
+//! runs concurrently (evictions, `set_directives`, other readers): figures
+//! move between a callsite's or key's counter and the label's total only
+//! under the lock a snapshot holds. At most 4 096 labels (targets, `""`,
+//! `other`) can be configured *at once*; a set with more is refused. A label a
+//! new set drops frees its place, and its figures are remembered (up to
+//! 65 536 retired labels, about 40 bytes each; past that the longest retired
+//! is forgotten, counted in [`SamplingStats::forgotten_targets`]): when it is
+//! configured again it carries on from them. `set_directives` re-resolves
+//! every callsite and live key at once (one pass, under the directive lock).
+//! `logmetrics` polls this snapshot; the sampler knows nothing of `metrics`
+//! or of the writer.
+//!
+//! # `log` records
+//!
+//! Records of the `log` crate bridged by `tracing-log`'s `LogTracer` arrive
+//! on five shared callsites (one per level, target `log`). The sampler
+//! recognises them and samples each record by its own target (the
+//! `log.target` field, as `tracing-log`'s normalized metadata reports it), so
+//! `legacy_dep=0.1` applies, and by its own call site (`log.file` and
+//! `log.line`), so each `log` call site has its own exact 1-in-N, in a table
+//! of its own (up to [`MAX_LOG_SITES`]; never evicted). This is decided in
+//! `event_enabled`, since `enabled` only sees `tracing-log`'s temporary
+//! metadata; kept records get `sample_rate` like any event. To print the
+//! record's own target, enable `tracing-subscriber`'s `tracing-log` feature.
 //!
 //! [`Annotated`] wraps any `fmt` event formatter and writes `sample_rate=0.05`
 //! (text) or `"sample_rate":0.05` (JSON) on events kept at a rate below one.

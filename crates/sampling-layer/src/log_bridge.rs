@@ -36,11 +36,7 @@ use tracing_core::{
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::{
-    callsites::CallsiteState,
-    counts::Counts,
-    keys::SeededState,
-    mode::splitmix64,
-    rule::RuleCache,
+    callsites::CallsiteState, counts::Counts, keys::SeededState, mode::splitmix64, rule::RuleCache,
     shared::Shared,
 };
 
@@ -168,7 +164,9 @@ impl Shared {
         event.record(&mut k);
         let target_hash = k.target.unwrap_or_else(|| xxh3_64(b"log"));
         let key = splitmix64(
-            target_hash ^ splitmix64(k.file ^ k.line.rotate_left(32)) ^ level_index(*cs.meta.level()),
+            target_hash
+                ^ splitmix64(k.file ^ k.line.rotate_left(32))
+                ^ level_index(*cs.meta.level()),
         );
         let site = self.log_sites.get_or_insert(key, || {
             let mut t = TargetText(None);

@@ -41,7 +41,11 @@ fn loom_deterministic_counter_is_exact_under_concurrency() {
         let c = Arc::new(Counts::new());
         let rate = Rate::from_fraction(2, 3).unwrap();
         let spawn = |c: Arc<Counts>| {
-            thread::spawn(move || (0..3).filter(|_| c.count(Some(rate), false).unwrap()).count())
+            thread::spawn(move || {
+                (0..3)
+                    .filter(|_| c.count(Some(rate), false).unwrap())
+                    .count()
+            })
         };
         let a = spawn(c.clone());
         let b = spawn(c.clone());

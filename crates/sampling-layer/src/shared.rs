@@ -404,7 +404,9 @@ impl Shared {
                 if !needs_value {
                     None
                 } else {
-                    hashes.value_hash.or_else(|| span_hash.take().and_then(|f| f()))
+                    hashes
+                        .value_hash
+                        .or_else(|| span_hash.take().and_then(|f| f()))
                 }
             })
         };

@@ -12,19 +12,19 @@ use tracing_subscriber::{fmt, prelude::*};
 /// A dependency that logs through `log` only (its records carry its module
 /// path as target, as a real crate's would).
 mod legacy_dep {
-    pub fn connect(i: u32) {
+    pub(crate) fn connect(i: u32) {
         log::info!(target: "legacy_dep::client", "connect {i}");
     }
-    pub fn checkout(i: u32) {
+    pub(crate) fn checkout(i: u32) {
         log::info!(target: "legacy_dep::pool", "checkout {i}");
     }
-    pub fn closed() {
+    pub(crate) fn closed() {
         log::warn!(target: "legacy_dep::pool", "closed");
     }
 }
 
 mod other_dep {
-    pub fn poll(i: u32) {
+    pub(crate) fn poll(i: u32) {
         log::debug!(target: "other_dep", "poll {i}");
     }
 }

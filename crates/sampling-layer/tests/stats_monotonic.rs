@@ -99,7 +99,8 @@ fn stats_are_monotonic_per_label_under_churn_and_set_directives() {
         })
     };
     let reader = {
-        let (h, done, start): (SamplingHandle, _, _) = (handle.clone(), done.clone(), start.clone());
+        let (h, done, start): (SamplingHandle, _, _) =
+            (handle.clone(), done.clone(), start.clone());
         std::thread::spawn(move || {
             start.wait();
             let mut watch = Watch::default();
@@ -125,7 +126,9 @@ fn stats_are_monotonic_per_label_under_churn_and_set_directives() {
         last: reader.last,
         snapshots: 0,
     };
-    handle.set_directives("a=1/2,b=1/3,c=1/5,d=1/7,e=1/2").unwrap();
+    handle
+        .set_directives("a=1/2,b=1/3,c=1/5,d=1/7,e=1/2")
+        .unwrap();
     let named = handle.stats();
     watch.check(&named);
     handle.set_directives("0.5").unwrap();
