@@ -39,11 +39,12 @@
 //! [`key_field`](SamplingFilterBuilder::key_field)) overrides it:
 //! `debug!(sample_key = "tool_call", ...)`, or a dynamic value such as a client
 //! id (`sample_key = %client`). Counters are per (target, key); keys are
-//! stored as 64-bit xxh3 hashes, never as strings. The key store hashes
-//! those again with a per-process random seed (a keyed folded multiply, not
-//! an XOR), so keys an attacker crafted to collide in their unseeded bits do
-//! not crowd one shard or one probe sequence; the consistent mode's decision
-//! hash stays unseeded, so processes agree.
+//! stored as 64-bit xxh3 hashes, never as strings. The key store is indexed
+//! by a keyed, invertible mix of those with a per-process random seed
+//! (multiplies and shifts, not an XOR of the seed), so keys an attacker
+//! crafted to collide in their unseeded bits do not crowd one shard or one
+//! probe sequence; the consistent mode's decision hash stays unseeded, so
+//! processes agree.
 //!
 //! # Modes ([`Mode`])
 //!

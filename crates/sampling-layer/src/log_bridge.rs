@@ -27,6 +27,7 @@
 //! which a test pins against the `tracing-log` version in use.
 
 use std::fmt;
+use std::hash::BuildHasherDefault;
 
 use dashmap::DashMap;
 use tracing_core::{
@@ -36,7 +37,11 @@ use tracing_core::{
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::{
-    callsites::CallsiteState, counts::Counts, keys::SeededState, mode::splitmix64, rule::RuleCache,
+    callsites::CallsiteState,
+    counts::Counts,
+    keys::{KeySeed, PassThrough},
+    mode::splitmix64,
+    rule::RuleCache,
     shared::Shared,
 };
 
@@ -70,19 +75,22 @@ pub(crate) struct LogSite {
 /// long as the sampler, so a reference to it needs no lock.
 #[derive(Debug)]
 pub(crate) struct LogSites {
-    map: DashMap<u64, Box<LogSite>, SeededState>,
+    map: DashMap<u64, Box<LogSite>, BuildHasherDefault<PassThrough>>,
+    seed: KeySeed,
 }
 
 impl LogSites {
     pub(crate) fn new() -> Self {
         LogSites {
-            map: DashMap::with_hasher(SeededState::new()),
+            map: DashMap::default(),
+            seed: KeySeed::process(),
         }
     }
 
     /// The site for `key`, made by `target()` when first seen; `None` when
     /// the table is full.
     fn get_or_insert(&self, key: u64, target: impl FnOnce() -> String) -> Option<&LogSite> {
+        let key = self.seed.mix(key);
         let p: *const LogSite = match self.map.get(&key) {
             Some(s) => &**s,
             None => {
