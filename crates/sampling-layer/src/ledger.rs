@@ -10,7 +10,9 @@
 //! figures are kept as a retired total, keyed by the label's 64-bit xxh3 hash
 //! (a collision between two labels is a 2^-64 event per pair); when the label
 //! comes back it carries on from them. At most [`MAX_RETIRED`] labels are
-//! remembered (about 40 bytes each in the map, 2.6 MiB at most); past that,
+//! remembered (memory grows with the labels actually retired: a map entry of
+//! 32 bytes and a queue entry of 16, with hash-table and queue slack under
+//! 150 bytes per label, so under 10 MiB at the bound); past that,
 //! the label retired longest ago is forgotten and counted: if it ever comes
 //! back, its figures restart from zero (the one case where a label's figures
 //! are not monotonic over the sampler's life).

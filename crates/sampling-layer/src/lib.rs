@@ -158,7 +158,7 @@
 //! under the lock a snapshot holds. At most 4 096 labels (targets, `""`,
 //! `other`) can be configured *at once*; a set with more is refused. A label a
 //! new set drops frees its place, and its figures are remembered (up to
-//! 65 536 retired labels, about 40 bytes each; past that the longest retired
+//! 65 536 retired labels, under 150 bytes each; past that the longest retired
 //! is forgotten, counted in [`SamplingStats::forgotten_targets`]): when it is
 //! configured again it carries on from them. `set_directives` re-resolves
 //! every callsite and live key at once (one pass, under the directive lock).

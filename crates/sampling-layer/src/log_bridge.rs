@@ -17,6 +17,9 @@
 //!   `log.line` (and the level), so every `log` call site has its own exact
 //!   1-in-N, as a `tracing` callsite has.
 //!
+//! In consistent mode a record's value comes from its enclosing spans (a
+//! `log` record has no fields of its own to carry one).
+//!
 //! Call sites live in a table of their own, not in the LRU key store: they
 //! are bounded by the program's code, like callsites, and eviction would
 //! restart a call site's 1-in-N. Each costs about 100 bytes plus its target
@@ -43,6 +46,7 @@ use crate::{
     mode::splitmix64,
     rule::RuleCache,
     shared::Shared,
+    sync::{AtomicUsize, Ordering},
 };
 
 /// `log` call sites with a counter of their own, at most.
@@ -77,6 +81,7 @@ pub(crate) struct LogSite {
 pub(crate) struct LogSites {
     map: DashMap<u64, Box<LogSite>, BuildHasherDefault<PassThrough>>,
     seed: KeySeed,
+    len: AtomicUsize,
 }
 
 impl LogSites {
@@ -84,6 +89,7 @@ impl LogSites {
         LogSites {
             map: DashMap::default(),
             seed: KeySeed::process(),
+            len: AtomicUsize::new(0),
         }
     }
 
@@ -94,16 +100,23 @@ impl LogSites {
         let p: *const LogSite = match self.map.get(&key) {
             Some(s) => &**s,
             None => {
-                if self.map.len() >= MAX_LOG_SITES {
+                // Reserve a place first, so the bound holds under concurrent inserts.
+                if self.len.fetch_add(1, Ordering::Relaxed) >= MAX_LOG_SITES {
+                    self.len.fetch_sub(1, Ordering::Relaxed);
                     return None;
                 }
+                let mut created = false;
                 let s = self.map.entry(key).or_insert_with(|| {
+                    created = true;
                     Box::new(LogSite {
                         rule: RuleCache::new(),
                         counts: Counts::new(),
                         target: target().into_boxed_str(),
                     })
                 });
+                if !created {
+                    self.len.fetch_sub(1, Ordering::Relaxed);
+                }
                 &**s
             }
         };

@@ -153,3 +153,37 @@ fn a_global_sampler_samples_log_records_by_call_site_too() {
     assert_eq!(cap.count("legacy_dep::pool: checkout"), 20);
     assert_eq!(seen_kept(&handle, "legacy_dep"), (200, 40));
 }
+
+/// Past `MAX_LOG_SITES` distinct call sites, records are decided at
+/// `tracing-log`'s shared level callsite (target `log`): bounded memory, and
+/// still counted once.
+#[test]
+fn log_call_sites_beyond_the_table_bound_fall_back_to_the_level_callsite() {
+    let extra = 10;
+    let (_, handle) = run("legacy_dep=1/2", |_| {
+        for line in 0..(sampling_layer::MAX_LOG_SITES + extra) as u32 {
+            // One record per line of a generated file: each its own call site.
+            log::logger().log(
+                &log::Record::builder()
+                    .level(log::Level::Info)
+                    .target("legacy_dep::generated")
+                    .file(Some("generated.rs"))
+                    .line(Some(line))
+                    .args(format_args!("line {line}"))
+                    .build(),
+            );
+        }
+    });
+    let st = handle.stats();
+    // Each site's first record is kept at 1/2.
+    assert_eq!(
+        seen_kept(&handle, "legacy_dep"),
+        (
+            sampling_layer::MAX_LOG_SITES as u64,
+            sampling_layer::MAX_LOG_SITES as u64
+        )
+    );
+    // The rest counted under `log` (no directive: `other`, rate 1).
+    assert_eq!(seen_kept(&handle, "other"), (extra as u64, extra as u64));
+    assert_eq!(st.callsite_keys, sampling_layer::MAX_LOG_SITES + 1);
+}
