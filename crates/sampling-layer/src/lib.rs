@@ -161,7 +161,8 @@
 //! 65 536 retired labels, under 150 bytes each; past that the longest retired
 //! is forgotten, counted in [`SamplingStats::forgotten_targets`]): when it is
 //! configured again it carries on from them. `set_directives` re-resolves
-//! every callsite and live key at once (one pass, under the directive lock).
+//! every callsite and live key at once (one pass, under the directive lock;
+//! an event whose rule is being replaced waits for the pass to end).
 //! `logmetrics` polls this snapshot; the sampler knows nothing of `metrics`
 //! or of the writer.
 //!
