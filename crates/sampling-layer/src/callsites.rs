@@ -40,8 +40,10 @@ pub(crate) struct CallsiteState {
     /// Whether events here are sampled at all (below `always_keep`, not our own notices).
     pub(crate) sampled: bool,
     /// Sampled, and decidable from the metadata alone (no key field, not
-    /// consistent mode): decided in `enabled`.
+    /// consistent mode, not a `log` record): decided in `enabled`.
     pub(crate) early: bool,
+    /// One of `tracing-log`'s shared per-level callsites (see `log_bridge`).
+    pub(crate) log_bridge: bool,
     pub(crate) meta: &'static Metadata<'static>,
 }
 
@@ -57,8 +59,10 @@ impl CallsiteState {
         // A probe (`event_enabled!`) asks whether an event may be enabled; it
         // is not one, so it is never counted and never takes a kept position.
         let sampled = sampled && !is_probe(meta);
+        let log_bridge = crate::log_bridge::is_log_callsite(meta);
         CallsiteState {
-            early: sampled && key_field.is_none() && consistent_field.is_none(),
+            early: sampled && !log_bridge && key_field.is_none() && consistent_field.is_none(),
+            log_bridge,
             rule: RuleCache::new(),
             counts: Counts::new(),
             key_field,

@@ -3,12 +3,13 @@
 //!
 //! Layout: bits 0..24 the position in the current window of `q` events (`q`
 //! fits in 24 bits, see [`MAX_DENOMINATOR`](crate::MAX_DENOMINATOR)), bits
-//! 24..44 kept, bits 44..64 dropped. The position wraps at `q`, and when
-//! either figure reaches [`FLUSH_AT`] the same CAS that counts the event
-//! zeroes both and hands them to the caller, who adds them to the stats
-//! bucket (a mutex, taken at most once per 2^19 events of one key). So no
-//! field ever overflows, whatever value the word starts from, and no count is
-//! lost or counted twice.
+//! 24..44 kept, bits 44..64 dropped. The position wraps at `q`. When counting
+//! an event would bring either figure to [`FLUSH_AT`], nothing is counted and
+//! the caller moves the figures out ([`take`](Counts::take)) into the stats
+//! bucket, under the stats lock (at most once per 2^19 events of one key), and
+//! counts again. Figures are only ever moved under that lock, so a stats
+//! snapshot taken under it sees every event exactly once (in a word or in a
+//! bucket), and no field ever overflows, whatever value the word starts from.
 
 use crate::mode::keep_position;
 use crate::rate::Rate;
@@ -44,29 +45,27 @@ impl Counts {
 
     /// Counts one event. With `rate`, decides it deterministically (exactly
     /// `p` kept per window of `q`, exact under concurrency); with `None`, the
-    /// caller already decided `keep`. Returns the decision and, when a figure
-    /// filled up, the counts to add to the stats bucket.
+    /// caller already decided `keep`. Returns the decision, or `None` (and
+    /// counts nothing) when counting would fill a figure: the caller moves
+    /// the figures out and calls again.
     ///
     /// Cost: one load and one successful CAS (uncontended); a division only
     /// for rates `p/q` with `p > 1`.
     // Inlined into the decision: a call here costs as much as the CAS's setup.
     #[inline(always)]
-    pub(crate) fn count(&self, rate: Option<Rate>, keep: bool) -> (bool, Option<Flushed>) {
+    pub(crate) fn count(&self, rate: Option<Rate>, keep: bool) -> Option<bool> {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
-            let (keep, next_pos, mut kept, mut dropped) = step(cur, rate, keep);
-            let flushed = (kept >= FLUSH_AT || dropped >= FLUSH_AT).then(|| {
-                let out = (kept, dropped);
-                kept = 0;
-                dropped = 0;
-                out
-            });
+            let (keep, next_pos, kept, dropped) = step(cur, rate, keep);
+            if kept >= FLUSH_AT || dropped >= FLUSH_AT {
+                return None;
+            }
             let next = next_pos | (kept << KEPT_SHIFT) | (dropped << DROPPED_SHIFT);
             match self
                 .0
                 .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => return (keep, flushed),
+                Ok(_) => return Some(keep),
                 Err(c) => cur = c,
             }
         }
@@ -78,10 +77,9 @@ impl Counts {
     /// nothing and returns `None`, and the caller calls `count`.
     ///
     /// The same transition as `count` (same [`step`]), so the two mix freely.
-    /// It exists for the hot path: no flush state is live across the CAS
-    /// loop, and the window check keeps the fold's division out of it (with
-    /// rates 1/N or `None`, as the hot path passes, there is none at all),
-    /// which leaves the caller's registers (and stack) alone.
+    /// It exists for the hot path: the window check keeps the fold's division
+    /// out of it (with rates 1/N or `None`, as the hot path passes, there is
+    /// none at all), which leaves the caller's registers (and stack) alone.
     #[inline(always)]
     pub(crate) fn try_count(&self, rate: Option<Rate>, keep: bool) -> Option<bool> {
         let mut cur = self.0.load(Ordering::Relaxed);
@@ -160,17 +158,21 @@ fn step(cur: u64, rate: Option<Rate>, keep: bool) -> (bool, u64, u64, u64) {
 mod tests {
     use super::*;
 
+    /// Counts `n` events, moving the figures out whenever `count` asks to
+    /// (as the sampler does under its stats lock); returns what was moved.
     fn run(c: &Counts, rate: &str, n: usize) -> (Vec<bool>, Flushed) {
         let rate: Rate = rate.parse().unwrap();
         let mut flushed = (0, 0);
         let keeps = (0..n)
-            .map(|_| {
-                let (k, f) = c.count(Some(rate), false);
-                if let Some((a, b)) = f {
-                    flushed.0 += a;
-                    flushed.1 += b;
+            .map(|_| loop {
+                match c.count(Some(rate), false) {
+                    Some(k) => break k,
+                    None => {
+                        let (a, b) = c.take();
+                        flushed.0 += a;
+                        flushed.1 += b;
+                    }
                 }
-                k
             })
             .collect();
         (keeps, flushed)
@@ -273,8 +275,8 @@ mod tests {
                     let before = fast.raw();
                     match fast.try_count(arg, false) {
                         Some(keep) => {
-                            let (k, flushed) = full.count(arg, false);
-                            assert_eq!((keep, None), (k, flushed), "{rate} {start:#x} #{i}");
+                            let k = full.count(arg, false);
+                            assert_eq!(Some(keep), k, "{rate} {start:#x} #{i}");
                             assert_eq!(fast.raw(), full.raw(), "{rate} {start:#x} #{i}");
                         }
                         None => {
@@ -283,9 +285,15 @@ mod tests {
                             // window makes it bail out.
                             let outside = arg
                                 .is_some_and(|r| before & POS_MASK >= u64::from(r.denominator()));
-                            let flushed = full.count(arg, false).1;
-                            assert!(outside || flushed.is_some(), "{rate} {start:#x} #{i}");
-                            fast.count(arg, false);
+                            let counted = full.count(arg, false);
+                            assert!(outside || counted.is_none(), "{rate} {start:#x} #{i}");
+                            if counted.is_none() {
+                                assert_eq!(full.raw(), before, "nothing counted when full");
+                                full.take();
+                                fast.take();
+                                full.count(arg, false).unwrap();
+                            }
+                            fast.count(arg, false).unwrap();
                             assert_eq!(fast.raw(), full.raw());
                         }
                     }
@@ -301,7 +309,7 @@ mod tests {
         let r: Rate = "1/4".parse().unwrap();
         assert_eq!(c.try_count(Some(r), false), None);
         assert_eq!(c.raw(), 7, "nothing counted");
-        assert_eq!(c.count(Some(r), false), (false, None), "7 % 4 = 3: dropped");
+        assert_eq!(c.count(Some(r), false), Some(false), "7 % 4 = 3: dropped");
         assert_eq!(c.try_count(Some(r), false), Some(true), "back at 0: kept");
     }
 

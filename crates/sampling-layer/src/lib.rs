@@ -39,7 +39,12 @@
 //! [`key_field`](SamplingFilterBuilder::key_field)) overrides it:
 //! `debug!(sample_key = "tool_call", ...)`, or a dynamic value such as a client
 //! id (`sample_key = %client`). Counters are per (target, key); keys are
-//! stored as 64-bit xxh3 hashes, never as strings.
+//! stored as 64-bit xxh3 hashes, never as strings. The key store is indexed
+//! by a keyed, invertible mix of those with a per-process random seed
+//! (multiplies and shifts, not an XOR of the seed), so keys an attacker
+//! crafted to collide in their unseeded bits do not crowd one shard or one
+//! probe sequence; the consistent mode's decision hash stays unseeded, so
+//! processes agree.
 //!
 //! # Modes ([`Mode`])
 //!
@@ -194,7 +199,10 @@
 //! per-key counters for keyed events are live; past that the least recently
 //! used eighth is evicted (approximate LRU) and counted in
 //! [`SamplingStats::evicted_keys`]. The store costs at most [`BYTES_PER_KEY`]
-//! bytes per unit of `max_keys` (measured: about 134). Counters never overflow:
+//! bytes per unit of `max_keys` (measured: about 187). Eviction allocates
+//! nothing, so under key churn the logging thread allocates only when a
+//! shard's table grows to a new high (bounded by `max_keys`, not per event;
+//! `tests/memory.rs` counts them). Counters never overflow:
 //! positions wrap at the window, figures move to the stats bucket long before
 //! their fields fill. Callsite keys live in a fixed table of 2048 slots
 //! (32 KiB inline in each sampler, plus at most 128 bytes per registered callsite; at
@@ -233,9 +241,34 @@
 //! default, and [`OTHER_TARGET`] (`(other)`) for events no directive matches
 //! when there is no default, so their number is bounded by the directive set.
 //! No target can be named `""` or start with `(`, so no directive shares a
-//! row with the default or the catch-all. Figures for a
-//! target carry on across `set_directives`. `logmetrics` polls this snapshot;
-//! the sampler knows nothing of `metrics` or of the writer.
+//! row with the default or the catch-all.
+//!
+//! Every figure is monotonic per label over the sampler's life, whatever
+//! runs concurrently (evictions, `set_directives`, other readers): figures
+//! move between a callsite's or key's counter and the label's total only
+//! under the lock a snapshot holds. At most 4 096 labels (targets, `""`,
+//! `(other)`) can be configured *at once*; a set with more is refused. A label a
+//! new set drops frees its place, and its figures are remembered (up to
+//! 65 536 retired labels, under 150 bytes each; past that the longest retired
+//! is forgotten, counted in [`SamplingStats::forgotten_targets`]): when it is
+//! configured again it carries on from them. `set_directives` re-resolves
+//! every callsite and live key at once (one pass, under the directive lock;
+//! an event whose rule is being replaced waits for the pass to end).
+//! `logmetrics` polls this snapshot; the sampler knows nothing of `metrics`
+//! or of the writer.
+//!
+//! # `log` records
+//!
+//! Records of the `log` crate bridged by `tracing-log`'s `LogTracer` arrive
+//! on five shared callsites (one per level, target `log`). The sampler
+//! recognises them and samples each record by its own target (the
+//! `log.target` field, as `tracing-log`'s normalized metadata reports it), so
+//! `legacy_dep=0.1` applies, and by its own call site (`log.file` and
+//! `log.line`), so each `log` call site has its own exact 1-in-N, in a table
+//! of its own (up to [`MAX_LOG_SITES`]; never evicted). This is decided in
+//! `event_enabled`, since `enabled` only sees `tracing-log`'s temporary
+//! metadata; kept records get `sample_rate` like any event. To print the
+//! record's own target, enable `tracing-subscriber`'s `tracing-log` feature.
 //!
 //! # Annotation
 //!
@@ -264,10 +297,13 @@ mod counts;
 mod directive;
 mod error;
 mod fields;
+mod figures;
 mod filter;
 mod handle;
 mod keys;
 mod limits;
+mod ledger;
+mod log_bridge;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod mode;
@@ -289,6 +325,7 @@ pub use filter::SamplingFilter;
 pub use handle::SamplingHandle;
 pub use keys::BYTES_PER_KEY;
 pub use limits::{MAX_DIRECTIVES_LEN, MAX_TARGETS};
+pub use log_bridge::MAX_LOG_SITES;
 pub use mode::Mode;
 pub use rate::MAX_DENOMINATOR;
 pub use split::split_directives;

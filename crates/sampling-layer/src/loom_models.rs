@@ -41,7 +41,11 @@ fn loom_deterministic_counter_is_exact_under_concurrency() {
         let c = Arc::new(Counts::new());
         let rate = Rate::from_fraction(2, 3).unwrap();
         let spawn = |c: Arc<Counts>| {
-            thread::spawn(move || (0..3).filter(|_| c.count(Some(rate), false).0).count())
+            thread::spawn(move || {
+                (0..3)
+                    .filter(|_| c.count(Some(rate), false).unwrap())
+                    .count()
+            })
         };
         let a = spawn(c.clone());
         let b = spawn(c.clone());
@@ -52,37 +56,40 @@ fn loom_deterministic_counter_is_exact_under_concurrency() {
     });
 }
 
+/// Moving figures out (as the sampler does under its stats lock) while
+/// other threads count: every event is counted once, either still in the
+/// word or in what was taken, and the 1-in-3 decision stays exact.
 #[test]
 fn loom_fast_and_full_counting_mix_exactly() {
     loom::model(|| {
-        // One figure short of a flush, so the fast path bails out on one of
-        // the events and `count` moves the figures out.
+        // One figure short of full, so one of the events finds the word full.
         let c = Arc::new(Counts::from_raw((crate::counts::FLUSH_AT - 2) << 44));
         let rate = Rate::from_fraction(1, 3).unwrap();
+        let count_one = move |c: &Counts| loop {
+            if let Some(keep) = c.try_count(Some(rate), false) {
+                return (keep as u64, 0);
+            }
+            if let Some(keep) = c.count(Some(rate), false) {
+                return (keep as u64, 0);
+            }
+            let (k, d) = c.take();
+            let keep = c.count(Some(rate), false).expect("room after the move");
+            return (keep as u64, k + d);
+        };
         let fast = {
             let c = c.clone();
             thread::spawn(move || {
-                (0..2)
-                    .map(|_| match c.try_count(Some(rate), false) {
-                        Some(keep) => (keep, 0),
-                        None => {
-                            let (keep, f) = c.count(Some(rate), false);
-                            (keep, f.map_or(0, |(k, d)| k + d))
-                        }
-                    })
-                    .fold((0, 0), |(k, f), (keep, n)| (k + keep as u64, f + n))
+                let (a, b) = (count_one(&c), count_one(&c));
+                (a.0 + b.0, a.1 + b.1)
             })
         };
-        let full = {
+        let other = {
             let c = c.clone();
-            thread::spawn(move || {
-                let (keep, f) = c.count(Some(rate), false);
-                (keep as u64, f.map_or(0, |(k, d)| k + d))
-            })
+            thread::spawn(move || count_one(&c))
         };
-        let (a, b) = (fast.join().unwrap(), full.join().unwrap());
+        let (a, b) = (fast.join().unwrap(), other.join().unwrap());
         // Three events through one word at 1/3: exactly one kept; every
-        // figure is either still in the word or was handed out, once.
+        // figure is either still in the word or was taken, once.
         assert_eq!(a.0 + b.0, 1);
         let (k, d) = c.peek();
         assert_eq!(k + d + a.1 + b.1, crate::counts::FLUSH_AT - 2 + 3);
@@ -188,5 +195,68 @@ fn loom_breaker_opens_exactly_once() {
         assert_eq!(opened, 1);
         assert_eq!(b.trips(), 1);
         assert!(b.is_open());
+    });
+}
+
+/// The protocol that keeps stats monotonic (`figures`): figures leave a word
+/// only under the ledger lock (a full word, or a re-resolution that moves
+/// them to the old rule's bucket), and a snapshot holds the same lock while it
+/// reads the ledger and the words. Two snapshots, a thread counting into a
+/// nearly full word, and an install moving the word to another bucket: every
+/// bucket's figure in the second snapshot is at least that of the first, and
+/// nothing is lost or counted twice.
+#[test]
+fn loom_stats_snapshots_never_go_backwards() {
+    use crate::counts::FLUSH_AT;
+    use loom::sync::Mutex;
+
+    loom::model(|| {
+        let start = FLUSH_AT - 1;
+        let word = Arc::new((RuleCache::new(), Counts::from_raw(start << 44)));
+        let ledger = Arc::new(Mutex::new([0u64; 2]));
+        let in_bucket = |b| Rule::new(Rate::ZERO, b, false);
+        assert!(word.0.publish(1, in_bucket(0), |_| {}));
+
+        let counter = {
+            let (word, ledger) = (word.clone(), ledger.clone());
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    while word.1.count(None, false).is_none() {
+                        // Full: move the figures out, under the lock, to the
+                        // bucket of the rule cached now.
+                        let mut l = ledger.lock().unwrap();
+                        let (_, rule) = word.0.current();
+                        l[rule.bucket()] += word.1.take().1;
+                    }
+                }
+            })
+        };
+        let install = {
+            let (word, ledger) = (word.clone(), ledger.clone());
+            thread::spawn(move || {
+                let mut l = ledger.lock().unwrap();
+                word.0.publish(2, in_bucket(1), |old| {
+                    l[old.unwrap().bucket()] += word.1.take().1;
+                });
+            })
+        };
+        let snapshot = || {
+            let l = ledger.lock().unwrap();
+            let mut figures = *l;
+            let (_, rule) = word.0.current();
+            figures[rule.bucket()] += word.1.peek().1;
+            figures
+        };
+        let first = snapshot();
+        let second = snapshot();
+        assert!(
+            first[0] <= second[0] && first[1] <= second[1],
+            "{first:?} -> {second:?}"
+        );
+        counter.join().unwrap();
+        install.join().unwrap();
+        let last = snapshot();
+        assert!(second[0] <= last[0] && second[1] <= last[1]);
+        assert_eq!(last[0] + last[1], start + 2, "every event once");
     });
 }

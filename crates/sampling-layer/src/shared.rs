@@ -1,4 +1,7 @@
 //! The state one sampler shares with its handles, and the per-event decision.
+//!
+//! Figures (installing directives, moving counts into stats buckets, the
+//! stats snapshot) are in [`figures`](crate::figures).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,14 +13,15 @@ use crate::{
     annotate,
     breaker::{BreakerState, Transition},
     callsites::{CallsiteState, CallsiteTable},
-    counts::{Counts, Flushed},
+    counts::Counts,
     directive::DirectiveSet,
-    error::{ParseError, ParseErrorKind},
+    error::ParseError,
     fields::FieldHashes,
-    keys::{KeyEntry, KeyStore},
+    keys::KeyStore,
+    ledger::Ledger,
+    log_bridge::LogSites,
     mode::{self, Mode},
-    rule::{Rule, MAX_BUCKETS},
-    stats::{SamplingStats, TargetStats},
+    rule::Rule,
     sync::{AtomicU64, Ordering},
 };
 
@@ -25,9 +29,9 @@ use crate::{
 pub(crate) const NOTICE_TARGET: &str = "sampling_layer";
 
 /// Low bits of [`Shared::state`]; any set means keep everything.
-const DISABLED: u64 = 1;
-const BREAKER_OPEN: u64 = 2;
-const FLAG_BITS: u32 = 2;
+pub(crate) const DISABLED: u64 = 1;
+pub(crate) const BREAKER_OPEN: u64 = 2;
+pub(crate) const FLAG_BITS: u32 = 2;
 const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
 
 /// A directive set with the stats buckets its labels map to.
@@ -35,11 +39,11 @@ const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
 pub(crate) struct Installed {
     pub(crate) generation: u64,
     pub(crate) set: DirectiveSet,
-    buckets: HashMap<String, usize>,
+    pub(crate) buckets: HashMap<String, usize>,
 }
 
 impl Installed {
-    fn rule(&self, target: &str, key_hash: Option<u64>) -> Rule {
+    pub(crate) fn rule(&self, target: &str, key_hash: Option<u64>) -> Rule {
         let resolved = match key_hash {
             Some(h) => self.set.resolve_key(target, h),
             None => self.set.resolve_target(target),
@@ -53,13 +57,6 @@ impl Installed {
     }
 }
 
-#[derive(Debug, Default, Clone)]
-struct Totals {
-    label: String,
-    kept: u64,
-    dropped: u64,
-}
-
 pub(crate) struct Shared {
     pub(crate) mode: Mode,
     pub(crate) key_field: String,
@@ -67,12 +64,15 @@ pub(crate) struct Shared {
     pub(crate) seed: u64,
     pub(crate) callsites: CallsiteTable,
     pub(crate) keys: KeyStore,
+    /// `log` records' call sites (through `tracing-log`).
+    pub(crate) log_sites: LogSites,
     /// `generation << 2 | DISABLED | BREAKER_OPEN`: one load tells the hot
     /// path both whether to sample and whether its cached rules are current.
-    state: AtomicU64,
-    installed: RwLock<Arc<Installed>>,
-    /// Counts moved out of callsites and keys (re-resolved or evicted), per bucket.
-    totals: Mutex<Vec<Totals>>,
+    pub(crate) state: AtomicU64,
+    pub(crate) installed: RwLock<Arc<Installed>>,
+    /// Figures moved out of callsites and keys, per stats bucket. Every move
+    /// takes this lock, and so does a snapshot (see `figures`).
+    pub(crate) ledger: Mutex<Ledger>,
     pub(crate) breaker: Option<BreakerState>,
     /// The dispatcher this sampler is part of (told or recognised), for notices.
     pub(crate) dispatch: OnceLock<WeakDispatch>,
@@ -111,13 +111,14 @@ impl Shared {
             seed,
             callsites: CallsiteTable::new(),
             keys: KeyStore::new(max_keys),
+            log_sites: LogSites::new(),
             state: AtomicU64::new(0),
             installed: RwLock::new(Arc::new(Installed {
                 generation: 0,
                 set: DirectiveSet::default(),
                 buckets: HashMap::new(),
             })),
-            totals: Mutex::new(Vec::new()),
+            ledger: Mutex::new(Ledger::default()),
             breaker,
             dispatch: OnceLock::new(),
             notice_dispatch: Mutex::new(None),
@@ -126,55 +127,11 @@ impl Shared {
         Ok(shared)
     }
 
-    /// Makes `set` the current directives; takes effect from the next event.
-    pub(crate) fn install(&self, set: DirectiveSet) -> Result<(), ParseError> {
-        let mut installed = self.installed.write().unwrap_or_else(|e| e.into_inner());
-        let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-        let mut buckets = HashMap::new();
-        // Indexed once, not searched per label: with 4 096 labels a search
-        // per label cost ~10 ms (issue 8, item 8).
-        let mut known: HashMap<String, usize> = totals
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.label.clone(), i))
-            .collect();
-        for (label, _) in set.labels() {
-            let idx = match known.get(&label) {
-                Some(&i) => i,
-                None if totals.len() < MAX_BUCKETS => {
-                    totals.push(Totals { label: label.clone(), ..Totals::default() });
-                    known.insert(label.clone(), totals.len() - 1);
-                    totals.len() - 1
-                }
-                None => {
-                    return Err(ParseError::new(
-                        set.source(),
-                        ParseErrorKind::InvalidSetting(format!(
-                            "more than {MAX_BUCKETS} distinct targets configured over the sampler's life"
-                        )),
-                    ))
-                }
-            };
-            buckets.insert(label, idx);
-        }
-        let generation = installed.generation + 1;
-        *installed = Arc::new(Installed {
-            generation,
-            set,
-            buckets,
-        });
-        // Published after the set, so a reader that sees the new generation and
-        // misses its cache resolves against this set (or a newer one). Installs
-        // are serialised by the write lock, so this keeps `state >> 2 == generation`.
-        self.state.fetch_add(1 << FLAG_BITS, Ordering::Release);
-        Ok(())
-    }
-
     pub(crate) fn directives(&self) -> String {
         self.current().set.source().to_owned()
     }
 
-    fn current(&self) -> Arc<Installed> {
+    pub(crate) fn current(&self) -> Arc<Installed> {
         self.installed
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -202,51 +159,9 @@ impl Shared {
         })
     }
 
-    /// Moves counts from a callsite or key into the bucket they were counted under.
-    fn flush(&self, bucket: usize, (k, d): Flushed) {
-        if k | d != 0 {
-            let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(t) = totals.get_mut(bucket) {
-                t.kept += k;
-                t.dropped += d;
-            }
-        }
-    }
-
-    #[cold]
-    fn resolve_callsite(&self, cs: &CallsiteState) -> Rule {
-        let inst = self.current();
-        let rule = inst.rule(cs.meta.target(), None);
-        cs.rule.publish(inst.generation, rule, |old| {
-            if let Some(old) = old {
-                self.flush(old.bucket(), cs.counts.take());
-            }
-        });
-        rule
-    }
-
-    #[cold]
-    fn resolve_key(&self, e: &KeyEntry, target: &str, key_hash: u64) -> Rule {
-        let inst = self.current();
-        let rule = inst.rule(target, Some(key_hash));
-        e.rule.publish(inst.generation, rule, |old| {
-            if let Some(old) = old {
-                self.flush(old.bucket(), e.counts.take());
-            }
-        });
-        rule
-    }
-
-    fn evicted(&self, e: &KeyEntry) {
-        let (generation, rule) = e.rule.current();
-        if generation != 0 {
-            self.flush(rule.bucket(), e.counts.take());
-        }
-    }
-
     /// Identifies this sampler (its address; stable: it lives in an `Arc`).
     #[inline]
-    fn id(&self) -> usize {
+    pub(crate) fn id(&self) -> usize {
         self as *const Shared as usize
     }
 
@@ -379,11 +294,16 @@ impl Shared {
     fn decide_early_at(&self, meta: &Metadata<'_>, cs: &CallsiteState) -> bool {
         self.observe_breaker(*meta.level());
         let (bypass, generation) = self.bypass_and_generation();
-        let rule = match cs.rule.get(generation) {
+        let mut rule = match cs.rule.get(generation) {
             Some(r) => r,
-            None => self.resolve_callsite(cs),
+            None => self.settle_callsite(cs, false),
         };
-        let keep = self.count(rule, bypass, &cs.counts, || None);
+        let keep = loop {
+            match self.count(rule, bypass, &cs.counts, &mut || None) {
+                Some(keep) => break keep,
+                None => rule = self.settle_callsite(cs, true),
+            }
+        };
         if keep {
             self.set_pending(meta, rule, bypass);
         }
@@ -437,9 +357,17 @@ impl Shared {
         }
         self.observe_breaker(level);
         let (bypass, generation) = self.bypass_and_generation();
-        let cs_rule = match cs.rule.get(generation) {
+        if cs.log_bridge {
+            // A `log` record: its own target and call site, from the fields.
+            let consistent = matches!(self.mode, Mode::Consistent { .. });
+            let mut span_hash = Some(span_hash);
+            return self.decide_log(event, cs, bypass, generation, &mut || {
+                span_hash.take().filter(|_| consistent).and_then(|f| f())
+            });
+        }
+        let mut cs_rule = match cs.rule.get(generation) {
             Some(r) => r,
-            None => self.resolve_callsite(cs),
+            None => self.settle_callsite(cs, false),
         };
 
         let deterministic = matches!(self.mode, Mode::Deterministic);
@@ -468,37 +396,55 @@ impl Shared {
         if hashes.key.is_some() || hashes.value.is_some() {
             event.record(&mut hashes);
         }
-        let value_hash = |hashes: &FieldHashes<'_>| {
-            if !needs_value {
-                None
-            } else {
-                hashes.value_hash.or_else(span_hash)
-            }
+        // Looked up at most once, and only if a decision needs it.
+        let mut span_hash = Some(span_hash);
+        let mut found: Option<Option<u64>> = None;
+        let mut value_hash = || {
+            *found.get_or_insert_with(|| {
+                if !needs_value {
+                    None
+                } else {
+                    hashes
+                        .value_hash
+                        .or_else(|| span_hash.take().and_then(|f| f()))
+                }
+            })
         };
 
         let (keep, rate) = match hashes.key_hash {
             Some(key_hash) => {
                 // Counters are per (target, key): fold the target's hash in.
                 let store_key = key_hash ^ mode::splitmix64(cs.target_hash);
-                self.keys.with_entry(
-                    store_key,
-                    |e| self.evicted(e),
-                    |e| {
-                        let rule = match e.rule.get(generation) {
-                            Some(r) => r,
-                            None => self.resolve_key(e, meta.target(), key_hash),
-                        };
-                        let rate = rule.rate();
-                        let keep = self.count(rule, bypass, &e.counts, || value_hash(&hashes));
-                        (keep, rate)
-                    },
-                )
+                let origin = (meta, key_hash);
+                let mut generation = generation;
+                loop {
+                    // Under the key's shard lock: nothing here may block.
+                    let counted = self.keys.with_entry(
+                        store_key,
+                        origin,
+                        || self.evict_keys(),
+                        |e| {
+                            let Some(rule) = e.rule.get(generation) else {
+                                return Err(false);
+                            };
+                            match self.count(rule, bypass, &e.counts, &mut value_hash) {
+                                Some(keep) => Ok((keep, rule.rate())),
+                                None => Err(true),
+                            }
+                        },
+                    );
+                    match counted {
+                        Ok(decided) => break decided,
+                        Err(full) => generation = self.settle_key(store_key, origin, full),
+                    }
+                }
             }
-            None => {
-                let rate = cs_rule.rate();
-                let keep = self.count(cs_rule, bypass, &cs.counts, || value_hash(&hashes));
-                (keep, rate)
-            }
+            None => loop {
+                match self.count(cs_rule, bypass, &cs.counts, &mut value_hash) {
+                    Some(keep) => break (keep, cs_rule.rate()),
+                    None => cs_rule = self.settle_callsite(cs, true),
+                }
+            },
         };
         if keep {
             let sampled = bypass == 0 && !rate.is_one();
@@ -507,17 +453,22 @@ impl Shared {
         keep
     }
 
-    /// Decides and counts one event under `rule` in one atomic RMW on `counts`.
-    #[inline]
-    fn count(
+    /// Decides and counts one event under `rule` in one atomic RMW on
+    /// `counts`; `None` (nothing counted) when its figures must be moved out
+    /// first ([`settle_callsite`](Self::settle_callsite) and
+    /// [`settle_key`](Self::settle_key) do it).
+    // Inlined into each decision: out of line it costs a call and spills
+    // (~40 instructions per keyed event, measured with callgrind).
+    #[inline(always)]
+    pub(crate) fn count(
         &self,
         rule: Rule,
         bypass: u64,
         counts: &Counts,
-        value_hash: impl FnOnce() -> Option<u64>,
-    ) -> bool {
+        value_hash: &mut impl FnMut() -> Option<u64>,
+    ) -> Option<bool> {
         let rate = rule.rate();
-        let (keep, flushed) = if bypass != 0 || rate.is_one() {
+        if bypass != 0 || rate.is_one() {
             counts.count(None, true)
         } else if rate.is_zero() {
             counts.count(None, false)
@@ -533,15 +484,11 @@ impl Shared {
                     counts.count(None, mode::below(x, rate))
                 }
             }
-        };
-        if let Some(f) = flushed {
-            self.flush(rule.bucket(), f);
         }
-        keep
     }
 
     #[cold]
-    fn transition(&self, t: Transition) {
+    pub(crate) fn transition(&self, t: Transition) {
         if t.opened {
             self.state.fetch_or(BREAKER_OPEN, Ordering::Release);
         } else {
@@ -553,72 +500,5 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         crate::handle::notify(explicit.or_else(|| self.dispatch.get().cloned()), t);
-    }
-
-    pub(crate) fn stats(&self) -> SamplingStats {
-        if let Some(t) = self
-            .breaker
-            .as_ref()
-            .filter(|b| b.is_open())
-            .and_then(|b| b.poll())
-        {
-            self.transition(t);
-        }
-        let inst = self.current();
-        let mut totals: Vec<(u64, u64)> = self
-            .totals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|t| (t.kept, t.dropped))
-            .collect();
-        let mut add = |rule: Rule, counts: &Counts| {
-            if let Some(t) = totals.get_mut(rule.bucket()) {
-                let (k, d) = counts.peek();
-                t.0 += k;
-                t.1 += d;
-            }
-        };
-        let mut callsite_keys = 0;
-        self.callsites.for_each(|cs| {
-            let (generation, rule) = cs.rule.current();
-            if generation != 0 {
-                add(rule, &cs.counts);
-                callsite_keys += 1;
-            }
-        });
-        self.keys.for_each(|e| {
-            let (generation, rule) = e.rule.current();
-            if generation != 0 {
-                add(rule, &e.counts);
-            }
-        });
-        let targets = inst
-            .set
-            .labels()
-            .into_iter()
-            .map(|(label, rate)| {
-                let (kept, dropped) = totals[inst.buckets[&label]];
-                TargetStats {
-                    target: label,
-                    rate: rate.as_f64(),
-                    seen: kept + dropped,
-                    kept,
-                    dropped,
-                }
-            })
-            .collect();
-        let bypass = self.state.load(Ordering::Acquire);
-        SamplingStats {
-            active_keys: self.keys.live(),
-            max_keys: self.keys.max(),
-            evicted_keys: self.keys.evicted(),
-            breaker_open: bypass & BREAKER_OPEN != 0,
-            breaker_trips: self.breaker.as_ref().map_or(0, |b| b.trips()),
-            breaker_recoveries: self.breaker.as_ref().map_or(0, |b| b.recoveries()),
-            enabled: bypass & DISABLED == 0,
-            callsite_keys,
-            targets,
-        }
     }
 }

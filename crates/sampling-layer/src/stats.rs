@@ -50,10 +50,17 @@ pub struct SamplingStats {
     pub breaker_trips: u64,
     /// Times the breaker has closed again (sampling resumed).
     pub breaker_recoveries: u64,
-    /// Callsites with a counter of their own (events without a key field).
-    /// These are bounded by the program's code, not by `max_keys`, and are not
-    /// counted in `active_keys`.
+    /// Callsites with a counter of their own (events without a key field,
+    /// and `log` call sites bridged by `tracing-log`). These are bounded by
+    /// the program's code, not by `max_keys`, and are not counted in
+    /// `active_keys`.
     pub callsite_keys: usize,
+    /// Targets no longer configured whose figures are remembered (a target
+    /// that comes back carries on from them); at most 65 536.
+    pub retired_targets: usize,
+    /// Retired targets forgotten because more than 65 536 were remembered:
+    /// if one comes back, its figures restart from zero.
+    pub forgotten_targets: u64,
     /// Whether sampling is enabled (`SamplingHandle::set_enabled`).
     pub enabled: bool,
     /// Per target: seen, kept, dropped and the configured rate.

@@ -1,0 +1,311 @@
+//! Installing directives, moving figures into stats buckets, and the stats
+//! snapshot: the accounting side of [`Shared`].
+//!
+//! # Why figures never go backwards
+//!
+//! An event is counted once, in the word (callsite's or key's) it was decided
+//! on. Figures leave a word for the [`Ledger`] only by a *move*: when the word
+//! is re-resolved under new directives, when its key is evicted, or when a
+//! figure is about to fill. Every move takes the ledger lock, and so does a
+//! snapshot for its whole pass, so a snapshot sees each event exactly once (in
+//! a word, or in the ledger), and words only grow while it reads them. A
+//! word's figures belong to the bucket of the rule cached on it; rules with
+//! figures behind them change only under the same lock. So each label's
+//! figures in a snapshot are at least those of any earlier snapshot.
+//!
+//! # Freeing a label's slot
+//!
+//! An install re-resolves every callsite and live key at once (moving their
+//! figures to the buckets they were counted under) while it holds the ledger
+//! lock and the directive lock, then retires the labels the new set drops
+//! (their figures kept by the ledger) and hands their slots to new labels. So
+//! no word still points at a freed slot, and a stale in-flight event's count
+//! lands in a word whose rule is already the new one. A word resolved for the
+//! first time (no figures yet) does so under the directive read lock, so it
+//! can never publish a rule of a set that an install already replaced.
+//!
+//! Lock order: directives, then key store eviction, then ledger, then the key
+//! map's shard locks. Code under a shard lock never waits for anything.
+
+use std::sync::{Arc, MutexGuard};
+
+use crate::{
+    callsites::CallsiteState,
+    counts::{Counts, Flushed},
+    directive::DirectiveSet,
+    error::{ParseError, ParseErrorKind},
+    ledger::Ledger,
+    log_bridge::LogSite,
+    rule::{Rule, RuleCache, MAX_BUCKETS},
+    shared::{Installed, Shared, BREAKER_OPEN, DISABLED, FLAG_BITS},
+    stats::{SamplingStats, TargetStats},
+    sync::Ordering,
+};
+
+use tracing_core::Metadata;
+
+impl Shared {
+    pub(crate) fn lock_ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes `set` the current directives; takes effect from the next event.
+    /// Costs one pass over the callsites and the live keys.
+    pub(crate) fn install(&self, set: DirectiveSet) -> Result<(), ParseError> {
+        let mut installed = self.installed.write().unwrap_or_else(|e| e.into_inner());
+        let mut ledger = self.lock_ledger();
+        let labels = set.labels();
+        let plan = ledger
+            .plan(labels.iter().map(|(l, _)| l.as_str()))
+            .map_err(|n| {
+                ParseError::new(
+                    set.source(),
+                    ParseErrorKind::InvalidSetting(format!(
+                        "{n} targets in one directive set: at most {MAX_BUCKETS} can be configured \
+                         at once (targets a later set drops free their place)"
+                    )),
+                )
+            })?;
+        let generation = installed.generation + 1;
+        let new = Arc::new(Installed {
+            generation,
+            set,
+            buckets: plan.buckets,
+        });
+        let mut moved: Vec<Flushed> = vec![(0, 0); ledger.len()];
+        let mut sweep = |cache: &RuleCache, counts: &Counts, target: &str, key: Option<u64>| {
+            if cache.current().0 == 0 {
+                return; // Never resolved: no figures, resolves fresh later.
+            }
+            let rule = new.rule(target, key);
+            // No other writer can hold the tag: fresh resolutions need the
+            // directive lock, moves the ledger lock, and we hold both.
+            let published = cache.publish(generation, rule, |old| {
+                if let Some(old) = old {
+                    let (k, d) = counts.take();
+                    if let Some(m) = moved.get_mut(old.bucket()) {
+                        m.0 += k;
+                        m.1 += d;
+                    }
+                }
+            });
+            debug_assert!(published);
+        };
+        self.callsites
+            .for_each(|cs| sweep(&cs.rule, &cs.counts, cs.meta.target(), None));
+        self.keys.for_each(|e| {
+            sweep(&e.rule, &e.counts, e.meta.target(), Some(e.key_hash));
+        });
+        self.log_sites
+            .for_each(|s| sweep(&s.rule, &s.counts, &s.target, None));
+        ledger.commit(&new.buckets, &moved);
+        *installed = new;
+        // Published after the set, so a reader that sees the new generation and
+        // misses its cache resolves against this set (or a newer one). Installs
+        // are serialised by the write lock, so this keeps `state >> 2 == generation`.
+        self.state.fetch_add(1 << FLAG_BITS, Ordering::Release);
+        Ok(())
+    }
+
+    /// Brings a callsite's rule up to the installed directives and, if `full`,
+    /// moves its figures out; returns the rule to count under.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn settle_callsite(&self, cs: &CallsiteState, full: bool) -> Rule {
+        if !full {
+            let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
+            if cs.rule.current().0 == 0 {
+                cs.rule
+                    .publish(inst.generation, inst.rule(cs.meta.target(), None), |_| {});
+            }
+            if let Some(rule) = cs.rule.get(inst.generation) {
+                return rule;
+            }
+        }
+        let inst = self.current();
+        let mut ledger = self.lock_ledger();
+        settle(
+            &inst,
+            &mut ledger,
+            &cs.rule,
+            &cs.counts,
+            cs.meta.target(),
+            None,
+        )
+    }
+
+    /// [`settle_callsite`](Self::settle_callsite) for a `log` call site.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn settle_log_site(&self, site: &LogSite, full: bool) -> Rule {
+        if !full {
+            let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
+            if site.rule.current().0 == 0 {
+                site.rule
+                    .publish(inst.generation, inst.rule(&site.target, None), |_| {});
+            }
+            if let Some(rule) = site.rule.get(inst.generation) {
+                return rule;
+            }
+        }
+        let inst = self.current();
+        let mut ledger = self.lock_ledger();
+        settle(
+            &inst,
+            &mut ledger,
+            &site.rule,
+            &site.counts,
+            &site.target,
+            None,
+        )
+    }
+
+    /// [`settle_callsite`](Self::settle_callsite) for a key; returns the
+    /// generation its rule is now cached under (the key may have been evicted
+    /// meanwhile: then the caller inserts it again).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn settle_key(
+        &self,
+        store_key: u64,
+        (meta, key_hash): (&'static Metadata<'static>, u64),
+        full: bool,
+    ) -> u64 {
+        if !full {
+            let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
+            let fresh = self.keys.get(store_key, |e| {
+                if e.rule.current().0 != 0 {
+                    return false;
+                }
+                let rule = inst.rule(meta.target(), Some(key_hash));
+                e.rule.publish(inst.generation, rule, |_| {});
+                true
+            });
+            if fresh != Some(false) {
+                return inst.generation;
+            }
+        }
+        let inst = self.current();
+        let mut ledger = self.lock_ledger();
+        self.keys.get(store_key, |e| {
+            settle(
+                &inst,
+                &mut ledger,
+                &e.rule,
+                &e.counts,
+                meta.target(),
+                Some(key_hash),
+            );
+        });
+        inst.generation
+    }
+
+    /// Makes room in the key store, moving the evicted keys' figures out.
+    pub(crate) fn evict_keys(&self) {
+        let mut ledger = self.lock_ledger();
+        self.keys.evict_batch(|e| {
+            let (generation, rule) = e.rule.current();
+            if generation != 0 {
+                ledger.add(rule.bucket(), e.counts.take());
+            }
+        });
+    }
+
+    pub(crate) fn stats(&self) -> SamplingStats {
+        if let Some(t) = self
+            .breaker
+            .as_ref()
+            .filter(|b| b.is_open())
+            .and_then(|b| b.poll())
+        {
+            self.transition(t);
+        }
+        // Both locks for the whole pass: no install (which reassigns buckets)
+        // and no move of figures while the words are read.
+        let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
+        let ledger = self.lock_ledger();
+        let mut figures = ledger.figures();
+        let (retired_targets, forgotten_targets) = ledger.retired();
+        let mut add = |cache: &RuleCache, counts: &Counts| {
+            let (generation, rule) = cache.current();
+            if generation == 0 {
+                return false;
+            }
+            if let Some(t) = figures.get_mut(rule.bucket()) {
+                let (k, d) = counts.peek();
+                t.0 += k;
+                t.1 += d;
+            }
+            true
+        };
+        let mut callsite_keys = 0;
+        self.callsites.for_each(|cs| {
+            if add(&cs.rule, &cs.counts) {
+                callsite_keys += 1;
+            }
+        });
+        self.log_sites.for_each(|s| {
+            if add(&s.rule, &s.counts) {
+                callsite_keys += 1;
+            }
+        });
+        self.keys.for_each(|e| {
+            add(&e.rule, &e.counts);
+        });
+        drop(ledger);
+        let targets = inst
+            .set
+            .labels()
+            .into_iter()
+            .map(|(label, rate)| {
+                let (kept, dropped) = figures[inst.buckets[&label]];
+                TargetStats {
+                    target: label,
+                    rate: rate.as_f64(),
+                    seen: kept + dropped,
+                    kept,
+                    dropped,
+                }
+            })
+            .collect();
+        drop(inst);
+        let state = self.state.load(Ordering::Acquire);
+        SamplingStats {
+            active_keys: self.keys.live(),
+            max_keys: self.keys.max(),
+            evicted_keys: self.keys.evicted(),
+            breaker_open: state & BREAKER_OPEN != 0,
+            breaker_trips: self.breaker.as_ref().map_or(0, |b| b.trips()),
+            breaker_recoveries: self.breaker.as_ref().map_or(0, |b| b.recoveries()),
+            enabled: state & DISABLED == 0,
+            callsite_keys,
+            retired_targets,
+            forgotten_targets,
+            targets,
+        }
+    }
+}
+
+/// Under the ledger lock: brings `cache` up to `inst` (moving the figures
+/// counted under the old rule to its bucket) and moves the rest of the
+/// figures out, to the bucket of the rule now cached. Returns that rule.
+fn settle(
+    inst: &Installed,
+    ledger: &mut Ledger,
+    cache: &RuleCache,
+    counts: &Counts,
+    target: &str,
+    key_hash: Option<u64>,
+) -> Rule {
+    if cache.current().0 < inst.generation {
+        let rule = inst.rule(target, key_hash);
+        cache.publish(inst.generation, rule, |old| {
+            if let Some(old) = old {
+                ledger.add(old.bucket(), counts.take());
+            }
+        });
+    }
+    let (_, rule) = cache.current();
+    ledger.add(rule.bucket(), counts.take());
+    rule
+}
