@@ -8,6 +8,7 @@ use tracing_subscriber::EnvFilter;
 use crate::breaker::{Breaker, BreakerState};
 use crate::directive::DirectiveSet;
 use crate::error::{ParseError, ParseErrorKind};
+use crate::extract::{self, KeyExtractor};
 use crate::filter::SamplingFilter;
 use crate::mode::Mode;
 use crate::shared::Shared;
@@ -26,6 +27,8 @@ pub struct SamplingFilterBuilder {
     seed: Option<u64>,
     breaker: Breaker,
     env_var: String,
+    // Key-extractor hook (issue 15).
+    extractor: Option<KeyExtractor>,
 }
 
 impl Default for SamplingFilterBuilder {
@@ -38,6 +41,7 @@ impl Default for SamplingFilterBuilder {
             seed: None,
             breaker: Breaker::default(),
             env_var: DEFAULT_ENV.to_owned(),
+            extractor: None,
         }
     }
 }
@@ -77,6 +81,16 @@ impl SamplingFilterBuilder {
     /// The circuit breaker ([`Breaker::disabled`] turns it off).
     pub fn breaker(mut self, breaker: Breaker) -> Self {
         self.breaker = breaker;
+        self
+    }
+
+    /// Decide events inside a trace by the trace, read from the current
+    /// context by `extractor` (see [`KeyExtractor`]; with the `opentelemetry`
+    /// feature, [`otel::follow_trace`](crate::otel::follow_trace) or
+    /// [`otel::trace_id_ratio`](crate::otel::trace_id_ratio)). The
+    /// [`mode`](Self::mode) then decides only events outside any trace.
+    pub fn key_extractor(mut self, extractor: KeyExtractor) -> Self {
+        self.extractor = Some(extractor);
         self
     }
 
@@ -186,6 +200,8 @@ impl SamplingFilterBuilder {
             }
         }
         self.breaker.validate()?;
+        // Budget hook (issue 11): pass whether a budget is set.
+        extract::check_settings(self.extractor.as_ref(), false)?;
         let seed = self.seed.unwrap_or_else(|| {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
             h.write_u64(0x5eed);
@@ -195,7 +211,7 @@ impl SamplingFilterBuilder {
             .breaker
             .enabled
             .then(|| BreakerState::new(&self.breaker));
-        let shared = Shared::new(
+        let mut shared = Shared::new(
             set,
             self.mode,
             self.key_field,
@@ -204,6 +220,7 @@ impl SamplingFilterBuilder {
             self.max_keys,
             breaker,
         )?;
+        shared.extractor = self.extractor; // key-extractor hook (issue 15)
         Ok(SamplingFilter::from_shared(shared))
     }
 }

@@ -16,6 +16,7 @@ use crate::{
     counts::Counts,
     directive::DirectiveSet,
     error::ParseError,
+    extract::KeyExtractor,
     fields::FieldHashes,
     keys::KeyStore,
     ledger::Ledger,
@@ -78,6 +79,9 @@ pub(crate) struct Shared {
     pub(crate) dispatch: OnceLock<WeakDispatch>,
     /// Set by `SamplingHandle::set_notice_dispatch`; wins over `dispatch`.
     pub(crate) notice_dispatch: Mutex<Option<WeakDispatch>>,
+    /// Key-extractor hook (issue 15): decides events inside a trace; the
+    /// mode decides the others (see `count`).
+    pub(crate) extractor: Option<KeyExtractor>,
 }
 
 impl fmt::Debug for Shared {
@@ -122,6 +126,7 @@ impl Shared {
             breaker,
             dispatch: OnceLock::new(),
             notice_dispatch: Mutex::new(None),
+            extractor: None,
         };
         shared.install(set)?;
         Ok(shared)
@@ -245,6 +250,7 @@ impl Shared {
             return true;
         }
         if !matches!(self.mode, Mode::Deterministic)
+            || self.extractor.is_some() // key-extractor hook: decided in `count`
             || self.breaker.as_ref().is_some_and(|b| level <= b.level)
         {
             return self.decide_early_at(meta, cs);
@@ -370,7 +376,8 @@ impl Shared {
             None => self.settle_callsite(cs, false),
         };
 
-        let deterministic = matches!(self.mode, Mode::Deterministic);
+        // Key-extractor hook: no per-key positions when the trace decides.
+        let deterministic = matches!(self.mode, Mode::Deterministic) && self.extractor.is_none();
         let consistent = matches!(self.mode, Mode::Consistent { .. });
         // Per-key state only where a key changes something: a `[key]` directive
         // may apply, or a deterministic position must be kept per key. Rates 1
@@ -468,7 +475,22 @@ impl Shared {
         value_hash: &mut impl FnMut() -> Option<u64>,
     ) -> Option<bool> {
         let rate = rule.rate();
-        if bypass != 0 || rate.is_one() {
+        if bypass != 0 {
+            return counts.count(None, true);
+        }
+        // Key-extractor hook: the trace decides, also at rate 1 (a trace
+        // that is not sampled drops the event under `FollowTrace`).
+        // Outside any trace: the consistent field, else an independent draw
+        // (never a deterministic position: it would differ between processes).
+        if let Some(x) = &self.extractor {
+            let keep = x.decide(rate).unwrap_or_else(|| {
+                rate.is_one()
+                    || (!rate.is_zero()
+                        && mode::below(value_hash().unwrap_or_else(|| mode::draw(self.seed)), rate))
+            });
+            return counts.count(None, keep);
+        }
+        if rate.is_one() {
             counts.count(None, true)
         } else if rate.is_zero() {
             counts.count(None, false)

@@ -1,0 +1,77 @@
+//! Sampling keyed on the OpenTelemetry trace of the current span
+//! (`opentelemetry` feature, for `opentelemetry` 0.33 with
+//! `tracing-opentelemetry` 0.34).
+//!
+//! [`follow_trace`] keeps an event's log iff its trace is sampled;
+//! [`trace_id_ratio`] keeps it iff OpenTelemetry's `TraceIdRatioBased` at the
+//! event's directive rate keeps its trace (see [`TracePolicy`]). Either way
+//! the logs kept are those of whole traces, the same traces in every process
+//! of a request's path, and they match what the tracing pipeline exports.
+//!
+//! ```
+//! use sampling_layer::{otel, SamplingFilter};
+//! use tracing_subscriber::{fmt, prelude::*};
+//!
+//! // Logs of sampled traces only; WARN and ERROR always.
+//! let sampler = SamplingFilter::builder()
+//!     .key_extractor(otel::follow_trace())
+//!     .parse("")
+//!     .unwrap();
+//! let subscriber = tracing_subscriber::registry()
+//!     // .with(tracing_opentelemetry::layer().with_tracer(tracer))
+//!     .with(fmt::layer().with_filter(sampler));
+//! # drop(subscriber);
+//! ```
+//!
+//! # Where the trace comes from
+//!
+//! The trace is read from OpenTelemetry's current [`Context`]
+//! (`Context::map_current`: a thread-local borrow, no clone, no lock). With
+//! `tracing-opentelemetry`'s context activation (on by default), entering a
+//! `tracing` span starts its OpenTelemetry span (trace id and sampled flag
+//! are assigned then, by the SDK's sampler) and makes it current, so an event
+//! inside an entered span sees its trace. The sampler never starts a span
+//! itself: starting one early would make a later `set_parent` fail.
+//!
+//! - An event with an explicit `parent:` (or `parent: None`) is decided by
+//!   the *current* context, not by the span it names: `enabled` sees only the
+//!   metadata, and `tracing-opentelemetry`'s span data is private. Inside
+//!   another trace it follows that trace; outside any, it falls back (below).
+//! - With context activation off
+//!   (`OpenTelemetryLayer::with_context_activation(false)`), entering a span
+//!   makes nothing current: every event falls back, unless you attach
+//!   contexts yourself (`Context::attach`).
+//! - An event outside any span with a valid span context falls back to the
+//!   sampler's [`Mode`](crate::Mode): the `Consistent` field if the event or
+//!   a span around it has one, else an independent draw at its rate.
+//!
+//! For another OpenTelemetry version, write the same few lines against it
+//! with [`KeyExtractor::new`] (see [`current_trace`]'s source).
+
+use opentelemetry::{trace::TraceContextExt, Context};
+
+use crate::extract::{KeyExtractor, TraceKey, TracePolicy};
+
+/// The trace of the current OpenTelemetry context, if its span context is
+/// valid (a non-zero trace id and span id).
+#[inline]
+pub fn current_trace() -> Option<TraceKey> {
+    Context::map_current(|cx| {
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid()
+            .then(|| TraceKey::new(sc.trace_id().to_bytes(), sc.is_sampled()))
+    })
+}
+
+/// Keep the logs of sampled traces ([`TracePolicy::FollowTrace`] on
+/// [`current_trace`]).
+pub fn follow_trace() -> KeyExtractor {
+    KeyExtractor::new(TracePolicy::FollowTrace, current_trace)
+}
+
+/// Keep the logs of the traces `TraceIdRatioBased` at the directive rate
+/// keeps ([`TracePolicy::TraceIdRatio`] on [`current_trace`]).
+pub fn trace_id_ratio() -> KeyExtractor {
+    KeyExtractor::new(TracePolicy::TraceIdRatio, current_trace)
+}
