@@ -290,3 +290,22 @@ impl<S: tracing::Subscriber> Layer<S> for Counter {
         self.0.lock().unwrap().push(v.0.unwrap());
     }
 }
+
+#[test]
+fn outside_any_trace_without_a_field_each_event_is_a_draw() {
+    // Deterministic mode would keep positions 0, 2, 4, ... exactly; outside a
+    // trace the extractor's fallback is an independent draw instead (the
+    // chance that 200 draws at 1/2 give exactly that pattern is 2^-200).
+    let sampler = sampler(otel::follow_trace(), "1/2");
+    let hits = Counter::default();
+    let subscriber = tracing_subscriber::registry().with(hits.clone().with_filter(sampler));
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..200u64 {
+            tracing::debug!(request_id = i, "outside any span");
+        }
+    });
+    let kept = hits.0.lock().unwrap().clone();
+    let alternate: Vec<u64> = (0..200).step_by(2).collect();
+    assert!(!kept.is_empty() && kept.len() < 200);
+    assert_ne!(kept, alternate);
+}
