@@ -60,6 +60,13 @@
 //!   across restarts, and a higher rate keeps a superset of what a lower one
 //!   keeps (OpenTelemetry's trace-id-ratio property). An event with no such
 //!   value anywhere gets an independent draw at the same rate.
+//! - With a [`KeyExtractor`] ([`key_extractor`](SamplingFilterBuilder::key_extractor)),
+//!   events inside a trace are decided by the trace the extractor reads from the
+//!   current context ([`TracePolicy`]: follow its sampled flag, or OpenTelemetry's
+//!   `TraceIdRatioBased` on its trace id); the mode decides the events outside any
+//!   trace. The `opentelemetry` feature (off by default) adds [`otel`], extractors for
+//!   `opentelemetry` 0.33 / `tracing-opentelemetry` 0.34, so the logs kept are those of
+//!   the traces exported; decided in `enabled` where the callsite needs no field.
 //!
 //! # Directives
 //!
@@ -302,8 +309,8 @@ mod figures;
 mod filter;
 mod handle;
 mod keys;
-mod limits;
 mod ledger;
+mod limits;
 mod log_bridge;
 #[cfg(all(test, loom))]
 mod loom_models;

@@ -9,18 +9,28 @@
 //! of a request's path, and they match what the tracing pipeline exports.
 //!
 //! ```
+//! use opentelemetry::trace::TracerProvider as _;
+//! use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 //! use sampling_layer::{otel, SamplingFilter};
 //! use tracing_subscriber::{fmt, prelude::*};
 //!
-//! // Logs of sampled traces only; WARN and ERROR always.
-//! let sampler = SamplingFilter::builder()
+//! let provider = SdkTracerProvider::builder()
+//!     .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.25))))
+//!     // .with_batch_exporter(otlp_exporter)
+//!     .build();
+//! // Logs of sampled traces only (WARN and ERROR always); `split` works too.
+//! let (env, sampler) = SamplingFilter::builder()
 //!     .key_extractor(otel::follow_trace())
-//!     .parse("")
+//!     .split("debug")
 //!     .unwrap();
 //! let subscriber = tracing_subscriber::registry()
-//!     // .with(tracing_opentelemetry::layer().with_tracer(tracer))
-//!     .with(fmt::layer().with_filter(sampler));
-//! # drop(subscriber);
+//!     .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("service")))
+//!     .with(fmt::layer().with_filter(sampler.and(env)));
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let span = tracing::info_span!("request");
+//!     let _entered = span.enter(); // the OpenTelemetry span starts here
+//!     tracing::debug!("kept iff the request's trace is sampled");
+//! });
 //! ```
 //!
 //! # Where the trace comes from
