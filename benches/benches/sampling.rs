@@ -130,8 +130,14 @@ fn otel_keyed(c: &mut Criterion) {
         .build();
     let rows: [(&str, Option<KeyExtractor>); 3] = [
         ("otel/sampled_out_callsite_key_rate_0.001_in_span", None),
-        ("otel/sampled_out_follow_trace_unsampled_trace", Some(otel::follow_trace())),
-        ("otel/sampled_out_trace_id_ratio_0.001", Some(otel::trace_id_ratio())),
+        (
+            "otel/sampled_out_follow_trace_unsampled_trace",
+            Some(otel::follow_trace()),
+        ),
+        (
+            "otel/sampled_out_trace_id_ratio_0.001",
+            Some(otel::trace_id_ratio()),
+        ),
     ];
     for (name, extractor) in rows {
         let mut builder = SamplingFilter::builder().breaker(Breaker::disabled());

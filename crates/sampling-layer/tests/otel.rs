@@ -225,7 +225,11 @@ fn without_context_activation_events_fall_back_to_their_rate() {
     let off = Service::new(Sampler::AlwaysOff, sampler(otel::follow_trace(), ""), false);
     serve(&off, 100);
     assert_eq!(off.kept.count(Level::DEBUG), 300);
-    let none = Service::new(Sampler::AlwaysOff, sampler(otel::follow_trace(), "0"), false);
+    let none = Service::new(
+        Sampler::AlwaysOff,
+        sampler(otel::follow_trace(), "0"),
+        false,
+    );
     serve(&none, 100);
     assert_eq!(none.kept.count(Level::DEBUG), 0);
 }

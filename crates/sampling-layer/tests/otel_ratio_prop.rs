@@ -43,7 +43,8 @@ fn setup() -> Setup {
         .unwrap();
     let handle = sampler.handle();
     let count = Count::default();
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(count.clone().with_filter(sampler)));
+    let dispatch =
+        Dispatch::new(tracing_subscriber::registry().with(count.clone().with_filter(sampler)));
     Setup {
         dispatch,
         handle,
@@ -82,9 +83,8 @@ fn trace_id(p: u32, q: u32) -> impl Strategy<Value = [u8; 16]> {
     let bound = (f64::from(p) / f64::from(q) * (1u64 << 63) as f64) as u64;
     let low = prop_oneof![
         any::<u64>(),
-        (-2i64..=2, any::<bool>()).prop_map(move |(d, odd)| {
-            (bound.wrapping_add_signed(d) << 1) | u64::from(odd)
-        }),
+        (-2i64..=2, any::<bool>())
+            .prop_map(move |(d, odd)| { (bound.wrapping_add_signed(d) << 1) | u64::from(odd) }),
     ];
     (any::<u64>(), low).prop_map(|(high, low)| {
         let mut id = [0; 16];
@@ -114,14 +114,27 @@ proptest! {
 fn decimal_rates_agree_at_the_boundary() {
     // The rates users write, where `rate × 2^63` is not an integer.
     let s = setup();
-    for (text, p, q) in [("0.1", 1, 10), ("0.25", 1, 4), ("0.3333333", 3_333_333, 10_000_000)] {
+    for (text, p, q) in [
+        ("0.1", 1, 10),
+        ("0.25", 1, 4),
+        ("0.3333333", 3_333_333, 10_000_000),
+    ] {
         let rate: f64 = text.parse().unwrap();
         assert_eq!(rate, f64::from(p) / f64::from(q));
         let bound = (rate * (1u64 << 63) as f64) as u64;
-        for low in [(bound - 1) << 1, ((bound - 1) << 1) | 1, bound << 1, (bound << 1) | 1] {
+        for low in [
+            (bound - 1) << 1,
+            ((bound - 1) << 1) | 1,
+            bound << 1,
+            (bound << 1) | 1,
+        ] {
             let mut id = [7; 16];
             id[8..].copy_from_slice(&low.to_be_bytes());
-            assert_eq!(sampler_keeps(&s, p, q, id), sdk_keeps(rate, id), "{text} {low:#x}");
+            assert_eq!(
+                sampler_keeps(&s, p, q, id),
+                sdk_keeps(rate, id),
+                "{text} {low:#x}"
+            );
         }
         let mut below = [7; 16];
         below[8..].copy_from_slice(&((bound - 1) << 1).to_be_bytes());
