@@ -86,8 +86,7 @@ impl SamplingFilterBuilder {
 
     /// Decide events inside a trace by the trace, read from the current
     /// context by `extractor` (see [`KeyExtractor`]; with the `opentelemetry`
-    /// feature, [`otel::follow_trace`](crate::otel::follow_trace) or
-    /// [`otel::trace_id_ratio`](crate::otel::trace_id_ratio)). The
+    /// feature, `otel::follow_trace()` or `otel::trace_id_ratio()`). The
     /// [`mode`](Self::mode) then decides only events outside any trace.
     pub fn key_extractor(mut self, extractor: KeyExtractor) -> Self {
         self.extractor = Some(extractor);

@@ -5,7 +5,7 @@
 //! This module knows nothing of OpenTelemetry's types: a closure returns a
 //! [`TraceKey`] (16 bytes of trace id and the sampled flag), so any
 //! OpenTelemetry version, or any other tracing system, can plug in. The
-//! `opentelemetry` feature's [`otel`](crate::otel) module is one such closure.
+//! `opentelemetry` feature's `otel` module is one such closure.
 
 use std::fmt;
 use std::sync::Arc;

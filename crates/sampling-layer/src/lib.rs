@@ -64,7 +64,7 @@
 //!   events inside a trace are decided by the trace the extractor reads from the
 //!   current context ([`TracePolicy`]: follow its sampled flag, or OpenTelemetry's
 //!   `TraceIdRatioBased` on its trace id); the mode decides the events outside any
-//!   trace. The `opentelemetry` feature (off by default) adds [`otel`], extractors for
+//!   trace. The `opentelemetry` feature (off by default) adds the `otel` module, extractors for
 //!   `opentelemetry` 0.33 / `tracing-opentelemetry` 0.34, so the logs kept are those of
 //!   the traces exported; decided in `enabled` where the callsite needs no field.
 //!

@@ -44,9 +44,12 @@ impl IdGenerator for FixedIds {
     }
 }
 
-/// The events a layer was given, with the trace current at each.
+/// An event a layer was given: the trace current at it, and its level.
+type Seen = (Option<Id>, Level);
+
+/// The events a layer was given.
 #[derive(Clone, Default)]
-struct Kept(Arc<Mutex<Vec<(Option<Id>, Level)>>>);
+struct Kept(Arc<Mutex<Vec<Seen>>>);
 
 impl<S: tracing::Subscriber> Layer<S> for Kept {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
