@@ -1,22 +1,15 @@
-//! How long a keep-level line may hold its caller: a short default bound, a stall state
-//! that lets a slow sink cost one wait per backlog rather than one per line, `keep_timeout`
-//! zero for never waiting, and a tokio runtime whose timers keep firing while every worker
-//! logs WARN lines into a dead or a slow sink.
+//! How long a keep-level line may hold its caller: a stall state that lets a slow sink cost
+//! one wait per backlog rather than one per line, and `keep_timeout` zero for never
+//! waiting. (The default bound against a tokio runtime: tests/keep_runtime.rs.)
 
 mod common;
 
-use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::Arc;
+use std::io::Write;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backpressure_writer::NonBlockingBuilder;
 use common::{assert_accounting, wait_until, Gate};
-use tracing::instrument::WithSubscriber;
-
-/// The documented default `keep_timeout`.
-const DEFAULT_KEEP_TIMEOUT: Duration = Duration::from_millis(5);
 
 /// Lines whose size puts two in one 1 MiB chunk, so room frees up a chunk at a time.
 fn big(name: &str) -> Vec<u8> {
@@ -98,108 +91,4 @@ fn a_zero_keep_timeout_never_waits() {
     warn.write_all(b"w1\n").unwrap();
     guard.flush().unwrap();
     assert_eq!(gate.lines(), ["w0", "w1"]);
-}
-
-const WORKERS: usize = 2;
-const TICK: Duration = Duration::from_millis(20);
-const TICKS: u32 = 40;
-/// Scheduling noise on a shared machine; the property is that no keep wait longer than
-/// the bound holds a runtime worker, which the old 1 s default broke by seconds.
-const SLACK: Duration = Duration::from_millis(500);
-
-/// Every runtime worker runs a task that logs WARN lines through `fmt` and yields, with
-/// two reserved keep slots; a timer task measures how late its sleeps end.
-fn timer_lateness_while_every_worker_logs_warn(sink: impl Write + Send + 'static) -> Duration {
-    let (writer, guard) = NonBlockingBuilder::default()
-        .buffered_lines_limit(2)
-        .keep_capacity(2)
-        .shutdown_timeout(Duration::from_millis(100))
-        .drop_report(false)
-        .finish(sink);
-    let stats = writer.clone();
-    let dispatch = tracing::Dispatch::new(
-        tracing_subscriber::fmt()
-            .with_writer(writer)
-            .with_ansi(false)
-            .finish(),
-    );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .enable_time()
-        .build()
-        .unwrap();
-    let worst = rt.block_on(async {
-        let stop = Arc::new(AtomicBool::new(false));
-        let loggers: Vec<_> = (0..WORKERS)
-            .map(|t| {
-                let stop = Arc::clone(&stop);
-                tokio::spawn(
-                    async move {
-                        let mut i = 0u64;
-                        while !stop.load(SeqCst) {
-                            tracing::warn!(task = t, i, "busy");
-                            i += 1;
-                            tokio::task::yield_now().await;
-                        }
-                    }
-                    .with_subscriber(dispatch.clone()),
-                )
-            })
-            .collect();
-        let timer = tokio::spawn(async {
-            let mut worst = Duration::ZERO;
-            for _ in 0..TICKS {
-                let t0 = Instant::now();
-                tokio::time::sleep(TICK).await;
-                worst = worst.max(t0.elapsed().saturating_sub(TICK));
-            }
-            worst
-        });
-        let worst = timer.await.unwrap();
-        stop.store(true, SeqCst);
-        for l in loggers {
-            l.await.unwrap();
-        }
-        worst
-    });
-    drop(guard);
-    let s = stats.stats();
-    assert!(
-        s.dropped.keep_timeout > 0,
-        "the keep room never ran out: {s:#?}"
-    );
-    assert_accounting(&s);
-    worst
-}
-
-#[test]
-fn a_dead_sink_does_not_stall_the_runtime() {
-    let (gate, sink) = Gate::closed_on_write();
-    let worst = timer_lateness_while_every_worker_logs_warn(sink);
-    gate.open();
-    assert!(
-        worst <= DEFAULT_KEEP_TIMEOUT + SLACK,
-        "a timer fired {worst:?} late"
-    );
-}
-
-#[test]
-fn a_slow_sink_does_not_stall_the_runtime() {
-    /// Progresses, but each write takes longer than the slack: a keep line waiting for
-    /// it would show as a late timer.
-    struct Slow;
-    impl Write for Slow {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            thread::sleep(Duration::from_millis(600));
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let worst = timer_lateness_while_every_worker_logs_warn(Slow);
-    assert!(
-        worst <= DEFAULT_KEEP_TIMEOUT + SLACK,
-        "a timer fired {worst:?} late"
-    );
 }
