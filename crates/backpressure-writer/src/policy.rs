@@ -85,8 +85,8 @@ impl Shared {
             }
             Overflow::Block { timeout } => {
                 let deadline = timeout.map(|t| Instant::now() + t);
-                let (mut st, admitted) =
-                    self.wait_for_room(st, deadline, false, |st| st.policy_occupancy() < cap);
+                let (mut st, admitted) = self
+                    .wait_for_room(st, deadline, false, false, |st| st.policy_occupancy() < cap);
                 match admitted {
                     Admission::Room => self.enqueue(st, line, false),
                     Admission::TimedOut => st.drop_line(Reason::Timeout),
@@ -102,23 +102,27 @@ impl Shared {
             return self.enqueue(st, line, true);
         }
         let mut st = st;
+        let (wait, like_policy) = self.config.keep_wait();
         // `keep_timeout(0)`: never wait. And a keep line already timed out against this
         // stall: don't make every later one wait the full timeout again (see `KeepWait`).
-        if self.config.keep_timeout.is_zero() || st.keep_wait == KeepWait::Stalled {
+        if !like_policy && (wait == Some(Duration::ZERO) || st.keep_wait == KeepWait::Stalled) {
             st.drop_line(Reason::KeepTimeout);
             return;
         }
-        let deadline = Some(Instant::now() + self.config.keep_timeout);
-        let (mut st, admitted) =
-            self.wait_for_room(st, deadline, true, |st| st.keep_occupancy() < cap);
+        let deadline = wait.map(|d| Instant::now() + d);
+        let (mut st, admitted) = self.wait_for_room(st, deadline, true, !like_policy, |st| {
+            st.keep_occupancy() < cap
+        });
         match admitted {
             Admission::Room => self.enqueue(st, line, true),
             Admission::TimedOut => {
-                st.keep_wait = KeepWait::Stalled;
                 st.drop_line(Reason::KeepTimeout);
-                // Keep lines that started waiting after this one give up now, too.
-                if st.keep_waiters > 0 {
-                    self.room.notify_all();
+                if !like_policy {
+                    st.keep_wait = KeepWait::Stalled;
+                    // Keep lines that started waiting after this one give up now, too.
+                    if st.keep_waiters > 0 {
+                        self.room.notify_all();
+                    }
                 }
             }
             Admission::WorkerGone => st.drop_line(Reason::WorkerGone),
@@ -126,13 +130,13 @@ impl Shared {
     }
 
     /// Waits on the `room` condvar until `has_room` holds, the deadline passes or the worker
-    /// goes away. Keep lines give up early, too, once another keep line marked the sink
-    /// stalled while they waited.
+    /// goes away. With `give_up_on_stall`, also once a keep line marked the sink stalled.
     fn wait_for_room<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
         deadline: Option<Instant>,
         keep: bool,
+        give_up_on_stall: bool,
         has_room: impl Fn(&State) -> bool,
     ) -> (MutexGuard<'a, State>, Admission) {
         // A sink that logs through this same writer runs on the worker thread: waiting there
@@ -154,7 +158,7 @@ impl Shared {
             if has_room(&st) {
                 break Admission::Room;
             }
-            if keep && st.keep_wait == KeepWait::Stalled {
+            if give_up_on_stall && st.keep_wait == KeepWait::Stalled {
                 break Admission::TimedOut;
             }
             match deadline {

@@ -33,6 +33,19 @@ impl Config {
         // In tracing, more severe levels compare smaller: ERROR < WARN < INFO.
         self.keep_level.is_some_and(|keep| *level <= keep)
     }
+
+    /// How long a keep line that finds its room full may wait (`None`: without end), and
+    /// whether that bound is the overflow policy's rather than `keep_timeout`. Under
+    /// `Overflow::Block` a keep line waits at least as long as a line under the policy
+    /// would, so that it is never worse off than an INFO line; it then also ignores the
+    /// stall state, which only shortens `keep_timeout` waits.
+    pub(crate) fn keep_wait(&self) -> (Option<Duration>, bool) {
+        match self.overflow {
+            Overflow::Block { timeout: None } => (None, true),
+            Overflow::Block { timeout: Some(t) } if t > self.keep_timeout => (Some(t), true),
+            _ => (Some(self.keep_timeout), false),
+        }
+    }
 }
 
 /// Why a line was dropped; maps onto a [`Dropped`] field.

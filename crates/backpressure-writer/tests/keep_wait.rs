@@ -92,3 +92,32 @@ fn a_zero_keep_timeout_never_waits() {
     guard.flush().unwrap();
     assert_eq!(gate.lines(), ["w0", "w1"]);
 }
+
+/// Under `Overflow::Block`, a keep line waits as long as a line under the policy would
+/// (here without end), never giving up sooner than an INFO line: the short `keep_timeout`
+/// is for the lossy policies.
+#[test]
+fn under_block_a_keep_line_waits_as_long_as_the_policy() {
+    let (gate, sink) = Gate::closed_on_write();
+    let (w, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .keep_capacity(1)
+        .drop_report(false)
+        .finish(sink);
+    let mut warn = w.keeping();
+    warn.write_all(b"w0\n").unwrap();
+    gate.wait_arrivals(1);
+    let mut late = w.keeping();
+    let waiter = thread::spawn(move || late.write_all(b"w1\n").unwrap());
+    wait_until("w1 waits for room", || w.stats().blocked_producers == 1);
+    // Many times the default keep_timeout (5 ms): a pause, not a threshold; the assertion
+    // is that w1 is still waiting, which holds however long the pause.
+    thread::sleep(Duration::from_millis(100));
+    let s = w.stats();
+    assert_eq!((s.blocked_producers, s.dropped.keep_timeout), (1, 0));
+    gate.open();
+    waiter.join().unwrap();
+    guard.flush().unwrap();
+    assert_eq!(gate.lines(), ["w0", "w1"]);
+    assert_accounting(&w.stats());
+}
