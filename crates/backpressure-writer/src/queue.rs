@@ -97,12 +97,8 @@ impl LineQueue {
         let limit = self
             .base
             .saturating_add(start.saturating_add(max_bytes) as u64);
-        // Monotonic over the whole deque: consumed records have smaller seq and end.
-        let fits = self
-            .metas
-            .partition_point(|m| m.seq < stop_seq && m.end <= limit);
-        let n = fits
-            .saturating_sub(self.cursor)
+        let fits = self.first_from_cursor(|m| m.seq >= stop_seq || m.end > limit);
+        let n = (fits - self.cursor)
             .max(usize::from(at_least_one))
             .min(self.len());
         if n == 0 {
@@ -112,6 +108,38 @@ impl LineQueue {
         self.cursor += n;
         self.head = self.end_of(&last);
         (start..self.head, n)
+    }
+
+    /// The index of the first record at or after the cursor for which `stop` holds (the
+    /// deque's length if none), where `stop` holds for every record after one it holds for.
+    /// Gallops from the cursor, then bisects: O(log k) for a run of k lines, whatever the
+    /// queue's length, so a batch of many short runs (keep-level lines mixed in) costs
+    /// O(1) per run rather than a search over the whole deque each.
+    fn first_from_cursor(&self, stop: impl Fn(&LineMeta) -> bool) -> usize {
+        let len = self.metas.len();
+        // Every index below `lo` is before the answer; the answer is at most `hi`.
+        let mut lo = self.cursor;
+        let mut step = 1;
+        let mut hi = loop {
+            let probe = lo + step - 1;
+            if probe >= len {
+                break len;
+            }
+            if stop(&self.metas[probe]) {
+                break probe;
+            }
+            lo = probe + 1;
+            step *= 2;
+        };
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if stop(&self.metas[mid]) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        lo
     }
 
     /// How many lines end inside `range` (physical offsets of bytes already taken): for a
