@@ -128,6 +128,10 @@ impl NonBlockingBuilder {
     /// dropped at once, without waiting, until the keep backlog has drained to half of
     /// `keep_capacity`: a dead sink costs one wait, and a slow one one wait per backlog
     /// rather than one per line.
+    ///
+    /// Under [`Overflow::Block`] a keep line waits at least as long as a line under the
+    /// policy would (without end under `lossy(false)`), so it is never worse off than an
+    /// INFO line.
     pub fn keep_timeout(mut self, timeout: Duration) -> Self {
         self.keep_timeout = timeout;
         self
