@@ -161,3 +161,30 @@ fn an_abandoned_worker_settles_only_the_chunk_in_the_sink() {
         );
     });
 }
+
+/// `keep_timeout(0)`: two keep lines race for one reserved slot while the worker frees it;
+/// neither ever waits, and each is written or counted as a keep timeout.
+#[test]
+fn keep_lines_with_a_zero_timeout_never_wait() {
+    model(|| {
+        let sink = Recorder::default();
+        let (w, guard) = NonBlockingBuilder::default()
+            .keep_capacity(1)
+            .keep_timeout(std::time::Duration::ZERO)
+            .drop_report(false)
+            .finish(sink.clone());
+        let mut warn = w.keeping();
+        let mut warn2 = w.keeping();
+        let other = loom::thread::spawn(move || warn2.write_all(b"x\n").unwrap());
+        warn.write_all(b"y\n").unwrap();
+        other.join().unwrap();
+        guard.flush().unwrap();
+        let s = w.stats();
+        assert_eq!(s.blocked_producers, 0);
+        assert_eq!(s.lines_written + s.dropped.keep_timeout, 2, "{s:?}");
+        assert!(s.lines_written >= 1);
+        assert_accounting(&s);
+        drop(guard);
+        assert_eq!(sink.text().lines().count() as u64, s.lines_written);
+    });
+}
