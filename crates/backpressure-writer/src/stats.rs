@@ -23,7 +23,9 @@ pub struct Dropped {
     pub oldest: u64,
     /// Waited for room under `Overflow::Block { timeout: Some(_) }` and timed out.
     pub timeout: u64,
-    /// A keep-level (WARN/ERROR by default) line that waited its `keep_timeout` in vain.
+    /// A keep-level (WARN/ERROR by default) line that found its reserved room full and
+    /// waited its `keep_timeout` in vain, or did not wait: `keep_timeout(0)`, or a keep
+    /// line timed out before it and the keep backlog has not drained to half since.
     pub keep_timeout: u64,
     /// Queued, or taken by the worker but not yet handed to the sink, when the guard's
     /// shutdown timeout ran out. These lines are never written. (The chunk inside the
