@@ -66,7 +66,9 @@ fn lines_wholly_written_before_a_failure_count_as_written() {
     }
     sink.0 .0.lock().unwrap().released = true;
     sink.0 .1.notify_all();
-    assert!(guard.flush().is_err(), "the sink failed");
+    // Err if the failure lands after this call starts, Ok if before: either way every
+    // line is settled once it returns.
+    let _ = guard.flush();
     let s = w.stats();
     // 25 bytes: "line 0\nline 1\nline 2\n" (21) and the torn "line".
     assert_eq!(
