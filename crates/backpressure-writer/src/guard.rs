@@ -110,12 +110,9 @@ impl Drop for WorkerGuard {
         if st.take_worker_wake() {
             shared.work.notify_one();
         }
-        let waiting = st.policy_waiters + st.keep_waiters > 0;
-        drop(st);
-        if waiting {
+        if st.policy_waiters + st.keep_waiters > 0 {
             shared.room.notify_all();
         }
-        let mut st = shared.lock();
         while st.worker_alive {
             let now = Instant::now();
             if now >= deadline {
