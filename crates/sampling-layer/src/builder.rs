@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::directive::{split, DirectiveSet};
 use crate::error::{ParseError, ParseErrorKind};
-use crate::extract::{self, KeyExtractor};
+use crate::extract::KeyExtractor;
 use crate::filter::SamplingFilter;
 use crate::mode::Mode;
 use crate::sampler::breaker::{Breaker, BreakerState};
@@ -221,8 +221,6 @@ impl SamplingFilterBuilder {
             }
         }
         self.breaker.validate()?;
-        // Budget hook (issue 11): pass whether a budget is set.
-        extract::check_settings(self.extractor.as_ref(), false)?;
         let seed = self.seed.unwrap_or_else(|| {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
             h.write_u64(0x5eed);
@@ -239,9 +237,9 @@ impl SamplingFilterBuilder {
             seed,
             max_keys: self.max_keys,
             breaker,
+            extractor: self.extractor, // key-extractor hook (issue 15)
         };
-        let mut sampler = Sampler::new(settings, set, SamplingFilter::recognise)?;
-        sampler.extractor = self.extractor; // key-extractor hook (issue 15)
+        let sampler = Sampler::new(settings, set, SamplingFilter::recognise)?;
         Ok(SamplingFilter::from_sampler(sampler))
     }
 }

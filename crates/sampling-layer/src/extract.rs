@@ -82,7 +82,8 @@ type Extract = dyn Fn() -> Option<TraceKey> + Send + Sync;
 ///
 /// Budgets cannot be combined with an extractor: a budget caps a target's
 /// events per second, which would drop logs of kept traces and break the
-/// promise that the two line up. The builder refuses the combination.
+/// promise that the two line up. A directive set with a budget is refused,
+/// at build and by `set_directives`.
 ///
 /// ```
 /// use sampling_layer::{KeyExtractor, SamplingFilter, TraceKey, TracePolicy};
@@ -159,16 +160,17 @@ pub(crate) fn trace_id_ratio_keeps(trace_id: &[u8; 16], p: f64) -> bool {
     (u64::from_be_bytes(low) >> 1) < bound
 }
 
-/// The one place where settings that contradict an extractor are refused.
-/// Budget hook (issue 11): the budget helper passes whether a budget is
-/// configured; today there are none.
+/// The one place where directives that contradict an extractor are refused
+/// (`Sampler::install`, so at build and in `set_directives`). Budget hook
+/// (issue 11): `has_budget` says whether the set `directives` has a budget.
 pub(crate) fn check_settings(
     extractor: Option<&KeyExtractor>,
     has_budget: bool,
+    directives: &str,
 ) -> Result<(), ParseError> {
     match extractor {
         Some(x) if has_budget => Err(ParseError::new(
-            "",
+            directives,
             ParseErrorKind::InvalidSetting(format!(
                 "a budget cannot be combined with a key extractor ({:?}): \
                  it would drop logs of traces the policy keeps",
@@ -229,9 +231,11 @@ mod tests {
     #[test]
     fn a_budget_with_an_extractor_is_refused_by_name() {
         let x = KeyExtractor::new(TracePolicy::FollowTrace, || None);
-        assert!(check_settings(Some(&x), false).is_ok());
-        assert!(check_settings(None, true).is_ok());
-        let e = check_settings(Some(&x), true).unwrap_err().to_string();
+        assert!(check_settings(Some(&x), false, "app=0.5").is_ok());
+        assert!(check_settings(None, true, "app=100/s").is_ok());
+        let e = check_settings(Some(&x), true, "app=100/s")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("budget") && e.contains("FollowTrace"), "{e}");
     }
 }

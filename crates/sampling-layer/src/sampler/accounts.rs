@@ -85,6 +85,10 @@ impl Sampler {
     /// Makes `set` the current directives; takes effect from the next event.
     /// Costs one pass over the callsites and the live keys.
     pub(crate) fn install(&self, set: DirectiveSet) -> Result<(), ParseError> {
+        // Key-extractor hook (issue 15), the one refusal point for builds and
+        // `set_directives` alike. Budget hook (issue 11): pass
+        // `set.budgets().next().is_some()` for `false`.
+        crate::extract::check_settings(self.extractor.as_ref(), false, set.source())?;
         let mut installed = self.installed.write().unwrap_or_else(|e| e.into_inner());
         let mut ledger = self.lock_ledger();
         let labels = set.labels();

@@ -57,6 +57,8 @@ pub(crate) struct Settings {
     pub(crate) seed: u64,
     pub(crate) max_keys: usize,
     pub(crate) breaker: Option<BreakerState>,
+    /// Key-extractor hook (issue 15).
+    pub(crate) extractor: Option<KeyExtractor>,
 }
 
 pub(crate) struct Sampler {
@@ -112,6 +114,7 @@ impl Sampler {
             seed,
             max_keys,
             breaker,
+            extractor,
         } = settings;
         let sampler = Sampler {
             mode,
@@ -126,7 +129,7 @@ impl Sampler {
             ledger: Mutex::new(Ledger::default()),
             breaker,
             notices: NoticeRoute::new(recognise),
-            extractor: None,
+            extractor,
         };
         sampler.install(set)?;
         Ok(sampler)
