@@ -239,15 +239,20 @@ fn without_context_activation_events_fall_back_to_their_rate() {
 
 #[test]
 fn an_explicit_parent_is_decided_by_the_current_trace() {
-    let svc = Service::new(Sampler::AlwaysOn, sampler(otel::follow_trace(), "0"), true);
+    let svc = Service::new(Sampler::AlwaysOff, sampler(otel::follow_trace(), ""), true);
     tracing::dispatcher::with_default(&svc.dispatch, || {
         let current = tracing::info_span!("current");
         let _entered = current.enter();
-        // The current trace decides (rate 0 keeps none of its logs), not the
-        // explicit parent (none: it would fall back, also at rate 0 here).
+        // The current trace (not sampled) decides: dropped. Decided by its
+        // explicit parent (none, so no trace) it would fall back to rate 1: kept.
         tracing::debug!(parent: None, "rootless");
     });
     assert_eq!(svc.kept.count(Level::DEBUG), 0);
+    // The same event outside the span falls back and is kept.
+    tracing::dispatcher::with_default(&svc.dispatch, || {
+        tracing::debug!(parent: None, "rootless");
+    });
+    assert_eq!(svc.kept.count(Level::DEBUG), 1);
 }
 
 #[test]
