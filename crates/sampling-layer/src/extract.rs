@@ -78,7 +78,9 @@ type Extract = dyn Fn() -> Option<TraceKey> + Send + Sync;
 /// such events fall back to the sampler's [`Mode`](crate::Mode): the
 /// consistent field's value if the mode is `Consistent` and the event (or a
 /// span around it) has one, else an independent draw at the event's rate
-/// (for `Deterministic` and `Probabilistic` alike).
+/// (for `Deterministic` and `Probabilistic` alike). A kept event's
+/// `sample_rate` annotation is its directive rate (none at rate 1): under
+/// `FollowTrace` the rate the trace itself was sampled at is not known here.
 ///
 /// Budgets cannot be combined with an extractor: a budget caps a target's
 /// events per second, which would drop logs of kept traces and break the

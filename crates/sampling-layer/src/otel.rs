@@ -33,6 +33,58 @@
 //! });
 //! ```
 //!
+//! # A service's opt-in setup
+//!
+//! The pieces a service adds when OpenTelemetry is switched on: the tracer
+//! provider (keep it; `shutdown()` it at exit to flush), the bridge layer,
+//! and the sampler built from the same directive string as before, with the
+//! extractor set. The rest of the stack is unchanged.
+//!
+//! ```
+//! use opentelemetry::trace::TracerProvider as _;
+//! use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+//! use sampling_layer::{otel, ParseError, SamplingFilter};
+//! use tracing_opentelemetry::OpenTelemetryLayer;
+//! use tracing_subscriber::{fmt, prelude::*, registry::LookupSpan, EnvFilter};
+//!
+//! /// Traces sampled at `head_rate` at the root (parent-based below it), and
+//! /// a log sampler that keeps the logs of exactly those traces.
+//! fn otel_setup<S>(
+//!     service: &'static str,
+//!     head_rate: f64,
+//!     directives: &str,
+//! ) -> Result<(SdkTracerProvider, OpenTelemetryLayer<S, SdkTracer>, EnvFilter, SamplingFilter), ParseError>
+//! where
+//!     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+//! {
+//!     let provider = SdkTracerProvider::builder()
+//!         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(head_rate))))
+//!         // .with_batch_exporter(otlp_exporter)
+//!         .build();
+//!     let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
+//!     let (env, sampler) = SamplingFilter::builder()
+//!         .key_extractor(otel::follow_trace())
+//!         .split(directives)?;
+//!     Ok((provider, layer, env, sampler))
+//! }
+//!
+//! let (provider, layer, env, sampler) = otel_setup("service", 0.1, "debug").unwrap();
+//! let handle = sampler.handle();
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(layer)
+//!     .with(fmt::layer().with_filter(sampler.and(env)));
+//! tracing::subscriber::with_default(subscriber, || {
+//!     for i in 0..100 {
+//!         let span = tracing::info_span!("request", i);
+//!         let _entered = span.enter();
+//!         tracing::debug!("kept iff request {i}'s trace is sampled");
+//!     }
+//! });
+//! let all = handle.stats().targets.iter().map(|t| t.seen).sum::<u64>();
+//! assert_eq!(all, 100);
+//! provider.shutdown().unwrap();
+//! ```
+//!
 //! # Where the trace comes from
 //!
 //! The trace is read from OpenTelemetry's current [`Context`]
