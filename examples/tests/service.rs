@@ -268,7 +268,9 @@ fn check_phases(file: &[Value], a: &[Sent], b: &[Sent], c: &[Sent]) {
             "{}",
             sent.id
         );
-        let deprecated = sent.key % examples::service::legacy_dep::WARN_EVERY == 0;
+        let deprecated = sent
+            .key
+            .is_multiple_of(examples::service::legacy_dep::WARN_EVERY);
         assert_eq!(
             has("WARN", "legacy_dep", "deprecated"),
             deprecated,
