@@ -13,6 +13,7 @@ mod service_http;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::mpsc;
 
@@ -70,49 +71,80 @@ fn drive(app: std::net::SocketAddr, phase: &str) -> Vec<Sent> {
         .collect()
 }
 
+/// The service in a child process, its stdout read throughout (a full pipe would stall
+/// its stdout writer).
+struct Service {
+    child: KillOnDrop,
+    lines: mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
+    app: SocketAddr,
+    admin: SocketAddr,
+}
+
+impl Service {
+    fn start(dir: &std::path::Path, rust_log_sample: &str) -> Service {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["service_child_process", "--exact", "--ignored"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(CHILD_DIR, dir)
+            .env("RUST_LOG", "info")
+            .env("RUST_LOG_SAMPLE", rust_log_sample)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = KillOnDrop(child);
+        let (lines_tx, lines) = mpsc::channel();
+        let stdout = child.0.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let _ = lines_tx.send(line.unwrap());
+            }
+        });
+        let listening = find_after(lines.iter(), "service listening ")
+            .expect("the service says where it listens");
+        let addr = |name: &str| word(&listening, name).parse().unwrap();
+        let (app, admin) = (addr("app"), addr("admin"));
+        Service {
+            child,
+            lines,
+            reader,
+            app,
+            admin,
+        }
+    }
+
+    /// Sends `signal` and returns the exit status and the final report line.
+    fn stop(mut self, signal: &str) -> (std::process::ExitStatus, String) {
+        let pid = self.child.0.id().to_string();
+        let kill = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(kill.success());
+        let status = self.child.0.wait().unwrap();
+        self.reader.join().unwrap();
+        let stopped = find_after(self.lines.try_iter(), "service stopped ")
+            .expect("the service reports its final figures");
+        (status, stopped)
+    }
+}
+
+/// The rest of the first line containing `marker`. (libtest prints
+/// `test service_child_process ... ` before the service's first line, on the same line.)
+fn find_after(mut lines: impl Iterator<Item = String>, marker: &str) -> Option<String> {
+    lines.find_map(|l| l.split_once(marker).map(|(_, rest)| rest.to_owned()))
+}
+
+/// The value of `name=value` among the words of `line`.
+fn word<'a>(line: &'a str, name: &str) -> &'a str {
+    let prefix = format!("{name}=");
+    line.split(' ')
+        .find_map(|w| w.strip_prefix(&prefix[..]))
+        .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+}
+
 #[test]
 fn service_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "service_child_process",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
-        .args(["--test-threads=1"])
-        .env(CHILD_DIR, dir.path())
-        .env("RUST_LOG", "info")
-        .env("RUST_LOG_SAMPLE", "app::handlers=0,legacy_dep=0.1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
-    let child = &mut child.0;
-    // Read stdout throughout (a full pipe would stall the child's stdout writer).
-    let (lines_tx, lines) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let _ = lines_tx.send(line.unwrap());
-        }
-    });
-    // (libtest prints `test service_child_process ... ` before it, on the same line.)
-    let listening = lines
-        .iter()
-        .find_map(|l| {
-            l.split_once("service listening ")
-                .map(|(_, rest)| rest.to_owned())
-        })
-        .expect("the service says where it listens");
-    let addr = |name: &str| -> std::net::SocketAddr {
-        let prefix = format!("{name}=");
-        let word = listening
-            .split(' ')
-            .find_map(|w| w.strip_prefix(&prefix[..]));
-        word.unwrap().parse().unwrap()
-    };
-    let (app, admin) = (addr("app"), addr("admin"));
+    let service = Service::start(dir.path(), "app::handlers=0,legacy_dep=0.1");
+    let (app, admin) = (service.app, service.admin);
 
     assert_eq!(
         http(app, "GET", "/ready", &[], b""),
@@ -183,25 +215,9 @@ fn service_end_to_end() {
     check_phases(&file, &a, &b, &c);
 
     // SIGTERM: a clean shutdown, exit status 0.
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
+    let (status, stopped) = service.stop("-TERM");
     assert!(status.success(), "{status}");
-    let stopped: Vec<String> = lines.try_iter().collect();
-    let stopped = stopped
-        .iter()
-        .find_map(|l| l.split_once("service stopped ").map(|(_, rest)| rest))
-        .expect("the service reports its final figures");
-    let figure = |name: &str| -> u64 {
-        let prefix = format!("{name}=");
-        let word = stopped.split(' ').find_map(|w| w.strip_prefix(&prefix[..]));
-        word.unwrap().parse().unwrap()
-    };
+    let figure = |name: &str| -> u64 { word(&stopped, name).parse().unwrap() };
     let file = read_file(dir.path());
     assert_eq!(figure("file_written"), lines_written(&file));
     assert_eq!(
@@ -214,6 +230,26 @@ fn service_end_to_end() {
     let messages: HashSet<&str> = file.iter().filter_map(message).collect();
     assert!(messages.contains("shutting down"), "{messages:?}");
     assert!(messages.contains("stopped serving"), "{messages:?}");
+}
+
+#[test]
+fn sigint_stops_it_cleanly_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start(dir.path(), "");
+    let (status, _) = http(service.app, "GET", "/work?key=1", &[], b"");
+    assert_eq!(status, 200);
+    let (status, stopped) = service.stop("-INT");
+    assert!(status.success(), "{status}");
+    assert!(stopped.ends_with("flush=ok"), "{stopped}");
+    let file = read_file(dir.path());
+    let signal = file.iter().find(|l| message(l) == Some("shutting down"));
+    assert_eq!(signal.unwrap()["fields"]["signal"], "SIGINT");
+    // Nothing sampled (empty RUST_LOG_SAMPLE): the request's INFO lines are all there.
+    let handled = file
+        .iter()
+        .filter(|l| l["target"] == routes::TARGET)
+        .count();
+    assert_eq!(handled, 2);
 }
 
 /// A failed assertion must not leave the service running.

@@ -240,6 +240,9 @@ async fn flush(State(state): State<AdminState>) -> Response {
             let body = json!({ "error": format!("flush: {e}"), "figures": figures });
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
-        Err(e) => bad_request(format_args!("flush task: {e}")),
+        Err(e) => {
+            let body = json!({ "error": format!("flush task: {e}") });
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+        }
     }
 }
