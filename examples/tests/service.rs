@@ -153,6 +153,19 @@ fn service_end_to_end() {
 
     // Phase a: INFO levels, the handlers' INFO/DEBUG sampled at 0: only WARN/ERROR stay.
     let a = drive(app, "a");
+    // `/metrics` after each phase (flushed and published first): seen, kept and the rate.
+    let handlers = || {
+        let (status, body) = http(admin, "POST", "/admin/flush", &[], b"");
+        assert_eq!(status, 200, "{body}");
+        let m = Metrics(http(app, "GET", "/metrics", &[], b"").1);
+        let labels = [("name", "file"), ("target", routes::TARGET)];
+        let seen = m.get("log_sampling_events_seen_total", &labels);
+        let kept = m.get("log_sampling_events_kept_total", &labels);
+        (seen, kept, m.get("log_sampling_rate", &labels))
+    };
+    // INFO: "work started" in each request, "work done" in those that did not fail.
+    let info = f64::from(N + N * 9 / 10);
+    assert_eq!(handlers(), (info, 0.0, 0.0));
     // Phase b: DEBUG for `app`, everything kept.
     let (status, body) = http(admin, "PUT", "/admin/level", &[], b"info,app=debug");
     assert_eq!(status, 200, "{body}");
@@ -160,6 +173,9 @@ fn service_end_to_end() {
     let (status, body) = http(admin, "PUT", "/admin/sampling", &[], rates);
     assert_eq!(status, 200, "{body}");
     let b = drive(app, "b");
+    // Now with DEBUG: three steps per request too, and every one kept.
+    let debug = f64::from(N * routes::STEPS);
+    assert_eq!(handlers(), (2.0 * info + debug, info + debug, 1.0));
     // Phase c: a quarter of the requests, each whole or not at all.
     let rates = b"app::handlers=0.25,legacy_dep=0.1";
     let (status, body) = http(admin, "PUT", "/admin/sampling", &[], rates);
