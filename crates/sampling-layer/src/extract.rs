@@ -72,10 +72,11 @@ type Extract = dyn Fn() -> Option<TraceKey> + Send + Sync;
 /// [`SamplingFilterBuilder::key_extractor`](crate::SamplingFilterBuilder::key_extractor).
 ///
 /// The closure is called for every sampled-level event (not for WARN/ERROR,
-/// which are never sampled), on the thread that logs it, before the event's
-/// fields are built (in `enabled` for callsites that need no field), so it
-/// must be cheap and must not log. It returns `None` outside any trace;
-/// such events fall back to the sampler's [`Mode`](crate::Mode): the
+/// which are never sampled), on the thread that logs it: in `enabled`, before
+/// the event is built, for callsites that need no field; in `event_enabled`
+/// for the others (a `sample_key` field, or the `Consistent` fallback). It
+/// must be cheap, must not block (it may run under a key shard's lock) and
+/// must not log. It returns `None` outside any trace; such events fall back to the sampler's [`Mode`](crate::Mode): the
 /// consistent field's value if the mode is `Consistent` and the event (or a
 /// span around it) has one, else an independent draw at the event's rate
 /// (for `Deterministic` and `Probabilistic` alike). A kept event's
