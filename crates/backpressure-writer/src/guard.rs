@@ -21,8 +21,7 @@ use crate::sync::{Arc, JoinHandle};
 /// are never written; the chunk inside the sink's `write` at that moment is counted as
 /// written or failed when that call returns (until then it shows in
 /// [`Stats::in_sink`](crate::Stats::in_sink) and `queue_depth`), and the worker thread then
-/// exits on its own. `submitted == lines_written + dropped.total() + queue_depth` holds
-/// throughout.
+/// exits on its own. [The accounting invariant](crate::Stats#accounting) holds throughout.
 #[must_use = "dropping the guard at once shuts the writer down: keep it until the end of main"]
 pub struct WorkerGuard {
     shared: Arc<Shared>,

@@ -32,9 +32,10 @@
 //!   not to stall an async runtime; under [`Overflow::Block`] as long as the policy waits).
 //!   Once one has timed out, later ones (and those already waiting) don't wait again until
 //!   the keep backlog has drained to half the reserved room.
-//! - **Losses are visible.** [`NonBlocking::stats`] returns exact counts, by reason, with
-//!   `submitted == lines_written + dropped.total() + queue_depth` in every snapshot; and the
-//!   worker writes a drop-report line into the output itself (format below).
+//! - **Losses are visible.** [`NonBlocking::stats`] returns exact counts, by
+//!   [`DropReason`], with `submitted == lines_written + dropped.total() + queue_depth` in
+//!   every snapshot ([the accounting invariant](Stats#accounting)); and the worker writes a
+//!   drop-report line into the output itself (format below).
 //! - **Faults are survived.** A sink error loses that batch (counted under `write_failed`
 //!   and `write_errors`; the first error and then periodic summaries go to stderr):
 //!   `WouldBlock`, `Ok(0)` and every other error at once, `Interrupted` after 16 retries
@@ -96,7 +97,7 @@
 //! ```
 //!
 //! `dropped N` is the sum of the counts that follow, always in this order with the names of
-//! [`Dropped::by_reason`]. It follows the batch of lines that was queued while the drops
+//! [`DropReason::as_str`] (the order of [`DropReason::ALL`]). It follows the batch of lines that was queued while the drops
 //! happened. It ends with `\n` and counts in `bytes_written` but not in `lines_written`.
 //!
 //! For output made by `fmt::layer().json()`, [`OwnLineFormat::Json`] (set with
@@ -142,7 +143,7 @@ pub use error::{BuildError, FlushError};
 pub use guard::WorkerGuard;
 pub use own_line::{OwnLine, OwnLineFormat};
 pub use policy::Overflow;
-pub use stats::{Dropped, LatencySnapshot, Stats, LATENCY_BUCKETS};
+pub use stats::{DropReason, Dropped, LatencySnapshot, Stats};
 pub use writer::{ErrorCounter, LineWriter, NonBlocking};
 
 /// The module path tracing-appender uses, so that migrating is a change of crate name:
