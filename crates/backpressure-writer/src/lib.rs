@@ -125,11 +125,13 @@
     unreachable_pub
 )]
 
+mod admit;
 mod builder;
+mod config;
 mod error;
 mod guard;
+mod lifecycle;
 mod own_line;
-mod policy;
 mod queue;
 mod report;
 mod shared;
@@ -139,10 +141,10 @@ mod worker;
 mod writer;
 
 pub use builder::{non_blocking, NonBlockingBuilder, DEFAULT_BUFFERED_LINES_LIMIT};
+pub use config::Overflow;
 pub use error::{BuildError, FlushError};
 pub use guard::WorkerGuard;
 pub use own_line::{OwnLine, OwnLineFormat};
-pub use policy::Overflow;
 pub use stats::{DropReason, Dropped, LatencySnapshot, Stats};
 pub use writer::{ErrorCounter, LineWriter, NonBlocking};
 
