@@ -28,6 +28,9 @@ impl Shared {
         let mut st = self.lock();
         if !st.lifecycle.accepts() {
             st.drop_line(Reason::WorkerGone);
+            drop(st);
+            // Hook (writer-misc): the first such line says why on stderr.
+            self.gone_notice.line_refused();
             return;
         }
         if keep {

@@ -53,6 +53,15 @@
 //!   stderr) and never written; the chunk inside the sink is counted when its write returns.
 //!   A line counted dropped never appears in the output.
 //!
+//! - **The last lines before a crash.** [`install_panic_flush`] chains a panic hook that
+//!   logs the panic as an ERROR event and flushes every live writer of the process within
+//!   a deadline before the previous hook runs, so a crash (also with `panic = "abort"`,
+//!   where no guard drains) leaves its own line and the lines before it in the file;
+//!   [`flush_all`] does the same before `process::exit`. [`PanicFlush`] says what this
+//!   can and cannot promise (`abort`, signals). A writer used after its guard was dropped
+//!   (`let (writer, _) = non_blocking(..)` drops the guard at once) says so once on
+//!   stderr; its lines count as `worker_gone`.
+//!
 //! Each `write` call is one line (`fmt::Layer` formats an event into one buffer and calls
 //! `write_all` once). Lines are never torn or interleaved, and one thread's lines keep
 //! their order, keep-level or not.
@@ -129,10 +138,14 @@ mod admit;
 mod builder;
 mod config;
 mod error;
+mod flush;
+mod gone_notice;
 mod guard;
 mod lifecycle;
 mod own_line;
+mod panic_flush;
 mod queue;
+mod registry;
 mod report;
 mod shared;
 mod stats;
@@ -145,6 +158,8 @@ pub use config::Overflow;
 pub use error::{BuildError, FlushError};
 pub use guard::WorkerGuard;
 pub use own_line::{OwnLine, OwnLineFormat};
+pub use panic_flush::{flush_all, install_panic_flush, PanicFlush};
+pub use registry::FlushAllReport;
 pub use stats::{DropReason, Dropped, LatencySnapshot, Stats};
 pub use writer::{ErrorCounter, LineWriter, NonBlocking};
 

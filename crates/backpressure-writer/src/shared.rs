@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::gone_notice::GoneNotice;
 use crate::lifecycle::{Lifecycle, Sleep};
 use crate::queue::LineQueue;
 use crate::report::Fault;
@@ -167,6 +168,8 @@ pub(crate) struct Shared {
     pub(crate) progress: Condvar,
     pub(crate) counters: Counters,
     pub(crate) epoch: Instant,
+    /// Hook (writer-misc): says once why lines are refused after the guard's drop.
+    pub(crate) gone_notice: GoneNotice,
 }
 
 impl fmt::Debug for Shared {
@@ -207,6 +210,7 @@ impl Shared {
             progress: Condvar::new(),
             counters: Counters::default(),
             epoch: Instant::now(),
+            gone_notice: GoneNotice::new(),
         }
     }
 
