@@ -15,6 +15,66 @@ use crate::own_line::OwnLineFormat;
 /// Lines at or above the writer's `keep_level` (WARN by default) never follow this policy:
 /// they have their own reserved capacity and wait for room up to `keep_timeout` (5 ms by
 /// default).
+///
+/// # Examples
+///
+/// Room for two lines, and a sink stuck on the first: the next line fits, the two after
+/// it find the queue full. `DropNewest` keeps the older lines, `DropOldest` the newer (the
+/// line inside the sink can't be evicted).
+///
+/// ```
+/// use backpressure_writer::{NonBlockingBuilder, Overflow};
+/// # use std::io::{self, Write};
+/// # use std::sync::{mpsc, Arc, Mutex};
+/// # /// A sink that says when a write arrives and holds it until `release` is dropped.
+/// # struct Held {
+/// #     entered: mpsc::Sender<()>,
+/// #     release: mpsc::Receiver<()>,
+/// #     out: Arc<Mutex<Vec<u8>>>,
+/// # }
+/// # impl Write for Held {
+/// #     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+/// #         let _ = self.entered.send(());
+/// #         let _ = self.release.recv();
+/// #         self.out.lock().unwrap().extend_from_slice(buf);
+/// #         Ok(buf.len())
+/// #     }
+/// #     fn flush(&mut self) -> io::Result<()> {
+/// #         Ok(())
+/// #     }
+/// # }
+/// # fn held() -> (Held, mpsc::Receiver<()>, mpsc::Sender<()>, Arc<Mutex<Vec<u8>>>) {
+/// #     let (entered_tx, entered) = mpsc::channel();
+/// #     let (release, release_rx) = mpsc::channel();
+/// #     let out = Arc::new(Mutex::new(Vec::new()));
+/// #     let sink = Held { entered: entered_tx, release: release_rx, out: Arc::clone(&out) };
+/// #     (sink, entered, release, out)
+/// # }
+///
+/// fn run(overflow: Overflow) -> (String, u64, u64) {
+///     // `held()`: a sink that signals `entered` on each write and holds it until
+///     // `release` is dropped, recording what it gets in `out`.
+///     let (sink, entered, release, out) = held();
+///     let (mut writer, guard) = NonBlockingBuilder::default()
+///         .buffered_lines_limit(2)
+///         .overflow(overflow)
+///         .drop_report(false)
+///         .finish(sink);
+///     writer.write_all(b"a\n").unwrap();
+///     entered.recv().unwrap(); // the worker is inside the sink with "a"
+///     for line in ["b\n", "c\n", "d\n"] {
+///         writer.write_all(line.as_bytes()).unwrap();
+///     }
+///     drop(release);
+///     guard.flush().unwrap();
+///     let dropped = writer.stats().dropped;
+///     let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+///     (text, dropped.newest, dropped.oldest)
+/// }
+///
+/// assert_eq!(run(Overflow::DropNewest), ("a\nb\n".to_owned(), 2, 0));
+/// assert_eq!(run(Overflow::DropOldest), ("a\nd\n".to_owned(), 0, 2));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Overflow {
