@@ -9,8 +9,11 @@
 //! # How the child gets `panic = "abort"` semantics
 //!
 //! Test binaries are built with `panic = "unwind"` (cargo ignores the profile's `panic`
-//! for tests), and building a separate `-C panic=abort` binary would rebuild the whole
-//! dependency tree inside a test. The child gets the same sequence of events instead: with
+//! for tests), and building a separate `panic = "abort"` program compiles its dependencies
+//! inside the test: that one runs on demand, `--ignored`
+//! (`a_real_panic_abort_build_leaves_the_panic_line_and_every_line_before_it`, the same
+//! scenario and the same checks from `tests/crash_child/program.rs`). The default child gets
+//! the same sequence of events from this test binary instead: with
 //! `panic = "abort"` the runtime calls the panic hook and then `abort()`s, with no
 //! unwinding and no destructor. The child's first hook does exactly that last step (std's
 //! default hook, then `abort()`), and `install_panic_flush` chains in front of it. So the
@@ -136,8 +139,14 @@ fn a_panic_leaves_its_error_line_and_every_line_before_it_although_no_destructor
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("app.log");
     let out = run_child(NAME, path.to_str().unwrap());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_crashed_leaving_every_line(&out, &path, NAME);
+}
 
+/// What a child that logged `LINES` lines and panicked must leave: killed by SIGABRT, no
+/// destructor run, the previous hook run after the flush, and the file holding every line
+/// and then the panic's ERROR line.
+fn assert_crashed_leaving_every_line(out: &Output, path: &Path, thread: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
@@ -149,7 +158,7 @@ fn a_panic_leaves_its_error_line_and_every_line_before_it_although_no_destructor
         "{stderr}"
     );
     assert!(!stderr.contains("a destructor ran"), "{stderr}");
-    // The previous hook ran (std's default prints the panic), after the flush.
+    // The previous hook ran, after the flush.
     assert!(
         stderr.contains(&format!(
             "CHILD: the previous hook sees {} lines in the file",
@@ -157,9 +166,8 @@ fn a_panic_leaves_its_error_line_and_every_line_before_it_although_no_destructor
         )),
         "{stderr}"
     );
-    assert!(stderr.contains("the service fell over"), "{stderr}");
 
-    let text = fs::read_to_string(&path).unwrap();
+    let text = fs::read_to_string(path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), LINES + 1, "{text}");
     for (i, l) in lines[..LINES].iter().enumerate() {
@@ -173,11 +181,76 @@ fn a_panic_leaves_its_error_line_and_every_line_before_it_although_no_destructor
         last.contains(" ERROR panic: panicked: the service fell over"),
         "{last}"
     );
-    assert!(last.contains(&format!("thread=\"{NAME}\"")), "{last}");
+    assert!(last.contains(&format!("thread=\"{thread}\"")), "{last}");
     assert!(
-        last.contains("location=") && last.contains("panic_flush.rs:"),
+        last.contains("location=") && last.contains(".rs:"),
         "{last}"
     );
+}
+
+/// The same crash from a program really built with `panic = "abort"`
+/// (`tests/crash_child/program.rs`). Ignored by default: it builds that program with cargo
+/// in a target directory of its own, which compiles its dependencies once.
+#[test]
+#[ignore = "builds a panic = \"abort\" program with cargo; run with --ignored"]
+fn a_real_panic_abort_build_leaves_the_panic_line_and_every_line_before_it() {
+    if child_arg().is_some() {
+        return;
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("crash-child");
+    fs::create_dir_all(dir.join("src")).unwrap();
+    fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            r#"[package]
+name = "crash-child"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+backpressure-writer = {{ path = {writer:?} }}
+tracing = {{ version = "0.1.41", default-features = false, features = ["std"] }}
+tracing-subscriber = {{ version = "0.3.19", default-features = false, features = ["std", "fmt"] }}
+
+[profile.dev]
+panic = "abort"
+
+[workspace]
+"#,
+            writer = manifest.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    fs::copy(
+        manifest.join("tests/crash_child/program.rs"),
+        dir.join("src/main.rs"),
+    )
+    .unwrap();
+    // The workspace's versions, already downloaded: the build needs no network.
+    if !dir.join("Cargo.lock").exists() {
+        fs::copy(manifest.join("../../Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let built = Command::new(cargo)
+        .args(["build", "--offline", "--quiet", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(dir.join("target"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .unwrap();
+    assert!(built.success(), "the panic = \"abort\" program builds");
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let path = out_dir.path().join("app.log");
+    let out = Command::new(dir.join("target/debug/crash-child"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_crashed_leaving_every_line(&out, &path, "main");
 }
 
 #[test]
