@@ -35,7 +35,8 @@ pub struct Dropped {
     /// sink at that moment is not counted here: it is settled when its write returns.)
     pub shutdown: u64,
     /// Submitted after the guard's drop began (the drain stops at what was queued then),
-    /// or after the worker thread had gone away.
+    /// or after the worker thread had gone away. The first such line prints one notice on
+    /// stderr naming the cause (a guard dropped too early, e.g. `let (w, _) = ...`).
     pub worker_gone: u64,
     /// Taken by the worker but lost because the sink returned an error or panicked: the
     /// lines of the failed chunk not wholly written (a line torn by a partial write counts
