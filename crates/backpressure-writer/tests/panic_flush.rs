@@ -371,4 +371,11 @@ fn flush_all_reaches_live_writers_only_and_never_waits_for_itself() {
     drop(guard_d);
     drop(guard_a);
     assert_eq!(flush_all(Duration::from_secs(1)), FlushAllReport::default());
+
+    // The list is bounded: past 256 live writers, later ones are not listed.
+    let many: Vec<_> = (0..300).map(|_| non_blocking(io::sink())).collect();
+    let report = flush_all(Duration::from_secs(30));
+    assert_eq!((report.writers, report.flushed), (256, 256), "{report:?}");
+    drop(many);
+    assert_eq!(flush_all(Duration::from_secs(1)).writers, 0);
 }
