@@ -181,7 +181,11 @@ fn assert_crashed_leaving_every_line(out: &Output, path: &Path, thread: &str) {
         last.contains(" ERROR panic: panicked: the service fell over"),
         "{last}"
     );
-    assert!(last.contains(&format!("thread=\"{thread}\"")), "{last}");
+    // libtest runs a test on a thread named after it (or on `main` with one thread).
+    assert!(
+        last.contains(&format!("thread=\"{thread}\"")) || last.contains("thread=\"main\""),
+        "{last}"
+    );
     assert!(
         last.contains("location=") && last.contains(".rs:"),
         "{last}"
@@ -251,6 +255,53 @@ panic = "abort"
         .output()
         .unwrap();
     assert_crashed_leaving_every_line(&out, &path, "main");
+}
+
+/// With `log_panic(false)`, a hook of the user's own installed after ours logs the panic:
+/// it runs first, and its line is flushed with the rest (and only its line).
+#[test]
+fn a_user_hook_installed_after_it_logs_the_panic_and_is_flushed_too() {
+    const NAME: &str = "a_user_hook_installed_after_it_logs_the_panic_and_is_flushed_too";
+    if let Some(path) = child_arg() {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default_hook(info);
+            std::process::abort();
+        }));
+        backpressure_writer::PanicFlush::new(Duration::from_secs(30))
+            .log_panic(false)
+            .install()
+            .unwrap();
+        let ours = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info.payload().downcast_ref::<&str>().copied();
+            tracing::error!(target: "app", "crashed: {}", message.unwrap_or("?"));
+            ours(info);
+        }));
+        let (writer, _guard) = non_blocking(HeldFile(fs::File::create(&path).unwrap()));
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        for i in 0..10 {
+            tracing::info!("line {i}");
+        }
+        PANIC_BEGUN.store(true, Ordering::Release);
+        panic!("the service fell over");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let out = run_child(NAME, path.to_str().unwrap());
+    assert!(!out.status.success());
+    let text = fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 11, "{text}");
+    assert!(lines[9].ends_with("line 9"), "{text}");
+    assert!(
+        lines[10].contains(" ERROR app: crashed: ") && lines[10].contains("the service fell over"),
+        "{text}"
+    );
 }
 
 #[test]
