@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use tracing_core::Level;
 
+use crate::config::{Config, Overflow};
 use crate::error::BuildError;
 use crate::guard::WorkerGuard;
 use crate::own_line::OwnLineFormat;
-use crate::policy::Overflow;
-use crate::shared::{Config, Shared};
+use crate::shared::Shared;
 use crate::sync::Arc;
 use crate::worker;
 use crate::writer::NonBlocking;
@@ -121,6 +121,71 @@ impl NonBlockingBuilder {
     /// Lines at this level or more severe (through `make_writer_for`) are never dropped by
     /// the overflow policy: they use `keep_capacity` and wait up to `keep_timeout`.
     /// Default [`Level::WARN`].
+    ///
+    /// # Examples
+    ///
+    /// With a queue of one line and a sink stuck on the first, an INFO line is dropped
+    /// while a WARN line, in its reserved room, is kept:
+    ///
+    /// ```
+    /// use backpressure_writer::NonBlockingBuilder;
+    /// use tracing::Level;
+    /// # use std::io::{self, Write};
+    /// # use std::sync::{mpsc, Arc, Mutex};
+    /// #     /// A sink that says when a write arrives and holds it until `release` is dropped.
+    /// # struct Held {
+    /// #     entered: mpsc::Sender<()>,
+    /// #     release: mpsc::Receiver<()>,
+    /// #     out: Arc<Mutex<Vec<u8>>>,
+    /// # }
+    /// # impl Write for Held {
+    /// #     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    /// #         let _ = self.entered.send(());
+    /// #         let _ = self.release.recv();
+    /// #         self.out.lock().unwrap().extend_from_slice(buf);
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     fn flush(&mut self) -> io::Result<()> {
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// # fn held() -> (Held, mpsc::Receiver<()>, mpsc::Sender<()>, Arc<Mutex<Vec<u8>>>) {
+    /// #     let (entered_tx, entered) = mpsc::channel();
+    /// #     let (release, release_rx) = mpsc::channel();
+    /// #     let out = Arc::new(Mutex::new(Vec::new()));
+    /// #     let sink = Held { entered: entered_tx, release: release_rx, out: Arc::clone(&out) };
+    /// #     (sink, entered, release, out)
+    /// # }
+    ///
+    /// // `held()`: a sink that signals `entered` on each write and holds it until
+    /// // `release` is dropped, recording what it gets in `out`.
+    /// let (sink, entered, release, out) = held();
+    /// let (writer, guard) = NonBlockingBuilder::default()
+    ///     .buffered_lines_limit(1)
+    ///     .keep_level(Level::WARN)
+    ///     .drop_report(false)
+    ///     .finish(sink);
+    /// let stats = writer.clone();
+    /// let subscriber = tracing_subscriber::fmt()
+    ///     .with_writer(writer)
+    ///     .with_ansi(false)
+    ///     .without_time()
+    ///     .with_target(false)
+    ///     .finish();
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     tracing::info!("a");
+    ///     entered.recv().unwrap(); // the worker is inside the sink: the queue is full
+    ///     tracing::info!("b"); // dropped by the overflow policy
+    ///     tracing::warn!("c"); // kept
+    /// });
+    /// drop(release);
+    /// guard.flush().unwrap();
+    ///
+    /// let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+    /// let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    /// assert_eq!(lines, ["INFO a", "WARN c"]);
+    /// assert_eq!(stats.stats().dropped.newest, 1);
+    /// ```
     pub fn keep_level(mut self, level: Level) -> Self {
         self.keep_level = Some(level);
         self
@@ -248,6 +313,8 @@ impl NonBlockingBuilder {
         let shared = Arc::new(Shared::new(config));
         let handle = worker::spawn(Arc::clone(&shared), writer, self.thread_name)
             .map_err(BuildError::Spawn)?;
+        // Hook (writer-misc): within reach of `flush_all` and the panic hook.
+        crate::registry::register(&shared);
         Ok((
             NonBlocking::from_shared(Arc::clone(&shared)),
             WorkerGuard::new(shared, handle),

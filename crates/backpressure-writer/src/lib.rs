@@ -32,9 +32,10 @@
 //!   not to stall an async runtime; under [`Overflow::Block`] as long as the policy waits).
 //!   Once one has timed out, later ones (and those already waiting) don't wait again until
 //!   the keep backlog has drained to half the reserved room.
-//! - **Losses are visible.** [`NonBlocking::stats`] returns exact counts, by reason, with
-//!   `submitted == lines_written + dropped.total() + queue_depth` in every snapshot; and the
-//!   worker writes a drop-report line into the output itself (format below).
+//! - **Losses are visible.** [`NonBlocking::stats`] returns exact counts, by
+//!   [`DropReason`], with `submitted == lines_written + dropped.total() + queue_depth` in
+//!   every snapshot ([the accounting invariant](Stats#accounting)); and the worker writes a
+//!   drop-report line into the output itself (format below).
 //! - **Faults are survived.** A sink error loses that batch (counted under `write_failed`
 //!   and `write_errors`; the first error and then periodic summaries go to stderr):
 //!   `WouldBlock`, `Ok(0)` and every other error at once, `Interrupted` after 16 retries
@@ -51,6 +52,15 @@
 //!   what was not yet handed to the sink is counted under `shutdown` (its number printed on
 //!   stderr) and never written; the chunk inside the sink is counted when its write returns.
 //!   A line counted dropped never appears in the output.
+//!
+//! - **The last lines before a crash.** [`install_panic_flush`] chains a panic hook that
+//!   logs the panic as an ERROR event and flushes every live writer of the process within
+//!   a deadline before the previous hook runs, so a crash (also with `panic = "abort"`,
+//!   where no guard drains) leaves its own line and the lines before it in the file;
+//!   [`flush_all`] does the same before `process::exit`. [`PanicFlush`] says what this
+//!   can and cannot promise (`abort`, signals). A writer used after its guard was dropped
+//!   (`let (writer, _) = non_blocking(..)` drops the guard at once) says so once on
+//!   stderr; its lines count as `worker_gone`.
 //!
 //! Each `write` call is one line (`fmt::Layer` formats an event into one buffer and calls
 //! `write_all` once). Lines are never torn or interleaved, and one thread's lines keep
@@ -96,7 +106,7 @@
 //! ```
 //!
 //! `dropped N` is the sum of the counts that follow, always in this order with the names of
-//! [`Dropped::by_reason`]. It follows the batch of lines that was queued while the drops
+//! [`DropReason::as_str`] (the order of [`DropReason::ALL`]). It follows the batch of lines that was queued while the drops
 //! happened. It ends with `\n` and counts in `bytes_written` but not in `lines_written`.
 //!
 //! For output made by `fmt::layer().json()`, [`OwnLineFormat::Json`] (set with
@@ -124,12 +134,18 @@
     unreachable_pub
 )]
 
+mod admit;
 mod builder;
+mod config;
 mod error;
+mod flush;
+mod gone_notice;
 mod guard;
+mod lifecycle;
 mod own_line;
-mod policy;
+mod panic_flush;
 mod queue;
+mod registry;
 mod report;
 mod shared;
 mod stats;
@@ -138,11 +154,13 @@ mod worker;
 mod writer;
 
 pub use builder::{non_blocking, NonBlockingBuilder, DEFAULT_BUFFERED_LINES_LIMIT};
+pub use config::Overflow;
 pub use error::{BuildError, FlushError};
 pub use guard::WorkerGuard;
 pub use own_line::{OwnLine, OwnLineFormat};
-pub use policy::Overflow;
-pub use stats::{Dropped, LatencySnapshot, Stats, LATENCY_BUCKETS};
+pub use panic_flush::{flush_all, install_panic_flush, PanicFlush};
+pub use registry::FlushAllReport;
+pub use stats::{DropReason, Dropped, LatencySnapshot, Stats};
 pub use writer::{ErrorCounter, LineWriter, NonBlocking};
 
 /// The module path tracing-appender uses, so that migrating is a change of crate name:

@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+use crate::lifecycle::{Lifecycle, Sleep};
 use crate::queue::LineQueue;
 use crate::report::{dropped_since, format_drop_report, FaultLog};
 use crate::shared::{KeepWait, Lines, Shared, State};
@@ -20,7 +21,7 @@ use crate::sync::{thread, Arc, JoinHandle, MutexGuard};
 use chunk::{guarded, write_bounded, Chunk};
 
 /// How long the worker waits for the next batch to build up after a batch, before it goes
-/// to sleep for real (see `State::worker_napping`): the most a line waits in the queue
+/// to sleep for real (see [`Sleep::Napping`]): the most a line waits in the queue
 /// during a busy stretch, for the sake of fewer, larger batches and no futex wake per
 /// batch on the producers' side.
 const NAP: std::time::Duration = std::time::Duration::from_millis(1);
@@ -121,7 +122,7 @@ impl<W: Write> Worker<W> {
         let shared = Arc::clone(&self.alive.0);
         let mut st = shared.lock();
         loop {
-            if st.abandoned {
+            if st.lifecycle == Lifecycle::Abandoned {
                 return None;
             }
             if st.queued() > 0 {
@@ -148,40 +149,23 @@ impl<W: Write> Worker<W> {
             if !self.final_reported && self.report_pending(&st.dropped) {
                 let now = Instant::now();
                 let due = self.report_due(now);
-                if st.closing || due <= now {
+                let closing = st.lifecycle == Lifecycle::Closing;
+                if closing || due <= now {
                     // Closing, one last report: lines other threads keep submitting are
                     // `worker_gone` and would make a report due after every report.
-                    self.final_reported = st.closing;
+                    self.final_reported = closing;
                     return Some(Step::Report { drops: st.dropped });
                 }
                 wait = Some(due - now);
             }
-            if st.closing {
-                st.accepting = false;
+            if st.lifecycle == Lifecycle::Closing {
                 return Some(Step::Exit);
             }
-            if wait.is_none() && std::mem::take(&mut self.nap_due) {
-                st.worker_napping = true;
-                st = shared
-                    .work
-                    .wait_timeout(st, NAP)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-                st.worker_napping = false;
-                continue;
-            }
-            st.worker_idle = true;
-            st = match wait {
-                None => shared.work.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    shared
-                        .work
-                        .wait_timeout(st, d)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
+            st = if wait.is_none() && std::mem::take(&mut self.nap_due) {
+                sleep(&shared, st, Sleep::Napping, Some(NAP))
+            } else {
+                sleep(&shared, st, Sleep::Idle, wait)
             };
-            st.worker_idle = false;
         }
     }
 
@@ -210,7 +194,7 @@ impl<W: Write> Worker<W> {
             {
                 let mut st = shared.lock();
                 // Abandoned: the guard counted the rest of the batch as lost to shutdown.
-                if st.abandoned {
+                if st.lifecycle == Lifecycle::Abandoned {
                     return false;
                 }
                 st.in_sink = lines;
@@ -235,8 +219,9 @@ impl<W: Write> Worker<W> {
             st.keep_in_flight -= lines.keep;
             st.lines_written += written.total() as u64;
             let torn = (lines.total() - written.total()) as u64;
+            let abandoned = st.lifecycle == Lifecycle::Abandoned;
             let fault = match result {
-                Ok(()) if st.abandoned => return false,
+                Ok(()) if abandoned => return false,
                 Ok(()) => {
                     let batch_done = self.policy.len() == 0 && self.keep.len() == 0;
                     settle(&shared, st, batch_done);
@@ -244,10 +229,9 @@ impl<W: Write> Worker<W> {
                 }
                 Err(fault) => fault,
             };
-            st.dropped.write_failed += torn;
-            st.write_errors += 1;
-            st.sink_panics += u64::from(fault.is_panic());
-            if st.abandoned {
+            if abandoned {
+                // The guard counted the rest of the batch; only the torn chunk is ours.
+                st.count_fault(&fault, torn);
                 drop(st);
                 self.faults.record(&fault, torn);
                 return false;
@@ -261,7 +245,7 @@ impl<W: Write> Worker<W> {
             st.policy_in_flight -= rest.0;
             st.keep_in_flight -= rest.1;
             let lost = torn + (rest.0 + rest.1) as u64;
-            st.dropped.write_failed += lost - torn;
+            st.count_fault(&fault, lost);
             // The report after this batch tells of its own loss, too.
             drops.write_failed += lost;
             settle(&shared, st, true);
@@ -311,12 +295,11 @@ impl<W: Write> Worker<W> {
             self.last_flush = Instant::now();
         }
         let mut st = shared.lock();
-        if st.abandoned {
+        if st.lifecycle == Lifecycle::Abandoned {
             return false;
         }
         if let Some(f) = &fault {
-            st.write_errors += 1;
-            st.sink_panics += u64::from(f.is_panic());
+            st.count_fault(f, 0);
         }
         if resolved > st.durable {
             st.durable = resolved;
@@ -351,17 +334,34 @@ impl<W: Write> Worker<W> {
                 .bytes_written
                 .fetch_add(accepted as u64, Relaxed);
         }
-        match result {
-            Ok(()) => {}
-            Err(fault) => {
-                let mut st = shared.lock();
-                st.write_errors += 1;
-                st.sink_panics += u64::from(fault.is_panic());
-                drop(st);
-                self.faults.record(&fault, 0);
-            }
+        if let Err(fault) = result {
+            shared.lock().count_fault(&fault, 0);
+            self.faults.record(&fault, 0);
         }
     }
+}
+
+/// Waits on `work` in the given sleep state (until notified, or for at most `timeout`), and
+/// is awake again on return, whoever woke it.
+fn sleep<'a>(
+    shared: &'a Shared,
+    mut st: MutexGuard<'a, State>,
+    how: Sleep,
+    timeout: Option<std::time::Duration>,
+) -> MutexGuard<'a, State> {
+    st.sleep = how;
+    st = match timeout {
+        None => shared.work.wait(st).unwrap_or_else(|e| e.into_inner()),
+        Some(d) => {
+            shared
+                .work
+                .wait_timeout(st, d)
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+        }
+    };
+    st.sleep = Sleep::Awake;
+    st
 }
 
 /// After the worker made progress: keep lines wait for room again once the keep backlog has
@@ -392,8 +392,7 @@ impl Drop for AliveGuard {
     fn drop(&mut self) {
         let shared = &self.0;
         let mut st = shared.lock();
-        st.worker_alive = false;
-        st.accepting = false;
+        st.lifecycle.exit();
         // Only an unexpected exit leaves lines behind (after an abandonment, only a chunk
         // whose write never returned, if the thread died in it); nobody will write them.
         st.in_sink = Lines::default();
