@@ -97,9 +97,14 @@
 //! a [`ParseError`] naming the directive and the problem. Parsing is linear in
 //! the length of the string and bounded: at most [`MAX_DIRECTIVES_LEN`] bytes
 //! and [`MAX_TARGETS`] distinct targets (each has a stats row), refused with
-//! an error that says so. [`parse_lossy`](SamplingFilterBuilder::parse_lossy)
-//! and [`from_env`](SamplingFilterBuilder::from_env) (variable
-//! `RUST_LOG_SAMPLE`) skip bad items with a warning on stderr.
+//! an error that says so. As with `EnvFilter`'s builder,
+//! [`from_env`](SamplingFilterBuilder::from_env) (variable `RUST_LOG_SAMPLE`)
+//! returns an error naming the variable and the directive, while
+//! [`parse_lossy`](SamplingFilterBuilder::parse_lossy) and
+//! [`from_env_lossy`](SamplingFilterBuilder::from_env_lossy) skip bad items
+//! with a warning on stderr. A builder setting out of range is a
+//! [`SettingError`] (naming the setting), not a directive error; the
+//! builder's methods return a [`BuildError`] that is one or the other.
 //! [`split_directives`] turns `"info,app::router=debug@0.05"` into an
 //! `EnvFilter` and a sampler, so one variable configures both; it hands every
 //! form it does not own (levels, targets, span and field filters) to
@@ -107,7 +112,7 @@
 //!
 //! # Levels, interest and cost
 //!
-//! Events at or above [`always_keep`](SamplingFilterBuilder::always_keep)
+//! Events at or above [`keep_level`](SamplingFilterBuilder::keep_level)
 //! (`WARN` by default) are never sampled and their callsites answer
 //! `Interest::always()`; sampled callsites answer `sometimes()`; spans are
 //! never filtered. The sampler gives no `max_level_hint` (`None`), so the
@@ -315,7 +320,7 @@ pub use annotate::{sample_rate, Annotated};
 pub use builder::{split_directives, SamplingFilterBuilder, DEFAULT_ENV};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use compose::{SamplerAnd, SamplerNot, SamplerOr};
-pub use error::{ParseError, ParseErrorKind};
+pub use error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind, SettingError};
 pub use filter::SamplingFilter;
 pub use handle::SamplingHandle;
 pub use keys::BYTES_PER_KEY;

@@ -39,7 +39,6 @@ use crate::{
     directive::DirectiveSet,
     error::{ParseError, ParseErrorKind},
     ledger::Ledger,
-    limits::MAX_BUCKETS,
     rule::{Rule, RuleCache},
     stats::{SamplingStats, TargetStats},
     sync::Ordering,
@@ -90,15 +89,9 @@ impl Sampler {
         let labels = set.labels();
         let plan = ledger
             .plan(labels.iter().map(|(l, _)| l.as_str()))
-            .map_err(|n| {
-                ParseError::new(
-                    set.source(),
-                    ParseErrorKind::InvalidSetting(format!(
-                        "{n} targets in one directive set: at most {MAX_BUCKETS} can be configured \
-                         at once (targets a later set drops free their place)"
-                    )),
-                )
-            })?;
+            // The parser refuses more than `MAX_TARGETS` targets (plus the
+            // default's row), so this is a second line of defence.
+            .map_err(|_| ParseError::new("", ParseErrorKind::TooManyTargets))?;
         let generation = installed.generation + 1;
         let new = Arc::new(Installed {
             generation,

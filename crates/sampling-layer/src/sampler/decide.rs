@@ -61,7 +61,7 @@ impl Sampler {
     #[inline]
     pub(crate) fn decide_early(&self, meta: &Metadata<'_>) -> bool {
         let level = *meta.level();
-        if level <= self.always_keep || !meta.is_event() {
+        if level <= self.keep_level || !meta.is_event() {
             return true;
         }
         let addr = meta as *const Metadata<'_> as usize;
@@ -168,7 +168,7 @@ impl Sampler {
     ) -> bool {
         let meta = event.metadata();
         let level = *meta.level();
-        if level <= self.always_keep {
+        if level <= self.keep_level {
             self.observe_breaker(level);
             return true;
         }

@@ -52,7 +52,7 @@ pub(crate) const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
 pub(crate) struct Settings {
     pub(crate) mode: Mode,
     pub(crate) key_field: String,
-    pub(crate) always_keep: Level,
+    pub(crate) keep_level: Level,
     pub(crate) seed: u64,
     pub(crate) max_keys: usize,
     pub(crate) breaker: Option<BreakerState>,
@@ -61,7 +61,7 @@ pub(crate) struct Settings {
 pub(crate) struct Sampler {
     pub(crate) mode: Mode,
     pub(crate) key_field: String,
-    pub(crate) always_keep: Level,
+    pub(crate) keep_level: Level,
     pub(crate) seed: u64,
     pub(crate) callsites: CallsiteTable,
     pub(crate) keys: KeyStore,
@@ -84,7 +84,7 @@ impl fmt::Debug for Sampler {
         f.debug_struct("Sampler")
             .field("mode", &self.mode)
             .field("key_field", &self.key_field)
-            .field("always_keep", &self.always_keep)
+            .field("keep_level", &self.keep_level)
             .field("directives", &self.directives())
             .field("max_keys", &self.keys.max())
             .field("breaker", &self.breaker.is_some())
@@ -104,7 +104,7 @@ impl Sampler {
         let Settings {
             mode,
             key_field,
-            always_keep,
+            keep_level,
             seed,
             max_keys,
             breaker,
@@ -112,7 +112,7 @@ impl Sampler {
         let sampler = Sampler {
             mode,
             key_field,
-            always_keep,
+            keep_level,
             seed,
             callsites: CallsiteTable::new(),
             keys: KeyStore::new(max_keys),
@@ -153,7 +153,7 @@ impl Sampler {
                 _ => None,
             };
             let sampled = meta.is_event()
-                && *meta.level() > self.always_keep
+                && *meta.level() > self.keep_level
                 && meta.target() != NOTICE_TARGET;
             CallsiteState::new(meta, sampled, &self.key_field, consistent)
         })
