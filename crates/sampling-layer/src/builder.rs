@@ -124,11 +124,11 @@ impl SamplingFilterBuilder {
     }
 
     /// Seeds the probabilistic mode's generator. What it reproduces: on each
-    /// thread, the sequence of draws that thread makes, given the order in
-    /// which threads first draw (each thread's stream is seeded by that
-    /// order) and the same sequence of draws on that thread by every
-    /// probabilistic sampler (they share the thread's stream). Unseeded, each
-    /// sampler takes a random seed.
+    /// thread, the decisions of this sampler, given the order in which
+    /// threads first draw (each thread's stream is salted by that order) and
+    /// the same sequence of probabilistic draws on that thread by every
+    /// sampler (they share one per-thread draw counter; each mixes its own
+    /// seed into every draw). Unseeded, each sampler takes a random seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self

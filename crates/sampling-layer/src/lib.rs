@@ -52,8 +52,10 @@
 //!   first kept: `1/20` keeps the 1st, 21st, ...; `0.3` keeps 3 in every 10.
 //!   Exact under concurrent threads (one CAS per event on the key's word).
 //! - `Probabilistic`: an independent draw per event from a thread-local
-//!   counter-based generator; [`seed`](SamplingFilterBuilder::seed) makes it
-//!   reproducible per thread. No per-key state.
+//!   counter-based generator (splitmix64; measured faster on the hot path
+//!   than `rand`'s `SmallRng`, see `docs/benchmarks.md`);
+//!   [`seed`](SamplingFilterBuilder::seed) makes it reproducible per thread
+//!   (its docs say exactly what is reproduced). No per-key state.
 //! - `Consistent { field }`: keep iff the unseeded xxh3 hash of the field's text
 //!   (on the event, or on the nearest enclosing span that has it) is below
 //!   `rate × 2^64`. Every process makes the same decision for the same value,
