@@ -7,10 +7,13 @@
 
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tracing_core::Level;
 use tracing_subscriber::EnvFilter;
 
+use crate::clock::{Clock, SystemClock};
 use crate::directive::{split, DirectiveSet};
 use crate::error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind, SettingError};
 use crate::filter::SamplingFilter;
@@ -79,6 +82,8 @@ pub struct SamplingFilterBuilder {
     seed: Option<u64>,
     breaker: Breaker,
     env_var: String,
+    clock: Option<Arc<dyn Clock>>,
+    recent_interval: Duration,
 }
 
 impl Default for SamplingFilterBuilder {
@@ -91,6 +96,8 @@ impl Default for SamplingFilterBuilder {
             seed: None,
             breaker: Breaker::default(),
             env_var: DEFAULT_ENV.to_owned(),
+            clock: None,
+            recent_interval: Duration::from_secs(10),
         }
     }
 }
@@ -137,6 +144,24 @@ impl SamplingFilterBuilder {
     /// The circuit breaker ([`Breaker::disabled`] turns it off).
     pub fn breaker(mut self, breaker: Breaker) -> Self {
         self.breaker = breaker;
+        self
+    }
+
+    /// The clock that times expiring changes
+    /// ([`SamplingHandle::set_target_rate_for`](crate::SamplingHandle::set_target_rate_for))
+    /// and recent figures (tests: a [`ManualClock`](crate::ManualClock)).
+    /// Default: the system's monotonic clock. The breaker has its own
+    /// ([`Breaker::clock`]).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// The interval the recent figures cover
+    /// ([`TargetStats::recent_seen`](crate::TargetStats::recent_seen)).
+    /// Default 10 s; must be more than zero.
+    pub fn recent_interval(mut self, interval: Duration) -> Self {
+        self.recent_interval = interval;
         self
     }
 
@@ -283,6 +308,12 @@ impl SamplingFilterBuilder {
                 ));
             }
         }
+        if self.recent_interval.is_zero() {
+            return Err(SettingError::new(
+                "recent_interval",
+                "must be more than zero",
+            ));
+        }
         self.breaker.validate()?;
         let seed = self.seed.unwrap_or_else(|| {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -300,6 +331,10 @@ impl SamplingFilterBuilder {
             seed,
             max_keys: self.max_keys,
             breaker,
+            clock: self
+                .clock
+                .unwrap_or_else(|| Arc::new(SystemClock::default())),
+            recent_interval: self.recent_interval,
         })
     }
 

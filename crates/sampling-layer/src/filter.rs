@@ -98,6 +98,7 @@ impl SamplingFilter {
 
     /// The current directives, as given (comma-joined; bad ones skipped).
     pub fn directives(&self) -> String {
+        self.sampler.expire_due(true);
         self.sampler.directives()
     }
 

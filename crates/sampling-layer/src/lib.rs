@@ -262,7 +262,23 @@
 //! every callsite and live key at once (one pass, under the directive lock;
 //! an event whose rule is being replaced waits for the pass to end).
 //! `logmetrics` polls this snapshot; the sampler knows nothing of `metrics`
-//! or of the writer.
+//! or of the writer. Beside the lifetime figures, each target has the figures
+//! of the last complete interval (10 s by default,
+//! [`recent_interval`](SamplingFilterBuilder::recent_interval)) and its
+//! [`recent_rate`](TargetStats::recent_rate), so a rate change shows within
+//! one interval.
+//!
+//! # Run-time control
+//!
+//! [`SamplingHandle::set_directives`] replaces the whole set;
+//! [`set_target_rate`](SamplingHandle::set_target_rate) and
+//! [`remove_target`](SamplingHandle::remove_target) change one directive and
+//! leave the others; [`set_target_rate_for`](SamplingHandle::set_target_rate_for)
+//! changes one until an expiry, then returns it to what it was (applied
+//! lazily, at the first kept event or handle call after the expiry, on the
+//! builder's [`clock`](SamplingFilterBuilder::clock); no thread, and no clock
+//! read on the sampled-out path). [`directives`](SamplingHandle::directives)
+//! reads the set back as a string that builds the same set.
 //!
 //! # `log` records
 //!

@@ -218,6 +218,8 @@ impl Sampler {
 
     pub(crate) fn stats(&self) -> SamplingStats {
         self.close_breaker_if_due();
+        self.expire_due(true);
+        let now = self.timed.now();
         // Both locks for the whole pass: no install (which reassigns buckets)
         // and no move of figures while the words are read.
         let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
@@ -263,10 +265,14 @@ impl Sampler {
                     seen: kept + dropped,
                     kept,
                     dropped,
+                    recent_seen: 0,
+                    recent_kept: 0,
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
         drop(inst);
+        let mut targets = targets;
+        self.timed.fill_recent(now, &mut targets);
         let state = self.state.load(Ordering::Acquire);
         SamplingStats {
             active_keys: self.keys.live(),
@@ -280,6 +286,7 @@ impl Sampler {
             retired_targets,
             forgotten_targets,
             targets,
+            recent_interval: self.timed.interval(),
         }
     }
 }

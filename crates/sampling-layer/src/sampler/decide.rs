@@ -133,6 +133,7 @@ impl Sampler {
         };
         if keep {
             self.set_pending(meta, rule, bypass);
+            self.after_keep();
         }
         keep
     }
@@ -142,7 +143,17 @@ impl Sampler {
     #[inline(never)]
     fn kept_early(&self, meta: &Metadata<'_>, rule: Rule) -> bool {
         self.set_pending(meta, rule, 0);
+        self.after_keep();
         true
+    }
+
+    /// On every kept event: applies expired changes if one is pending (one
+    /// relaxed load otherwise; see [`timed`](super::timed)).
+    #[inline]
+    fn after_keep(&self) {
+        if self.timed.armed() {
+            self.expire_due(false);
+        }
     }
 
     /// Leaves an early keep decision for `decide` to tie to the event.
@@ -276,6 +287,7 @@ impl Sampler {
         if keep {
             let sampled = bypass == 0 && !rate.is_one();
             annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
+            self.after_keep();
         }
         keep
     }
@@ -347,6 +359,7 @@ impl Sampler {
             let rate = rule.rate();
             let sampled = bypass == 0 && !rate.is_one();
             annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
+            self.after_keep();
         }
         keep
     }

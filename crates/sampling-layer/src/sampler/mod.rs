@@ -10,7 +10,8 @@
 //!   buckets, and the (monotonic) stats snapshot;
 //! - [`breaker`]: the circuit breaker's state machine and how the decision
 //!   path feeds it;
-//! - [`notice`]: the breaker's notices and the dispatcher they go to.
+//! - [`notice`]: the breaker's notices and the dispatcher they go to;
+//! - [`timed`]: changing one directive, changes that expire, recent figures.
 //!
 //! Nothing here imports a module above it (`handle`, `filter`, `builder`):
 //! the filter and the handle call into this type, never the other way round.
@@ -19,14 +20,17 @@ pub(crate) mod accounts;
 pub(crate) mod breaker;
 mod decide;
 pub(crate) mod notice;
+mod timed;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use tracing_core::{Dispatch, Level, Metadata};
 
 use crate::{
     callsites::{CallsiteState, CallsiteTable},
+    clock::Clock,
     directive::DirectiveSet,
     error::ParseError,
     keys::KeyStore,
@@ -39,6 +43,7 @@ use crate::{
 use accounts::Installed;
 use breaker::BreakerState;
 use notice::{NoticeRoute, NOTICE_TARGET};
+use timed::Timed;
 
 /// Low bits of [`Sampler::state`]; any set means keep everything.
 pub(crate) const DISABLED: u64 = 1;
@@ -56,6 +61,9 @@ pub(crate) struct Settings {
     pub(crate) seed: u64,
     pub(crate) max_keys: usize,
     pub(crate) breaker: Option<BreakerState>,
+    /// For expiring changes and recent figures (the breaker has its own).
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) recent_interval: Duration,
 }
 
 pub(crate) struct Sampler {
@@ -77,6 +85,8 @@ pub(crate) struct Sampler {
     pub(crate) breaker: Option<BreakerState>,
     /// Where the breaker's notices go.
     pub(crate) notices: NoticeRoute,
+    /// Edits, expiring changes and recent figures.
+    pub(crate) timed: Timed,
 }
 
 impl fmt::Debug for Sampler {
@@ -108,6 +118,8 @@ impl Sampler {
             seed,
             max_keys,
             breaker,
+            clock,
+            recent_interval,
         } = settings;
         let sampler = Sampler {
             mode,
@@ -122,6 +134,7 @@ impl Sampler {
             ledger: Mutex::new(Ledger::default()),
             breaker,
             notices: NoticeRoute::new(recognise),
+            timed: Timed::new(clock, recent_interval),
         };
         sampler.install(set)?;
         Ok(sampler)
