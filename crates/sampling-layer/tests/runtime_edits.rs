@@ -306,3 +306,47 @@ fn recent_rate_shows_a_change_within_one_interval() {
     assert_eq!(app.recent_rate(), Some(0.25));
     assert_eq!((app.seen, app.kept), (40, 15), "lifetime figures");
 }
+
+#[test]
+fn concurrent_edits_lose_nothing_and_every_timed_change_returns() {
+    const THREADS: usize = 4;
+    const TARGETS: usize = 8;
+    let clock = CountingClock::default();
+    let base: Vec<String> = (0..THREADS * TARGETS)
+        .map(|i| format!("t{i}=1/{}", i + 2))
+        .collect();
+    let s = timed(&base.join(","), &clock);
+    let h = s.handle();
+    let dispatch: tracing::Dispatch = tracing_subscriber::registry().with(s).into();
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let h = h.clone();
+            let dispatch = dispatch.clone();
+            scope.spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    for round in 0..20 {
+                        for k in 0..TARGETS {
+                            let target = format!("t{}", t * TARGETS + k);
+                            // Temporary changes on top of temporary changes.
+                            h.set_target_rate_for(&target, "1", Duration::from_secs(1 + round))
+                                .unwrap();
+                            info!(target: "app", "kept or not");
+                        }
+                        let _ = h.stats();
+                    }
+                });
+            });
+        }
+    });
+    let mut during: Vec<String> = h.directives().split(',').map(str::to_owned).collect();
+    during.sort();
+    let mut all_one: Vec<String> = (0..THREADS * TARGETS).map(|i| format!("t{i}=1")).collect();
+    all_one.sort();
+    assert_eq!(during, all_one, "every edit is in the set");
+    clock.time.advance(Duration::from_secs(60));
+    let mut after: Vec<String> = h.directives().split(',').map(str::to_owned).collect();
+    after.sort();
+    let mut expected = base.clone();
+    expected.sort();
+    assert_eq!(after, expected, "every target is back to its lasting rate");
+}
