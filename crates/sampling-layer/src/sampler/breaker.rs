@@ -36,6 +36,7 @@ pub(crate) const SLOTS: usize = 10;
 /// Defaults: on, 50 events per second at `ERROR` over a 10 s window, 60 s hold,
 /// the system clock.
 #[derive(Debug, Clone)]
+#[must_use = "a breaker does nothing until it is given to `SamplingFilterBuilder::breaker`"]
 pub struct Breaker {
     pub(crate) enabled: bool,
     pub(crate) threshold: f64,
