@@ -21,7 +21,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use sampling_layer::{Breaker, SamplingFilter};
+use sampling_layer::{Breaker, Mode, SamplingFilter};
 use tracing::{debug, info, Dispatch, Subscriber};
 use tracing_subscriber::{
     filter::{filter_fn, DynFilterFn, LevelFilter},
@@ -86,6 +86,27 @@ fn sampled_out(c: &mut Criterion) {
     bench_with(
         c,
         "sampled_out/sampler_callsite_key_rate_0",
+        s,
+        |_| info!(target: "app", n = 1, "event"),
+    );
+
+    // The probabilistic mode's cost is its generator's (a thread-local
+    // draw) plus the same CAS as the deterministic mode's.
+    let s: Dispatch = tracing_subscriber::registry()
+        .with(
+            Sink.with_filter(
+                SamplingFilter::builder()
+                    .mode(Mode::Probabilistic)
+                    .seed(7)
+                    .breaker(Breaker::disabled())
+                    .parse("app=0.001")
+                    .unwrap(),
+            ),
+        )
+        .into();
+    bench_with(
+        c,
+        "sampled_out/sampler_probabilistic_rate_0.001",
         s,
         |_| info!(target: "app", n = 1, "event"),
     );

@@ -174,11 +174,7 @@ pub(crate) fn check_settings(
     match extractor {
         Some(x) if has_budget => Err(ParseError::new(
             directives,
-            ParseErrorKind::InvalidSetting(format!(
-                "a budget cannot be combined with a key extractor ({:?}): \
-                 it would drop logs of traces the policy keeps",
-                x.policy
-            )),
+            ParseErrorKind::BudgetWithKeyExtractor(format!("{:?}", x.policy)),
         )),
         _ => Ok(()),
     }

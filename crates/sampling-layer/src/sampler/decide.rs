@@ -61,7 +61,7 @@ impl Sampler {
     #[inline]
     pub(crate) fn decide_early(&self, meta: &Metadata<'_>) -> bool {
         let level = *meta.level();
-        if level <= self.always_keep || !meta.is_event() {
+        if level <= self.keep_level || !meta.is_event() {
             return true;
         }
         let addr = meta as *const Metadata<'_> as usize;
@@ -134,6 +134,7 @@ impl Sampler {
         };
         if keep {
             self.set_pending(meta, rule, bypass);
+            self.after_keep();
         }
         keep
     }
@@ -143,7 +144,17 @@ impl Sampler {
     #[inline(never)]
     fn kept_early(&self, meta: &Metadata<'_>, rule: Rule) -> bool {
         self.set_pending(meta, rule, 0);
+        self.after_keep();
         true
+    }
+
+    /// On every kept event: applies expired changes if one is pending (one
+    /// relaxed load otherwise; see [`timed`](super::timed)).
+    #[inline]
+    fn after_keep(&self) {
+        if self.timed.armed() {
+            self.expire_due(false);
+        }
     }
 
     /// Leaves an early keep decision for `decide` to tie to the event.
@@ -169,7 +180,7 @@ impl Sampler {
     ) -> bool {
         let meta = event.metadata();
         let level = *meta.level();
-        if level <= self.always_keep {
+        if level <= self.keep_level {
             self.observe_breaker(level);
             return true;
         }
@@ -278,6 +289,7 @@ impl Sampler {
         if keep {
             let sampled = bypass == 0 && !rate.is_one();
             annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
+            self.after_keep();
         }
         keep
     }
@@ -364,6 +376,7 @@ impl Sampler {
             let rate = rule.rate();
             let sampled = bypass == 0 && !rate.is_one();
             annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
+            self.after_keep();
         }
         keep
     }
