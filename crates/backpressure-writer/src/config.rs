@@ -49,6 +49,11 @@ impl Default for Overflow {
 pub(crate) struct Config {
     pub(crate) capacity: usize,
     pub(crate) keep_capacity: usize,
+    /// Bytes of lines under the policy that may be buffered (`buffered_bytes_limit`).
+    pub(crate) byte_capacity: usize,
+    /// Bytes reserved for keep-level lines, on top: `byte_capacity` scaled by
+    /// `keep_capacity / capacity`, at least 1/8 of it.
+    pub(crate) keep_byte_capacity: usize,
     pub(crate) overflow: Overflow,
     pub(crate) keep_level: Option<Level>,
     pub(crate) keep_timeout: Duration,
@@ -61,6 +66,17 @@ pub(crate) struct Config {
 }
 
 impl Config {
+    /// The most a queue of lines under the policy may grow its byte buffer to. Without
+    /// evictions its bytes are all live, so the byte bound suffices; `DropOldest` leaves a
+    /// dead prefix, and half the bound again keeps its compaction amortized (see
+    /// `LineQueue::reserve`).
+    pub(crate) fn policy_buffer_max(&self) -> usize {
+        match self.overflow {
+            Overflow::DropOldest => self.byte_capacity.saturating_add(self.byte_capacity / 2),
+            _ => self.byte_capacity,
+        }
+    }
+
     pub(crate) fn keeps(&self, level: &Level) -> bool {
         // In tracing, more severe levels compare smaller: ERROR < WARN < INFO.
         self.keep_level.is_some_and(|keep| *level <= keep)

@@ -45,6 +45,48 @@ impl LineQueue {
         self.metas.len() - self.cursor
     }
 
+    /// Bytes of the lines queued (and not yet consumed).
+    pub(crate) fn live_bytes(&self) -> usize {
+        self.bytes.len() - self.head
+    }
+
+    /// Heap bytes the queue holds: what its buffers have grown to, used or not.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.metas.capacity() * std::mem::size_of::<LineMeta>()
+    }
+
+    /// Makes room for a line of `len` bytes before [`push`](Self::push), growing the byte
+    /// buffer to at most `max_capacity` (or exactly what the line needs, if more): growth
+    /// doubles, as a `Vec`'s does, but never past the byte bound, so a queue holding at
+    /// most that many live bytes never holds much more memory. A dead prefix left by
+    /// evictions is reclaimed first when it is at least as large as the live bytes, or when
+    /// the buffer may not grow any more. With `max_capacity` half as large again as the
+    /// live bytes can be, the `memmove` then costs at most two bytes moved per byte
+    /// pushed.
+    pub(crate) fn reserve(&mut self, len: usize, max_capacity: usize) {
+        if self.bytes.capacity() - self.bytes.len() >= len {
+            return;
+        }
+        let at_max = self.bytes.capacity() >= max_capacity;
+        if self.head > 0 && (self.head >= self.live_bytes() || at_max) {
+            self.compact();
+            if self.bytes.capacity() - self.bytes.len() >= len {
+                return;
+            }
+        }
+        let needed = self.bytes.len() + len;
+        let target = (self.bytes.capacity() * 2).min(max_capacity).max(needed);
+        self.bytes.reserve_exact(target - self.bytes.len());
+    }
+
+    /// Moves the live bytes to the front of the buffer.
+    fn compact(&mut self) {
+        self.bytes.copy_within(self.head.., 0);
+        self.bytes.truncate(self.bytes.len() - self.head);
+        self.base += self.head as u64;
+        self.head = 0;
+    }
+
     pub(crate) fn push(&mut self, line: &[u8], seq: u64, stamp: u64) {
         self.bytes.extend_from_slice(line);
         self.metas.push_back(LineMeta {
@@ -69,10 +111,7 @@ impl LineQueue {
         if self.metas.is_empty() {
             self.clear();
         } else if self.head >= COMPACT_MIN && self.head * 2 >= self.bytes.len() {
-            self.bytes.copy_within(self.head.., 0);
-            self.bytes.truncate(self.bytes.len() - self.head);
-            self.base += self.head as u64;
-            self.head = 0;
+            self.compact();
         }
         Some(meta)
     }

@@ -138,6 +138,14 @@ pub struct Stats {
     pub capacity: usize,
     /// Capacity reserved for keep-level lines (`keep_capacity`), on top of `capacity`.
     pub keep_capacity: usize,
+    /// Bytes of the lines in [`queue_depth`](Self::queue_depth): what the byte bounds
+    /// limit, `buffered_bytes <= byte_capacity + keep_byte_capacity`.
+    pub buffered_bytes: usize,
+    /// The bound in bytes on lines under the overflow policy (`buffered_bytes_limit`).
+    pub byte_capacity: usize,
+    /// Bytes reserved for keep-level lines, on top of `byte_capacity` (in the proportion
+    /// `keep_capacity` has to `capacity`, at least 1/8 of it).
+    pub keep_byte_capacity: usize,
     /// Highest `queue_depth` seen since the writer was built.
     pub high_water: usize,
     /// Producers currently waiting for room (`Overflow::Block`, or keep-level lines).
