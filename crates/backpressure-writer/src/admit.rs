@@ -5,7 +5,9 @@
 //! Admission is the producer's hot path. Its cost per line: one mutex acquisition (held for
 //! a few dozen instructions), a `memcpy` of the line into the shared byte buffer and a push
 //! of a 24-byte record, plus a clock read for one line in 64. No allocation once the
-//! buffers have grown to their working size; no syscall unless the worker sleeps (then one
+//! buffers have grown to their working size (a worker gone idle gives back buffers past
+//! 256 KiB, so a writer that idles between bursts larger than that regrows them, under
+//! this lock, at the start of the next); no syscall unless the worker sleeps (then one
 //! futex wake, and only the first line after it fell asleep pays it) or the line has to
 //! wait for room.
 //! The worker never holds this lock while it talks to the sink, so a slow sink delays a

@@ -10,22 +10,40 @@ use tracing_core::Level;
 
 use crate::own_line::OwnLineFormat;
 
-/// What a line that finds the queue full does.
+/// What a line that finds the queue full does: full in lines (`buffered_lines_limit`) or
+/// in bytes (`buffered_bytes_limit`), whichever comes first.
 ///
 /// Lines at or above the writer's `keep_level` (WARN by default) never follow this policy:
 /// they have their own reserved capacity and wait for room up to `keep_timeout` (5 ms by
-/// default).
+/// default). A line longer than the byte bound could never fit: under every policy it is
+/// dropped at once and counted under [`Dropped::newest`](crate::Dropped::newest).
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use backpressure_writer::{NonBlockingBuilder, Overflow};
+///
+/// // A stalled sink should leave the most recent lines in the buffer.
+/// let (mut writer, guard) = NonBlockingBuilder::default()
+///     .overflow(Overflow::DropOldest)
+///     .finish(std::io::sink());
+/// writer.write_all(b"hello\n").unwrap();
+/// guard.flush().unwrap();
+/// assert_eq!(writer.stats().lines_written, 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Overflow {
     /// Drop the line being written and keep what is queued (tracing-appender's lossy mode).
     /// Counted under [`Dropped::newest`](crate::Dropped::newest).
     DropNewest,
-    /// Evict the oldest queued line to make room for the new one, so a stalled sink leaves
-    /// the most recent lines in the buffer. Counted under
-    /// [`Dropped::oldest`](crate::Dropped::oldest). When every buffered line is already being
-    /// written by the worker there is nothing to evict, and the new line is dropped and
-    /// counted under [`Dropped::newest`](crate::Dropped::newest).
+    /// Evict the oldest queued lines to make room for the new one (as many as its length
+    /// needs), so a stalled sink leaves the most recent lines in the buffer. Counted under
+    /// [`Dropped::oldest`](crate::Dropped::oldest). When evicting cannot make room (every
+    /// buffered line is already being written by the worker, or the new line would not fit
+    /// beside those), nothing is evicted and the new line is dropped, counted under
+    /// [`Dropped::newest`](crate::Dropped::newest).
     DropOldest,
     /// Wait for room. `timeout: None` waits as long as it takes (tracing-appender's
     /// `lossy(false)`); `Some(t)` gives up after `t` and counts the line under

@@ -16,16 +16,19 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Dropped {
-    /// Refused on arrival because the queue was full (`Overflow::DropNewest`, or
-    /// `Overflow::DropOldest` when every buffered line was already being written).
+    /// Refused on arrival because the queue was full, in lines or in bytes
+    /// (`Overflow::DropNewest`, or `Overflow::DropOldest` when evicting could not make
+    /// room), or at once under any policy because the line is longer than
+    /// `buffered_bytes_limit`.
     pub newest: u64,
     /// Evicted from the head of a full queue to make room (`Overflow::DropOldest`).
     pub oldest: u64,
     /// Waited for room under `Overflow::Block { timeout: Some(_) }` and timed out.
     pub timeout: u64,
     /// A keep-level (WARN/ERROR by default) line that found its reserved room full and
-    /// waited its `keep_timeout` in vain, or did not wait: `keep_timeout(0)`, or a keep
-    /// line timed out before it and the keep backlog has not drained to half since.
+    /// waited its `keep_timeout` in vain, or did not wait: `keep_timeout(0)`, a keep line
+    /// timed out before it and the keep backlog has not drained to half since, or it is
+    /// longer than the keep room in bytes (`Stats::keep_byte_capacity`) and could never fit.
     pub keep_timeout: u64,
     /// Queued, or taken by the worker but not yet handed to the sink, when the guard's
     /// shutdown timeout ran out. These lines are never written. (The chunk inside the
