@@ -10,11 +10,13 @@ use tracing_core::Level;
 
 use crate::own_line::OwnLineFormat;
 
-/// What a line that finds the queue full does.
+/// What a line that finds the queue full does: full in lines (`buffered_lines_limit`) or
+/// in bytes (`buffered_bytes_limit`), whichever comes first.
 ///
 /// Lines at or above the writer's `keep_level` (WARN by default) never follow this policy:
 /// they have their own reserved capacity and wait for room up to `keep_timeout` (5 ms by
-/// default).
+/// default). A line longer than the byte bound could never fit: under every policy it is
+/// dropped at once and counted under [`Dropped::newest`](crate::Dropped::newest).
 ///
 /// # Examples
 ///
@@ -81,11 +83,12 @@ pub enum Overflow {
     /// Drop the line being written and keep what is queued (tracing-appender's lossy mode).
     /// Counted under [`Dropped::newest`](crate::Dropped::newest).
     DropNewest,
-    /// Evict the oldest queued line to make room for the new one, so a stalled sink leaves
-    /// the most recent lines in the buffer. Counted under
-    /// [`Dropped::oldest`](crate::Dropped::oldest). When every buffered line is already being
-    /// written by the worker there is nothing to evict, and the new line is dropped and
-    /// counted under [`Dropped::newest`](crate::Dropped::newest).
+    /// Evict the oldest queued lines to make room for the new one (as many as its length
+    /// needs), so a stalled sink leaves the most recent lines in the buffer. Counted under
+    /// [`Dropped::oldest`](crate::Dropped::oldest). When evicting cannot make room (every
+    /// buffered line is already being written by the worker, or the new line would not fit
+    /// beside those), nothing is evicted and the new line is dropped, counted under
+    /// [`Dropped::newest`](crate::Dropped::newest).
     DropOldest,
     /// Wait for room. `timeout: None` waits as long as it takes (tracing-appender's
     /// `lossy(false)`); `Some(t)` gives up after `t` and counts the line under
@@ -109,6 +112,11 @@ impl Default for Overflow {
 pub(crate) struct Config {
     pub(crate) capacity: usize,
     pub(crate) keep_capacity: usize,
+    /// Bytes of lines under the policy that may be buffered (`buffered_bytes_limit`).
+    pub(crate) byte_capacity: usize,
+    /// Bytes reserved for keep-level lines, on top: `byte_capacity` scaled by
+    /// `keep_capacity / capacity`, at least 1/8 of it.
+    pub(crate) keep_byte_capacity: usize,
     pub(crate) overflow: Overflow,
     pub(crate) keep_level: Option<Level>,
     pub(crate) keep_timeout: Duration,
@@ -121,6 +129,17 @@ pub(crate) struct Config {
 }
 
 impl Config {
+    /// The most a queue of lines under the policy may grow its byte buffer to. Without
+    /// evictions its bytes are all live, so the byte bound suffices; `DropOldest` leaves a
+    /// dead prefix, and half the bound again keeps its compaction amortized (see
+    /// `LineQueue::reserve`).
+    pub(crate) fn policy_buffer_max(&self) -> usize {
+        match self.overflow {
+            Overflow::DropOldest => self.byte_capacity.saturating_add(self.byte_capacity / 2),
+            _ => self.byte_capacity,
+        }
+    }
+
     pub(crate) fn keeps(&self, level: &Level) -> bool {
         // In tracing, more severe levels compare smaller: ERROR < WARN < INFO.
         self.keep_level.is_some_and(|keep| *level <= keep)

@@ -24,6 +24,20 @@
 //!   [`flush_interval`](NonBlockingBuilder::flush_interval), and on [`WorkerGuard::flush`].
 //! - **A choice of [`Overflow`] policy**: drop the newest line, drop the oldest, or block
 //!   (optionally with a timeout).
+//! - **Bounded in lines and in bytes.** The queue is full at
+//!   [`buffered_lines_limit`](NonBlockingBuilder::buffered_lines_limit) lines or
+//!   [`buffered_bytes_limit`](NonBlockingBuilder::buffered_bytes_limit) bytes (64 MiB by
+//!   default), whichever comes first, and the policy applies to either; keep-level lines
+//!   have room reserved in both. A line longer than the byte bound is dropped at once
+//!   (counted under `newest`, a keep line under `keep_timeout`). Memory follows use: a
+//!   fresh writer holds about 1 KiB, the buffers grow (doubling, never past the bound) as
+//!   lines arrive, and once the worker goes idle after a burst they shrink back to at most
+//!   256 KiB each, 1.25 MiB in all (`tests/memory.rs`: 2 000 lines of 1 MiB into a stalled
+//!   sink hold 64 MiB, not 2 GB, and 2 KiB once idle). While a batch is written two
+//!   buffers exist, the one producers fill and the one the worker writes from: the lines
+//!   in both together stay within the bound, and each buffer's capacity within it too
+//!   (1.5 times it under `DropOldest`, room to reclaim evicted lines cheaply), so the
+//!   worst case is about twice the bound.
 //! - **Level awareness.** Through [`make_writer_for`](tracing_subscriber::fmt::MakeWriter::make_writer_for)
 //!   the writer knows each event's level. Lines at [`keep_level`](NonBlockingBuilder::keep_level)
 //!   (WARN by default) or more severe are never dropped by the overflow policy: they have
@@ -153,7 +167,9 @@ mod sync;
 mod worker;
 mod writer;
 
-pub use builder::{non_blocking, NonBlockingBuilder, DEFAULT_BUFFERED_LINES_LIMIT};
+pub use builder::{
+    non_blocking, NonBlockingBuilder, DEFAULT_BUFFERED_BYTES_LIMIT, DEFAULT_BUFFERED_LINES_LIMIT,
+};
 pub use config::Overflow;
 pub use error::{BuildError, FlushError};
 pub use guard::WorkerGuard;

@@ -19,16 +19,19 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Dropped {
-    /// Refused on arrival because the queue was full (`Overflow::DropNewest`, or
-    /// `Overflow::DropOldest` when every buffered line was already being written).
+    /// Refused on arrival because the queue was full, in lines or in bytes
+    /// (`Overflow::DropNewest`, or `Overflow::DropOldest` when evicting could not make
+    /// room), or at once under any policy because the line is longer than
+    /// `buffered_bytes_limit`.
     pub newest: u64,
     /// Evicted from the head of a full queue to make room (`Overflow::DropOldest`).
     pub oldest: u64,
     /// Waited for room under `Overflow::Block { timeout: Some(_) }` and timed out.
     pub timeout: u64,
     /// A keep-level (WARN/ERROR by default) line that found its reserved room full and
-    /// waited its `keep_timeout` in vain, or did not wait: `keep_timeout(0)`, or a keep
-    /// line timed out before it and the keep backlog has not drained to half since.
+    /// waited its `keep_timeout` in vain, or did not wait: `keep_timeout(0)`, a keep line
+    /// timed out before it and the keep backlog has not drained to half since, or it is
+    /// longer than the keep room in bytes (`Stats::keep_byte_capacity`) and could never fit.
     pub keep_timeout: u64,
     /// Queued, or taken by the worker but not yet handed to the sink, when the guard's
     /// shutdown timeout ran out. These lines are never written. (The chunk inside the
@@ -288,6 +291,14 @@ pub struct Stats {
     pub capacity: usize,
     /// Capacity reserved for keep-level lines (`keep_capacity`), on top of `capacity`.
     pub keep_capacity: usize,
+    /// Bytes of the lines in [`queue_depth`](Self::queue_depth): what the byte bounds
+    /// limit, `buffered_bytes <= byte_capacity + keep_byte_capacity`.
+    pub buffered_bytes: usize,
+    /// The bound in bytes on lines under the overflow policy (`buffered_bytes_limit`).
+    pub byte_capacity: usize,
+    /// Bytes reserved for keep-level lines, on top of `byte_capacity` (in the proportion
+    /// `keep_capacity` has to `capacity`, at least 1/8 of it).
+    pub keep_byte_capacity: usize,
     /// Highest `queue_depth` seen since the writer was built.
     pub high_water: usize,
     /// Producers currently waiting for room (`Overflow::Block`, or keep-level lines).
