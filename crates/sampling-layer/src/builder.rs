@@ -6,6 +6,7 @@ use tracing_core::Level;
 use tracing_subscriber::EnvFilter;
 
 use crate::breaker::{Breaker, BreakerState};
+use crate::capture::{CaptureSettings, CaptureSpec};
 use crate::directive::DirectiveSet;
 use crate::error::{ParseError, ParseErrorKind};
 use crate::filter::SamplingFilter;
@@ -26,6 +27,8 @@ pub struct SamplingFilterBuilder {
     seed: Option<u64>,
     breaker: Breaker,
     env_var: String,
+    // capture (issue 12)
+    capture: CaptureBuilder,
 }
 
 impl Default for SamplingFilterBuilder {
@@ -38,6 +41,7 @@ impl Default for SamplingFilterBuilder {
             seed: None,
             breaker: Breaker::default(),
             env_var: DEFAULT_ENV.to_owned(),
+            capture: CaptureBuilder::default(),
         }
     }
 }
@@ -77,6 +81,57 @@ impl SamplingFilterBuilder {
     /// The circuit breaker ([`Breaker::disabled`] turns it off).
     pub fn breaker(mut self, breaker: Breaker) -> Self {
         self.breaker = breaker;
+        self
+    }
+
+    /// Spans named `name` capture context (see the crate docs, *Context
+    /// capture*); the directive `+name` does the same. Needs a
+    /// [`CaptureWriter`](crate::CaptureWriter) around the layer's writer.
+    pub fn capture_span(mut self, name: &str) -> Self {
+        self.capture.specs.push((Some(name.to_owned()), None));
+        self
+    }
+
+    /// Spans that carry the field `field` (say `request_id`) capture context;
+    /// the directive `+{field}` does the same.
+    pub fn capture_field(mut self, field: &str) -> Self {
+        self.capture.specs.push((None, Some(field.to_owned())));
+        self
+    }
+
+    /// Spans named `name` that carry the field `field` capture context; the
+    /// directive `+name{field}` does the same.
+    pub fn capture_span_with_field(mut self, name: &str, field: &str) -> Self {
+        self.capture
+            .specs
+            .push((Some(name.to_owned()), Some(field.to_owned())));
+        self
+    }
+
+    /// A line at this level or more severe, written inside a capturing span,
+    /// writes the span's captured lines ahead of it. Default `ERROR`.
+    pub fn capture_trigger(mut self, level: Level) -> Self {
+        self.capture.settings.trigger = level;
+        self
+    }
+
+    /// The most lines one span keeps (the newest; older ones are dropped and
+    /// counted). Default 1 000.
+    pub fn capture_span_lines(mut self, n: usize) -> Self {
+        self.capture.settings.span_lines = n;
+        self
+    }
+
+    /// The most bytes one span's lines hold (the newest). Default 256 KiB.
+    pub fn capture_span_bytes(mut self, n: usize) -> Self {
+        self.capture.settings.span_bytes = n;
+        self
+    }
+
+    /// The most bytes all spans' buffers hold together; past it the oldest
+    /// spans' buffers are dropped whole (counted). Default 16 MiB.
+    pub fn capture_total_bytes(mut self, n: usize) -> Self {
+        self.capture.settings.total_bytes = n;
         self
     }
 
@@ -186,6 +241,11 @@ impl SamplingFilterBuilder {
             }
         }
         self.breaker.validate()?;
+        // capture (issue 12)
+        let capture = match self.capture.validate() {
+            Ok(c) => c,
+            Err(e) => return bad(e),
+        };
         let seed = self.seed.unwrap_or_else(|| {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
             h.write_u64(0x5eed);
@@ -195,7 +255,7 @@ impl SamplingFilterBuilder {
             .breaker
             .enabled
             .then(|| BreakerState::new(&self.breaker));
-        let shared = Shared::new(
+        let mut shared = Shared::new(
             set,
             self.mode,
             self.key_field,
@@ -204,6 +264,31 @@ impl SamplingFilterBuilder {
             self.max_keys,
             breaker,
         )?;
+        shared.capture.configure(capture);
         Ok(SamplingFilter::from_shared(shared))
+    }
+}
+
+/// capture (issue 12): the capture settings as given, checked in `build`.
+#[derive(Debug, Clone, Default)]
+struct CaptureBuilder {
+    specs: Vec<(Option<String>, Option<String>)>,
+    settings: CaptureSettings,
+}
+
+impl CaptureBuilder {
+    fn validate(self) -> Result<CaptureSettings, String> {
+        let mut settings = self.settings;
+        for (name, field) in &self.specs {
+            let spec = CaptureSpec::new(name.as_deref(), field.as_deref())
+                .map_err(|e| format!("capture: {e}"))?;
+            if !settings.specs.contains(&spec) {
+                settings.specs.push(spec);
+            }
+        }
+        if settings.span_lines == 0 || settings.span_bytes == 0 || settings.total_bytes == 0 {
+            return Err("capture bounds (lines, bytes per span, total bytes) must be at least 1".into());
+        }
+        Ok(settings)
     }
 }

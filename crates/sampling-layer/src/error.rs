@@ -66,6 +66,9 @@ pub enum ParseErrorKind {
     InvalidSetting(String),
     /// The environment variable is set but is not valid Unicode.
     InvalidEnv(String),
+    // capture (issue 12): the `+span{field}` item.
+    /// `+…` that is not `+name`, `+{field}` or `+name{field}` (the text after `+`).
+    InvalidCapture(String),
 }
 
 impl ParseError {
@@ -112,6 +115,10 @@ impl fmt::Display for ParseErrorKind {
             UnclosedBracket => f.write_str("`[` is not closed by a `]` at the end of the target"),
             EmptyKey => f.write_str("the key between `[` and `]` is empty"),
             InvalidTarget(t) => write!(f, "`{t}` is not a valid target"),
+            InvalidCapture(c) => write!(
+                f,
+                "`+{c}` is not a capture directive (write `+span_name`, `+{{field}}` or `+span_name{{field}}`)"
+            ),
             InvalidLevel(l) => write!(
                 f,
                 "`{l}` is not a level (trace, debug, info, warn, error or off)"

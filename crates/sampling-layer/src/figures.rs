@@ -67,6 +67,7 @@ impl Shared {
                 )
             })?;
         let generation = installed.generation + 1;
+        self.capture.set_directive_specs(set.captures()); // capture (issue 12)
         let new = Arc::new(Installed {
             generation,
             set,

@@ -36,6 +36,12 @@ impl SamplingHandle {
         self.shared.install(set)
     }
 
+    /// Figures of context capture (see [`CaptureStats`](crate::CaptureStats)).
+    // capture (issue 12)
+    pub fn capture_stats(&self) -> crate::CaptureStats {
+        self.shared.capture.stats()
+    }
+
     /// `false` suspends sampling (every event is kept); `true` resumes it.
     pub fn set_enabled(&self, enabled: bool) {
         crate::filter::capture_dispatch(&self.shared);

@@ -290,6 +290,7 @@
 mod annotate;
 mod breaker;
 mod builder;
+mod capture;
 mod callsites;
 mod clock;
 mod compose;
@@ -318,6 +319,7 @@ mod sync;
 pub use annotate::{sample_rate, Annotated};
 pub use breaker::Breaker;
 pub use builder::{SamplingFilterBuilder, DEFAULT_ENV};
+pub use capture::{CaptureSink, CaptureStats, CaptureWriter};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use compose::{SamplerAnd, SamplerNot, SamplerOr};
 pub use error::{ParseError, ParseErrorKind};

@@ -12,6 +12,7 @@ use tracing_core::{dispatcher::WeakDispatch, Event, Level, Metadata};
 use crate::{
     annotate,
     breaker::{BreakerState, Transition},
+    capture::Capture,
     callsites::{CallsiteState, CallsiteTable},
     counts::Counts,
     directive::DirectiveSet,
@@ -78,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) dispatch: OnceLock<WeakDispatch>,
     /// Set by `SamplingHandle::set_notice_dispatch`; wins over `dispatch`.
     pub(crate) notice_dispatch: Mutex<Option<WeakDispatch>>,
+    // capture (issue 12): per-span buffers of sampled-out lines.
+    pub(crate) capture: Capture,
 }
 
 impl fmt::Debug for Shared {
@@ -122,6 +125,7 @@ impl Shared {
             breaker,
             dispatch: OnceLock::new(),
             notice_dispatch: Mutex::new(None),
+            capture: Capture::default(), // capture (issue 12)
         };
         shared.install(set)?;
         Ok(shared)
