@@ -16,7 +16,7 @@ use super::spec::CaptureSettings;
 pub(crate) const LINE_COST: usize = std::mem::size_of::<Vec<u8>>();
 /// What one span's buffer costs beside its lines: its hash-map and
 /// ordering-map entries, the deque header, and the maps' spare capacity.
-pub(crate) const SPAN_COST: usize = 256;
+pub(crate) const SPAN_COST: usize = 384;
 
 /// Figures of a sampler's context capture ([`SamplingHandle::capture_stats`](crate::SamplingHandle::capture_stats)).
 ///
