@@ -9,7 +9,7 @@ use tracing_core::Metadata;
 use tracing_subscriber::fmt::MakeWriter;
 
 use super::{stack, Capture};
-use crate::{handle::SamplingHandle, shared::Shared};
+use crate::{handle::SamplingHandle, sampler::Sampler};
 
 /// Wraps the `MakeWriter` of the layer a [`SamplingFilter`](crate::SamplingFilter)
 /// filters, so that the sampler's context capture works (see the crate docs,
@@ -37,7 +37,7 @@ use crate::{handle::SamplingHandle, shared::Shared};
 /// ```
 pub struct CaptureWriter<M> {
     inner: M,
-    shared: Arc<Shared>,
+    sampler: Arc<Sampler>,
 }
 
 impl<M> CaptureWriter<M> {
@@ -46,7 +46,7 @@ impl<M> CaptureWriter<M> {
     pub fn new(inner: M, handle: &SamplingHandle) -> Self {
         CaptureWriter {
             inner,
-            shared: handle.shared.clone(),
+            sampler: handle.sampler.clone(),
         }
     }
 }
@@ -55,7 +55,7 @@ impl<M: fmt::Debug> fmt::Debug for CaptureWriter<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CaptureWriter")
             .field("inner", &self.inner)
-            .field("capture", &self.shared.capture)
+            .field("capture", &self.sampler.capture)
             .finish()
     }
 }
@@ -71,11 +71,11 @@ where
     }
 
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
-        let capture = &self.shared.capture;
+        let capture = &self.sampler.capture;
         if !capture.is_active() {
             return CaptureSink(Sink::Inner(self.inner.make_writer_for(meta)));
         }
-        let sampler = self.shared.id();
+        let sampler = self.sampler.id();
         if let Some(owner) = stack::take_mark(sampler, meta) {
             return CaptureSink(Sink::Buffer {
                 capture,
@@ -171,7 +171,7 @@ const MARK_LEN: usize = JSON_MARK.len() + 1;
 fn mark(line: &mut Vec<u8>) {
     let body = line.len() - line.iter().rev().take_while(|&&b| b == b'\n' || b == b'\r').count();
     if line.first() == Some(&b'{') && body > 0 && line[body - 1] == b'}' {
-        let empty = line[1..body].iter().all(u8::is_ascii_whitespace);
+        let empty = line[1..body - 1].iter().all(u8::is_ascii_whitespace);
         let sep: &[u8] = if empty { b"" } else { b"," };
         line.splice(1..1, JSON_MARK.iter().chain(sep).copied());
     } else {
