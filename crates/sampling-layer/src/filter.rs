@@ -224,11 +224,7 @@ where
     fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
         let keep = self.sampler.decide_early(meta);
         // capture (issue 12): a sampled-out event may be diverted instead.
-        let capture = &self.sampler.capture;
-        if !capture.is_active() {
-            return keep;
-        }
-        capture.after_enabled(self.id(), meta, keep)
+        self.sampler.capture.after_enabled(self.id(), meta, keep)
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {

@@ -187,13 +187,17 @@ impl Capture {
     /// also means "decided later"): a sampled-out event inside a capturing
     /// span is enabled and marked for the writer; a kept one clears any mark
     /// left by an earlier event of its callsite that never reached the writer.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn after_enabled(&self, sampler: usize, meta: &Metadata<'_>, keep: bool) -> bool {
         if keep {
-            stack::clear_mark(sampler, meta);
+            if self.is_active() {
+                stack::clear_mark(sampler, meta);
+            }
             return true;
         }
-        self.divert(sampler, meta)
+        // Dropped: the thread-local first (one load of a `const` cell), so
+        // that an event outside capturing spans never reads `active`.
+        stack::inside_any() && self.is_active() && Self::divert_inside(sampler, meta)
     }
 
     /// `Filter::event_enabled`: an event `enabled` diverted is not decided
@@ -220,9 +224,15 @@ impl Capture {
     }
 
     /// If the thread is inside a capturing span, leaves a mark for the writer
-    /// and answers `true` (enable it so that `fmt` formats it).
-    #[inline]
+    /// and answers `true` (enable it so that `fmt` formats it). Outside every
+    /// capturing span this is one thread-local load, inlined.
+    #[inline(always)]
     fn divert(&self, sampler: usize, meta: &Metadata<'_>) -> bool {
+        stack::inside_any() && Self::divert_inside(sampler, meta)
+    }
+
+    #[inline(never)]
+    fn divert_inside(sampler: usize, meta: &Metadata<'_>) -> bool {
         match stack::innermost_owner(sampler) {
             Some(owner) => {
                 stack::set_mark(sampler, meta, owner);

@@ -23,12 +23,19 @@ const MARKS: usize = 4;
 type Mark = (usize, usize, u64);
 
 thread_local! {
+    /// Entries in `STACK`, of every sampler. A `const` `Cell` with no
+    /// destructor: reading it is a load, with no lazy-init or destructor-state
+    /// check, so an event outside capturing spans pays only that.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
     static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
     static MARK: Cell<[Mark; MARKS]> = const { Cell::new([(0, 0, 0); MARKS]) };
 }
 
 pub(crate) fn push(sampler: usize, span: u64, owner: u64) {
-    let _ = STACK.try_with(|s| s.borrow_mut().push((sampler, span, owner)));
+    let pushed = STACK.try_with(|s| s.borrow_mut().push((sampler, span, owner)));
+    if pushed.is_ok() {
+        DEPTH.set(DEPTH.get() + 1);
+    }
 }
 
 /// Removes the innermost entry of `span` (spans may exit out of order).
@@ -37,13 +44,23 @@ pub(crate) fn pop(sampler: usize, span: u64) {
         let mut s = s.borrow_mut();
         if let Some(i) = s.iter().rposition(|e| e.0 == sampler && e.1 == span) {
             s.remove(i);
+            DEPTH.set(DEPTH.get() - 1);
         }
     });
+}
+
+/// Whether the thread is inside any capturing span (of any sampler).
+#[inline(always)]
+pub(crate) fn inside_any() -> bool {
+    DEPTH.get() != 0
 }
 
 /// The owner of the innermost capturing span `sampler` has on this thread.
 #[inline]
 pub(crate) fn innermost_owner(sampler: usize) -> Option<u64> {
+    if DEPTH.get() == 0 {
+        return None;
+    }
     STACK
         .try_with(|s| {
             s.borrow()
@@ -58,6 +75,9 @@ pub(crate) fn innermost_owner(sampler: usize) -> Option<u64> {
 
 /// Every distinct owner `sampler` has on this thread, outermost first.
 pub(crate) fn owners(sampler: usize) -> Vec<u64> {
+    if DEPTH.get() == 0 {
+        return Vec::new();
+    }
     STACK
         .try_with(|s| {
             let mut out: Vec<u64> = Vec::new();
