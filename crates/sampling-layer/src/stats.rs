@@ -65,4 +65,7 @@ pub struct SamplingStats {
     pub enabled: bool,
     /// Per target: seen, kept, dropped and the configured rate.
     pub targets: Vec<TargetStats>,
+    // capture (issue 12)
+    /// Context capture's figures (all zero without capture).
+    pub capture: crate::CaptureStats,
 }

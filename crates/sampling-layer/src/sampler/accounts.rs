@@ -288,6 +288,7 @@ impl Sampler {
             retired_targets,
             forgotten_targets,
             targets,
+            capture: self.capture.stats(), // capture (issue 12)
         }
     }
 }
