@@ -259,15 +259,21 @@ fn capture(c: &mut Criterion) {
     let s: Dispatch = tracing_subscriber::registry()
         .with(Sink.with_filter(sampler("app=0.001")))
         .into();
-    bench_with(c, "capture/sampled_out_capture_off", s, |_| {
-        info!(target: "app", n = 1, "event")
-    });
+    bench_with(
+        c,
+        "capture/sampled_out_capture_off",
+        s,
+        |_| info!(target: "app", n = 1, "event"),
+    );
     let s: Dispatch = tracing_subscriber::registry()
         .with(Sink.with_filter(with_capture("app=0.001")))
         .into();
-    bench_with(c, "capture/sampled_out_outside_capturing_span", s.clone(), |_| {
-        info!(target: "app", n = 1, "event")
-    });
+    bench_with(
+        c,
+        "capture/sampled_out_outside_capturing_span",
+        s.clone(),
+        |_| info!(target: "app", n = 1, "event"),
+    );
     tracing::dispatcher::with_default(&s, || {
         let span = tracing::info_span!("other");
         let _e = span.enter();

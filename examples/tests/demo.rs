@@ -103,7 +103,10 @@ fn demo_exits_zero_and_its_summary_matches_the_log_file() {
     assert!(text.contains("OK: every one of"), "{text}");
     check_against_file(&text, &log);
     // Failed requests came with their context, marked, and the summary counts it.
-    let context = log.lines().filter(|l| l.ends_with(" captured=true")).count() as u64;
+    let context = log
+        .lines()
+        .filter(|l| l.ends_with(" captured=true"))
+        .count() as u64;
     assert!(context > 0, "{text}");
     assert_eq!(figure(&text, "before errors ("), context, "{text}");
     assert!(figure(&text, "context: ") >= context, "{text}");

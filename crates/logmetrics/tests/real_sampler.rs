@@ -129,7 +129,10 @@ fn context_capture_figures_are_published_exactly() {
         .parse("app=0")
         .unwrap();
     let handle = sampler.handle();
-    let exporter = Exporter::builder().sampler("main", &handle).build().unwrap();
+    let exporter = Exporter::builder()
+        .sampler("main", &handle)
+        .build()
+        .unwrap();
     let writer = sampling_layer::CaptureWriter::new(io::sink, &handle);
     let subscriber = tracing_subscriber::registry().with(
         tracing_subscriber::fmt::layer()

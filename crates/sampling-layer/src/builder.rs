@@ -365,7 +365,9 @@ impl CaptureBuilder {
             }
         }
         if settings.span_lines == 0 || settings.span_bytes == 0 || settings.total_bytes == 0 {
-            return Err("capture bounds (lines, bytes per span, total bytes) must be at least 1".into());
+            return Err(
+                "capture bounds (lines, bytes per span, total bytes) must be at least 1".into(),
+            );
         }
         Ok(settings)
     }

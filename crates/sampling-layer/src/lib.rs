@@ -377,10 +377,12 @@
 //! **Through the writer:** flushed lines are written with the trigger's
 //! metadata (`make_writer_for(trigger)`), so a level-aware writer such as
 //! `backpressure-writer`'s gives them the trigger's class (its keep-level
-//! lines are not dropped by the overflow policy). The sampler does not
-//! depend on the writer: capping the share of the writer's reserved keep
-//! capacity that context may take, and a wait bound of its own, are the
-//! writer's to offer.
+//! lines are not dropped by the overflow policy).
+//! [`CaptureWriter::with_context_writer`] sends them through a `MakeWriter`
+//! of their own instead. The sampler does not depend on the writer: capping
+//! the share of the writer's reserved keep capacity that context may take,
+//! and a wait bound of its own, are the writer's to offer, as such a
+//! `MakeWriter`.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -390,8 +392,8 @@
 
 mod annotate;
 mod builder;
-mod capture;
 mod callsites;
+mod capture;
 mod clock;
 mod compose;
 mod counts;

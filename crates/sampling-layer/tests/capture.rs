@@ -51,19 +51,32 @@ fn a_failed_request_writes_its_dropped_lines_marked_and_in_order_right_before_th
     tracing::subscriber::with_default(subscriber(sampler, &out), || request(7, true));
     let lines = out.lines();
     // Kept once, unmarked, where it was written: the 1st of every 100.
-    assert!(lines[0].ends_with("request{id=7}: capture: step i=0"), "{}", lines[0]);
+    assert!(
+        lines[0].ends_with("request{id=7}: capture: step i=0"),
+        "{}",
+        lines[0]
+    );
     for (n, line) in lines[1..50].iter().enumerate() {
         let i = n + 1;
         assert!(
-            line.ends_with(&format!("request{{id=7}}: capture: step i={i} captured=true")),
+            line.ends_with(&format!(
+                "request{{id=7}}: capture: step i={i} captured=true"
+            )),
             "{line}"
         );
     }
-    assert!(lines[50].ends_with("request{id=7}: capture: failed"), "{}", lines[50]);
+    assert!(
+        lines[50].ends_with("request{id=7}: capture: failed"),
+        "{}",
+        lines[50]
+    );
     assert_eq!(lines.len(), 51);
     assert_eq!(out.count("i=0"), 1);
     let s = handle.capture_stats();
-    assert_eq!((s.captured, s.flushed, s.discarded, s.buffered_lines), (49, 49, 0, 0));
+    assert_eq!(
+        (s.captured, s.flushed, s.discarded, s.buffered_lines),
+        (49, 49, 0, 0)
+    );
     assert!(balanced(&s));
     // The sampler's own figures are what they are without capture.
     let t = &handle.stats().targets[0];
@@ -78,7 +91,10 @@ fn a_clean_request_writes_only_what_the_sampler_kept() {
     tracing::subscriber::with_default(subscriber(sampler, &out), || request(8, false));
     assert_eq!(out.lines(), ["DEBUG request{id=8}: capture: step i=0"]);
     let s = handle.capture_stats();
-    assert_eq!((s.captured, s.flushed, s.discarded, s.buffered_lines), (49, 0, 49, 0));
+    assert_eq!(
+        (s.captured, s.flushed, s.discarded, s.buffered_lines),
+        (49, 0, 49, 0)
+    );
     assert_eq!(s.buffered_bytes, 0);
 }
 
@@ -112,7 +128,13 @@ fn a_second_error_flushes_what_came_since_the_first() {
         .collect();
     assert_eq!(
         lines,
-        ["a captured=true", "first", "b captured=true", "c captured=true", "second"]
+        [
+            "a captured=true",
+            "first",
+            "b captured=true",
+            "c captured=true",
+            "second"
+        ]
     );
 }
 
@@ -142,7 +164,15 @@ fn child_spans_capture_into_the_capturing_ancestor_and_fields_select_spans() {
         .iter()
         .map(|l| l.rsplit(": ").next().unwrap().to_owned())
         .collect();
-    assert_eq!(ends, ["query captured=true", "after captured=true", "boom", "alone"]);
+    assert_eq!(
+        ends,
+        [
+            "query captured=true",
+            "after captured=true",
+            "boom",
+            "alone"
+        ]
+    );
 }
 
 #[test]
@@ -193,7 +223,10 @@ fn the_trigger_level_is_configurable() {
 #[test]
 fn capture_items_parse_round_trip_and_split_to_the_sampler() {
     let s = SamplingFilter::try_new("0.1,+request,+{request_id},+job{id},+request").unwrap();
-    assert_eq!(s.directives(), "0.1,+request,+{request_id},+job{id},+request");
+    assert_eq!(
+        s.directives(),
+        "0.1,+request,+{request_id},+job{id},+request"
+    );
     let (env, sampler) =
         sampling_layer::split_directives("info,app=debug@0.1,+request{request_id}").unwrap();
     assert_eq!(env.to_string(), "app=debug,info");
@@ -253,7 +286,11 @@ struct ByThreadWriter(ByThread);
 impl std::io::Write for ByThreadWriter {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         let line = String::from_utf8(b.to_vec()).unwrap();
-        self.0 .0.lock().unwrap().push((std::thread::current().id(), line));
+        self.0
+             .0
+            .lock()
+            .unwrap()
+            .push((std::thread::current().id(), line));
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -282,10 +319,14 @@ fn check_thread(lines: &[String], fails: impl Fn(u32) -> bool, steps: u32) -> (u
     let mut i = 0;
     while i < lines.len() {
         let id = field(&lines[i], "req");
-        let mine: Vec<&String> = lines[i..].iter().take_while(|l| field(l, "req") == id).collect();
+        let mine: Vec<&String> = lines[i..]
+            .iter()
+            .take_while(|l| field(l, "req") == id)
+            .collect();
         i += mine.len();
-        let (kept, rest): (Vec<&&String>, Vec<&&String>) =
-            mine.iter().partition(|l| !l.contains("captured=true") && !l.contains("failed"));
+        let (kept, rest): (Vec<&&String>, Vec<&&String>) = mine
+            .iter()
+            .partition(|l| !l.contains("captured=true") && !l.contains("failed"));
         let mut seen: Vec<u32> = kept.iter().map(|l| field(l, "i")).collect();
         if fails(id) {
             let (last, ctx) = rest.split_last().expect("an error line");
@@ -339,7 +380,7 @@ fn eight_threads_of_interleaved_requests_each_error_carries_only_its_own_lines()
                         for i in 0..STEPS {
                             tracing::debug!(req = id, i, "step");
                         }
-                        if id % 3 == 0 {
+                        if id.is_multiple_of(3) {
                             tracing::error!(req = id, "failed");
                         }
                     }
@@ -354,15 +395,45 @@ fn eight_threads_of_interleaved_requests_each_error_carries_only_its_own_lines()
     let all = out.0.lock().unwrap().clone();
     let (mut captured, mut errors) = (0, 0);
     for id in ids {
-        let lines: Vec<String> = all.iter().filter(|(t, _)| *t == id).map(|(_, l)| l.clone()).collect();
-        let (c, e) = check_thread(&lines, |r| r % 3 == 0, STEPS);
+        let lines: Vec<String> = all
+            .iter()
+            .filter(|(t, _)| *t == id)
+            .map(|(_, l)| l.clone())
+            .collect();
+        let (c, e) = check_thread(&lines, |r| r.is_multiple_of(3), STEPS);
         captured += c;
         errors += e;
     }
     let total = THREADS * PER_THREAD;
-    assert_eq!(errors, (0..total).filter(|i| i % 3 == 0).count());
+    assert_eq!(errors, (0..total).filter(|i| i.is_multiple_of(3)).count());
     let s = handle.capture_stats();
     assert!(balanced(&s));
     assert_eq!((s.flushed as usize, s.buffered_lines), (captured, 0));
     assert_eq!(s.captured, handle.stats().targets[0].dropped);
+}
+
+#[test]
+fn flushed_context_can_go_through_a_writer_of_its_own() {
+    let (out, context) = (Capture::new(), Capture::new());
+    let sampler = builder().capture_span("request").parse("0").unwrap();
+    let writer =
+        CaptureWriter::new(out.clone(), &sampler.handle()).with_context_writer(context.clone());
+    let sub = tracing_subscriber::registry().with(
+        fmt::layer()
+            .without_time()
+            .with_ansi(false)
+            .with_writer(writer)
+            .with_filter(sampler),
+    );
+    tracing::subscriber::with_default(sub, || {
+        let span = tracing::info_span!("request");
+        let _e = span.enter();
+        tracing::debug!("ctx");
+        tracing::error!("boom");
+    });
+    assert_eq!(
+        context.lines(),
+        ["DEBUG request: capture: ctx captured=true"]
+    );
+    assert_eq!(out.lines(), ["ERROR request: capture: boom"]);
 }

@@ -18,7 +18,11 @@ struct ByThreadWriter(ByThread);
 impl std::io::Write for ByThreadWriter {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         let line = String::from_utf8(b.to_vec()).unwrap();
-        self.0 .0.lock().unwrap().push((std::thread::current().id(), line));
+        self.0
+             .0
+            .lock()
+            .unwrap()
+            .push((std::thread::current().id(), line));
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -59,11 +63,14 @@ async fn yield_once() {
 #[tracing::instrument(name = "request", skip(threads))]
 async fn request(id: u32, threads: Arc<Mutex<HashSet<(u32, ThreadId)>>>) {
     for i in 0..STEPS {
-        threads.lock().unwrap().insert((id, std::thread::current().id()));
+        threads
+            .lock()
+            .unwrap()
+            .insert((id, std::thread::current().id()));
         tracing::debug!(req = id, i, "step");
         yield_once().await;
     }
-    if id % 4 == 0 {
+    if id.is_multiple_of(4) {
         tracing::error!(req = id, "failed");
     }
 }
@@ -103,7 +110,15 @@ fn a_thousand_instrumented_tasks_hopping_threads_each_error_carries_only_its_own
     });
     drop(rt);
     let hopped = (0..TASKS)
-        .filter(|id| threads.lock().unwrap().iter().filter(|(t, _)| t == id).count() > 1)
+        .filter(|id| {
+            threads
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(t, _)| t == id)
+                .count()
+                > 1
+        })
         .count();
     eprintln!("{hopped} of {TASKS} tasks ran on more than one thread");
 
@@ -114,7 +129,11 @@ fn a_thousand_instrumented_tasks_hopping_threads_each_error_carries_only_its_own
     let mut errors = 0;
     let by_thread: HashSet<ThreadId> = all.iter().map(|(t, _)| *t).collect();
     for thread in by_thread {
-        let lines: Vec<&String> = all.iter().filter(|(t, _)| *t == thread).map(|(_, l)| l).collect();
+        let lines: Vec<&String> = all
+            .iter()
+            .filter(|(t, _)| *t == thread)
+            .map(|(_, l)| l)
+            .collect();
         let mut run: Vec<&String> = Vec::new();
         for l in lines {
             let id = field(l, "req");
@@ -124,12 +143,16 @@ fn a_thousand_instrumented_tasks_hopping_threads_each_error_carries_only_its_own
                 continue;
             }
             if l.contains("failed") {
-                assert_eq!(id % 4, 0);
+                assert!(id.is_multiple_of(4));
                 errors += 1;
                 let ctx: Vec<u32> = run
                     .iter()
                     .map(|c| {
-                        assert_eq!(field(c, "req"), id, "another request's line before {l}: {c}");
+                        assert_eq!(
+                            field(c, "req"),
+                            id,
+                            "another request's line before {l}: {c}"
+                        );
                         field(c, "i")
                     })
                     .collect();
@@ -146,7 +169,7 @@ fn a_thousand_instrumented_tasks_hopping_threads_each_error_carries_only_its_own
     assert_eq!(errors, TASKS / 4);
     for (id, s) in steps.iter_mut().enumerate() {
         s.sort_unstable();
-        if id % 4 == 0 {
+        if id.is_multiple_of(4) {
             assert_eq!(*s, (0..STEPS).collect::<Vec<_>>(), "request {id}");
         }
     }

@@ -77,10 +77,16 @@ fn ten_thousand_events_in_one_failing_span_keep_the_newest_n_and_count_the_rest(
     assert_eq!(lines.len(), N as usize + 1);
     for (n, line) in lines[..N as usize].iter().enumerate() {
         let i = 10_000 - N as usize + n;
-        assert!(line.ends_with(&format!("step i={i} captured=true")), "{line}");
+        assert!(
+            line.ends_with(&format!("step i={i} captured=true")),
+            "{line}"
+        );
     }
     let s = handle.capture_stats();
-    assert_eq!((s.captured, s.evicted_span_cap, s.flushed), (10_000, 10_000 - N as u64, N as u64));
+    assert_eq!(
+        (s.captured, s.evicted_span_cap, s.flushed),
+        (10_000, 10_000 - N as u64, N as u64)
+    );
     assert!(balanced(&s));
 }
 
@@ -128,7 +134,9 @@ fn ten_thousand_open_spans_stay_under_the_total_byte_bound() {
     let handle = sampler.handle();
     let mut peak = 0;
     tracing::subscriber::with_default(subscriber(sampler, &out), || {
-        let spans: Vec<tracing::Span> = (0..SPANS).map(|id| tracing::info_span!("request", id)).collect();
+        let spans: Vec<tracing::Span> = (0..SPANS)
+            .map(|id| tracing::info_span!("request", id))
+            .collect();
         // Warm up the thread's formatting buffer and the store's maps.
         for span in &spans[..8] {
             span.in_scope(|| tracing::debug!("warm"));

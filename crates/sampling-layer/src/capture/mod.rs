@@ -135,15 +135,21 @@ impl Capture {
 
     /// `on_new_span`: records the span's owner if it matches a spec or its
     /// parent has one.
-    pub(crate) fn on_new_span<S>(&self, sampler: usize, meta: &Metadata<'_>, id: &span::Id, ctx: &Context<'_, S>)
-    where
+    pub(crate) fn on_new_span<S>(
+        &self,
+        sampler: usize,
+        meta: &Metadata<'_>,
+        id: &span::Id,
+        ctx: &Context<'_, S>,
+    ) where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let Some(span) = ctx.span(id) else { return };
         let owner = if self.current_specs().iter().any(|s| s.matches(meta)) {
             Some(id.into_u64())
         } else {
-            span.parent().and_then(|p| owner_of(p.extensions().get::<CaptureOwners>(), sampler))
+            span.parent()
+                .and_then(|p| owner_of(p.extensions().get::<CaptureOwners>(), sampler))
         };
         let Some(owner) = owner else { return };
         let mut ext = span.extensions_mut();

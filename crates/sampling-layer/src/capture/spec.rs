@@ -18,7 +18,8 @@ impl CaptureSpec {
         let ok = |s: &str| {
             !s.is_empty()
                 && s.chars().all(|c| {
-                    !c.is_whitespace() && !matches!(c, '[' | ']' | '=' | '@' | ',' | '{' | '}' | '+')
+                    !c.is_whitespace()
+                        && !matches!(c, '[' | ']' | '=' | '@' | ',' | '{' | '}' | '+')
                 })
         };
         if (name.is_none() && field.is_none()) || !name.is_none_or(ok) || !field.is_none_or(ok) {
@@ -112,7 +113,10 @@ mod tests {
     #[test]
     fn parses_the_three_forms_and_refuses_the_rest() {
         for ok in ["request", "{request_id}", "request{request_id}"] {
-            assert_eq!(CaptureSpec::parse(ok).unwrap().to_string(), format!("+{ok}"));
+            assert_eq!(
+                CaptureSpec::parse(ok).unwrap().to_string(),
+                format!("+{ok}")
+            );
         }
         for bad in ["", "{}", "a b", "req{id", "req{id}x", "a=b", "{a}{b}", "+x"] {
             assert_eq!(

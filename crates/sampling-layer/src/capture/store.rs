@@ -78,7 +78,10 @@ impl Store {
     pub(crate) fn push(&mut self, owner: u64, line: Vec<u8>, limits: &CaptureSettings) {
         self.figures.captured += 1;
         let size = cost(&line);
-        if size > limits.span_bytes || limits.span_lines == 0 || size + SPAN_COST > limits.total_bytes {
+        if size > limits.span_bytes
+            || limits.span_lines == 0
+            || size + SPAN_COST > limits.total_bytes
+        {
             self.figures.evicted_span_cap += 1;
             return;
         }
@@ -98,7 +101,9 @@ impl Store {
         }
         let buf = self.spans.get_mut(&owner).expect("inserted above");
         while buf.lines.len() >= limits.span_lines || buf.bytes + size > limits.span_bytes {
-            let Some(old) = buf.lines.pop_front() else { break };
+            let Some(old) = buf.lines.pop_front() else {
+                break;
+            };
             buf.bytes -= cost(&old);
             self.bytes -= cost(&old);
             self.lines -= 1;
@@ -207,7 +212,10 @@ mod tests {
             st.push(1, line(n), &l);
         }
         let s = st.stats();
-        assert_eq!((s.captured, s.evicted_span_cap, s.buffered_lines), (10, 7, 3));
+        assert_eq!(
+            (s.captured, s.evicted_span_cap, s.buffered_lines),
+            (10, 7, 3)
+        );
         let kept: Vec<u8> = st.take(1).into_iter().map(|l| l[0]).collect();
         assert_eq!(kept, [7, 8, 9]);
         assert!(balanced(&st.stats()));
@@ -224,7 +232,10 @@ mod tests {
             st.push(span, line(1), &l);
         }
         let s = st.stats();
-        assert_eq!((s.buffered_spans, s.evicted_spans, s.evicted_total_cap), (3, 2, 4));
+        assert_eq!(
+            (s.buffered_spans, s.evicted_spans, s.evicted_total_cap),
+            (3, 2, 4)
+        );
         assert!(s.buffered_bytes as usize <= 3 * per_span);
         assert!(st.take(1).is_empty() && st.take(2).is_empty());
         assert_eq!(st.take(3).len(), 2);

@@ -22,6 +22,10 @@ use crate::{handle::SamplingHandle, sampler::Sampler};
 /// buffered lines, each through `inner.make_writer_for(trigger's metadata)`,
 /// so a level-aware writer (such as `backpressure-writer`'s) gives them the
 /// trigger's class; then it returns the writer for the trigger line.
+/// [`with_context_writer`](Self::with_context_writer) sends them through
+/// another `MakeWriter` instead (a writer that treats context apart: a share
+/// of its reserved capacity, a wait bound of its own), still before the
+/// trigger line from the same thread.
 ///
 /// ```
 /// use sampling_layer::{CaptureWriter, SamplingFilter};
@@ -35,8 +39,10 @@ use crate::{handle::SamplingHandle, sampler::Sampler};
 /// let _subscriber = tracing_subscriber::registry()
 ///     .with(fmt::layer().with_writer(writer).with_filter(sampler));
 /// ```
-pub struct CaptureWriter<M> {
+pub struct CaptureWriter<M, C = M> {
     inner: M,
+    /// Where flushed context goes; `None`: through `inner`.
+    context: Option<C>,
     sampler: Arc<Sampler>,
 }
 
@@ -46,23 +52,39 @@ impl<M> CaptureWriter<M> {
     pub fn new(inner: M, handle: &SamplingHandle) -> Self {
         CaptureWriter {
             inner,
+            context: None,
             sampler: handle.sampler.clone(),
         }
     }
 }
 
-impl<M: fmt::Debug> fmt::Debug for CaptureWriter<M> {
+impl<M, C> CaptureWriter<M, C> {
+    /// Writes flushed context through `context.make_writer_for(trigger's
+    /// metadata)` instead of through the wrapped writer; the trigger line
+    /// still goes through the wrapped one, after the context.
+    pub fn with_context_writer<C2>(self, context: C2) -> CaptureWriter<M, C2> {
+        CaptureWriter {
+            inner: self.inner,
+            context: Some(context),
+            sampler: self.sampler,
+        }
+    }
+}
+
+impl<M: fmt::Debug, C: fmt::Debug> fmt::Debug for CaptureWriter<M, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CaptureWriter")
             .field("inner", &self.inner)
+            .field("context", &self.context)
             .field("capture", &self.sampler.capture)
             .finish()
     }
 }
 
-impl<'a, M> MakeWriter<'a> for CaptureWriter<M>
+impl<'a, M, C> MakeWriter<'a> for CaptureWriter<M, C>
 where
     M: MakeWriter<'a>,
+    C: MakeWriter<'a>,
 {
     type Writer = CaptureSink<'a, M::Writer>;
 
@@ -86,7 +108,10 @@ where
         if meta.is_event() && *meta.level() <= capture.trigger() {
             for line in capture.take_for_trigger(sampler) {
                 // A line the sink refuses is lost like any line it refuses.
-                let _ = io::Write::write_all(&mut self.inner.make_writer_for(meta), &line);
+                let _ = match &self.context {
+                    Some(c) => io::Write::write_all(&mut c.make_writer_for(meta), &line),
+                    None => io::Write::write_all(&mut self.inner.make_writer_for(meta), &line),
+                };
             }
         }
         CaptureSink(Sink::Inner(self.inner.make_writer_for(meta)))
@@ -169,7 +194,12 @@ const MARK_LEN: usize = JSON_MARK.len() + 1;
 /// Marks a formatted line as captured, in place (the capacity was reserved):
 /// the first member of a JSON object, or the end of a text line.
 fn mark(line: &mut Vec<u8>) {
-    let body = line.len() - line.iter().rev().take_while(|&&b| b == b'\n' || b == b'\r').count();
+    let body = line.len()
+        - line
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\n' || b == b'\r')
+            .count();
     if line.first() == Some(&b'{') && body > 0 && line[body - 1] == b'}' {
         let empty = line[1..body - 1].iter().all(u8::is_ascii_whitespace);
         let sep: &[u8] = if empty { b"" } else { b"," };
@@ -191,7 +221,10 @@ mod tests {
 
     #[test]
     fn marks_text_and_json() {
-        assert_eq!(marked("DEBUG app: hi x=1\n"), "DEBUG app: hi x=1 captured=true\n");
+        assert_eq!(
+            marked("DEBUG app: hi x=1\n"),
+            "DEBUG app: hi x=1 captured=true\n"
+        );
         assert_eq!(marked("DEBUG app: hi"), "DEBUG app: hi captured=true");
         assert_eq!(
             marked("{\"level\":\"DEBUG\"}\n"),
