@@ -437,3 +437,74 @@ fn flushed_context_can_go_through_a_writer_of_its_own() {
     );
     assert_eq!(out.lines(), ["ERROR request: capture: boom"]);
 }
+
+/// A clock the test sets: each line shows the time it was formatted at.
+static NOW: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+struct TestClock;
+
+impl fmt::time::FormatTime for TestClock {
+    fn format_time(&self, w: &mut fmt::format::Writer<'_>) -> std::fmt::Result {
+        write!(w, "t{}", NOW.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+#[test]
+fn captured_lines_keep_the_time_they_were_logged_at() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let out = Capture::new();
+    let sampler = builder().capture_span("request").parse("0").unwrap();
+    let writer = CaptureWriter::new(out.clone(), &sampler.handle());
+    let sub = tracing_subscriber::registry().with(
+        fmt::layer()
+            .with_timer(TestClock)
+            .with_ansi(false)
+            .with_writer(writer)
+            .with_filter(sampler),
+    );
+    tracing::subscriber::with_default(sub, || {
+        let span = tracing::info_span!("request");
+        let _e = span.enter();
+        NOW.store(100, Relaxed);
+        tracing::debug!("first");
+        NOW.store(200, Relaxed);
+        tracing::debug!("second");
+        NOW.store(300, Relaxed);
+        tracing::error!("boom");
+    });
+    assert_eq!(
+        out.lines(),
+        [
+            "t100 DEBUG request: capture: first captured=true",
+            "t200 DEBUG request: capture: second captured=true",
+            "t300 ERROR request: capture: boom",
+        ]
+    );
+}
+
+/// Switches capture off while its event is being formatted: after the sampler
+/// diverted the event, before the writer takes it.
+struct SwitchOff(sampling_layer::SamplingHandle);
+
+impl std::fmt::Debug for SwitchOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.set_directives("0").unwrap();
+        f.write_str("off")
+    }
+}
+
+#[test]
+fn a_line_diverted_as_capture_is_switched_off_is_discarded_not_written() {
+    let out = Capture::new();
+    let sampler = builder().parse("0,+request").unwrap();
+    let handle = sampler.handle();
+    tracing::subscriber::with_default(subscriber(sampler, &out), || {
+        let span = tracing::info_span!("request");
+        let _e = span.enter();
+        tracing::debug!(switch = ?SwitchOff(handle.clone()), "diverted");
+        tracing::error!("boom");
+    });
+    assert_eq!(out.lines(), ["ERROR request: capture: boom"]);
+    let c = handle.capture_stats();
+    assert_eq!((c.captured, c.discarded, c.buffered_lines), (1, 1, 0));
+}

@@ -249,7 +249,15 @@ impl Capture {
     }
 
     pub(crate) fn store(&self, owner: u64, line: Vec<u8>) {
-        self.lock().push(owner, line, &self.settings);
+        let mut store = self.lock();
+        // Read under the lock that `set_directive_specs`' discard takes after
+        // clearing `active`: a line diverted just before capture was switched
+        // off is counted as discarded, never left in a buffer nobody frees.
+        if !self.is_active() {
+            store.reject();
+            return;
+        }
+        store.push(owner, line, &self.settings);
     }
 
     /// Takes the buffers of every capturing span the thread is inside,

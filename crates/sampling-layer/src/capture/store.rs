@@ -154,6 +154,12 @@ impl Store {
         lines
     }
 
+    /// A line captured after capture was switched off: discarded at once.
+    pub(crate) fn reject(&mut self) {
+        self.figures.captured += 1;
+        self.figures.discarded += 1;
+    }
+
     /// The span closed without (another) trigger.
     pub(crate) fn discard(&mut self, owner: u64) {
         if let Some(buf) = self.remove(owner) {

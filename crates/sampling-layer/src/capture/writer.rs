@@ -94,16 +94,20 @@ where
 
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
         let capture = &self.sampler.capture;
-        if !capture.is_active() {
-            return CaptureSink(Sink::Inner(self.inner.make_writer_for(meta)));
-        }
         let sampler = self.sampler.id();
+        // Marks first, whether or not capture is still on: a line diverted
+        // just before it was switched off must not reach the sink as if kept.
+        // (A scan of a few entries of a `const` thread-local, beside a
+        // formatting.)
         if let Some(owner) = stack::take_mark(sampler, meta) {
             return CaptureSink(Sink::Buffer {
                 capture,
                 owner,
                 line: Vec::new(),
             });
+        }
+        if !capture.is_active() {
+            return CaptureSink(Sink::Inner(self.inner.make_writer_for(meta)));
         }
         if meta.is_event() && *meta.level() <= capture.trigger() {
             for line in capture.take_for_trigger(sampler) {
