@@ -15,8 +15,9 @@ use tracing_core::Metadata;
 type Entry = (usize, u64, u64);
 
 /// Marks pending at once on one thread: an event diverted by each of several
-/// samplers, or nested events (a `Debug` impl that logs while its event is
-/// formatted). Past that the last slot is reused.
+/// samplers in one stack. (An event logged while another is formatted never
+/// reaches this dispatcher: tracing-core does not re-enter one.) Past that
+/// the last slot is reused.
 const MARKS: usize = 4;
 
 /// (sampler, callsite metadata address, owner span id); all zero = free.
