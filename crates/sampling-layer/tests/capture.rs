@@ -436,3 +436,16 @@ fn and_composition_captures_and_a_second_layer_is_unaffected() {
     assert_eq!(plain.lines().len(), 3);
     assert_eq!(plain.count("captured=true"), 0);
 }
+
+#[test]
+fn per_target_edits_keep_the_capture_items() {
+    let sampler = builder().parse("0,+request").unwrap();
+    let handle = sampler.handle();
+    handle.set_target_rate("app", "0.5").unwrap();
+    handle.remove_target("app").unwrap();
+    assert_eq!(handle.directives(), "0,+request");
+    assert!(handle.set_target_rate("+request", "0.5").is_err());
+    let out = Capture::new();
+    tracing::subscriber::with_default(subscriber(sampler, &out), || request(3, true));
+    assert_eq!(out.count("captured=true"), 50);
+}

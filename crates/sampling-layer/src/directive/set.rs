@@ -269,9 +269,7 @@ impl DirectiveSet {
         let spec = CaptureSpec::parse(rest)?;
         if !self.captures.contains(&spec) {
             if self.captures.len() >= MAX_CAPTURES {
-                return Err(ParseErrorKind::InvalidSetting(format!(
-                    "more than {MAX_CAPTURES} capture items in one directive set"
-                )));
+                return Err(ParseErrorKind::TooManyCaptures);
             }
             self.captures.push(spec);
         }

@@ -39,7 +39,6 @@ use crate::{
     directive::DirectiveSet,
     error::{ParseError, ParseErrorKind},
     ledger::Ledger,
-    limits::MAX_BUCKETS,
     rule::{Rule, RuleCache},
     stats::{SamplingStats, TargetStats},
     sync::Ordering,
@@ -85,20 +84,18 @@ impl Sampler {
     /// Makes `set` the current directives; takes effect from the next event.
     /// Costs one pass over the callsites and the live keys.
     pub(crate) fn install(&self, set: DirectiveSet) -> Result<(), ParseError> {
+        // Key-extractor hook (issue 15), the one refusal point for builds and
+        // `set_directives` alike. Budget hook (issue 11): pass
+        // `set.budgets().next().is_some()` for `false`.
+        crate::extract::check_settings(self.extractor.as_ref(), false, set.source())?;
         let mut installed = self.installed.write().unwrap_or_else(|e| e.into_inner());
         let mut ledger = self.lock_ledger();
         let labels = set.labels();
         let plan = ledger
             .plan(labels.iter().map(|(l, _)| l.as_str()))
-            .map_err(|n| {
-                ParseError::new(
-                    set.source(),
-                    ParseErrorKind::InvalidSetting(format!(
-                        "{n} targets in one directive set: at most {MAX_BUCKETS} can be configured \
-                         at once (targets a later set drops free their place)"
-                    )),
-                )
-            })?;
+            // The parser refuses more than `MAX_TARGETS` targets (plus the
+            // default's row), so this is a second line of defence.
+            .map_err(|_| ParseError::new("", ParseErrorKind::TooManyTargets))?;
         let generation = installed.generation + 1;
         self.capture.set_directive_specs(set.captures()); // capture (issue 12)
         let new = Arc::new(Installed {
@@ -226,6 +223,8 @@ impl Sampler {
 
     pub(crate) fn stats(&self) -> SamplingStats {
         self.close_breaker_if_due();
+        self.expire_due(true);
+        let now = self.timed.now();
         // Both locks for the whole pass: no install (which reassigns buckets)
         // and no move of figures while the words are read.
         let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
@@ -271,10 +270,14 @@ impl Sampler {
                     seen: kept + dropped,
                     kept,
                     dropped,
+                    recent_seen: 0,
+                    recent_kept: 0,
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
         drop(inst);
+        let mut targets = targets;
+        self.timed.fill_recent(now, &mut targets);
         let state = self.state.load(Ordering::Acquire);
         SamplingStats {
             active_keys: self.keys.live(),
@@ -288,6 +291,7 @@ impl Sampler {
             retired_targets,
             forgotten_targets,
             targets,
+            recent_interval: self.timed.interval(),
             capture: self.capture.stats(), // capture (issue 12)
         }
     }

@@ -25,7 +25,7 @@ use tracing_core::Level;
 
 use super::{Sampler, BREAKER_OPEN};
 use crate::clock::{Clock, SystemClock};
-use crate::error::{ParseError, ParseErrorKind};
+use crate::error::SettingError;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// Number of slots in the sliding window.
@@ -36,6 +36,7 @@ pub(crate) const SLOTS: usize = 10;
 /// Defaults: on, 50 events per second at `ERROR` over a 10 s window, 60 s hold,
 /// the system clock.
 #[derive(Debug, Clone)]
+#[must_use = "a breaker does nothing until it is given to `SamplingFilterBuilder::breaker`"]
 pub struct Breaker {
     pub(crate) enabled: bool,
     pub(crate) threshold: f64,
@@ -97,21 +98,21 @@ impl Breaker {
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<(), ParseError> {
-        let bad = |s: &str| {
-            Err(ParseError::new(
-                "",
-                ParseErrorKind::InvalidSetting(s.to_owned()),
-            ))
-        };
+    pub(crate) fn validate(&self) -> Result<(), SettingError> {
         if !self.enabled {
             return Ok(());
         }
         if !(self.threshold.is_finite() && self.threshold > 0.0) {
-            return bad("breaker threshold must be a positive, finite number of events per second");
+            return Err(SettingError::new(
+                "breaker.threshold_per_sec",
+                "must be a positive, finite number of events per second",
+            ));
         }
         if self.window.as_nanos() < SLOTS as u128 || self.window > Duration::from_secs(86_400) {
-            return bad("breaker window must be between 10 ns and one day");
+            return Err(SettingError::new(
+                "breaker.window",
+                "must be between 10 ns and one day",
+            ));
         }
         Ok(())
     }

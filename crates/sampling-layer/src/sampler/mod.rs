@@ -10,7 +10,8 @@
 //!   buckets, and the (monotonic) stats snapshot;
 //! - [`breaker`]: the circuit breaker's state machine and how the decision
 //!   path feeds it;
-//! - [`notice`]: the breaker's notices and the dispatcher they go to.
+//! - [`notice`]: the breaker's notices and the dispatcher they go to;
+//! - [`timed`]: changing one directive, changes that expire, recent figures.
 //!
 //! Nothing here imports a module above it (`handle`, `filter`, `builder`):
 //! the filter and the handle call into this type, never the other way round.
@@ -19,17 +20,21 @@ pub(crate) mod accounts;
 pub(crate) mod breaker;
 mod decide;
 pub(crate) mod notice;
+mod timed;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use tracing_core::{Dispatch, Level, Metadata};
 
 use crate::capture::Capture;
 use crate::{
     callsites::{CallsiteState, CallsiteTable},
+    clock::Clock,
     directive::DirectiveSet,
     error::ParseError,
+    extract::KeyExtractor,
     keys::KeyStore,
     ledger::Ledger,
     log_bridge::LogSites,
@@ -40,6 +45,7 @@ use crate::{
 use accounts::Installed;
 use breaker::BreakerState;
 use notice::{NoticeRoute, NOTICE_TARGET};
+use timed::Timed;
 
 /// Low bits of [`Sampler::state`]; any set means keep everything.
 pub(crate) const DISABLED: u64 = 1;
@@ -53,16 +59,21 @@ pub(crate) const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
 pub(crate) struct Settings {
     pub(crate) mode: Mode,
     pub(crate) key_field: String,
-    pub(crate) always_keep: Level,
+    pub(crate) keep_level: Level,
     pub(crate) seed: u64,
     pub(crate) max_keys: usize,
     pub(crate) breaker: Option<BreakerState>,
+    /// Key-extractor hook (issue 15).
+    pub(crate) extractor: Option<KeyExtractor>,
+    /// For expiring changes and recent figures (the breaker has its own).
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) recent_interval: Duration,
 }
 
 pub(crate) struct Sampler {
     pub(crate) mode: Mode,
     pub(crate) key_field: String,
-    pub(crate) always_keep: Level,
+    pub(crate) keep_level: Level,
     pub(crate) seed: u64,
     pub(crate) callsites: CallsiteTable,
     pub(crate) keys: KeyStore,
@@ -78,6 +89,11 @@ pub(crate) struct Sampler {
     pub(crate) breaker: Option<BreakerState>,
     /// Where the breaker's notices go.
     pub(crate) notices: NoticeRoute,
+    /// Key-extractor hook (issue 15): decides events inside a trace; the
+    /// mode decides the others (see `decide::count`).
+    pub(crate) extractor: Option<KeyExtractor>,
+    /// Edits, expiring changes and recent figures.
+    pub(crate) timed: Timed,
     // capture (issue 12): per-span buffers of sampled-out lines.
     pub(crate) capture: Capture,
 }
@@ -87,7 +103,7 @@ impl fmt::Debug for Sampler {
         f.debug_struct("Sampler")
             .field("mode", &self.mode)
             .field("key_field", &self.key_field)
-            .field("always_keep", &self.always_keep)
+            .field("keep_level", &self.keep_level)
             .field("directives", &self.directives())
             .field("max_keys", &self.keys.max())
             .field("breaker", &self.breaker.is_some())
@@ -107,15 +123,18 @@ impl Sampler {
         let Settings {
             mode,
             key_field,
-            always_keep,
+            keep_level,
             seed,
             max_keys,
             breaker,
+            extractor,
+            clock,
+            recent_interval,
         } = settings;
         let sampler = Sampler {
             mode,
             key_field,
-            always_keep,
+            keep_level,
             seed,
             callsites: CallsiteTable::new(),
             keys: KeyStore::new(max_keys),
@@ -125,6 +144,8 @@ impl Sampler {
             ledger: Mutex::new(Ledger::default()),
             breaker,
             notices: NoticeRoute::new(recognise),
+            extractor,
+            timed: Timed::new(clock, recent_interval),
             capture: Capture::default(), // capture (issue 12)
         };
         sampler.install(set)?;
@@ -157,7 +178,7 @@ impl Sampler {
                 _ => None,
             };
             let sampled = meta.is_event()
-                && *meta.level() > self.always_keep
+                && *meta.level() > self.keep_level
                 && meta.target() != NOTICE_TARGET;
             CallsiteState::new(meta, sampled, &self.key_field, consistent)
         })
