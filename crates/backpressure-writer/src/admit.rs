@@ -121,7 +121,8 @@ impl Shared {
 
     /// Waits on the `room` condvar until `has_room` holds, the deadline passes or the worker
     /// goes away. With `give_up_on_stall`, also once a keep line marked the sink stalled.
-    fn wait_for_room<'a>(
+    // Hook (writer-context): crate-visible for the context admission in `context.rs`.
+    pub(crate) fn wait_for_room<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
         deadline: Option<Instant>,
@@ -172,7 +173,8 @@ impl Shared {
 
     /// Appends the line and wakes the worker if, and only if, it sleeps: a busy worker will
     /// find the line on its next swap without a syscall on our side.
-    fn enqueue(&self, mut st: MutexGuard<'_, State>, line: &[u8], keep: bool) {
+    // Hook (writer-context): crate-visible for `context.rs`.
+    pub(crate) fn enqueue(&self, mut st: MutexGuard<'_, State>, line: &[u8], keep: bool) {
         let seq = st.next_seq;
         st.next_seq += 1;
         // Timing every line would cost a clock read each; one in 64 is plenty for a histogram.
@@ -216,7 +218,8 @@ impl Shared {
 /// One line in this many has its queue wait timed.
 const QUEUE_WAIT_SAMPLE: u64 = 64;
 
-enum Admission {
+// Hook (writer-context): crate-visible for `context.rs`.
+pub(crate) enum Admission {
     Room,
     TimedOut,
     WorkerGone,

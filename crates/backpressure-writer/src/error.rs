@@ -27,6 +27,12 @@ pub enum BuildError {
     },
     /// The OS refused to start the worker thread.
     Spawn(io::Error),
+    /// [`ContextShareBuilder::build`](crate::ContextShareBuilder::build): the share of the
+    /// keep room given to flushed context is outside (0, 1] (or NaN).
+    ContextShare {
+        /// The share as given.
+        share: f64,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -48,6 +54,10 @@ impl fmt::Display for BuildError {
             BuildError::ZeroTimeout { setting } => write!(
                 f,
                 "backpressure-writer: {setting} must be greater than zero (got 0s)"
+            ),
+            BuildError::ContextShare { share } => write!(
+                f,
+                "backpressure-writer: the context share of keep_capacity must be in (0, 1] (got {share})"
             ),
             BuildError::Spawn(e) => {
                 write!(

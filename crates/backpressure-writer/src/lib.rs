@@ -151,6 +151,7 @@
 mod admit;
 mod builder;
 mod config;
+mod context;
 mod error;
 mod flush;
 mod gone_notice;
@@ -171,6 +172,7 @@ pub use builder::{
     non_blocking, NonBlockingBuilder, DEFAULT_BUFFERED_BYTES_LIMIT, DEFAULT_BUFFERED_LINES_LIMIT,
 };
 pub use config::Overflow;
+pub use context::{ContextLineWriter, ContextShare, ContextShareBuilder, ContextWriter};
 pub use error::{BuildError, FlushError};
 pub use guard::WorkerGuard;
 pub use own_line::{OwnLine, OwnLineFormat};

@@ -30,6 +30,7 @@ pub(crate) fn dropped_since(a: &Dropped, b: &Dropped) -> Dropped {
         shutdown: a.shutdown - b.shutdown,
         worker_gone: a.worker_gone - b.worker_gone,
         write_failed: a.write_failed - b.write_failed,
+        context: a.context - b.context,
     }
 }
 
@@ -167,7 +168,7 @@ mod tests {
         assert_eq!(
             s,
             "backpressure-writer: dropped 1234 lines since last report (newest=1200 oldest=30 \
-             timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=4)\n"
+             timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=4 context=0)\n"
         );
         format_drop_report(&mut s, &d, &OwnLineFormat::Json);
         let fields = s.split_once("\"fields\":").unwrap().1;

@@ -21,6 +21,8 @@ pub(crate) enum Reason {
     Timeout,
     KeepTimeout,
     WorkerGone,
+    /// Hook (writer-context): a flushed context line refused (`context.rs`).
+    Context,
 }
 
 /// A number of lines (or of their bytes, where the name says so), by class: under the
@@ -83,6 +85,9 @@ pub(crate) struct State {
     pub(crate) policy_waiters: usize,
     pub(crate) keep_waiters: usize,
     pub(crate) keep_wait: KeepWait,
+    /// Hook (writer-context): whether flushed context lines wait for their share of the
+    /// keep room (`context.rs`, which also resets it).
+    pub(crate) context_wait: KeepWait,
     pub(crate) lifecycle: Lifecycle,
     /// The worker thread, so that a sink which logs into its own writer never waits for
     /// room only the worker itself could make.
@@ -163,6 +168,7 @@ impl State {
             Reason::Timeout => d.timeout += 1,
             Reason::KeepTimeout => d.keep_timeout += 1,
             Reason::WorkerGone => d.worker_gone += 1,
+            Reason::Context => d.context += 1,
         }
     }
 
@@ -233,6 +239,7 @@ impl Shared {
                 policy_waiters: 0,
                 keep_waiters: 0,
                 keep_wait: KeepWait::Wait,
+                context_wait: KeepWait::Wait,
                 lifecycle: Lifecycle::Running,
                 worker_thread: None,
                 flush_target: 0,

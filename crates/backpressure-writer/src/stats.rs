@@ -45,6 +45,11 @@ pub struct Dropped {
     /// lines of the failed chunk not wholly written (a line torn by a partial write counts
     /// here) and the rest of its batch.
     pub write_failed: u64,
+    /// A flushed context line (see [`NonBlocking::context_writer`](crate::NonBlocking::context_writer))
+    /// refused because the keep room was at or above the context's share of it and did
+    /// not fall below within the context's own wait bound, or because an earlier context
+    /// line timed out and the keep room has not drained to half the share since.
+    pub context: u64,
 }
 
 impl Dropped {
@@ -63,6 +68,7 @@ impl Dropped {
             DropReason::Shutdown => self.shutdown,
             DropReason::WorkerGone => self.worker_gone,
             DropReason::WriteFailed => self.write_failed,
+            DropReason::Context => self.context,
         }
     }
 
@@ -115,6 +121,8 @@ pub enum DropReason {
     WorkerGone,
     /// See [`Dropped::write_failed`].
     WriteFailed,
+    /// See [`Dropped::context`].
+    Context,
 }
 
 impl DropReason {
@@ -127,10 +135,12 @@ impl DropReason {
         DropReason::Shutdown,
         DropReason::WorkerGone,
         DropReason::WriteFailed,
+        DropReason::Context,
     ];
 
     /// The stable lowercase name: `newest`, `oldest`, `timeout`, `keep_timeout`,
-    /// `shutdown`, `worker_gone`, `write_failed` (the name of the [`Dropped`] field).
+    /// `shutdown`, `worker_gone`, `write_failed`, `context` (the name of the [`Dropped`]
+    /// field).
     pub const fn as_str(self) -> &'static str {
         match self {
             DropReason::Newest => "newest",
@@ -140,6 +150,7 @@ impl DropReason {
             DropReason::Shutdown => "shutdown",
             DropReason::WorkerGone => "worker_gone",
             DropReason::WriteFailed => "write_failed",
+            DropReason::Context => "context",
         }
     }
 }
@@ -384,6 +395,7 @@ mod tests {
             shutdown: 16,
             worker_gone: 32,
             write_failed: 64,
+            context: 128,
         };
         let pairs: Vec<(&str, u64)> = d.by_reason().map(|(r, n)| (r.as_str(), n)).collect();
         assert_eq!(
@@ -396,9 +408,10 @@ mod tests {
                 ("shutdown", 16),
                 ("worker_gone", 32),
                 ("write_failed", 64),
+                ("context", 128),
             ]
         );
-        assert_eq!(d.total(), 127);
+        assert_eq!(d.total(), 255);
         assert_eq!(d.by_reason().len(), DropReason::ALL.len());
     }
 }

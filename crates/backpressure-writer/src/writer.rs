@@ -61,6 +61,16 @@ impl NonBlocking {
         ErrorCounter(Arc::clone(&self.shared))
     }
 
+    /// A `MakeWriter` for flushed context lines (those an error-triggered capture writes
+    /// ahead of its trigger, e.g. `sampling-layer`'s `CaptureWriter::with_context_writer`):
+    /// in the trigger's class, but within a capped share of the keep room and with a wait
+    /// bound of their own. See [`ContextWriter`](crate::ContextWriter) and the crate docs,
+    /// *Flushed context*.
+    // Hook (writer-context): the type and its admission live in `context.rs`.
+    pub fn context_writer(&self, share: crate::ContextShare) -> crate::ContextWriter {
+        crate::context::ContextWriter::new(Arc::clone(&self.shared), share)
+    }
+
     /// A handle whose plain `write` calls are treated as keep-level lines (never dropped by
     /// the overflow policy), for writers used outside `tracing`.
     pub fn keeping(&self) -> NonBlocking {

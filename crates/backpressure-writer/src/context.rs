@@ -1,0 +1,289 @@
+//! Flushed context: a `MakeWriter` for the lines an error-triggered capture (such as
+//! `sampling-layer`'s `CaptureWriter`) writes ahead of its trigger line.
+//!
+//! Context lines take the trigger's class, so at a keep level they go into the keep room
+//! and the overflow policy cannot drop them at the moment they are needed. But there may be
+//! hundreds of them per trigger, and the keep room is there for real WARN/ERROR lines: a
+//! context line is admitted only while the keep room's occupancy (lines and bytes, context
+//! or not) is below a share of it, and waits for that at most its own short bound. Since
+//! every context line entered below the share mark and counts in the occupancy, context
+//! never holds more than the share, and a real keep line always finds the rest.
+//!
+//! A threshold on the whole room rather than a count of the context lines in it: the worker
+//! then needs no per-line tag (it settles keep lines without knowing which were context),
+//! and context also yields when real keep lines already fill the room past the share, when
+//! the room is under pressure anyway.
+
+use std::fmt;
+use std::io;
+use std::time::{Duration, Instant};
+
+use tracing_core::Metadata;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::admit::Admission;
+use crate::error::BuildError;
+use crate::shared::{KeepWait, Reason, Shared, State};
+use crate::sync::Arc;
+
+/// How much of the keep room flushed context may use, and how long a context line waits
+/// for it: what [`NonBlocking::context_writer`](crate::NonBlocking::context_writer) takes.
+///
+/// Made by [`ContextShare::builder`] (or [`Default`]: a quarter of the keep room, waits of
+/// at most 1 ms).
+///
+/// ```
+/// use std::time::Duration;
+/// use backpressure_writer::ContextShare;
+///
+/// let share = ContextShare::builder()
+///     .share_of_keep_capacity(0.5)
+///     .wait(Duration::from_micros(500))
+///     .build()
+///     .unwrap();
+/// assert_eq!(share.share_of_keep_capacity(), 0.5);
+///
+/// let err = ContextShare::builder().share_of_keep_capacity(1.5).build().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "backpressure-writer: the context share of keep_capacity must be in (0, 1] (got 1.5)"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContextShare {
+    share: f64,
+    wait: Duration,
+}
+
+impl ContextShare {
+    /// The default share of the keep room context may fill: a quarter.
+    pub const DEFAULT_SHARE: f64 = 0.25;
+    /// The default wait bound of a context line: 1 ms. Short, as a flush may hold many
+    /// lines and runs on the caller's thread, and after one context line timed out the
+    /// rest do not wait (see [`Dropped::context`](crate::Dropped::context)); so a flush
+    /// against a stalled sink costs one wait, not one per line.
+    pub const DEFAULT_WAIT: Duration = Duration::from_millis(1);
+
+    /// A builder, starting from the defaults.
+    pub fn builder() -> ContextShareBuilder {
+        ContextShareBuilder {
+            share: Self::DEFAULT_SHARE,
+            wait: Self::DEFAULT_WAIT,
+        }
+    }
+
+    /// The share of `keep_capacity` (and of the keep room's bytes) context may fill.
+    pub fn share_of_keep_capacity(&self) -> f64 {
+        self.share
+    }
+
+    /// How long a context line waits for the keep room to fall below the share.
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+}
+
+impl Default for ContextShare {
+    fn default() -> Self {
+        ContextShare {
+            share: Self::DEFAULT_SHARE,
+            wait: Self::DEFAULT_WAIT,
+        }
+    }
+}
+
+/// Builds a [`ContextShare`]; [`build`](Self::build) refuses a share outside (0, 1].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ContextShareBuilder {
+    share: f64,
+    wait: Duration,
+}
+
+impl ContextShareBuilder {
+    /// The share of the keep room context lines may fill, in (0, 1]: a context line is
+    /// admitted while the keep room holds fewer than `share × keep_capacity` lines (at
+    /// least one) and its bytes stay within `share ×` the keep room's bytes.
+    pub fn share_of_keep_capacity(mut self, share: f64) -> Self {
+        self.share = share;
+        self
+    }
+
+    /// How long a context line waits for room below the share before it is dropped
+    /// (counted under [`Dropped::context`](crate::Dropped::context)); zero never waits.
+    /// The context's own bound: the writer's `keep_timeout` and overflow policy do not
+    /// apply to it.
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// The settings, or [`BuildError::ContextShare`] for a share outside (0, 1] (or NaN).
+    pub fn build(self) -> Result<ContextShare, BuildError> {
+        if !(self.share > 0.0 && self.share <= 1.0) {
+            return Err(BuildError::ContextShare { share: self.share });
+        }
+        Ok(ContextShare {
+            share: self.share,
+            wait: self.wait,
+        })
+    }
+}
+
+/// The share in the writer's units.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    lines: usize,
+    bytes: usize,
+    wait: Duration,
+}
+
+impl Limits {
+    fn fits(&self, st: &State, len: usize) -> bool {
+        st.keep_occupancy() < self.lines && st.keep_bytes() + len <= self.bytes
+    }
+}
+
+/// A `MakeWriter` for flushed context lines, made by
+/// [`NonBlocking::context_writer`](crate::NonBlocking::context_writer): lines it is given
+/// for a keep-level event (`make_writer_for`, as `CaptureWriter` calls it with the
+/// trigger's metadata), or without metadata (`make_writer`), go into the keep room within
+/// the [`ContextShare`]; for an event below the keep level they follow the overflow policy
+/// as that event's own line would.
+#[derive(Clone)]
+pub struct ContextWriter {
+    shared: Arc<Shared>,
+    limits: Limits,
+}
+
+impl fmt::Debug for ContextWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextWriter")
+            .field("max_lines", &self.limits.lines)
+            .field("max_bytes", &self.limits.bytes)
+            .field("wait", &self.limits.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ContextWriter {
+    pub(crate) fn new(shared: Arc<Shared>, share: ContextShare) -> Self {
+        let scale = |n: usize| ((n as f64 * share.share) as usize).clamp(1, n.max(1));
+        let limits = Limits {
+            lines: scale(shared.config.keep_capacity),
+            bytes: scale(shared.config.keep_byte_capacity),
+            wait: share.wait,
+        };
+        ContextWriter { shared, limits }
+    }
+
+    /// The most keep-room lines under which a context line is admitted
+    /// (`share × keep_capacity`, at least 1).
+    pub fn max_lines(&self) -> usize {
+        self.limits.lines
+    }
+
+    /// The most keep-room bytes a context line may bring the room to.
+    pub fn max_bytes(&self) -> usize {
+        self.limits.bytes
+    }
+}
+
+impl<'a> MakeWriter<'a> for ContextWriter {
+    type Writer = ContextLineWriter<'a>;
+
+    /// A context line without a level: within the share.
+    fn make_writer(&'a self) -> Self::Writer {
+        ContextLineWriter {
+            shared: &self.shared,
+            limits: Some(&self.limits),
+        }
+    }
+
+    /// A context line in the class of the trigger `meta` describes.
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
+        let keeps = self.shared.config.keeps(meta.level());
+        ContextLineWriter {
+            shared: &self.shared,
+            limits: keeps.then_some(&self.limits),
+        }
+    }
+}
+
+/// The per-line writer [`ContextWriter`] makes. Each `write` call is one line.
+pub struct ContextLineWriter<'a> {
+    shared: &'a Shared,
+    /// `None`: the trigger is below the keep level, the line follows the policy.
+    limits: Option<&'a Limits>,
+}
+
+impl fmt::Debug for ContextLineWriter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextLineWriter")
+            .field("keep", &self.limits.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl io::Write for ContextLineWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.limits {
+            Some(limits) => self.shared.submit_context(buf, limits),
+            None => self.shared.submit(buf, false),
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// Admits one context line into the keep room below the share, or drops it (counted
+    /// under `context`). In submission order with the caller's other lines, as any line.
+    fn submit_context(&self, line: &[u8], limits: &Limits) {
+        let len = line.len();
+        if len == 0 {
+            return;
+        }
+        let mut st = self.lock();
+        if !st.lifecycle.accepts() {
+            st.drop_line(Reason::WorkerGone);
+            drop(st);
+            self.gone_notice.line_refused();
+            return;
+        }
+        // After a context timeout, waiting resumes once the room has drained to half the
+        // share (as for keep lines, see `KeepWait`): checked here, lazily, so the worker
+        // needs to know nothing of context.
+        if st.context_wait == KeepWait::Stalled
+            && st.keep_occupancy() <= limits.lines / 2
+            && st.keep_bytes() <= limits.bytes / 2
+        {
+            st.context_wait = KeepWait::Wait;
+        }
+        if limits.fits(&st, len) {
+            return self.enqueue(st, line, true);
+        }
+        // Longer than the share could ever hold, or told not to wait now: dropped at once.
+        if len > limits.bytes
+            || limits.wait.is_zero()
+            || st.context_wait == KeepWait::Stalled
+            || st.keep_wait == KeepWait::Stalled
+        {
+            return st.drop_line(Reason::Context);
+        }
+        let deadline = Instant::now() + limits.wait;
+        let (mut st, admitted) =
+            self.wait_for_room(st, Some(deadline), true, true, |st| limits.fits(st, len));
+        match admitted {
+            Admission::Room => self.enqueue(st, line, true),
+            Admission::TimedOut => {
+                st.drop_line(Reason::Context);
+                st.context_wait = KeepWait::Stalled;
+            }
+            Admission::WorkerGone => st.drop_line(Reason::WorkerGone),
+        }
+    }
+}
