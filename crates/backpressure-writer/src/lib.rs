@@ -45,7 +45,9 @@
 //!   up to [`keep_timeout`](NonBlockingBuilder::keep_timeout) (5 ms by default, short enough
 //!   not to stall an async runtime; under [`Overflow::Block`] as long as the policy waits).
 //!   Once one has timed out, later ones (and those already waiting) don't wait again until
-//!   the keep backlog has drained to half the reserved room.
+//!   the keep backlog has drained to half the reserved room. Context lines flushed ahead of
+//!   an error get a capped share of that room ([`NonBlocking::context_writer`], see
+//!   *Flushed context* below).
 //! - **Losses are visible.** [`NonBlocking::stats`] returns exact counts, by
 //!   [`DropReason`], with `submitted == lines_written + dropped.total() + queue_depth` in
 //!   every snapshot ([the accounting invariant](Stats#accounting)); and the worker writes a
@@ -116,7 +118,7 @@
 //! text form:
 //!
 //! ```text
-//! backpressure-writer: dropped 1234 lines since last report (newest=1234 oldest=0 timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0)
+//! backpressure-writer: dropped 1234 lines since last report (newest=1234 oldest=0 timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0 context=0)
 //! ```
 //!
 //! `dropped N` is the sum of the counts that follow, always in this order with the names of
@@ -128,6 +130,40 @@
 //! JSON object in fmt's layout (level `WARN`, target `backpressure_writer`, the message
 //! and the per-reason counts under `fields`), so the file still parses line by line; a
 //! closure can take any other form. [`OwnLineFormat`] documents the forms.
+//!
+//! # Flushed context
+//!
+//! An error-triggered capture (`sampling-layer`'s `CaptureWriter`) writes the sampled-out
+//! lines of a failed request ahead of its ERROR line, possibly hundreds at once.
+//! [`NonBlocking::context_writer`] gives it a writer for them: a line for a keep-level
+//! trigger goes into the keep room, so the overflow policy cannot drop the context at the
+//! moment it is needed, but only while the keep room holds less than a share of
+//! `keep_capacity` (and of the keep room's bytes), so that context never crowds out real
+//! WARN/ERROR lines, which may use the whole room. The [`ContextShare`] sets the share (a
+//! quarter by default, refused outside (0, 1]) and the context's own wait bound, 1 ms by
+//! default and independent of `keep_timeout` and of the overflow policy: a context line
+//! that finds the share full waits at most that long, then is dropped and counted under
+//! [`Dropped::context`]; after such a timeout later context lines do not wait until the
+//! keep room has drained to half the share, so a flush against a stalled sink costs one
+//! wait, not one per line. Context lines keep their order with the trigger line (one
+//! thread, one order), and when the share is full it is the oldest lines of a flush that
+//! got in. For a trigger below `keep_level` the context follows the overflow policy, as
+//! the trigger itself does.
+//!
+//! ```
+//! use backpressure_writer::{ContextShare, NonBlockingBuilder};
+//! use sampling_layer::{CaptureWriter, SamplingFilter};
+//! use tracing_subscriber::{fmt, prelude::*};
+//!
+//! let (writer, _guard) = NonBlockingBuilder::default().finish(std::io::sink());
+//! let sampler = SamplingFilter::builder().capture_span("request").parse("0.01").unwrap();
+//! let share = ContextShare::builder().share_of_keep_capacity(0.25).build()?;
+//! let capture = CaptureWriter::new(writer.clone(), &sampler.handle())
+//!     .with_context_writer(writer.context_writer(share));
+//! let _subscriber = tracing_subscriber::registry()
+//!     .with(fmt::layer().with_writer(capture).with_filter(sampler));
+//! # Ok::<(), backpressure_writer::BuildError>(())
+//! ```
 //!
 //! # Dependencies
 //!

@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(
             fields,
             "{\"message\":\"dropped 1234 lines since last report\",\"newest\":1200,\"oldest\":30,\
-             \"timeout\":0,\"keep_timeout\":0,\"shutdown\":0,\"worker_gone\":0,\"write_failed\":4},\
+             \"timeout\":0,\"keep_timeout\":0,\"shutdown\":0,\"worker_gone\":0,\"write_failed\":4,\"context\":0},\
              \"target\":\"backpressure_writer\"}\n"
         );
         assert!(s.starts_with("{\"timestamp\":\""), "{s}");

@@ -97,7 +97,10 @@ fn context_never_takes_more_than_its_share_and_warn_lines_still_find_room() {
     want.extend(expected(&[("ctx", 4), ("warn", 4)]));
     assert_eq!(gate.lines(), want);
     let s = writer.stats();
-    assert_eq!((s.lines_written, s.dropped.context, s.queue_depth), (9, 6, 0));
+    assert_eq!(
+        (s.lines_written, s.dropped.context, s.queue_depth),
+        (9, 6, 0)
+    );
     assert_accounting(&s);
 }
 
@@ -139,10 +142,7 @@ fn the_share_bounds_the_keep_room_bytes_too() {
         context.make_writer().write_all(line(i).as_bytes()).unwrap();
     }
     // A line longer than the share could ever hold is refused at once, too.
-    context
-        .make_writer()
-        .write_all(&[b'x'; 4001])
-        .unwrap();
+    context.make_writer().write_all(&[b'x'; 4001]).unwrap();
     let s = writer.stats();
     assert_eq!(s.dropped.context, 20 + 1);
     assert_accounting(&s);

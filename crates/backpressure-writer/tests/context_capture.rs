@@ -103,6 +103,9 @@ fn with_a_stalled_sink_context_takes_its_share_and_the_error_still_gets_in() {
     want.push(" WARN request: after".to_owned());
     assert_eq!(gate.lines(), want);
     let s = writer.stats();
-    assert_eq!((s.lines_written, s.dropped.context, s.queue_depth), (7, 46, 0));
+    assert_eq!(
+        (s.lines_written, s.dropped.context, s.queue_depth),
+        (7, 46, 0)
+    );
     assert_accounting(&s);
 }

@@ -18,7 +18,7 @@
 //!   latency buckets as `Histogram::record_many(bucket bound, new observations)` so a
 //!   Prometheus histogram with [`latency_bucket_bounds`] as buckets reproduces them;
 //! - every metric is described with its unit; the names live in one table, [`names`],
-//!   mirrored by `docs/metrics.md`. Labels are bounded: `reason` has seven values and
+//!   mirrored by `docs/metrics.md`. Labels are bounded: `reason` has eight values and
 //!   `target` only the sampler's directive targets plus `(other)` and `(default)`, never a
 //!   per-key value;
 //! - [`Exporter::health`] returns a typed [`HealthReport`] for readiness probes: counts

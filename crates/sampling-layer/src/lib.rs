@@ -412,7 +412,8 @@
 //! of their own instead. The sampler does not depend on the writer: capping
 //! the share of the writer's reserved keep capacity that context may take,
 //! and a wait bound of its own, are the writer's to offer, as such a
-//! `MakeWriter`.
+//! `MakeWriter`: `backpressure-writer`'s `NonBlocking::context_writer` (its
+//! crate docs, *Flushed context*).
 #![warn(
     missing_docs,
     missing_debug_implementations,
