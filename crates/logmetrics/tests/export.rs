@@ -99,6 +99,7 @@ fn writer_figures_are_published_exactly() {
         ("shutdown", 0),
         ("worker_gone", 0),
         ("write_failed", 6),
+        ("context", 0),
     ];
     for (reason, n) in expected {
         let labels = [("name", "app"), ("reason", reason)];
@@ -108,7 +109,7 @@ fn writer_figures_are_published_exactly() {
             "{reason}"
         );
     }
-    assert_eq!(snap.series(names::WRITER_LINES_DROPPED).len(), 7);
+    assert_eq!(snap.series(names::WRITER_LINES_DROPPED).len(), 8);
     // No observations yet: histograms are not even registered.
     assert!(snap.histogram(names::WRITER_QUEUE_WAIT, APP).is_empty());
 }
