@@ -146,8 +146,9 @@
 //! [`Dropped::context`]; after such a timeout later context lines do not wait until the
 //! keep room has drained to half the share, so a flush against a stalled sink costs one
 //! wait, not one per line. Context lines keep their order with the trigger line (one
-//! thread, one order), and when the share is full it is the oldest lines of a flush that
-//! got in. For a trigger below `keep_level` the context follows the overflow policy, as
+//! thread, one order); when the share fills up during a flush, the lines that get in are
+//! its first ones (later ones only as the worker drains the room), while the capture's
+//! own buffer keeps a span's newest lines. For a trigger below `keep_level` the context follows the overflow policy, as
 //! the trigger itself does.
 //!
 //! ```

@@ -244,3 +244,41 @@ fn lines_blocked_on_the_byte_bound_are_woken() {
         assert!(text == "aa\nbb\n" || text == "bb\naa\n", "{text:?}");
     });
 }
+
+/// A context line waiting for its share of the keep room (its wait never times out under
+/// loom) is woken as the worker frees the room, and a keep line racing it is never
+/// refused: with a room of 2 and a share of 1, both get in, the context line before the
+/// keep line of its own thread.
+#[test]
+fn context_lines_waiting_for_their_share_are_woken_and_keep_lines_get_in() {
+    use backpressure_writer::ContextShare;
+    use tracing_subscriber::fmt::MakeWriter;
+    model(|| {
+        let sink = Recorder::default();
+        let (w, guard) = NonBlockingBuilder::default()
+            .buffered_lines_limit(1)
+            .keep_capacity(2)
+            .drop_report(false)
+            .finish(sink.clone());
+        let share = ContextShare::builder()
+            .share_of_keep_capacity(0.5)
+            .wait(std::time::Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let context = w.context_writer(share);
+        let mut warn = w.keeping();
+        let mut warn2 = w.keeping();
+        let other = loom::thread::spawn(move || warn2.write_all(b"w\n").unwrap());
+        context.make_writer().write_all(b"c\n").unwrap();
+        context.make_writer().write_all(b"d\n").unwrap();
+        warn.write_all(b"e\n").unwrap();
+        other.join().unwrap();
+        guard.flush().unwrap();
+        let s = w.stats();
+        assert_eq!((s.lines_written, s.dropped.total()), (4, 0));
+        assert_accounting(&s);
+        drop(guard);
+        let text = sink.text().replace("w\n", "");
+        assert_eq!(text, "c\nd\ne\n");
+    });
+}
