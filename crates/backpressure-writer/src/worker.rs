@@ -30,11 +30,11 @@ const NAP: std::time::Duration = std::time::Duration::from_millis(1);
 /// once the worker goes idle; a larger one is freed. A writer that never sees a burst
 /// never reaches it, so it never reallocates; after a burst, the five hold at most
 /// 1.25 MiB between them.
-#[cfg(not(loom))]
+#[cfg(not(backpressure_writer_loom))]
 pub(crate) const IDLE_RETAIN: usize = 256 * 1024;
 /// Under loom every idle worker gives its buffers back, so that the models go through the
 /// unlock-free-relock of that path.
-#[cfg(loom)]
+#[cfg(backpressure_writer_loom)]
 pub(crate) const IDLE_RETAIN: usize = 0;
 
 pub(crate) fn spawn<W: Write + Send + 'static>(
