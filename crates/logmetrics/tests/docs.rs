@@ -138,6 +138,9 @@ fn every_alert_is_unit_tested_and_documented_under_one_name() {
         );
     }
     for text in [&rules, &tests, &doc] {
-        assert!(!text.contains("WorkerDead"), "the old alert name is still used");
+        assert!(
+            !text.contains("WorkerDead"),
+            "the old alert name is still used"
+        );
     }
 }
