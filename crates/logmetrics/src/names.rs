@@ -61,6 +61,10 @@ pub const WRITER_QUEUE_CAPACITY_BYTES: &str = "log_writer_queue_capacity_bytes";
 pub const SAMPLING_RETIRED_TARGETS: &str = "log_sampling_retired_targets";
 /// Retired targets forgotten to stay under the bound on remembered ones.
 pub const SAMPLING_TARGETS_FORGOTTEN: &str = "log_sampling_targets_forgotten_total";
+/// Producers waiting for room in the writer's queue right now.
+pub const WRITER_BLOCKED_PRODUCERS: &str = "log_writer_blocked_producers";
+/// Times the sampler's circuit breaker has closed again.
+pub const SAMPLING_BREAKER_RECOVERIES: &str = "log_sampling_breaker_recoveries_total";
 
 /// Per-key counters currently live.
 pub const SAMPLING_ACTIVE_KEYS: &str = "log_sampling_active_keys";
@@ -166,6 +170,8 @@ pub const METRICS: &[MetricDef] = &[
     def(WRITER_QUEUE_CAPACITY_BYTES, Gauge, Some(Unit::Bytes), BY_NAME, "Bytes the writer can buffer: buffered_bytes_limit plus the keep-level byte room, the bound of log_writer_queue_bytes."),
     def(SAMPLING_RETIRED_TARGETS, Gauge, Some(Unit::Count), BY_NAME, "Targets no longer configured whose figures the sampler remembers (a target that comes back carries on from them)."),
     def(SAMPLING_TARGETS_FORGOTTEN, Counter, Some(Unit::Count), BY_NAME, "Retired targets forgotten to stay under the bound on remembered ones (their figures restart from zero if they come back)."),
+    def(WRITER_BLOCKED_PRODUCERS, Gauge, Some(Unit::Count), BY_NAME, "Producers (application threads) waiting for room in the writer's queue right now: Overflow::Block, or keep-level lines waiting for the keep room."),
+    def(SAMPLING_BREAKER_RECOVERIES, Counter, Some(Unit::Count), BY_NAME, "Times the sampler's circuit breaker has closed again (sampling resumed)."),
     def(SAMPLING_ACTIVE_KEYS, Gauge, Some(Unit::Count), BY_NAME, "Per-key sampling counters currently live."),
     def(SAMPLING_CALLSITE_KEYS, Gauge, Some(Unit::Count), BY_NAME, "Callsites sampled under their own counter (bounded by the code, not evicted)."),
     def(SAMPLING_MAX_KEYS, Gauge, Some(Unit::Count), BY_NAME, "Configured bound on live per-key counters."),

@@ -2,8 +2,8 @@
 //!
 //! Keys are built once per registered source (and once per sampler target, the first time
 //! it shows up), so an export after the first allocates nothing: it costs one recorder
-//! lookup per series (21 for a writer plus one per histogram bucket that gained
-//! observations, 9 + 3 per target for a sampler) and runs only on the exporter thread or
+//! lookup per series (22 for a writer plus one per histogram bucket that gained
+//! observations, 10 + 3 per target for a sampler) and runs only on the exporter thread or
 //! in `export_now`, never on the logging hot path.
 
 use backpressure_writer::{DropReason, LatencySnapshot, Stats};
@@ -84,6 +84,7 @@ pub(crate) struct WriterSeries {
     in_sink: Key,
     queue_bytes: Key,
     capacity_bytes: Key,
+    blocked_producers: Key,
     prev_queue_wait: LatencySnapshot,
     prev_batch_write: LatencySnapshot,
     bounds: Vec<f64>,
@@ -125,6 +126,7 @@ impl WriterSeries {
             in_sink: key(names::WRITER_LINES_IN_SINK, &n),
             queue_bytes: key(names::WRITER_QUEUE_BYTES, &n),
             capacity_bytes: key(names::WRITER_QUEUE_CAPACITY_BYTES, &n),
+            blocked_producers: key(names::WRITER_BLOCKED_PRODUCERS, &n),
             prev_queue_wait: LatencySnapshot::default(),
             prev_batch_write: LatencySnapshot::default(),
             bounds: latency_bucket_bounds(),
@@ -148,6 +150,7 @@ impl WriterSeries {
             &self.capacity_bytes,
             s.byte_capacity.saturating_add(s.keep_byte_capacity) as f64,
         );
+        gauge(r, &self.blocked_producers, s.blocked_producers as f64);
         counter(r, &self.submitted, s.submitted);
         counter(r, &self.written, s.lines_written);
         counter(r, &self.bytes, s.bytes_written);
@@ -231,6 +234,7 @@ pub(crate) struct SamplerSeries {
     enabled: Key,
     retired_targets: Key,
     forgotten_targets: Key,
+    breaker_recoveries: Key,
     /// Grows only with the targets the sampler reports (its directives plus `(other)`), so
     /// the label set stays as small as the configuration.
     targets: Vec<TargetSeries>,
@@ -250,6 +254,7 @@ impl SamplerSeries {
             enabled: key(names::SAMPLING_ENABLED, &n),
             retired_targets: key(names::SAMPLING_RETIRED_TARGETS, &n),
             forgotten_targets: key(names::SAMPLING_TARGETS_FORGOTTEN, &n),
+            breaker_recoveries: key(names::SAMPLING_BREAKER_RECOVERIES, &n),
             targets: Vec::new(),
         }
     }
@@ -268,6 +273,7 @@ impl SamplerSeries {
         gauge(r, &self.enabled, if s.enabled { 1.0 } else { 0.0 });
         gauge(r, &self.retired_targets, s.retired_targets as f64);
         counter(r, &self.forgotten_targets, s.forgotten_targets);
+        counter(r, &self.breaker_recoveries, s.breaker_recoveries);
         // `recent_seen`/`recent_kept` are deliberately not published: Prometheus derives
         // any recent rate from the seen/kept counters (docs/metrics.md, "Not exported").
         for t in &s.targets {

@@ -34,6 +34,7 @@ fn writer_stats() -> Stats {
     s.buffered_bytes = 640;
     s.byte_capacity = 4_096;
     s.keep_byte_capacity = 512;
+    s.blocked_producers = 3;
     s
 }
 
@@ -62,6 +63,7 @@ fn sampler_stats() -> SamplingStats {
     s.enabled = true;
     s.retired_targets = 9;
     s.forgotten_targets = 17;
+    s.breaker_recoveries = 1;
     s.recent_interval = Duration::from_secs(10);
     s.targets = vec![
         target("", 0.5, 40, 20),
@@ -104,6 +106,7 @@ fn writer_figures_are_published_exactly() {
     assert_eq!(snap.gauge(names::WRITER_QUEUE_BYTES, APP), 640.0);
     // The bound of the buffered bytes: the overflow policy's room plus the keep room.
     assert_eq!(snap.gauge(names::WRITER_QUEUE_CAPACITY_BYTES, APP), 4_608.0);
+    assert_eq!(snap.gauge(names::WRITER_BLOCKED_PRODUCERS, APP), 3.0);
 
     // Every reason has a series, zeros included, so alerts see `0` rather than nothing.
     let expected = [
@@ -275,6 +278,7 @@ fn sampler_figures_are_published_per_target() {
     assert_eq!(snap.gauge(names::SAMPLING_ENABLED, &m), 1.0);
     assert_eq!(snap.gauge(names::SAMPLING_RETIRED_TARGETS, &m), 9.0);
     assert_eq!(snap.counter(names::SAMPLING_TARGETS_FORGOTTEN, &m), 17);
+    assert_eq!(snap.counter(names::SAMPLING_BREAKER_RECOVERIES, &m), 1);
 
     let t = |target: &'static str| [("name", "main"), ("target", target)];
     assert_eq!(
