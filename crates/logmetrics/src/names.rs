@@ -11,6 +11,8 @@ pub const LABEL_NAME: &str = "name";
 pub const LABEL_REASON: &str = "reason";
 /// Label carrying a sampler directive's target, `(other)` or `(default)`.
 pub const LABEL_TARGET: &str = "target";
+/// Label: which capture bound dropped a line (`span` or `total`).
+pub const LABEL_BOUND: &str = "bound";
 
 /// The `target` label value used for the sampler's bare default rate (whose target is `""`):
 /// an empty label value would make the series indistinguishable from an unlabelled one in
@@ -86,6 +88,16 @@ pub const SAMPLING_BREAKER_OPEN: &str = "log_sampling_breaker_open";
 pub const SAMPLING_BREAKER_TRIPS: &str = "log_sampling_breaker_trips_total";
 /// 1 while sampling is enabled, 0 when switched off at run time (everything kept).
 pub const SAMPLING_ENABLED: &str = "log_sampling_enabled";
+/// Sampled-out lines put into a capturing span's buffer (context capture).
+pub const SAMPLING_CAPTURED: &str = "log_sampling_captured_lines_total";
+/// Captured lines written ahead of a trigger line.
+pub const SAMPLING_CAPTURE_FLUSHED: &str = "log_sampling_capture_flushed_lines_total";
+/// Captured lines discarded when their span closed without a trigger.
+pub const SAMPLING_CAPTURE_DISCARDED: &str = "log_sampling_capture_discarded_lines_total";
+/// Captured lines dropped by a bound, by `bound` (`span` or `total`).
+pub const SAMPLING_CAPTURE_EVICTED: &str = "log_sampling_capture_evicted_lines_total";
+/// Bytes held in capture buffers now.
+pub const SAMPLING_CAPTURE_BUFFERED_BYTES: &str = "log_sampling_capture_buffered_bytes";
 
 /// What kind of instrument a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +140,7 @@ pub struct MetricDef {
 const BY_NAME: &[&str] = &[LABEL_NAME];
 const BY_NAME_REASON: &[&str] = &[LABEL_NAME, LABEL_REASON];
 const BY_NAME_TARGET: &[&str] = &[LABEL_NAME, LABEL_TARGET];
+const BY_NAME_BOUND: &[&str] = &[LABEL_NAME, LABEL_BOUND];
 
 const fn def(
     name: &'static str,
@@ -182,6 +195,11 @@ pub const METRICS: &[MetricDef] = &[
     def(SAMPLING_BREAKER_OPEN, Gauge, None, BY_NAME, "1 while the sampler's circuit breaker is open (sampling suspended)."),
     def(SAMPLING_BREAKER_TRIPS, Counter, Some(Unit::Count), BY_NAME, "Times the sampler's circuit breaker has opened."),
     def(SAMPLING_ENABLED, Gauge, None, BY_NAME, "1 while sampling is enabled, 0 while it is switched off at run time."),
+    def(SAMPLING_CAPTURED, Counter, Some(Unit::Count), BY_NAME, "Sampled-out lines kept in a capturing span's buffer (context capture)."),
+    def(SAMPLING_CAPTURE_FLUSHED, Counter, Some(Unit::Count), BY_NAME, "Captured lines written ahead of an error (trigger) in their span."),
+    def(SAMPLING_CAPTURE_DISCARDED, Counter, Some(Unit::Count), BY_NAME, "Captured lines discarded because their span closed without a trigger."),
+    def(SAMPLING_CAPTURE_EVICTED, Counter, Some(Unit::Count), BY_NAME_BOUND, "Captured lines dropped by a bound: span (lines or bytes per span) or total (bytes across spans)."),
+    def(SAMPLING_CAPTURE_BUFFERED_BYTES, Gauge, Some(Unit::Bytes), BY_NAME, "Bytes held in capture buffers, as counted against the total bound."),
 ];
 
 /// Looks a metric up by name.

@@ -3,12 +3,12 @@
 //! Keys are built once per registered source (and once per sampler target, the first time
 //! it shows up), so an export after the first allocates nothing: it costs one recorder
 //! lookup per series (22 for a writer plus one per histogram bucket that gained
-//! observations, 10 + 3 per target for a sampler) and runs only on the exporter thread or
-//! in `export_now`, never on the logging hot path.
+//! observations, 16 + 3 per target for a sampler, capture included) and runs only on the
+//! exporter thread or in `export_now`, never on the logging hot path.
 
 use backpressure_writer::{DropReason, LatencySnapshot, Stats};
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString};
-use sampling_layer::SamplingStats;
+use sampling_layer::{CaptureStats, SamplingStats};
 
 use crate::names::{self, MetricKind};
 
@@ -235,6 +235,7 @@ pub(crate) struct SamplerSeries {
     retired_targets: Key,
     forgotten_targets: Key,
     breaker_recoveries: Key,
+    capture: CaptureSeries,
     /// Grows only with the targets the sampler reports (its directives plus `(other)`), so
     /// the label set stays as small as the configuration.
     targets: Vec<TargetSeries>,
@@ -255,6 +256,7 @@ impl SamplerSeries {
             retired_targets: key(names::SAMPLING_RETIRED_TARGETS, &n),
             forgotten_targets: key(names::SAMPLING_TARGETS_FORGOTTEN, &n),
             breaker_recoveries: key(names::SAMPLING_BREAKER_RECOVERIES, &n),
+            capture: CaptureSeries::new(name),
             targets: Vec::new(),
         }
     }
@@ -276,6 +278,7 @@ impl SamplerSeries {
         counter(r, &self.breaker_recoveries, s.breaker_recoveries);
         // `recent_seen`/`recent_kept` are deliberately not published: Prometheus derives
         // any recent rate from the seen/kept counters (docs/metrics.md, "Not exported").
+        self.capture.publish(r, &s.capture);
         for t in &s.targets {
             let series = self.target(&t.target);
             counter(r, &series.seen, t.seen);
@@ -308,5 +311,45 @@ impl SamplerSeries {
             }
         };
         &self.targets[i]
+    }
+}
+
+/// The context-capture series of one sampler.
+#[derive(Debug)]
+struct CaptureSeries {
+    captured: Key,
+    flushed: Key,
+    discarded: Key,
+    evicted_span: Key,
+    evicted_total: Key,
+    buffered_bytes: Key,
+}
+
+impl CaptureSeries {
+    fn new(name: &str) -> Self {
+        let n = [(names::LABEL_NAME, name)];
+        let bound = |b: &str| {
+            key(
+                names::SAMPLING_CAPTURE_EVICTED,
+                &[(names::LABEL_NAME, name), (names::LABEL_BOUND, b)],
+            )
+        };
+        Self {
+            captured: key(names::SAMPLING_CAPTURED, &n),
+            flushed: key(names::SAMPLING_CAPTURE_FLUSHED, &n),
+            discarded: key(names::SAMPLING_CAPTURE_DISCARDED, &n),
+            evicted_span: bound("span"),
+            evicted_total: bound("total"),
+            buffered_bytes: key(names::SAMPLING_CAPTURE_BUFFERED_BYTES, &n),
+        }
+    }
+
+    fn publish(&self, r: &dyn Recorder, c: &CaptureStats) {
+        counter(r, &self.captured, c.captured);
+        counter(r, &self.flushed, c.flushed);
+        counter(r, &self.discarded, c.discarded);
+        counter(r, &self.evicted_span, c.evicted_span_cap);
+        counter(r, &self.evicted_total, c.evicted_total_cap);
+        gauge(r, &self.buffered_bytes, c.buffered_bytes as f64);
     }
 }

@@ -97,6 +97,7 @@ impl Sampler {
             // default's row), so this is a second line of defence.
             .map_err(|_| ParseError::new("", ParseErrorKind::TooManyTargets))?;
         let generation = installed.generation + 1;
+        self.capture.set_directive_specs(set.captures()); // capture (issue 12)
         let new = Arc::new(Installed {
             generation,
             set,
@@ -291,6 +292,7 @@ impl Sampler {
             forgotten_targets,
             targets,
             recent_interval: self.timed.interval(),
+            capture: self.capture.stats(), // capture (issue 12)
         }
     }
 }
