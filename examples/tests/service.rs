@@ -10,6 +10,7 @@
 #![cfg(unix)]
 
 mod service_http;
+mod service_otel;
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Command, ExitCode};
