@@ -240,3 +240,36 @@ async fn flush(State(state): State<AdminState>) -> Response {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_a_unit_and_within_bounds() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration(" 90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("168h"), Ok(MAX_EXPIRY));
+        for bad in [
+            "",
+            "10",
+            "s",
+            "0s",
+            "1d",
+            "-1s",
+            "1.5m",
+            "169h",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_duration("1d").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn the_default_has_a_name_of_its_own() {
+        assert_eq!(selector(DEFAULT_TARGET), "");
+        assert_eq!(selector("app::db[key]"), "app::db[key]");
+    }
+}

@@ -82,8 +82,8 @@ pub struct Config {
     /// (falling back to `request_id` outside a trace).
     #[arg(long, env = "SERVICE_OTEL")]
     pub otel: bool,
-    /// With `--otel`: the share of root traces sampled (`TraceIdRatioBased`; a request
-    /// that arrives inside a sampled trace follows its parent).
+    /// With `--otel`: the share of traces sampled (`TraceIdRatioBased` at the root). The
+    /// service reads no incoming `traceparent`: every request starts a trace.
     #[arg(long, env = "SERVICE_OTEL_HEAD_RATE", default_value_t = 0.1)]
     pub otel_head_rate: f64,
     /// With `--otel`: write each exported span as a JSON line to this file (a stand-in

@@ -3,6 +3,12 @@
 //! traces (`sampling_layer::otel::follow_trace`), so the logs kept are exactly those of the
 //! traces exported. See "Logs that line up with traces" in `docs/guide.md`.
 //!
+//! Every request is a root: the service does not read an incoming `traceparent`. To join
+//! a caller's trace, extract its context in a middleware that creates the request span and
+//! calls `OpenTelemetrySpanExt::set_parent` *before* the span is first entered (entering
+//! starts the OpenTelemetry span; a later `set_parent` has no effect), and the parent-based
+//! sampler then follows the caller's decision.
+//!
 //! The service has no collector to talk to, so the exporter here writes one JSON line per
 //! span to a file (`--otel-spans-file`), or nothing; in production put
 //! `opentelemetry-otlp`'s exporter in [`provider`]'s `with_batch_exporter` instead.

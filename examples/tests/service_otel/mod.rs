@@ -86,3 +86,27 @@ fn otel_keeps_the_logs_of_the_sampled_traces() {
     assert_eq!(trace_ids.len(), exported.len());
     assert!(spans.iter().all(|s| s["sampled"] == true));
 }
+
+#[test]
+fn a_bad_head_rate_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "service_child_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(crate::CHILD_DIR, &logs)
+        .env(crate::CHILD_ARGS, "--otel --otel-head-rate=1.5")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--otel-head-rate: invalid directive \"1.5\""),
+        "{stderr}"
+    );
+    assert!(!logs.exists());
+}
