@@ -1,7 +1,7 @@
 //! Flushed context (`NonBlocking::context_writer`): keep class within a capped share of
 //! the keep room, a wait bound of its own, refusals counted under `context`, and the
 //! order with the trigger line kept.
-#![cfg(not(loom))]
+#![cfg(not(backpressure_writer_loom))]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! End to end: sampling-layer's `CaptureWriter` flushing a failed request's context
 //! through `NonBlocking::context_writer`, ahead of the ERROR line, within the share.
-#![cfg(not(loom))]
+#![cfg(not(backpressure_writer_loom))]
 
 mod common;
 

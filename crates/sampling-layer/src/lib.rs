@@ -438,7 +438,7 @@ mod keys;
 mod ledger;
 mod limits;
 mod log_bridge;
-#[cfg(all(test, loom))]
+#[cfg(all(test, sampling_layer_loom))]
 mod loom_models;
 mod mode;
 #[cfg(feature = "opentelemetry")]

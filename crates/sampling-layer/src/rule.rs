@@ -125,7 +125,7 @@ impl RuleCache {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
 

@@ -1,6 +1,6 @@
 //! Context capture across `.await`: 1 000 concurrent `#[instrument]`-ed tasks
 //! on a multi-threaded runtime, each error carrying only its own request's lines.
-#![cfg(not(loom))]
+#![cfg(not(sampling_layer_loom))]
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -106,7 +106,7 @@ impl Default for CaptureSettings {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
 

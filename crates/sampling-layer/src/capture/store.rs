@@ -186,7 +186,7 @@ impl Store {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
 

@@ -213,7 +213,7 @@ fn mark(line: &mut Vec<u8>) {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::mark;
 

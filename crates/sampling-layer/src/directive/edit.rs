@@ -117,7 +117,7 @@ pub(crate) fn replace(
     (out, previous)
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
 

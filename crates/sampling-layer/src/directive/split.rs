@@ -68,7 +68,7 @@ pub(crate) fn split(s: &str) -> Result<(String, String), ParseError> {
     Ok((env, sample))
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
 
