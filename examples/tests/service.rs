@@ -261,9 +261,7 @@ fn check_phases(file: &[Value], a: &[Sent], b: &[Sent], c: &[Sent]) {
             "{}",
             sent.id
         );
-        let deprecated = sent
-            .key
-            .is_multiple_of(examples::service::legacy_dep::WARN_EVERY);
+        let deprecated = sent.key % examples::service::legacy_dep::WARN_EVERY == 0;
         assert_eq!(
             has("WARN", "legacy_dep", "deprecated"),
             deprecated,
