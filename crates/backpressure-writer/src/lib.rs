@@ -118,11 +118,14 @@
 //! text form:
 //!
 //! ```text
-//! backpressure-writer: dropped 1234 lines since last report (newest=1234 oldest=0 timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0 context=0)
+//! backpressure-writer: dropped 1234 lines since last report (newest=1234 oldest=0 timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0)
 //! ```
 //!
 //! `dropped N` is the sum of the counts that follow, always in this order with the names of
-//! [`DropReason::as_str`] (the order of [`DropReason::ALL`]). It follows the batch of lines that was queued while the drops
+//! [`DropReason::as_str`] (the order of [`DropReason::ALL`]). The seven reasons above are
+//! always named; `context=N` ([`Dropped::context`]) follows only in a report where context
+//! lines were dropped ([`DropReason::in_every_report`]), so the format stays as it was for
+//! writers without a [`context_writer`](NonBlocking::context_writer). It follows the batch of lines that was queued while the drops
 //! happened. It ends with `\n` and counts in `bytes_written` but not in `lines_written`.
 //!
 //! For output made by `fmt::layer().json()`, [`OwnLineFormat::Json`] (set with

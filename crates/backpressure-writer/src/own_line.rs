@@ -97,7 +97,7 @@ type CustomFn = dyn Fn(&OwnLine<'_>, &mut String) + Send + Sync;
 ///   `message` first, then the line's fields as numbers), `target`. The drop report:
 ///
 ///   ```text
-///   {"timestamp":"2026-11-29T06:54:03.123456Z","level":"WARN","fields":{"message":"dropped 3 lines since last report","newest":3,"oldest":0,"timeout":0,"keep_timeout":0,"shutdown":0,"worker_gone":0,"write_failed":0,"context":0},"target":"backpressure_writer"}
+///   {"timestamp":"2026-11-29T06:54:03.123456Z","level":"WARN","fields":{"message":"dropped 3 lines since last report","newest":3,"oldest":0,"timeout":0,"keep_timeout":0,"shutdown":0,"worker_gone":0,"write_failed":0},"target":"backpressure_writer"}
 ///   ```
 ///
 /// - [`Custom`](Self::Custom): a closure (see [`custom`](Self::custom)) appends the line to

@@ -41,7 +41,11 @@ pub(crate) fn format_drop_report(out: &mut String, d: &Dropped, form: &OwnLineFo
     // Writing into a String cannot fail.
     let _ = write!(message, "dropped {} lines since last report", d.total());
     // Once a second at most: a small allocation is fine here.
-    let fields: Vec<(&str, u64)> = d.by_reason().map(|(r, n)| (r.as_str(), n)).collect();
+    let fields: Vec<(&str, u64)> = d
+        .by_reason()
+        .filter(|&(r, n)| r.in_every_report() || n > 0)
+        .map(|(r, n)| (r.as_str(), n))
+        .collect();
     let line = OwnLine::new(Level::WARN, NAME, TARGET, &message).with_fields(&fields);
     form.format(&line, out);
 }
@@ -168,14 +172,14 @@ mod tests {
         assert_eq!(
             s,
             "backpressure-writer: dropped 1234 lines since last report (newest=1200 oldest=30 \
-             timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=4 context=0)\n"
+             timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=4)\n"
         );
         format_drop_report(&mut s, &d, &OwnLineFormat::Json);
         let fields = s.split_once("\"fields\":").unwrap().1;
         assert_eq!(
             fields,
             "{\"message\":\"dropped 1234 lines since last report\",\"newest\":1200,\"oldest\":30,\
-             \"timeout\":0,\"keep_timeout\":0,\"shutdown\":0,\"worker_gone\":0,\"write_failed\":4,\"context\":0},\
+             \"timeout\":0,\"keep_timeout\":0,\"shutdown\":0,\"worker_gone\":0,\"write_failed\":4},\
              \"target\":\"backpressure_writer\"}\n"
         );
         assert!(s.starts_with("{\"timestamp\":\""), "{s}");

@@ -138,6 +138,13 @@ impl DropReason {
         DropReason::Context,
     ];
 
+    /// Whether the drop report always names this reason. The seven reasons of the first
+    /// release always appear, so a report's format stays what parsers of it expect; a
+    /// reason added since (`context`) appears only in a report where it counted a line.
+    pub const fn in_every_report(self) -> bool {
+        !matches!(self, DropReason::Context)
+    }
+
     /// The stable lowercase name: `newest`, `oldest`, `timeout`, `keep_timeout`,
     /// `shutdown`, `worker_gone`, `write_failed`, `context` (the name of the [`Dropped`]
     /// field).

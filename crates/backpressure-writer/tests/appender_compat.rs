@@ -22,7 +22,7 @@ use common::{assert_accounting, wait_until, Gate};
 fn report(newest: u64) -> String {
     format!(
         "backpressure-writer: dropped {newest} lines since last report (newest={newest} \
-         oldest=0 timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0 context=0)"
+         oldest=0 timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0)"
     )
 }
 

@@ -11,7 +11,7 @@ use common::{assert_accounting, line, Gate};
 fn report(newest: u64, oldest: u64) -> String {
     format!(
         "backpressure-writer: dropped {} lines since last report (newest={newest} oldest={oldest} \
-         timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0 context=0)",
+         timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0)",
         newest + oldest
     )
 }

@@ -82,7 +82,7 @@ fn the_drop_report_tells_of_failed_writes() {
         gate.lines(),
         [
             "backpressure-writer: dropped 1 lines since last report (newest=0 oldest=0 \
-             timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=1 context=0)",
+             timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=1)",
             "next"
         ]
     );
