@@ -66,7 +66,7 @@ impl WorkerGuard {
             st.flush_target = target;
         }
         if st.take_worker_wake() {
-            shared.work.notify_one();
+            shared.wake_worker();
         }
         while st.durable < target {
             if !st.worker_alive {
@@ -108,7 +108,7 @@ impl Drop for WorkerGuard {
         // waiting for room give up now, too.
         st.accepting = false;
         if st.take_worker_wake() {
-            shared.work.notify_one();
+            shared.wake_worker();
         }
         if st.policy_waiters + st.keep_waiters > 0 {
             shared.room.notify_all();

@@ -149,7 +149,7 @@ impl Shared {
         }
         *st.waiters(keep) += 1;
         if st.take_worker_wake() {
-            self.work.notify_one();
+            self.wake_worker();
         }
         let outcome = loop {
             if !st.accepting {
@@ -212,7 +212,7 @@ impl Shared {
                 && st.take_worker_wake());
         drop(st);
         if wake {
-            self.work.notify_one();
+            self.wake_worker();
         }
     }
 }

@@ -28,6 +28,9 @@ pub(crate) struct Config {
     pub(crate) drop_report_interval: Duration,
     pub(crate) error_summary_interval: Duration,
     pub(crate) own_line_format: OwnLineFormat,
+    /// Idle polls the worker makes after a batch before it parks (latency hook, see
+    /// `worker::POLL`).
+    pub(crate) park_polls: u32,
 }
 
 impl Config {
@@ -109,7 +112,8 @@ pub(crate) struct State {
     pub(crate) high_water: usize,
     /// The worker sleeps on `work` and wants a notification for any new line.
     pub(crate) worker_idle: bool,
-    /// The worker naps briefly after a batch, to let the next one build up; it wants a
+    /// The worker polls (naps of 1 ms, up to `park_after`) after a batch, to let the next
+    /// one build up and to keep its wake-up off the producers' path; it wants a
     /// notification only for what should not wait (a keep line, a half-full queue, a
     /// producer about to block, a flush or shutdown).
     pub(crate) worker_napping: bool,
@@ -198,6 +202,11 @@ pub(crate) struct Counters {
     pub(crate) last_write: AtomicU64,
     pub(crate) queue_wait: Histogram,
     pub(crate) batch_write: Histogram,
+    /// Times the worker woke up while idle (a poll's timeout, or a notification): lets a
+    /// test count, not time, that a long-idle writer sleeps.
+    pub(crate) worker_wakeups: AtomicU64,
+    /// Times another thread paid a futex wake to rouse the worker.
+    pub(crate) worker_notifies: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -258,6 +267,13 @@ impl Shared {
         }
     }
 
+    /// Rouses the sleeping worker (a futex wake): callers do it only when a `take_*`
+    /// flag on [`State`] said the worker sleeps and wants it, and count it.
+    pub(crate) fn wake_worker(&self) {
+        self.counters.worker_notifies.fetch_add(1, Relaxed);
+        self.work.notify_one();
+    }
+
     /// Locks the state. Nothing panics while holding it, but if something ever did, the
     /// counts are still the best information there is, so poisoning is ignored.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -290,6 +306,7 @@ impl Shared {
             sink_panics: st.sink_panics,
             blocked_producers: st.policy_waiters + st.keep_waiters,
             worker_alive: st.worker_alive,
+            worker_parked: st.worker_idle,
             ..Stats::default()
         };
         drop(st);
@@ -298,6 +315,8 @@ impl Shared {
         s.since_last_write = since_last_write;
         s.queue_wait = c.queue_wait.snapshot();
         s.batch_write = c.batch_write.snapshot();
+        s.worker_wakeups = c.worker_wakeups.load(Relaxed);
+        s.worker_notifies = c.worker_notifies.load(Relaxed);
         s
     }
 }
