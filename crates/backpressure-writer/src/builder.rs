@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use tracing_core::Level;
 
+use crate::config::{Config, Overflow};
 use crate::error::BuildError;
 use crate::guard::WorkerGuard;
 use crate::own_line::OwnLineFormat;
-use crate::policy::Overflow;
-use crate::shared::{Config, Shared};
+use crate::shared::Shared;
 use crate::sync::Arc;
 use crate::worker;
 use crate::writer::NonBlocking;

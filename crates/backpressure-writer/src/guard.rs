@@ -65,11 +65,11 @@ impl WorkerGuard {
         if target > st.flush_target {
             st.flush_target = target;
         }
-        if st.take_worker_wake() {
+        if st.sleep.take_wake() {
             shared.wake_worker();
         }
         while st.durable < target {
-            if !st.worker_alive {
+            if !st.lifecycle.worker_alive() {
                 return Err(FlushError::WorkerGone);
             }
             let now = Instant::now();
@@ -103,17 +103,16 @@ impl Drop for WorkerGuard {
         let timeout = shared.config.shutdown_timeout;
         let deadline = Instant::now() + timeout;
         let mut st = shared.lock();
-        st.closing = true;
         // The drain point: what is submitted from now on is `worker_gone`. Producers
         // waiting for room give up now, too.
-        st.accepting = false;
-        if st.take_worker_wake() {
+        st.lifecycle.close();
+        if st.sleep.take_wake() {
             shared.wake_worker();
         }
         if st.policy_waiters + st.keep_waiters > 0 {
             shared.room.notify_all();
         }
-        while st.worker_alive {
+        while st.lifecycle.worker_alive() {
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -124,7 +123,7 @@ impl Drop for WorkerGuard {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        if !st.worker_alive {
+        if !st.lifecycle.worker_alive() {
             drop(st);
             if let Some(handle) = self.handle.take() {
                 // A panic escaping the worker was already accounted by its alive guard.
@@ -135,7 +134,7 @@ impl Drop for WorkerGuard {
         // The sink is stuck: give up on what is left (but the chunk inside the sink, which
         // its write settles), and let the thread go. It may be asleep rather than stuck in
         // the sink: wake it so it sees it was abandoned and exits.
-        st.abandoned = true;
+        st.lifecycle.abandon();
         let lost = st.discard_buffered();
         st.dropped.shutdown += lost;
         drop(st);

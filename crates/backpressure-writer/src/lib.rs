@@ -124,11 +124,13 @@
     unreachable_pub
 )]
 
+mod admit;
 mod builder;
+mod config;
 mod error;
 mod guard;
+mod lifecycle;
 mod own_line;
-mod policy;
 mod queue;
 mod report;
 mod shared;
@@ -138,10 +140,10 @@ mod worker;
 mod writer;
 
 pub use builder::{non_blocking, NonBlockingBuilder, DEFAULT_BUFFERED_LINES_LIMIT};
+pub use config::Overflow;
 pub use error::{BuildError, FlushError};
 pub use guard::WorkerGuard;
 pub use own_line::{OwnLine, OwnLineFormat};
-pub use policy::Overflow;
 pub use stats::{Dropped, LatencySnapshot, Stats, LATENCY_BUCKETS};
 pub use writer::{ErrorCounter, LineWriter, NonBlocking};
 

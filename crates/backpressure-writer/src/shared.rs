@@ -6,52 +6,12 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use tracing_core::Level;
-
-use crate::own_line::OwnLineFormat;
-use crate::policy::Overflow;
+use crate::config::Config;
+use crate::lifecycle::{Lifecycle, Sleep};
 use crate::queue::LineQueue;
+use crate::report::Fault;
 use crate::stats::{Dropped, Histogram, Stats};
 use crate::sync::{Condvar, Mutex, MutexGuard, ThreadId};
-
-/// The builder's settings, validated.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) capacity: usize,
-    pub(crate) keep_capacity: usize,
-    pub(crate) overflow: Overflow,
-    pub(crate) keep_level: Option<Level>,
-    pub(crate) keep_timeout: Duration,
-    pub(crate) shutdown_timeout: Duration,
-    pub(crate) flush_interval: Duration,
-    pub(crate) drop_report: bool,
-    pub(crate) drop_report_interval: Duration,
-    pub(crate) error_summary_interval: Duration,
-    pub(crate) own_line_format: OwnLineFormat,
-    /// Idle polls the worker makes after a batch before it parks (latency hook, see
-    /// `worker::POLL`).
-    pub(crate) park_polls: u32,
-}
-
-impl Config {
-    pub(crate) fn keeps(&self, level: &Level) -> bool {
-        // In tracing, more severe levels compare smaller: ERROR < WARN < INFO.
-        self.keep_level.is_some_and(|keep| *level <= keep)
-    }
-
-    /// How long a keep line that finds its room full may wait (`None`: without end), and
-    /// whether that bound is the overflow policy's rather than `keep_timeout`. Under
-    /// `Overflow::Block` a keep line waits at least as long as a line under the policy
-    /// would, so that it is never worse off than an INFO line; it then also ignores the
-    /// stall state, which only shortens `keep_timeout` waits.
-    pub(crate) fn keep_wait(&self) -> (Option<Duration>, bool) {
-        match self.overflow {
-            Overflow::Block { timeout: None } => (None, true),
-            Overflow::Block { timeout: Some(t) } if t > self.keep_timeout => (Some(t), true),
-            _ => (Some(self.keep_timeout), false),
-        }
-    }
-}
 
 /// Why a line was dropped; maps onto a [`Dropped`] field.
 #[derive(Debug, Clone, Copy)]
@@ -110,24 +70,13 @@ pub(crate) struct State {
     pub(crate) write_errors: u64,
     pub(crate) sink_panics: u64,
     pub(crate) high_water: usize,
-    /// The worker sleeps on `work` and wants a notification for any new line.
-    pub(crate) worker_idle: bool,
-    /// The worker polls (naps of 1 ms, up to `park_after`) after a batch, to let the next
-    /// one build up and to keep its wake-up off the producers' path; it wants a
-    /// notification only for what should not wait (a keep line, a half-full queue, a
-    /// producer about to block, a flush or shutdown).
-    pub(crate) worker_napping: bool,
+    /// How the worker waits, and so who must wake it.
+    pub(crate) sleep: Sleep,
     /// Producers waiting for room under the policy, and keep-level ones.
     pub(crate) policy_waiters: usize,
     pub(crate) keep_waiters: usize,
     pub(crate) keep_wait: KeepWait,
-    /// New lines are taken in (false once the worker exited or was abandoned).
-    pub(crate) accepting: bool,
-    /// The guard asked the worker to drain and exit.
-    pub(crate) closing: bool,
-    /// The guard gave up waiting; the worker must exit without touching the accounting.
-    pub(crate) abandoned: bool,
-    pub(crate) worker_alive: bool,
+    pub(crate) lifecycle: Lifecycle,
     /// The worker thread, so that a sink which logs into its own writer never waits for
     /// room only the worker itself could make.
     pub(crate) worker_thread: Option<ThreadId>,
@@ -167,12 +116,6 @@ impl State {
         self.policy.len() + self.keep.len()
     }
 
-    /// Whether the worker must be woken for something urgent (clears the flags, so only
-    /// the first caller pays the syscall).
-    pub(crate) fn take_worker_wake(&mut self) -> bool {
-        std::mem::take(&mut self.worker_idle) | std::mem::take(&mut self.worker_napping)
-    }
-
     pub(crate) fn waiters(&mut self, keep: bool) -> &mut usize {
         if keep {
             &mut self.keep_waiters
@@ -190,6 +133,15 @@ impl State {
             Reason::KeepTimeout => d.keep_timeout += 1,
             Reason::WorkerGone => d.worker_gone += 1,
         }
+    }
+
+    /// Counts a failed sink call: one more error (and panic, if it was one), and the
+    /// `lost` lines it took with it under `write_failed`. The one place sink faults are
+    /// counted; their stderr message is the worker's `FaultLog`, outside the lock.
+    pub(crate) fn count_fault(&mut self, fault: &Fault, lost: u64) {
+        self.write_errors += 1;
+        self.sink_panics += u64::from(fault.is_panic());
+        self.dropped.write_failed += lost;
     }
 }
 
@@ -246,15 +198,11 @@ impl Shared {
                 write_errors: 0,
                 sink_panics: 0,
                 high_water: 0,
-                worker_idle: false,
-                worker_napping: false,
+                sleep: Sleep::Awake,
                 policy_waiters: 0,
                 keep_waiters: 0,
                 keep_wait: KeepWait::Wait,
-                accepting: true,
-                closing: false,
-                abandoned: false,
-                worker_alive: true,
+                lifecycle: Lifecycle::Running,
                 worker_thread: None,
                 flush_target: 0,
                 durable: 0,
@@ -305,8 +253,8 @@ impl Shared {
             write_errors: st.write_errors,
             sink_panics: st.sink_panics,
             blocked_producers: st.policy_waiters + st.keep_waiters,
-            worker_alive: st.worker_alive,
-            worker_parked: st.worker_idle,
+            worker_alive: st.lifecycle.worker_alive(),
+            worker_parked: st.sleep == Sleep::Idle,
             ..Stats::default()
         };
         drop(st);

@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use crate::lifecycle::{Lifecycle, Sleep};
 use crate::queue::LineQueue;
 use crate::report::{dropped_since, format_drop_report, FaultLog};
 use crate::shared::{KeepWait, Lines, Shared, State};
@@ -20,7 +21,7 @@ use crate::sync::{thread, Arc, JoinHandle, MutexGuard};
 use chunk::{guarded, write_bounded, Chunk};
 
 /// How long one idle poll waits, after a batch, for the next to build up before the worker
-/// looks again (see `State::worker_napping`). While the worker polls, producers never wake
+/// looks again (see [`Sleep::Napping`]). While the worker polls, producers never wake
 /// it (only a half-full queue, a producer about to block, a flush or shutdown does): the
 /// futex wake that would otherwise land on the first line of every burst stays off the
 /// producer's path. The cost: a line written while the worker polls waits up to this long
@@ -50,20 +51,19 @@ pub(crate) fn park_polls(park_after: Duration) -> u32 {
 /// wait), then hands the lock back for the caller to look at the queues again.
 #[cfg(not(loom))]
 fn poll_wait<'a>(shared: &'a Shared, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-    shared
-        .work
-        .wait_timeout(st, POLL)
-        .unwrap_or_else(|e| e.into_inner())
-        .0
+    sleep(shared, st, Sleep::Napping, Some(POLL))
 }
 
 /// loom's `wait_timeout` never times out, which would turn a poll into a park that only a
 /// notification ends: the model yields and re-checks instead, as a poll's timeout would.
 #[cfg(loom)]
-fn poll_wait<'a>(shared: &'a Shared, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+fn poll_wait<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    st.sleep = Sleep::Napping;
     drop(st);
     thread::yield_now();
-    shared.lock()
+    let mut st = shared.lock();
+    st.sleep = Sleep::Awake;
+    st
 }
 
 pub(crate) fn spawn<W: Write + Send + 'static>(
@@ -162,7 +162,7 @@ impl<W: Write> Worker<W> {
         let shared = Arc::clone(&self.alive.0);
         let mut st = shared.lock();
         loop {
-            if st.abandoned {
+            if st.lifecycle == Lifecycle::Abandoned {
                 return None;
             }
             if st.queued() > 0 {
@@ -189,38 +189,24 @@ impl<W: Write> Worker<W> {
             if !self.final_reported && self.report_pending(&st.dropped) {
                 let now = Instant::now();
                 let due = self.report_due(now);
-                if st.closing || due <= now {
+                let closing = st.lifecycle == Lifecycle::Closing;
+                if closing || due <= now {
                     // Closing, one last report: lines other threads keep submitting are
                     // `worker_gone` and would make a report due after every report.
-                    self.final_reported = st.closing;
+                    self.final_reported = closing;
                     return Some(Step::Report { drops: st.dropped });
                 }
                 wait = Some(due - now);
             }
-            if st.closing {
-                st.accepting = false;
+            if st.lifecycle == Lifecycle::Closing {
                 return Some(Step::Exit);
             }
-            if wait.is_none() && self.polls_left > 0 {
+            st = if wait.is_none() && self.polls_left > 0 {
                 self.polls_left -= 1;
-                st.worker_napping = true;
-                st = poll_wait(&shared, st);
-                st.worker_napping = false;
-                shared.counters.worker_wakeups.fetch_add(1, Relaxed);
-                continue;
-            }
-            st.worker_idle = true;
-            st = match wait {
-                None => shared.work.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    shared
-                        .work
-                        .wait_timeout(st, d)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
+                poll_wait(&shared, st)
+            } else {
+                sleep(&shared, st, Sleep::Idle, wait)
             };
-            st.worker_idle = false;
             shared.counters.worker_wakeups.fetch_add(1, Relaxed);
         }
     }
@@ -250,7 +236,7 @@ impl<W: Write> Worker<W> {
             {
                 let mut st = shared.lock();
                 // Abandoned: the guard counted the rest of the batch as lost to shutdown.
-                if st.abandoned {
+                if st.lifecycle == Lifecycle::Abandoned {
                     return false;
                 }
                 st.in_sink = lines;
@@ -275,8 +261,9 @@ impl<W: Write> Worker<W> {
             st.keep_in_flight -= lines.keep;
             st.lines_written += written.total() as u64;
             let torn = (lines.total() - written.total()) as u64;
+            let abandoned = st.lifecycle == Lifecycle::Abandoned;
             let fault = match result {
-                Ok(()) if st.abandoned => return false,
+                Ok(()) if abandoned => return false,
                 Ok(()) => {
                     let batch_done = self.policy.len() == 0 && self.keep.len() == 0;
                     settle(&shared, st, batch_done);
@@ -284,10 +271,9 @@ impl<W: Write> Worker<W> {
                 }
                 Err(fault) => fault,
             };
-            st.dropped.write_failed += torn;
-            st.write_errors += 1;
-            st.sink_panics += u64::from(fault.is_panic());
-            if st.abandoned {
+            if abandoned {
+                // The guard counted the rest of the batch; only the torn chunk is ours.
+                st.count_fault(&fault, torn);
                 drop(st);
                 self.faults.record(&fault, torn);
                 return false;
@@ -301,7 +287,7 @@ impl<W: Write> Worker<W> {
             st.policy_in_flight -= rest.0;
             st.keep_in_flight -= rest.1;
             let lost = torn + (rest.0 + rest.1) as u64;
-            st.dropped.write_failed += lost - torn;
+            st.count_fault(&fault, lost);
             // The report after this batch tells of its own loss, too.
             drops.write_failed += lost;
             settle(&shared, st, true);
@@ -351,12 +337,11 @@ impl<W: Write> Worker<W> {
             self.last_flush = Instant::now();
         }
         let mut st = shared.lock();
-        if st.abandoned {
+        if st.lifecycle == Lifecycle::Abandoned {
             return false;
         }
         if let Some(f) = &fault {
-            st.write_errors += 1;
-            st.sink_panics += u64::from(f.is_panic());
+            st.count_fault(f, 0);
         }
         if resolved > st.durable {
             st.durable = resolved;
@@ -391,17 +376,34 @@ impl<W: Write> Worker<W> {
                 .bytes_written
                 .fetch_add(accepted as u64, Relaxed);
         }
-        match result {
-            Ok(()) => {}
-            Err(fault) => {
-                let mut st = shared.lock();
-                st.write_errors += 1;
-                st.sink_panics += u64::from(fault.is_panic());
-                drop(st);
-                self.faults.record(&fault, 0);
-            }
+        if let Err(fault) = result {
+            shared.lock().count_fault(&fault, 0);
+            self.faults.record(&fault, 0);
         }
     }
+}
+
+/// Waits on `work` in the given sleep state (until notified, or for at most `timeout`), and
+/// is awake again on return, whoever woke it.
+fn sleep<'a>(
+    shared: &'a Shared,
+    mut st: MutexGuard<'a, State>,
+    how: Sleep,
+    timeout: Option<std::time::Duration>,
+) -> MutexGuard<'a, State> {
+    st.sleep = how;
+    st = match timeout {
+        None => shared.work.wait(st).unwrap_or_else(|e| e.into_inner()),
+        Some(d) => {
+            shared
+                .work
+                .wait_timeout(st, d)
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+        }
+    };
+    st.sleep = Sleep::Awake;
+    st
 }
 
 /// After the worker made progress: keep lines wait for room again once the keep backlog has
@@ -432,8 +434,7 @@ impl Drop for AliveGuard {
     fn drop(&mut self) {
         let shared = &self.0;
         let mut st = shared.lock();
-        st.worker_alive = false;
-        st.accepting = false;
+        st.lifecycle.exit();
         // Only an unexpected exit leaves lines behind (after an abandonment, only a chunk
         // whose write never returned, if the thread died in it); nobody will write them.
         st.in_sink = Lines::default();

@@ -211,3 +211,31 @@ fn lines_written_while_the_worker_polls_or_parks_are_taken() {
         drop(guard);
     });
 }
+
+/// The worker's sleep states: a line that finds it idle, or napping with the queue half
+/// full, wakes it, so lines reach the sink with no `flush()` or shutdown to wake it. loom's
+/// timed waits never time out: a wake-up lost here would leave the worker napping forever
+/// and the loop below spinning, which loom reports.
+#[test]
+fn lines_wake_an_idle_or_napping_worker() {
+    model(|| {
+        let sink = Recorder::default();
+        let (mut w, guard) = NonBlockingBuilder::default()
+            .buffered_lines_limit(2)
+            .drop_report(false)
+            .finish(sink.clone());
+        let mut w2 = w.clone();
+        let other = loom::thread::spawn(move || w2.write_all(b"b\n").unwrap());
+        w.write_all(b"a\n").unwrap();
+        other.join().unwrap();
+        while w.stats().lines_written < 2 {
+            loom::thread::yield_now();
+        }
+        let s = w.stats();
+        assert_eq!((s.submitted, s.dropped.total()), (2, 0));
+        assert_accounting(&s);
+        drop(guard);
+        let text = sink.text();
+        assert!(text == "a\nb\n" || text == "b\na\n", "{text:?}");
+    });
+}

@@ -301,8 +301,8 @@ mod figures;
 mod filter;
 mod handle;
 mod keys;
-mod limits;
 mod ledger;
+mod limits;
 mod log_bridge;
 #[cfg(all(test, loom))]
 mod loom_models;

@@ -1,5 +1,6 @@
-//! What happens to a line that finds the queue full: the [`Overflow`] policy, and the
-//! admission path every `write` call takes.
+//! Admission: the path every `write` call takes, from the line to the queue or to a
+//! counted drop, applying the [`Overflow`] policy and the keep-level rules when the queue
+//! is full.
 //!
 //! Admission is the producer's hot path. Its cost per line: one mutex acquisition (held for
 //! a few dozen instructions), a `memcpy` of the line into the shared byte buffer and a push
@@ -12,42 +13,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::Overflow;
+use crate::lifecycle::Sleep;
 use crate::shared::{KeepWait, Reason, Shared, State};
 use crate::sync::{thread, MutexGuard};
-
-/// What a line that finds the queue full does.
-///
-/// Lines at or above the writer's `keep_level` (WARN by default) never follow this policy:
-/// they have their own reserved capacity and wait for room up to `keep_timeout` (5 ms by
-/// default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Overflow {
-    /// Drop the line being written and keep what is queued (tracing-appender's lossy mode).
-    /// Counted under [`Dropped::newest`](crate::Dropped::newest).
-    DropNewest,
-    /// Evict the oldest queued line to make room for the new one, so a stalled sink leaves
-    /// the most recent lines in the buffer. Counted under
-    /// [`Dropped::oldest`](crate::Dropped::oldest). When every buffered line is already being
-    /// written by the worker there is nothing to evict, and the new line is dropped and
-    /// counted under [`Dropped::newest`](crate::Dropped::newest).
-    DropOldest,
-    /// Wait for room. `timeout: None` waits as long as it takes (tracing-appender's
-    /// `lossy(false)`); `Some(t)` gives up after `t` and counts the line under
-    /// [`Dropped::timeout`](crate::Dropped::timeout).
-    Block {
-        /// How long a line may wait for room; `None` waits forever (or until the worker is
-        /// gone).
-        timeout: Option<Duration>,
-    },
-}
-
-impl Default for Overflow {
-    /// [`Overflow::DropNewest`], as tracing-appender's default `lossy(true)`.
-    fn default() -> Self {
-        Overflow::DropNewest
-    }
-}
 
 impl Shared {
     /// Hands one line to the queue (or drops it, counting why). Never fails, never panics on
@@ -57,7 +26,7 @@ impl Shared {
             return;
         }
         let mut st = self.lock();
-        if !st.accepting {
+        if !st.lifecycle.accepts() {
             st.drop_line(Reason::WorkerGone);
             return;
         }
@@ -148,11 +117,11 @@ impl Shared {
             return (st, Admission::TimedOut);
         }
         *st.waiters(keep) += 1;
-        if st.take_worker_wake() {
+        if st.sleep.take_wake() {
             self.wake_worker();
         }
         let outcome = loop {
-            if !st.accepting {
+            if !st.lifecycle.accepts() {
                 break Admission::WorkerGone;
             }
             if has_room(&st) {
@@ -205,11 +174,11 @@ impl Shared {
         // per batch and lets the worker take large batches (a keep line waits at most the
         // nap, 1 ms). Waking it for every keep line would cut the nap short at each one and
         // shrink the batches of a mixed stream to a few lines.
-        let wake = std::mem::take(&mut st.worker_idle)
-            || (st.worker_napping
+        let wake = st.sleep.take_idle()
+            || (st.sleep == Sleep::Napping
                 && (st.policy.len() >= (self.config.capacity / 2).max(1)
                     || st.keep.len() >= (self.config.keep_capacity / 2).max(1))
-                && st.take_worker_wake());
+                && st.sleep.take_wake());
         drop(st);
         if wake {
             self.wake_worker();
@@ -218,7 +187,7 @@ impl Shared {
 }
 
 /// One line in this many has its queue wait timed.
-pub(crate) const QUEUE_WAIT_SAMPLE: u64 = 64;
+const QUEUE_WAIT_SAMPLE: u64 = 64;
 
 enum Admission {
     Room,
