@@ -155,8 +155,17 @@ fn bursts<W: Write + Clone + Send + 'static>(
 fn latency_run(writer: &'static str, producers: usize, n_bursts: usize) -> Run {
     let (_dir, file) = temp_file();
     let sorted = match writer {
-        "backpressure_writer" => {
-            let (w, guard) = backpressure_writer::NonBlockingBuilder::default().finish(file);
+        "backpressure_writer" | "backpressure_writer_no_poll" => {
+            // `_no_poll`: the design before the worker polled, one 1 ms nap after a batch
+            // and then parked, side by side in the same run.
+            let park_after = if writer == "backpressure_writer" {
+                Duration::from_millis(100)
+            } else {
+                Duration::ZERO
+            };
+            let (w, guard) = backpressure_writer::NonBlockingBuilder::default()
+                .park_after(park_after)
+                .finish(file);
             let s = bursts(w.clone(), producers, n_bursts);
             let st = w.stats();
             drop(guard);
@@ -218,7 +227,12 @@ fn main() {
     println!("|---|---|---|---|---|---|---|");
     let mut runs = Vec::new();
     for &p in &PRODUCERS {
-        for writer in ["backpressure_writer", "tracing_appender", "flume"] {
+        for writer in [
+            "backpressure_writer",
+            "backpressure_writer_no_poll",
+            "tracing_appender",
+            "flume",
+        ] {
             let r = latency_run(writer, p, n_bursts);
             println!(
                 "| {p} | {writer} | {} | {} | {} | {} | {} |",
@@ -233,8 +247,12 @@ fn main() {
     }
     println!("load after latency: {}", load());
     if let Some(path) = svg_path {
+        // Cargo runs benches in the package's directory: a relative path is taken from the
+        // workspace root, where the command is typed.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let path = root.join(path);
         std::fs::write(&path, svg::chart(&runs, &load())).expect("write the chart");
-        println!("chart written to {path}");
+        println!("chart written to {}", path.display());
     }
 
     throughput::whole_runs(if quick { 1 } else { 5 });

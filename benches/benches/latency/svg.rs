@@ -18,8 +18,9 @@ const Y_MAX: f64 = 6.0;
 const X_MIN: f64 = std::f64::consts::LOG10_2;
 const X_MAX: f64 = 4.0;
 
-const WRITERS: [(&str, &str); 3] = [
+const WRITERS: [(&str, &str); 4] = [
     ("backpressure_writer", "#1f77b4"),
+    ("backpressure_writer_no_poll", "#9467bd"),
     ("tracing_appender", "#d62728"),
     ("flume", "#2ca02c"),
 ];
@@ -111,7 +112,7 @@ pub(crate) fn chart(runs: &[Run], load: &str) -> String {
     }
     let ly = MARGIN_T + PANEL_H + 40.0;
     for (i, (writer, colour)) in WRITERS.iter().enumerate() {
-        let x = MARGIN_L + i as f64 * 200.0;
+        let x = MARGIN_L + i as f64 * 230.0;
         let _ = writeln!(
             s,
             r#"<line x1="{x}" x2="{}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2"/><text x="{}" y="{}">{writer}</text>"#,
@@ -123,15 +124,15 @@ pub(crate) fn chart(runs: &[Run], load: &str) -> String {
     let _ = writeln!(
         s,
         r##"<path d="M{} {} l5 -5 l5 5 l-5 5 z" fill="none" stroke="#000"/><text x="{}" y="{}">goal: p50 100 ns, p99 1 µs, p99.9 2 µs</text>"##,
-        MARGIN_L + 600.0,
-        ly,
-        MARGIN_L + 615.0,
-        ly + 4.0
+        MARGIN_L + 15.0,
+        ly + 20.0,
+        MARGIN_L + 30.0,
+        ly + 24.0
     );
     let _ = writeln!(
         s,
         r##"<text x="{MARGIN_L}" y="{}" fill="#555">Regenerate: cargo bench -p benches --bench latency -- --svg docs/writer-latency.svg</text>"##,
-        ly + 30.0
+        ly + 44.0
     );
     s.push_str("</svg>\n");
     s

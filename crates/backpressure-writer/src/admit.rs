@@ -5,8 +5,9 @@
 //! Admission is the producer's hot path. Its cost per line: one mutex acquisition (held for
 //! a few dozen instructions), a `memcpy` of the line into the shared byte buffer and a push
 //! of a 24-byte record, plus a clock read for one line in 64. No allocation once the
-//! buffers have grown to their working size; no syscall unless the worker sleeps (then one
-//! futex wake, and only the first line after it fell asleep pays it) or the line has to
+//! buffers have grown to their working size; no syscall unless the worker is parked (then
+//! one futex wake, and only the first line after it parked pays it; a worker that wrote a
+//! batch within `park_after` polls instead and is never woken by an ordinary line) or the line has to
 //! wait for room.
 //! The worker never holds this lock while it talks to the sink, so a slow sink delays a
 //! producer only through a full queue, as the policy decides.
@@ -171,8 +172,8 @@ impl Shared {
         }
         // A sleeping worker is woken by the first line; a napping one only once either
         // queue is half full: during a busy stretch that spares the producers a futex wake
-        // per batch and lets the worker take large batches (a keep line waits at most the
-        // nap, 1 ms). Waking it for every keep line would cut the nap short at each one and
+        // per batch and lets the worker take large batches (a keep line waits at most one
+        // poll, 1 ms). Waking it for every keep line would cut the nap short at each one and
         // shrink the batches of a mixed stream to a few lines.
         let wake = st.sleep.take_idle()
             || (st.sleep == Sleep::Napping

@@ -17,10 +17,12 @@
 //!   reused byte buffer under a short lock; the worker swaps the whole buffer out and writes
 //!   it in chunks of up to 1 MiB outside the lock (keep-level lines merged with the others
 //!   in submission order, in the same chunks), so a slow sink never holds the producers'
-//!   lock. After a batch it naps for 1 ms to let the next one build up (a half-full queue
-//!   or keep queue, a blocked producer, `flush()` or shutdown wake it at once), so
-//!   during a busy stretch producers never pay a wake-up syscall and batches stay large;
-//!   once idle, the first line wakes it. It flushes the sink when the queue runs empty, on
+//!   lock. After a batch it polls, a timed wait of 1 ms at a time, for up to
+//!   [`park_after`](NonBlockingBuilder::park_after) (100 ms) before it parks (a half-full
+//!   queue or keep queue, a blocked producer, `flush()` or shutdown wake it at once), so
+//!   during a busy stretch, and in bursts with pauses shorter than that, producers never pay
+//!   a wake-up syscall and batches stay large; once parked (no CPU at all), the first line
+//!   wakes it. It flushes the sink when the queue runs empty, on
 //!   [`flush_interval`](NonBlockingBuilder::flush_interval), and on [`WorkerGuard::flush`].
 //! - **A choice of [`Overflow`] policy**: drop the newest line, drop the oldest, or block
 //!   (optionally with a timeout).
