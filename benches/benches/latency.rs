@@ -13,6 +13,8 @@
 //!   the guard's drop returned (drain, flush and join included); rounds interleave the rows.
 //! - Worker drain: 1 M lines queued while the sink holds the worker at its first write, then
 //!   released: lines per second from the release to the end of the last write.
+//! - Idle CPU: the worker thread's CPU time (`/proc/self/task/*/schedstat`) and wake-ups
+//!   over 2 s while it polls, and once parked.
 //!
 //! Run: `cargo bench -p benches --bench latency` (about a minute);
 //! `cargo bench -p benches --bench latency -- --svg docs/writer-latency.svg` also
@@ -257,6 +259,7 @@ fn main() {
 
     throughput::whole_runs(if quick { 1 } else { 5 });
     throughput::worker_drain(if quick { 1 } else { 3 });
+    throughput::idle_cpu();
 }
 
 pub(crate) fn fmt_ns(ns: u32) -> String {

@@ -204,3 +204,51 @@ pub(crate) fn worker_drain(rounds: usize) {
         load()
     );
 }
+
+/// CPU time (ns) the writer's worker thread has used, from `/proc/self/task/*/schedstat`
+/// (the thread is found by its name); `None` where that is not available.
+fn worker_cpu_ns(name: &str) -> Option<u64> {
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+        if comm.trim_end() == name {
+            let stat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+            return stat.split_whitespace().next()?.parse().ok();
+        }
+    }
+    None
+}
+
+/// The worker's CPU while it polls (after a line, `park_after` far away) and once parked:
+/// the cost of keeping the wake-up off the producer's path.
+pub(crate) fn idle_cpu() {
+    const SPAN: Duration = Duration::from_secs(2);
+    println!("\n## idle worker CPU over {SPAN:?}; load {}", load());
+    for (what, park_after) in [
+        ("polling", Duration::from_secs(3600)),
+        ("parked", Duration::from_millis(100)),
+    ] {
+        let name = format!("bw-idle-{what}");
+        let (mut w, guard) = backpressure_writer::NonBlockingBuilder::default()
+            .park_after(park_after)
+            .thread_name(name.clone())
+            .finish(std::io::sink());
+        w.write_all(&line()).unwrap();
+        guard.flush().unwrap();
+        // Past `park_after` for the parked case.
+        thread::sleep(Duration::from_millis(300));
+        let (cpu0, wake0) = (worker_cpu_ns(&name), w.stats().worker_wakeups);
+        thread::sleep(SPAN);
+        let (cpu1, wake1) = (worker_cpu_ns(&name), w.stats().worker_wakeups);
+        match (cpu0, cpu1) {
+            (Some(a), Some(b)) => println!(
+                "{what}: {:.3} ms CPU ({:.3}% of a core), {} wake-ups",
+                (b - a) as f64 / 1e6,
+                (b - a) as f64 / SPAN.as_nanos() as f64 * 100.0,
+                wake1 - wake0
+            ),
+            _ => println!("{what}: no schedstat here; {} wake-ups", wake1 - wake0),
+        }
+        drop(guard);
+    }
+}
