@@ -206,7 +206,8 @@ impl NonBlockingBuilder {
     /// every other line costs, not a futex wake on the caller's thread (a line then waits
     /// up to 1 ms in the queue before the worker takes it). Once parked, the worker costs no
     /// CPU, and the first line after that wakes it. Longer keeps bursts with longer pauses
-    /// off the wake-up path, for about 0.3% of a core while polling; zero polls once,
+    /// off the wake-up path, for 1–2% of a core while polling (measured on a loaded
+    /// 2-vCPU VM, `docs/benchmarks.md`); zero polls once,
     /// for 1 ms, after each batch, then parks.
     pub fn park_after(mut self, idle: Duration) -> Self {
         self.park_after = idle;

@@ -25,8 +25,9 @@ use chunk::{guarded, write_bounded, Chunk};
 /// it (only a half-full queue, a producer about to block, a flush or shutdown does): the
 /// futex wake that would otherwise land on the first line of every burst stays off the
 /// producer's path. The cost: a line written while the worker polls waits up to this long
-/// before the worker takes it, and each poll is one timed wake-up of the worker (a few µs
-/// of CPU), so about 0.3% of a core while polling.
+/// before the worker takes it, and each poll is one timed wake-up of the worker: about 830
+/// a second (timer slack) at 1–2% of a core, measured on a loaded 2-vCPU VM
+/// (`benches/benches/latency.rs`, idle CPU section).
 pub(crate) const POLL: Duration = Duration::from_millis(1);
 
 /// How long the worker keeps polling after its last batch before it parks (the default of
