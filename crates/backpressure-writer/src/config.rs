@@ -10,22 +10,85 @@ use tracing_core::Level;
 
 use crate::own_line::OwnLineFormat;
 
-/// What a line that finds the queue full does.
+/// What a line that finds the queue full does: full in lines (`buffered_lines_limit`) or
+/// in bytes (`buffered_bytes_limit`), whichever comes first.
 ///
 /// Lines at or above the writer's `keep_level` (WARN by default) never follow this policy:
 /// they have their own reserved capacity and wait for room up to `keep_timeout` (5 ms by
-/// default).
+/// default). A line longer than the byte bound could never fit: under every policy it is
+/// dropped at once and counted under [`Dropped::newest`](crate::Dropped::newest).
+///
+/// # Examples
+///
+/// Room for two lines, and a sink stuck on the first: the next line fits, the two after
+/// it find the queue full. `DropNewest` keeps the older lines, `DropOldest` the newer (the
+/// line inside the sink can't be evicted).
+///
+/// ```
+/// use backpressure_writer::{NonBlockingBuilder, Overflow};
+/// # use std::io::{self, Write};
+/// # use std::sync::{mpsc, Arc, Mutex};
+/// # /// A sink that says when a write arrives and holds it until `release` is dropped.
+/// # struct Held {
+/// #     entered: mpsc::Sender<()>,
+/// #     release: mpsc::Receiver<()>,
+/// #     out: Arc<Mutex<Vec<u8>>>,
+/// # }
+/// # impl Write for Held {
+/// #     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+/// #         let _ = self.entered.send(());
+/// #         let _ = self.release.recv();
+/// #         self.out.lock().unwrap().extend_from_slice(buf);
+/// #         Ok(buf.len())
+/// #     }
+/// #     fn flush(&mut self) -> io::Result<()> {
+/// #         Ok(())
+/// #     }
+/// # }
+/// # fn held() -> (Held, mpsc::Receiver<()>, mpsc::Sender<()>, Arc<Mutex<Vec<u8>>>) {
+/// #     let (entered_tx, entered) = mpsc::channel();
+/// #     let (release, release_rx) = mpsc::channel();
+/// #     let out = Arc::new(Mutex::new(Vec::new()));
+/// #     let sink = Held { entered: entered_tx, release: release_rx, out: Arc::clone(&out) };
+/// #     (sink, entered, release, out)
+/// # }
+///
+/// fn run(overflow: Overflow) -> (String, u64, u64) {
+///     // `held()`: a sink that signals `entered` on each write and holds it until
+///     // `release` is dropped, recording what it gets in `out`.
+///     let (sink, entered, release, out) = held();
+///     let (mut writer, guard) = NonBlockingBuilder::default()
+///         .buffered_lines_limit(2)
+///         .overflow(overflow)
+///         .drop_report(false)
+///         .finish(sink);
+///     writer.write_all(b"a\n").unwrap();
+///     entered.recv().unwrap(); // the worker is inside the sink with "a"
+///     for line in ["b\n", "c\n", "d\n"] {
+///         writer.write_all(line.as_bytes()).unwrap();
+///     }
+///     drop(release);
+///     guard.flush().unwrap();
+///     let dropped = writer.stats().dropped;
+///     let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+///     (text, dropped.newest, dropped.oldest)
+/// }
+///
+/// assert_eq!(run(Overflow::DropNewest), ("a\nb\n".to_owned(), 2, 0));
+/// assert_eq!(run(Overflow::DropOldest), ("a\nd\n".to_owned(), 0, 2));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Overflow {
     /// Drop the line being written and keep what is queued (tracing-appender's lossy mode).
     /// Counted under [`Dropped::newest`](crate::Dropped::newest).
     DropNewest,
-    /// Evict the oldest queued line to make room for the new one, so a stalled sink leaves
-    /// the most recent lines in the buffer. Counted under
-    /// [`Dropped::oldest`](crate::Dropped::oldest). When every buffered line is already being
-    /// written by the worker there is nothing to evict, and the new line is dropped and
-    /// counted under [`Dropped::newest`](crate::Dropped::newest).
+    /// Evict the oldest queued lines to make room for the new one (as many as its length
+    /// needs), so a stalled sink leaves the most recent lines in the buffer. Counted under
+    /// [`Dropped::oldest`](crate::Dropped::oldest). When evicting cannot make room (every
+    /// buffered line is already being written by the worker, or the new line would not fit
+    /// beside those), nothing is evicted and the new line is dropped, counted under
+    /// [`Dropped::newest`](crate::Dropped::newest).
     DropOldest,
     /// Wait for room. `timeout: None` waits as long as it takes (tracing-appender's
     /// `lossy(false)`); `Some(t)` gives up after `t` and counts the line under
@@ -49,6 +112,11 @@ impl Default for Overflow {
 pub(crate) struct Config {
     pub(crate) capacity: usize,
     pub(crate) keep_capacity: usize,
+    /// Bytes of lines under the policy that may be buffered (`buffered_bytes_limit`).
+    pub(crate) byte_capacity: usize,
+    /// Bytes reserved for keep-level lines, on top: `byte_capacity` scaled by
+    /// `keep_capacity / capacity`, at least 1/8 of it.
+    pub(crate) keep_byte_capacity: usize,
     pub(crate) overflow: Overflow,
     pub(crate) keep_level: Option<Level>,
     pub(crate) keep_timeout: Duration,
@@ -64,6 +132,17 @@ pub(crate) struct Config {
 }
 
 impl Config {
+    /// The most a queue of lines under the policy may grow its byte buffer to. Without
+    /// evictions its bytes are all live, so the byte bound suffices; `DropOldest` leaves a
+    /// dead prefix, and half the bound again keeps its compaction amortized (see
+    /// `LineQueue::reserve`).
+    pub(crate) fn policy_buffer_max(&self) -> usize {
+        match self.overflow {
+            Overflow::DropOldest => self.byte_capacity.saturating_add(self.byte_capacity / 2),
+            _ => self.byte_capacity,
+        }
+    }
+
     pub(crate) fn keeps(&self, level: &Level) -> bool {
         // In tracing, more severe levels compare smaller: ERROR < WARN < INFO.
         self.keep_level.is_some_and(|keep| *level <= keep)

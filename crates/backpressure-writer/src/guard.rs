@@ -21,8 +21,7 @@ use crate::sync::{Arc, JoinHandle};
 /// are never written; the chunk inside the sink's `write` at that moment is counted as
 /// written or failed when that call returns (until then it shows in
 /// [`Stats::in_sink`](crate::Stats::in_sink) and `queue_depth`), and the worker thread then
-/// exits on its own. `submitted == lines_written + dropped.total() + queue_depth` holds
-/// throughout.
+/// exits on its own. [The accounting invariant](crate::Stats#accounting) holds throughout.
 #[must_use = "dropping the guard at once shuts the writer down: keep it until the end of main"]
 pub struct WorkerGuard {
     shared: Arc<Shared>,
@@ -57,38 +56,8 @@ impl WorkerGuard {
     /// [`flush`](Self::flush) with an explicit bound.
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
         let started = Instant::now();
-        let deadline = started + timeout;
-        let shared = &self.shared;
-        let mut st = shared.lock();
-        let target = st.next_seq;
-        let errors_before = st.write_errors;
-        if target > st.flush_target {
-            st.flush_target = target;
-        }
-        if st.sleep.take_wake() {
-            shared.wake_worker();
-        }
-        while st.durable < target {
-            if !st.lifecycle.worker_alive() {
-                return Err(FlushError::WorkerGone);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(FlushError::TimedOut {
-                    waited: now - started,
-                    pending: st.buffered() as u64,
-                });
-            }
-            st = shared
-                .progress
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        match st.write_errors - errors_before {
-            0 => Ok(()),
-            errors => Err(FlushError::SinkFailed { errors }),
-        }
+        let ticket = self.shared.request_flush();
+        self.shared.wait_flushed(ticket, started, started + timeout)
     }
 
     /// The same snapshot as [`NonBlocking::stats`](crate::NonBlocking::stats).
@@ -99,6 +68,10 @@ impl WorkerGuard {
 
 impl Drop for WorkerGuard {
     fn drop(&mut self) {
+        // Hooks (writer-misc): out of the panic hook's reach from now on, and a line
+        // written after this point says once on stderr why it is lost.
+        crate::registry::deregister(&self.shared);
+        self.shared.gone_notice.guard_dropped();
         let shared = &self.shared;
         let timeout = shared.config.shutdown_timeout;
         let deadline = Instant::now() + timeout;

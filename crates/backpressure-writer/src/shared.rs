@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::gone_notice::GoneNotice;
 use crate::lifecycle::{Lifecycle, Sleep};
 use crate::queue::LineQueue;
 use crate::report::Fault;
@@ -22,7 +23,8 @@ pub(crate) enum Reason {
     WorkerGone,
 }
 
-/// A number of lines, by class: under the overflow policy, or keep-level.
+/// A number of lines (or of their bytes, where the name says so), by class: under the
+/// overflow policy, or keep-level.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Lines {
     pub(crate) policy: usize,
@@ -58,11 +60,16 @@ pub(crate) struct State {
     /// capacity, so `buffered_lines_limit` bounds memory as it does in tracing-appender.
     pub(crate) policy_in_flight: usize,
     pub(crate) keep_in_flight: usize,
+    /// The bytes of those lines, which count against the byte bound the same way.
+    pub(crate) policy_in_flight_bytes: usize,
+    pub(crate) keep_in_flight_bytes: usize,
     /// Of the lines in flight, those of the chunk inside the sink's `write` right now.
     /// Nobody can take them back: if the guard gives up on the worker, the rest of its
     /// batch is counted as `shutdown`, but these are counted as written (or failed) when
     /// the write returns, whenever that is.
     pub(crate) in_sink: Lines,
+    /// Their bytes, by class (`Lines` counts bytes here).
+    pub(crate) in_sink_bytes: Lines,
     /// Sequence number of the next line; equals the number of lines submitted so far.
     pub(crate) next_seq: u64,
     pub(crate) lines_written: u64,
@@ -100,6 +107,28 @@ impl State {
         self.policy_occupancy() + self.keep_occupancy()
     }
 
+    /// Bytes of lines under the policy neither written nor dropped yet.
+    pub(crate) fn policy_bytes(&self) -> usize {
+        self.policy.live_bytes() + self.policy_in_flight_bytes
+    }
+
+    pub(crate) fn keep_bytes(&self) -> usize {
+        self.keep.live_bytes() + self.keep_in_flight_bytes
+    }
+
+    /// Whether a line of `len` bytes under the policy fits now: both bounds, lines and
+    /// bytes, have room for it.
+    pub(crate) fn policy_fits(&self, len: usize, config: &Config) -> bool {
+        self.policy_occupancy() < config.capacity
+            && self.policy_bytes() + len <= config.byte_capacity
+    }
+
+    /// Whether a keep-level line of `len` bytes fits in the reserved room now.
+    pub(crate) fn keep_fits(&self, len: usize, config: &Config) -> bool {
+        self.keep_occupancy() < config.keep_capacity
+            && self.keep_bytes() + len <= config.keep_byte_capacity
+    }
+
     /// Forgets every buffered line (queued or in flight) except the chunk inside the sink,
     /// which only the returning write can settle, and returns how many lines that was, for
     /// the caller to count under its reason (`shutdown`, `worker_gone`).
@@ -109,6 +138,8 @@ impl State {
         self.keep.clear();
         self.policy_in_flight = self.in_sink.policy;
         self.keep_in_flight = self.in_sink.keep;
+        self.policy_in_flight_bytes = self.in_sink_bytes.policy;
+        self.keep_in_flight_bytes = self.in_sink_bytes.keep;
         lost
     }
 
@@ -172,6 +203,8 @@ pub(crate) struct Shared {
     pub(crate) progress: Condvar,
     pub(crate) counters: Counters,
     pub(crate) epoch: Instant,
+    /// Hook (writer-misc): says once why lines are refused after the guard's drop.
+    pub(crate) gone_notice: GoneNotice,
 }
 
 impl fmt::Debug for Shared {
@@ -191,7 +224,10 @@ impl Shared {
                 keep: LineQueue::default(),
                 policy_in_flight: 0,
                 keep_in_flight: 0,
+                policy_in_flight_bytes: 0,
+                keep_in_flight_bytes: 0,
                 in_sink: Lines::default(),
+                in_sink_bytes: Lines::default(),
                 next_seq: 0,
                 lines_written: 0,
                 dropped: Dropped::default(),
@@ -212,6 +248,7 @@ impl Shared {
             progress: Condvar::new(),
             counters: Counters::default(),
             epoch: Instant::now(),
+            gone_notice: GoneNotice::new(),
         }
     }
 
@@ -246,6 +283,9 @@ impl Shared {
             in_sink: st.in_sink.total(),
             capacity: self.config.capacity,
             keep_capacity: self.config.keep_capacity,
+            buffered_bytes: st.policy_bytes() + st.keep_bytes(),
+            byte_capacity: self.config.byte_capacity,
+            keep_byte_capacity: self.config.keep_byte_capacity,
             high_water: st.high_water,
             submitted: st.next_seq,
             lines_written: st.lines_written,

@@ -239,3 +239,31 @@ fn lines_wake_an_idle_or_napping_worker() {
         assert!(text == "a\nb\n" || text == "b\na\n", "{text:?}");
     });
 }
+
+/// The byte bound under `lossy(false)`: two 3-byte lines against a 4-byte bound, so each
+/// waits until the other is written; both are, and nothing stays counted against the
+/// bound. (Under loom an idle worker frees its buffers each time, so this also runs the
+/// worker's give-back path against the producers.)
+#[test]
+fn lines_blocked_on_the_byte_bound_are_woken() {
+    model(|| {
+        let sink = Recorder::default();
+        let (mut w, guard) = NonBlockingBuilder::default()
+            .buffered_bytes_limit(4)
+            .lossy(false)
+            .drop_report(false)
+            .finish(sink.clone());
+        let mut w2 = w.clone();
+        let other = loom::thread::spawn(move || w2.write_all(b"bb\n").unwrap());
+        w.write_all(b"aa\n").unwrap();
+        other.join().unwrap();
+        guard.flush().unwrap();
+        let s = w.stats();
+        assert_eq!((s.lines_written, s.dropped.total()), (2, 0));
+        assert_eq!((s.queue_depth, s.buffered_bytes), (0, 0));
+        assert_accounting(&s);
+        drop(guard);
+        let text = sink.text();
+        assert!(text == "aa\nbb\n" || text == "bb\naa\n", "{text:?}");
+    });
+}

@@ -4,7 +4,7 @@
 //! key string. Entries live in a sharded `DashMap`; each is six words
 //! (48 bytes, 56 with its map key): the rule cache, the counts word, the
 //! "last touched" tick, and the callsite and key hash it was made for (so a
-//! directive change can re-resolve it at once, see `shared`). A hit costs the
+//! directive change can re-resolve it at once, see `sampler::accounts`). A hit costs the
 //! shard's read lock (one atomic add and one sub), the decision's atomics and,
 //! at most once per new key inserted anywhere, a store of the tick.
 //!
@@ -54,6 +54,7 @@ use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 pub const BYTES_PER_KEY: usize = 264;
 
 // The bound above counts on this size; a change must revisit it.
+const _: () = assert!(std::mem::size_of::<KeyEntry>() == 48);
 const _: () = assert!(std::mem::size_of::<(u64, KeyEntry)>() == 56);
 
 /// Histogram bins for choosing what to evict (on the evicting thread's stack).

@@ -1,5 +1,5 @@
 //! Installing directives, moving figures into stats buckets, and the stats
-//! snapshot: the accounting side of [`Shared`].
+//! snapshot: the accounting side of [`Sampler`].
 //!
 //! # Why figures never go backwards
 //!
@@ -27,24 +27,56 @@
 //! Lock order: directives, then key store eviction, then ledger, then the key
 //! map's shard locks. Code under a shard lock never waits for anything.
 
+use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 
+use tracing_core::Metadata;
+
+use super::{Sampler, BREAKER_OPEN, DISABLED, FLAG_BITS};
 use crate::{
     callsites::CallsiteState,
     counts::{Counts, Flushed},
     directive::DirectiveSet,
     error::{ParseError, ParseErrorKind},
     ledger::Ledger,
-    log_bridge::LogSite,
-    rule::{Rule, RuleCache, MAX_BUCKETS},
-    shared::{Installed, Shared, BREAKER_OPEN, DISABLED, FLAG_BITS},
+    rule::{Rule, RuleCache},
     stats::{SamplingStats, TargetStats},
     sync::Ordering,
 };
 
-use tracing_core::Metadata;
+/// A directive set with the stats buckets its labels map to.
+#[derive(Debug)]
+pub(crate) struct Installed {
+    pub(crate) generation: u64,
+    pub(crate) set: DirectiveSet,
+    pub(crate) buckets: HashMap<String, usize>,
+}
 
-impl Shared {
+impl Installed {
+    /// Generation 0: nothing installed yet (every rule cache is older).
+    pub(crate) fn empty() -> Self {
+        Installed {
+            generation: 0,
+            set: DirectiveSet::default(),
+            buckets: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn rule(&self, target: &str, key_hash: Option<u64>) -> Rule {
+        let resolved = match key_hash {
+            Some(h) => self.set.resolve_key(target, h),
+            None => self.set.resolve_target(target),
+        };
+        let bucket = self.buckets[resolved.label];
+        Rule::new(
+            resolved.rate,
+            bucket,
+            key_hash.is_none() && self.set.has_key_rules_for(target),
+        )
+    }
+}
+
+impl Sampler {
     pub(crate) fn lock_ledger(&self) -> MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -52,20 +84,18 @@ impl Shared {
     /// Makes `set` the current directives; takes effect from the next event.
     /// Costs one pass over the callsites and the live keys.
     pub(crate) fn install(&self, set: DirectiveSet) -> Result<(), ParseError> {
+        // Key-extractor hook (issue 15), the one refusal point for builds and
+        // `set_directives` alike. Budget hook (issue 11): pass
+        // `set.budgets().next().is_some()` for `false`.
+        crate::extract::check_settings(self.extractor.as_ref(), false, set.source())?;
         let mut installed = self.installed.write().unwrap_or_else(|e| e.into_inner());
         let mut ledger = self.lock_ledger();
         let labels = set.labels();
         let plan = ledger
             .plan(labels.iter().map(|(l, _)| l.as_str()))
-            .map_err(|n| {
-                ParseError::new(
-                    set.source(),
-                    ParseErrorKind::InvalidSetting(format!(
-                        "{n} targets in one directive set: at most {MAX_BUCKETS} can be configured \
-                         at once (targets a later set drops free their place)"
-                    )),
-                )
-            })?;
+            // The parser refuses more than `MAX_TARGETS` targets (plus the
+            // default's row), so this is a second line of defence.
+            .map_err(|_| ParseError::new("", ParseErrorKind::TooManyTargets))?;
         let generation = installed.generation + 1;
         let new = Arc::new(Installed {
             generation,
@@ -109,55 +139,34 @@ impl Shared {
 
     /// Brings a callsite's rule up to the installed directives and, if `full`,
     /// moves its figures out; returns the rule to count under.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     pub(crate) fn settle_callsite(&self, cs: &CallsiteState, full: bool) -> Rule {
-        if !full {
-            let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
-            if cs.rule.current().0 == 0 {
-                cs.rule
-                    .publish(inst.generation, inst.rule(cs.meta.target(), None), |_| {});
-            }
-            if let Some(rule) = cs.rule.get(inst.generation) {
-                return rule;
-            }
-        }
-        let inst = self.current();
-        let mut ledger = self.lock_ledger();
-        settle(
-            &inst,
-            &mut ledger,
-            &cs.rule,
-            &cs.counts,
-            cs.meta.target(),
-            None,
-        )
+        self.settle_word(&cs.rule, &cs.counts, cs.meta.target(), full)
     }
 
-    /// [`settle_callsite`](Self::settle_callsite) for a `log` call site.
+    /// [`settle_callsite`](Self::settle_callsite) for any word counted under
+    /// `target` with no key of its own (a callsite, a `log` call site).
     #[cold]
     #[inline(never)]
-    pub(crate) fn settle_log_site(&self, site: &LogSite, full: bool) -> Rule {
+    pub(crate) fn settle_word(
+        &self,
+        cache: &RuleCache,
+        counts: &Counts,
+        target: &str,
+        full: bool,
+    ) -> Rule {
         if !full {
             let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
-            if site.rule.current().0 == 0 {
-                site.rule
-                    .publish(inst.generation, inst.rule(&site.target, None), |_| {});
+            if cache.current().0 == 0 {
+                cache.publish(inst.generation, inst.rule(target, None), |_| {});
             }
-            if let Some(rule) = site.rule.get(inst.generation) {
+            if let Some(rule) = cache.get(inst.generation) {
                 return rule;
             }
         }
         let inst = self.current();
         let mut ledger = self.lock_ledger();
-        settle(
-            &inst,
-            &mut ledger,
-            &site.rule,
-            &site.counts,
-            &site.target,
-            None,
-        )
+        settle(&inst, &mut ledger, cache, counts, target, None)
     }
 
     /// [`settle_callsite`](Self::settle_callsite) for a key; returns the
@@ -212,14 +221,9 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> SamplingStats {
-        if let Some(t) = self
-            .breaker
-            .as_ref()
-            .filter(|b| b.is_open())
-            .and_then(|b| b.poll())
-        {
-            self.transition(t);
-        }
+        self.close_breaker_if_due();
+        self.expire_due(true);
+        let now = self.timed.now();
         // Both locks for the whole pass: no install (which reassigns buckets)
         // and no move of figures while the words are read.
         let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
@@ -265,10 +269,14 @@ impl Shared {
                     seen: kept + dropped,
                     kept,
                     dropped,
+                    recent_seen: 0,
+                    recent_kept: 0,
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
         drop(inst);
+        let mut targets = targets;
+        self.timed.fill_recent(now, &mut targets);
         let state = self.state.load(Ordering::Acquire);
         SamplingStats {
             active_keys: self.keys.live(),
@@ -282,6 +290,7 @@ impl Shared {
             retired_targets,
             forgotten_targets,
             targets,
+            recent_interval: self.timed.interval(),
         }
     }
 }
