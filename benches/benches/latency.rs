@@ -18,7 +18,8 @@
 //!
 //! Run: `cargo bench -p benches --bench latency` (about a minute);
 //! `cargo bench -p benches --bench latency -- --svg docs/writer-latency.svg` also
-//! rewrites the percentile chart. `--quick` runs a tenth of the samples.
+//! rewrites the percentile chart. `--quick` runs a tenth of the samples; `--drain-only` only
+//! the worker-drain and idle-CPU sections.
 
 #[path = "latency/svg.rs"]
 mod svg;
@@ -216,6 +217,11 @@ fn main() {
         .position(|a| a == "--svg")
         .and_then(|i| args.get(i + 1).cloned());
     let n_bursts = if quick { 100 } else { 1_000 };
+    if args.iter().any(|a| a == "--drain-only") {
+        throughput::worker_drain(3);
+        throughput::idle_cpu();
+        return;
+    }
 
     println!(
         "## latency: bursts of {BURST}, {PAUSE:?} pauses, {n_bursts} bursts per producer; load {}",

@@ -175,6 +175,9 @@ pub(crate) fn worker_drain(rounds: usize) {
         };
         let (mut w, guard) = backpressure_writer::NonBlockingBuilder::default()
             .buffered_lines_limit(LINES as usize + 16)
+            // The whole run must fit while the worker is held: 120 MB of lines, past the
+            // default 64 MiB byte bound, would block the producer for good.
+            .buffered_bytes_limit(256 << 20)
             .lossy(false)
             .finish(sink);
         let l = line();
