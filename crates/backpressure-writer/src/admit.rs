@@ -7,9 +7,10 @@
 //! of a 24-byte record, plus a clock read for one line in 64. No allocation once the
 //! buffers have grown to their working size (a worker gone idle gives back buffers past
 //! 256 KiB, so a writer that idles between bursts larger than that regrows them, under
-//! this lock, at the start of the next); no syscall unless the worker sleeps (then one
-//! futex wake, and only the first line after it fell asleep pays it) or the line has to
-//! wait for room.
+//! this lock, at the start of the next); no syscall unless the worker is parked (then one
+//! futex wake, and only the first line after it parked pays it; a worker that wrote a
+//! batch within `park_after` polls instead and is never woken by an ordinary line) or the
+//! line has to wait for room.
 //! The worker never holds this lock while it talks to the sink, so a slow sink delays a
 //! producer only through a full queue, as the policy decides.
 
@@ -140,7 +141,7 @@ impl Shared {
         }
         *st.waiters(keep) += 1;
         if st.sleep.take_wake() {
-            self.work.notify_one();
+            self.wake_worker();
         }
         let outcome = loop {
             if !st.lifecycle.accepts() {
@@ -197,9 +198,10 @@ impl Shared {
             st.high_water = depth;
         }
         // A sleeping worker is woken by the first line; a napping one only once either
-        // queue is half full, in lines or in bytes: during a busy stretch that spares the producers a futex wake
-        // per batch and lets the worker take large batches (a keep line waits at most the
-        // nap, 1 ms). Waking it for every keep line would cut the nap short at each one and
+        // queue is half full, in lines or in bytes: during a busy stretch that spares the
+        // producers a futex wake per batch and lets the worker take large batches (a keep
+        // line waits at most one poll, 1 ms). Waking it for every keep line would cut the
+        // poll short at each one and
         // shrink the batches of a mixed stream to a few lines.
         let wake = st.sleep.take_idle()
             || (st.sleep == Sleep::Napping
@@ -210,7 +212,7 @@ impl Shared {
                 && st.sleep.take_wake());
         drop(st);
         if wake {
-            self.work.notify_one();
+            self.wake_worker();
         }
     }
 }

@@ -55,7 +55,7 @@ impl Shared {
             st.flush_target = target;
         }
         if st.sleep.take_wake() {
-            shared.work.notify_one();
+            shared.wake_worker();
         }
         FlushTicket {
             target,

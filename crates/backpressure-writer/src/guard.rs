@@ -80,7 +80,7 @@ impl Drop for WorkerGuard {
         // waiting for room give up now, too.
         st.lifecycle.close();
         if st.sleep.take_wake() {
-            shared.work.notify_one();
+            shared.wake_worker();
         }
         if st.policy_waiters + st.keep_waiters > 0 {
             shared.room.notify_all();

@@ -17,10 +17,12 @@
 //!   reused byte buffer under a short lock; the worker swaps the whole buffer out and writes
 //!   it in chunks of up to 1 MiB outside the lock (keep-level lines merged with the others
 //!   in submission order, in the same chunks), so a slow sink never holds the producers'
-//!   lock. After a batch it naps for 1 ms to let the next one build up (a half-full queue
-//!   or keep queue, a blocked producer, `flush()` or shutdown wake it at once), so
-//!   during a busy stretch producers never pay a wake-up syscall and batches stay large;
-//!   once idle, the first line wakes it. It flushes the sink when the queue runs empty, on
+//!   lock. After a batch it polls, a timed wait of 1 ms at a time, for up to
+//!   [`park_after`](NonBlockingBuilder::park_after) (100 ms) before it parks (a half-full
+//!   queue or keep queue, a blocked producer, `flush()` or shutdown wake it at once), so
+//!   during a busy stretch, and in bursts with pauses shorter than that, producers never pay
+//!   a wake-up syscall and batches stay large; once parked (no CPU at all), the first line
+//!   wakes it. It flushes the sink when the queue runs empty, on
 //!   [`flush_interval`](NonBlockingBuilder::flush_interval), and on [`WorkerGuard::flush`].
 //! - **A choice of [`Overflow`] policy**: drop the newest line, drop the oldest, or block
 //!   (optionally with a timeout).
@@ -31,7 +33,8 @@
 //!   have room reserved in both. A line longer than the byte bound is dropped at once
 //!   (counted under `newest`, a keep line under `keep_timeout`). Memory follows use: a
 //!   fresh writer holds about 1 KiB, the buffers grow (doubling, never past the bound) as
-//!   lines arrive, and once the worker goes idle after a burst they shrink back to at most
+//!   lines arrive, and once the worker parks after a burst (`park_after`, 100 ms after the
+//!   last batch) they shrink back to at most
 //!   256 KiB each, 1.25 MiB in all (`tests/memory.rs`: 2 000 lines of 1 MiB into a stalled
 //!   sink hold 64 MiB, not 2 GB, and 2 KiB once idle). While a batch is written two
 //!   buffers exist, the one producers fill and the one the worker writes from: the lines

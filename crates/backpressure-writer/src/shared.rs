@@ -191,6 +191,11 @@ pub(crate) struct Counters {
     pub(crate) last_write: AtomicU64,
     pub(crate) queue_wait: Histogram,
     pub(crate) batch_write: Histogram,
+    /// Times the worker woke up while idle (a poll's timeout, or a notification): lets a
+    /// test count, not time, that a long-idle writer sleeps.
+    pub(crate) worker_wakeups: AtomicU64,
+    /// Times another thread paid a futex wake to rouse the worker.
+    pub(crate) worker_notifies: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -254,6 +259,13 @@ impl Shared {
         }
     }
 
+    /// Rouses the sleeping worker (a futex wake): callers do it only when a `take_*`
+    /// flag on [`State`] said the worker sleeps and wants it, and count it.
+    pub(crate) fn wake_worker(&self) {
+        self.counters.worker_notifies.fetch_add(1, Relaxed);
+        self.work.notify_one();
+    }
+
     /// Locks the state. Nothing panics while holding it, but if something ever did, the
     /// counts are still the best information there is, so poisoning is ignored.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -289,6 +301,7 @@ impl Shared {
             sink_panics: st.sink_panics,
             blocked_producers: st.policy_waiters + st.keep_waiters,
             worker_alive: st.lifecycle.worker_alive(),
+            worker_parked: st.sleep == Sleep::Idle,
             ..Stats::default()
         };
         drop(st);
@@ -297,6 +310,8 @@ impl Shared {
         s.since_last_write = since_last_write;
         s.queue_wait = c.queue_wait.snapshot();
         s.batch_write = c.batch_write.snapshot();
+        s.worker_wakeups = c.worker_wakeups.load(Relaxed);
+        s.worker_notifies = c.worker_notifies.load(Relaxed);
         s
     }
 }

@@ -345,6 +345,16 @@ pub struct Stats {
     pub queue_wait: LatencySnapshot,
     /// Time each batch took to write and, when it ends with one, flush.
     pub batch_write: LatencySnapshot,
+    /// Whether the worker is parked: idle long enough (`park_after`) that the next line
+    /// wakes it with a futex wake on the producer's thread. While it polls instead (right
+    /// after a batch), producers never pay that wake-up.
+    pub worker_parked: bool,
+    /// Times the worker woke while idle: each poll, and each wake from being parked. A
+    /// long-idle writer stops adding to it.
+    pub worker_wakeups: u64,
+    /// Times a producer, `flush()` or the guard woke the sleeping worker (one futex wake
+    /// each, paid by that thread).
+    pub worker_notifies: u64,
 }
 
 /// The recording side of a [`LatencySnapshot`]: relaxed atomics, recorded by the worker.

@@ -10,7 +10,7 @@ mod chunk;
 
 use std::io::{self, Write};
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::lifecycle::{Lifecycle, Sleep};
 use crate::queue::LineQueue;
@@ -20,11 +20,52 @@ use crate::stats::Dropped;
 use crate::sync::{thread, Arc, JoinHandle, MutexGuard};
 use chunk::{guarded, write_bounded, Chunk};
 
-/// How long the worker waits for the next batch to build up after a batch, before it goes
-/// to sleep for real (see [`Sleep::Napping`]): the most a line waits in the queue
-/// during a busy stretch, for the sake of fewer, larger batches and no futex wake per
-/// batch on the producers' side.
-const NAP: std::time::Duration = std::time::Duration::from_millis(1);
+/// How long one idle poll waits, after a batch, for the next to build up before the worker
+/// looks again (see [`Sleep::Napping`]). While the worker polls, producers never wake
+/// it (only a half-full queue, a producer about to block, a flush or shutdown does): the
+/// futex wake that would otherwise land on the first line of every burst stays off the
+/// producer's path. The cost: a line written while the worker polls waits up to this long
+/// before the worker takes it, and each poll is one timed wake-up of the worker: about 830
+/// a second (timer slack) at 1–2% of a core, measured on a loaded 2-vCPU VM
+/// (`benches/benches/latency.rs`, idle CPU section).
+pub(crate) const POLL: Duration = Duration::from_millis(1);
+
+/// How long the worker keeps polling after its last batch before it parks (the default of
+/// `NonBlockingBuilder::park_after`). Parked, it costs no CPU at all, and the first line
+/// after that pays one futex wake on its producer's thread.
+pub(crate) const PARK_AFTER: Duration = Duration::from_millis(100);
+
+/// The idle polls that make up `park_after` (at least one: the old single nap).
+pub(crate) fn park_polls(park_after: Duration) -> u32 {
+    let polls = (park_after.as_nanos() / POLL.as_nanos()).clamp(1, u32::MAX as u128) as u32;
+    // loom's timed waits never time out, so a poll is modelled by a yield (see
+    // `poll_wait`); two of them explore the poll-to-park transition without multiplying
+    // the model's state space by a hundred.
+    if cfg!(backpressure_writer_loom) {
+        polls.min(2)
+    } else {
+        polls
+    }
+}
+
+/// One idle poll: waits up to [`POLL`] for a notification (it only comes for what must not
+/// wait), then hands the lock back for the caller to look at the queues again.
+#[cfg(not(backpressure_writer_loom))]
+fn poll_wait<'a>(shared: &'a Shared, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    sleep(shared, st, Sleep::Napping, Some(POLL))
+}
+
+/// loom's `wait_timeout` never times out, which would turn a poll into a park that only a
+/// notification ends: the model yields and re-checks instead, as a poll's timeout would.
+#[cfg(backpressure_writer_loom)]
+fn poll_wait<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    st.sleep = Sleep::Napping;
+    drop(st);
+    thread::yield_now();
+    let mut st = shared.lock();
+    st.sleep = Sleep::Awake;
+    st
+}
 
 /// What each buffer (the two shared queues, the worker's two, its merge buffer) may keep
 /// once the worker goes idle; a larger one is freed. A writer that never sees a burst
@@ -56,7 +97,7 @@ pub(crate) fn spawn<W: Write + Send + 'static>(
             last_report: None,
             report_buf: String::new(),
             faults: FaultLog::new(interval),
-            nap_due: false,
+            polls_left: 0,
             final_reported: false,
         };
         worker.run();
@@ -95,8 +136,8 @@ struct Worker<W> {
     last_report: Option<Instant>,
     report_buf: String,
     faults: FaultLog,
-    /// A batch was taken since the last nap: the next empty queue gets a nap first.
-    nap_due: bool,
+    /// Idle polls left before the worker parks; reset by every batch.
+    polls_left: u32,
     /// The drop report at shutdown was written; no other follows.
     final_reported: bool,
 }
@@ -139,7 +180,7 @@ impl<W: Write> Worker<W> {
             if st.queued() > 0 {
                 std::mem::swap(&mut st.policy, &mut self.policy);
                 std::mem::swap(&mut st.keep, &mut self.keep);
-                self.nap_due = true;
+                self.polls_left = shared.config.park_polls;
                 st.policy_in_flight = self.policy.len();
                 st.keep_in_flight = self.keep.len();
                 st.policy_in_flight_bytes = self.policy.live_bytes();
@@ -174,8 +215,10 @@ impl<W: Write> Worker<W> {
             if st.lifecycle == Lifecycle::Closing {
                 return Some(Step::Exit);
             }
-            if wait.is_none() && std::mem::take(&mut self.nap_due) {
-                st = sleep(&shared, st, Sleep::Napping, Some(NAP));
+            if wait.is_none() && self.polls_left > 0 {
+                self.polls_left -= 1;
+                st = poll_wait(&shared, st);
+                shared.counters.worker_wakeups.fetch_add(1, Relaxed);
                 continue;
             }
             // Going idle: a burst that grew the buffers is over, give their memory back
@@ -191,6 +234,7 @@ impl<W: Write> Worker<W> {
                 continue;
             }
             st = sleep(&shared, st, Sleep::Idle, wait);
+            shared.counters.worker_wakeups.fetch_add(1, Relaxed);
         }
     }
 
@@ -458,5 +502,22 @@ impl Drop for AliveGuard {
         drop(st);
         shared.room.notify_all();
         shared.progress.notify_all();
+    }
+}
+
+#[cfg(all(test, not(backpressure_writer_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn park_after_is_counted_in_whole_polls() {
+        assert_eq!(park_polls(Duration::ZERO), 1, "zero still polls once");
+        assert_eq!(park_polls(Duration::from_micros(1_999)), 1);
+        assert_eq!(park_polls(PARK_AFTER), 100);
+        assert_eq!(
+            park_polls(Duration::MAX),
+            u32::MAX,
+            "saturates, never wraps"
+        );
     }
 }

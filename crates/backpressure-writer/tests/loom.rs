@@ -189,6 +189,29 @@ fn keep_lines_with_a_zero_timeout_never_wait() {
     });
 }
 
+/// A line written while the worker polls (it is not notified) or as it goes from polling
+/// to parked is still taken: the poll re-checks the queue under the lock, and the worker
+/// parks only with the queue empty under that same lock. The model's polls are yields
+/// (loom's timed waits never time out), two of them before the worker parks. Nothing here
+/// wakes the worker but the writes themselves: the main thread only watches the figures.
+#[test]
+fn lines_written_while_the_worker_polls_or_parks_are_taken() {
+    model(|| {
+        let sink = Recorder::default();
+        let (mut w, guard) = NonBlockingBuilder::default()
+            .drop_report(false)
+            .finish(sink.clone());
+        w.write_all(b"a\n").unwrap();
+        w.write_all(b"b\n").unwrap();
+        while w.stats().lines_written < 2 {
+            loom::thread::yield_now();
+        }
+        assert_eq!(sink.text(), "a\nb\n");
+        assert_accounting(&w.stats());
+        drop(guard);
+    });
+}
+
 /// The worker's sleep states: a line that finds it idle, or napping with the queue half
 /// full, wakes it, so lines reach the sink with no `flush()` or shutdown to wake it. loom's
 /// timed waits never time out: a wake-up lost here would leave the worker napping forever

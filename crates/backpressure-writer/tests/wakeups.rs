@@ -1,0 +1,118 @@
+//! The worker's wake-up stays off the producer's path: while the worker polls after a
+//! batch, `write` never pays a futex wake; once parked after a long idle, it stops waking
+//! up at all. Everything here counts wake-ups and notifications; nothing is timed.
+
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use backpressure_writer::{NonBlockingBuilder, Stats};
+
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Recorder {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn assert_accounting(s: &Stats) {
+    assert_eq!(
+        s.submitted,
+        s.lines_written + s.dropped.total() + s.queue_depth as u64
+    );
+}
+
+/// Waits, by counting checks rather than by a deadline on the clock, until `cond` holds.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..2_000 {
+        if cond() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    panic!("never happened: {what}");
+}
+
+/// Bursts of 20 lines with pauses between them, as a service logs: with the worker
+/// polling (it never parks within the test), no line of any burst wakes it.
+#[test]
+fn bursts_never_wake_a_polling_worker() {
+    let sink = Recorder::default();
+    let (mut w, guard) = NonBlockingBuilder::default()
+        .park_after(Duration::from_secs(3600))
+        .finish(sink.clone());
+    // The worker starts parked: the very first line wakes it, once.
+    w.write_all(b"first\n").unwrap();
+    guard.flush().unwrap();
+    let before = w.stats().worker_notifies;
+    let mut expected = b"first\n".to_vec();
+    for burst in 0..20 {
+        for i in 0..20 {
+            let line = format!("burst {burst} line {i}\n");
+            w.write_all(line.as_bytes()).unwrap();
+            expected.extend_from_slice(line.as_bytes());
+        }
+        // Longer than a poll: the worker takes the burst and goes back to polling.
+        thread::sleep(Duration::from_millis(3));
+    }
+    eventually("every line written", || w.stats().lines_written == 401);
+    let s = w.stats();
+    assert_eq!(
+        s.worker_notifies, before,
+        "a producer woke the polling worker"
+    );
+    assert!(!s.worker_parked);
+    assert_accounting(&s);
+    drop(guard);
+    assert_eq!(sink.0.lock().unwrap().as_slice(), &expected[..]);
+}
+
+/// With `park_after(0)` the worker parks after a single poll, and a line that finds it
+/// parked pays exactly one wake-up. (That is how every burst after a pause of more than
+/// 1 ms started before the worker polled; the rest of a burst is covered above.)
+#[test]
+fn a_line_that_finds_the_worker_parked_wakes_it_once() {
+    let sink = Recorder::default();
+    let (mut w, guard) = NonBlockingBuilder::default()
+        .park_after(Duration::ZERO)
+        .finish(sink.clone());
+    for i in 0..5u64 {
+        eventually("worker parked", || w.stats().worker_parked);
+        let before = w.stats().worker_notifies;
+        w.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        eventually("line written", || w.stats().lines_written == i + 1);
+        assert_eq!(w.stats().worker_notifies, before + 1, "line {i}");
+    }
+    assert_accounting(&w.stats());
+    drop(guard);
+    assert_eq!(
+        sink.0.lock().unwrap().as_slice(),
+        b"line 0\nline 1\nline 2\nline 3\nline 4\n"
+    );
+}
+
+/// A writer left idle parks after `park_after` and then never wakes again: ~0% CPU.
+#[test]
+fn a_long_idle_writer_stops_waking_up() {
+    let (mut w, guard) = NonBlockingBuilder::default()
+        .park_after(Duration::from_millis(20))
+        .finish(Recorder::default());
+    w.write_all(b"one line\n").unwrap();
+    guard.flush().unwrap();
+    eventually("worker parked", || w.stats().worker_parked);
+    let parked_at = w.stats().worker_wakeups;
+    // 20 polls of 1 ms, plus the wake-ups by the first line and the flush.
+    assert!(parked_at <= 20 + 3, "{parked_at} wake-ups before parking");
+    thread::sleep(Duration::from_millis(200));
+    let s = w.stats();
+    assert_eq!(s.worker_wakeups, parked_at, "a parked worker woke up");
+    assert!(s.worker_parked);
+    drop(guard);
+}
