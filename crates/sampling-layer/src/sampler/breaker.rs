@@ -249,7 +249,9 @@ impl BreakerState {
             if self.hold_nanos > 0 {
                 return None;
             }
-        } else if now + 1 - since < self.hold_nanos {
+        } else if (now + 1).saturating_sub(since) < self.hold_nanos {
+            // Saturating: another thread read the clock after us and stored a later
+            // `since`; for us the hold has not even begun.
             return None;
         }
         if self
@@ -377,6 +379,29 @@ mod tests {
         assert!(!b.is_open());
         assert_eq!((b.trips(), b.recoveries()), (1, 1));
         assert_eq!(b.poll(), None);
+    }
+
+    /// Two threads read the clock, and the later reading starts the hold
+    /// first: the earlier one must see a hold not yet begun, not underflow
+    /// (it panicked in debug builds under the demo's error storm).
+    #[test]
+    fn a_check_with_an_older_clock_reading_than_the_hold_start_does_not_underflow() {
+        let clock = ManualClock::new();
+        let b = state(&clock);
+        for _ in 0..6 {
+            b.record();
+        }
+        assert!(b.is_open());
+        clock.advance(Duration::from_secs(2));
+        let earlier = b.now();
+        clock.advance(Duration::from_millis(5));
+        assert_eq!(b.poll(), None, "starts the hold at the later reading");
+        assert_eq!(
+            b.check(earlier),
+            None,
+            "the earlier reading is before the hold"
+        );
+        assert!(b.is_open());
     }
 
     #[test]
