@@ -1,11 +1,15 @@
 //! [`SamplingFilterBuilder`]: settings, then directives.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tracing_core::Level;
 use tracing_subscriber::EnvFilter;
 
 use crate::breaker::{Breaker, BreakerState};
+use crate::budget::Budgets;
+use crate::clock::{Clock, SystemClock};
 use crate::directive::DirectiveSet;
 use crate::error::{ParseError, ParseErrorKind};
 use crate::filter::SamplingFilter;
@@ -26,6 +30,8 @@ pub struct SamplingFilterBuilder {
     seed: Option<u64>,
     breaker: Breaker,
     env_var: String,
+    budget_interval: Duration,
+    budget_clock: Arc<dyn Clock>,
 }
 
 impl Default for SamplingFilterBuilder {
@@ -38,6 +44,8 @@ impl Default for SamplingFilterBuilder {
             seed: None,
             breaker: Breaker::default(),
             env_var: DEFAULT_ENV.to_owned(),
+            budget_interval: crate::budget::DEFAULT_INTERVAL,
+            budget_clock: Arc::new(SystemClock::default()),
         }
     }
 }
@@ -77,6 +85,20 @@ impl SamplingFilterBuilder {
     /// The circuit breaker ([`Breaker::disabled`] turns it off).
     pub fn breaker(mut self, breaker: Breaker) -> Self {
         self.breaker = breaker;
+        self
+    }
+
+    /// How often budgets (`target=200/s`) are shared out again among their
+    /// keys. Default 1 s; between 1 ms and one hour.
+    pub fn budget_interval(mut self, interval: Duration) -> Self {
+        self.budget_interval = interval;
+        self
+    }
+
+    /// The clock budgets are measured with (tests: a
+    /// [`ManualClock`](crate::ManualClock)). Default the system clock.
+    pub fn budget_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.budget_clock = Arc::new(clock);
         self
     }
 
@@ -185,6 +207,11 @@ impl SamplingFilterBuilder {
                 return bad("Mode::Consistent needs a field name".into());
             }
         }
+        if self.budget_interval < Duration::from_millis(1)
+            || self.budget_interval > Duration::from_secs(3600)
+        {
+            return bad("budget_interval must be between 1 ms and one hour".into());
+        }
         self.breaker.validate()?;
         let seed = self.seed.unwrap_or_else(|| {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -203,6 +230,7 @@ impl SamplingFilterBuilder {
             seed,
             self.max_keys,
             breaker,
+            Budgets::new(self.budget_interval, self.budget_clock),
         )?;
         Ok(SamplingFilter::from_shared(shared))
     }

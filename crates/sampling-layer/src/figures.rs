@@ -30,6 +30,7 @@
 use std::sync::{Arc, MutexGuard};
 
 use crate::{
+    budget::{BudgetCell, TargetBudget},
     callsites::CallsiteState,
     counts::{Counts, Flushed},
     directive::DirectiveSet,
@@ -52,6 +53,17 @@ impl Shared {
     /// Makes `set` the current directives; takes effect from the next event.
     /// Costs one pass over the callsites and the live keys.
     pub(crate) fn install(&self, set: DirectiveSet) -> Result<(), ParseError> {
+        // Budget hook: refused where they cannot be defined.
+        if matches!(self.mode, crate::mode::Mode::Consistent { .. }) {
+            if let Some((label, b)) = set.budgets().next() {
+                let item = if label.is_empty() {
+                    b.to_string()
+                } else {
+                    format!("{label}={b}")
+                };
+                return Err(ParseError::new(&item, ParseErrorKind::BudgetInConsistentMode));
+            }
+        }
         let mut installed = self.installed.write().unwrap_or_else(|e| e.into_inner());
         let mut ledger = self.lock_ledger();
         let labels = set.labels();
@@ -67,13 +79,23 @@ impl Shared {
                 )
             })?;
         let generation = installed.generation + 1;
+        let interval = self.budgets.interval_secs();
+        let budgets = set
+            .budgets()
+            .map(|(label, b)| (plan.buckets[label], TargetBudget::new(b, interval)))
+            .collect();
         let new = Arc::new(Installed {
             generation,
             set,
             buckets: plan.buckets,
+            budgets,
         });
         let mut moved: Vec<Flushed> = vec![(0, 0); ledger.len()];
-        let mut sweep = |cache: &RuleCache, counts: &Counts, target: &str, key: Option<u64>| {
+        let mut sweep = |cache: &RuleCache,
+                         counts: &Counts,
+                         cell: &BudgetCell,
+                         target: &str,
+                         key: Option<u64>| {
             if cache.current().0 == 0 {
                 return; // Never resolved: no figures, resolves fresh later.
             }
@@ -83,6 +105,9 @@ impl Shared {
             let published = cache.publish(generation, rule, |old| {
                 if let Some(old) = old {
                     let (k, d) = counts.take();
+                    if old.is_budget() {
+                        cell.carry((k, d));
+                    }
                     if let Some(m) = moved.get_mut(old.bucket()) {
                         m.0 += k;
                         m.1 += d;
@@ -92,12 +117,12 @@ impl Shared {
             debug_assert!(published);
         };
         self.callsites
-            .for_each(|cs| sweep(&cs.rule, &cs.counts, cs.meta.target(), None));
+            .for_each(|cs| sweep(&cs.rule, &cs.counts, &cs.budget, cs.meta.target(), None));
         self.keys.for_each(|e| {
-            sweep(&e.rule, &e.counts, e.meta.target(), Some(e.key_hash));
+            sweep(&e.rule, &e.counts, &e.budget, e.meta.target(), Some(e.key_hash));
         });
         self.log_sites
-            .for_each(|s| sweep(&s.rule, &s.counts, &s.target, None));
+            .for_each(|s| sweep(&s.rule, &s.counts, &s.budget, &s.target, None));
         ledger.commit(&new.buckets, &moved);
         *installed = new;
         // Published after the set, so a reader that sees the new generation and
@@ -129,6 +154,7 @@ impl Shared {
             &mut ledger,
             &cs.rule,
             &cs.counts,
+            &cs.budget,
             cs.meta.target(),
             None,
         )
@@ -155,6 +181,7 @@ impl Shared {
             &mut ledger,
             &site.rule,
             &site.counts,
+            &site.budget,
             &site.target,
             None,
         )
@@ -193,6 +220,7 @@ impl Shared {
                 &mut ledger,
                 &e.rule,
                 &e.counts,
+                &e.budget,
                 meta.target(),
                 Some(key_hash),
             );
@@ -258,8 +286,10 @@ impl Shared {
             .labels()
             .into_iter()
             .map(|(label, rate)| {
-                let (kept, dropped) = figures[inst.buckets[&label]];
+                let bucket = inst.buckets[&label];
+                let (kept, dropped) = figures[bucket];
                 TargetStats {
+                    budget: inst.budgets.get(&bucket).map(|b| b.budget.per_sec()),
                     target: label,
                     rate: rate.as_f64(),
                     seen: kept + dropped,
@@ -294,18 +324,28 @@ fn settle(
     ledger: &mut Ledger,
     cache: &RuleCache,
     counts: &Counts,
+    cell: &BudgetCell,
     target: &str,
     key_hash: Option<u64>,
 ) -> Rule {
+    // Budget hook: what leaves a budget key's word here counts in its next
+    // estimate (the adjustment reads the word's figures).
+    let moved = |rule: Rule, ledger: &mut Ledger| {
+        let taken = counts.take();
+        if rule.is_budget() {
+            cell.carry(taken);
+        }
+        ledger.add(rule.bucket(), taken);
+    };
     if cache.current().0 < inst.generation {
         let rule = inst.rule(target, key_hash);
         cache.publish(inst.generation, rule, |old| {
             if let Some(old) = old {
-                ledger.add(old.bucket(), counts.take());
+                moved(old, ledger);
             }
         });
     }
     let (_, rule) = cache.current();
-    ledger.add(rule.bucket(), counts.take());
+    moved(rule, ledger);
     rule
 }

@@ -287,8 +287,10 @@
     unreachable_pub
 )]
 
+mod adjust;
 mod annotate;
 mod breaker;
+mod budget;
 mod builder;
 mod callsites;
 mod clock;

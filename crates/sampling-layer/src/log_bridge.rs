@@ -72,6 +72,8 @@ pub(crate) fn is_log_callsite(meta: &Metadata<'_>) -> bool {
 pub(crate) struct LogSite {
     pub(crate) rule: RuleCache,
     pub(crate) counts: Counts,
+    /// Budget hook: the site's estimate (see `budget`).
+    pub(crate) budget: crate::budget::BudgetCell,
     pub(crate) target: Box<str>,
 }
 
@@ -111,6 +113,7 @@ impl LogSites {
                     Box::new(LogSite {
                         rule: RuleCache::new(),
                         counts: Counts::new(),
+                        budget: crate::budget::BudgetCell::new(),
                         target: target().into_boxed_str(),
                     })
                 });
@@ -216,6 +219,9 @@ impl Shared {
             let rate = rule.rate();
             let sampled = bypass == 0 && !rate.is_one();
             crate::annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
+            if rule.is_budget() {
+                self.budget_kept();
+            }
         }
         keep
     }

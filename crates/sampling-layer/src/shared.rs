@@ -12,6 +12,7 @@ use tracing_core::{dispatcher::WeakDispatch, Event, Level, Metadata};
 use crate::{
     annotate,
     breaker::{BreakerState, Transition},
+    budget::{Budgets, TargetBudget},
     callsites::{CallsiteState, CallsiteTable},
     counts::Counts,
     directive::DirectiveSet,
@@ -40,6 +41,8 @@ pub(crate) struct Installed {
     pub(crate) generation: u64,
     pub(crate) set: DirectiveSet,
     pub(crate) buckets: HashMap<String, usize>,
+    /// Budget hook: per stats bucket of a label with a budget.
+    pub(crate) budgets: HashMap<usize, TargetBudget>,
 }
 
 impl Installed {
@@ -49,11 +52,13 @@ impl Installed {
             None => self.set.resolve_target(target),
         };
         let bucket = self.buckets[resolved.label];
-        Rule::new(
-            resolved.rate,
-            bucket,
-            key_hash.is_none() && self.set.has_key_rules_for(target),
-        )
+        let key_rules = key_hash.is_none() && self.set.has_key_rules_for(target);
+        // Budget hook: a key resolved here is new to its rule; it starts
+        // within its target's allowance (see `budget`).
+        match self.budgets.get(&bucket).filter(|_| resolved.budget.is_some()) {
+            Some(b) => Rule::new(b.start_rate(), bucket, key_rules).with_budget(),
+            None => Rule::new(resolved.rate, bucket, key_rules),
+        }
     }
 }
 
@@ -74,6 +79,8 @@ pub(crate) struct Shared {
     /// takes this lock, and so does a snapshot (see `figures`).
     pub(crate) ledger: Mutex<Ledger>,
     pub(crate) breaker: Option<BreakerState>,
+    /// Budget hook: the adjustment's clock and schedule.
+    pub(crate) budgets: Budgets,
     /// The dispatcher this sampler is part of (told or recognised), for notices.
     pub(crate) dispatch: OnceLock<WeakDispatch>,
     /// Set by `SamplingHandle::set_notice_dispatch`; wins over `dispatch`.
@@ -103,6 +110,7 @@ impl Shared {
         seed: u64,
         max_keys: usize,
         breaker: Option<BreakerState>,
+        budgets: Budgets,
     ) -> Result<Self, ParseError> {
         let shared = Shared {
             mode,
@@ -117,9 +125,11 @@ impl Shared {
                 generation: 0,
                 set: DirectiveSet::default(),
                 buckets: HashMap::new(),
+                budgets: HashMap::new(),
             })),
             ledger: Mutex::new(Ledger::default()),
             breaker,
+            budgets,
             dispatch: OnceLock::new(),
             notice_dispatch: Mutex::new(None),
         };
@@ -306,6 +316,9 @@ impl Shared {
         };
         if keep {
             self.set_pending(meta, rule, bypass);
+            if rule.is_budget() {
+                self.budget_kept();
+            }
         }
         keep
     }
@@ -315,6 +328,9 @@ impl Shared {
     #[inline(never)]
     fn kept_early(&self, meta: &Metadata<'_>, rule: Rule) -> bool {
         self.set_pending(meta, rule, 0);
+        if rule.is_budget() {
+            self.budget_kept();
+        }
         true
     }
 
@@ -376,8 +392,11 @@ impl Shared {
         // may apply, or a deterministic position must be kept per key. Rates 1
         // and 0 need no position, so they keep no per-key state.
         let cs_rate = cs_rule.rate();
+        // Budget hook: a budget shares out per key, so every key is tracked.
         let needs_key = cs.key_field.is_some()
-            && (cs_rule.key_rules() || (deterministic && !cs_rate.is_one() && !cs_rate.is_zero()));
+            && (cs_rule.key_rules()
+                || cs_rule.is_budget()
+                || (deterministic && !cs_rate.is_one() && !cs_rate.is_zero()));
         let needs_value = consistent && !cs_rule.rate().is_one() && bypass == 0;
         let mut hashes = FieldHashes {
             key: if needs_key {
@@ -411,7 +430,7 @@ impl Shared {
             })
         };
 
-        let (keep, rate) = match hashes.key_hash {
+        let (keep, rule) = match hashes.key_hash {
             Some(key_hash) => {
                 // Counters are per (target, key): fold the target's hash in.
                 let store_key = key_hash ^ mode::splitmix64(cs.target_hash);
@@ -428,7 +447,7 @@ impl Shared {
                                 return Err(false);
                             };
                             match self.count(rule, bypass, &e.counts, &mut value_hash) {
-                                Some(keep) => Ok((keep, rule.rate())),
+                                Some(keep) => Ok((keep, rule)),
                                 None => Err(true),
                             }
                         },
@@ -441,14 +460,18 @@ impl Shared {
             }
             None => loop {
                 match self.count(cs_rule, bypass, &cs.counts, &mut value_hash) {
-                    Some(keep) => break (keep, cs_rule.rate()),
+                    Some(keep) => break (keep, cs_rule),
                     None => cs_rule = self.settle_callsite(cs, true),
                 }
             },
         };
         if keep {
+            let rate = rule.rate();
             let sampled = bypass == 0 && !rate.is_one();
             annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
+            if rule.is_budget() {
+                self.budget_kept();
+            }
         }
         keep
     }

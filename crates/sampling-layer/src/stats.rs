@@ -16,6 +16,9 @@ pub struct TargetStats {
     pub kept: u64,
     /// Of those, sampled out (`seen - kept`).
     pub dropped: u64,
+    /// The target's budget in lines per second (`target=200/s`; `30/min` is
+    /// 0.5), if it has one; its keys' rates then follow it and `rate` is 1.
+    pub budget: Option<f64>,
 }
 
 impl TargetStats {

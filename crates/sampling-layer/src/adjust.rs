@@ -1,0 +1,93 @@
+//! The budget adjustment: once per interval, re-estimate every budget key and
+//! give it the rate that spends its target's budget (the algorithm is in
+//! [`budget`](crate::budget); this is the pass over the sampler's keys).
+//!
+//! It runs on the thread of a kept event of a budget key that notices the
+//! interval is over (a kept event is formatted and written anyway; a
+//! sampled-out one never reads the clock), behind try-locks: if another
+//! thread is adjusting, or a directive install or a stats snapshot holds a
+//! lock the pass needs, the event goes on and a later one adjusts. No thread
+//! per sampler. Two passes over the callsites, the live keys (at most
+//! `max_keys`) and the `log` sites: estimate (moving each word's figures to
+//! the stats ledger, as a flush does), then set each key's rate in its rule
+//! cache, where its decision reads it.
+
+use crate::{
+    budget::{quantize, rate_for, BudgetCell, Histogram},
+    counts::Counts,
+    rule::RuleCache,
+    shared::Shared,
+};
+
+impl Shared {
+    /// A budget key kept an event: adjust if the interval is over.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn budget_kept(&self) {
+        let Some((mut pass, now)) = self.budgets.due() else {
+            return;
+        };
+        let inst = match self.installed.try_read() {
+            Ok(i) => i.clone(),
+            Err(std::sync::TryLockError::Poisoned(i)) => i.into_inner().clone(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        let mut ledger = match self.ledger.try_lock() {
+            Ok(l) => l,
+            Err(std::sync::TryLockError::Poisoned(l)) => l.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        let secs = now.saturating_sub(pass.last) as f64 / 1e9;
+        let generation = inst.generation;
+        let histograms = &mut pass.histograms;
+        histograms.retain(|b, _| inst.budgets.contains_key(b));
+        for &b in inst.budgets.keys() {
+            histograms.entry(b).or_default().clear();
+        }
+        let mut observe = |cache: &RuleCache, counts: &Counts, cell: &BudgetCell| {
+            let (g, rule) = cache.current();
+            if g != generation || !rule.is_budget() {
+                return;
+            }
+            let (kept, dropped) = counts.take();
+            ledger.add(rule.bucket(), (kept, dropped));
+            let e = cell.observe(kept + dropped, secs);
+            if let Some(h) = histograms.get_mut(&rule.bucket()) {
+                h.add(e);
+            }
+        };
+        self.callsites
+            .for_each(|cs| observe(&cs.rule, &cs.counts, &cs.budget));
+        self.keys.visit(|e| observe(&e.rule, &e.counts, &e.budget));
+        self.log_sites
+            .for_each(|s| observe(&s.rule, &s.counts, &s.budget));
+        drop(ledger);
+
+        for (b, target) in &inst.budgets {
+            let h = &histograms[b];
+            let per_sec = target.budget.per_sec();
+            target.renew(quantize(per_sec / h.total()));
+        }
+        let level = |bucket: usize| -> Option<f64> {
+            let h: &Histogram = histograms.get(&bucket)?;
+            Some(h.level(inst.budgets.get(&bucket)?.budget.per_sec()))
+        };
+        let retune = |cache: &RuleCache, cell: &BudgetCell| {
+            let (g, rule) = cache.current();
+            if g != generation || !rule.is_budget() {
+                return;
+            }
+            let (Some(e), Some(c)) = (cell.estimate(), level(rule.bucket())) else {
+                return;
+            };
+            let rate = rate_for(e, c);
+            if rate != rule.rate() {
+                cache.retune(generation, rule.with_rate(rate));
+            }
+        };
+        self.callsites.for_each(|cs| retune(&cs.rule, &cs.budget));
+        self.keys.visit(|e| retune(&e.rule, &e.budget));
+        self.log_sites.for_each(|s| retune(&s.rule, &s.budget));
+        self.budgets.done(&mut pass, now);
+    }
+}
