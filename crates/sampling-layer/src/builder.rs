@@ -1,4 +1,9 @@
-//! [`SamplingFilterBuilder`]: settings, then directives.
+//! [`SamplingFilterBuilder`]: settings, then directives; and every way to
+//! make a [`SamplingFilter`] (`SamplingFilter::builder`, `try_new`, `new`,
+//! [`split_directives`]).
+//!
+//! This module sits above the filter: it validates the settings into one
+//! [`Settings`], parses the directives, builds the [`Sampler`] and wraps it.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -7,17 +12,34 @@ use std::time::Duration;
 use tracing_core::Level;
 use tracing_subscriber::EnvFilter;
 
-use crate::breaker::{Breaker, BreakerState};
 use crate::budget::Budgets;
 use crate::clock::{Clock, SystemClock};
-use crate::directive::DirectiveSet;
+use crate::directive::{split, DirectiveSet};
 use crate::error::{ParseError, ParseErrorKind};
 use crate::filter::SamplingFilter;
 use crate::mode::Mode;
-use crate::shared::Shared;
+use crate::sampler::breaker::{Breaker, BreakerState};
+use crate::sampler::{Sampler, Settings};
 
 /// The environment variable [`SamplingFilterBuilder::from_env`] reads by default.
 pub const DEFAULT_ENV: &str = "RUST_LOG_SAMPLE";
+
+impl SamplingFilter {
+    /// A builder with the default settings.
+    pub fn builder() -> SamplingFilterBuilder {
+        SamplingFilterBuilder::default()
+    }
+
+    /// Default settings and these directives; the first bad directive is the error.
+    pub fn try_new(directives: &str) -> Result<Self, ParseError> {
+        Self::builder().parse(directives)
+    }
+
+    /// Default settings and these directives, skipping bad ones with a warning on stderr.
+    pub fn new(directives: &str) -> Self {
+        Self::builder().parse_lossy(directives)
+    }
+}
 
 /// Builds a [`SamplingFilter`]: consuming setters, then one of the parse or
 /// env methods.
@@ -178,7 +200,7 @@ impl SamplingFilterBuilder {
     /// an unset `RUST_LOG`) and a sampler with these settings (the rate parts).
     /// See [`split_directives`](crate::split_directives).
     pub fn split(self, directives: &str) -> Result<(EnvFilter, SamplingFilter), ParseError> {
-        let (env, sample) = crate::split::split(directives)?;
+        let (env, sample) = split::split(directives)?;
         // No level part: as `EnvFilter::from_default_env` does for an unset
         // `RUST_LOG`, enable ERROR (an `EnvFilter` with no directive enables nothing).
         let env = if env.is_empty() {
@@ -222,16 +244,72 @@ impl SamplingFilterBuilder {
             .breaker
             .enabled
             .then(|| BreakerState::new(&self.breaker));
-        let shared = Shared::new(
-            set,
-            self.mode,
-            self.key_field,
-            self.always_keep,
+        let settings = Settings {
+            mode: self.mode,
+            key_field: self.key_field,
+            always_keep: self.always_keep,
             seed,
-            self.max_keys,
+            max_keys: self.max_keys,
             breaker,
-            Budgets::new(self.budget_interval, self.budget_clock),
-        )?;
-        Ok(SamplingFilter::from_shared(shared))
+            budgets: Budgets::new(self.budget_interval, self.budget_clock),
+        };
+        let sampler = Sampler::new(settings, set, SamplingFilter::recognise)?;
+        Ok(SamplingFilter::from_sampler(sampler))
     }
+}
+
+/// Splits `"info,app::router=debug@0.05"` into an [`EnvFilter`] for the levels
+/// and a [`SamplingFilter`] (default settings) for the rates, so one
+/// environment variable can configure both. Use
+/// [`SamplingFilterBuilder::split`](crate::SamplingFilterBuilder::split) for
+/// other settings.
+///
+/// Each comma-separated item goes to one side by its right-hand side (the
+/// text after the first `=` outside brackets, or the whole item if it has
+/// none):
+///
+/// - a number (`0.05`, `5%`, `1/20`, also `0` and `1`) is a **rate**: `rate`,
+///   `target=rate` and `target[key]=rate` go to the sampler;
+/// - `level@rate` goes to both: `target=level` to `EnvFilter`, `target=rate`
+///   to the sampler (`@rate` with no level is refused);
+/// - everything else is `EnvFilter`'s and is handed over as written, after
+///   `EnvFilter` has accepted it on its own: levels, targets, `target=`
+///   (TRACE), span filters (`target[span]=level`, `[span]`, `target[span]`),
+///   field filters (`target[span{field=value}]=level`). If `EnvFilter`
+///   refuses it, the error names the item and its
+///   [`source`](std::error::Error::source) is `EnvFilter`'s error.
+///
+/// **One difference from `EnvFilter`:** a number is always a rate, never
+/// `EnvFilter`'s numeric level. `app=0` drops `app`'s sampled-level events
+/// (warnings and errors are still kept; `EnvFilter` would read `app=off`),
+/// `app=1` keeps them all (`EnvFilter`: `app=error`), and `app=2` .. `app=5`
+/// are refused as rates above one. Write level names for levels.
+///
+/// **Brackets:** before a level, `[name]` is `EnvFilter`'s span filter (events
+/// inside a span called `name`); before a rate, the sampler's key (events whose
+/// `sample_key` is `name`). They are never combined: `app[name]=debug@0.1` is
+/// refused; write `app[name]=debug` and `app[name]=0.1` as two items if both
+/// are meant.
+///
+/// Targets match as in `EnvFilter` on both sides: `app` matches every target
+/// that starts with `app` (`app::db`, also `apple`), the longest match wins.
+///
+/// Limits: the string is at most [`MAX_DIRECTIVES_LEN`](crate::MAX_DIRECTIVES_LEN)
+/// bytes, the rates name at most [`MAX_TARGETS`](crate::MAX_TARGETS) targets,
+/// and at most 4 096 items go to `EnvFilter` (whose own parsing is quadratic
+/// in their number).
+///
+/// ```
+/// use sampling_layer::split_directives;
+/// use tracing_subscriber::{fmt, prelude::*};
+///
+/// let (levels, sampler) = split_directives("info,app::router=debug@0.05,app::db=1/20").unwrap();
+/// assert_eq!(levels.to_string(), "app::router=debug,info");
+/// assert_eq!(sampler.directives(), "app::router=0.05,app::db=0.05");
+/// let _subscriber = tracing_subscriber::registry()
+///     .with(levels)
+///     .with(fmt::layer().with_filter(sampler));
+/// ```
+pub fn split_directives(s: &str) -> Result<(EnvFilter, SamplingFilter), ParseError> {
+    SamplingFilter::builder().split(s)
 }

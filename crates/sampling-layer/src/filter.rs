@@ -1,4 +1,9 @@
 //! [`SamplingFilter`]: the per-layer [`Filter`] and global [`Layer`] impls.
+//!
+//! The sampler itself is [`Sampler`]; this type adds what only a
+//! `tracing-subscriber` filter or layer needs: where it sits in the stack,
+//! the consistent-mode values recorded on spans, and recognising itself in a
+//! dispatcher. Its constructors are with the builder ([`crate::builder`]).
 
 use std::any::TypeId;
 use std::fmt;
@@ -15,8 +20,7 @@ use tracing_subscriber::{
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::{
-    builder::SamplingFilterBuilder, error::ParseError, fields::FieldHashes, handle::SamplingHandle,
-    mode::Mode, shared::Shared, stats::SamplingStats,
+    fields::FieldHashes, handle::SamplingHandle, mode::Mode, sampler::Sampler, stats::SamplingStats,
 };
 
 /// Samples events per callsite or per key. Use it as a per-layer filter
@@ -24,7 +28,7 @@ use crate::{
 /// (`registry().with(sampler)`). Spans are never filtered, only events; events
 /// at or above `always_keep` (default `WARN`) are never sampled.
 pub struct SamplingFilter {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) sampler: Arc<Sampler>,
     placement: Placement,
 }
 
@@ -50,72 +54,64 @@ enum Placement {
 impl fmt::Debug for SamplingFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SamplingFilter")
-            .field("shared", &self.shared)
+            .field("sampler", &self.sampler)
             .field("placement", &self.placement)
             .finish()
     }
 }
 
 impl SamplingFilter {
-    pub(crate) fn from_shared(shared: Shared) -> Self {
+    pub(crate) fn from_sampler(sampler: Sampler) -> Self {
         SamplingFilter {
-            shared: Arc::new(shared),
+            sampler: Arc::new(sampler),
             placement: Placement::Above,
         }
     }
 
-    /// Identifies this sampler (as `Shared::id`).
+    /// Identifies this sampler (as `Sampler::id`).
     pub(crate) fn id(&self) -> usize {
-        Arc::as_ptr(&self.shared) as usize
+        self.sampler.id()
+    }
+
+    /// The id of the `SamplingFilter` `dispatch` holds as a per-layer filter,
+    /// if any: how a sampler recognises its own dispatcher (see
+    /// [`NoticeRoute::capture`](crate::sampler::notice::NoticeRoute::capture)).
+    pub(crate) fn recognise(dispatch: &Dispatch) -> Option<usize> {
+        dispatch.downcast_ref::<SamplingFilter>().map(Self::id)
     }
 
     /// Whether `meta`'s events are decided in `enabled` (registered, sampled
     /// and needing no field); the others are decided in `event_enabled`.
     pub(crate) fn decides_early(&self, meta: &Metadata<'_>) -> bool {
-        self.shared
+        self.sampler
             .callsites
             .get_addr(meta as *const Metadata<'_> as usize)
             .is_some_and(|cs| cs.early)
     }
 
-    /// A builder with the default settings.
-    pub fn builder() -> SamplingFilterBuilder {
-        SamplingFilterBuilder::default()
-    }
-
-    /// Default settings and these directives; the first bad directive is the error.
-    pub fn try_new(directives: &str) -> Result<Self, ParseError> {
-        Self::builder().parse(directives)
-    }
-
-    /// Default settings and these directives, skipping bad ones with a warning on stderr.
-    pub fn new(directives: &str) -> Self {
-        Self::builder().parse_lossy(directives)
-    }
-
     /// A handle to change directives, switch sampling off and on, and read figures.
     pub fn handle(&self) -> SamplingHandle {
         SamplingHandle {
-            shared: self.shared.clone(),
+            sampler: self.sampler.clone(),
         }
     }
 
     /// The current directives, as given (comma-joined; bad ones skipped).
     pub fn directives(&self) -> String {
-        self.shared.directives()
+        self.sampler.directives()
     }
 
     /// A snapshot of the figures (same as `handle().stats()`).
     pub fn stats(&self) -> SamplingStats {
-        self.shared.stats()
+        self.sampler.stats()
     }
 
     fn interest(&self, meta: &'static Metadata<'static>) -> Interest {
-        capture_dispatch(&self.shared);
+        self.sampler.capture_dispatch();
         if meta.is_span() {
             return Interest::always();
         }
-        let cs = self.shared.register(meta);
+        let cs = self.sampler.register(meta);
         if cs.sampled {
             Interest::sometimes()
         } else {
@@ -127,7 +123,7 @@ impl SamplingFilter {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        self.shared.decide(event, || self.span_hash(event, ctx))
+        self.sampler.decide(event, || self.span_hash(event, ctx))
     }
 
     /// The consistent field's hash on the nearest span around `event` that has it.
@@ -151,9 +147,28 @@ impl SamplingFilter {
     }
 
     fn consistent_name(&self) -> Option<u64> {
-        match &self.shared.mode {
+        match &self.sampler.mode {
             Mode::Consistent { field } => Some(xxh3_64(field.as_bytes())),
             _ => None,
+        }
+    }
+
+    /// A new span: remembers its consistent field's hash, if it carries one.
+    fn new_span<S>(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        self.record_span(id, attrs.metadata(), |h| attrs.record(h), ctx);
+    }
+
+    /// Values recorded on a span later: as [`new_span`](Self::new_span).
+    fn record_values<S>(&self, id: &span::Id, values: &span::Record<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if let Some(span) = ctx.span(id) {
+            let meta = span.metadata();
+            self.record_span(id, meta, |h| values.record(h), ctx);
         }
     }
 
@@ -167,7 +182,7 @@ impl SamplingFilter {
     ) where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let Mode::Consistent { field } = &self.shared.mode else {
+        let Mode::Consistent { field } = &self.sampler.mode else {
             return;
         };
         let Some(f) = meta.fields().field(field) else {
@@ -195,27 +210,6 @@ impl SamplingFilter {
     }
 }
 
-/// Remembers the dispatcher this sampler is part of, for the breaker's
-/// notices, when the sampler is a per-layer filter (a global layer is told in
-/// `on_register_dispatch`; a filter is not). Called where we are not inside a
-/// dispatch (callsite registration, handle calls): if the thread's current
-/// dispatcher holds this very sampler, keep a weak reference to it. The first
-/// `SamplingFilter` in a stack is the one found, so a second sampler in the
-/// same stack, or one inside a filter combinator, is not recognised and its
-/// notices go to the global default dispatcher.
-pub(crate) fn capture_dispatch(shared: &Arc<Shared>) {
-    if shared.dispatch.get().is_some() {
-        return;
-    }
-    tracing_core::dispatcher::get_default(|d| {
-        if let Some(f) = d.downcast_ref::<SamplingFilter>() {
-            if Arc::ptr_eq(&f.shared, shared) {
-                let _ = shared.dispatch.set(d.downgrade());
-            }
-        }
-    });
-}
-
 /// Consistent-mode field hashes recorded on a span: (field name hash, value hash).
 /// Several samplers in one registry share the list.
 #[derive(Debug)]
@@ -228,7 +222,7 @@ where
     /// Spans: always `true`. Events whose callsite needs no field to decide
     /// are decided here; the others in `event_enabled`.
     fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
-        self.shared.decide_early(meta)
+        self.sampler.decide_early(meta)
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
@@ -246,14 +240,11 @@ where
     }
 
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        self.record_span(id, attrs.metadata(), |h| attrs.record(h), &ctx);
+        self.new_span(attrs, id, &ctx);
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id) {
-            let meta = span.metadata();
-            self.record_span(id, meta, |h| values.record(h), &ctx);
-        }
+        self.record_values(id, values, &ctx);
     }
 }
 
@@ -262,7 +253,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
-        let _ = self.shared.dispatch.set(subscriber.downgrade());
+        self.sampler.notices.told(subscriber);
     }
 
     fn on_layer(&mut self, _inner: &mut S) {
@@ -283,7 +274,7 @@ where
 
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
         match self.placement {
-            Placement::OnRegistry => self.shared.decide_early(meta),
+            Placement::OnRegistry => self.sampler.decide_early(meta),
             Placement::Above => true,
         }
     }
@@ -297,13 +288,10 @@ where
     }
 
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        self.record_span(id, attrs.metadata(), |h| attrs.record(h), &ctx);
+        self.new_span(attrs, id, &ctx);
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id) {
-            let meta = span.metadata();
-            self.record_span(id, meta, |h| values.record(h), &ctx);
-        }
+        self.record_values(id, values, &ctx);
     }
 }

@@ -4,7 +4,7 @@
 //! key string. Entries live in a sharded `DashMap`; each is seven words
 //! (56 bytes, 64 with its map key): the rule cache, the counts word, the
 //! budget estimate, the "last touched" tick, and the callsite and key hash it was made for (so a
-//! directive change can re-resolve it at once, see `shared`). A hit costs the
+//! directive change can re-resolve it at once, see `sampler::accounts`). A hit costs the
 //! shard's read lock (one atomic add and one sub), the decision's atomics and,
 //! at most once per new key inserted anywhere, a store of the tick.
 //!

@@ -17,15 +17,15 @@
 //! back, its figures restart from zero (the one case where a label's figures
 //! are not monotonic over the sampler's life).
 //!
-//! All of it sits behind one mutex in `shared`, which every move of figures
-//! takes, and so does a stats snapshot: see the `shared` module docs.
+//! All of it sits behind one mutex in the sampler, which every move of figures
+//! takes, and so does a stats snapshot: see `sampler::accounts`.
 
 use std::collections::{HashMap, VecDeque};
 
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::counts::Flushed;
-use crate::rule::MAX_BUCKETS;
+use crate::limits::MAX_BUCKETS;
 
 /// Retired labels whose figures are remembered.
 pub(crate) const MAX_RETIRED: usize = 1 << 16;

@@ -287,9 +287,7 @@
     unreachable_pub
 )]
 
-mod adjust;
 mod annotate;
-mod breaker;
 mod budget;
 mod builder;
 mod callsites;
@@ -299,27 +297,23 @@ mod counts;
 mod directive;
 mod error;
 mod fields;
-mod figures;
 mod filter;
 mod handle;
 mod keys;
-mod limits;
 mod ledger;
+mod limits;
 mod log_bridge;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod mode;
-mod notice;
 mod rate;
 mod rule;
-mod shared;
-mod split;
+mod sampler;
 mod stats;
 mod sync;
 
 pub use annotate::{sample_rate, Annotated};
-pub use breaker::Breaker;
-pub use builder::{SamplingFilterBuilder, DEFAULT_ENV};
+pub use builder::{split_directives, SamplingFilterBuilder, DEFAULT_ENV};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use compose::{SamplerAnd, SamplerNot, SamplerOr};
 pub use error::{ParseError, ParseErrorKind};
@@ -330,5 +324,5 @@ pub use limits::{MAX_DIRECTIVES_LEN, MAX_TARGETS};
 pub use log_bridge::MAX_LOG_SITES;
 pub use mode::Mode;
 pub use rate::MAX_DENOMINATOR;
-pub use split::split_directives;
+pub use sampler::breaker::Breaker;
 pub use stats::{SamplingStats, TargetStats, OTHER_TARGET};

@@ -1,7 +1,8 @@
 //! The bounds on a directive string: one place for the numbers the parser,
 //! the splitter and the error messages share.
 
-use crate::rule::MAX_BUCKETS;
+/// Stats buckets (labels live at once): a rule carries its bucket in 12 bits.
+pub(crate) const MAX_BUCKETS: usize = 1 << 12;
 
 /// The longest directive string accepted, in bytes (1 MiB).
 ///

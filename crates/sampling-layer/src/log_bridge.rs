@@ -35,17 +35,15 @@ use std::hash::BuildHasherDefault;
 use dashmap::DashMap;
 use tracing_core::{
     field::{Field, Visit},
-    Event, Metadata,
+    Event, Level, Metadata,
 };
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::{
-    callsites::CallsiteState,
     counts::Counts,
     keys::{KeySeed, PassThrough},
     mode::splitmix64,
     rule::RuleCache,
-    shared::Shared,
     sync::{AtomicUsize, Ordering},
 };
 
@@ -97,7 +95,11 @@ impl LogSites {
 
     /// The site for `key`, made by `target()` when first seen; `None` when
     /// the table is full.
-    fn get_or_insert(&self, key: u64, target: impl FnOnce() -> String) -> Option<&LogSite> {
+    pub(crate) fn get_or_insert(
+        &self,
+        key: u64,
+        target: impl FnOnce() -> String,
+    ) -> Option<&LogSite> {
         let key = self.seed.mix(key);
         let p: *const LogSite = match self.map.get(&key) {
             Some(s) => &**s,
@@ -172,68 +174,28 @@ impl Visit for TargetText {
     fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
 }
 
-impl Shared {
-    /// The decision for an event of a `tracing-log` callsite `cs`: per `log`
-    /// call site, under the rule of the record's own target (at `cs` itself,
-    /// under the `log` target, once the site table is full).
-    pub(crate) fn decide_log(
-        &self,
-        event: &Event<'_>,
-        cs: &CallsiteState,
-        bypass: u64,
-        generation: u64,
-        value_hash: &mut impl FnMut() -> Option<u64>,
-    ) -> bool {
-        let mut k = SiteKey::default();
-        event.record(&mut k);
-        let target_hash = k.target.unwrap_or_else(|| xxh3_64(b"log"));
-        let key = splitmix64(
-            target_hash
-                ^ splitmix64(k.file ^ k.line.rotate_left(32))
-                ^ level_index(*cs.meta.level()),
-        );
-        let site = self.log_sites.get_or_insert(key, || {
-            let mut t = TargetText(None);
-            event.record(&mut t);
-            t.0.unwrap_or_else(|| "log".to_owned())
-        });
-        let (cache, counts) = match site {
-            Some(s) => (&s.rule, &s.counts),
-            None => (&cs.rule, &cs.counts),
-        };
-        let settle = |full| match site {
-            Some(s) => self.settle_log_site(s, full),
-            None => self.settle_callsite(cs, full),
-        };
-        let mut rule = match cache.get(generation) {
-            Some(r) => r,
-            None => settle(false),
-        };
-        let keep = loop {
-            match self.count(rule, bypass, counts, value_hash) {
-                Some(keep) => break keep,
-                None => rule = settle(true),
-            }
-        };
-        if keep {
-            let rate = rule.rate();
-            let sampled = bypass == 0 && !rate.is_one();
-            crate::annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
-            if rule.is_budget() {
-                self.budget_kept();
-            }
-        }
-        keep
-    }
+/// The key of the record's call site: its target, file, line and level.
+pub(crate) fn site_key(event: &Event<'_>, level: Level) -> u64 {
+    let mut k = SiteKey::default();
+    event.record(&mut k);
+    let target_hash = k.target.unwrap_or_else(|| xxh3_64(b"log"));
+    splitmix64(target_hash ^ splitmix64(k.file ^ k.line.rotate_left(32)) ^ level_index(level))
+}
+
+/// The record's own target (`log` if it has none), copied: once per call site.
+pub(crate) fn record_target(event: &Event<'_>) -> String {
+    let mut t = TargetText(None);
+    event.record(&mut t);
+    t.0.unwrap_or_else(|| "log".to_owned())
 }
 
 /// A level as a small number, to keep sites of different levels apart.
-fn level_index(level: tracing_core::Level) -> u64 {
+fn level_index(level: Level) -> u64 {
     match level {
-        tracing_core::Level::TRACE => 1,
-        tracing_core::Level::DEBUG => 2,
-        tracing_core::Level::INFO => 3,
-        tracing_core::Level::WARN => 4,
+        Level::TRACE => 1,
+        Level::DEBUG => 2,
+        Level::INFO => 3,
+        Level::WARN => 4,
         _ => 5,
     }
 }

@@ -9,12 +9,12 @@ use tracing_core::{
     callsite::Callsite, field::FieldSet, metadata::Kind, subscriber::Interest, Level, Metadata,
 };
 
-use crate::breaker::{Breaker, BreakerState};
 use crate::callsites::{CallsiteState, CallsiteTable};
 use crate::clock::ManualClock;
 use crate::counts::Counts;
 use crate::rate::Rate;
 use crate::rule::{Rule, RuleCache};
+use crate::sampler::breaker::{Breaker, BreakerState};
 
 struct Cs;
 static CS: Cs = Cs;
@@ -198,7 +198,7 @@ fn loom_breaker_opens_exactly_once() {
     });
 }
 
-/// The protocol that keeps stats monotonic (`figures`): figures leave a word
+/// The protocol that keeps stats monotonic (`sampler::accounts`): figures leave a word
 /// only under the ledger lock (a full word, or a re-resolution that moves
 /// them to the old rule's bucket), and a snapshot holds the same lock while it
 /// reads the ledger and the words. Two snapshots, a thread counting into a

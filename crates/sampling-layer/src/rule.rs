@@ -13,20 +13,18 @@
 //! newer, and a reader that sees the tag at the current generation reads that
 //! generation's rule or a newer one. Cost on the hit path: two loads, no RMW.
 
+use crate::limits::MAX_BUCKETS;
 use crate::rate::Rate;
 use crate::sync::{fence, AtomicU64, Ordering};
 
 const BUSY: u64 = 1;
 const BUCKET_SHIFT: u32 = 48;
-const BUCKET_MASK: u64 = 0xFFF;
+const BUCKET_MASK: u64 = MAX_BUCKETS as u64 - 1;
 /// The callsite's target has `[key]` directives: a keyed event must be looked up per key.
 const KEY_RULES: u64 = 1 << 60;
 /// The rule's label has a budget: its rate is the key's, set by the adjustment.
 const BUDGET: u64 = 1 << 61;
 const RATE_MASK: u64 = (1 << BUCKET_SHIFT) - 1;
-
-/// Stats buckets are numbered in 12 bits.
-pub(crate) const MAX_BUCKETS: usize = 1 << 12;
 
 /// Rate (48 bits), stats bucket (12 bits), flags (4 bits).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -4,7 +4,8 @@
 //! crate docs ([`crate`], section *Directives*); this module implements them.
 //! [`parse_item`] reads one comma-separated item and says whose it is: the
 //! sampler's (a rate, possibly with a level) or `EnvFilter`'s (everything
-//! else). [`DirectiveSet`](set::DirectiveSet) builds the lookup tables.
+//! else). [`DirectiveSet`](set::DirectiveSet) builds the lookup tables;
+//! [`split`] divides a combined string between `EnvFilter` and the sampler.
 //!
 //! Every step is linear in the length of the string: one pass over the items,
 //! one hash-map operation per item for "a later directive wins", no sorting of
@@ -12,6 +13,7 @@
 //! occur), and the labels come out of the table as built.
 
 pub(crate) mod set;
+pub(crate) mod split;
 #[cfg(test)]
 mod tests;
 

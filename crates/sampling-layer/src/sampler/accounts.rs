@@ -1,5 +1,5 @@
 //! Installing directives, moving figures into stats buckets, and the stats
-//! snapshot: the accounting side of [`Shared`].
+//! snapshot: the accounting side of [`Sampler`].
 //!
 //! # Why figures never go backwards
 //!
@@ -27,8 +27,12 @@
 //! Lock order: directives, then key store eviction, then ledger, then the key
 //! map's shard locks. Code under a shard lock never waits for anything.
 
+use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 
+use tracing_core::Metadata;
+
+use super::{Sampler, BREAKER_OPEN, DISABLED, FLAG_BITS};
 use crate::{
     budget::{BudgetCell, TargetBudget},
     callsites::CallsiteState,
@@ -36,16 +40,50 @@ use crate::{
     directive::DirectiveSet,
     error::{ParseError, ParseErrorKind},
     ledger::Ledger,
-    log_bridge::LogSite,
-    rule::{Rule, RuleCache, MAX_BUCKETS},
-    shared::{Installed, Shared, BREAKER_OPEN, DISABLED, FLAG_BITS},
+    limits::MAX_BUCKETS,
+    rule::{Rule, RuleCache},
     stats::{SamplingStats, TargetStats},
     sync::Ordering,
 };
 
-use tracing_core::Metadata;
+/// A directive set with the stats buckets its labels map to.
+#[derive(Debug)]
+pub(crate) struct Installed {
+    pub(crate) generation: u64,
+    pub(crate) set: DirectiveSet,
+    pub(crate) buckets: HashMap<String, usize>,
+    /// Budget hook: per stats bucket of a label with a budget.
+    pub(crate) budgets: HashMap<usize, TargetBudget>,
+}
 
-impl Shared {
+impl Installed {
+    /// Generation 0: nothing installed yet (every rule cache is older).
+    pub(crate) fn empty() -> Self {
+        Installed {
+            generation: 0,
+            set: DirectiveSet::default(),
+            buckets: HashMap::new(),
+            budgets: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn rule(&self, target: &str, key_hash: Option<u64>) -> Rule {
+        let resolved = match key_hash {
+            Some(h) => self.set.resolve_key(target, h),
+            None => self.set.resolve_target(target),
+        };
+        let bucket = self.buckets[resolved.label];
+        let key_rules = key_hash.is_none() && self.set.has_key_rules_for(target);
+        // Budget hook: a key resolved here is new to its rule; it starts
+        // within its target's allowance (see `budget`).
+        match self.budgets.get(&bucket).filter(|_| resolved.budget.is_some()) {
+            Some(b) => Rule::new(b.start_rate(), bucket, key_rules).with_budget(),
+            None => Rule::new(resolved.rate, bucket, key_rules),
+        }
+    }
+}
+
+impl Sampler {
     pub(crate) fn lock_ledger(&self) -> MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -134,57 +172,35 @@ impl Shared {
 
     /// Brings a callsite's rule up to the installed directives and, if `full`,
     /// moves its figures out; returns the rule to count under.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     pub(crate) fn settle_callsite(&self, cs: &CallsiteState, full: bool) -> Rule {
-        if !full {
-            let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
-            if cs.rule.current().0 == 0 {
-                cs.rule
-                    .publish(inst.generation, inst.rule(cs.meta.target(), None), |_| {});
-            }
-            if let Some(rule) = cs.rule.get(inst.generation) {
-                return rule;
-            }
-        }
-        let inst = self.current();
-        let mut ledger = self.lock_ledger();
-        settle(
-            &inst,
-            &mut ledger,
-            &cs.rule,
-            &cs.counts,
-            &cs.budget,
-            cs.meta.target(),
-            None,
-        )
+        self.settle_word(&cs.rule, &cs.counts, &cs.budget, cs.meta.target(), full)
     }
 
-    /// [`settle_callsite`](Self::settle_callsite) for a `log` call site.
+    /// [`settle_callsite`](Self::settle_callsite) for any word counted under
+    /// `target` with no key of its own (a callsite, a `log` call site).
     #[cold]
     #[inline(never)]
-    pub(crate) fn settle_log_site(&self, site: &LogSite, full: bool) -> Rule {
+    pub(crate) fn settle_word(
+        &self,
+        cache: &RuleCache,
+        counts: &Counts,
+        cell: &BudgetCell,
+        target: &str,
+        full: bool,
+    ) -> Rule {
         if !full {
             let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
-            if site.rule.current().0 == 0 {
-                site.rule
-                    .publish(inst.generation, inst.rule(&site.target, None), |_| {});
+            if cache.current().0 == 0 {
+                cache.publish(inst.generation, inst.rule(target, None), |_| {});
             }
-            if let Some(rule) = site.rule.get(inst.generation) {
+            if let Some(rule) = cache.get(inst.generation) {
                 return rule;
             }
         }
         let inst = self.current();
         let mut ledger = self.lock_ledger();
-        settle(
-            &inst,
-            &mut ledger,
-            &site.rule,
-            &site.counts,
-            &site.budget,
-            &site.target,
-            None,
-        )
+        settle(&inst, &mut ledger, cache, counts, cell, target, None)
     }
 
     /// [`settle_callsite`](Self::settle_callsite) for a key; returns the
@@ -240,14 +256,7 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> SamplingStats {
-        if let Some(t) = self
-            .breaker
-            .as_ref()
-            .filter(|b| b.is_open())
-            .and_then(|b| b.poll())
-        {
-            self.transition(t);
-        }
+        self.close_breaker_if_due();
         // Both locks for the whole pass: no install (which reassigns buckets)
         // and no move of figures while the words are read.
         let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());

@@ -12,14 +12,14 @@
 //! the stats ledger, as a flush does), then set each key's rate in its rule
 //! cache, where its decision reads it.
 
+use super::Sampler;
 use crate::{
     budget::{quantize, rate_for, BudgetCell, Histogram},
     counts::Counts,
     rule::RuleCache,
-    shared::Shared,
 };
 
-impl Shared {
+impl Sampler {
     /// A budget key kept an event: adjust if the interval is over.
     #[cold]
     #[inline(never)]

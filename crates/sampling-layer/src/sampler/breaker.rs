@@ -11,12 +11,19 @@
 //! sampler reads one flag). Each breaker-level event reads the clock and does a
 //! CAS on its slot; while open, every sampled-level event also re-checks the
 //! rate (they are all being kept and formatted anyway, which costs far more).
+//!
+//! The glue at the end of this file is how a [`Sampler`] feeds it: the
+//! decision path reports breaker-level events and polls an open breaker; a
+//! transition flips the `BREAKER_OPEN` bit of the sampler's state word (one
+//! load on the hot path sees it) and is handed to the sampler's
+//! [`NoticeRoute`](super::notice::NoticeRoute) for its notice.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tracing_core::Level;
 
+use super::{Sampler, BREAKER_OPEN};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ParseError, ParseErrorKind};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
@@ -258,6 +265,65 @@ impl BreakerState {
             });
         }
         None
+    }
+}
+
+// The glue: how the sampler feeds the breaker and acts on its transitions.
+impl Sampler {
+    /// Counts an event at or above the breaker's level (if there is a breaker).
+    #[inline]
+    pub(super) fn observe_breaker(&self, level: Level) {
+        if let Some(b) = &self.breaker {
+            if level <= b.level {
+                self.record_breaker(b);
+            }
+        }
+    }
+
+    /// Out of line (events at the breaker's level are rare next to sampled
+    /// ones), so the sampled-out path carries none of its code.
+    #[inline(never)]
+    fn record_breaker(&self, b: &BreakerState) {
+        if let Some(t) = b.record() {
+            self.transition(t);
+        }
+    }
+
+    /// The state word after letting an open breaker close (out of line, as
+    /// [`record_breaker`](Self::record_breaker)).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn poll_breaker(&self, state: u64) -> u64 {
+        match self.breaker.as_ref().and_then(|b| b.poll()) {
+            Some(t) => {
+                self.transition(t);
+                self.state.load(Ordering::Acquire)
+            }
+            None => state,
+        }
+    }
+
+    /// Lets an open breaker close if its hold period has passed with no
+    /// events to notice it (a stats read does this).
+    pub(super) fn close_breaker_if_due(&self) {
+        if let Some(t) = self
+            .breaker
+            .as_ref()
+            .filter(|b| b.is_open())
+            .and_then(|b| b.poll())
+        {
+            self.transition(t);
+        }
+    }
+
+    #[cold]
+    fn transition(&self, t: Transition) {
+        if t.opened {
+            self.state.fetch_or(BREAKER_OPEN, Ordering::Release);
+        } else {
+            self.state.fetch_and(!BREAKER_OPEN, Ordering::Release);
+        }
+        self.notices.send(t);
     }
 }
 

@@ -1,198 +1,29 @@
-//! The state one sampler shares with its handles, and the per-event decision.
+//! The per-event decision: callsite or key lookup → rule → mode → count.
 //!
-//! Figures (installing directives, moving counts into stats buckets, the
-//! stats snapshot) are in [`figures`](crate::figures).
+//! Two entry points, by what the decision needs. [`Sampler::decide_early`]
+//! runs in `enabled`, from the metadata alone, for callsites with no key
+//! field outside consistent mode (a dropped event is never built).
+//! [`Sampler::decide`] runs in `event_enabled` for the others, and for `log`
+//! records (their own target and call site come from the fields). Both count
+//! the event where it is decided, in one atomic RMW on a [`Counts`] word
+//! ([`Sampler::count`]); moving figures out of a full word or re-resolving a
+//! stale rule is [`accounts`](super::accounts)' job.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use tracing_core::{Event, Metadata};
 
-use tracing_core::{dispatcher::WeakDispatch, Event, Level, Metadata};
-
+use super::{Sampler, BREAKER_OPEN, FLAG_BITS, FLAG_MASK};
 use crate::{
     annotate,
-    breaker::{BreakerState, Transition},
-    budget::{Budgets, TargetBudget},
-    callsites::{CallsiteState, CallsiteTable},
+    callsites::CallsiteState,
     counts::Counts,
-    directive::DirectiveSet,
-    error::ParseError,
     fields::FieldHashes,
-    keys::KeyStore,
-    ledger::Ledger,
-    log_bridge::LogSites,
+    log_bridge,
     mode::{self, Mode},
     rule::Rule,
-    sync::{AtomicU64, Ordering},
+    sync::Ordering,
 };
 
-/// Target of the breaker's own notices; never sampled.
-pub(crate) const NOTICE_TARGET: &str = "sampling_layer";
-
-/// Low bits of [`Shared::state`]; any set means keep everything.
-pub(crate) const DISABLED: u64 = 1;
-pub(crate) const BREAKER_OPEN: u64 = 2;
-pub(crate) const FLAG_BITS: u32 = 2;
-const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
-
-/// A directive set with the stats buckets its labels map to.
-#[derive(Debug)]
-pub(crate) struct Installed {
-    pub(crate) generation: u64,
-    pub(crate) set: DirectiveSet,
-    pub(crate) buckets: HashMap<String, usize>,
-    /// Budget hook: per stats bucket of a label with a budget.
-    pub(crate) budgets: HashMap<usize, TargetBudget>,
-}
-
-impl Installed {
-    pub(crate) fn rule(&self, target: &str, key_hash: Option<u64>) -> Rule {
-        let resolved = match key_hash {
-            Some(h) => self.set.resolve_key(target, h),
-            None => self.set.resolve_target(target),
-        };
-        let bucket = self.buckets[resolved.label];
-        let key_rules = key_hash.is_none() && self.set.has_key_rules_for(target);
-        // Budget hook: a key resolved here is new to its rule; it starts
-        // within its target's allowance (see `budget`).
-        match self.budgets.get(&bucket).filter(|_| resolved.budget.is_some()) {
-            Some(b) => Rule::new(b.start_rate(), bucket, key_rules).with_budget(),
-            None => Rule::new(resolved.rate, bucket, key_rules),
-        }
-    }
-}
-
-pub(crate) struct Shared {
-    pub(crate) mode: Mode,
-    pub(crate) key_field: String,
-    pub(crate) always_keep: Level,
-    pub(crate) seed: u64,
-    pub(crate) callsites: CallsiteTable,
-    pub(crate) keys: KeyStore,
-    /// `log` records' call sites (through `tracing-log`).
-    pub(crate) log_sites: LogSites,
-    /// `generation << 2 | DISABLED | BREAKER_OPEN`: one load tells the hot
-    /// path both whether to sample and whether its cached rules are current.
-    pub(crate) state: AtomicU64,
-    pub(crate) installed: RwLock<Arc<Installed>>,
-    /// Figures moved out of callsites and keys, per stats bucket. Every move
-    /// takes this lock, and so does a snapshot (see `figures`).
-    pub(crate) ledger: Mutex<Ledger>,
-    pub(crate) breaker: Option<BreakerState>,
-    /// Budget hook: the adjustment's clock and schedule.
-    pub(crate) budgets: Budgets,
-    /// The dispatcher this sampler is part of (told or recognised), for notices.
-    pub(crate) dispatch: OnceLock<WeakDispatch>,
-    /// Set by `SamplingHandle::set_notice_dispatch`; wins over `dispatch`.
-    pub(crate) notice_dispatch: Mutex<Option<WeakDispatch>>,
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("mode", &self.mode)
-            .field("key_field", &self.key_field)
-            .field("always_keep", &self.always_keep)
-            .field("directives", &self.directives())
-            .field("max_keys", &self.keys.max())
-            .field("breaker", &self.breaker.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        set: DirectiveSet,
-        mode: Mode,
-        key_field: String,
-        always_keep: Level,
-        seed: u64,
-        max_keys: usize,
-        breaker: Option<BreakerState>,
-        budgets: Budgets,
-    ) -> Result<Self, ParseError> {
-        let shared = Shared {
-            mode,
-            key_field,
-            always_keep,
-            seed,
-            callsites: CallsiteTable::new(),
-            keys: KeyStore::new(max_keys),
-            log_sites: LogSites::new(),
-            state: AtomicU64::new(0),
-            installed: RwLock::new(Arc::new(Installed {
-                generation: 0,
-                set: DirectiveSet::default(),
-                buckets: HashMap::new(),
-                budgets: HashMap::new(),
-            })),
-            ledger: Mutex::new(Ledger::default()),
-            breaker,
-            budgets,
-            dispatch: OnceLock::new(),
-            notice_dispatch: Mutex::new(None),
-        };
-        shared.install(set)?;
-        Ok(shared)
-    }
-
-    pub(crate) fn directives(&self) -> String {
-        self.current().set.source().to_owned()
-    }
-
-    pub(crate) fn current(&self) -> Arc<Installed> {
-        self.installed
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    pub(crate) fn set_enabled(&self, enabled: bool) {
-        if enabled {
-            self.state.fetch_and(!DISABLED, Ordering::Release);
-        } else {
-            self.state.fetch_or(DISABLED, Ordering::Release);
-        }
-    }
-
-    pub(crate) fn register(&self, meta: &'static Metadata<'static>) -> &CallsiteState {
-        self.callsites.get_or_insert(meta, || {
-            let consistent = match &self.mode {
-                Mode::Consistent { field } => Some(field.as_str()),
-                _ => None,
-            };
-            let sampled = meta.is_event()
-                && *meta.level() > self.always_keep
-                && meta.target() != NOTICE_TARGET;
-            CallsiteState::new(meta, sampled, &self.key_field, consistent)
-        })
-    }
-
-    /// Identifies this sampler (its address; stable: it lives in an `Arc`).
-    #[inline]
-    pub(crate) fn id(&self) -> usize {
-        self as *const Shared as usize
-    }
-
-    #[inline]
-    fn observe_breaker(&self, level: Level) {
-        if let Some(b) = &self.breaker {
-            if level <= b.level {
-                self.record_breaker(b);
-            }
-        }
-    }
-
-    /// Out of line (events at the breaker's level are rare next to sampled
-    /// ones), so the sampled-out path carries none of its code.
-    #[inline(never)]
-    fn record_breaker(&self, b: &BreakerState) {
-        if let Some(t) = b.record() {
-            self.transition(t);
-        }
-    }
-
+impl Sampler {
     /// The bypass flags (after letting an open breaker close) and the generation.
     #[inline]
     fn bypass_and_generation(&self) -> (u64, u64) {
@@ -201,20 +32,6 @@ impl Shared {
             state = self.poll_breaker(state);
         }
         (state & FLAG_MASK, state >> FLAG_BITS)
-    }
-
-    /// The state word after letting an open breaker close (out of line, as
-    /// [`record_breaker`](Self::record_breaker)).
-    #[cold]
-    #[inline(never)]
-    fn poll_breaker(&self, state: u64) -> u64 {
-        match self.breaker.as_ref().and_then(|b| b.poll()) {
-            Some(t) => {
-                self.transition(t);
-                self.state.load(Ordering::Acquire)
-            }
-            None => state,
-        }
     }
 
     /// The decision for events whose callsite needs no field to decide (no key
@@ -510,18 +327,43 @@ impl Shared {
         }
     }
 
-    #[cold]
-    pub(crate) fn transition(&self, t: Transition) {
-        if t.opened {
-            self.state.fetch_or(BREAKER_OPEN, Ordering::Release);
-        } else {
-            self.state.fetch_and(!BREAKER_OPEN, Ordering::Release);
+    /// The decision for an event of a `tracing-log` callsite `cs`: per `log`
+    /// call site, under the rule of the record's own target (at `cs` itself,
+    /// under the `log` target, once the site table is full).
+    fn decide_log(
+        &self,
+        event: &Event<'_>,
+        cs: &CallsiteState,
+        bypass: u64,
+        generation: u64,
+        value_hash: &mut impl FnMut() -> Option<u64>,
+    ) -> bool {
+        let key = log_bridge::site_key(event, *cs.meta.level());
+        let site = self
+            .log_sites
+            .get_or_insert(key, || log_bridge::record_target(event));
+        let (cache, counts, cell, target) = match site {
+            Some(s) => (&s.rule, &s.counts, &s.budget, &*s.target),
+            None => (&cs.rule, &cs.counts, &cs.budget, cs.meta.target()),
+        };
+        let mut rule = match cache.get(generation) {
+            Some(r) => r,
+            None => self.settle_word(cache, counts, cell, target, false),
+        };
+        let keep = loop {
+            match self.count(rule, bypass, counts, value_hash) {
+                Some(keep) => break keep,
+                None => rule = self.settle_word(cache, counts, cell, target, true),
+            }
+        };
+        if keep {
+            let rate = rule.rate();
+            let sampled = bypass == 0 && !rate.is_one();
+            annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
+            if rule.is_budget() {
+                self.budget_kept();
+            }
         }
-        let explicit = self
-            .notice_dispatch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        crate::handle::notify(explicit.or_else(|| self.dispatch.get().cloned()), t);
+        keep
     }
 }

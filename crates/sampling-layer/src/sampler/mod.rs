@@ -1,0 +1,183 @@
+//! [`Sampler`]: the state one sampler shares with its handles, and the parts
+//! it owns.
+//!
+//! The type and its construction are here; its behaviour is split by job into
+//! the child modules, each an `impl Sampler` block over the fields below:
+//!
+//! - [`decide`]: the per-event decision (callsite or key lookup, rule, mode,
+//!   count), including `log` records;
+//! - [`accounts`]: installing a directive set, moving figures into the stats
+//!   buckets, and the (monotonic) stats snapshot;
+//! - [`breaker`]: the circuit breaker's state machine and how the decision
+//!   path feeds it;
+//! - [`notice`]: the breaker's notices and the dispatcher they go to;
+//! - `adjust`: the budget adjustment's pass over the keys (the algorithm is
+//!   in [`budget`](crate::budget)).
+//!
+//! Nothing here imports a module above it (`handle`, `filter`, `builder`):
+//! the filter and the handle call into this type, never the other way round.
+
+pub(crate) mod accounts;
+mod adjust;
+pub(crate) mod breaker;
+mod decide;
+pub(crate) mod notice;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tracing_core::{Dispatch, Level, Metadata};
+
+use crate::{
+    budget::Budgets,
+    callsites::{CallsiteState, CallsiteTable},
+    directive::DirectiveSet,
+    error::ParseError,
+    keys::KeyStore,
+    ledger::Ledger,
+    log_bridge::LogSites,
+    mode::Mode,
+    sync::{AtomicU64, Ordering},
+};
+
+use accounts::Installed;
+use breaker::BreakerState;
+use notice::{NoticeRoute, NOTICE_TARGET};
+
+/// Low bits of [`Sampler::state`]; any set means keep everything.
+pub(crate) const DISABLED: u64 = 1;
+pub(crate) const BREAKER_OPEN: u64 = 2;
+pub(crate) const FLAG_BITS: u32 = 2;
+pub(crate) const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
+
+/// The builder's settings, validated: everything a sampler needs besides
+/// its directives.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) mode: Mode,
+    pub(crate) key_field: String,
+    pub(crate) always_keep: Level,
+    pub(crate) seed: u64,
+    pub(crate) max_keys: usize,
+    pub(crate) breaker: Option<BreakerState>,
+    /// Budget hook: the adjustment's interval and clock.
+    pub(crate) budgets: Budgets,
+}
+
+pub(crate) struct Sampler {
+    pub(crate) mode: Mode,
+    pub(crate) key_field: String,
+    pub(crate) always_keep: Level,
+    pub(crate) seed: u64,
+    pub(crate) callsites: CallsiteTable,
+    pub(crate) keys: KeyStore,
+    /// `log` records' call sites (through `tracing-log`).
+    pub(crate) log_sites: LogSites,
+    /// `generation << 2 | DISABLED | BREAKER_OPEN`: one load tells the hot
+    /// path both whether to sample and whether its cached rules are current.
+    pub(crate) state: AtomicU64,
+    pub(crate) installed: RwLock<Arc<Installed>>,
+    /// Figures moved out of callsites and keys, per stats bucket. Every move
+    /// takes this lock, and so does a snapshot (see [`accounts`]).
+    pub(crate) ledger: Mutex<Ledger>,
+    pub(crate) breaker: Option<BreakerState>,
+    /// Budget hook: the adjustment's clock and schedule.
+    pub(crate) budgets: Budgets,
+    /// Where the breaker's notices go.
+    pub(crate) notices: NoticeRoute,
+}
+
+impl fmt::Debug for Sampler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sampler")
+            .field("mode", &self.mode)
+            .field("key_field", &self.key_field)
+            .field("always_keep", &self.always_keep)
+            .field("directives", &self.directives())
+            .field("max_keys", &self.keys.max())
+            .field("breaker", &self.breaker.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sampler {
+    /// A sampler with `settings`, `set` installed. `recognise` tells whether
+    /// a dispatcher holds this sampler (see [`NoticeRoute::capture`]): only
+    /// the filter type knows how to look for itself in one.
+    pub(crate) fn new(
+        settings: Settings,
+        set: DirectiveSet,
+        recognise: fn(&Dispatch) -> Option<usize>,
+    ) -> Result<Self, ParseError> {
+        let Settings {
+            mode,
+            key_field,
+            always_keep,
+            seed,
+            max_keys,
+            breaker,
+            budgets,
+        } = settings;
+        let sampler = Sampler {
+            mode,
+            key_field,
+            always_keep,
+            seed,
+            callsites: CallsiteTable::new(),
+            keys: KeyStore::new(max_keys),
+            log_sites: LogSites::new(),
+            state: AtomicU64::new(0),
+            installed: RwLock::new(Arc::new(Installed::empty())),
+            ledger: Mutex::new(Ledger::default()),
+            breaker,
+            budgets,
+            notices: NoticeRoute::new(recognise),
+        };
+        sampler.install(set)?;
+        Ok(sampler)
+    }
+
+    pub(crate) fn directives(&self) -> String {
+        self.current().set.source().to_owned()
+    }
+
+    pub(crate) fn current(&self) -> Arc<Installed> {
+        self.installed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_enabled(&self, enabled: bool) {
+        if enabled {
+            self.state.fetch_and(!DISABLED, Ordering::Release);
+        } else {
+            self.state.fetch_or(DISABLED, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn register(&self, meta: &'static Metadata<'static>) -> &CallsiteState {
+        self.callsites.get_or_insert(meta, || {
+            let consistent = match &self.mode {
+                Mode::Consistent { field } => Some(field.as_str()),
+                _ => None,
+            };
+            let sampled = meta.is_event()
+                && *meta.level() > self.always_keep
+                && meta.target() != NOTICE_TARGET;
+            CallsiteState::new(meta, sampled, &self.key_field, consistent)
+        })
+    }
+
+    /// Identifies this sampler (its address; stable: it lives in an `Arc`).
+    #[inline]
+    pub(crate) fn id(&self) -> usize {
+        self as *const Sampler as usize
+    }
+
+    /// Looks for the dispatcher this sampler is part of (see
+    /// [`NoticeRoute::capture`]); called where no dispatch is under way.
+    pub(crate) fn capture_dispatch(&self) {
+        self.notices.capture(self.id());
+    }
+}

@@ -1,0 +1,155 @@
+//! The breaker's notices: where each goes ([`NoticeRoute`]) and the one
+//! lazily started thread that emits them, fed by a bounded channel.
+//!
+//! A transition (see the glue in [`breaker`](super::breaker)) is handed to
+//! [`NoticeRoute::send`]. A subscriber must not be re-entered from inside its
+//! own filtering (the per-layer filter state is thread-local and would be
+//! overwritten, and a scoped dispatcher hands nested events to a no-op), so a
+//! notice is emitted from another thread, into the dispatcher the sampler is
+//! part of, else into the global default. That dispatcher is, first one named
+//! by `SamplingHandle::set_notice_dispatch`; else the one a global layer is
+//! told (`on_register_dispatch`); else the one a per-layer filter recognises
+//! ([`NoticeRoute::capture`]).
+//!
+//! One thread serves every sampler in the process. It starts with the first
+//! transition and then waits on the channel for the life of the process (an
+//! idle thread costs a stack and nothing else). The channel holds at most
+//! [`CAPACITY`] notices: a transition that finds it full loses its notice, not
+//! the transition itself, which is counted in the stats either way. Sending
+//! never blocks, so a notice emitted from the notice thread that trips another
+//! breaker cannot deadlock.
+
+use std::fmt;
+use std::sync::{Mutex, OnceLock};
+
+use tracing_core::dispatcher::{get_default, Dispatch, WeakDispatch};
+
+use super::breaker::Transition;
+
+/// Target of the breaker's own notices; never sampled.
+pub(crate) const NOTICE_TARGET: &str = "sampling_layer";
+
+/// Notices waiting for the notice thread, at most.
+pub(crate) const CAPACITY: usize = 256;
+
+/// The notice thread's name (short enough to survive Linux's 15-byte limit).
+pub(crate) const THREAD_NAME: &str = "sampler-notice";
+
+struct Notice {
+    dispatch: Option<WeakDispatch>,
+    transition: Transition,
+}
+
+/// `None` if the thread could not be started (then notices are lost, counted
+/// transitions are not).
+static NOTICES: OnceLock<Option<flume::Sender<Notice>>> = OnceLock::new();
+
+/// Where one sampler's notices go.
+pub(crate) struct NoticeRoute {
+    /// The dispatcher this sampler is part of (told or recognised).
+    found: OnceLock<WeakDispatch>,
+    /// Named by `SamplingHandle::set_notice_dispatch`; wins over `found`.
+    named: Mutex<Option<WeakDispatch>>,
+    /// The id of the sampler a dispatcher holds as its per-layer filter, if
+    /// any (only the filter type can look for itself in a dispatcher).
+    recognise: fn(&Dispatch) -> Option<usize>,
+}
+
+impl fmt::Debug for NoticeRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NoticeRoute")
+            .field("found", &self.found.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NoticeRoute {
+    pub(crate) fn new(recognise: fn(&Dispatch) -> Option<usize>) -> Self {
+        NoticeRoute {
+            found: OnceLock::new(),
+            named: Mutex::new(None),
+            recognise,
+        }
+    }
+
+    /// A global layer is told its dispatcher (`on_register_dispatch`).
+    pub(crate) fn told(&self, dispatch: &Dispatch) {
+        let _ = self.found.set(dispatch.downgrade());
+    }
+
+    /// The user names the dispatcher; wins over any other.
+    pub(crate) fn name(&self, dispatch: &Dispatch) {
+        *self.named.lock().unwrap_or_else(|e| e.into_inner()) = Some(dispatch.downgrade());
+    }
+
+    /// Remembers the dispatcher sampler `id` is part of, when the sampler is
+    /// a per-layer filter (a global layer is told; a filter is not). Called
+    /// where we are not inside a dispatch (callsite registration, handle
+    /// calls): if the thread's current dispatcher holds this very sampler,
+    /// keep a weak reference to it. The first `SamplingFilter` in a stack is
+    /// the one found, so a second sampler in the same stack, or one inside a
+    /// filter combinator, is not recognised and its notices go to the global
+    /// default dispatcher.
+    pub(crate) fn capture(&self, id: usize) {
+        if self.found.get().is_some() {
+            return;
+        }
+        get_default(|d| {
+            if (self.recognise)(d) == Some(id) {
+                let _ = self.found.set(d.downgrade());
+            }
+        });
+    }
+
+    /// Queues the notice of `t` for the dispatcher named or found.
+    pub(crate) fn send(&self, t: Transition) {
+        let named = self.named.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        notify(named.or_else(|| self.found.get().cloned()), t);
+    }
+}
+
+/// Queues one WARN notice (target `sampling_layer`) for transition `t`.
+fn notify(dispatch: Option<WeakDispatch>, t: Transition) {
+    let notice = Notice {
+        dispatch,
+        transition: t,
+    };
+    if let Some(tx) = NOTICES.get_or_init(start) {
+        // Full (or no thread): the notice is lost, never the caller's time.
+        let _ = tx.try_send(notice);
+    }
+}
+
+fn start() -> Option<flume::Sender<Notice>> {
+    let (tx, rx) = flume::bounded::<Notice>(CAPACITY);
+    std::thread::Builder::new()
+        .name(THREAD_NAME.into())
+        .spawn(move || {
+            for n in rx.iter() {
+                match n.dispatch.and_then(|d| d.upgrade()) {
+                    Some(d) => tracing::dispatcher::with_default(&d, || emit(n.transition)),
+                    None => emit(n.transition),
+                }
+            }
+        })
+        .ok()?;
+    Some(tx)
+}
+
+fn emit(t: Transition) {
+    if t.opened {
+        tracing::warn!(
+            target: NOTICE_TARGET,
+            error_rate = t.rate,
+            threshold = t.threshold,
+            "circuit breaker opened: errors above threshold, sampling suspended (keeping every event)"
+        );
+    } else {
+        tracing::warn!(
+            target: NOTICE_TARGET,
+            error_rate = t.rate,
+            threshold = t.threshold,
+            "circuit breaker closed: error rate below threshold for the hold period, sampling resumed"
+        );
+    }
+}
