@@ -47,7 +47,9 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
+use crate::counts::Counts;
 use crate::error::ParseErrorKind;
+use crate::rule::Rule;
 use crate::rate::Rate;
 use crate::sync::{AtomicU64, Ordering};
 
@@ -143,11 +145,12 @@ impl BudgetCell {
     }
 
     /// Folds `counted` events over `secs` seconds (plus the carry) into the
-    /// estimate; returns the new estimate (events per second).
-    pub(crate) fn observe(&self, counted: u64, secs: f64) -> f64 {
+    /// estimate; returns the new estimate (events per second) and the events
+    /// it counted.
+    pub(crate) fn observe(&self, counted: u64, secs: f64) -> (f64, u64) {
         let cur = self.0.load(Ordering::Relaxed);
-        let n = (counted + (cur & 0xFFFF_FFFF)) as f64;
-        let seen = n / secs;
+        let n = counted + (cur & 0xFFFF_FFFF);
+        let seen = n as f64 / secs;
         let estimate = match cur >> 32 {
             NO_ESTIMATE => seen,
             bits => {
@@ -162,7 +165,7 @@ impl BudgetCell {
         };
         let bits = u64::from((estimate as f32).to_bits());
         self.0.store(bits << 32, Ordering::Relaxed);
-        estimate
+        (estimate, n)
     }
 
     /// The estimate of the last pass (events per second), if any.
@@ -183,34 +186,58 @@ pub(crate) struct TargetBudget {
     /// The packed rate later new keys start at.
     fresh_rate: AtomicU64,
     /// New keys per interval that start at rate 1.
-    allowance: u64,
+    allowance: AtomicU64,
+    /// The budget's lines per interval.
+    per_interval: f64,
 }
 
 impl TargetBudget {
     pub(crate) fn new(budget: Budget, interval_secs: f64) -> Self {
-        let allowance = (budget.per_sec() * interval_secs * FRESH_SHARE).ceil().max(1.0) as u64;
+        let per_interval = budget.per_sec() * interval_secs;
         TargetBudget {
             budget,
             fresh: AtomicU64::new(0),
             fresh_rate: AtomicU64::new(Rate::ONE.pack()),
-            allowance,
+            // Until the first pass knows how many lines a key brings: one each.
+            allowance: AtomicU64::new(keys_for(per_interval * FRESH_SHARE, 1.0)),
+            per_interval,
         }
     }
 
     /// The rate a key seen for the first time starts at (see the module docs).
     pub(crate) fn start_rate(&self) -> Rate {
-        if self.fresh.fetch_add(1, Ordering::Relaxed) < self.allowance {
+        if self.fresh.fetch_add(1, Ordering::Relaxed) < self.allowance.load(Ordering::Relaxed) {
             Rate::ONE
         } else {
             Rate::unpack(self.fresh_rate.load(Ordering::Relaxed))
         }
     }
 
-    /// A new interval: the allowance refills; later new keys start at `rate`.
-    pub(crate) fn renew(&self, rate: Rate) {
+    /// A new interval, after a pass that saw `h`'s keys over `secs`: the
+    /// allowance refills (as many keys as bring a tenth of the budget's lines
+    /// at the last interval's lines per active key), and later new keys start
+    /// at the rate that would spend the budget on the whole target's traffic
+    /// as counted (not as estimated: the estimates of keys that have gone
+    /// quiet decay only by half per interval).
+    pub(crate) fn renew(&self, h: &Histogram, secs: f64) {
+        let per_key = h.events as f64 / h.active.max(1) as f64;
+        self.allowance.store(
+            keys_for(self.per_interval * FRESH_SHARE, per_key),
+            Ordering::Relaxed,
+        );
+        let rate = if h.events == 0 {
+            Rate::ONE
+        } else {
+            quantize(self.budget.per_sec() * secs / h.events as f64)
+        };
         self.fresh.store(0, Ordering::Relaxed);
         self.fresh_rate.store(rate.pack(), Ordering::Relaxed);
     }
+}
+
+/// How many keys of `per_key` lines make `lines` (at least one).
+fn keys_for(lines: f64, per_key: f64) -> u64 {
+    (lines / per_key.max(1.0)).floor().max(1.0) as u64
 }
 
 /// The adjustment's clock and schedule, owned by the sampler.
@@ -286,6 +313,20 @@ impl Budgets {
     }
 }
 
+/// A budget key's first rule was just published on `counts`: below rate 1,
+/// start it at a random position of its first window. In deterministic mode
+/// a key keeps the first event of each window; a key that lives for fewer
+/// events than a window (key churn) would otherwise keep one event where it
+/// should keep a fraction, so `sum(1 / sample_rate)` would over-count it and
+/// churn would overspend the budget. With a random start each key keeps its
+/// share in expectation, and exactly `p` in `q` after its first window.
+pub(crate) fn start(counts: &Counts, rule: Rule, seed: u64) {
+    let rate = rule.rate();
+    if rule.is_budget() && !rate.is_one() && !rate.is_zero() {
+        counts.set_position(crate::mode::draw(seed) % u64::from(rate.denominator()));
+    }
+}
+
 /// Bins per doubling of a key's estimate, and doublings covered (from
 /// 2^-8 to 2^24 events per second).
 const PER_OCTAVE: f64 = 8.0;
@@ -299,6 +340,9 @@ pub(crate) struct Histogram {
     sum: [f64; BINS],
     keys: u64,
     total: f64,
+    /// Events counted in the pass, and keys that had any.
+    events: u64,
+    active: u64,
 }
 
 impl Default for Histogram {
@@ -308,6 +352,8 @@ impl Default for Histogram {
             sum: [0.0; BINS],
             keys: 0,
             total: 0.0,
+            events: 0,
+            active: 0,
         }
     }
 }
@@ -332,17 +378,15 @@ impl Histogram {
         *self = Histogram::default();
     }
 
-    pub(crate) fn add(&mut self, e: f64) {
+    /// A key with estimate `e` that had `events` events in the pass.
+    pub(crate) fn add(&mut self, e: f64, events: u64) {
+        self.events += events;
+        self.active += u64::from(events > 0);
         let i = bin(e);
         self.count[i] += 1;
         self.sum[i] += e;
         self.keys += 1;
         self.total += e;
-    }
-
-    /// Total estimated events per second of the target.
-    pub(crate) fn total(&self) -> f64 {
-        self.total
     }
 
     /// The level `c` with `sum(min(e_i, c)) = budget` (infinite when the
@@ -421,7 +465,7 @@ mod tests {
     fn the_level_spends_the_budget_and_spares_rare_keys() {
         let mut h = Histogram::default();
         for e in [20_000.0, 2_000.0, 20.0] {
-            h.add(e);
+            h.add(e, e as u64);
         }
         let c = h.level(500.0);
         assert!((c - 240.0).abs() < 1e-9, "{c}");
@@ -436,7 +480,7 @@ mod tests {
         // Equal keys share equally.
         let mut h = Histogram::default();
         for _ in 0..100 {
-            h.add(50.0);
+            h.add(50.0, 50);
         }
         assert!((h.level(1_000.0) - 10.0).abs() < 1e-9);
     }
@@ -455,23 +499,30 @@ mod tests {
     fn the_estimate_rises_at_once_and_falls_halfway() {
         let c = BudgetCell::new();
         assert_eq!(c.estimate(), None);
-        assert_eq!(c.observe(100, 1.0), 100.0);
-        assert_eq!(c.observe(400, 2.0), 200.0);
-        assert_eq!(c.observe(0, 1.0), 100.0);
+        assert_eq!(c.observe(100, 1.0), (100.0, 100));
+        assert_eq!(c.observe(400, 2.0), (200.0, 400));
+        assert_eq!(c.observe(0, 1.0), (100.0, 0));
         c.carry((10, 30));
-        assert_eq!(c.observe(60, 1.0), 100.0, "the carry counts");
+        assert_eq!(c.observe(60, 1.0), (100.0, 100), "the carry counts");
         assert_eq!(c.estimate(), Some(100.0));
     }
 
     #[test]
     fn new_keys_start_at_one_within_the_allowance() {
-        let t = TargetBudget::new(Budget::parse("20/s").unwrap().unwrap(), 1.0);
-        let half = Rate::from_fraction(1, 2).unwrap();
-        t.renew(half);
+        let t = TargetBudget::new(Budget::parse("200/s").unwrap().unwrap(), 1.0);
+        for _ in 0..20 {
+            assert_eq!(t.start_rate(), Rate::ONE);
+        }
+        assert_eq!(t.start_rate(), Rate::ONE, "no pass yet: the last rate");
+        // A pass saw 400 lines from 40 keys (10 each): the allowance is a
+        // tenth of 200 lines, 2 keys; later ones start at 200/400.
+        let mut h = Histogram::default();
+        for _ in 0..40 {
+            h.add(10.0, 10);
+        }
+        t.renew(&h, 1.0);
         assert_eq!(t.start_rate(), Rate::ONE);
         assert_eq!(t.start_rate(), Rate::ONE);
-        assert_eq!(t.start_rate(), half, "allowance: a tenth of 20 lines = 2 keys");
-        t.renew(half);
-        assert_eq!(t.start_rate(), Rate::ONE);
+        assert_eq!(t.start_rate(), Rate::from_fraction(1, 2).unwrap());
     }
 }

@@ -192,7 +192,10 @@ impl Sampler {
         if !full {
             let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
             if cache.current().0 == 0 {
-                cache.publish(inst.generation, inst.rule(target, None), |_| {});
+                let rule = inst.rule(target, None);
+                if cache.publish(inst.generation, rule, |_| {}) {
+                    crate::budget::start(counts, rule, self.seed); // Budget hook
+                }
             }
             if let Some(rule) = cache.get(inst.generation) {
                 return rule;
@@ -221,7 +224,9 @@ impl Sampler {
                     return false;
                 }
                 let rule = inst.rule(meta.target(), Some(key_hash));
-                e.rule.publish(inst.generation, rule, |_| {});
+                if e.rule.publish(inst.generation, rule, |_| {}) {
+                    crate::budget::start(&e.counts, rule, self.seed); // Budget hook
+                }
                 true
             });
             if fresh != Some(false) {

@@ -14,7 +14,7 @@
 
 use super::Sampler;
 use crate::{
-    budget::{quantize, rate_for, BudgetCell, Histogram},
+    budget::{rate_for, BudgetCell, Histogram},
     counts::Counts,
     rule::RuleCache,
 };
@@ -51,9 +51,9 @@ impl Sampler {
             }
             let (kept, dropped) = counts.take();
             ledger.add(rule.bucket(), (kept, dropped));
-            let e = cell.observe(kept + dropped, secs);
+            let (e, events) = cell.observe(kept + dropped, secs);
             if let Some(h) = histograms.get_mut(&rule.bucket()) {
-                h.add(e);
+                h.add(e, events);
             }
         };
         self.callsites
@@ -64,9 +64,7 @@ impl Sampler {
         drop(ledger);
 
         for (b, target) in &inst.budgets {
-            let h = &histograms[b];
-            let per_sec = target.budget.per_sec();
-            target.renew(quantize(per_sec / h.total()));
+            target.renew(&histograms[b], secs);
         }
         let level = |bucket: usize| -> Option<f64> {
             let h: &Histogram = histograms.get(&bucket)?;
