@@ -11,6 +11,13 @@
 //! `max_keys`) and the `log` sites: estimate (moving each word's figures to
 //! the stats ledger, as a flush does), then set each key's rate in its rule
 //! cache, where its decision reads it.
+//!
+//! The whole pass holds the stats ledger lock (taken after the directive
+//! lock's read side was let go, never waited for). An install sweeps every
+//! word under the same lock, so a retune never holds a tag an install's
+//! sweep needs, and a word the install already moved to the next generation
+//! is left alone (a retune only applies to the generation it was computed
+//! under). Lock order as in `accounts`: ledger, then the key map's shards.
 
 use super::Sampler;
 use crate::{
@@ -61,7 +68,6 @@ impl Sampler {
         self.keys.visit(|e| observe(&e.rule, &e.counts, &e.budget));
         self.log_sites
             .for_each(|s| observe(&s.rule, &s.counts, &s.budget));
-        drop(ledger);
 
         for (b, target) in &inst.budgets {
             target.renew(&histograms[b], secs);
@@ -86,6 +92,9 @@ impl Sampler {
         self.callsites.for_each(|cs| retune(&cs.rule, &cs.budget));
         self.keys.visit(|e| retune(&e.rule, &e.budget));
         self.log_sites.for_each(|s| retune(&s.rule, &s.budget));
+        // Held until here: an install sweeps every word under this lock and
+        // must find no tag busy with a retune (see the module docs).
+        drop(ledger);
         self.budgets.done(&mut pass, now);
     }
 }
