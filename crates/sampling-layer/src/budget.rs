@@ -49,8 +49,8 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock};
 use crate::counts::Counts;
 use crate::error::ParseErrorKind;
-use crate::rule::Rule;
 use crate::rate::Rate;
+use crate::rule::Rule;
 use crate::sync::{AtomicU64, Ordering};
 
 /// The largest budget: a billion lines per unit.
@@ -140,8 +140,10 @@ impl BudgetCell {
     pub(crate) fn carry(&self, (kept, dropped): (u64, u64)) {
         let cur = self.0.load(Ordering::Relaxed);
         let carried = (cur & 0xFFFF_FFFF).saturating_add(kept + dropped);
-        self.0
-            .store((cur & !0xFFFF_FFFF) | carried.min(0xFFFF_FFFF), Ordering::Relaxed);
+        self.0.store(
+            (cur & !0xFFFF_FFFF) | carried.min(0xFFFF_FFFF),
+            Ordering::Relaxed,
+        );
     }
 
     /// Folds `counted` events over `secs` seconds (plus the carry) into the
@@ -429,7 +431,9 @@ pub(crate) fn quantize(r: f64) -> Rate {
         return Rate::ONE;
     }
     if r < 1.0 / 16.0 {
-        let n = (1.0 / r).round().clamp(16.0, f64::from(crate::rate::MAX_DENOMINATOR));
+        let n = (1.0 / r)
+            .round()
+            .clamp(16.0, f64::from(crate::rate::MAX_DENOMINATOR));
         return Rate::from_fraction(1, n as u32).unwrap_or(Rate::ONE);
     }
     let p = (r * 1024.0).round().clamp(64.0, 1024.0) as u32;
@@ -448,10 +452,22 @@ mod tests {
         assert_eq!(b(" 7 / S "), Some(Ok(7.0)));
         assert_eq!(b("1/20"), None, "a fraction is a rate");
         assert_eq!(b("0.05"), None);
-        assert!(matches!(b("0/s"), Some(Err(ParseErrorKind::InvalidBudget(_)))));
-        assert!(matches!(b("1.5/s"), Some(Err(ParseErrorKind::InvalidBudget(_)))));
-        assert!(matches!(b("5/hour"), Some(Err(ParseErrorKind::InvalidBudget(_)))));
-        assert!(matches!(b("/s"), Some(Err(ParseErrorKind::InvalidBudget(_)))));
+        assert!(matches!(
+            b("0/s"),
+            Some(Err(ParseErrorKind::InvalidBudget(_)))
+        ));
+        assert!(matches!(
+            b("1.5/s"),
+            Some(Err(ParseErrorKind::InvalidBudget(_)))
+        ));
+        assert!(matches!(
+            b("5/hour"),
+            Some(Err(ParseErrorKind::InvalidBudget(_)))
+        ));
+        assert!(matches!(
+            b("/s"),
+            Some(Err(ParseErrorKind::InvalidBudget(_)))
+        ));
         assert!(matches!(
             b("99999999999/s"),
             Some(Err(ParseErrorKind::InvalidBudget(_)))

@@ -68,11 +68,13 @@
 //!
 //! ```text
 //! directives := item ("," item)*               at most MAX_DIRECTIVES_LEN (1 MiB)
-//! item       := rate                           the default for every target
-//!             | target "=" rate                events whose target starts with `target`
+//! item       := limit                          the default for every target
+//!             | target "=" limit               events whose target starts with `target`
 //!             | [target] "[" key "]" "=" rate  events with that key under `target` (none: any target)
-//!             | [target "="] level "@" rate    the level for EnvFilter, the rate for the sampler
+//!             | [target "="] level "@" limit   the level for EnvFilter, the limit for the sampler
+//! limit      := rate | budget
 //! rate       := decimal | decimal "%" | integer "/" integer          in [0, 1]
+//! budget     := integer "/" ("s" | "min")      lines per second or per minute, 1 .. 10^9
 //! level      := trace | debug | info | warn | error | off | 0 .. 5   any case, as EnvFilter
 //! target     := a letter, digit, "_", "-" or ":" first (as EnvFilter), then no
 //!               whitespace and none of  [ ] = @ , { }
@@ -85,6 +87,13 @@
 //! the longest matching target, then the bare default; an event nothing
 //! matches is kept (rate 1) and counted under [`OTHER_TARGET`]. A later
 //! directive for the same target (and key) replaces an earlier one.
+//!
+//! A target (or the default) has a rate or a [budget](#budgets), whichever
+//! its later directive gives: `app=0.5,app=200/s` is a budget. A budget has a
+//! unit after the `/` (`s`, `sec`, `min` or `m`, any case), a rate has digits
+//! (`1/20`), so the two never read alike. A `[key]` takes a rate only (a
+//! budget is shared out among a target's keys), and budgets are refused in
+//! consistent mode (see [Budgets](#budgets)).
 //!
 //! Rates are exact fractions: at most 7 decimal places, denominators up to
 //! 16 777 215. Rate 1 keeps everything with no per-key state; rate 0 drops
@@ -104,6 +113,50 @@
 //! `EnvFilter` and a sampler, so one variable configures both; it hands every
 //! form it does not own (levels, targets, span and field filters) to
 //! `EnvFilter`.
+//!
+//! # Budgets
+//!
+//! `app::router=200/s` keeps about 200 lines per second of `app::router`'s
+//! sampled-level events however busy it is, spread over its keys (callsites
+//! or `sample_key` values) so that rare keys keep everything: once per
+//! adjustment interval ([`budget_interval`](SamplingFilterBuilder::budget_interval),
+//! 1 s by default) each key's event rate is estimated (a moving average
+//! that follows a rise at once and a fall halfway per interval), and each key
+//! gets the rate that spends the budget: a key below its fair share keeps
+//! all, the others keep `level / their rate` (water filling). A key's rate is
+//! cached in its rule beside its counter, exactly where a configured rate is,
+//! so a sampled-out event costs what it costs without a budget
+//! (`docs/benchmarks.md`); rates are `1/N` below 1/16 and `p/1024` above.
+//!
+//! - Every kept event carries the rate it was kept at ([`sample_rate`],
+//!   [`Annotated`]), so `sum(1 / sample_rate)` over kept lines estimates what
+//!   was emitted. In probabilistic mode that is unbiased; in deterministic
+//!   mode each key keeps exactly `p` in `q` per window, its first window
+//!   starting at a random point (so short-lived keys are not all kept on
+//!   their first event). `tests/budget.rs` checks both to within 5%.
+//! - A key seen for the first time starts at rate 1 while its target's
+//!   allowance lasts (as many new keys per interval as bring a tenth of the
+//!   budget's lines), then at the rate that spends the budget on the target's
+//!   counted traffic: key churn costs at most about a tenth extra.
+//! - Traffic that rises is caught by the next adjustment: a key whose rate
+//!   doubles within an interval overspends that interval (by up to 2×) and
+//!   the next by at most the share of its rise the estimate did not see.
+//!   The first interval of a new budget keeps its new keys' events at rate 1.
+//! - No thread and no clock read on a sampled-out event: a kept event of a
+//!   budget key reads the clock, and when the interval is over it adjusts, in
+//!   two linear passes over the callsites and the live keys (bounded by
+//!   `max_keys`), behind try-locks (if another thread is adjusting, or a
+//!   snapshot or install holds a lock, a later kept event does it). The per-key
+//!   state is one more word per key ([`BYTES_PER_KEY`]).
+//! - `WARN`/`ERROR` (see [`always_keep`](SamplingFilterBuilder::always_keep))
+//!   are outside every budget; an open [breaker](#circuit-breaker-breaker)
+//!   keeps everything, budget or not.
+//! - Consistent mode refuses budgets ([`ParseErrorKind::BudgetInConsistentMode`]):
+//!   a rate that follows each process's own traffic would make processes with
+//!   different traffic disagree on the same value, which is the point of that
+//!   mode.
+//!
+//! [`TargetStats::budget`] shows a target's budget in lines per second.
 //!
 //! # Levels, interest and cost
 //!
@@ -199,13 +252,13 @@
 //! per-key counters for keyed events are live; past that the least recently
 //! used eighth is evicted (approximate LRU) and counted in
 //! [`SamplingStats::evicted_keys`]. The store costs at most [`BYTES_PER_KEY`]
-//! bytes per unit of `max_keys` (measured: about 187). Eviction allocates
+//! bytes per unit of `max_keys` (measured: about 213). Eviction allocates
 //! nothing, so under key churn the logging thread allocates only when a
 //! shard's table grows to a new high (bounded by `max_keys`, not per event;
 //! `tests/memory.rs` counts them). Counters never overflow:
 //! positions wrap at the window, figures move to the stats bucket long before
 //! their fields fill. Callsite keys live in a fixed table of 2048 slots
-//! (32 KiB inline in each sampler, plus at most 128 bytes per registered callsite; at
+//! (32 KiB inline in each sampler, plus at most 192 bytes per registered callsite; at
 //! most half the slots are used, further callsites go to an overflow map with
 //! a shard lock) and are reported as [`SamplingStats::callsite_keys`].
 //!

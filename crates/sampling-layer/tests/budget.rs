@@ -38,7 +38,9 @@ fn run(
             .without_time()
             .with_ansi(false)
             .with_writer(cap.clone())
-            .event_format(Annotated::new(fmt::format().without_time().with_ansi(false)))
+            .event_format(Annotated::new(
+                fmt::format().without_time().with_ansi(false),
+            ))
             .with_filter(sampler),
     );
     let mut figures = Figures::new();
@@ -104,7 +106,10 @@ fn assert_budget_kept_within(figures: &Figures, tolerance: f64) {
             "interval {i}: kept {k}, budget {BUDGET}: {f:?}"
         );
         let rare = f["rare"];
-        assert_eq!(rare.1, rare.0, "interval {i}: the rare key keeps everything");
+        assert_eq!(
+            rare.1, rare.0,
+            "interval {i}: the rare key keeps everything"
+        );
     }
     for key in ["hot", "warm", "rare"] {
         let emitted: u64 = figures.iter().map(|f| f[key].0).sum();
@@ -290,7 +295,9 @@ fn key_churn_cannot_blow_the_budget() {
         fmt::layer()
             .with_ansi(false)
             .with_writer(cap.clone())
-            .event_format(Annotated::new(fmt::format().without_time().with_ansi(false)))
+            .event_format(Annotated::new(
+                fmt::format().without_time().with_ansi(false),
+            ))
             .with_filter(sampler),
     );
     let (mut kept, mut estimate) = (Vec::new(), 0.0);
@@ -322,9 +329,15 @@ fn key_churn_cannot_blow_the_budget() {
     eprintln!("kept per interval: {kept:?}, estimate {estimate:.0} of 50000");
     assert_eq!(kept[0], 5_000, "no estimate yet: every new key starts at 1");
     for (i, &k) in kept.iter().enumerate().skip(2) {
-        assert!(k as f64 <= 1.25 * BUDGET, "interval {i}: {k} kept: {kept:?}");
+        assert!(
+            k as f64 <= 1.25 * BUDGET,
+            "interval {i}: {k} kept: {kept:?}"
+        );
     }
     let mean = kept[2..].iter().sum::<usize>() as f64 / 10.0;
-    assert!(mean <= 1.15 * BUDGET && mean >= 0.85 * BUDGET, "mean {mean}: {kept:?}");
+    assert!(
+        (0.85 * BUDGET..=1.15 * BUDGET).contains(&mean),
+        "mean {mean}: {kept:?}"
+    );
     assert!((estimate - 50_000.0).abs() <= 0.05 * 50_000.0, "{estimate}");
 }

@@ -76,7 +76,11 @@ impl Installed {
         let key_rules = key_hash.is_none() && self.set.has_key_rules_for(target);
         // Budget hook: a key resolved here is new to its rule; it starts
         // within its target's allowance (see `budget`).
-        match self.budgets.get(&bucket).filter(|_| resolved.budget.is_some()) {
+        match self
+            .budgets
+            .get(&bucket)
+            .filter(|_| resolved.budget.is_some())
+        {
             Some(b) => Rule::new(b.start_rate(), bucket, key_rules).with_budget(),
             None => Rule::new(resolved.rate, bucket, key_rules),
         }
@@ -99,7 +103,10 @@ impl Sampler {
                 } else {
                     format!("{label}={b}")
                 };
-                return Err(ParseError::new(&item, ParseErrorKind::BudgetInConsistentMode));
+                return Err(ParseError::new(
+                    &item,
+                    ParseErrorKind::BudgetInConsistentMode,
+                ));
             }
         }
         let mut installed = self.installed.write().unwrap_or_else(|e| e.into_inner());
@@ -157,7 +164,13 @@ impl Sampler {
         self.callsites
             .for_each(|cs| sweep(&cs.rule, &cs.counts, &cs.budget, cs.meta.target(), None));
         self.keys.for_each(|e| {
-            sweep(&e.rule, &e.counts, &e.budget, e.meta.target(), Some(e.key_hash));
+            sweep(
+                &e.rule,
+                &e.counts,
+                &e.budget,
+                e.meta.target(),
+                Some(e.key_hash),
+            );
         });
         self.log_sites
             .for_each(|s| sweep(&s.rule, &s.counts, &s.budget, &s.target, None));
