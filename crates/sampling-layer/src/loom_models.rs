@@ -227,7 +227,7 @@ fn loom_breaker_opens_exactly_once() {
         // 10 s window: two events = 0.2/s > 0.15/s.
         let b = StdArc::new(BreakerState::new(&cfg));
         let spawn = |b: StdArc<BreakerState>| {
-            thread::spawn(move || b.record().filter(|t| t.opened).is_some() as u32)
+            thread::spawn(move || b.record(&mut || None).filter(|t| t.opened).is_some() as u32)
         };
         let x = spawn(b.clone());
         let y = spawn(b.clone());

@@ -53,6 +53,10 @@ pub struct SamplingStats {
     pub breaker_trips: u64,
     /// Times the breaker has closed again (sampling resumed).
     pub breaker_recoveries: u64,
+    /// What opened the breaker last: `"threshold"` (the absolute rate, with
+    /// no ratio or spike trigger configured), `"ratio"` or `"spike"`; `None`
+    /// before it first opened.
+    pub breaker_trigger: Option<&'static str>,
     /// Callsites with a counter of their own (events without a key field,
     /// and `log` call sites bridged by `tracing-log`). These are bounded by
     /// the program's code, not by `max_keys`, and are not counted in

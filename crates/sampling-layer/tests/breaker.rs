@@ -31,6 +31,7 @@ fn trips_on_an_error_burst_keeps_everything_then_recovers() {
         .breaker(
             Breaker::default()
                 .threshold_per_sec(5.0)
+                .threshold_only() // the absolute trigger alone (see tests/triggers.rs)
                 .window(Duration::from_secs(1))
                 .hold(Duration::from_secs(60))
                 .clock(clock.clone()),
@@ -91,6 +92,7 @@ fn per_layer_filter_notice_reaches_a_scoped_dispatcher_it_is_given() {
         .breaker(
             Breaker::default()
                 .threshold_per_sec(1.0)
+                .threshold_only() // the absolute trigger alone (see tests/triggers.rs)
                 .window(Duration::from_secs(1))
                 .clock(clock.clone()),
         )

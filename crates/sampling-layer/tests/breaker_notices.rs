@@ -29,6 +29,7 @@ fn many_transitions_start_one_thread_and_every_notice_arrives() {
         .breaker(
             Breaker::default()
                 .threshold_per_sec(1.0)
+                .threshold_only() // the absolute trigger alone (see tests/triggers.rs)
                 .window(Duration::from_secs(1))
                 .hold(Duration::ZERO)
                 .clock(clock.clone()),

@@ -334,6 +334,11 @@ impl Sampler {
             breaker_open: state & BREAKER_OPEN != 0,
             breaker_trips: self.breaker.as_ref().map_or(0, |b| b.trips()),
             breaker_recoveries: self.breaker.as_ref().map_or(0, |b| b.recoveries()),
+            breaker_trigger: self
+                .breaker
+                .as_ref()
+                .and_then(|b| b.last_trigger())
+                .map(|t| t.as_str()),
             enabled: state & DISABLED == 0,
             callsite_keys,
             retired_targets,

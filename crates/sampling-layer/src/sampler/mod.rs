@@ -22,6 +22,7 @@ mod adjust;
 pub(crate) mod breaker;
 mod decide;
 pub(crate) mod notice;
+pub(crate) mod trigger;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
