@@ -32,9 +32,11 @@ impl Load {
     fn run(&self, seconds: u32, events: u64, errors: u64) {
         for _ in 0..seconds {
             for _ in 0..10 {
-                for i in 0..events / 10 {
+                let (n, e) = (events / 10, errors / 10);
+                for i in 0..n {
                     tracing::debug!(target: "app", i, "work");
-                    if errors >= 10 && i % (events / errors) == 0 {
+                    // Exactly `e` errors per step, spread evenly.
+                    if (i + 1) * e / n != i * e / n {
                         tracing::error!(target: "app", "failed");
                     }
                 }
@@ -91,7 +93,11 @@ fn the_ratio_trigger_fires_above_its_ratio_only() {
         load.run(30, 10_000, 60);
         assert_eq!(load.trips(), (0, None), "0.6% is below 1%");
         load.run(2, 10_000, 200);
-        assert_eq!(load.trips(), (0, None), "two seconds of 2%: 0.88% over the window");
+        assert_eq!(
+            load.trips(),
+            (0, None),
+            "two seconds of 2%: 0.88% over the window"
+        );
         load.run(1, 10_000, 200);
     });
     assert_eq!(load.trips(), (1, Some("ratio")));
@@ -115,7 +121,11 @@ fn the_spike_trigger_fires_against_its_baseline() {
     tracing::subscriber::with_default(sub, || {
         load.run(30, 10_000, 60);
         load.run(6, 10_000, 900);
-        assert_eq!(load.trips(), (0, None), "15x for 6 of 10 slots: 9.4x the baseline");
+        assert_eq!(
+            load.trips(),
+            (0, None),
+            "15x for 6 of 10 slots: 9.4x the baseline"
+        );
         load.run(1, 10_000, 900);
     });
     assert_eq!(load.trips(), (1, Some("spike")));
@@ -139,7 +149,10 @@ fn bad_trigger_settings_are_refused() {
         Breaker::default().spike(1.0),
         Breaker::default().spike(f64::INFINITY),
     ] {
-        let e = SamplingFilter::builder().breaker(b).parse("0.5").unwrap_err();
+        let e = SamplingFilter::builder()
+            .breaker(b)
+            .parse("0.5")
+            .unwrap_err();
         assert!(e.to_string().contains("breaker"), "{e}");
     }
 }

@@ -506,7 +506,11 @@ mod tests {
         let t = b.record(&mut || None).expect("the sixth event trips");
         assert!(t.opened && t.rate == 6.0);
         for _ in 0..100 {
-            assert_eq!(b.record(&mut || None), None, "an open breaker does not trip again");
+            assert_eq!(
+                b.record(&mut || None),
+                None,
+                "an open breaker does not trip again"
+            );
         }
         assert!(b.is_open());
         assert_eq!(b.trips(), 1);
