@@ -103,6 +103,11 @@ fn demo_exits_zero_and_its_summary_matches_the_log_file() {
     check_against_file(&text, &log);
     // The storm tripped the breaker, and its notices reached the file.
     assert!(figure(&text, "breaker trips ") >= 1, "{text}");
+    // By the ratio or the spike trigger (the absolute threshold is their floor).
+    assert!(
+        text.contains("(last trigger: ratio)") || text.contains("(last trigger: spike)"),
+        "{text}"
+    );
     assert_eq!(
         figure(&text, "breaker notices in the file: "),
         log.lines()

@@ -265,9 +265,29 @@
 //! # Circuit breaker ([`Breaker`])
 //!
 //! When events at `ERROR` (configurable) arrive faster than a threshold (50/s
-//! over a 10 s sliding window by default), sampling is suspended and
-//! everything is kept, until the rate has stayed at or below the threshold for
-//! the hold period (60 s). Each transition is logged once as a `WARN` event
+//! over a 10 s sliding window by default) **and** a trigger says this is a
+//! storm, sampling is suspended and everything is kept, until no trigger has
+//! held for the hold period (60 s). The triggers, over the same window:
+//!
+//! - **ratio**: errors make more than 1% of all events of the sampled
+//!   targets (`errors / (errors + sampled-level events)`, the events counted
+//!   from the figures the sampler keeps anyway: no counter on the
+//!   sampled-out path);
+//! - **spike**: the error rate is more than 10× its own baseline (a moving
+//!   average over about six windows, not fed while open).
+//!
+//! Why: a busy, healthy service errs at a steady small ratio: 0.1% of
+//! 100 000 events/s is 100 ERROR/s, twice the threshold, and on the threshold
+//! alone that kept the breaker open (every event kept) for as long as the
+//! load lasted. A storm differs in kind: its ratio jumps (the demo's: 1.4%
+//! against 0.1%) or its rate jumps against its past (36×). So the default
+//! opens on neither the healthy busy service nor a quiet one's few errors
+//! (the threshold stays a floor), and on both kinds of storm, once the storm
+//! fills enough of the window (`tests/triggers.rs` has each case with exact
+//! counts). [`Breaker::ratio`], [`Breaker::spike`], `without_ratio`,
+//! `without_spike` tune them; [`Breaker::threshold_only`] is the absolute
+//! threshold alone, as before. The notice names the trigger
+//! (`trigger="ratio"`) and [`SamplingStats::breaker_trigger`] shows the last. Each transition is logged once as a `WARN` event
 //! with target `sampling_layer` and counted (`breaker_trips`,
 //! `breaker_recoveries`). The clock is injectable ([`ManualClock`]).
 //! Notices are emitted from one notice thread (started with the first

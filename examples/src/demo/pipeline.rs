@@ -68,7 +68,7 @@ impl Pipeline {
             .breaker(
                 Breaker::default()
                     .threshold_per_sec(BREAKER_THRESHOLD)
-                    .window(Duration::from_secs(1))
+                    .window(schedule.breaker_window())
                     .hold(schedule.breaker_hold()),
             )
             .parse(&directives)
