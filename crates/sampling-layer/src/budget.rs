@@ -191,6 +191,10 @@ pub(crate) struct TargetBudget {
     allowance: AtomicU64,
     /// The budget's lines per interval.
     per_interval: f64,
+    /// The budget under pressure at the last pass (lines/s), and the share of
+    /// the target's events kept in the interval before it (both `f64` bits).
+    effective: AtomicU64,
+    share: AtomicU64,
 }
 
 impl TargetBudget {
@@ -203,6 +207,8 @@ impl TargetBudget {
             // Until the first pass knows how many lines a key brings: one each.
             allowance: AtomicU64::new(keys_for(per_interval * FRESH_SHARE, 1.0)),
             per_interval,
+            effective: AtomicU64::new(budget.per_sec().to_bits()),
+            share: AtomicU64::new(1f64.to_bits()),
         }
     }
 
@@ -215,22 +221,40 @@ impl TargetBudget {
         }
     }
 
+    /// The budget under pressure at the last pass, in lines per second.
+    pub(crate) fn effective(&self) -> f64 {
+        f64::from_bits(self.effective.load(Ordering::Relaxed))
+    }
+
+    /// The share of the target's events kept in the last interval.
+    pub(crate) fn share(&self) -> f64 {
+        f64::from_bits(self.share.load(Ordering::Relaxed))
+    }
+
     /// A new interval, after a pass that saw `h`'s keys over `secs`: the
     /// allowance refills (as many keys as bring a tenth of the budget's lines
     /// at the last interval's lines per active key), and later new keys start
     /// at the rate that would spend the budget on the whole target's traffic
     /// as counted (not as estimated: the estimates of keys that have gone
     /// quiet decay only by half per interval).
-    pub(crate) fn renew(&self, h: &Histogram, secs: f64) {
+    /// `scale` is the pressure's (1 without).
+    pub(crate) fn renew(&self, h: &Histogram, secs: f64, scale: f64) {
         let per_key = h.events as f64 / h.active.max(1) as f64;
         self.allowance.store(
-            keys_for(self.per_interval * FRESH_SHARE, per_key),
+            keys_for(self.per_interval * scale * FRESH_SHARE, per_key),
+            Ordering::Relaxed,
+        );
+        self.effective
+            .store((self.budget.per_sec() * scale).to_bits(), Ordering::Relaxed);
+        let share = h.kept as f64 / h.events.max(1) as f64;
+        self.share.store(
+            if h.events == 0 { 1.0 } else { share }.to_bits(),
             Ordering::Relaxed,
         );
         let rate = if h.events == 0 {
             Rate::ONE
         } else {
-            quantize(self.budget.per_sec() * secs / h.events as f64)
+            quantize(self.budget.per_sec() * scale * secs / h.events as f64)
         };
         self.fresh.store(0, Ordering::Relaxed);
         self.fresh_rate.store(rate.pack(), Ordering::Relaxed);
@@ -307,6 +331,11 @@ impl Budgets {
         (now >= self.next.load(Ordering::Relaxed) && now > pass.last).then_some((pass, now))
     }
 
+    /// Makes the next budget kept event adjust (the pressure moved).
+    pub(crate) fn force(&self) {
+        self.next.store(0, Ordering::Relaxed);
+    }
+
     /// Marks the adjustment made at `now`.
     pub(crate) fn done(&self, pass: &mut Pass, now: u64) {
         pass.last = now;
@@ -342,8 +371,9 @@ pub(crate) struct Histogram {
     sum: [f64; BINS],
     keys: u64,
     total: f64,
-    /// Events counted in the pass, and keys that had any.
+    /// Events counted in the pass (and kept of them), and keys that had any.
     events: u64,
+    kept: u64,
     active: u64,
 }
 
@@ -355,6 +385,7 @@ impl Default for Histogram {
             keys: 0,
             total: 0.0,
             events: 0,
+            kept: 0,
             active: 0,
         }
     }
@@ -380,9 +411,10 @@ impl Histogram {
         *self = Histogram::default();
     }
 
-    /// A key with estimate `e` that had `events` events in the pass.
-    pub(crate) fn add(&mut self, e: f64, events: u64) {
+    /// A key with estimate `e` that had `events` events (`kept` kept) in the pass.
+    pub(crate) fn add(&mut self, e: f64, events: u64, kept: u64) {
         self.events += events;
+        self.kept += kept;
         self.active += u64::from(events > 0);
         let i = bin(e);
         self.count[i] += 1;
@@ -481,7 +513,7 @@ mod tests {
     fn the_level_spends_the_budget_and_spares_rare_keys() {
         let mut h = Histogram::default();
         for e in [20_000.0, 2_000.0, 20.0] {
-            h.add(e, e as u64);
+            h.add(e, e as u64, 0);
         }
         let c = h.level(500.0);
         assert!((c - 240.0).abs() < 1e-9, "{c}");
@@ -496,7 +528,7 @@ mod tests {
         // Equal keys share equally.
         let mut h = Histogram::default();
         for _ in 0..100 {
-            h.add(50.0, 50);
+            h.add(50.0, 50, 0);
         }
         assert!((h.level(1_000.0) - 10.0).abs() < 1e-9);
     }
@@ -534,9 +566,9 @@ mod tests {
         // tenth of 200 lines, 2 keys; later ones start at 200/400.
         let mut h = Histogram::default();
         for _ in 0..40 {
-            h.add(10.0, 10);
+            h.add(10.0, 10, 0);
         }
-        t.renew(&h, 1.0);
+        t.renew(&h, 1.0, 1.0);
         assert_eq!(t.start_rate(), Rate::ONE);
         assert_eq!(t.start_rate(), Rate::ONE);
         assert_eq!(t.start_rate(), Rate::from_fraction(1, 2).unwrap());

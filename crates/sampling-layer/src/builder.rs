@@ -18,6 +18,7 @@ use crate::directive::{split, DirectiveSet};
 use crate::error::{ParseError, ParseErrorKind};
 use crate::filter::SamplingFilter;
 use crate::mode::Mode;
+use crate::pressure::{Pressure, PressureState};
 use crate::sampler::breaker::{Breaker, BreakerState};
 use crate::sampler::{Sampler, Settings};
 
@@ -54,6 +55,7 @@ pub struct SamplingFilterBuilder {
     env_var: String,
     budget_interval: Duration,
     budget_clock: Arc<dyn Clock>,
+    pressure: Option<Pressure>,
 }
 
 impl Default for SamplingFilterBuilder {
@@ -68,6 +70,7 @@ impl Default for SamplingFilterBuilder {
             env_var: DEFAULT_ENV.to_owned(),
             budget_interval: crate::budget::DEFAULT_INTERVAL,
             budget_clock: Arc::new(SystemClock::default()),
+            pressure: None,
         }
     }
 }
@@ -121,6 +124,13 @@ impl SamplingFilterBuilder {
     /// [`ManualClock`](crate::ManualClock)). Default the system clock.
     pub fn budget_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.budget_clock = Arc::new(clock);
+        self
+    }
+
+    /// Tighten sampled rates and budgets while a downstream queue is full
+    /// (see [`Pressure`]): `.pressure(Pressure::new(move || writer.fill()))`.
+    pub fn pressure(mut self, pressure: Pressure) -> Self {
+        self.pressure = Some(pressure);
         self
     }
 
@@ -234,6 +244,9 @@ impl SamplingFilterBuilder {
         {
             return bad("budget_interval must be between 1 ms and one hour".into());
         }
+        if let Some(p) = &self.pressure {
+            p.validate()?;
+        }
         self.breaker.validate()?;
         let seed = self.seed.unwrap_or_else(|| {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -252,6 +265,7 @@ impl SamplingFilterBuilder {
             max_keys: self.max_keys,
             breaker,
             budgets: Budgets::new(self.budget_interval, self.budget_clock),
+            pressure: self.pressure.map(PressureState::new),
         };
         let sampler = Sampler::new(settings, set, SamplingFilter::recognise)?;
         Ok(SamplingFilter::from_sampler(sampler))

@@ -379,6 +379,7 @@ mod log_bridge;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod mode;
+mod pressure;
 mod rate;
 mod rule;
 mod sampler;
@@ -396,6 +397,7 @@ pub use keys::BYTES_PER_KEY;
 pub use limits::{MAX_DIRECTIVES_LEN, MAX_TARGETS};
 pub use log_bridge::MAX_LOG_SITES;
 pub use mode::Mode;
+pub use pressure::{Pressure, PressureSignal};
 pub use rate::MAX_DENOMINATOR;
 pub use sampler::breaker::Breaker;
 pub use stats::{SamplingStats, TargetStats, OTHER_TARGET};

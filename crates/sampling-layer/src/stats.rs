@@ -19,6 +19,13 @@ pub struct TargetStats {
     /// The target's budget in lines per second (`target=200/s`; `30/min` is
     /// 0.5), if it has one; its keys' rates then follow it and `rate` is 1.
     pub budget: Option<f64>,
+    /// The rate the target samples at now: its configured rate under the
+    /// pressure scale; for a budget target, the share of its events kept in
+    /// the last adjustment interval.
+    pub effective_rate: f64,
+    /// A budget target's budget under the pressure scale, in lines per second
+    /// (as of the last adjustment).
+    pub effective_budget: Option<f64>,
 }
 
 impl TargetStats {
@@ -68,6 +75,9 @@ pub struct SamplingStats {
     /// Retired targets forgotten because more than 65 536 were remembered:
     /// if one comes back, its figures restart from zero.
     pub forgotten_targets: u64,
+    /// The pressure scale every sampled rate and budget is multiplied by, in
+    /// `(0, 1]`: 1 without pressure (see [`Pressure`](crate::Pressure)).
+    pub pressure_scale: f64,
     /// Whether sampling is enabled (`SamplingHandle::set_enabled`).
     pub enabled: bool,
     /// Per target: seen, kept, dropped and the configured rate.

@@ -41,6 +41,7 @@ use crate::{
     error::{ParseError, ParseErrorKind},
     ledger::Ledger,
     limits::MAX_BUCKETS,
+    pressure::Scale,
     rule::{Rule, RuleCache},
     stats::{SamplingStats, TargetStats},
     sync::Ordering,
@@ -54,6 +55,8 @@ pub(crate) struct Installed {
     pub(crate) buckets: HashMap<String, usize>,
     /// Budget hook: per stats bucket of a label with a budget.
     pub(crate) budgets: HashMap<usize, TargetBudget>,
+    /// Pressure hook: the scale sampled rates are multiplied by.
+    pub(crate) scale: Arc<Scale>,
 }
 
 impl Installed {
@@ -64,6 +67,7 @@ impl Installed {
             set: DirectiveSet::default(),
             buckets: HashMap::new(),
             budgets: HashMap::new(),
+            scale: Arc::default(),
         }
     }
 
@@ -82,7 +86,7 @@ impl Installed {
             .filter(|_| resolved.budget.is_some())
         {
             Some(b) => Rule::new(b.start_rate(), bucket, key_rules).with_budget(),
-            None => Rule::new(resolved.rate, bucket, key_rules),
+            None => Rule::new(self.scale.apply(resolved.rate), bucket, key_rules),
         }
     }
 }
@@ -134,6 +138,10 @@ impl Sampler {
             set,
             buckets: plan.buckets,
             budgets,
+            scale: self
+                .pressure
+                .as_ref()
+                .map_or_else(Arc::default, |p| p.scale.clone()),
         });
         let mut moved: Vec<Flushed> = vec![(0, 0); ledger.len()];
         let mut sweep = |cache: &RuleCache,
@@ -315,8 +323,12 @@ impl Sampler {
             .map(|(label, rate)| {
                 let bucket = inst.buckets[&label];
                 let (kept, dropped) = figures[bucket];
+                let budget = inst.budgets.get(&bucket);
                 TargetStats {
-                    budget: inst.budgets.get(&bucket).map(|b| b.budget.per_sec()),
+                    budget: budget.map(|b| b.budget.per_sec()),
+                    effective_rate: budget
+                        .map_or_else(|| inst.scale.apply(rate).as_f64(), |b| b.share()),
+                    effective_budget: budget.map(|b| b.effective()),
                     target: label,
                     rate: rate.as_f64(),
                     seen: kept + dropped,
@@ -334,6 +346,7 @@ impl Sampler {
             breaker_open: state & BREAKER_OPEN != 0,
             breaker_trips: self.breaker.as_ref().map_or(0, |b| b.trips()),
             breaker_recoveries: self.breaker.as_ref().map_or(0, |b| b.recoveries()),
+            pressure_scale: self.pressure.as_ref().map_or(1.0, |p| p.scale.get()),
             breaker_trigger: self
                 .breaker
                 .as_ref()

@@ -133,8 +133,8 @@ impl Sampler {
         };
         if keep {
             self.set_pending(meta, rule, bypass);
-            if rule.is_budget() {
-                self.budget_kept();
+            if rule.is_budget() || self.pressure.is_some() {
+                self.on_kept(rule); // Budget and pressure hook
             }
         }
         keep
@@ -145,8 +145,8 @@ impl Sampler {
     #[inline(never)]
     fn kept_early(&self, meta: &Metadata<'_>, rule: Rule) -> bool {
         self.set_pending(meta, rule, 0);
-        if rule.is_budget() {
-            self.budget_kept();
+        if rule.is_budget() || self.pressure.is_some() {
+            self.on_kept(rule); // Budget and pressure hook
         }
         true
     }
@@ -286,8 +286,8 @@ impl Sampler {
             let rate = rule.rate();
             let sampled = bypass == 0 && !rate.is_one();
             annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
-            if rule.is_budget() {
-                self.budget_kept();
+            if rule.is_budget() || self.pressure.is_some() {
+                self.on_kept(rule); // Budget and pressure hook
             }
         }
         keep
@@ -360,8 +360,8 @@ impl Sampler {
             let rate = rule.rate();
             let sampled = bypass == 0 && !rate.is_one();
             annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
-            if rule.is_budget() {
-                self.budget_kept();
+            if rule.is_budget() || self.pressure.is_some() {
+                self.on_kept(rule); // Budget and pressure hook
             }
         }
         keep

@@ -38,6 +38,7 @@ use crate::{
     ledger::Ledger,
     log_bridge::LogSites,
     mode::Mode,
+    pressure::PressureState,
     sync::{AtomicU64, Ordering},
 };
 
@@ -63,6 +64,8 @@ pub(crate) struct Settings {
     pub(crate) breaker: Option<BreakerState>,
     /// Budget hook: the adjustment's interval and clock.
     pub(crate) budgets: Budgets,
+    /// Pressure hook: the signal and the scale, if wired.
+    pub(crate) pressure: Option<PressureState>,
 }
 
 pub(crate) struct Sampler {
@@ -84,6 +87,8 @@ pub(crate) struct Sampler {
     pub(crate) breaker: Option<BreakerState>,
     /// Budget hook: the adjustment's clock and schedule.
     pub(crate) budgets: Budgets,
+    /// Pressure hook: the signal and the scale, if wired.
+    pub(crate) pressure: Option<PressureState>,
     /// Where the breaker's notices go.
     pub(crate) notices: NoticeRoute,
 }
@@ -118,6 +123,7 @@ impl Sampler {
             max_keys,
             breaker,
             budgets,
+            pressure,
         } = settings;
         let sampler = Sampler {
             mode,
@@ -132,6 +138,7 @@ impl Sampler {
             ledger: Mutex::new(Ledger::default()),
             breaker,
             budgets,
+            pressure,
             notices: NoticeRoute::new(recognise),
         };
         sampler.install(set)?;
