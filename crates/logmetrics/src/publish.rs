@@ -196,6 +196,8 @@ struct TargetSeries {
     seen: Key,
     kept: Key,
     rate: Key,
+    effective_rate: Key,
+    budget: Key,
 }
 
 /// The series of one registered sampler.
@@ -209,6 +211,7 @@ pub(crate) struct SamplerSeries {
     breaker_open: Key,
     breaker_trips: Key,
     enabled: Key,
+    pressure_scale: Key,
     /// Grows only with the targets the sampler reports (its directives plus `(other)`), so
     /// the label set stays as small as the configuration.
     targets: Vec<TargetSeries>,
@@ -226,6 +229,7 @@ impl SamplerSeries {
             breaker_open: key(names::SAMPLING_BREAKER_OPEN, &n),
             breaker_trips: key(names::SAMPLING_BREAKER_TRIPS, &n),
             enabled: key(names::SAMPLING_ENABLED, &n),
+            pressure_scale: key(names::SAMPLING_PRESSURE_SCALE, &n),
             targets: Vec::new(),
         }
     }
@@ -242,11 +246,17 @@ impl SamplerSeries {
         );
         counter(r, &self.breaker_trips, s.breaker_trips);
         gauge(r, &self.enabled, if s.enabled { 1.0 } else { 0.0 });
+        gauge(r, &self.pressure_scale, s.pressure_scale);
         for t in &s.targets {
             let series = self.target(&t.target);
             counter(r, &series.seen, t.seen);
             counter(r, &series.kept, t.kept);
             gauge(r, &series.rate, t.rate);
+            gauge(r, &series.effective_rate, t.effective_rate);
+            // Only budget targets have the series, so the label set stays the configuration's.
+            if let Some(b) = t.effective_budget {
+                gauge(r, &series.budget, b);
+            }
         }
     }
 
@@ -269,6 +279,8 @@ impl SamplerSeries {
                     seen: key(names::SAMPLING_EVENTS_SEEN, &labels),
                     kept: key(names::SAMPLING_EVENTS_KEPT, &labels),
                     rate: key(names::SAMPLING_RATE, &labels),
+                    effective_rate: key(names::SAMPLING_EFFECTIVE_RATE, &labels),
+                    budget: key(names::SAMPLING_BUDGET, &labels),
                 });
                 self.targets.len() - 1
             }

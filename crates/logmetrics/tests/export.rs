@@ -40,6 +40,7 @@ fn target(name: &str, rate: f64, seen: u64, kept: u64) -> TargetStats {
     t.seen = seen;
     t.kept = kept;
     t.dropped = seen - kept;
+    t.effective_rate = rate;
     t
 }
 
@@ -52,10 +53,16 @@ fn sampler_stats() -> SamplingStats {
     s.breaker_open = true;
     s.breaker_trips = 2;
     s.enabled = true;
+    s.pressure_scale = 0.5;
+    let mut db = target("app::db", 1.0, 4_000, 100);
+    db.budget = Some(200.0);
+    db.effective_budget = Some(100.0);
+    db.effective_rate = 0.025;
     s.targets = vec![
         target("", 0.5, 40, 20),
         target("app::router", 0.05, 1_000, 50),
         target(OTHER_TARGET, 1.0, 7, 7),
+        db,
     ];
     s
 }
@@ -246,8 +253,20 @@ fn sampler_figures_are_published_per_target() {
     assert_eq!(snap.gauge(names::SAMPLING_BREAKER_OPEN, &m), 1.0);
     assert_eq!(snap.counter(names::SAMPLING_BREAKER_TRIPS, &m), 2);
     assert_eq!(snap.gauge(names::SAMPLING_ENABLED, &m), 1.0);
+    assert_eq!(snap.gauge(names::SAMPLING_PRESSURE_SCALE, &m), 0.5);
 
     let t = |target: &'static str| [("name", "main"), ("target", target)];
+    // Budgets and effective rates (issue 11): the budget series only for budget targets.
+    assert_eq!(snap.gauge(names::SAMPLING_BUDGET, &t("app::db")), 100.0);
+    assert_eq!(
+        snap.gauge(names::SAMPLING_EFFECTIVE_RATE, &t("app::db")),
+        0.025
+    );
+    assert_eq!(
+        snap.gauge(names::SAMPLING_EFFECTIVE_RATE, &t("app::router")),
+        0.05
+    );
+    assert_eq!(snap.series(names::SAMPLING_BUDGET).len(), 1);
     assert_eq!(
         snap.counter(names::SAMPLING_EVENTS_SEEN, &t("app::router")),
         1_000
@@ -271,7 +290,7 @@ fn sampler_figures_are_published_per_target() {
     );
     assert_eq!(snap.gauge(names::SAMPLING_RATE, &t(OTHER_TARGET)), 1.0);
     // Exactly the configured targets: no per-key labels.
-    assert_eq!(snap.series(names::SAMPLING_EVENTS_SEEN).len(), 3);
+    assert_eq!(snap.series(names::SAMPLING_EVENTS_SEEN).len(), 4);
 
     {
         let mut s = cell.lock().unwrap();
