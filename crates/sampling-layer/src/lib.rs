@@ -158,6 +158,29 @@
 //!
 //! [`TargetStats::budget`] shows a target's budget in lines per second.
 //!
+//! # Pressure
+//!
+//! [`SamplingFilterBuilder::pressure`] wires in a fill signal in `[0, 1]`
+//! (a closure or a [`PressureSignal`]; with `backpressure-writer`,
+//! `Pressure::new(move || writer.fill())`): while it is at or above
+//! [`high`](Pressure::high) (0.5) the sampler multiplies every sampled rate
+//! and budget by [`step`](Pressure::step) (½) per read, down to
+//! [`floor`](Pressure::floor); at or below [`low`](Pressure::low) (0.25) it
+//! relaxes by the same step, up to the configured rates; in between it holds.
+//! The signal is read at most every 50 ms ([`every`](Pressure::every)), by a
+//! kept event of a sampled rule (no thread, no clock read on a sampled-out
+//! event); a move rewrites the cached rates in one pass and re-adjusts the
+//! budgets at once. Rates of 1 and 0 are not scaled (pressure tightens
+//! sampling, it does not start it: a flood from a target the sampler keeps
+//! in full is not its to relieve), and `WARN`/`ERROR` are never sampled. Kept
+//! events carry the rate they were kept at. [`SamplingStats::pressure_scale`],
+//! [`TargetStats::effective_rate`] and [`TargetStats::effective_budget`] show
+//! where it stands.
+//!
+//! **Precedence:** breaker > pressure > budget or rate. An open breaker keeps
+//! everything; otherwise the target's rate or budget decides, multiplied by
+//! the pressure scale.
+//!
 //! # Levels, interest and cost
 //!
 //! Events at or above [`always_keep`](SamplingFilterBuilder::always_keep)

@@ -34,8 +34,10 @@ pub(crate) const SLOTS: usize = 10;
 
 /// Circuit breaker settings for [`SamplingFilterBuilder::breaker`](crate::SamplingFilterBuilder::breaker).
 ///
-/// Defaults: on, 50 events per second at `ERROR` over a 10 s window, 60 s hold,
-/// the system clock.
+/// Defaults: on, 50 events per second at `ERROR` over a 10 s window as a
+/// floor, above which the error ratio (> 1%) or a spike (> 10× the baseline)
+/// opens it (see the crate docs, *Circuit breaker*), 60 s hold, the system
+/// clock.
 #[derive(Debug, Clone)]
 pub struct Breaker {
     pub(crate) enabled: bool,
@@ -70,7 +72,9 @@ impl Breaker {
         }
     }
 
-    /// Open when more than `per_sec` events per second arrive (averaged over the window).
+    /// Open only when more than `per_sec` events per second arrive (averaged
+    /// over the window), and then if the ratio or the spike trigger fires (or
+    /// always, with [`threshold_only`](Self::threshold_only)).
     pub fn threshold_per_sec(mut self, per_sec: f64) -> Self {
         self.threshold = per_sec;
         self
