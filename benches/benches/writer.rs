@@ -9,6 +9,12 @@
 //!   time is the producer's. Kept lines and the drain rate
 //!   `(kept - capacity) / burst duration` are printed after each benchmark.
 //!
+//! - `writer_mixed_keep_2_producers`: block mode as above, but every 10th (`keep_10pct`)
+//!   or every 2nd (`keep_50pct`) line goes through the keep-level handle (`keeping()`, as
+//!   a WARN line through `make_writer_for` would), against all-INFO lines and
+//!   tracing-appender (which has no level classes) in the same run: keep-level lines must
+//!   ride in the same large writes as the rest.
+//!
 //! Run: `cargo bench -p benches --bench writer -- --warm-up-time 1 --measurement-time 3`
 
 use std::fs::File;
@@ -114,6 +120,78 @@ fn block_mode(c: &mut Criterion) {
     group.finish();
 }
 
+/// Like [`two_producers`], but every `keep_every`th line of each thread (0: none) goes
+/// through the writer's keep-level handle.
+fn two_producers_mixed(
+    lines: u64,
+    writer: backpressure_writer::NonBlocking,
+    keep_every: u64,
+    finish: impl FnOnce(),
+) -> Duration {
+    let start = Arc::new(Barrier::new(3));
+    let per_thread = lines.div_ceil(2);
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (mut info, mut warn) = (writer.clone(), writer.keeping());
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                let l = line();
+                start.wait();
+                for i in 0..per_thread {
+                    if keep_every != 0 && i % keep_every == 0 {
+                        warn.write_all(&l).unwrap();
+                    } else {
+                        info.write_all(&l).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(writer);
+    start.wait();
+    let t0 = Instant::now();
+    for t in threads {
+        t.join().unwrap();
+    }
+    finish();
+    t0.elapsed()
+}
+
+fn mixed_keep(c: &mut Criterion) {
+    let mut group = c.benchmark_group("writer_mixed_keep_2_producers");
+    group.throughput(Throughput::Elements(1));
+    for (name, every) in [("all_info", 0), ("keep_10pct", 10), ("keep_50pct", 2)] {
+        group.bench_function(BenchmarkId::new("backpressure_writer", name), |b| {
+            b.iter_custom(|iters| {
+                let (_dir, file) = temp_file();
+                // Reserved room sized for the keep share, so that the rows compare batching,
+                // not a keep queue of 1/8 the size filling up first.
+                let (w, guard) = backpressure_writer::NonBlockingBuilder::default()
+                    .buffered_lines_limit(CAPACITY)
+                    .keep_capacity(CAPACITY)
+                    .lossy(false)
+                    .finish(file);
+                let stats = w.clone();
+                let took = two_producers_mixed(iters, w, every, move || drop(guard));
+                let s = stats.stats();
+                assert_eq!(s.lines_written, iters.div_ceil(2) * 2, "{s:?}");
+                took
+            })
+        });
+    }
+    group.bench_function("tracing_appender", |b| {
+        b.iter_custom(|iters| {
+            let (_dir, file) = temp_file();
+            let (w, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .buffered_lines_limit(CAPACITY)
+                .lossy(false)
+                .finish(file);
+            two_producers(iters, w, move || drop(guard))
+        })
+    });
+    group.finish();
+}
+
 #[derive(Default)]
 struct BurstTally {
     bursts: u64,
@@ -207,8 +285,8 @@ fn burst(c: &mut Criterion) {
 
 mod groups {
     #![allow(missing_docs)] // criterion_group! defines an undocumented pub fn.
-    use super::{block_mode, burst};
-    criterion::criterion_group!(benches, block_mode, burst);
+    use super::{block_mode, burst, mixed_keep};
+    criterion::criterion_group!(benches, block_mode, burst, mixed_keep);
 }
 use groups::benches;
 criterion_main!(benches);

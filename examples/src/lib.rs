@@ -8,12 +8,14 @@
 //! - `cargo run --example metrics`: the figures on `/metrics`.
 //! - `cargo run --release --example prometheus`: a small service serving `/metrics`, for
 //!   the end-to-end check against a real Prometheus.
+//! - `cargo run --release --example service`: an axum service to copy ([`service`]).
 //!
 //! The user guide ([`guide`]), the README ([`readme`]) and each crate's README
 //! ([`crate_readmes`]) are included here so that every Rust block in them is compiled and
 //! run as a doctest.
 
 pub mod demo;
+pub mod service;
 
 #[doc = include_str!("../../docs/guide.md")]
 pub mod guide {}

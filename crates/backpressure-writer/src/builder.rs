@@ -17,6 +17,10 @@ use crate::writer::NonBlocking;
 /// Default queue capacity in lines, as tracing-appender's.
 pub const DEFAULT_BUFFERED_LINES_LIMIT: usize = 128_000;
 
+/// Default [`keep_timeout`](NonBlockingBuilder::keep_timeout): short enough that a keep line
+/// never stalls an async runtime's worker noticeably (see the setter).
+const DEFAULT_KEEP_TIMEOUT: Duration = Duration::from_millis(5);
+
 /// Starts a writer with the default settings: 128 000 lines, [`Overflow::DropNewest`],
 /// WARN and ERROR kept. The same signature as `tracing_appender::non_blocking`.
 ///
@@ -64,7 +68,7 @@ impl Default for NonBlockingBuilder {
             overflow: Overflow::DropNewest,
             thread_name: "backpressure-writer".to_owned(),
             keep_level: Some(Level::WARN),
-            keep_timeout: Duration::from_secs(1),
+            keep_timeout: DEFAULT_KEEP_TIMEOUT,
             shutdown_timeout: Duration::from_secs(5),
             flush_interval: Duration::from_secs(1),
             drop_report: true,
@@ -129,8 +133,21 @@ impl NonBlockingBuilder {
     }
 
     /// How long a keep-level line waits for room before it is dropped (counted under
-    /// `keep_timeout`). Once one has timed out, later ones don't wait again until the worker
-    /// makes progress. Default 1 s; must be positive.
+    /// `keep_timeout`), on the caller's thread. Default 5 ms; zero never waits (keep lines
+    /// still have their reserved `keep_capacity`, and are dropped at once when it is full).
+    ///
+    /// The wait blocks the thread that logs, which in an async service is a runtime worker:
+    /// the default bounds that stall to a few milliseconds, at the price of losing keep
+    /// lines when the sink falls more than `keep_capacity` lines behind for longer than
+    /// that. A program without an async runtime that would rather wait for a slow disk can
+    /// raise it (seconds). After one keep line timed out, later ones that find no room are
+    /// dropped at once, without waiting, until the keep backlog has drained to half of
+    /// `keep_capacity`: a dead sink costs one wait, and a slow one one wait per backlog
+    /// rather than one per line.
+    ///
+    /// Under [`Overflow::Block`] a keep line waits at least as long as a line under the
+    /// policy would (without end under `lossy(false)`), so it is never worse off than an
+    /// INFO line.
     pub fn keep_timeout(mut self, timeout: Duration) -> Self {
         self.keep_timeout = timeout;
         self
@@ -200,7 +217,6 @@ impl NonBlockingBuilder {
                 Ok(())
             }
         };
-        zero(self.keep_timeout, "keep_timeout")?;
         zero(self.shutdown_timeout, "shutdown_timeout")?;
         if let Overflow::Block { timeout: Some(t) } = self.overflow {
             zero(

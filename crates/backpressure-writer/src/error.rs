@@ -20,7 +20,7 @@ pub enum BuildError {
     },
     /// A timeout that must be positive was zero.
     ZeroTimeout {
-        /// The setting, e.g. `"keep_timeout"`, `"shutdown_timeout"`, `"Overflow::Block timeout"`.
+        /// The setting, e.g. `"shutdown_timeout"`, `"Overflow::Block timeout"`.
         setting: &'static str,
     },
     /// The OS refused to start the worker thread.

@@ -12,10 +12,17 @@ use crate::sync::{Arc, JoinHandle};
 /// Keeps the worker thread running; dropping it drains the queue, flushes the sink and
 /// joins the thread, all within `shutdown_timeout` (5 s by default).
 ///
-/// Lines still buffered when the timeout runs out are counted under
-/// [`Dropped::shutdown`](crate::Dropped::shutdown) and their number is printed on stderr;
-/// the worker thread is then left to finish (or not) on its own. Lines written after the
-/// guard is gone count under [`Dropped::worker_gone`](crate::Dropped::worker_gone).
+/// The drop stops taking lines at once: the drain covers what was submitted before it
+/// began, and lines submitted from then on (other threads may well keep logging) are
+/// counted under [`Dropped::worker_gone`](crate::Dropped::worker_gone), so they cannot
+/// stretch the drain. If the timeout runs out, the lines still queued and the part of the
+/// worker's batch not yet handed to the sink are counted under
+/// [`Dropped::shutdown`](crate::Dropped::shutdown) (their number is printed on stderr) and
+/// are never written; the chunk inside the sink's `write` at that moment is counted as
+/// written or failed when that call returns (until then it shows in
+/// [`Stats::in_sink`](crate::Stats::in_sink) and `queue_depth`), and the worker thread then
+/// exits on its own. `submitted == lines_written + dropped.total() + queue_depth` holds
+/// throughout.
 #[must_use = "dropping the guard at once shuts the writer down: keep it until the end of main"]
 pub struct WorkerGuard {
     shared: Arc<Shared>,
@@ -97,8 +104,14 @@ impl Drop for WorkerGuard {
         let deadline = Instant::now() + timeout;
         let mut st = shared.lock();
         st.closing = true;
+        // The drain point: what is submitted from now on is `worker_gone`. Producers
+        // waiting for room give up now, too.
+        st.accepting = false;
         if st.take_worker_wake() {
             shared.work.notify_one();
+        }
+        if st.policy_waiters + st.keep_waiters > 0 {
+            shared.room.notify_all();
         }
         while st.worker_alive {
             let now = Instant::now();
@@ -119,12 +132,14 @@ impl Drop for WorkerGuard {
             }
             return;
         }
-        // The sink is stuck: give up on what is left, and let the thread go.
+        // The sink is stuck: give up on what is left (but the chunk inside the sink, which
+        // its write settles), and let the thread go. It may be asleep rather than stuck in
+        // the sink: wake it so it sees it was abandoned and exits.
         st.abandoned = true;
-        st.accepting = false;
         let lost = st.discard_buffered();
         st.dropped.shutdown += lost;
         drop(st);
+        shared.work.notify_all();
         shared.room.notify_all();
         shared.progress.notify_all();
         eprintln!("{PREFIX}shutdown timed out after {timeout:?}: {lost} lines were not written");

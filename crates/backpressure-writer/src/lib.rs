@@ -15,9 +15,10 @@
 //!
 //! - **No allocation, no syscall per line.** Producers append each line into one shared,
 //!   reused byte buffer under a short lock; the worker swaps the whole buffer out and writes
-//!   it in `write_all` calls of up to 1 MiB outside the lock, so a slow sink never holds the
-//!   producers' lock. After a batch it naps for 1 ms to let the next one build up (a keep
-//!   line, a half-full queue, a blocked producer, `flush()` or shutdown wake it at once), so
+//!   it in chunks of up to 1 MiB outside the lock (keep-level lines merged with the others
+//!   in submission order, in the same chunks), so a slow sink never holds the producers'
+//!   lock. After a batch it naps for 1 ms to let the next one build up (a half-full queue
+//!   or keep queue, a blocked producer, `flush()` or shutdown wake it at once), so
 //!   during a busy stretch producers never pay a wake-up syscall and batches stay large;
 //!   once idle, the first line wakes it. It flushes the sink when the queue runs empty, on
 //!   [`flush_interval`](NonBlockingBuilder::flush_interval), and on [`WorkerGuard::flush`].
@@ -27,20 +28,29 @@
 //!   the writer knows each event's level. Lines at [`keep_level`](NonBlockingBuilder::keep_level)
 //!   (WARN by default) or more severe are never dropped by the overflow policy: they have
 //!   reserved room ([`keep_capacity`](NonBlockingBuilder::keep_capacity)) and wait for room
-//!   up to [`keep_timeout`](NonBlockingBuilder::keep_timeout). Once one has timed out, later
-//!   ones (and those already waiting) don't wait again until the sink makes progress.
+//!   up to [`keep_timeout`](NonBlockingBuilder::keep_timeout) (5 ms by default, short enough
+//!   not to stall an async runtime; under [`Overflow::Block`] as long as the policy waits).
+//!   Once one has timed out, later ones (and those already waiting) don't wait again until
+//!   the keep backlog has drained to half the reserved room.
 //! - **Losses are visible.** [`NonBlocking::stats`] returns exact counts, by reason, with
 //!   `submitted == lines_written + dropped.total() + queue_depth` in every snapshot; and the
 //!   worker writes a drop-report line into the output itself (format below).
 //! - **Faults are survived.** A sink error loses that batch (counted under `write_failed`
-//!   and `write_errors`; the first error and then periodic summaries go to stderr); a
+//!   and `write_errors`; the first error and then periodic summaries go to stderr):
+//!   `WouldBlock`, `Ok(0)` and every other error at once, `Interrupted` after 16 retries
+//!   per chunk (never retried without end, as `write_all` would); lines a partial write
+//!   put wholly in the output count as written. A
 //!   panicking sink is caught and counted; once the worker is gone, producers never wait and
 //!   their lines count as `worker_gone`. A sink that logs into its own writer (its lines come
 //!   from the worker thread) never waits for room: such a line that finds no room is dropped
 //!   at once, counted as a timeout, instead of deadlocking.
-//! - **A bounded shutdown.** Dropping the [`WorkerGuard`] drains, flushes and joins within
-//!   [`shutdown_timeout`](NonBlockingBuilder::shutdown_timeout) (5 s by default); what is
-//!   left is counted under `shutdown` and its number printed on stderr.
+//! - **A bounded shutdown.** Dropping the [`WorkerGuard`] drains what was submitted before
+//!   the drop (later lines count as `worker_gone`, so other threads that keep logging can't
+//!   stretch it), flushes and joins, within
+//!   [`shutdown_timeout`](NonBlockingBuilder::shutdown_timeout) (5 s by default). On timeout
+//!   what was not yet handed to the sink is counted under `shutdown` (its number printed on
+//!   stderr) and never written; the chunk inside the sink is counted when its write returns.
+//!   A line counted dropped never appears in the output.
 //!
 //! Each `write` call is one line (`fmt::Layer` formats an event into one buffer and calls
 //! `write_all` once). Lines are never torn or interleaved, and one thread's lines keep

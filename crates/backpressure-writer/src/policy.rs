@@ -12,13 +12,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::shared::{Reason, Shared, State};
+use crate::shared::{KeepWait, Reason, Shared, State};
 use crate::sync::{thread, MutexGuard};
 
 /// What a line that finds the queue full does.
 ///
 /// Lines at or above the writer's `keep_level` (WARN by default) never follow this policy:
-/// they have their own reserved capacity and wait for room up to `keep_timeout`.
+/// they have their own reserved capacity and wait for room up to `keep_timeout` (5 ms by
+/// default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Overflow {
@@ -84,8 +85,8 @@ impl Shared {
             }
             Overflow::Block { timeout } => {
                 let deadline = timeout.map(|t| Instant::now() + t);
-                let (mut st, admitted) =
-                    self.wait_for_room(st, deadline, false, |st| st.policy_occupancy() < cap);
+                let (mut st, admitted) = self
+                    .wait_for_room(st, deadline, false, false, |st| st.policy_occupancy() < cap);
                 match admitted {
                     Admission::Room => self.enqueue(st, line, false),
                     Admission::TimedOut => st.drop_line(Reason::Timeout),
@@ -101,23 +102,27 @@ impl Shared {
             return self.enqueue(st, line, true);
         }
         let mut st = st;
-        // A keep line already timed out against this stall: don't make every later one wait
-        // the full timeout again. The flag clears as soon as the worker writes something.
-        if st.keep_stalled {
+        let (wait, like_policy) = self.config.keep_wait();
+        // `keep_timeout(0)`: never wait. And a keep line already timed out against this
+        // stall: don't make every later one wait the full timeout again (see `KeepWait`).
+        if !like_policy && (wait == Some(Duration::ZERO) || st.keep_wait == KeepWait::Stalled) {
             st.drop_line(Reason::KeepTimeout);
             return;
         }
-        let deadline = Some(Instant::now() + self.config.keep_timeout);
-        let (mut st, admitted) =
-            self.wait_for_room(st, deadline, true, |st| st.keep_occupancy() < cap);
+        let deadline = wait.map(|d| Instant::now() + d);
+        let (mut st, admitted) = self.wait_for_room(st, deadline, true, !like_policy, |st| {
+            st.keep_occupancy() < cap
+        });
         match admitted {
             Admission::Room => self.enqueue(st, line, true),
             Admission::TimedOut => {
-                st.keep_stalled = true;
                 st.drop_line(Reason::KeepTimeout);
-                // Keep lines that started waiting after this one give up now, too.
-                if st.keep_waiters > 0 {
-                    self.room.notify_all();
+                if !like_policy {
+                    st.keep_wait = KeepWait::Stalled;
+                    // Keep lines that started waiting after this one give up now, too.
+                    if st.keep_waiters > 0 {
+                        self.room.notify_all();
+                    }
                 }
             }
             Admission::WorkerGone => st.drop_line(Reason::WorkerGone),
@@ -125,13 +130,13 @@ impl Shared {
     }
 
     /// Waits on the `room` condvar until `has_room` holds, the deadline passes or the worker
-    /// goes away. Keep lines give up early, too, once another keep line marked the sink
-    /// stalled while they waited.
+    /// goes away. With `give_up_on_stall`, also once a keep line marked the sink stalled.
     fn wait_for_room<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
         deadline: Option<Instant>,
         keep: bool,
+        give_up_on_stall: bool,
         has_room: impl Fn(&State) -> bool,
     ) -> (MutexGuard<'a, State>, Admission) {
         // A sink that logs through this same writer runs on the worker thread: waiting there
@@ -153,7 +158,7 @@ impl Shared {
             if has_room(&st) {
                 break Admission::Room;
             }
-            if keep && st.keep_stalled {
+            if give_up_on_stall && st.keep_wait == KeepWait::Stalled {
                 break Admission::TimedOut;
             }
             match deadline {
@@ -195,12 +200,15 @@ impl Shared {
         if depth > st.high_water {
             st.high_water = depth;
         }
-        // A sleeping worker is woken by the first line; a napping one only by a keep line or
-        // once the queue is half full: during a busy stretch that spares the producers a
-        // futex wake per batch and lets the worker take large batches.
+        // A sleeping worker is woken by the first line; a napping one only once either
+        // queue is half full: during a busy stretch that spares the producers a futex wake
+        // per batch and lets the worker take large batches (a keep line waits at most the
+        // nap, 1 ms). Waking it for every keep line would cut the nap short at each one and
+        // shrink the batches of a mixed stream to a few lines.
         let wake = std::mem::take(&mut st.worker_idle)
             || (st.worker_napping
-                && (keep || st.policy.len() >= (self.config.capacity / 2).max(1))
+                && (st.policy.len() >= (self.config.capacity / 2).max(1)
+                    || st.keep.len() >= (self.config.keep_capacity / 2).max(1))
                 && st.take_worker_wake());
         drop(st);
         if wake {

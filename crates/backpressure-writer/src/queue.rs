@@ -82,20 +82,25 @@ impl LineQueue {
     }
 
     /// Takes (consumes) a run of lines from the front, for the worker: lines whose sequence
-    /// number is below `stop_seq`, at least one, and no more than `max_bytes` unless the
-    /// first line alone is longer. Returns the byte range of the run in [`Self::bytes`] and
-    /// the number of lines. A binary search, so a large batch costs O(log n) per run rather
-    /// than a step per line.
-    pub(crate) fn take_run(&mut self, stop_seq: u64, max_bytes: usize) -> (Range<usize>, usize) {
+    /// number is below `stop_seq`, and no more than `max_bytes` of them, except that with
+    /// `at_least_one` a first line longer than `max_bytes` still goes, alone. Returns the
+    /// byte range of the run in [`Self::bytes`] and the number of lines (0 if the first
+    /// line doesn't fit, or nothing is queued). A binary search, so a large batch costs
+    /// O(log n) per run rather than a step per line.
+    pub(crate) fn take_run(
+        &mut self,
+        stop_seq: u64,
+        max_bytes: usize,
+        at_least_one: bool,
+    ) -> (Range<usize>, usize) {
         let start = self.head;
         let limit = self
             .base
             .saturating_add(start.saturating_add(max_bytes) as u64);
-        // Monotonic over the whole deque: consumed records have smaller seq and end.
-        let fits = self
-            .metas
-            .partition_point(|m| m.seq < stop_seq && m.end <= limit);
-        let n = fits.saturating_sub(self.cursor).max(1).min(self.len());
+        let fits = self.first_from_cursor(|m| m.seq >= stop_seq || m.end > limit);
+        let n = (fits - self.cursor)
+            .max(usize::from(at_least_one))
+            .min(self.len());
         if n == 0 {
             return (start..start, 0);
         }
@@ -103,6 +108,45 @@ impl LineQueue {
         self.cursor += n;
         self.head = self.end_of(&last);
         (start..self.head, n)
+    }
+
+    /// The index of the first record at or after the cursor for which `stop` holds (the
+    /// deque's length if none), where `stop` holds for every record after one it holds for.
+    /// Gallops from the cursor, then bisects: O(log k) for a run of k lines, whatever the
+    /// queue's length, so a batch of many short runs (keep-level lines mixed in) costs
+    /// O(1) per run rather than a search over the whole deque each.
+    fn first_from_cursor(&self, stop: impl Fn(&LineMeta) -> bool) -> usize {
+        let len = self.metas.len();
+        // Every index below `lo` is before the answer; the answer is at most `hi`.
+        let mut lo = self.cursor;
+        let mut step = 1;
+        let mut hi = loop {
+            let probe = lo + step - 1;
+            if probe >= len {
+                break len;
+            }
+            if stop(&self.metas[probe]) {
+                break probe;
+            }
+            lo = probe + 1;
+            step *= 2;
+        };
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if stop(&self.metas[mid]) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        lo
+    }
+
+    /// How many lines end inside `range` (physical offsets of bytes already taken): for a
+    /// chunk the sink accepted only partly, the lines that are wholly in the output.
+    pub(crate) fn lines_ending_within(&self, range: Range<usize>) -> usize {
+        let (from, to) = (self.base + range.start as u64, self.base + range.end as u64);
+        self.metas.partition_point(|m| m.end <= to) - self.metas.partition_point(|m| m.end <= from)
     }
 
     pub(crate) fn bytes(&self, range: Range<usize>) -> &[u8] {
@@ -131,7 +175,7 @@ mod tests {
     fn lines(q: &mut LineQueue) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         while q.len() > 0 {
-            let (r, n) = q.take_run(u64::MAX, 1);
+            let (r, n) = q.take_run(u64::MAX, 1, true);
             assert_eq!(n, 1);
             out.push(q.bytes(r).to_vec());
         }
@@ -169,7 +213,7 @@ mod tests {
         // 1000-byte lines, 4500-byte limit: runs of 4 lines, whole lines only.
         let mut next = 200;
         while q.len() > 0 {
-            let (r, n) = q.take_run(u64::MAX, 4500);
+            let (r, n) = q.take_run(u64::MAX, 4500, true);
             assert_eq!(n, 4.min(300 - next as usize));
             let expected: Vec<u8> = (next..next + n as u64).flat_map(line).collect();
             assert_eq!(q.bytes(r), &expected[..]);
@@ -179,7 +223,7 @@ mod tests {
         // A line longer than the limit still goes, alone.
         q.clear();
         q.push(&line(7), 7, 0);
-        let (r, n) = q.take_run(u64::MAX, 10);
+        let (r, n) = q.take_run(u64::MAX, 10, true);
         assert_eq!((q.bytes(r), n), (&line(7)[..], 1));
     }
 
@@ -189,10 +233,25 @@ mod tests {
         for (i, s) in [b"a\n", b"b\n", b"c\n"].iter().enumerate() {
             q.push(*s, i as u64 * 2, 0);
         }
-        let (r, n) = q.take_run(3, usize::MAX);
+        let (r, n) = q.take_run(3, usize::MAX, true);
         assert_eq!((q.bytes(r), n), (&b"a\nb\n"[..], 2));
-        let (r, n) = q.take_run(3, usize::MAX);
+        let (r, n) = q.take_run(3, usize::MAX, true);
         assert_eq!((q.bytes(r), n), (&b"c\n"[..], 1));
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn runs_can_stop_short_of_a_line_that_does_not_fit() {
+        let mut q = LineQueue::default();
+        q.push(b"aaaa\n", 0, 0);
+        q.push(b"bbbb\n", 1, 0);
+        assert_eq!(q.take_run(u64::MAX, 3, false), (0..0, 0));
+        let (r, n) = q.take_run(u64::MAX, 7, false);
+        assert_eq!((q.bytes(r.clone()), n), (&b"aaaa\n"[..], 1));
+        // Of the bytes taken, a partial write of 7 holds one whole line; 10 hold two.
+        let (r2, _) = q.take_run(u64::MAX, 5, false);
+        assert_eq!(q.lines_ending_within(r.start..r.start + 7), 1);
+        assert_eq!(q.lines_ending_within(r.start..r2.end), 2);
+        assert_eq!(q.lines_ending_within(r2.start..r2.start + 4), 0);
     }
 }

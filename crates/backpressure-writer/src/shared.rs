@@ -35,6 +35,19 @@ impl Config {
         // In tracing, more severe levels compare smaller: ERROR < WARN < INFO.
         self.keep_level.is_some_and(|keep| *level <= keep)
     }
+
+    /// How long a keep line that finds its room full may wait (`None`: without end), and
+    /// whether that bound is the overflow policy's rather than `keep_timeout`. Under
+    /// `Overflow::Block` a keep line waits at least as long as a line under the policy
+    /// would, so that it is never worse off than an INFO line; it then also ignores the
+    /// stall state, which only shortens `keep_timeout` waits.
+    pub(crate) fn keep_wait(&self) -> (Option<Duration>, bool) {
+        match self.overflow {
+            Overflow::Block { timeout: None } => (None, true),
+            Overflow::Block { timeout: Some(t) } if t > self.keep_timeout => (Some(t), true),
+            _ => (Some(self.keep_timeout), false),
+        }
+    }
 }
 
 /// Why a line was dropped; maps onto a [`Dropped`] field.
@@ -44,6 +57,31 @@ pub(crate) enum Reason {
     Timeout,
     KeepTimeout,
     WorkerGone,
+}
+
+/// A number of lines, by class: under the overflow policy, or keep-level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Lines {
+    pub(crate) policy: usize,
+    pub(crate) keep: usize,
+}
+
+impl Lines {
+    pub(crate) fn total(&self) -> usize {
+        self.policy + self.keep
+    }
+}
+
+/// Whether a keep line that finds its reserved room full waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeepWait {
+    /// It waits up to `keep_timeout`.
+    Wait,
+    /// A keep line timed out, and the keep backlog has not drained to half the reserved
+    /// room since: it is dropped at once. Leaving this state on any progress instead would
+    /// let a slow sink that frees a slot now and then hold every keep line for the full
+    /// timeout, one after the other.
+    Stalled,
 }
 
 /// Everything that must stay consistent; guarded by [`Shared::state`].
@@ -57,6 +95,11 @@ pub(crate) struct State {
     /// capacity, so `buffered_lines_limit` bounds memory as it does in tracing-appender.
     pub(crate) policy_in_flight: usize,
     pub(crate) keep_in_flight: usize,
+    /// Of the lines in flight, those of the chunk inside the sink's `write` right now.
+    /// Nobody can take them back: if the guard gives up on the worker, the rest of its
+    /// batch is counted as `shutdown`, but these are counted as written (or failed) when
+    /// the write returns, whenever that is.
+    pub(crate) in_sink: Lines,
     /// Sequence number of the next line; equals the number of lines submitted so far.
     pub(crate) next_seq: u64,
     pub(crate) lines_written: u64,
@@ -73,8 +116,7 @@ pub(crate) struct State {
     /// Producers waiting for room under the policy, and keep-level ones.
     pub(crate) policy_waiters: usize,
     pub(crate) keep_waiters: usize,
-    /// A keep line timed out and the worker has not made progress since.
-    pub(crate) keep_stalled: bool,
+    pub(crate) keep_wait: KeepWait,
     /// New lines are taken in (false once the worker exited or was abandoned).
     pub(crate) accepting: bool,
     /// The guard asked the worker to drain and exit.
@@ -105,14 +147,15 @@ impl State {
         self.policy_occupancy() + self.keep_occupancy()
     }
 
-    /// Forgets every buffered line (queued or in flight) for good and returns how many
-    /// there were, for the caller to count under its reason (`shutdown`, `worker_gone`).
+    /// Forgets every buffered line (queued or in flight) except the chunk inside the sink,
+    /// which only the returning write can settle, and returns how many lines that was, for
+    /// the caller to count under its reason (`shutdown`, `worker_gone`).
     pub(crate) fn discard_buffered(&mut self) -> u64 {
-        let lost = self.buffered() as u64;
+        let lost = (self.buffered() - self.in_sink.total()) as u64;
         self.policy.clear();
         self.keep.clear();
-        self.policy_in_flight = 0;
-        self.keep_in_flight = 0;
+        self.policy_in_flight = self.in_sink.policy;
+        self.keep_in_flight = self.in_sink.keep;
         lost
     }
 
@@ -187,6 +230,7 @@ impl Shared {
                 keep: LineQueue::default(),
                 policy_in_flight: 0,
                 keep_in_flight: 0,
+                in_sink: Lines::default(),
                 next_seq: 0,
                 lines_written: 0,
                 dropped: Dropped::default(),
@@ -197,7 +241,7 @@ impl Shared {
                 worker_napping: false,
                 policy_waiters: 0,
                 keep_waiters: 0,
-                keep_stalled: false,
+                keep_wait: KeepWait::Wait,
                 accepting: true,
                 closing: false,
                 abandoned: false,
@@ -235,6 +279,7 @@ impl Shared {
             queue_depth: st.buffered(),
             queued: st.queued(),
             in_flight: st.policy_in_flight + st.keep_in_flight,
+            in_sink: st.in_sink.total(),
             capacity: self.config.capacity,
             keep_capacity: self.config.keep_capacity,
             high_water: st.high_water,

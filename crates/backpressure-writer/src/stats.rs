@@ -12,8 +12,7 @@ use std::time::Duration;
 ///
 /// Every line handed to [`NonBlocking`](crate::NonBlocking) ends up in exactly one of:
 /// written, one of these fields, or still pending in the queue, so
-/// `submitted == lines_written + dropped.total() + queue_depth` holds whenever the writer is
-/// idle.
+/// `submitted == lines_written + dropped.total() + queue_depth` holds in every snapshot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Dropped {
@@ -24,13 +23,20 @@ pub struct Dropped {
     pub oldest: u64,
     /// Waited for room under `Overflow::Block { timeout: Some(_) }` and timed out.
     pub timeout: u64,
-    /// A keep-level (WARN/ERROR by default) line that waited its `keep_timeout` in vain.
+    /// A keep-level (WARN/ERROR by default) line that found its reserved room full and
+    /// waited its `keep_timeout` in vain, or did not wait: `keep_timeout(0)`, or a keep
+    /// line timed out before it and the keep backlog has not drained to half since.
     pub keep_timeout: u64,
-    /// Still queued when the guard's shutdown timeout ran out.
+    /// Queued, or taken by the worker but not yet handed to the sink, when the guard's
+    /// shutdown timeout ran out. These lines are never written. (The chunk inside the
+    /// sink at that moment is not counted here: it is settled when its write returns.)
     pub shutdown: u64,
-    /// Submitted after the worker thread had gone away.
+    /// Submitted after the guard's drop began (the drain stops at what was queued then),
+    /// or after the worker thread had gone away.
     pub worker_gone: u64,
-    /// Taken by the worker but lost because the sink returned an error or panicked.
+    /// Taken by the worker but lost because the sink returned an error or panicked: the
+    /// lines of the failed chunk not wholly written (a line torn by a partial write counts
+    /// here) and the rest of its batch.
     pub write_failed: u64,
 }
 
@@ -122,6 +128,11 @@ pub struct Stats {
     pub queued: usize,
     /// Lines the worker has taken and is writing.
     pub in_flight: usize,
+    /// Of [`in_flight`](Self::in_flight), the lines of the chunk inside the sink's `write`
+    /// call right now. They are settled (written, or `write_failed`) when that call
+    /// returns, also after the guard's drop gave up on a stalled sink: a snapshot taken
+    /// meanwhile shows them here and in `queue_depth`.
+    pub in_sink: usize,
     /// The queue's capacity in lines (`buffered_lines_limit`), for lines under the
     /// overflow policy.
     pub capacity: usize,

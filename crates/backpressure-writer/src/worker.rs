@@ -1,23 +1,23 @@
 //! The worker thread: take the whole queue in one swap, write it in large chunks outside
 //! the lock, flush when the queue runs empty (or a `flush()` or the interval asks), write
 //! the drop report, and survive a failing or panicking sink.
+//!
+//! Every chunk goes through [`chunk::write_bounded`], not `write_all`: a chunk that meets
+//! an error (`WouldBlock` and `Ok(0)` included, and `Interrupted` past a bounded number of
+//! retries) fails its batch, so no sink can keep the worker busy forever.
+
+mod chunk;
 
 use std::io::{self, Write};
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use crate::queue::LineQueue;
-use crate::report::{dropped_since, format_drop_report, Fault, FaultLog};
-use crate::shared::{Shared, State};
+use crate::report::{dropped_since, format_drop_report, FaultLog};
+use crate::shared::{KeepWait, Lines, Shared, State};
 use crate::stats::Dropped;
 use crate::sync::{thread, Arc, JoinHandle, MutexGuard};
-
-/// Bytes handed to the sink per `write_all`: big enough that a file sees few syscalls
-/// (1 MiB measured faster than 64 KiB and 256 KiB with 2 producers, see
-/// docs/benchmarks.md), small enough that room frees up progressively while a large batch
-/// is written.
-const CHUNK: usize = 1024 * 1024;
+use chunk::{guarded, write_bounded, Chunk};
 
 /// How long the worker waits for the next batch to build up after a batch, before it goes
 /// to sleep for real (see `State::worker_napping`): the most a line waits in the queue
@@ -37,6 +37,7 @@ pub(crate) fn spawn<W: Write + Send + 'static>(
             sink,
             policy: LineQueue::default(),
             keep: LineQueue::default(),
+            chunk: Chunk::default(),
             dirty: false,
             last_flush: Instant::now(),
             reported: Dropped::default(),
@@ -44,6 +45,7 @@ pub(crate) fn spawn<W: Write + Send + 'static>(
             report_buf: String::new(),
             faults: FaultLog::new(interval),
             nap_due: false,
+            final_reported: false,
         };
         worker.run();
         worker.faults.finish();
@@ -72,6 +74,7 @@ struct Worker<W> {
     /// The batch being written (empty between batches; swapped with the shared queues).
     policy: LineQueue,
     keep: LineQueue,
+    chunk: Chunk,
     /// Bytes were written since the last sink flush.
     dirty: bool,
     last_flush: Instant,
@@ -82,6 +85,8 @@ struct Worker<W> {
     faults: FaultLog,
     /// A batch was taken since the last nap: the next empty queue gets a nap first.
     nap_due: bool,
+    /// The drop report at shutdown was written; no other follows.
+    final_reported: bool,
 }
 
 impl<W: Write> Worker<W> {
@@ -140,10 +145,13 @@ impl<W: Write> Worker<W> {
                 shared.progress.notify_all();
             }
             let mut wait = None;
-            if self.report_pending(&st.dropped) {
+            if !self.final_reported && self.report_pending(&st.dropped) {
                 let now = Instant::now();
                 let due = self.report_due(now);
                 if st.closing || due <= now {
+                    // Closing, one last report: lines other threads keep submitting are
+                    // `worker_gone` and would make a report due after every report.
+                    self.final_reported = st.closing;
                     return Some(Step::Report { drops: st.dropped });
                 }
                 wait = Some(due - now);
@@ -198,73 +206,67 @@ impl<W: Write> Worker<W> {
                 shared.counters.queue_wait.record(waited);
             }
         }
-        loop {
-            let (from_keep, stop) = match (self.policy.front_seq(), self.keep.front_seq()) {
-                (None, None) => break,
-                (Some(_), None) => (false, u64::MAX),
-                (None, Some(_)) => (true, u64::MAX),
-                (Some(p), Some(k)) if p < k => (false, k),
-                (Some(p), Some(_)) => (true, p),
+        while let Some(lines) = self.chunk.assemble(&mut self.policy, &mut self.keep) {
+            {
+                let mut st = shared.lock();
+                // Abandoned: the guard counted the rest of the batch as lost to shutdown.
+                if st.abandoned {
+                    return false;
+                }
+                st.in_sink = lines;
+            }
+            let bytes = self.chunk.bytes(&self.policy, &self.keep);
+            let (accepted, result) = write_bounded(&mut self.sink, bytes);
+            let written = match result {
+                Ok(()) => lines,
+                Err(_) => self.chunk.whole_lines(accepted, &self.policy, &self.keep),
             };
-            let queue = if from_keep {
-                &mut self.keep
-            } else {
-                &mut self.policy
-            };
-            let (range, n) = queue.take_run(stop, CHUNK);
-            let bytes = queue.bytes(range);
-            let len = bytes.len() as u64;
-            let sink = &mut self.sink;
-            match guarded(|| sink.write_all(bytes)) {
+            if accepted > 0 {
+                self.dirty = true;
+                let c = &shared.counters;
+                c.bytes_written.fetch_add(accepted as u64, Relaxed);
+                c.last_write.store(shared.now_nanos() + 1, Relaxed);
+            }
+            let mut st = shared.lock();
+            // The chunk is settled whether or not the guard gave up meanwhile: its lines
+            // are in the output (written) or not (failed), and nobody counted them yet.
+            st.in_sink = Lines::default();
+            st.policy_in_flight -= lines.policy;
+            st.keep_in_flight -= lines.keep;
+            st.lines_written += written.total() as u64;
+            let torn = (lines.total() - written.total()) as u64;
+            let fault = match result {
+                Ok(()) if st.abandoned => return false,
                 Ok(()) => {
-                    self.dirty = true;
-                    let mut st = shared.lock();
-                    // Abandoned: the guard already counted these lines as lost to shutdown.
-                    if st.abandoned {
-                        return false;
-                    }
-                    if from_keep {
-                        st.keep_in_flight -= n;
-                    } else {
-                        st.policy_in_flight -= n;
-                    }
-                    st.lines_written += n as u64;
                     let batch_done = self.policy.len() == 0 && self.keep.len() == 0;
                     settle(&shared, st, batch_done);
-                    shared.counters.bytes_written.fetch_add(len, Relaxed);
-                    shared
-                        .counters
-                        .last_write
-                        .store(shared.now_nanos() + 1, Relaxed);
+                    continue;
                 }
-                Err(fault) => {
-                    // The rest of the batch goes with the failed chunk: a sink that just
-                    // failed is unlikely to take the next chunk, and one error per batch
-                    // keeps `write_errors` meaning "failed batches".
-                    let lost = n + self.policy.len() + self.keep.len();
-                    let (lost_policy, lost_keep) = if from_keep {
-                        (self.policy.len(), n + self.keep.len())
-                    } else {
-                        (n + self.policy.len(), self.keep.len())
-                    };
-                    self.policy.clear();
-                    self.keep.clear();
-                    let mut st = shared.lock();
-                    if st.abandoned {
-                        return false;
-                    }
-                    st.policy_in_flight -= lost_policy;
-                    st.keep_in_flight -= lost_keep;
-                    st.dropped.write_failed += lost as u64;
-                    // The report after this batch tells of its own loss, too.
-                    drops.write_failed += lost as u64;
-                    st.write_errors += 1;
-                    st.sink_panics += u64::from(fault.is_panic());
-                    settle(&shared, st, true);
-                    self.faults.record(&fault, lost as u64);
-                    break;
-                }
+                Err(fault) => fault,
+            };
+            st.dropped.write_failed += torn;
+            st.write_errors += 1;
+            st.sink_panics += u64::from(fault.is_panic());
+            if st.abandoned {
+                drop(st);
+                self.faults.record(&fault, torn);
+                return false;
             }
+            // The rest of the batch goes with the failed chunk: a sink that just failed is
+            // unlikely to take the next chunk, and one error per batch keeps `write_errors`
+            // meaning "failed batches".
+            let rest = (self.policy.len(), self.keep.len());
+            self.policy.clear();
+            self.keep.clear();
+            st.policy_in_flight -= rest.0;
+            st.keep_in_flight -= rest.1;
+            let lost = torn + (rest.0 + rest.1) as u64;
+            st.dropped.write_failed += lost - torn;
+            // The report after this batch tells of its own loss, too.
+            drops.write_failed += lost;
+            settle(&shared, st, true);
+            self.faults.record(&fault, lost);
+            break;
         }
         self.policy.clear();
         self.keep.clear();
@@ -341,16 +343,16 @@ impl<W: Write> Worker<W> {
             &self.alive.0.config.own_line_format,
         );
         let shared = Arc::clone(&self.alive.0);
-        let sink = &mut self.sink;
-        let line = self.report_buf.as_bytes();
-        match guarded(|| sink.write_all(line)) {
-            Ok(()) => {
-                self.dirty = true;
-                shared
-                    .counters
-                    .bytes_written
-                    .fetch_add(line.len() as u64, Relaxed);
-            }
+        let (accepted, result) = write_bounded(&mut self.sink, self.report_buf.as_bytes());
+        if accepted > 0 {
+            self.dirty = true;
+            shared
+                .counters
+                .bytes_written
+                .fetch_add(accepted as u64, Relaxed);
+        }
+        match result {
+            Ok(()) => {}
             Err(fault) => {
                 let mut st = shared.lock();
                 st.write_errors += 1;
@@ -362,29 +364,23 @@ impl<W: Write> Worker<W> {
     }
 }
 
-/// After the worker made progress: a stalled keep line may try again, and producers
+/// After the worker made progress: keep lines wait for room again once the keep backlog has
+/// halved (see `KeepWait`), and producers
 /// waiting for room are woken, but only once half the capacity is free again or the batch
 /// is done. Waking them for every chunk would have them refill a few hundred lines and sleep
 /// again, a futex round trip and context switches per chunk, stealing the core the worker
 /// needs to drain the queue: the hysteresis keeps the wake-ups to about two per batch.
 fn settle(shared: &Shared, mut st: MutexGuard<'_, State>, batch_done: bool) {
-    st.keep_stalled = false;
     let config = &shared.config;
+    if st.keep_occupancy() <= config.keep_capacity / 2 {
+        st.keep_wait = KeepWait::Wait;
+    }
     let wake = (st.policy_waiters > 0
         && (batch_done || st.policy_occupancy() <= config.capacity / 2))
         || (st.keep_waiters > 0 && (batch_done || st.keep_occupancy() <= config.keep_capacity / 2));
     drop(st);
     if wake {
         shared.room.notify_all();
-    }
-}
-
-/// Runs a sink operation, turning a panic into a [`Fault`] so the worker survives it.
-fn guarded(op: impl FnOnce() -> io::Result<()>) -> Result<(), Fault> {
-    match panic::catch_unwind(AssertUnwindSafe(op)) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(Fault::Io(e)),
-        Err(payload) => Err(Fault::from_panic(payload)),
     }
 }
 
@@ -398,10 +394,10 @@ impl Drop for AliveGuard {
         let mut st = shared.lock();
         st.worker_alive = false;
         st.accepting = false;
-        if !st.abandoned {
-            // Only an unexpected exit leaves lines behind; nobody will ever write them.
-            st.dropped.worker_gone += st.discard_buffered();
-        }
+        // Only an unexpected exit leaves lines behind (after an abandonment, only a chunk
+        // whose write never returned, if the thread died in it); nobody will write them.
+        st.in_sink = Lines::default();
+        st.dropped.worker_gone += st.discard_buffered();
         drop(st);
         shared.room.notify_all();
         shared.progress.notify_all();

@@ -32,13 +32,10 @@ fn thread_name_with_nul_is_refused() {
         .contains("thread_name must not contain a NUL byte"));
 }
 
+/// `keep_timeout(0)` is not among them: it means "never wait" (tests/keep_wait.rs).
 #[test]
-fn zero_timeouts_are_refused() {
+fn zero_timeouts_other_than_keep_timeout_are_refused() {
     let cases = [
-        (
-            NonBlockingBuilder::default().keep_timeout(Duration::ZERO),
-            "keep_timeout",
-        ),
         (
             NonBlockingBuilder::default().shutdown_timeout(Duration::ZERO),
             "shutdown_timeout",

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use backpressure_writer::{non_blocking, FlushError, NonBlockingBuilder};
-use common::{assert_accounting, line, Gate};
+use common::{assert_accounting, line, wait_until, Gate};
 
 #[test]
 fn flush_returns_once_everything_before_it_is_written_and_flushed() {
@@ -103,8 +103,13 @@ fn guard_drop_drains_everything_and_flushes() {
     assert_accounting(&s);
 }
 
+/// The line stuck inside the sink's write is not `shutdown` (it may yet reach the output):
+/// it stays buffered (`in_sink`) until its write returns, then counts as written. The
+/// queued rest is `shutdown` and never written. (Until issue 8 this test was
+/// `guard_drop_against_a_stuck_sink_counts_the_rest_as_shutdown` and counted the stuck line
+/// as `shutdown` too, although the abandoned worker later wrote it.)
 #[test]
-fn guard_drop_against_a_stuck_sink_counts_the_rest_as_shutdown() {
+fn guard_drop_against_a_stuck_sink_counts_the_queue_as_shutdown_and_the_stuck_line_when_it_lands() {
     let (gate, sink) = Gate::closed_on_write();
     let (mut w, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(10)
@@ -119,11 +124,29 @@ fn guard_drop_against_a_stuck_sink_counts_the_rest_as_shutdown() {
     drop(guard);
     let s = w.stats();
     assert_eq!(
-        (s.dropped.shutdown, s.lines_written, s.queue_depth),
-        (4, 0, 0)
+        (
+            s.dropped.shutdown,
+            s.lines_written,
+            s.queue_depth,
+            s.in_sink
+        ),
+        (3, 0, 1, 1)
     );
     assert_accounting(&s);
     gate.open();
+    wait_until("the abandoned worker exits", || !w.stats().worker_alive);
+    let s = w.stats();
+    assert_eq!(
+        (
+            s.dropped.shutdown,
+            s.lines_written,
+            s.queue_depth,
+            s.in_sink
+        ),
+        (3, 1, 0, 0)
+    );
+    assert_accounting(&s);
+    assert_eq!(gate.lines(), ["line 0"]);
 }
 
 /// A worker that never sees an empty queue still flushes every `flush_interval`.

@@ -119,3 +119,72 @@ fn keep_lines_waiting_for_room_are_woken() {
         assert_eq!(sink.text().len(), 4);
     });
 }
+
+/// The guard gives up at once (a 1 ns shutdown timeout) while the worker may be anywhere:
+/// asleep, between chunks, or inside the sink's write. Whatever the interleaving, a line
+/// counted as dropped never reaches the sink, every line in the sink is counted written,
+/// and the identity holds right after the drop and once the abandoned worker is gone.
+#[test]
+fn an_abandoned_worker_settles_only_the_chunk_in_the_sink() {
+    model(|| {
+        let sink = Recorder::default();
+        let (mut w, guard) = NonBlockingBuilder::default()
+            .shutdown_timeout(std::time::Duration::from_nanos(1))
+            .drop_report(false)
+            .finish(sink.clone());
+        let mut w2 = w.clone();
+        let other = loom::thread::spawn(move || w2.write_all(b"b\n").unwrap());
+        w.write_all(b"a\n").unwrap();
+        drop(guard);
+        assert_accounting(&w.stats());
+        other.join().unwrap();
+        assert_accounting(&w.stats());
+        while w.stats().worker_alive {
+            loom::thread::yield_now();
+        }
+        let s = w.stats();
+        assert_accounting(&s);
+        assert_eq!((s.submitted, s.queue_depth, s.in_sink), (2, 0, 0));
+        let text = sink.text();
+        assert_eq!(s.lines_written as usize, text.lines().count(), "{text:?}");
+        // Field by field, so that no count can make up for another (these models run in
+        // release, where a wrapped subtraction would not panic).
+        let (shutdown, gone) = (s.dropped.shutdown, s.dropped.worker_gone);
+        assert!(shutdown <= 2 && gone <= 2, "{s:?}");
+        assert_eq!(shutdown + gone + s.lines_written, 2, "{s:?}");
+        assert!(
+            text.is_empty()
+                || text == "a\n"
+                || text == "b\n"
+                || text == "a\nb\n"
+                || text == "b\na\n"
+        );
+    });
+}
+
+/// `keep_timeout(0)`: two keep lines race for one reserved slot while the worker frees it;
+/// neither ever waits, and each is written or counted as a keep timeout.
+#[test]
+fn keep_lines_with_a_zero_timeout_never_wait() {
+    model(|| {
+        let sink = Recorder::default();
+        let (w, guard) = NonBlockingBuilder::default()
+            .keep_capacity(1)
+            .keep_timeout(std::time::Duration::ZERO)
+            .drop_report(false)
+            .finish(sink.clone());
+        let mut warn = w.keeping();
+        let mut warn2 = w.keeping();
+        let other = loom::thread::spawn(move || warn2.write_all(b"x\n").unwrap());
+        warn.write_all(b"y\n").unwrap();
+        other.join().unwrap();
+        guard.flush().unwrap();
+        let s = w.stats();
+        assert_eq!(s.blocked_producers, 0);
+        assert_eq!(s.lines_written + s.dropped.keep_timeout, 2, "{s:?}");
+        assert!(s.lines_written >= 1);
+        assert_accounting(&s);
+        drop(guard);
+        assert_eq!(sink.text().lines().count() as u64, s.lines_written);
+    });
+}

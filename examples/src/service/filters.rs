@@ -1,0 +1,135 @@
+//! Levels and rates from the environment, validated before anything is installed.
+//!
+//! A bad value stops start-up with an error naming the variable and the directive, rather
+//! than being skipped with a warning that scrolls past in a container log: a service whose
+//! `RUST_LOG` silently lost a directive is a service whose incident logs are missing.
+
+use std::fmt;
+
+use sampling_layer::{Mode, SamplingFilter};
+use tracing_subscriber::filter::{Directive, EnvFilter};
+
+/// The level variable: `EnvFilter` directives for everything the service logs.
+pub const RUST_LOG: &str = "RUST_LOG";
+/// The rate variable: `sampling-layer` directives for the JSON file.
+pub const RUST_LOG_SAMPLE: &str = "RUST_LOG_SAMPLE";
+/// Levels when `RUST_LOG` is unset or empty.
+pub const DEFAULT_LEVELS: &str = "info";
+/// Rates when `RUST_LOG_SAMPLE` is unset: a quarter of the requests' chatty lines, a tenth
+/// of the `log`-crate dependency's.
+pub const DEFAULT_RATES: &str = "app::handlers=0.25,legacy_dep=0.1";
+/// The span field that consistent sampling keys on: a request is kept whole or not at all,
+/// in this process and in every other one that samples by the same id.
+pub const REQUEST_ID: &str = "request_id";
+
+/// A directive that could not be parsed, with the variable (or admin route) it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where the value came from: `RUST_LOG`, `RUST_LOG_SAMPLE`, `--stdout-log`.
+    pub source: String,
+    /// The rejected directive (one comma-separated item), or the whole value when the
+    /// problem is not in one item.
+    pub directive: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: invalid directive {:?}: {}",
+            self.source, self.directive, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The three filters of the pipeline, parsed and checked.
+#[derive(Debug)]
+pub struct Filters {
+    /// `RUST_LOG`: the levels of everything, reloadable through `/admin/level`.
+    pub levels: EnvFilter,
+    /// `RUST_LOG_SAMPLE`: what the JSON file keeps of the sampled levels.
+    pub sampler: SamplingFilter,
+    /// The stdout layer's own levels (within `RUST_LOG`'s).
+    pub stdout: EnvFilter,
+}
+
+impl Filters {
+    /// Reads `RUST_LOG` and `RUST_LOG_SAMPLE` from the environment.
+    pub fn from_env(stdout_levels: &str) -> Result<Filters, ConfigError> {
+        let rust_log = env_var(RUST_LOG)?;
+        let rust_log_sample = env_var(RUST_LOG_SAMPLE)?;
+        Filters::parse(
+            rust_log.as_deref(),
+            rust_log_sample.as_deref(),
+            stdout_levels,
+        )
+    }
+
+    /// Parses the values as given; `None` (unset) takes the defaults. An empty
+    /// `RUST_LOG_SAMPLE` means no sampling; an empty `RUST_LOG` means the default levels.
+    pub fn parse(
+        rust_log: Option<&str>,
+        rust_log_sample: Option<&str>,
+        stdout_levels: &str,
+    ) -> Result<Filters, ConfigError> {
+        let levels = match rust_log {
+            Some(v) if !v.trim().is_empty() => v,
+            _ => DEFAULT_LEVELS,
+        };
+        Ok(Filters {
+            levels: parse_levels(RUST_LOG, levels)?,
+            sampler: parse_rates(RUST_LOG_SAMPLE, rust_log_sample.unwrap_or(DEFAULT_RATES))?,
+            stdout: parse_levels("--stdout-log", stdout_levels)?,
+        })
+    }
+}
+
+/// An `EnvFilter` from `value`, or the first directive it rejects. `EnvFilter` itself says
+/// what is wrong but not where, so each comma-separated item is tried on its own first (it
+/// splits the string at commas the same way).
+pub fn parse_levels(source: &str, value: &str) -> Result<EnvFilter, ConfigError> {
+    for item in value.split(',').filter(|s| !s.trim().is_empty()) {
+        if let Err(e) = item.trim().parse::<Directive>() {
+            return Err(ConfigError {
+                source: source.to_owned(),
+                directive: item.to_owned(),
+                reason: e.to_string(),
+            });
+        }
+    }
+    EnvFilter::builder().parse(value).map_err(|e| ConfigError {
+        source: source.to_owned(),
+        directive: value.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// The file's sampler: consistent by `request_id`, rates from `value`.
+pub fn parse_rates(source: &str, value: &str) -> Result<SamplingFilter, ConfigError> {
+    SamplingFilter::builder()
+        .mode(Mode::Consistent {
+            field: REQUEST_ID.into(),
+        })
+        .parse(value)
+        .map_err(|e| ConfigError {
+            source: source.to_owned(),
+            directive: e.directive().to_owned(),
+            reason: e.kind().to_string(),
+        })
+}
+
+fn env_var(name: &str) -> Result<Option<String>, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => Err(ConfigError {
+            source: name.to_owned(),
+            directive: v.to_string_lossy().into_owned(),
+            reason: "not valid Unicode".to_owned(),
+        }),
+    }
+}

@@ -1,0 +1,241 @@
+//! The logging pipeline: two writers, the subscriber, the `log` bridge, the figures
+//! exporter and the Prometheus recorder; and their shutdown, in order.
+
+use std::error::Error;
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backpressure_writer::{
+    FlushError, NonBlocking, NonBlockingBuilder, Overflow, OwnLineFormat, Stats, WorkerGuard,
+};
+use logmetrics::{names, Exporter, ExporterGuard};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sampling_layer::{Annotated, SamplingHandle};
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
+use tracing_subscriber::{fmt as tfmt, prelude::*, reload, EnvFilter};
+
+use super::filters::{parse_levels, ConfigError, Filters};
+
+/// The file name of the JSON log: `service.<date>.jsonl` (and `-<hour>` when hourly).
+pub const FILE_PREFIX: &str = "service";
+/// See [`FILE_PREFIX`].
+pub const FILE_SUFFIX: &str = "jsonl";
+
+/// What the pipeline needs to know from the service's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings<'a> {
+    /// Directory of the rolling JSON files.
+    pub log_dir: &'a Path,
+    /// `Rotation::DAILY` or `Rotation::HOURLY`.
+    pub rotation: Rotation,
+    /// How often `logmetrics` publishes the figures.
+    pub export_interval: Duration,
+}
+
+/// Everything installed; [`Telemetry::shutdown`] takes it down in order.
+#[derive(Debug)]
+pub struct Telemetry {
+    /// The JSON file's writer (for its figures).
+    pub file: NonBlocking,
+    /// The file writer's guard, shared with `/admin/flush` until shutdown.
+    pub file_guard: Arc<WorkerGuard>,
+    stdout: NonBlocking,
+    stdout_guard: WorkerGuard,
+    /// Run-time rates of the file's sampler.
+    pub sampling: SamplingHandle,
+    /// Run-time levels (`RUST_LOG`).
+    pub levels: LevelHandle,
+    /// The thread that publishes the figures; dropping it stops the thread.
+    pub exporter: ExporterGuard,
+    /// Renders `/metrics`.
+    pub prometheus: PrometheusHandle,
+}
+
+impl Telemetry {
+    /// Builds and installs everything: the global subscriber, the `log` bridge, the
+    /// global `metrics` recorder. Call once per process.
+    pub fn install(filters: Filters, settings: &Settings<'_>) -> Result<Telemetry, Box<dyn Error>> {
+        // The rolling appender writes `service.YYYY-MM-DD.jsonl`; behind the non-blocking
+        // writer its file I/O (and the rotation's `open`) happens on the worker thread.
+        std::fs::create_dir_all(settings.log_dir)?;
+        let appender = RollingFileAppender::builder()
+            .rotation(settings.rotation.clone())
+            .filename_prefix(FILE_PREFIX)
+            .filename_suffix(FILE_SUFFIX)
+            .build(settings.log_dir)?;
+        let (file, file_guard) = NonBlockingBuilder::default()
+            // The writer's own lines (drop report, self-check) as JSON too: every line of
+            // the file parses.
+            .own_line_format(OwnLineFormat::Json)
+            // In an incident the newest lines matter most; WARN/ERROR are never dropped.
+            .overflow(Overflow::DropOldest)
+            .thread_name("log-file")
+            .try_finish(appender)?;
+        let (stdout, stdout_guard) = NonBlockingBuilder::default()
+            .thread_name("log-stdout")
+            .try_finish(std::io::stdout())?;
+        // A line through the whole path before the service takes traffic: a log directory
+        // on a full or read-only disk fails start-up, not the first incident.
+        logmetrics::self_check(&file, &file_guard, Duration::from_secs(5))?;
+
+        let sampling = filters.sampler.handle();
+        let file_layer = tfmt::layer()
+            .json()
+            .event_format(Annotated::new(tfmt::format().json().with_span_list(false)))
+            .with_writer(file.clone())
+            .with_filter(filters.sampler);
+        let stdout_layer = tfmt::layer()
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_writer(stdout.clone())
+            .with_filter(filters.stdout);
+        // `RUST_LOG` is the outermost layer, so it rejects an event before the sampler
+        // counts it (the sampler's docs ask for dynamic filters first).
+        let (levels, reload_handle) = reload::Layer::new(filters.levels);
+        let subscriber = tracing_subscriber::registry()
+            .with(file_layer)
+            .with(stdout_layer)
+            .with(levels);
+        tracing::subscriber::set_global_default(subscriber)?;
+        // `log::info!` from dependencies becomes a tracing event (fmt prints its real
+        // target with tracing-subscriber's `tracing-log` feature).
+        tracing_log::LogTracer::init()?;
+
+        let levels = LevelHandle::new(reload_handle);
+
+        // `/metrics` is served by the app's own router: install the recorder without its
+        // HTTP listener. The writer's latency histograms get the writer's own buckets.
+        let bounds = logmetrics::latency_bucket_bounds();
+        let prometheus = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(names::WRITER_QUEUE_WAIT.into()), &bounds)?
+            .set_buckets_for_metric(Matcher::Full(names::WRITER_BATCH_WRITE.into()), &bounds)?
+            .install_recorder()?;
+        let exporter = Exporter::builder()
+            .interval(settings.export_interval)
+            .writer("file", &file)
+            .writer("stdout", &stdout)
+            .sampler("file", &sampling)
+            .spawn()?;
+
+        Ok(Telemetry {
+            file,
+            file_guard: Arc::new(file_guard),
+            stdout,
+            stdout_guard,
+            sampling,
+            levels,
+            exporter,
+            prometheus,
+        })
+    }
+
+    /// Takes the pipeline down once the listeners have stopped (no request can log any
+    /// more): the exporter first (its last export sees every writer alive), then each
+    /// writer flushed within `deadline` and its guard dropped (joining the worker).
+    pub fn shutdown(self, deadline: Duration) -> Outcome {
+        let Telemetry {
+            file,
+            file_guard,
+            stdout,
+            stdout_guard,
+            exporter,
+            ..
+        } = self;
+        drop(exporter);
+        // The routers are gone, so this is the last reference; were it not, flushing
+        // through the shared one still drains, and the worker stops with the last clone.
+        let flushed = match Arc::try_unwrap(file_guard) {
+            Ok(guard) => {
+                let flushed = guard.flush_timeout(deadline);
+                drop(guard);
+                flushed
+            }
+            Err(shared) => shared.flush_timeout(deadline),
+        };
+        let _ = stdout_guard.flush_timeout(deadline);
+        drop(stdout_guard);
+        Outcome {
+            flushed,
+            file: file.stats(),
+            stdout: stdout.stats(),
+        }
+    }
+}
+
+/// How the pipeline ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The file writer's flush within the deadline.
+    pub flushed: Result<(), FlushError>,
+    /// The file writer's final figures.
+    pub file: Stats,
+    /// The stdout writer's final figures.
+    pub stdout: Stats,
+}
+
+impl fmt::Display for Outcome {
+    /// One parseable line: `service stopped file_submitted=N file_written=N ...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.file;
+        write!(
+            f,
+            "service stopped file_submitted={} file_written={} file_dropped={} file_queued={} stdout_dropped={} flush={}",
+            s.submitted,
+            s.lines_written,
+            s.dropped.total(),
+            s.queue_depth,
+            self.stdout.dropped.total(),
+            match &self.flushed {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => format!("{e:?}"),
+            }
+        )
+    }
+}
+
+type Reload = dyn Fn(EnvFilter) -> Result<(), reload::Error> + Send + Sync;
+type Current = dyn Fn() -> Option<String> + Send + Sync;
+
+/// Changes `RUST_LOG`'s filter at run time. Wraps `reload::Handle`, whose type names the
+/// whole subscriber stack, so that the routes do not have to.
+#[derive(Clone)]
+pub struct LevelHandle {
+    reload: Arc<Reload>,
+    current: Arc<Current>,
+}
+
+impl fmt::Debug for LevelHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LevelHandle")
+            .field("current", &(self.current)())
+            .finish()
+    }
+}
+
+impl LevelHandle {
+    fn new<S: 'static>(handle: reload::Handle<EnvFilter, S>) -> LevelHandle {
+        let current = handle.clone();
+        LevelHandle {
+            reload: Arc::new(move |f| handle.reload(f)),
+            current: Arc::new(move || current.with_current(|f| f.to_string()).ok()),
+        }
+    }
+
+    /// The current directives (`EnvFilter`'s `Display`), `None` if the subscriber is gone.
+    pub fn current(&self) -> Option<String> {
+        (self.current)()
+    }
+
+    /// Replaces the levels with `directives`, checked as at start-up; on error nothing
+    /// changes. `reload` rebuilds the callsite interest cache, so it is not for a hot loop.
+    pub fn set(&self, directives: &str) -> Result<(), ConfigError> {
+        let filter = parse_levels("level", directives)?;
+        (self.reload)(filter).map_err(|e| ConfigError {
+            source: "level".to_owned(),
+            directive: directives.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
