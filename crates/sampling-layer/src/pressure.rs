@@ -4,7 +4,9 @@
 //! in (a closure, such as `move || writer.fill()` with `backpressure-writer`,
 //! or any [`PressureSignal`]); the crates stay independent. Above
 //! [`high`](Pressure::high) it multiplies every sampled rate and budget by
-//! [`step`](Pressure::step) (down to [`floor`](Pressure::floor)); below
+//! [`step`](Pressure::step) (down to [`floor`](Pressure::floor)) at each read
+//! where the fill has not fallen since the last one (a queue already
+//! draining has been relieved: tightening further would overshoot); below
 //! [`low`](Pressure::low) it divides by it (up to 1); in between it holds (the
 //! hysteresis: a queue hovering at the threshold does not make the rates
 //! flap). Rates of 1 (targets not sampled) and 0 are left alone: pressure
@@ -181,7 +183,8 @@ pub(crate) struct PressureState {
     next: AtomicU64,
     /// The scale changed and the cached rates are not rewritten yet.
     pub(crate) pending: AtomicBool,
-    reading: Mutex<()>,
+    /// The fill at the last read (under `reading`).
+    reading: Mutex<f64>,
 }
 
 impl PressureState {
@@ -191,7 +194,7 @@ impl PressureState {
             scale: Arc::new(Scale::default()),
             next: AtomicU64::new(0),
             pending: AtomicBool::new(false),
-            reading: Mutex::new(()),
+            reading: Mutex::new(0.0),
         }
     }
 
@@ -202,7 +205,7 @@ impl PressureState {
         if now < self.next.load(Ordering::Relaxed) {
             return false;
         }
-        let Ok(_one) = self.reading.try_lock() else {
+        let Ok(mut last) = self.reading.try_lock() else {
             return false;
         };
         if now < self.next.load(Ordering::Relaxed) {
@@ -218,7 +221,11 @@ impl PressureState {
             fill.clamp(0.0, 1.0)
         };
         let old = self.scale.get();
-        let new = if fill >= self.cfg.high {
+        let draining = fill < *last;
+        *last = fill;
+        // Above `high` and not draining: tighten. A queue that is already emptying
+        // has been relieved; tightening further would overshoot.
+        let new = if fill >= self.cfg.high && !draining {
             (old * self.cfg.step).max(self.cfg.floor)
         } else if fill <= self.cfg.low {
             (old / self.cfg.step).min(1.0)
@@ -260,6 +267,9 @@ mod tests {
         step(0.5);
         assert!(!p.tick(), "not again within the period");
         step(0.25);
+        set(0.8); // above high, but draining: held
+        step(0.25);
+        set(0.8);
         step(0.25); // the floor
         set(0.4); // between low and high: hold
         step(0.25);
