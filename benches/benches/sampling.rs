@@ -6,6 +6,8 @@
 //! - a sampled-out event with a dynamic string key;
 //! - both again under a budget (`app=1000/s`) instead of a rate;
 //! - an event disabled by level, with and without the sampler in the stack;
+//! - a sampled-out event keyed on the OpenTelemetry trace (`otel::follow_trace`,
+//!   `otel::trace_id_ratio`) vs a callsite-keyed one, in the same stack and span;
 //! - one key hammered from one thread vs from two threads at once;
 //! - parsing (`set_directives`, `split_directives`) of the largest strings
 //!   accepted, and refusing one with too many targets.
@@ -20,10 +22,10 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use sampling_layer::{Breaker, SamplingFilter};
+use sampling_layer::{Breaker, Mode, SamplingFilter};
 use tracing::{debug, info, Dispatch, Subscriber};
 use tracing_subscriber::{
-    filter::{DynFilterFn, LevelFilter},
+    filter::{filter_fn, DynFilterFn, LevelFilter},
     layer::Context,
     prelude::*,
     Layer,
@@ -101,6 +103,27 @@ fn sampled_out(c: &mut Criterion) {
         |_| info!(target: "app", n = 1, "event"),
     );
 
+    // The probabilistic mode's cost is its generator's (a thread-local
+    // draw) plus the same CAS as the deterministic mode's.
+    let s: Dispatch = tracing_subscriber::registry()
+        .with(
+            Sink.with_filter(
+                SamplingFilter::builder()
+                    .mode(Mode::Probabilistic)
+                    .seed(7)
+                    .breaker(Breaker::disabled())
+                    .parse("app=0.001")
+                    .unwrap(),
+            ),
+        )
+        .into();
+    bench_with(
+        c,
+        "sampled_out/sampler_probabilistic_rate_0.001",
+        s,
+        |_| info!(target: "app", n = 1, "event"),
+    );
+
     let throttle = TracingRateLimitLayer::builder()
         .with_policy(Policy::count_based(1).unwrap())
         .build()
@@ -135,6 +158,60 @@ fn sampled_out(c: &mut Criterion) {
         s,
         |i| info!(target: "app", sample_key = keys[(i % 1000) as usize].as_str(), "event"),
     );
+}
+
+/// A sampled-out event keyed on the OpenTelemetry trace vs one keyed on its
+/// callsite, side by side: the same stack (`tracing-opentelemetry` 0.34 over
+/// an SDK 0.33 provider whose sampler drops every trace, given spans only) and
+/// the same entered span, so the only difference is the key.
+fn otel_keyed(c: &mut Criterion) {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    use sampling_layer::{otel, KeyExtractor};
+
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOff)
+        .build();
+    let rows: [(&str, Option<KeyExtractor>); 3] = [
+        ("otel/sampled_out_callsite_key_rate_0.001_in_span", None),
+        (
+            "otel/sampled_out_follow_trace_unsampled_trace",
+            Some(otel::follow_trace()),
+        ),
+        (
+            "otel/sampled_out_trace_id_ratio_0.001",
+            Some(otel::trace_id_ratio()),
+        ),
+    ];
+    for (name, extractor) in rows {
+        let mut builder = SamplingFilter::builder().breaker(Breaker::disabled());
+        if let Some(x) = extractor {
+            builder = builder.key_extractor(x);
+        }
+        let filter = builder.parse("app=0.001").unwrap();
+        // The OpenTelemetry layer takes spans only here: given events too, it
+        // adds ~220 ns to every row alike (measured; `docs/benchmarks.md`),
+        // which would hide the sampler's own cost.
+        let otel_layer = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("bench"))
+            .with_filter(filter_fn(|meta| meta.is_span()));
+        let dispatch: Dispatch = tracing_subscriber::registry()
+            .with(otel_layer)
+            .with(Sink.with_filter(filter))
+            .into();
+        tracing::dispatcher::with_default(&dispatch, || {
+            let span = tracing::info_span!("request");
+            let _entered = span.enter();
+            // A trace the ratio keeps at 1/1000 keeps every event: check that
+            // this one is dropped, as the row's name says.
+            let kept = otel::current_trace().map(|t| {
+                let low = u64::from_be_bytes(t.trace_id()[8..].try_into().unwrap());
+                (low >> 1) < (0.001 * (1u64 << 63) as f64) as u64
+            });
+            assert_eq!(kept, Some(false), "an unsampled, dropped trace");
+            c.bench_function(name, |b| b.iter(|| info!(target: "app", n = 1, "event")));
+        });
+    }
 }
 
 /// Both stacks must leave the global max level at INFO (the sampler gives no
@@ -271,6 +348,7 @@ mod harness {
     criterion_group!(
         benches,
         sampled_out,
+        otel_keyed,
         disabled_by_level,
         one_key_threads,
         parse

@@ -30,10 +30,10 @@ mod db {
 }
 
 fn main() -> ExitCode {
-    let sampler = match SamplingFilter::builder().try_from_env() {
+    let sampler = match SamplingFilter::builder().from_env() {
         Ok(sampler) => sampler,
         Err(e) => {
-            eprintln!("RUST_LOG_SAMPLE: {e}");
+            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };

@@ -5,17 +5,20 @@ use std::time::Duration;
 
 use tracing_core::Level;
 
+use crate::config::{Config, Overflow};
 use crate::error::BuildError;
 use crate::guard::WorkerGuard;
 use crate::own_line::OwnLineFormat;
-use crate::policy::Overflow;
-use crate::shared::{Config, Shared};
+use crate::shared::Shared;
 use crate::sync::Arc;
 use crate::worker;
 use crate::writer::NonBlocking;
 
 /// Default queue capacity in lines, as tracing-appender's.
 pub const DEFAULT_BUFFERED_LINES_LIMIT: usize = 128_000;
+
+/// Default [`buffered_bytes_limit`](NonBlockingBuilder::buffered_bytes_limit): 64 MiB.
+pub const DEFAULT_BUFFERED_BYTES_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Default [`keep_timeout`](NonBlockingBuilder::keep_timeout): short enough that a keep line
 /// never stalls an async runtime's worker noticeably (see the setter).
@@ -48,6 +51,7 @@ impl NonBlocking {
 pub struct NonBlockingBuilder {
     capacity: usize,
     keep_capacity: Option<usize>,
+    byte_capacity: usize,
     overflow: Overflow,
     thread_name: String,
     keep_level: Option<Level>,
@@ -65,6 +69,7 @@ impl Default for NonBlockingBuilder {
         NonBlockingBuilder {
             capacity: DEFAULT_BUFFERED_LINES_LIMIT,
             keep_capacity: None,
+            byte_capacity: DEFAULT_BUFFERED_BYTES_LIMIT,
             overflow: Overflow::DropNewest,
             thread_name: "backpressure-writer".to_owned(),
             keep_level: Some(Level::WARN),
@@ -87,9 +92,46 @@ impl NonBlockingBuilder {
         self
     }
 
+    /// Bytes of lines under the overflow policy that may be buffered (queued or being
+    /// written) at once, on top of the bound in lines: whichever is reached first makes
+    /// the queue full, and the [`Overflow`] policy decides as it does for lines.
+    /// Default [`DEFAULT_BUFFERED_BYTES_LIMIT`] (64 MiB). Must be at least 1.
+    ///
+    /// Keep-level lines have bytes reserved on top, in the proportion `keep_capacity` has
+    /// to `buffered_lines_limit` but at least 1/8 (8 MiB by default), so the line bytes a
+    /// writer buffers never exceed this bound times `1 + max(1/8, keep_capacity /
+    /// buffered_lines_limit)` (72 MiB by default;
+    /// [`Stats::keep_byte_capacity`](crate::Stats::keep_byte_capacity) gives the figure). A line that could never fit (longer than the bound, or a keep-level line
+    /// longer than its reserved room) is dropped at once, under every policy, never waited
+    /// for: counted under
+    /// [`Dropped::newest`](crate::Dropped::newest) (a keep line under
+    /// [`Dropped::keep_timeout`](crate::Dropped::keep_timeout)).
+    ///
+    /// Memory follows use: the buffers start empty and grow as lines arrive, never past
+    /// the bound (so a writer that never sees a burst never holds it), and shrink back once
+    /// the worker has gone idle after a burst. The crate docs give the figures.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use backpressure_writer::NonBlockingBuilder;
+    ///
+    /// // At most 16 MiB of INFO lines (and 2 MiB of WARN/ERROR lines) held at once.
+    /// let (writer, guard) = NonBlockingBuilder::default()
+    ///     .buffered_bytes_limit(16 * 1024 * 1024)
+    ///     .finish(std::io::sink());
+    /// assert_eq!(writer.stats().byte_capacity, 16 * 1024 * 1024);
+    /// # drop(guard);
+    /// ```
+    pub fn buffered_bytes_limit(mut self, bytes: usize) -> Self {
+        self.byte_capacity = bytes;
+        self
+    }
+
     /// Capacity reserved for keep-level lines, on top of `buffered_lines_limit`, so a
     /// flood of lower-level lines never takes their room. Default: 1/8 of
-    /// `buffered_lines_limit`, at least 1. Must be at least 1.
+    /// `buffered_lines_limit`, at least 1. Must be at least 1. Their room in bytes is in
+    /// the same proportion to `buffered_bytes_limit`, and at least 1/8 of it.
     pub fn keep_capacity(mut self, lines: usize) -> Self {
         self.keep_capacity = Some(lines);
         self
@@ -121,6 +163,71 @@ impl NonBlockingBuilder {
     /// Lines at this level or more severe (through `make_writer_for`) are never dropped by
     /// the overflow policy: they use `keep_capacity` and wait up to `keep_timeout`.
     /// Default [`Level::WARN`].
+    ///
+    /// # Examples
+    ///
+    /// With a queue of one line and a sink stuck on the first, an INFO line is dropped
+    /// while a WARN line, in its reserved room, is kept:
+    ///
+    /// ```
+    /// use backpressure_writer::NonBlockingBuilder;
+    /// use tracing::Level;
+    /// # use std::io::{self, Write};
+    /// # use std::sync::{mpsc, Arc, Mutex};
+    /// #     /// A sink that says when a write arrives and holds it until `release` is dropped.
+    /// # struct Held {
+    /// #     entered: mpsc::Sender<()>,
+    /// #     release: mpsc::Receiver<()>,
+    /// #     out: Arc<Mutex<Vec<u8>>>,
+    /// # }
+    /// # impl Write for Held {
+    /// #     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    /// #         let _ = self.entered.send(());
+    /// #         let _ = self.release.recv();
+    /// #         self.out.lock().unwrap().extend_from_slice(buf);
+    /// #         Ok(buf.len())
+    /// #     }
+    /// #     fn flush(&mut self) -> io::Result<()> {
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// # fn held() -> (Held, mpsc::Receiver<()>, mpsc::Sender<()>, Arc<Mutex<Vec<u8>>>) {
+    /// #     let (entered_tx, entered) = mpsc::channel();
+    /// #     let (release, release_rx) = mpsc::channel();
+    /// #     let out = Arc::new(Mutex::new(Vec::new()));
+    /// #     let sink = Held { entered: entered_tx, release: release_rx, out: Arc::clone(&out) };
+    /// #     (sink, entered, release, out)
+    /// # }
+    ///
+    /// // `held()`: a sink that signals `entered` on each write and holds it until
+    /// // `release` is dropped, recording what it gets in `out`.
+    /// let (sink, entered, release, out) = held();
+    /// let (writer, guard) = NonBlockingBuilder::default()
+    ///     .buffered_lines_limit(1)
+    ///     .keep_level(Level::WARN)
+    ///     .drop_report(false)
+    ///     .finish(sink);
+    /// let stats = writer.clone();
+    /// let subscriber = tracing_subscriber::fmt()
+    ///     .with_writer(writer)
+    ///     .with_ansi(false)
+    ///     .without_time()
+    ///     .with_target(false)
+    ///     .finish();
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     tracing::info!("a");
+    ///     entered.recv().unwrap(); // the worker is inside the sink: the queue is full
+    ///     tracing::info!("b"); // dropped by the overflow policy
+    ///     tracing::warn!("c"); // kept
+    /// });
+    /// drop(release);
+    /// guard.flush().unwrap();
+    ///
+    /// let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+    /// let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    /// assert_eq!(lines, ["INFO a", "WARN c"]);
+    /// assert_eq!(stats.stats().dropped.newest, 1);
+    /// ```
     pub fn keep_level(mut self, level: Level) -> Self {
         self.keep_level = Some(level);
         self
@@ -205,6 +312,9 @@ impl NonBlockingBuilder {
         if keep_capacity == 0 {
             return Err(BuildError::ZeroKeepCapacity);
         }
+        if self.byte_capacity == 0 {
+            return Err(BuildError::ZeroBytesLimit);
+        }
         if self.thread_name.contains('\0') {
             return Err(BuildError::ThreadNameNul {
                 name: self.thread_name.clone(),
@@ -227,6 +337,12 @@ impl NonBlockingBuilder {
         Ok(Config {
             capacity: self.capacity,
             keep_capacity,
+            byte_capacity: self.byte_capacity,
+            keep_byte_capacity: keep_byte_capacity(
+                self.byte_capacity,
+                keep_capacity,
+                self.capacity,
+            ),
             overflow: self.overflow,
             keep_level: self.keep_level,
             keep_timeout: self.keep_timeout,
@@ -248,6 +364,8 @@ impl NonBlockingBuilder {
         let shared = Arc::new(Shared::new(config));
         let handle = worker::spawn(Arc::clone(&shared), writer, self.thread_name)
             .map_err(BuildError::Spawn)?;
+        // Hook (writer-misc): within reach of `flush_all` and the panic hook.
+        crate::registry::register(&shared);
         Ok((
             NonBlocking::from_shared(Arc::clone(&shared)),
             WorkerGuard::new(shared, handle),
@@ -262,4 +380,13 @@ impl NonBlockingBuilder {
             Err(e) => panic!("{e}"),
         }
     }
+}
+
+/// The bytes reserved for keep-level lines: the share of `bytes` that `keep_lines` is of
+/// `lines`, and at least an eighth (the default share), so that a small `keep_capacity`
+/// of long lines still has room for them; at least 1.
+fn keep_byte_capacity(bytes: usize, keep_lines: usize, lines: usize) -> usize {
+    let share = bytes as u128 * keep_lines as u128 / lines.max(1) as u128;
+    let share = usize::try_from(share).unwrap_or(usize::MAX);
+    share.max(bytes / 8).max(1)
 }

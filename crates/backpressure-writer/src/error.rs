@@ -13,6 +13,8 @@ pub enum BuildError {
     ZeroCapacity,
     /// `keep_capacity(0)`: keep-level lines would have no room at all.
     ZeroKeepCapacity,
+    /// `buffered_bytes_limit(0)`: no line would ever fit.
+    ZeroBytesLimit,
     /// The thread name contains a NUL byte, which no OS thread name can hold.
     ThreadNameNul {
         /// The name as given.
@@ -35,6 +37,9 @@ impl fmt::Display for BuildError {
             }
             BuildError::ZeroKeepCapacity => {
                 f.write_str("backpressure-writer: keep_capacity must be at least 1 (got 0)")
+            }
+            BuildError::ZeroBytesLimit => {
+                f.write_str("backpressure-writer: buffered_bytes_limit must be at least 1 (got 0)")
             }
             BuildError::ThreadNameNul { name } => write!(
                 f,

@@ -21,8 +21,7 @@ use crate::sync::{Arc, JoinHandle};
 /// are never written; the chunk inside the sink's `write` at that moment is counted as
 /// written or failed when that call returns (until then it shows in
 /// [`Stats::in_sink`](crate::Stats::in_sink) and `queue_depth`), and the worker thread then
-/// exits on its own. `submitted == lines_written + dropped.total() + queue_depth` holds
-/// throughout.
+/// exits on its own. [The accounting invariant](crate::Stats#accounting) holds throughout.
 #[must_use = "dropping the guard at once shuts the writer down: keep it until the end of main"]
 pub struct WorkerGuard {
     shared: Arc<Shared>,
@@ -57,38 +56,8 @@ impl WorkerGuard {
     /// [`flush`](Self::flush) with an explicit bound.
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
         let started = Instant::now();
-        let deadline = started + timeout;
-        let shared = &self.shared;
-        let mut st = shared.lock();
-        let target = st.next_seq;
-        let errors_before = st.write_errors;
-        if target > st.flush_target {
-            st.flush_target = target;
-        }
-        if st.take_worker_wake() {
-            shared.work.notify_one();
-        }
-        while st.durable < target {
-            if !st.worker_alive {
-                return Err(FlushError::WorkerGone);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(FlushError::TimedOut {
-                    waited: now - started,
-                    pending: st.buffered() as u64,
-                });
-            }
-            st = shared
-                .progress
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        match st.write_errors - errors_before {
-            0 => Ok(()),
-            errors => Err(FlushError::SinkFailed { errors }),
-        }
+        let ticket = self.shared.request_flush();
+        self.shared.wait_flushed(ticket, started, started + timeout)
     }
 
     /// The same snapshot as [`NonBlocking::stats`](crate::NonBlocking::stats).
@@ -99,21 +68,24 @@ impl WorkerGuard {
 
 impl Drop for WorkerGuard {
     fn drop(&mut self) {
+        // Hooks (writer-misc): out of the panic hook's reach from now on, and a line
+        // written after this point says once on stderr why it is lost.
+        crate::registry::deregister(&self.shared);
+        self.shared.gone_notice.guard_dropped();
         let shared = &self.shared;
         let timeout = shared.config.shutdown_timeout;
         let deadline = Instant::now() + timeout;
         let mut st = shared.lock();
-        st.closing = true;
         // The drain point: what is submitted from now on is `worker_gone`. Producers
         // waiting for room give up now, too.
-        st.accepting = false;
-        if st.take_worker_wake() {
+        st.lifecycle.close();
+        if st.sleep.take_wake() {
             shared.work.notify_one();
         }
         if st.policy_waiters + st.keep_waiters > 0 {
             shared.room.notify_all();
         }
-        while st.worker_alive {
+        while st.lifecycle.worker_alive() {
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -124,7 +96,7 @@ impl Drop for WorkerGuard {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        if !st.worker_alive {
+        if !st.lifecycle.worker_alive() {
             drop(st);
             if let Some(handle) = self.handle.take() {
                 // A panic escaping the worker was already accounted by its alive guard.
@@ -135,7 +107,7 @@ impl Drop for WorkerGuard {
         // The sink is stuck: give up on what is left (but the chunk inside the sink, which
         // its write settles), and let the thread go. It may be asleep rather than stuck in
         // the sink: wake it so it sees it was abandoned and exits.
-        st.abandoned = true;
+        st.lifecycle.abandon();
         let lost = st.discard_buffered();
         st.dropped.shutdown += lost;
         drop(st);

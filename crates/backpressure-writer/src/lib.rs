@@ -24,6 +24,20 @@
 //!   [`flush_interval`](NonBlockingBuilder::flush_interval), and on [`WorkerGuard::flush`].
 //! - **A choice of [`Overflow`] policy**: drop the newest line, drop the oldest, or block
 //!   (optionally with a timeout).
+//! - **Bounded in lines and in bytes.** The queue is full at
+//!   [`buffered_lines_limit`](NonBlockingBuilder::buffered_lines_limit) lines or
+//!   [`buffered_bytes_limit`](NonBlockingBuilder::buffered_bytes_limit) bytes (64 MiB by
+//!   default), whichever comes first, and the policy applies to either; keep-level lines
+//!   have room reserved in both. A line longer than the byte bound is dropped at once
+//!   (counted under `newest`, a keep line under `keep_timeout`). Memory follows use: a
+//!   fresh writer holds about 1 KiB, the buffers grow (doubling, never past the bound) as
+//!   lines arrive, and once the worker goes idle after a burst they shrink back to at most
+//!   256 KiB each, 1.25 MiB in all (`tests/memory.rs`: 2 000 lines of 1 MiB into a stalled
+//!   sink hold 64 MiB, not 2 GB, and 2 KiB once idle). While a batch is written two
+//!   buffers exist, the one producers fill and the one the worker writes from: the lines
+//!   in both together stay within the bound, and each buffer's capacity within it too
+//!   (1.5 times it under `DropOldest`, room to reclaim evicted lines cheaply), so the
+//!   worst case is about twice the bound.
 //! - **Level awareness.** Through [`make_writer_for`](tracing_subscriber::fmt::MakeWriter::make_writer_for)
 //!   the writer knows each event's level. Lines at [`keep_level`](NonBlockingBuilder::keep_level)
 //!   (WARN by default) or more severe are never dropped by the overflow policy: they have
@@ -32,9 +46,10 @@
 //!   not to stall an async runtime; under [`Overflow::Block`] as long as the policy waits).
 //!   Once one has timed out, later ones (and those already waiting) don't wait again until
 //!   the keep backlog has drained to half the reserved room.
-//! - **Losses are visible.** [`NonBlocking::stats`] returns exact counts, by reason, with
-//!   `submitted == lines_written + dropped.total() + queue_depth` in every snapshot; and the
-//!   worker writes a drop-report line into the output itself (format below).
+//! - **Losses are visible.** [`NonBlocking::stats`] returns exact counts, by
+//!   [`DropReason`], with `submitted == lines_written + dropped.total() + queue_depth` in
+//!   every snapshot ([the accounting invariant](Stats#accounting)); and the worker writes a
+//!   drop-report line into the output itself (format below).
 //! - **Faults are survived.** A sink error loses that batch (counted under `write_failed`
 //!   and `write_errors`; the first error and then periodic summaries go to stderr):
 //!   `WouldBlock`, `Ok(0)` and every other error at once, `Interrupted` after 16 retries
@@ -51,6 +66,15 @@
 //!   what was not yet handed to the sink is counted under `shutdown` (its number printed on
 //!   stderr) and never written; the chunk inside the sink is counted when its write returns.
 //!   A line counted dropped never appears in the output.
+//!
+//! - **The last lines before a crash.** [`install_panic_flush`] chains a panic hook that
+//!   logs the panic as an ERROR event and flushes every live writer of the process within
+//!   a deadline before the previous hook runs, so a crash (also with `panic = "abort"`,
+//!   where no guard drains) leaves its own line and the lines before it in the file;
+//!   [`flush_all`] does the same before `process::exit`. [`PanicFlush`] says what this
+//!   can and cannot promise (`abort`, signals). A writer used after its guard was dropped
+//!   (`let (writer, _) = non_blocking(..)` drops the guard at once) says so once on
+//!   stderr; its lines count as `worker_gone`.
 //!
 //! Each `write` call is one line (`fmt::Layer` formats an event into one buffer and calls
 //! `write_all` once). Lines are never torn or interleaved, and one thread's lines keep
@@ -96,7 +120,7 @@
 //! ```
 //!
 //! `dropped N` is the sum of the counts that follow, always in this order with the names of
-//! [`Dropped::by_reason`]. It follows the batch of lines that was queued while the drops
+//! [`DropReason::as_str`] (the order of [`DropReason::ALL`]). It follows the batch of lines that was queued while the drops
 //! happened. It ends with `\n` and counts in `bytes_written` but not in `lines_written`.
 //!
 //! For output made by `fmt::layer().json()`, [`OwnLineFormat::Json`] (set with
@@ -124,12 +148,18 @@
     unreachable_pub
 )]
 
+mod admit;
 mod builder;
+mod config;
 mod error;
+mod flush;
+mod gone_notice;
 mod guard;
+mod lifecycle;
 mod own_line;
-mod policy;
+mod panic_flush;
 mod queue;
+mod registry;
 mod report;
 mod shared;
 mod stats;
@@ -137,12 +167,16 @@ mod sync;
 mod worker;
 mod writer;
 
-pub use builder::{non_blocking, NonBlockingBuilder, DEFAULT_BUFFERED_LINES_LIMIT};
+pub use builder::{
+    non_blocking, NonBlockingBuilder, DEFAULT_BUFFERED_BYTES_LIMIT, DEFAULT_BUFFERED_LINES_LIMIT,
+};
+pub use config::Overflow;
 pub use error::{BuildError, FlushError};
 pub use guard::WorkerGuard;
 pub use own_line::{OwnLine, OwnLineFormat};
-pub use policy::Overflow;
-pub use stats::{Dropped, LatencySnapshot, Stats, LATENCY_BUCKETS};
+pub use panic_flush::{flush_all, install_panic_flush, PanicFlush};
+pub use registry::FlushAllReport;
+pub use stats::{DropReason, Dropped, LatencySnapshot, Stats};
 pub use writer::{ErrorCounter, LineWriter, NonBlocking};
 
 /// The module path tracing-appender uses, so that migrating is a change of crate name:

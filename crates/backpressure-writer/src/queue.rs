@@ -34,6 +34,9 @@ pub(crate) struct LineQueue {
     /// Records before this index were consumed by the worker (`take_run`); producers only
     /// ever see 0 here, as the worker clears the queue before swapping it back.
     cursor: usize,
+    /// Bytes moved by compactions, for the tests of their amortized cost.
+    #[cfg(test)]
+    moved: usize,
 }
 
 /// Below this many dead bytes at the front, compaction isn't worth the `memmove`.
@@ -43,6 +46,52 @@ impl LineQueue {
     /// Lines queued (and not yet consumed).
     pub(crate) fn len(&self) -> usize {
         self.metas.len() - self.cursor
+    }
+
+    /// Bytes of the lines queued (and not yet consumed).
+    pub(crate) fn live_bytes(&self) -> usize {
+        self.bytes.len() - self.head
+    }
+
+    /// Heap bytes the queue holds: what its buffers have grown to, used or not.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.metas.capacity() * std::mem::size_of::<LineMeta>()
+    }
+
+    /// Makes room for a line of `len` bytes before [`push`](Self::push), growing the byte
+    /// buffer to at most `max_capacity` (or exactly what the line needs, if more): growth
+    /// doubles, as a `Vec`'s does, but never past the byte bound, so a queue holding at
+    /// most that many live bytes never holds much more memory. A dead prefix left by
+    /// evictions is reclaimed first when it is at least as large as the live bytes, or when
+    /// the buffer may not grow any more. With `max_capacity` half as large again as the
+    /// live bytes can be, the `memmove` then costs at most two bytes moved per byte
+    /// pushed.
+    pub(crate) fn reserve(&mut self, len: usize, max_capacity: usize) {
+        if self.bytes.capacity() - self.bytes.len() >= len {
+            return;
+        }
+        let at_max = self.bytes.capacity() >= max_capacity;
+        if self.head > 0 && (self.head >= self.live_bytes() || at_max) {
+            self.compact();
+            if self.bytes.capacity() - self.bytes.len() >= len {
+                return;
+            }
+        }
+        let needed = self.bytes.len() + len;
+        let target = (self.bytes.capacity() * 2).min(max_capacity).max(needed);
+        self.bytes.reserve_exact(target - self.bytes.len());
+    }
+
+    /// Moves the live bytes to the front of the buffer.
+    fn compact(&mut self) {
+        #[cfg(test)]
+        {
+            self.moved += self.live_bytes();
+        }
+        self.bytes.copy_within(self.head.., 0);
+        self.bytes.truncate(self.bytes.len() - self.head);
+        self.base += self.head as u64;
+        self.head = 0;
     }
 
     pub(crate) fn push(&mut self, line: &[u8], seq: u64, stamp: u64) {
@@ -69,10 +118,7 @@ impl LineQueue {
         if self.metas.is_empty() {
             self.clear();
         } else if self.head >= COMPACT_MIN && self.head * 2 >= self.bytes.len() {
-            self.bytes.copy_within(self.head.., 0);
-            self.bytes.truncate(self.bytes.len() - self.head);
-            self.base += self.head as u64;
-            self.head = 0;
+            self.compact();
         }
         Some(meta)
     }
@@ -225,6 +271,63 @@ mod tests {
         q.push(&line(7), 7, 0);
         let (r, n) = q.take_run(u64::MAX, 10, true);
         assert_eq!((q.bytes(r), n), (&line(7)[..], 1));
+    }
+
+    #[test]
+    fn growth_doubles_but_stops_at_the_bound() {
+        let mut q = LineQueue::default();
+        let line = [b'x'; 1000];
+        let mut capacities = Vec::new();
+        for i in 0..100u64 {
+            q.reserve(line.len(), 100_000);
+            q.push(&line, i, 0);
+            if capacities.last() != Some(&q.bytes.capacity()) {
+                capacities.push(q.bytes.capacity());
+            }
+        }
+        // 100 000 live bytes in a buffer of exactly the bound, not the 128 000 that
+        // doubling from 1 000 would reach.
+        assert_eq!(
+            capacities,
+            [1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 100_000]
+        );
+        // A line alone larger than the bound still gets what it needs.
+        let mut q = LineQueue::default();
+        q.reserve(5000, 1000);
+        assert!(q.bytes.capacity() >= 5000);
+    }
+
+    /// `DropOldest` at the bound: every new line evicts an old one. The dead prefix is
+    /// reclaimed within the buffer's extra half, at an amortized cost of at most two bytes
+    /// moved per byte pushed, and the buffer never grows past it.
+    #[test]
+    fn eviction_at_the_bound_compacts_at_an_amortized_cost() {
+        const BOUND: usize = 100_000;
+        let mut q = LineQueue::default();
+        let mut live = 0;
+        let mut pushed = 0;
+        for i in 0..20_000u64 {
+            let len = 700 + (i as usize * 37) % 600; // 700..1300 bytes
+            while live + len > BOUND {
+                q.evict_front().unwrap();
+                live = q.live_bytes();
+            }
+            q.reserve(len, BOUND + BOUND / 2);
+            q.push(&vec![b'y'; len], i, 0);
+            live += len;
+            pushed += len;
+            assert_eq!(live, q.live_bytes());
+            assert!(
+                q.bytes.capacity() <= BOUND + BOUND / 2,
+                "grew past the bound"
+            );
+        }
+        assert!(
+            q.moved <= 2 * pushed,
+            "moved {} for {pushed} pushed",
+            q.moved
+        );
+        assert_eq!(q.front_seq().map(|s| s > 19_800), Some(true));
     }
 
     #[test]

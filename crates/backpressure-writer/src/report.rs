@@ -39,7 +39,8 @@ pub(crate) fn format_drop_report(out: &mut String, d: &Dropped, form: &OwnLineFo
     let mut message = String::with_capacity(48);
     // Writing into a String cannot fail.
     let _ = write!(message, "dropped {} lines since last report", d.total());
-    let fields = d.by_reason();
+    // Once a second at most: a small allocation is fine here.
+    let fields: Vec<(&str, u64)> = d.by_reason().map(|(r, n)| (r.as_str(), n)).collect();
     let line = OwnLine::new(Level::WARN, NAME, TARGET, &message).with_fields(&fields);
     form.format(&line, out);
 }

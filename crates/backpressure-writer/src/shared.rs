@@ -6,49 +6,13 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use tracing_core::Level;
-
-use crate::own_line::OwnLineFormat;
-use crate::policy::Overflow;
+use crate::config::Config;
+use crate::gone_notice::GoneNotice;
+use crate::lifecycle::{Lifecycle, Sleep};
 use crate::queue::LineQueue;
+use crate::report::Fault;
 use crate::stats::{Dropped, Histogram, Stats};
 use crate::sync::{Condvar, Mutex, MutexGuard, ThreadId};
-
-/// The builder's settings, validated.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) capacity: usize,
-    pub(crate) keep_capacity: usize,
-    pub(crate) overflow: Overflow,
-    pub(crate) keep_level: Option<Level>,
-    pub(crate) keep_timeout: Duration,
-    pub(crate) shutdown_timeout: Duration,
-    pub(crate) flush_interval: Duration,
-    pub(crate) drop_report: bool,
-    pub(crate) drop_report_interval: Duration,
-    pub(crate) error_summary_interval: Duration,
-    pub(crate) own_line_format: OwnLineFormat,
-}
-
-impl Config {
-    pub(crate) fn keeps(&self, level: &Level) -> bool {
-        // In tracing, more severe levels compare smaller: ERROR < WARN < INFO.
-        self.keep_level.is_some_and(|keep| *level <= keep)
-    }
-
-    /// How long a keep line that finds its room full may wait (`None`: without end), and
-    /// whether that bound is the overflow policy's rather than `keep_timeout`. Under
-    /// `Overflow::Block` a keep line waits at least as long as a line under the policy
-    /// would, so that it is never worse off than an INFO line; it then also ignores the
-    /// stall state, which only shortens `keep_timeout` waits.
-    pub(crate) fn keep_wait(&self) -> (Option<Duration>, bool) {
-        match self.overflow {
-            Overflow::Block { timeout: None } => (None, true),
-            Overflow::Block { timeout: Some(t) } if t > self.keep_timeout => (Some(t), true),
-            _ => (Some(self.keep_timeout), false),
-        }
-    }
-}
 
 /// Why a line was dropped; maps onto a [`Dropped`] field.
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +23,8 @@ pub(crate) enum Reason {
     WorkerGone,
 }
 
-/// A number of lines, by class: under the overflow policy, or keep-level.
+/// A number of lines (or of their bytes, where the name says so), by class: under the
+/// overflow policy, or keep-level.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Lines {
     pub(crate) policy: usize,
@@ -95,11 +60,16 @@ pub(crate) struct State {
     /// capacity, so `buffered_lines_limit` bounds memory as it does in tracing-appender.
     pub(crate) policy_in_flight: usize,
     pub(crate) keep_in_flight: usize,
+    /// The bytes of those lines, which count against the byte bound the same way.
+    pub(crate) policy_in_flight_bytes: usize,
+    pub(crate) keep_in_flight_bytes: usize,
     /// Of the lines in flight, those of the chunk inside the sink's `write` right now.
     /// Nobody can take them back: if the guard gives up on the worker, the rest of its
     /// batch is counted as `shutdown`, but these are counted as written (or failed) when
     /// the write returns, whenever that is.
     pub(crate) in_sink: Lines,
+    /// Their bytes, by class (`Lines` counts bytes here).
+    pub(crate) in_sink_bytes: Lines,
     /// Sequence number of the next line; equals the number of lines submitted so far.
     pub(crate) next_seq: u64,
     pub(crate) lines_written: u64,
@@ -107,23 +77,13 @@ pub(crate) struct State {
     pub(crate) write_errors: u64,
     pub(crate) sink_panics: u64,
     pub(crate) high_water: usize,
-    /// The worker sleeps on `work` and wants a notification for any new line.
-    pub(crate) worker_idle: bool,
-    /// The worker naps briefly after a batch, to let the next one build up; it wants a
-    /// notification only for what should not wait (a keep line, a half-full queue, a
-    /// producer about to block, a flush or shutdown).
-    pub(crate) worker_napping: bool,
+    /// How the worker waits, and so who must wake it.
+    pub(crate) sleep: Sleep,
     /// Producers waiting for room under the policy, and keep-level ones.
     pub(crate) policy_waiters: usize,
     pub(crate) keep_waiters: usize,
     pub(crate) keep_wait: KeepWait,
-    /// New lines are taken in (false once the worker exited or was abandoned).
-    pub(crate) accepting: bool,
-    /// The guard asked the worker to drain and exit.
-    pub(crate) closing: bool,
-    /// The guard gave up waiting; the worker must exit without touching the accounting.
-    pub(crate) abandoned: bool,
-    pub(crate) worker_alive: bool,
+    pub(crate) lifecycle: Lifecycle,
     /// The worker thread, so that a sink which logs into its own writer never waits for
     /// room only the worker itself could make.
     pub(crate) worker_thread: Option<ThreadId>,
@@ -147,6 +107,28 @@ impl State {
         self.policy_occupancy() + self.keep_occupancy()
     }
 
+    /// Bytes of lines under the policy neither written nor dropped yet.
+    pub(crate) fn policy_bytes(&self) -> usize {
+        self.policy.live_bytes() + self.policy_in_flight_bytes
+    }
+
+    pub(crate) fn keep_bytes(&self) -> usize {
+        self.keep.live_bytes() + self.keep_in_flight_bytes
+    }
+
+    /// Whether a line of `len` bytes under the policy fits now: both bounds, lines and
+    /// bytes, have room for it.
+    pub(crate) fn policy_fits(&self, len: usize, config: &Config) -> bool {
+        self.policy_occupancy() < config.capacity
+            && self.policy_bytes() + len <= config.byte_capacity
+    }
+
+    /// Whether a keep-level line of `len` bytes fits in the reserved room now.
+    pub(crate) fn keep_fits(&self, len: usize, config: &Config) -> bool {
+        self.keep_occupancy() < config.keep_capacity
+            && self.keep_bytes() + len <= config.keep_byte_capacity
+    }
+
     /// Forgets every buffered line (queued or in flight) except the chunk inside the sink,
     /// which only the returning write can settle, and returns how many lines that was, for
     /// the caller to count under its reason (`shutdown`, `worker_gone`).
@@ -156,17 +138,13 @@ impl State {
         self.keep.clear();
         self.policy_in_flight = self.in_sink.policy;
         self.keep_in_flight = self.in_sink.keep;
+        self.policy_in_flight_bytes = self.in_sink_bytes.policy;
+        self.keep_in_flight_bytes = self.in_sink_bytes.keep;
         lost
     }
 
     pub(crate) fn queued(&self) -> usize {
         self.policy.len() + self.keep.len()
-    }
-
-    /// Whether the worker must be woken for something urgent (clears the flags, so only
-    /// the first caller pays the syscall).
-    pub(crate) fn take_worker_wake(&mut self) -> bool {
-        std::mem::take(&mut self.worker_idle) | std::mem::take(&mut self.worker_napping)
     }
 
     pub(crate) fn waiters(&mut self, keep: bool) -> &mut usize {
@@ -186,6 +164,15 @@ impl State {
             Reason::KeepTimeout => d.keep_timeout += 1,
             Reason::WorkerGone => d.worker_gone += 1,
         }
+    }
+
+    /// Counts a failed sink call: one more error (and panic, if it was one), and the
+    /// `lost` lines it took with it under `write_failed`. The one place sink faults are
+    /// counted; their stderr message is the worker's `FaultLog`, outside the lock.
+    pub(crate) fn count_fault(&mut self, fault: &Fault, lost: u64) {
+        self.write_errors += 1;
+        self.sink_panics += u64::from(fault.is_panic());
+        self.dropped.write_failed += lost;
     }
 }
 
@@ -211,6 +198,8 @@ pub(crate) struct Shared {
     pub(crate) progress: Condvar,
     pub(crate) counters: Counters,
     pub(crate) epoch: Instant,
+    /// Hook (writer-misc): says once why lines are refused after the guard's drop.
+    pub(crate) gone_notice: GoneNotice,
 }
 
 impl fmt::Debug for Shared {
@@ -230,22 +219,21 @@ impl Shared {
                 keep: LineQueue::default(),
                 policy_in_flight: 0,
                 keep_in_flight: 0,
+                policy_in_flight_bytes: 0,
+                keep_in_flight_bytes: 0,
                 in_sink: Lines::default(),
+                in_sink_bytes: Lines::default(),
                 next_seq: 0,
                 lines_written: 0,
                 dropped: Dropped::default(),
                 write_errors: 0,
                 sink_panics: 0,
                 high_water: 0,
-                worker_idle: false,
-                worker_napping: false,
+                sleep: Sleep::Awake,
                 policy_waiters: 0,
                 keep_waiters: 0,
                 keep_wait: KeepWait::Wait,
-                accepting: true,
-                closing: false,
-                abandoned: false,
-                worker_alive: true,
+                lifecycle: Lifecycle::Running,
                 worker_thread: None,
                 flush_target: 0,
                 durable: 0,
@@ -255,6 +243,7 @@ impl Shared {
             progress: Condvar::new(),
             counters: Counters::default(),
             epoch: Instant::now(),
+            gone_notice: GoneNotice::new(),
         }
     }
 
@@ -282,6 +271,9 @@ impl Shared {
             in_sink: st.in_sink.total(),
             capacity: self.config.capacity,
             keep_capacity: self.config.keep_capacity,
+            buffered_bytes: st.policy_bytes() + st.keep_bytes(),
+            byte_capacity: self.config.byte_capacity,
+            keep_byte_capacity: self.config.keep_byte_capacity,
             high_water: st.high_water,
             submitted: st.next_seq,
             lines_written: st.lines_written,
@@ -289,7 +281,7 @@ impl Shared {
             write_errors: st.write_errors,
             sink_panics: st.sink_panics,
             blocked_producers: st.policy_waiters + st.keep_waiters,
-            worker_alive: st.worker_alive,
+            worker_alive: st.lifecycle.worker_alive(),
             ..Stats::default()
         };
         drop(st);

@@ -8,31 +8,38 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Lines the writer gave up on, one field per reason.
+/// Lines the writer gave up on, one field per reason ([`DropReason`] names the reasons).
 ///
-/// Every line handed to [`NonBlocking`](crate::NonBlocking) ends up in exactly one of:
-/// written, one of these fields, or still pending in the queue, so
-/// `submitted == lines_written + dropped.total() + queue_depth` holds in every snapshot.
+/// Every line handed to [`NonBlocking`](crate::NonBlocking) ends up written, in one of
+/// these fields, or still buffered: see [the accounting invariant](Stats#accounting).
+///
+/// The struct is `#[non_exhaustive]`: a new reason may be added as a field (and a
+/// [`DropReason`] variant) in a minor release. Code that must see every reason iterates
+/// [`by_reason`](Self::by_reason) rather than naming the fields.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Dropped {
-    /// Refused on arrival because the queue was full (`Overflow::DropNewest`, or
-    /// `Overflow::DropOldest` when every buffered line was already being written).
+    /// Refused on arrival because the queue was full, in lines or in bytes
+    /// (`Overflow::DropNewest`, or `Overflow::DropOldest` when evicting could not make
+    /// room), or at once under any policy because the line is longer than
+    /// `buffered_bytes_limit`.
     pub newest: u64,
     /// Evicted from the head of a full queue to make room (`Overflow::DropOldest`).
     pub oldest: u64,
     /// Waited for room under `Overflow::Block { timeout: Some(_) }` and timed out.
     pub timeout: u64,
     /// A keep-level (WARN/ERROR by default) line that found its reserved room full and
-    /// waited its `keep_timeout` in vain, or did not wait: `keep_timeout(0)`, or a keep
-    /// line timed out before it and the keep backlog has not drained to half since.
+    /// waited its `keep_timeout` in vain, or did not wait: `keep_timeout(0)`, a keep line
+    /// timed out before it and the keep backlog has not drained to half since, or it is
+    /// longer than the keep room in bytes (`Stats::keep_byte_capacity`) and could never fit.
     pub keep_timeout: u64,
     /// Queued, or taken by the worker but not yet handed to the sink, when the guard's
     /// shutdown timeout ran out. These lines are never written. (The chunk inside the
     /// sink at that moment is not counted here: it is settled when its write returns.)
     pub shutdown: u64,
     /// Submitted after the guard's drop began (the drain stops at what was queued then),
-    /// or after the worker thread had gone away.
+    /// or after the worker thread had gone away. The first such line prints one notice on
+    /// stderr naming the cause (a guard dropped too early, e.g. `let (w, _) = ...`).
     pub worker_gone: u64,
     /// Taken by the worker but lost because the sink returned an error or panicked: the
     /// lines of the failed chunk not wholly written (a line torn by a partial write counts
@@ -43,44 +50,144 @@ pub struct Dropped {
 impl Dropped {
     /// All dropped lines, whatever the reason.
     pub fn total(&self) -> u64 {
-        self.newest
-            + self.oldest
-            + self.timeout
-            + self.keep_timeout
-            + self.shutdown
-            + self.worker_gone
-            + self.write_failed
+        self.by_reason().map(|(_, n)| n).sum()
     }
 
-    /// `(reason, count)` pairs with stable lowercase reason names, for labels and reports.
-    pub fn by_reason(&self) -> [(&'static str, u64); 7] {
-        [
-            ("newest", self.newest),
-            ("oldest", self.oldest),
-            ("timeout", self.timeout),
-            ("keep_timeout", self.keep_timeout),
-            ("shutdown", self.shutdown),
-            ("worker_gone", self.worker_gone),
-            ("write_failed", self.write_failed),
-        ]
+    /// The count for one reason.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        match reason {
+            DropReason::Newest => self.newest,
+            DropReason::Oldest => self.oldest,
+            DropReason::Timeout => self.timeout,
+            DropReason::KeepTimeout => self.keep_timeout,
+            DropReason::Shutdown => self.shutdown,
+            DropReason::WorkerGone => self.worker_gone,
+            DropReason::WriteFailed => self.write_failed,
+        }
+    }
+
+    /// `(reason, count)` for every reason, always in the order of [`DropReason::ALL`]
+    /// (the order of the drop report and of `logmetrics`' series).
+    ///
+    /// An iterator rather than an array, so that adding a reason is not a breaking change.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use backpressure_writer::{DropReason, Dropped};
+    ///
+    /// let mut d = Dropped::default();
+    /// d.newest = 3;
+    /// d.write_failed = 1;
+    /// let nonzero: Vec<(&str, u64)> = d
+    ///     .by_reason()
+    ///     .filter(|&(_, n)| n > 0)
+    ///     .map(|(reason, n)| (reason.as_str(), n))
+    ///     .collect();
+    /// assert_eq!(nonzero, [("newest", 3), ("write_failed", 1)]);
+    /// assert_eq!(d.get(DropReason::Newest), 3);
+    /// assert_eq!(d.total(), 4);
+    /// ```
+    pub fn by_reason(&self) -> impl ExactSizeIterator<Item = (DropReason, u64)> + Clone + '_ {
+        DropReason::ALL.iter().map(move |&r| (r, self.get(r)))
     }
 }
 
-/// Number of buckets in a [`LatencySnapshot`].
-pub const LATENCY_BUCKETS: usize = 24;
+/// Why a line was dropped: one variant per field of [`Dropped`].
+///
+/// `#[non_exhaustive]`: a minor release may add a reason, so a `match` needs a wildcard
+/// arm. [`as_str`](Self::as_str) gives the stable lowercase name used in the drop report
+/// and as the `reason` label of `logmetrics`' series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// See [`Dropped::newest`].
+    Newest,
+    /// See [`Dropped::oldest`].
+    Oldest,
+    /// See [`Dropped::timeout`].
+    Timeout,
+    /// See [`Dropped::keep_timeout`].
+    KeepTimeout,
+    /// See [`Dropped::shutdown`].
+    Shutdown,
+    /// See [`Dropped::worker_gone`].
+    WorkerGone,
+    /// See [`Dropped::write_failed`].
+    WriteFailed,
+}
+
+impl DropReason {
+    /// Every reason, in report order. A slice, so that it can grow.
+    pub const ALL: &'static [DropReason] = &[
+        DropReason::Newest,
+        DropReason::Oldest,
+        DropReason::Timeout,
+        DropReason::KeepTimeout,
+        DropReason::Shutdown,
+        DropReason::WorkerGone,
+        DropReason::WriteFailed,
+    ];
+
+    /// The stable lowercase name: `newest`, `oldest`, `timeout`, `keep_timeout`,
+    /// `shutdown`, `worker_gone`, `write_failed` (the name of the [`Dropped`] field).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Newest => "newest",
+            DropReason::Oldest => "oldest",
+            DropReason::Timeout => "timeout",
+            DropReason::KeepTimeout => "keep_timeout",
+            DropReason::Shutdown => "shutdown",
+            DropReason::WorkerGone => "worker_gone",
+            DropReason::WriteFailed => "write_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Number of buckets of a [`LatencySnapshot`] in this version (a minor release may add
+/// some: read [`LatencySnapshot::bucket_count`] rather than building types on it).
+pub(crate) const LATENCY_BUCKETS: usize = 24;
 
 /// A fixed log2-bucketed latency histogram.
 ///
 /// Bucket `i` counts observations `d` with `d <= bucket_upper_bound(i)`, and above the
 /// bound of bucket `i - 1`; the last bucket also takes everything larger. Bounds run from
-/// 1 µs (`i = 0`) doubling up to about 8.4 s (`i = 23`). Fixed buckets keep recording to
-/// one relaxed `fetch_add` and let exporters turn deltas into `record_many` calls.
+/// 1 µs (`i = 0`) doubling up to about 8.4 s (`i = 23` in this version). Fixed buckets keep
+/// recording to one relaxed `fetch_add` and let exporters turn deltas into `record_many`
+/// calls.
+///
+/// The buckets are read through [`counts`](Self::counts), a slice, so that a minor release
+/// can add buckets; a snapshot is built from observations with [`record`](Self::record)
+/// (for tests and for stats sources of one's own).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use backpressure_writer::LatencySnapshot;
+///
+/// let mut h = LatencySnapshot::default();
+/// h.record(Duration::from_micros(3)); // (2 µs, 4 µs]: bucket 2
+/// h.record_many(Duration::from_nanos(500), 2); // up to 1 µs: bucket 0
+/// assert_eq!(h.counts()[..3], [2, 0, 1]);
+/// assert_eq!(h.counts().len(), LatencySnapshot::bucket_count());
+/// assert_eq!(h.count(), 3);
+/// assert_eq!(h.sum_nanos(), 4_000);
+/// assert_eq!(LatencySnapshot::bucket_upper_bound(2), Duration::from_micros(4));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LatencySnapshot {
     /// Observations per bucket (not cumulative).
-    pub counts: [u64; LATENCY_BUCKETS],
+    counts: [u64; LATENCY_BUCKETS],
     /// Sum of all observations, in nanoseconds (saturating).
-    pub sum_nanos: u64,
+    sum_nanos: u64,
 }
 
 impl Default for LatencySnapshot {
@@ -93,7 +200,13 @@ impl Default for LatencySnapshot {
 }
 
 impl LatencySnapshot {
-    /// Upper bound of bucket `i` (1 µs × 2^i).
+    /// Number of buckets (24 in this version: 1 µs to about 8.4 s).
+    pub const fn bucket_count() -> usize {
+        LATENCY_BUCKETS
+    }
+
+    /// Upper bound of bucket `i` (1 µs × 2^i); an `i` past the last bucket gives the last
+    /// bucket's bound.
     pub fn bucket_upper_bound(i: usize) -> Duration {
         Duration::from_nanos(1_000u64 << i.min(LATENCY_BUCKETS - 1))
     }
@@ -109,20 +222,60 @@ impl LatencySnapshot {
         }
     }
 
+    /// Observations per bucket (not cumulative), bucket 0 first;
+    /// `counts().len() == bucket_count()`.
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// Sum of all observations, in nanoseconds (saturating).
+    pub fn sum_nanos(&self) -> u64 {
+        self.sum_nanos
+    }
+
     /// Total number of observations.
     pub fn count(&self) -> u64 {
         self.counts.iter().sum()
     }
+
+    /// Adds one observation.
+    pub fn record(&mut self, d: Duration) {
+        self.record_many(d, 1);
+    }
+
+    /// Adds `n` observations of `d` (counts and sum saturate).
+    pub fn record_many(&mut self, d: Duration, n: u64) {
+        let bucket = &mut self.counts[Self::bucket_for(d)];
+        *bucket = bucket.saturating_add(n);
+        let nanos = d.as_nanos().min(u64::MAX as u128) as u64;
+        self.sum_nanos = self.sum_nanos.saturating_add(nanos.saturating_mul(n));
+    }
 }
 
 /// A point-in-time view of a [`NonBlocking`](crate::NonBlocking) writer's figures.
+///
+/// # Accounting
+///
+/// Every submitted line is, at any moment, in exactly one place: written, dropped (under
+/// one [`DropReason`]) or buffered (queued, or taken by the worker, including the chunk
+/// inside the sink's `write`, [`in_sink`](Self::in_sink)). So in **every** snapshot,
+/// busy or idle, before and after the guard's drop, and also when a sink that the drop
+/// gave up on recovers later:
+///
+/// ```text
+/// submitted == lines_written + dropped.total() + queue_depth
+/// ```
+///
+/// The counts are read together under the writer's lock, so no snapshot sees a line
+/// twice or not at all. This is the one statement of the invariant; the rest of the docs
+/// link here.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
     /// Lines buffered and not yet written or dropped: queued, or taken by the worker and
     /// being written ([`queued`](Self::queued) + [`in_flight`](Self::in_flight)). Both count
-    /// against the capacity, so `queue_depth <= capacity + keep_capacity`, and
-    /// `submitted == lines_written + dropped.total() + queue_depth` holds in every snapshot.
+    /// against the capacity, so `queue_depth <= capacity + keep_capacity`; see
+    /// [Accounting](Self#accounting).
     pub queue_depth: usize,
     /// Lines queued and not yet taken by the worker.
     pub queued: usize,
@@ -138,6 +291,14 @@ pub struct Stats {
     pub capacity: usize,
     /// Capacity reserved for keep-level lines (`keep_capacity`), on top of `capacity`.
     pub keep_capacity: usize,
+    /// Bytes of the lines in [`queue_depth`](Self::queue_depth): what the byte bounds
+    /// limit, `buffered_bytes <= byte_capacity + keep_byte_capacity`.
+    pub buffered_bytes: usize,
+    /// The bound in bytes on lines under the overflow policy (`buffered_bytes_limit`).
+    pub byte_capacity: usize,
+    /// Bytes reserved for keep-level lines, on top of `byte_capacity` (in the proportion
+    /// `keep_capacity` has to `capacity`, at least 1/8 of it).
+    pub keep_byte_capacity: usize,
     /// Highest `queue_depth` seen since the writer was built.
     pub high_water: usize,
     /// Producers currently waiting for room (`Overflow::Block`, or keep-level lines).
@@ -187,12 +348,10 @@ impl Histogram {
     }
 
     pub(crate) fn snapshot(&self) -> LatencySnapshot {
-        let mut s = LatencySnapshot::default();
-        for (out, c) in s.counts.iter_mut().zip(&self.counts) {
-            *out = c.load(Relaxed);
+        LatencySnapshot {
+            counts: std::array::from_fn(|i| self.counts[i].load(Relaxed)),
+            sum_nanos: self.sum_nanos.load(Relaxed),
         }
-        s.sum_nanos = self.sum_nanos.load(Relaxed);
-        s
     }
 }
 
@@ -213,5 +372,33 @@ mod tests {
         );
         assert_eq!(s.count(), 3);
         assert_eq!(s.sum_nanos, u64::MAX);
+    }
+
+    #[test]
+    fn by_reason_names_every_field_once_in_report_order() {
+        let d = Dropped {
+            newest: 1,
+            oldest: 2,
+            timeout: 4,
+            keep_timeout: 8,
+            shutdown: 16,
+            worker_gone: 32,
+            write_failed: 64,
+        };
+        let pairs: Vec<(&str, u64)> = d.by_reason().map(|(r, n)| (r.as_str(), n)).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("newest", 1),
+                ("oldest", 2),
+                ("timeout", 4),
+                ("keep_timeout", 8),
+                ("shutdown", 16),
+                ("worker_gone", 32),
+                ("write_failed", 64),
+            ]
+        );
+        assert_eq!(d.total(), 127);
+        assert_eq!(d.by_reason().len(), DropReason::ALL.len());
     }
 }

@@ -11,3 +11,5 @@ pub(crate) use std::{
     sync::{Arc, Condvar, Mutex, MutexGuard},
     thread::{self, JoinHandle, ThreadId},
 };
+// loom's `try_lock` returns std's error type.
+pub(crate) use std::sync::TryLockError;

@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+use crate::lifecycle::{Lifecycle, Sleep};
 use crate::queue::LineQueue;
 use crate::report::{dropped_since, format_drop_report, FaultLog};
 use crate::shared::{KeepWait, Lines, Shared, State};
@@ -20,10 +21,21 @@ use crate::sync::{thread, Arc, JoinHandle, MutexGuard};
 use chunk::{guarded, write_bounded, Chunk};
 
 /// How long the worker waits for the next batch to build up after a batch, before it goes
-/// to sleep for real (see `State::worker_napping`): the most a line waits in the queue
+/// to sleep for real (see [`Sleep::Napping`]): the most a line waits in the queue
 /// during a busy stretch, for the sake of fewer, larger batches and no futex wake per
 /// batch on the producers' side.
 const NAP: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// What each buffer (the two shared queues, the worker's two, its merge buffer) may keep
+/// once the worker goes idle; a larger one is freed. A writer that never sees a burst
+/// never reaches it, so it never reallocates; after a burst, the five hold at most
+/// 1.25 MiB between them.
+#[cfg(not(loom))]
+pub(crate) const IDLE_RETAIN: usize = 256 * 1024;
+/// Under loom every idle worker gives its buffers back, so that the models go through the
+/// unlock-free-relock of that path.
+#[cfg(loom)]
+pub(crate) const IDLE_RETAIN: usize = 0;
 
 pub(crate) fn spawn<W: Write + Send + 'static>(
     shared: Arc<Shared>,
@@ -121,7 +133,7 @@ impl<W: Write> Worker<W> {
         let shared = Arc::clone(&self.alive.0);
         let mut st = shared.lock();
         loop {
-            if st.abandoned {
+            if st.lifecycle == Lifecycle::Abandoned {
                 return None;
             }
             if st.queued() > 0 {
@@ -130,6 +142,8 @@ impl<W: Write> Worker<W> {
                 self.nap_due = true;
                 st.policy_in_flight = self.policy.len();
                 st.keep_in_flight = self.keep.len();
+                st.policy_in_flight_bytes = self.policy.live_bytes();
+                st.keep_in_flight_bytes = self.keep.live_bytes();
                 return Some(Step::Batch {
                     taken_upto: st.next_seq,
                     drops: st.dropped,
@@ -148,41 +162,45 @@ impl<W: Write> Worker<W> {
             if !self.final_reported && self.report_pending(&st.dropped) {
                 let now = Instant::now();
                 let due = self.report_due(now);
-                if st.closing || due <= now {
+                let closing = st.lifecycle == Lifecycle::Closing;
+                if closing || due <= now {
                     // Closing, one last report: lines other threads keep submitting are
                     // `worker_gone` and would make a report due after every report.
-                    self.final_reported = st.closing;
+                    self.final_reported = closing;
                     return Some(Step::Report { drops: st.dropped });
                 }
                 wait = Some(due - now);
             }
-            if st.closing {
-                st.accepting = false;
+            if st.lifecycle == Lifecycle::Closing {
                 return Some(Step::Exit);
             }
             if wait.is_none() && std::mem::take(&mut self.nap_due) {
-                st.worker_napping = true;
-                st = shared
-                    .work
-                    .wait_timeout(st, NAP)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-                st.worker_napping = false;
+                st = sleep(&shared, st, Sleep::Napping, Some(NAP));
                 continue;
             }
-            st.worker_idle = true;
-            st = match wait {
-                None => shared.work.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    shared
-                        .work
-                        .wait_timeout(st, d)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-            st.worker_idle = false;
+            // Going idle: a burst that grew the buffers is over, give their memory back
+            // (outside the lock: freeing a large buffer takes a while), then look again.
+            if self.oversized(&st) {
+                let spare = (take_oversized(&mut st.policy), take_oversized(&mut st.keep));
+                drop(st);
+                drop(spare);
+                drop(take_oversized(&mut self.policy));
+                drop(take_oversized(&mut self.keep));
+                self.chunk.shrink(IDLE_RETAIN);
+                st = shared.lock();
+                continue;
+            }
+            st = sleep(&shared, st, Sleep::Idle, wait);
         }
+    }
+
+    /// Whether any buffer holds more than [`IDLE_RETAIN`] (the shared queues are empty
+    /// when this is asked, and so are the worker's between batches).
+    fn oversized(&self, st: &State) -> bool {
+        [&st.policy, &st.keep, &self.policy, &self.keep]
+            .iter()
+            .any(|q| q.heap_bytes() > IDLE_RETAIN)
+            || self.chunk.oversized(IDLE_RETAIN)
     }
 
     fn report_pending(&self, now: &Dropped) -> bool {
@@ -207,13 +225,15 @@ impl<W: Write> Worker<W> {
             }
         }
         while let Some(lines) = self.chunk.assemble(&mut self.policy, &mut self.keep) {
+            let lines_bytes = self.chunk.class_bytes();
             {
                 let mut st = shared.lock();
                 // Abandoned: the guard counted the rest of the batch as lost to shutdown.
-                if st.abandoned {
+                if st.lifecycle == Lifecycle::Abandoned {
                     return false;
                 }
                 st.in_sink = lines;
+                st.in_sink_bytes = lines_bytes;
             }
             let bytes = self.chunk.bytes(&self.policy, &self.keep);
             let (accepted, result) = write_bounded(&mut self.sink, bytes);
@@ -231,12 +251,16 @@ impl<W: Write> Worker<W> {
             // The chunk is settled whether or not the guard gave up meanwhile: its lines
             // are in the output (written) or not (failed), and nobody counted them yet.
             st.in_sink = Lines::default();
+            st.in_sink_bytes = Lines::default();
             st.policy_in_flight -= lines.policy;
             st.keep_in_flight -= lines.keep;
+            st.policy_in_flight_bytes -= lines_bytes.policy;
+            st.keep_in_flight_bytes -= lines_bytes.keep;
             st.lines_written += written.total() as u64;
             let torn = (lines.total() - written.total()) as u64;
+            let abandoned = st.lifecycle == Lifecycle::Abandoned;
             let fault = match result {
-                Ok(()) if st.abandoned => return false,
+                Ok(()) if abandoned => return false,
                 Ok(()) => {
                     let batch_done = self.policy.len() == 0 && self.keep.len() == 0;
                     settle(&shared, st, batch_done);
@@ -244,10 +268,9 @@ impl<W: Write> Worker<W> {
                 }
                 Err(fault) => fault,
             };
-            st.dropped.write_failed += torn;
-            st.write_errors += 1;
-            st.sink_panics += u64::from(fault.is_panic());
-            if st.abandoned {
+            if abandoned {
+                // The guard counted the rest of the batch; only the torn chunk is ours.
+                st.count_fault(&fault, torn);
                 drop(st);
                 self.faults.record(&fault, torn);
                 return false;
@@ -256,12 +279,14 @@ impl<W: Write> Worker<W> {
             // unlikely to take the next chunk, and one error per batch keeps `write_errors`
             // meaning "failed batches".
             let rest = (self.policy.len(), self.keep.len());
+            st.policy_in_flight_bytes -= self.policy.live_bytes();
+            st.keep_in_flight_bytes -= self.keep.live_bytes();
             self.policy.clear();
             self.keep.clear();
             st.policy_in_flight -= rest.0;
             st.keep_in_flight -= rest.1;
             let lost = torn + (rest.0 + rest.1) as u64;
-            st.dropped.write_failed += lost - torn;
+            st.count_fault(&fault, lost);
             // The report after this batch tells of its own loss, too.
             drops.write_failed += lost;
             settle(&shared, st, true);
@@ -311,12 +336,11 @@ impl<W: Write> Worker<W> {
             self.last_flush = Instant::now();
         }
         let mut st = shared.lock();
-        if st.abandoned {
+        if st.lifecycle == Lifecycle::Abandoned {
             return false;
         }
         if let Some(f) = &fault {
-            st.write_errors += 1;
-            st.sink_panics += u64::from(f.is_panic());
+            st.count_fault(f, 0);
         }
         if resolved > st.durable {
             st.durable = resolved;
@@ -351,17 +375,46 @@ impl<W: Write> Worker<W> {
                 .bytes_written
                 .fetch_add(accepted as u64, Relaxed);
         }
-        match result {
-            Ok(()) => {}
-            Err(fault) => {
-                let mut st = shared.lock();
-                st.write_errors += 1;
-                st.sink_panics += u64::from(fault.is_panic());
-                drop(st);
-                self.faults.record(&fault, 0);
-            }
+        if let Err(fault) = result {
+            shared.lock().count_fault(&fault, 0);
+            self.faults.record(&fault, 0);
         }
     }
+}
+
+/// Leaves an empty queue in the place of one that holds more than [`IDLE_RETAIN`] bytes,
+/// and returns that one for the caller to drop where it likes (an empty one otherwise).
+/// Only for an empty queue.
+fn take_oversized(q: &mut LineQueue) -> LineQueue {
+    debug_assert_eq!(q.len(), 0);
+    if q.heap_bytes() > IDLE_RETAIN {
+        std::mem::take(q)
+    } else {
+        LineQueue::default()
+    }
+}
+
+/// Waits on `work` in the given sleep state (until notified, or for at most `timeout`), and
+/// is awake again on return, whoever woke it.
+fn sleep<'a>(
+    shared: &'a Shared,
+    mut st: MutexGuard<'a, State>,
+    how: Sleep,
+    timeout: Option<std::time::Duration>,
+) -> MutexGuard<'a, State> {
+    st.sleep = how;
+    st = match timeout {
+        None => shared.work.wait(st).unwrap_or_else(|e| e.into_inner()),
+        Some(d) => {
+            shared
+                .work
+                .wait_timeout(st, d)
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+        }
+    };
+    st.sleep = Sleep::Awake;
+    st
 }
 
 /// After the worker made progress: keep lines wait for room again once the keep backlog has
@@ -392,11 +445,11 @@ impl Drop for AliveGuard {
     fn drop(&mut self) {
         let shared = &self.0;
         let mut st = shared.lock();
-        st.worker_alive = false;
-        st.accepting = false;
+        st.lifecycle.exit();
         // Only an unexpected exit leaves lines behind (after an abandonment, only a chunk
         // whose write never returned, if the thread died in it); nobody will write them.
         st.in_sink = Lines::default();
+        st.in_sink_bytes = Lines::default();
         st.dropped.worker_gone += st.discard_buffered();
         drop(st);
         shared.room.notify_all();

@@ -24,6 +24,41 @@ fn zero_capacity_is_refused() {
 }
 
 #[test]
+fn a_zero_byte_bound_is_refused() {
+    let e = error(NonBlockingBuilder::default().buffered_bytes_limit(0));
+    assert!(matches!(e, BuildError::ZeroBytesLimit));
+    assert_eq!(
+        e.to_string(),
+        "backpressure-writer: buffered_bytes_limit must be at least 1 (got 0)"
+    );
+}
+
+/// 64 MiB by default, and the keep room in bytes is `keep_capacity`'s share of the lines,
+/// at least an eighth.
+#[test]
+fn the_byte_bounds_by_default_and_in_proportion() {
+    let stats = |b: NonBlockingBuilder| {
+        let (w, guard) = b.finish(std::io::sink());
+        let s = w.stats();
+        drop(guard);
+        (s.byte_capacity, s.keep_byte_capacity)
+    };
+    let mib = 1024 * 1024;
+    assert_eq!(backpressure_writer::DEFAULT_BUFFERED_BYTES_LIMIT, 64 * mib);
+    assert_eq!(stats(NonBlockingBuilder::default()), (64 * mib, 8 * mib));
+    let half = NonBlockingBuilder::default()
+        .buffered_lines_limit(1000)
+        .keep_capacity(500)
+        .buffered_bytes_limit(mib);
+    assert_eq!(stats(half), (mib, mib / 2));
+    let few = NonBlockingBuilder::default()
+        .buffered_lines_limit(1000)
+        .keep_capacity(1)
+        .buffered_bytes_limit(mib);
+    assert_eq!(stats(few), (mib, mib / 8));
+}
+
+#[test]
 fn thread_name_with_nul_is_refused() {
     let e = error(NonBlockingBuilder::default().thread_name("log\0writer"));
     assert!(matches!(e, BuildError::ThreadNameNul { ref name } if name == "log\0writer"));

@@ -188,3 +188,59 @@ fn keep_lines_with_a_zero_timeout_never_wait() {
         assert_eq!(sink.text().lines().count() as u64, s.lines_written);
     });
 }
+
+/// The worker's sleep states: a line that finds it idle, or napping with the queue half
+/// full, wakes it, so lines reach the sink with no `flush()` or shutdown to wake it. loom's
+/// timed waits never time out: a wake-up lost here would leave the worker napping forever
+/// and the loop below spinning, which loom reports.
+#[test]
+fn lines_wake_an_idle_or_napping_worker() {
+    model(|| {
+        let sink = Recorder::default();
+        let (mut w, guard) = NonBlockingBuilder::default()
+            .buffered_lines_limit(2)
+            .drop_report(false)
+            .finish(sink.clone());
+        let mut w2 = w.clone();
+        let other = loom::thread::spawn(move || w2.write_all(b"b\n").unwrap());
+        w.write_all(b"a\n").unwrap();
+        other.join().unwrap();
+        while w.stats().lines_written < 2 {
+            loom::thread::yield_now();
+        }
+        let s = w.stats();
+        assert_eq!((s.submitted, s.dropped.total()), (2, 0));
+        assert_accounting(&s);
+        drop(guard);
+        let text = sink.text();
+        assert!(text == "a\nb\n" || text == "b\na\n", "{text:?}");
+    });
+}
+
+/// The byte bound under `lossy(false)`: two 3-byte lines against a 4-byte bound, so each
+/// waits until the other is written; both are, and nothing stays counted against the
+/// bound. (Under loom an idle worker frees its buffers each time, so this also runs the
+/// worker's give-back path against the producers.)
+#[test]
+fn lines_blocked_on_the_byte_bound_are_woken() {
+    model(|| {
+        let sink = Recorder::default();
+        let (mut w, guard) = NonBlockingBuilder::default()
+            .buffered_bytes_limit(4)
+            .lossy(false)
+            .drop_report(false)
+            .finish(sink.clone());
+        let mut w2 = w.clone();
+        let other = loom::thread::spawn(move || w2.write_all(b"bb\n").unwrap());
+        w.write_all(b"aa\n").unwrap();
+        other.join().unwrap();
+        guard.flush().unwrap();
+        let s = w.stats();
+        assert_eq!((s.lines_written, s.dropped.total()), (2, 0));
+        assert_eq!((s.queue_depth, s.buffered_bytes), (0, 0));
+        assert_accounting(&s);
+        drop(guard);
+        let text = sink.text();
+        assert!(text == "aa\nbb\n" || text == "bb\naa\n", "{text:?}");
+    });
+}

@@ -1,63 +1,17 @@
-//! No heap allocation per line on the producer side once the buffers have grown: a
-//! counting global allocator, counting only on the thread that is marked.
+//! No heap allocation per line on the producer side once the buffers have grown: the
+//! counting global allocator, counting this thread's allocations.
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::Write;
 
 use backpressure_writer::NonBlockingBuilder;
+use common::counting::{allocations_in, Counting};
 use common::{assert_accounting, Gate};
 use tracing_subscriber::fmt::MakeWriter;
 
-struct Counting;
-
-thread_local! {
-    // Per thread, so tests running in parallel (and the worker) don't count here.
-    static COUNT_HERE: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    if COUNT_HERE.try_with(Cell::get).unwrap_or(false) {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Allocations made by `f` on this thread.
-fn allocations_in(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
-    COUNT_HERE.with(|c| c.set(true));
-    f();
-    COUNT_HERE.with(|c| c.set(false));
-    ALLOCATIONS.with(Cell::get) - before
-}
 
 const CAPACITY: usize = 1_000;
 const LINE: &[u8] = b"2026-01-01T00:00:00.000000Z  INFO request: handled path=/api/v1/items status=200 took_us=1234 bytes=5678 ok\n";

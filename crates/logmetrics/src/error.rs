@@ -24,8 +24,11 @@ pub enum Error {
         /// The name used twice.
         name: String,
     },
-    /// The thread name contains a NUL byte.
-    InvalidThreadName(String),
+    /// The thread name contains a NUL byte, which no OS thread name can hold.
+    ThreadNameNul {
+        /// The name as given.
+        name: String,
+    },
     /// A health threshold is out of range.
     InvalidThreshold {
         /// The setter's name.
@@ -61,9 +64,10 @@ impl fmt::Display for Error {
                 f,
                 "logmetrics: two {kind}s registered as {name:?}; their series would merge"
             ),
-            Error::InvalidThreadName(name) => {
-                write!(f, "logmetrics: thread name {name:?} contains a NUL byte")
-            }
+            Error::ThreadNameNul { name } => write!(
+                f,
+                "logmetrics: thread_name must not contain a NUL byte (got {name:?})"
+            ),
             Error::InvalidThreshold { what, why } => {
                 write!(f, "logmetrics: health threshold {what}: {why}")
             }

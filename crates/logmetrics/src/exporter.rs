@@ -154,7 +154,9 @@ impl ExporterBuilder {
         check_names("writer", &self.writers)?;
         check_names("sampler", &self.samplers)?;
         if self.thread_name.contains('\0') {
-            return Err(Error::InvalidThreadName(self.thread_name));
+            return Err(Error::ThreadNameNul {
+                name: self.thread_name,
+            });
         }
         self.thresholds.validate()?;
         let window = self.health_window.unwrap_or_else(|| {

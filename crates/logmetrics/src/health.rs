@@ -32,7 +32,52 @@ use crate::window::WriterCounts;
 ///
 /// Built like everything else here: `HealthThresholds::default()` and consuming setters;
 /// the exporter's `build()` validates them.
+///
+/// # Examples
+///
+/// A writer that dropped 3 lines is unhealthy under the default `max_dropped(0)`, and
+/// healthy once a few drops per window are tolerated; a threshold out of range is refused
+/// by `build()`:
+///
+/// ```
+/// use backpressure_writer::Stats;
+/// use logmetrics::{Exporter, HealthThresholds, Problem};
+///
+/// let source = || {
+///     let mut s = Stats::default();
+///     s.worker_alive = true;
+///     s.submitted = 10;
+///     s.lines_written = 7;
+///     s.dropped.newest = 3;
+///     s
+/// };
+///
+/// let strict = Exporter::builder().writer("app", source).build().unwrap();
+/// let report = strict.health();
+/// assert!(!report.is_healthy());
+/// assert!(matches!(
+///     report.writers[0].problems[..],
+///     [Problem::LinesDropped { lines: 3, .. }]
+/// ));
+///
+/// let tolerant = Exporter::builder()
+///     .writer("app", source)
+///     .health_thresholds(HealthThresholds::default().max_dropped(5))
+///     .build()
+///     .unwrap();
+/// assert!(tolerant.health().is_healthy());
+///
+/// let refused = Exporter::builder()
+///     .writer("app", source)
+///     .health_thresholds(HealthThresholds::default().max_queue_saturation(1.5))
+///     .build();
+/// assert_eq!(
+///     refused.unwrap_err().to_string(),
+///     "logmetrics: health threshold max_queue_saturation: 1.5 is not in (0, 1]"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[must_use]
 pub struct HealthThresholds {
     pub(crate) max_queue_saturation: f64,
     pub(crate) max_dropped: u64,
@@ -112,7 +157,7 @@ impl HealthThresholds {
 #[non_exhaustive]
 pub enum Problem {
     /// The writer's worker thread has gone away: every line from now on is lost.
-    WorkerDead,
+    WorkerGone,
     /// Lines are queued but the sink has not accepted a write for longer than
     /// `max_write_stall`. (A writer that never wrote is not judged: nothing says how long
     /// its lines have waited.)
@@ -148,7 +193,7 @@ pub enum Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::WorkerDead => f.write_str("worker thread is gone"),
+            Problem::WorkerGone => f.write_str("worker thread is gone"),
             Problem::WriteStalled {
                 pending,
                 since_last_write,
@@ -193,7 +238,8 @@ pub struct WriterHealth {
     pub queue_saturation: f64,
     /// Lines dropped within the health window, all reasons.
     pub dropped_in_window: u64,
-    /// Of those, per reason (only reasons with drops), with `Dropped::by_reason` names.
+    /// Of those, per reason (only reasons with drops), named by `DropReason::as_str`, in
+    /// the order of `DropReason::ALL`.
     pub dropped_by_reason: Vec<(&'static str, u64)>,
     /// Write errors within the health window.
     pub write_errors_in_window: u64,
@@ -290,15 +336,10 @@ pub(crate) fn check_writer(
 ) -> WriterHealth {
     let mut dropped_by_reason = Vec::new();
     let mut dropped = 0;
-    for ((reason, now), (_, then)) in s
-        .dropped
-        .by_reason()
-        .into_iter()
-        .zip(base.dropped.by_reason())
-    {
-        let d = since(now, then);
+    for (reason, now) in s.dropped.by_reason() {
+        let d = since(now, base.dropped.get(reason));
         if d > 0 {
-            dropped_by_reason.push((reason, d));
+            dropped_by_reason.push((reason.as_str(), d));
         }
         dropped += d;
     }
@@ -307,7 +348,7 @@ pub(crate) fn check_writer(
     let saturation = saturation(s);
     let mut problems = Vec::new();
     if !s.worker_alive {
-        problems.push(Problem::WorkerDead);
+        problems.push(Problem::WorkerGone);
     }
     if let Some(since) = s.since_last_write {
         if s.queue_depth > 0 && since > t.max_write_stall {

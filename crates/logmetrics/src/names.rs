@@ -7,7 +7,7 @@ use metrics::Unit;
 
 /// Label carrying the name a writer or sampler was registered under.
 pub const LABEL_NAME: &str = "name";
-/// Label carrying a drop reason (`Dropped::by_reason` names: `newest`, `oldest`, ...).
+/// Label carrying a drop reason (`DropReason::as_str`: `newest`, `oldest`, ...).
 pub const LABEL_REASON: &str = "reason";
 /// Label carrying a sampler directive's target, `(other)` or `(default)`.
 pub const LABEL_TARGET: &str = "target";

@@ -6,7 +6,7 @@
 //! sampler) and runs only on the exporter thread or in `export_now`, never on the logging
 //! hot path.
 
-use backpressure_writer::{Dropped, LatencySnapshot, Stats, LATENCY_BUCKETS};
+use backpressure_writer::{DropReason, LatencySnapshot, Stats};
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString};
 use sampling_layer::SamplingStats;
 
@@ -22,8 +22,13 @@ static METADATA: Metadata<'static> =
 /// [`names::WRITER_BATCH_WRITE`] in your recorder (for `metrics-exporter-prometheus`,
 /// `set_buckets_for_metric`) so each exported observation lands in exactly the bucket the
 /// writer counted it in and `histogram_quantile` sees the writer's real distribution.
-pub fn latency_bucket_bounds() -> [f64; LATENCY_BUCKETS] {
-    std::array::from_fn(|i| LatencySnapshot::bucket_upper_bound(i).as_secs_f64())
+///
+/// A `Vec` (one per [`LatencySnapshot::bucket_count`]) rather than an array, so that the
+/// writer may add buckets in a minor release.
+pub fn latency_bucket_bounds() -> Vec<f64> {
+    (0..LatencySnapshot::bucket_count())
+        .map(|i| LatencySnapshot::bucket_upper_bound(i).as_secs_f64())
+        .collect()
 }
 
 /// Sends every metric's unit and help text to `recorder`.
@@ -68,7 +73,7 @@ pub(crate) struct WriterSeries {
     written: Key,
     bytes: Key,
     /// Same order as `Dropped::by_reason`.
-    dropped: Vec<(&'static str, Key)>,
+    dropped: Vec<(DropReason, Key)>,
     write_errors: Key,
     sink_panics: Key,
     batches: Key,
@@ -78,21 +83,23 @@ pub(crate) struct WriterSeries {
     batch_write: Key,
     prev_queue_wait: LatencySnapshot,
     prev_batch_write: LatencySnapshot,
-    bounds: [f64; LATENCY_BUCKETS],
+    bounds: Vec<f64>,
 }
 
 impl WriterSeries {
     pub(crate) fn new(name: &str) -> Self {
         let n = [(names::LABEL_NAME, name)];
-        let dropped = Dropped::default()
-            .by_reason()
+        let dropped = DropReason::ALL
             .iter()
-            .map(|&(reason, _)| {
+            .map(|&reason| {
                 (
                     reason,
                     key(
                         names::WRITER_LINES_DROPPED,
-                        &[(names::LABEL_NAME, name), (names::LABEL_REASON, reason)],
+                        &[
+                            (names::LABEL_NAME, name),
+                            (names::LABEL_REASON, reason.as_str()),
+                        ],
                     ),
                 )
             })
@@ -130,9 +137,8 @@ impl WriterSeries {
         counter(r, &self.submitted, s.submitted);
         counter(r, &self.written, s.lines_written);
         counter(r, &self.bytes, s.bytes_written);
-        for ((reason, key), (reason2, value)) in self.dropped.iter().zip(s.dropped.by_reason()) {
-            debug_assert_eq!(*reason, reason2, "Dropped::by_reason changed order");
-            counter(r, key, value);
+        for (reason, key) in &self.dropped {
+            counter(r, key, s.dropped.get(*reason));
         }
         counter(r, &self.write_errors, s.write_errors);
         counter(r, &self.sink_panics, s.sink_panics);
@@ -169,16 +175,16 @@ impl WriterSeries {
 fn record_delta(
     r: &dyn Recorder,
     key: &Key,
-    bounds: &[f64; LATENCY_BUCKETS],
+    bounds: &[f64],
     prev: &mut LatencySnapshot,
     cur: &LatencySnapshot,
 ) {
-    let reset = cur.counts.iter().zip(&prev.counts).any(|(c, p)| c < p);
+    let reset = cur.counts().iter().zip(prev.counts()).any(|(c, p)| c < p);
     if reset {
         *prev = LatencySnapshot::default();
     }
     let mut histogram = None;
-    for (i, (c, p)) in cur.counts.iter().zip(&prev.counts).enumerate() {
+    for (i, (c, p)) in cur.counts().iter().zip(prev.counts()).enumerate() {
         let delta = c - p;
         if delta > 0 {
             histogram

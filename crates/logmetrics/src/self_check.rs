@@ -40,7 +40,7 @@ pub struct SelfCheckReport {
 #[non_exhaustive]
 pub enum SelfCheckError {
     /// The writer's worker thread is not running.
-    WorkerDead,
+    WorkerGone,
     /// Handing the line to the writer failed.
     Write(io::Error),
     /// The flush did not complete: timed out, worker gone, or the sink failed.
@@ -57,7 +57,7 @@ pub enum SelfCheckError {
 impl fmt::Display for SelfCheckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SelfCheckError::WorkerDead => {
+            SelfCheckError::WorkerGone => {
                 f.write_str("log self-check: the writer's worker thread is not running")
             }
             SelfCheckError::Write(e) => write!(f, "log self-check: writing the line failed: {e}"),
@@ -100,7 +100,7 @@ pub fn self_check(
     let started = Instant::now();
     let before = writer.stats();
     if !before.worker_alive {
-        return Err(SelfCheckError::WorkerDead);
+        return Err(SelfCheckError::WorkerGone);
     }
     let mut line = String::with_capacity(SELF_CHECK_LINE.len());
     writer

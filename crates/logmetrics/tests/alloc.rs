@@ -7,7 +7,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use backpressure_writer::Stats;
+use backpressure_writer::{LatencySnapshot, Stats};
 use logmetrics::Exporter;
 
 struct Counting;
@@ -58,7 +58,10 @@ fn exports_after_the_first_do_not_allocate() {
         .writer("audit", move || {
             // Histogram buckets grow between exports, so `record_many` runs every time.
             let mut s = stats.clone();
-            s.queue_wait.counts[3] = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            s.queue_wait.record_many(
+                LatencySnapshot::bucket_upper_bound(3),
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+            );
             s
         })
         .recorder(metrics::NoopRecorder)

@@ -158,9 +158,15 @@ fn second_export_moves_counters_by_exactly_the_new_amounts() {
 #[test]
 fn histograms_record_bucket_deltas_at_bucket_bounds() {
     let mut stats = writer_stats();
-    stats.queue_wait.counts[0] = 2;
-    stats.queue_wait.counts[3] = 1;
-    stats.batch_write.counts[23] = 1;
+    stats
+        .queue_wait
+        .record_many(LatencySnapshot::bucket_upper_bound(0), 2);
+    stats
+        .queue_wait
+        .record_many(LatencySnapshot::bucket_upper_bound(3), 1);
+    stats
+        .batch_write
+        .record_many(LatencySnapshot::bucket_upper_bound(23), 1);
     let (cell, source) = shared(stats);
     let exporter = Exporter::builder().writer("app", source).build().unwrap();
     let rec = DebuggingRecorder::new();
@@ -184,7 +190,10 @@ fn histograms_record_bucket_deltas_at_bucket_bounds() {
         vec![bounds[23]]
     );
 
-    cell.lock().unwrap().queue_wait.counts[3] += 2;
+    cell.lock()
+        .unwrap()
+        .queue_wait
+        .record_many(LatencySnapshot::bucket_upper_bound(3), 2);
     metrics::with_local_recorder(&rec, || exporter.export_now());
     let second = take(&snapshotter);
     // Only what was observed since the previous export.
@@ -196,7 +205,10 @@ fn histograms_record_bucket_deltas_at_bucket_bounds() {
 
     // A source whose buckets went backwards was replaced: its counts are all new.
     cell.lock().unwrap().queue_wait = LatencySnapshot::default();
-    cell.lock().unwrap().queue_wait.counts[1] = 1;
+    cell.lock()
+        .unwrap()
+        .queue_wait
+        .record_many(LatencySnapshot::bucket_upper_bound(1), 1);
     metrics::with_local_recorder(&rec, || exporter.export_now());
     assert_eq!(
         take(&snapshotter).histogram(names::WRITER_QUEUE_WAIT, APP),
@@ -318,8 +330,12 @@ fn sampler_figures_are_published_per_target() {
 #[test]
 fn every_metric_is_described_with_its_unit() {
     let mut stats = writer_stats();
-    stats.queue_wait.counts[2] = 1;
-    stats.batch_write.counts[2] = 1;
+    stats
+        .queue_wait
+        .record_many(LatencySnapshot::bucket_upper_bound(2), 1);
+    stats
+        .batch_write
+        .record_many(LatencySnapshot::bucket_upper_bound(2), 1);
     let exporter = Exporter::builder()
         .writer("app", move || stats.clone())
         .sampler("main", sampler_stats)

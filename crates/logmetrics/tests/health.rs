@@ -214,7 +214,7 @@ fn thresholds_decide_what_is_a_problem() {
     assert_eq!(
         r.writers[0].problems,
         vec![
-            Problem::WorkerDead,
+            Problem::WorkerGone,
             Problem::QueueSaturated { saturation: 0.51 },
             Problem::LinesDropped {
                 lines: 21,
@@ -295,7 +295,7 @@ fn bad_configuration_is_refused_with_a_clear_error() {
     ));
 
     let e = err(w().thread_name("bad\0name"));
-    assert!(matches!(e, Error::InvalidThreadName(_)));
+    assert!(matches!(e, Error::ThreadNameNul { ref name } if name.contains('\0')));
     assert!(e.to_string().contains("NUL"));
 
     for bad in [0.0, 1.5, f64::NAN, -0.1] {

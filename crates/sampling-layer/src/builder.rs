@@ -1,11 +1,12 @@
 //! [`SamplingFilterBuilder`]: settings, then directives; and every way to
 //! make a [`SamplingFilter`] (`SamplingFilter::builder`, `try_new`, `new`,
-//! [`split_directives`]).
+//! `from_str`, [`split_directives`]).
 //!
 //! This module sits above the filter: it validates the settings into one
 //! [`Settings`], parses the directives, builds the [`Sampler`] and wraps it.
 
 use std::hash::{BuildHasher, Hasher};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,8 @@ use tracing_subscriber::EnvFilter;
 use crate::budget::Budgets;
 use crate::clock::{Clock, SystemClock};
 use crate::directive::{split, DirectiveSet};
-use crate::error::{ParseError, ParseErrorKind};
+use crate::error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind, SettingError};
+use crate::extract::KeyExtractor;
 use crate::filter::SamplingFilter;
 use crate::mode::Mode;
 use crate::pressure::{Pressure, PressureState};
@@ -31,9 +33,12 @@ impl SamplingFilter {
         SamplingFilterBuilder::default()
     }
 
-    /// Default settings and these directives; the first bad directive is the error.
+    /// Default settings and these directives; the first bad directive is the
+    /// error. The same as `directives.parse::<SamplingFilter>()`.
     pub fn try_new(directives: &str) -> Result<Self, ParseError> {
-        Self::builder().parse(directives)
+        Self::builder()
+            .parse(directives)
+            .map_err(defaults_are_valid)
     }
 
     /// Default settings and these directives, skipping bad ones with a warning on stderr.
@@ -42,20 +47,51 @@ impl SamplingFilter {
     }
 }
 
+/// `"app=0.1".parse::<SamplingFilter>()`: default settings, as
+/// [`SamplingFilter::try_new`].
+///
+/// ```
+/// use sampling_layer::SamplingFilter;
+///
+/// let sampler: SamplingFilter = "0.5,app::db=1/20".parse().unwrap();
+/// assert_eq!(sampler.directives(), "0.5,app::db=1/20");
+/// assert!("app=1.5".parse::<SamplingFilter>().is_err());
+/// ```
+impl FromStr for SamplingFilter {
+    type Err = ParseError;
+
+    fn from_str(directives: &str) -> Result<Self, ParseError> {
+        Self::try_new(directives)
+    }
+}
+
+/// With the default settings only a directive can be refused.
+fn defaults_are_valid(e: BuildError) -> ParseError {
+    match e.kind() {
+        BuildErrorKind::Directive(p) => p.clone(),
+        _ => unreachable!("the default settings are valid: {e}"),
+    }
+}
+
 /// Builds a [`SamplingFilter`]: consuming setters, then one of the parse or
 /// env methods.
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `parse`, `from_env` or `split` builds the sampler"]
 pub struct SamplingFilterBuilder {
     mode: Mode,
     key_field: String,
     max_keys: usize,
-    always_keep: Level,
+    keep_level: Level,
     seed: Option<u64>,
     breaker: Breaker,
     env_var: String,
     budget_interval: Duration,
     budget_clock: Arc<dyn Clock>,
     pressure: Option<Pressure>,
+    // Key-extractor hook (issue 15).
+    extractor: Option<KeyExtractor>,
+    clock: Option<Arc<dyn Clock>>,
+    recent_interval: Duration,
 }
 
 impl Default for SamplingFilterBuilder {
@@ -64,13 +100,16 @@ impl Default for SamplingFilterBuilder {
             mode: Mode::Deterministic,
             key_field: "sample_key".to_owned(),
             max_keys: 10_000,
-            always_keep: Level::WARN,
+            keep_level: Level::WARN,
             seed: None,
             breaker: Breaker::default(),
             env_var: DEFAULT_ENV.to_owned(),
             budget_interval: crate::budget::DEFAULT_INTERVAL,
             budget_clock: Arc::new(SystemClock::default()),
             pressure: None,
+            extractor: None,
+            clock: None,
+            recent_interval: Duration::from_secs(10),
         }
     }
 }
@@ -95,13 +134,20 @@ impl SamplingFilterBuilder {
         self
     }
 
-    /// Events at this level or more severe are never sampled. Default `WARN`.
-    pub fn always_keep(mut self, level: Level) -> Self {
-        self.always_keep = level;
+    /// Events at this level or more severe are never sampled (always kept,
+    /// never counted as sampled). Default `WARN`. The same name and meaning as
+    /// the writer's `keep_level` (lines never dropped by its overflow policy).
+    pub fn keep_level(mut self, level: Level) -> Self {
+        self.keep_level = level;
         self
     }
 
-    /// Seeds the probabilistic mode's generator (reproducible runs per thread).
+    /// Seeds the probabilistic mode's generator. What it reproduces: on each
+    /// thread, the decisions of this sampler, given the order in which
+    /// threads first draw (each thread's stream is salted by that order) and
+    /// the same sequence of probabilistic draws on that thread by every
+    /// sampler (they share one per-thread draw counter; each mixes its own
+    /// seed into every draw). Unseeded, each sampler takes a random seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
@@ -134,6 +180,33 @@ impl SamplingFilterBuilder {
         self
     }
 
+    /// Decide events inside a trace by the trace, read from the current
+    /// context by `extractor` (see [`KeyExtractor`]; with the `opentelemetry`
+    /// feature, `otel::follow_trace()` or `otel::trace_id_ratio()`). The
+    /// [`mode`](Self::mode) then decides only events outside any trace.
+    pub fn key_extractor(mut self, extractor: KeyExtractor) -> Self {
+        self.extractor = Some(extractor);
+        self
+    }
+
+    /// The clock that times expiring changes
+    /// ([`SamplingHandle::set_target_rate_for`](crate::SamplingHandle::set_target_rate_for))
+    /// and recent figures (tests: a [`ManualClock`](crate::ManualClock)).
+    /// Default: the system's monotonic clock. The breaker has its own
+    /// ([`Breaker::clock`]).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// The interval the recent figures cover
+    /// ([`TargetStats::recent_seen`](crate::TargetStats::recent_seen)).
+    /// Default 10 s; must be more than zero.
+    pub fn recent_interval(mut self, interval: Duration) -> Self {
+        self.recent_interval = interval;
+        self
+    }
+
     /// Read directives from `name` instead of `RUST_LOG_SAMPLE`.
     pub fn with_env_var(mut self, name: impl Into<String>) -> Self {
         self.env_var = name.into();
@@ -141,7 +214,7 @@ impl SamplingFilterBuilder {
     }
 
     /// Builds from a directive string; the first bad directive or setting is the error.
-    pub fn parse(self, directives: &str) -> Result<SamplingFilter, ParseError> {
+    pub fn parse(self, directives: &str) -> Result<SamplingFilter, BuildError> {
         let (set, _) = DirectiveSet::parse(directives, false)?;
         self.build(set)
     }
@@ -149,13 +222,28 @@ impl SamplingFilterBuilder {
     /// Builds from a directive string, skipping bad directives with a warning on
     /// stderr (as `EnvFilter` does). Bad settings fall back to their defaults,
     /// also with a warning.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sampling_layer::SamplingFilter;
+    ///
+    /// // `1.5` is not a rate: skipped, with a warning on stderr.
+    /// let sampler = SamplingFilter::builder().parse_lossy("app=1.5,app::db=0.1,0.5");
+    /// assert_eq!(sampler.directives(), "app::db=0.1,0.5");
+    /// ```
     pub fn parse_lossy(self, directives: &str) -> SamplingFilter {
+        self.lossy(directives, None)
+    }
+
+    fn lossy(self, directives: &str, env_var: Option<&str>) -> SamplingFilter {
+        let from = env_var.map(|v| format!("{v}: ")).unwrap_or_default();
         let (set, skipped) = match DirectiveSet::parse(directives, true) {
             Ok(parsed) => parsed,
             Err(e) => unreachable!("lossy parsing reports bad items instead: {e}"),
         };
         for e in skipped {
-            eprintln!("warning: ignoring {e}");
+            eprintln!("warning: {from}ignoring {e}");
         }
         match self.clone().build(set.clone()) {
             Ok(f) => f,
@@ -175,41 +263,61 @@ impl SamplingFilterBuilder {
         }
     }
 
-    /// Reads the environment variable (default `RUST_LOG_SAMPLE`), lossily.
-    /// Unset or empty means no sampling (every event kept).
-    pub fn from_env(self) -> SamplingFilter {
-        let value = match std::env::var(&self.env_var) {
+    /// Reads the environment variable (default `RUST_LOG_SAMPLE`, see
+    /// [`with_env_var`](Self::with_env_var)); bad content is an error that
+    /// names the variable ([`BuildError::env_var`]) and the directive. Unset
+    /// or empty means no sampling (every event kept). As
+    /// `EnvFilter::builder().from_env()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sampling_layer::SamplingFilter;
+    ///
+    /// std::env::set_var("MY_APP_SAMPLE", "app=0.25,app::db=abc");
+    /// let e = SamplingFilter::builder()
+    ///     .with_env_var("MY_APP_SAMPLE")
+    ///     .from_env()
+    ///     .unwrap_err();
+    /// assert_eq!(e.env_var(), Some("MY_APP_SAMPLE"));
+    /// assert_eq!(e.parse_error().unwrap().directive(), "app::db=abc");
+    /// assert!(e.to_string().starts_with("MY_APP_SAMPLE: invalid sampling directive `app::db=abc`"));
+    ///
+    /// std::env::set_var("MY_APP_SAMPLE", "app=0.25");
+    /// let sampler = SamplingFilter::builder().with_env_var("MY_APP_SAMPLE").from_env().unwrap();
+    /// assert_eq!(sampler.directives(), "app=0.25");
+    /// ```
+    pub fn from_env(self) -> Result<SamplingFilter, BuildError> {
+        let var = self.env_var.clone();
+        match std::env::var(&var) {
+            Ok(v) => self.parse(&v).map_err(|e| e.in_env(&var)),
+            Err(std::env::VarError::NotPresent) => self.parse(""),
+            Err(e) => Err(BuildError::not_unicode(&var, e)),
+        }
+    }
+
+    /// Reads the environment variable (default `RUST_LOG_SAMPLE`), skipping
+    /// bad directives with a warning on stderr that names the variable (as
+    /// `EnvFilter::builder().from_env_lossy()`); a variable that is not
+    /// Unicode is ignored with a warning. Unset or empty means no sampling.
+    pub fn from_env_lossy(self) -> SamplingFilter {
+        let var = self.env_var.clone();
+        let value = match std::env::var(&var) {
             Ok(v) => v,
             Err(std::env::VarError::NotPresent) => String::new(),
             Err(std::env::VarError::NotUnicode(_)) => {
-                eprintln!(
-                    "warning: {} is not valid Unicode; ignoring it",
-                    self.env_var
-                );
+                eprintln!("warning: {var} is not valid Unicode; ignoring it");
                 String::new()
             }
         };
-        self.parse_lossy(&value)
-    }
-
-    /// Reads the environment variable (default `RUST_LOG_SAMPLE`); bad content
-    /// is an error. Unset means no sampling (every event kept).
-    pub fn try_from_env(self) -> Result<SamplingFilter, ParseError> {
-        match std::env::var(&self.env_var) {
-            Ok(v) => self.parse(&v),
-            Err(std::env::VarError::NotPresent) => self.parse(""),
-            Err(e) => Err(
-                ParseError::new("", ParseErrorKind::InvalidEnv(self.env_var.clone()))
-                    .with_source(e),
-            ),
-        }
+        self.lossy(&value, Some(&var))
     }
 
     /// Splits one string of levels and rates (`"info,app::router=debug@0.05"`)
     /// into an `EnvFilter` (the level parts; `error` if there are none, as for
     /// an unset `RUST_LOG`) and a sampler with these settings (the rate parts).
     /// See [`split_directives`](crate::split_directives).
-    pub fn split(self, directives: &str) -> Result<(EnvFilter, SamplingFilter), ParseError> {
+    pub fn split(self, directives: &str) -> Result<(EnvFilter, SamplingFilter), BuildError> {
         let (env, sample) = split::split(directives)?;
         // No level part: as `EnvFilter::from_default_env` does for an unset
         // `RUST_LOG`, enable ERROR (an `EnvFilter` with no directive enables nothing).
@@ -226,26 +334,38 @@ impl SamplingFilterBuilder {
         Ok((env, self.parse(&sample)?))
     }
 
-    fn build(self, set: DirectiveSet) -> Result<SamplingFilter, ParseError> {
-        let bad = |s: String| Err(ParseError::new("", ParseErrorKind::InvalidSetting(s)));
+    /// The settings, validated.
+    fn settings(self) -> Result<Settings, SettingError> {
         if self.max_keys == 0 {
-            return bad("max_keys must be at least 1".into());
+            return Err(SettingError::new("max_keys", "must be at least 1"));
         }
         if self.key_field.is_empty() {
-            return bad("key_field must not be empty".into());
+            return Err(SettingError::new("key_field", "must not be empty"));
         }
         if let Mode::Consistent { field } = &self.mode {
             if field.is_empty() {
-                return bad("Mode::Consistent needs a field name".into());
+                return Err(SettingError::new(
+                    "mode",
+                    "Mode::Consistent needs a field name",
+                ));
             }
         }
         if self.budget_interval < Duration::from_millis(1)
             || self.budget_interval > Duration::from_secs(3600)
         {
-            return bad("budget_interval must be between 1 ms and one hour".into());
+            return Err(SettingError::new(
+                "budget_interval",
+                "must be between 1 ms and one hour",
+            ));
         }
         if let Some(p) = &self.pressure {
             p.validate()?;
+        }
+        if self.recent_interval.is_zero() {
+            return Err(SettingError::new(
+                "recent_interval",
+                "must be more than zero",
+            ));
         }
         self.breaker.validate()?;
         let seed = self.seed.unwrap_or_else(|| {
@@ -257,17 +377,25 @@ impl SamplingFilterBuilder {
             .breaker
             .enabled
             .then(|| BreakerState::new(&self.breaker));
-        let settings = Settings {
+        Ok(Settings {
             mode: self.mode,
             key_field: self.key_field,
-            always_keep: self.always_keep,
+            keep_level: self.keep_level,
             seed,
             max_keys: self.max_keys,
             breaker,
             budgets: Budgets::new(self.budget_interval, self.budget_clock),
             pressure: self.pressure.map(PressureState::new),
-        };
-        let sampler = Sampler::new(settings, set, SamplingFilter::recognise)?;
+            extractor: self.extractor, // key-extractor hook (issue 15)
+            clock: self
+                .clock
+                .unwrap_or_else(|| Arc::new(SystemClock::default())),
+            recent_interval: self.recent_interval,
+        })
+    }
+
+    fn build(self, set: DirectiveSet) -> Result<SamplingFilter, BuildError> {
+        let sampler = Sampler::new(self.settings()?, set, SamplingFilter::recognise)?;
         Ok(SamplingFilter::from_sampler(sampler))
     }
 }
@@ -313,6 +441,8 @@ impl SamplingFilterBuilder {
 /// and at most 4 096 items go to `EnvFilter` (whose own parsing is quadratic
 /// in their number).
 ///
+/// # Examples
+///
 /// ```
 /// use sampling_layer::split_directives;
 /// use tracing_subscriber::{fmt, prelude::*};
@@ -325,5 +455,7 @@ impl SamplingFilterBuilder {
 ///     .with(fmt::layer().with_filter(sampler));
 /// ```
 pub fn split_directives(s: &str) -> Result<(EnvFilter, SamplingFilter), ParseError> {
-    SamplingFilter::builder().split(s)
+    SamplingFilter::builder()
+        .split(s)
+        .map_err(defaults_are_valid)
 }

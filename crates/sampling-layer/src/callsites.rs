@@ -40,7 +40,7 @@ pub(crate) struct CallsiteState {
     pub(crate) consistent_field: Option<Field>,
     /// xxh3 of the target: per-key counters are per (target, key).
     pub(crate) target_hash: u64,
-    /// Whether events here are sampled at all (below `always_keep`, not our own notices).
+    /// Whether events here are sampled at all (below `keep_level`, not our own notices).
     pub(crate) sampled: bool,
     /// Sampled, and decidable from the metadata alone (no key field, not
     /// consistent mode, not a `log` record): decided in `enabled`.
@@ -222,7 +222,9 @@ impl<const N: usize> CallsiteTable<N> {
         let entry = self.overflow.entry(key).or_insert(state);
         let p: *const CallsiteState = &**entry;
         drop(entry);
-        // SAFETY: as in `get_key`.
+        // SAFETY: overflow boxes are never removed before `Drop` (which needs
+        // `&mut self`, so no `&self` borrow outlives them), and a box's
+        // contents do not move when the map rehashes.
         unsafe { &*p }
     }
 
@@ -230,7 +232,8 @@ impl<const N: usize> CallsiteTable<N> {
     pub(crate) fn for_each(&self, mut f: impl FnMut(&CallsiteState)) {
         for slot in self.slots.iter() {
             let p = slot.state.load(Ordering::Acquire);
-            // SAFETY: as in `get_key`.
+            // SAFETY: non-null pointers come from `Box::into_raw` in `insert`
+            // and are freed only in `Drop`, which needs `&mut self`.
             if let Some(s) = unsafe { p.as_ref() } {
                 f(s);
             }

@@ -56,7 +56,7 @@ impl SamplingFilter {
     }
 
     /// Keeps exactly the events the sampler drops (and so never an event at
-    /// or above `always_keep`). They carry no `sample_rate`.
+    /// or above `keep_level`). They carry no `sample_rate`.
     // Named `not` to take precedence over `FilterExt::not`, which gets keyed
     // events wrong; `std::ops::Not` would not be found by `sampler.not()`.
     #[allow(clippy::should_implement_trait)]

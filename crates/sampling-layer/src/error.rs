@@ -1,4 +1,6 @@
-//! Errors: bad directive strings and bad builder settings.
+//! Errors: bad directive strings ([`ParseError`]), bad builder settings
+//! ([`SettingError`]), and what a builder reports, naming the environment
+//! variable it read ([`BuildError`]).
 
 use std::{error::Error, fmt, sync::Arc};
 
@@ -13,7 +15,7 @@ pub struct ParseError {
     source: Option<Arc<dyn Error + Send + Sync>>,
 }
 
-/// What was wrong with a directive (or with a builder setting).
+/// What was wrong with a directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ParseErrorKind {
@@ -72,10 +74,10 @@ pub enum ParseErrorKind {
     /// rates that follow each process's own traffic would make processes
     /// disagree on the same value.
     BudgetInConsistentMode,
-    /// A builder setting out of range (`max_keys(0)`, a breaker threshold of 0).
-    InvalidSetting(String),
-    /// The environment variable is set but is not valid Unicode.
-    InvalidEnv(String),
+    /// A budget in a set decided by a [`KeyExtractor`](crate::KeyExtractor)
+    /// (the trace decides; a budget would drop logs of traces the policy keeps).
+    /// The policy's name is the field.
+    BudgetWithKeyExtractor(String),
 }
 
 impl ParseError {
@@ -180,8 +182,11 @@ impl fmt::Display for ParseErrorKind {
                  use a rate, or the deterministic or probabilistic mode",
             ),
             EnvFilter => f.write_str("EnvFilter refused it"),
-            InvalidSetting(s) => f.write_str(s),
-            InvalidEnv(v) => write!(f, "environment variable `{v}` is not valid Unicode"),
+            BudgetWithKeyExtractor(policy) => write!(
+                f,
+                "a budget cannot be combined with a key extractor ({policy}): it would \
+                 drop logs of traces the policy keeps"
+            ),
         }
     }
 }
@@ -189,10 +194,11 @@ impl fmt::Display for ParseErrorKind {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            ParseErrorKind::InvalidSetting(_) | ParseErrorKind::InvalidEnv(_) => {
-                write!(f, "invalid sampler configuration: {}", self.kind)
+            ParseErrorKind::TooLong(_) | ParseErrorKind::TooManyTargets
+                if self.directive.is_empty() =>
+            {
+                write!(f, "directive string refused: {}", self.kind)
             }
-            ParseErrorKind::TooLong(_) => write!(f, "directive string refused: {}", self.kind),
             ParseErrorKind::EnvFilter => {
                 write!(
                     f,
@@ -223,3 +229,140 @@ impl PartialEq for ParseError {
 }
 
 impl Eq for ParseError {}
+
+/// A builder setting out of range (`max_keys(0)`, a breaker threshold of 0):
+/// names the setting and what it must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    setting: &'static str,
+    requirement: &'static str,
+}
+
+impl SettingError {
+    pub(crate) fn new(setting: &'static str, requirement: &'static str) -> Self {
+        SettingError {
+            setting,
+            requirement,
+        }
+    }
+
+    /// The setting, as the builder method is named (`max_keys`,
+    /// `breaker.threshold_per_sec`).
+    pub fn setting(&self) -> &str {
+        self.setting
+    }
+}
+
+impl fmt::Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid sampler setting `{}`: {}",
+            self.setting, self.requirement
+        )
+    }
+}
+
+impl Error for SettingError {}
+
+/// Why a [`SamplingFilterBuilder`](crate::SamplingFilterBuilder) could not
+/// build a sampler: a directive, a setting, or the environment variable
+/// itself. When the directives came from the environment
+/// ([`from_env`](crate::SamplingFilterBuilder::from_env)), the message starts
+/// with the variable's name and [`env_var`](Self::env_var) returns it.
+#[derive(Debug, Clone)]
+pub struct BuildError {
+    kind: BuildErrorKind,
+    env_var: Option<String>,
+    source: Option<Arc<dyn Error + Send + Sync>>,
+}
+
+/// What a [`BuildError`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildErrorKind {
+    /// A directive was refused.
+    Directive(ParseError),
+    /// A setting is out of range.
+    Setting(SettingError),
+    /// The environment variable is set but is not valid Unicode.
+    NotUnicode,
+}
+
+impl BuildError {
+    pub(crate) fn in_env(mut self, var: &str) -> Self {
+        self.env_var = Some(var.to_owned());
+        self
+    }
+
+    pub(crate) fn not_unicode(var: &str, source: std::env::VarError) -> Self {
+        BuildError {
+            kind: BuildErrorKind::NotUnicode,
+            env_var: Some(var.to_owned()),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &BuildErrorKind {
+        &self.kind
+    }
+
+    /// The environment variable the directives were read from, if they were.
+    pub fn env_var(&self) -> Option<&str> {
+        self.env_var.as_deref()
+    }
+
+    /// The directive error, if this is one.
+    pub fn parse_error(&self) -> Option<&ParseError> {
+        match &self.kind {
+            BuildErrorKind::Directive(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ParseError> for BuildError {
+    fn from(e: ParseError) -> Self {
+        BuildError {
+            kind: BuildErrorKind::Directive(e),
+            env_var: None,
+            source: None,
+        }
+    }
+}
+
+impl From<SettingError> for BuildError {
+    fn from(e: SettingError) -> Self {
+        BuildError {
+            kind: BuildErrorKind::Setting(e),
+            env_var: None,
+            source: None,
+        }
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.kind, &self.env_var) {
+            (BuildErrorKind::NotUnicode, var) => write!(
+                f,
+                "environment variable `{}` is not valid Unicode",
+                var.as_deref().unwrap_or_default()
+            ),
+            (BuildErrorKind::Directive(e), Some(var)) => write!(f, "{var}: {e}"),
+            (BuildErrorKind::Directive(e), None) => e.fmt(f),
+            (BuildErrorKind::Setting(e), _) => e.fmt(f),
+        }
+    }
+}
+
+impl Error for BuildError {
+    /// The directive's own source (`EnvFilter`'s error), or the `VarError`.
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match &self.kind {
+            BuildErrorKind::Directive(e) => e.source(),
+            _ => self.source.as_deref().map(|e| e as &(dyn Error + 'static)),
+        }
+    }
+}

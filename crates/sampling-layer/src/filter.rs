@@ -26,7 +26,7 @@ use crate::{
 /// Samples events per callsite or per key. Use it as a per-layer filter
 /// (`fmt::layer().with_filter(sampler)`) or as a global layer
 /// (`registry().with(sampler)`). Spans are never filtered, only events; events
-/// at or above `always_keep` (default `WARN`) are never sampled.
+/// at or above `keep_level` (default `WARN`) are never sampled.
 pub struct SamplingFilter {
     pub(crate) sampler: Arc<Sampler>,
     placement: Placement,
@@ -98,6 +98,7 @@ impl SamplingFilter {
 
     /// The current directives, as given (comma-joined; bad ones skipped).
     pub fn directives(&self) -> String {
+        self.sampler.expire_due(true);
         self.sampler.directives()
     }
 

@@ -2,10 +2,12 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tracing_core::dispatcher::Dispatch;
 
 use crate::annotate::Annotated;
+use crate::directive::edit::{check_item, Selector};
 use crate::directive::DirectiveSet;
 use crate::error::ParseError;
 use crate::sampler::Sampler;
@@ -14,6 +16,15 @@ use crate::stats::SamplingStats;
 /// Controls a [`SamplingFilter`](crate::SamplingFilter) after it was installed.
 /// Cheap to clone; `Send + Sync`. Changes take effect from the next event,
 /// without `reload::Layer` and without rebuilding the subscriber.
+///
+/// Two ways to change rates: [`set_directives`](Self::set_directives)
+/// replaces the whole set; [`set_target_rate`](Self::set_target_rate) and
+/// [`remove_target`](Self::remove_target) change one directive and leave the
+/// others as they are, so two callers changing different targets never undo
+/// each other. [`set_target_rate_for`](Self::set_target_rate_for) changes one
+/// for a while, then puts it back. [`directives`](Self::directives) reads
+/// the set back as a string that builds the same set. Figures of targets
+/// that stay configured carry on through every change.
 #[derive(Clone)]
 pub struct SamplingHandle {
     pub(crate) sampler: Arc<Sampler>,
@@ -28,17 +39,130 @@ impl fmt::Debug for SamplingHandle {
 }
 
 impl SamplingHandle {
-    /// Replaces the directives. On error nothing changes. Per-target figures
-    /// continue where they were for targets that remain.
+    /// Replaces the **whole** directive set with `directives`: a target the
+    /// new string does not name is no longer sampled by its own rule (it
+    /// falls back to the default, or is kept). To change one target, use
+    /// [`set_target_rate`](Self::set_target_rate). Cancels every pending
+    /// expiry ([`set_target_rate_for`](Self::set_target_rate_for)). On error
+    /// nothing changes. Figures continue where they were for targets that
+    /// remain (and for targets that come back).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sampling_layer::SamplingFilter;
+    ///
+    /// let sampler = SamplingFilter::try_new("app=0.1,app::db=0.5").unwrap();
+    /// let handle = sampler.handle();
+    /// handle.set_directives("app=1/20").unwrap();
+    /// // `app::db` was not repeated: it now falls under `app`'s rate.
+    /// assert_eq!(handle.directives(), "app=1/20");
+    /// // A bad string changes nothing.
+    /// assert!(handle.set_directives("app=1.5").is_err());
+    /// assert_eq!(handle.directives(), "app=1/20");
+    /// ```
     pub fn set_directives(&self, directives: &str) -> Result<(), ParseError> {
         self.sampler.capture_dispatch();
         let (set, _) = DirectiveSet::parse(directives, false)?;
-        self.sampler.install(set)
+        self.sampler.replace_directives(set)
+    }
+
+    /// Sets the rate of one target, leaving every other directive as it is.
+    /// `target` is a directive's left-hand side: `app::db`, `app::ws[heartbeat]`
+    /// (a key under a target), `[heartbeat]` (a key under any target), or `""`
+    /// for the bare default; `rate` is any rate of the grammar (`0.05`, `5%`,
+    /// `1/20`). Replaces that target's directive if there is one (and cancels
+    /// its pending expiry), else adds it. On error nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sampling_layer::SamplingFilter;
+    ///
+    /// let handle = SamplingFilter::try_new("0.5,app=0.1,lib=1/8").unwrap().handle();
+    /// handle.set_target_rate("app", "1/20").unwrap();
+    /// handle.set_target_rate("app::ws[heartbeat]", "1%").unwrap();
+    /// assert_eq!(handle.directives(), "0.5,lib=1/8,app=1/20,app::ws[heartbeat]=1%");
+    /// assert!(handle.set_target_rate("app", "1.5").is_err());
+    /// ```
+    pub fn set_target_rate(&self, target: &str, rate: &str) -> Result<(), ParseError> {
+        self.edit(target, Some(rate), None).map(|_| ())
+    }
+
+    /// [`set_target_rate`](Self::set_target_rate) for `duration`, then back:
+    /// at expiry the target returns to the directive it had before this call
+    /// (or to none), unless it was changed again since. A later
+    /// `set_target_rate` or `remove_target` on it cancels the return (the
+    /// later change wins); a later `set_target_rate_for` on it replaces this
+    /// one and returns, at its own expiry, to what the target had before the
+    /// first of them (a temporary rate is never what it returns to);
+    /// `set_directives` cancels every pending return.
+    ///
+    /// No thread and no timer: the return happens at the first kept event,
+    /// handle call or stats read at or after the expiry, on the sampler's
+    /// clock ([`SamplingFilterBuilder::clock`](crate::SamplingFilterBuilder::clock)).
+    /// A sampled-out event never reads the clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sampling_layer::{ManualClock, SamplingFilter};
+    ///
+    /// let clock = ManualClock::new();
+    /// let handle = SamplingFilter::builder()
+    ///     .clock(clock.clone())
+    ///     .parse("app=1%")
+    ///     .unwrap()
+    ///     .handle();
+    /// // During an incident: everything from `app` for ten minutes.
+    /// handle.set_target_rate_for("app", "1", Duration::from_secs(600)).unwrap();
+    /// assert_eq!(handle.directives(), "app=1");
+    /// clock.advance(Duration::from_secs(600));
+    /// assert_eq!(handle.directives(), "app=1%");
+    /// ```
+    pub fn set_target_rate_for(
+        &self,
+        target: &str,
+        rate: &str,
+        duration: Duration,
+    ) -> Result<(), ParseError> {
+        self.edit(target, Some(rate), Some(duration)).map(|_| ())
+    }
+
+    /// Removes one target's directive (same forms as in
+    /// [`set_target_rate`](Self::set_target_rate): `app::db`, `app[key]`,
+    /// `[key]`, `""` for the default), leaving the others; its events fall
+    /// to the next matching directive. Cancels its pending expiry. Returns
+    /// whether it had a directive. Its figures are remembered, as for any
+    /// target a set drops.
+    pub fn remove_target(&self, target: &str) -> Result<bool, ParseError> {
+        self.edit(target, None, None)
+    }
+
+    fn edit(
+        &self,
+        target: &str,
+        rate: Option<&str>,
+        expiry: Option<Duration>,
+    ) -> Result<bool, ParseError> {
+        self.sampler.capture_dispatch();
+        let sel = Selector::parse(target)?;
+        let item = match rate {
+            Some(rate) => {
+                let item = sel.item(rate);
+                check_item(&item, rate)?;
+                Some(item)
+            }
+            None => None,
+        };
+        self.sampler.edit(&sel, item.as_deref(), expiry)
     }
 
     /// `false` suspends sampling (every event is kept); `true` resumes it.
     pub fn set_enabled(&self, enabled: bool) {
         self.sampler.capture_dispatch();
+        self.sampler.expire_due(true);
         self.sampler.set_enabled(enabled);
     }
 
@@ -56,8 +180,12 @@ impl SamplingHandle {
         self.sampler.id()
     }
 
-    /// The current directives, as given (comma-joined).
+    /// The current directives, comma-joined: as given to the last
+    /// `set_directives` (or the builder), with each later per-target change
+    /// applied (a changed target's directive moves to the end). The string
+    /// parses to the current set.
     pub fn directives(&self) -> String {
+        self.sampler.expire_due(true);
         self.sampler.directives()
     }
 

@@ -55,6 +55,7 @@ use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 pub const BYTES_PER_KEY: usize = 300;
 
 // The bound above counts on this size; a change must revisit it.
+const _: () = assert!(std::mem::size_of::<KeyEntry>() == 56);
 const _: () = assert!(std::mem::size_of::<(u64, KeyEntry)>() == 64);
 
 /// Histogram bins for choosing what to evict (on the evicting thread's stack).

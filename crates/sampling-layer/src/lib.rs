@@ -52,14 +52,23 @@
 //!   first kept: `1/20` keeps the 1st, 21st, ...; `0.3` keeps 3 in every 10.
 //!   Exact under concurrent threads (one CAS per event on the key's word).
 //! - `Probabilistic`: an independent draw per event from a thread-local
-//!   counter-based generator; [`seed`](SamplingFilterBuilder::seed) makes it
-//!   reproducible per thread. No per-key state.
+//!   counter-based generator (splitmix64; measured faster on the hot path
+//!   than `rand`'s `SmallRng`, see `docs/benchmarks.md`);
+//!   [`seed`](SamplingFilterBuilder::seed) makes it reproducible per thread
+//!   (its docs say exactly what is reproduced). No per-key state.
 //! - `Consistent { field }`: keep iff the unseeded xxh3 hash of the field's text
 //!   (on the event, or on the nearest enclosing span that has it) is below
 //!   `rate × 2^64`. Every process makes the same decision for the same value,
 //!   across restarts, and a higher rate keeps a superset of what a lower one
 //!   keeps (OpenTelemetry's trace-id-ratio property). An event with no such
 //!   value anywhere gets an independent draw at the same rate.
+//! - With a [`KeyExtractor`] ([`key_extractor`](SamplingFilterBuilder::key_extractor)),
+//!   events inside a trace are decided by the trace the extractor reads from the
+//!   current context ([`TracePolicy`]: follow its sampled flag, or OpenTelemetry's
+//!   `TraceIdRatioBased` on its trace id); the mode decides the events outside any
+//!   trace. The `opentelemetry` feature (off by default) adds the `otel` module, extractors for
+//!   `opentelemetry` 0.33 / `tracing-opentelemetry` 0.34, so the logs kept are those of
+//!   the traces exported; decided in `enabled` where the callsite needs no field.
 //!
 //! # Directives
 //!
@@ -106,9 +115,14 @@
 //! a [`ParseError`] naming the directive and the problem. Parsing is linear in
 //! the length of the string and bounded: at most [`MAX_DIRECTIVES_LEN`] bytes
 //! and [`MAX_TARGETS`] distinct targets (each has a stats row), refused with
-//! an error that says so. [`parse_lossy`](SamplingFilterBuilder::parse_lossy)
-//! and [`from_env`](SamplingFilterBuilder::from_env) (variable
-//! `RUST_LOG_SAMPLE`) skip bad items with a warning on stderr.
+//! an error that says so. As with `EnvFilter`'s builder,
+//! [`from_env`](SamplingFilterBuilder::from_env) (variable `RUST_LOG_SAMPLE`)
+//! returns an error naming the variable and the directive, while
+//! [`parse_lossy`](SamplingFilterBuilder::parse_lossy) and
+//! [`from_env_lossy`](SamplingFilterBuilder::from_env_lossy) skip bad items
+//! with a warning on stderr. A builder setting out of range is a
+//! [`SettingError`] (naming the setting), not a directive error; the
+//! builder's methods return a [`BuildError`] that is one or the other.
 //! [`split_directives`] turns `"info,app::router=debug@0.05"` into an
 //! `EnvFilter` and a sampler, so one variable configures both; it hands every
 //! form it does not own (levels, targets, span and field filters) to
@@ -183,7 +197,7 @@
 //!
 //! # Levels, interest and cost
 //!
-//! Events at or above [`always_keep`](SamplingFilterBuilder::always_keep)
+//! Events at or above [`keep_level`](SamplingFilterBuilder::keep_level)
 //! (`WARN` by default) are never sampled and their callsites answer
 //! `Interest::always()`; sampled callsites answer `sometimes()`; spans are
 //! never filtered. The sampler gives no `max_level_hint` (`None`), so the
@@ -351,7 +365,23 @@
 //! every callsite and live key at once (one pass, under the directive lock;
 //! an event whose rule is being replaced waits for the pass to end).
 //! `logmetrics` polls this snapshot; the sampler knows nothing of `metrics`
-//! or of the writer.
+//! or of the writer. Beside the lifetime figures, each target has the figures
+//! of the last complete interval (10 s by default,
+//! [`recent_interval`](SamplingFilterBuilder::recent_interval)) and its
+//! [`recent_rate`](TargetStats::recent_rate), so a rate change shows within
+//! one interval.
+//!
+//! # Run-time control
+//!
+//! [`SamplingHandle::set_directives`] replaces the whole set;
+//! [`set_target_rate`](SamplingHandle::set_target_rate) and
+//! [`remove_target`](SamplingHandle::remove_target) change one directive and
+//! leave the others; [`set_target_rate_for`](SamplingHandle::set_target_rate_for)
+//! changes one until an expiry, then returns it to what it was (applied
+//! lazily, at the first kept event or handle call after the expiry, on the
+//! builder's [`clock`](SamplingFilterBuilder::clock); no thread, and no clock
+//! read on the sampled-out path). [`directives`](SamplingHandle::directives)
+//! reads the set back as a string that builds the same set.
 //!
 //! # `log` records
 //!
@@ -392,6 +422,7 @@ mod compose;
 mod counts;
 mod directive;
 mod error;
+mod extract;
 mod fields;
 mod filter;
 mod handle;
@@ -402,6 +433,8 @@ mod log_bridge;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod mode;
+#[cfg(feature = "opentelemetry")]
+pub mod otel;
 mod pressure;
 mod rate;
 mod rule;
@@ -413,7 +446,8 @@ pub use annotate::{sample_rate, Annotated};
 pub use builder::{split_directives, SamplingFilterBuilder, DEFAULT_ENV};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use compose::{SamplerAnd, SamplerNot, SamplerOr};
-pub use error::{ParseError, ParseErrorKind};
+pub use error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind, SettingError};
+pub use extract::{KeyExtractor, TraceKey, TracePolicy};
 pub use filter::SamplingFilter;
 pub use handle::SamplingHandle;
 pub use keys::BYTES_PER_KEY;

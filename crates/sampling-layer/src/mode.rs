@@ -12,7 +12,9 @@ pub enum Mode {
     /// at `1/N`). Exact under concurrent threads.
     #[default]
     Deterministic,
-    /// An independent draw per event from a fast thread-local generator.
+    /// An independent draw per event from a fast thread-local generator
+    /// (see [`seed`](crate::SamplingFilterBuilder::seed) for what a seed
+    /// reproduces). No per-key state.
     Probabilistic,
     /// Keep iff the unseeded xxh3 hash of `field`'s value (on the event or any
     /// span it is in) is below `rate * 2^64`: every process makes the same
@@ -60,6 +62,15 @@ static NEXT_SALT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::n
 
 /// A uniform `u64` for the probabilistic mode. Cost: a thread-local read and
 /// write and a few multiplications; no shared state.
+///
+/// Hand-written on purpose: `rand`'s `SmallRng` (xoshiro256++, seeded with
+/// `seed_from_u64`) in the same thread-local was measured side by side on
+/// the hot path (a sampled-out probabilistic event, callgrind): 150–155
+/// instructions in the decision instead of 137 (+13 to +18 per event, +3–4%
+/// of the whole event; ~4 ns slower in interleaved timed runs). It also has
+/// one state per thread for every seed, where this counter-based stream lets
+/// each sampler mix its own seed into every draw. The `seed` contract is on
+/// [`SamplingFilterBuilder::seed`](crate::SamplingFilterBuilder::seed).
 #[inline]
 pub(crate) fn draw(seed: u64) -> u64 {
     DRAWS.with(|d| {

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crate::budget::quantize;
 use crate::clock::{Clock, SystemClock};
-use crate::error::{ParseError, ParseErrorKind};
+use crate::error::SettingError;
 use crate::rate::Rate;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
@@ -121,7 +121,7 @@ impl Pressure {
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<(), ParseError> {
+    pub(crate) fn validate(&self) -> Result<(), SettingError> {
         let ok = self.low >= 0.0
             && self.low < self.high
             && self.high <= 1.0
@@ -133,13 +133,10 @@ impl Pressure {
         if ok {
             return Ok(());
         }
-        Err(ParseError::new(
-            "",
-            ParseErrorKind::InvalidSetting(
-                "pressure needs 0 <= low < high <= 1, 0 < step < 1, 0 < floor <= 1 and a \
-                 read period of at most one hour"
-                    .into(),
-            ),
+        Err(SettingError::new(
+            "pressure",
+            "needs 0 <= low < high <= 1, 0 < step < 1, 0 < floor <= 1 and a read period \
+             of at most one hour",
         ))
     }
 }

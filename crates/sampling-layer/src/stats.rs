@@ -26,12 +26,29 @@ pub struct TargetStats {
     /// A budget target's budget under the pressure scale, in lines per second
     /// (as of the last adjustment).
     pub effective_budget: Option<f64>,
+    /// Seen over the last complete recent interval
+    /// ([`SamplingStats::recent_interval`], 10 s by default): the difference
+    /// between the figures marked at the first stats read of the last two
+    /// intervals (see [`recent_rate`](Self::recent_rate)). 0 before the
+    /// first interval is complete, and for a target added since.
+    pub recent_seen: u64,
+    /// Kept over the same interval as `recent_seen`.
+    pub recent_kept: u64,
 }
 
 impl TargetStats {
     /// `kept / seen`, or `None` before any event was seen.
     pub fn actual_rate(&self) -> Option<f64> {
         (self.seen > 0).then(|| self.kept as f64 / self.seen as f64)
+    }
+
+    /// `recent_kept / recent_seen`: the rate actually kept over the last
+    /// complete interval, so a rate change shows within one interval (the
+    /// lifetime [`actual_rate`](Self::actual_rate) moves slowly). `None` if
+    /// nothing was seen in it. Reading it changes nothing: every reader gets
+    /// the same until the next interval starts.
+    pub fn recent_rate(&self) -> Option<f64> {
+        (self.recent_seen > 0).then(|| self.recent_kept as f64 / self.recent_seen as f64)
     }
 
     /// Share of seen events that were sampled out, in `[0, 1]`.
@@ -82,4 +99,7 @@ pub struct SamplingStats {
     pub enabled: bool,
     /// Per target: seen, kept, dropped and the configured rate.
     pub targets: Vec<TargetStats>,
+    /// The length of the interval `TargetStats::recent_seen` covers
+    /// ([`recent_interval`](crate::SamplingFilterBuilder::recent_interval)).
+    pub recent_interval: std::time::Duration,
 }

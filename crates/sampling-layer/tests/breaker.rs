@@ -6,7 +6,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use sampling_layer::{Breaker, ManualClock, SamplingFilter};
-use support::{sampler, text_layer, Capture};
+use support::{breaker_sampler, sampler, text_layer, Capture};
 use tracing::{error, info};
 use tracing_subscriber::prelude::*;
 
@@ -27,17 +27,7 @@ fn wait_for(rx: &Receiver<String>, needle: &str) -> String {
 fn trips_on_an_error_burst_keeps_everything_then_recovers() {
     let clock = ManualClock::new();
     let (cap, rx) = Capture::with_channel();
-    let s = SamplingFilter::builder()
-        .breaker(
-            Breaker::default()
-                .threshold_per_sec(5.0)
-                .threshold_only() // the absolute trigger alone (see tests/triggers.rs)
-                .window(Duration::from_secs(1))
-                .hold(Duration::from_secs(60))
-                .clock(clock.clone()),
-        )
-        .parse("0")
-        .unwrap();
+    let s = breaker_sampler(&clock, 5.0, Duration::from_secs(60));
     let handle = s.handle();
     let sub = tracing_subscriber::registry()
         .with(s)
@@ -88,16 +78,7 @@ fn trips_on_an_error_burst_keeps_everything_then_recovers() {
 fn per_layer_filter_notice_reaches_a_scoped_dispatcher_it_is_given() {
     let clock = ManualClock::new();
     let (cap, rx) = Capture::with_channel();
-    let s = SamplingFilter::builder()
-        .breaker(
-            Breaker::default()
-                .threshold_per_sec(1.0)
-                .threshold_only() // the absolute trigger alone (see tests/triggers.rs)
-                .window(Duration::from_secs(1))
-                .clock(clock.clone()),
-        )
-        .parse("0")
-        .unwrap();
+    let s = breaker_sampler(&clock, 1.0, Duration::from_secs(60));
     let handle = s.handle();
     let dispatch: tracing::Dispatch = tracing_subscriber::registry()
         .with(text_layer(&cap).with_filter(s))
@@ -143,7 +124,7 @@ fn bad_breaker_settings_are_rejected() {
             .unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("invalid sampler configuration: breaker"),
+                .starts_with("invalid sampler setting `breaker."),
             "{e}"
         );
     }

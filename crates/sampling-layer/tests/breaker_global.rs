@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use sampling_layer::{Breaker, ManualClock, SamplingFilter};
-use support::{text_layer, Capture};
+use sampling_layer::ManualClock;
+use support::{breaker_sampler, text_layer, Capture};
 use tracing::error;
 use tracing_subscriber::prelude::*;
 
@@ -14,16 +14,7 @@ use tracing_subscriber::prelude::*;
 fn per_layer_filter_notice_reaches_the_global_subscriber() {
     let clock = ManualClock::new();
     let (cap, rx) = Capture::with_channel();
-    let s = SamplingFilter::builder()
-        .breaker(
-            Breaker::default()
-                .threshold_per_sec(1.0)
-                .threshold_only() // the absolute trigger alone (see tests/triggers.rs)
-                .window(Duration::from_secs(1))
-                .clock(clock.clone()),
-        )
-        .parse("0")
-        .unwrap();
+    let s = breaker_sampler(&clock, 1.0, Duration::from_secs(60));
     let handle = s.handle();
     tracing_subscriber::registry()
         .with(text_layer(&cap).with_filter(s))

@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use sampling_layer::{Breaker, ManualClock, SamplingFilter};
-use support::{text_layer, Capture};
+use sampling_layer::ManualClock;
+use support::{breaker_sampler, text_layer, Capture};
 use tracing::{error, info};
 use tracing_subscriber::prelude::*;
 
@@ -25,17 +25,7 @@ fn many_transitions_start_one_thread_and_every_notice_arrives() {
     const CYCLES: usize = 40;
     let clock = ManualClock::new();
     let (cap, rx) = Capture::with_channel();
-    let s = SamplingFilter::builder()
-        .breaker(
-            Breaker::default()
-                .threshold_per_sec(1.0)
-                .threshold_only() // the absolute trigger alone (see tests/triggers.rs)
-                .window(Duration::from_secs(1))
-                .hold(Duration::ZERO)
-                .clock(clock.clone()),
-        )
-        .parse("0")
-        .unwrap();
+    let s = breaker_sampler(&clock, 1.0, Duration::ZERO);
     let handle = s.handle();
     let sub = tracing_subscriber::registry()
         .with(s)

@@ -129,10 +129,10 @@ fn warn_and_error_are_never_sampled_and_spans_pass() {
 }
 
 #[test]
-fn always_keep_is_configurable() {
+fn keep_level_is_configurable() {
     let cap = Capture::new();
     let s = SamplingFilter::builder()
-        .always_keep(tracing::Level::INFO)
+        .keep_level(tracing::Level::INFO)
         .breaker(Breaker::disabled())
         .parse("0")
         .unwrap();

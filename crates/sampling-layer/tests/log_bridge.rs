@@ -184,6 +184,9 @@ fn log_call_sites_beyond_the_table_bound_fall_back_to_the_level_callsite() {
         )
     );
     // The rest counted under `log` (no directive: `other`, rate 1).
-    assert_eq!(seen_kept(&handle, sampling_layer::OTHER_TARGET), (extra as u64, extra as u64));
+    assert_eq!(
+        seen_kept(&handle, sampling_layer::OTHER_TARGET),
+        (extra as u64, extra as u64)
+    );
     assert_eq!(st.callsite_keys, sampling_layer::MAX_LOG_SITES + 1);
 }

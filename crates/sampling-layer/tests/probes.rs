@@ -80,15 +80,15 @@ fn probe_metadata_debug_form_ends_with_its_hint_kind() {
         let _ = tracing::event_enabled!(target: "probe_pin", Level::DEBUG);
         tracing::debug!(target: "probe_pin", "an event");
     });
-    // Callsites of tests running in parallel register here too.
-    let metas: Vec<_> = reg
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .copied()
-        .filter(|m| m.target() == "probe_pin")
-        .collect();
+    // Callsites of tests running in parallel register here too, and a
+    // dispatcher built on another thread re-registers every callsite with
+    // this one (interest is rebuilt): keep each callsite once, first seen first.
+    let mut metas: Vec<&'static tracing::Metadata<'static>> = Vec::new();
+    for m in reg.0.lock().unwrap().iter().copied() {
+        if m.target() == "probe_pin" && !metas.iter().any(|seen| std::ptr::eq(*seen, m)) {
+            metas.push(m);
+        }
+    }
     assert_eq!(metas.len(), 2);
     assert!(
         format!("{:?}", metas[0]).ends_with("kind: Kind(EVENT | HINT) }"),

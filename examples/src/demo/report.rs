@@ -259,7 +259,6 @@ impl Outcome {
         let reasons: Vec<String> = w
             .dropped
             .by_reason()
-            .iter()
             .filter(|(_, n)| *n > 0)
             .map(|(r, n)| format!("{r}={n}"))
             .collect();

@@ -115,10 +115,17 @@ pub fn parse_rates(source: &str, value: &str) -> Result<SamplingFilter, ConfigEr
             field: REQUEST_ID.into(),
         })
         .parse(value)
-        .map_err(|e| ConfigError {
-            source: source.to_owned(),
-            directive: e.directive().to_owned(),
-            reason: e.kind().to_string(),
+        .map_err(|e| {
+            // A directive error names its item; a setting error has none.
+            let (directive, reason) = match e.parse_error() {
+                Some(p) => (p.directive().to_owned(), p.kind().to_string()),
+                None => (String::new(), e.to_string()),
+            };
+            ConfigError {
+                source: source.to_owned(),
+                directive,
+                reason,
+            }
         })
 }
 

@@ -101,6 +101,30 @@ impl Chunk {
         Some(lines)
     }
 
+    /// The sizes in bytes of the chunk last assembled, by class.
+    pub(super) fn class_bytes(&self) -> Lines {
+        let mut bytes = Lines::default();
+        for s in &self.segments {
+            if s.keep {
+                bytes.keep += s.range.len();
+            } else {
+                bytes.policy += s.range.len();
+            }
+        }
+        bytes
+    }
+
+    pub(super) fn oversized(&self, retain: usize) -> bool {
+        self.scratch.capacity() > retain
+    }
+
+    /// Gives back the merge buffer's memory if it grew past `retain` bytes.
+    pub(super) fn shrink(&mut self, retain: usize) {
+        if self.scratch.capacity() > retain {
+            self.scratch = Vec::new();
+        }
+    }
+
     /// The bytes of the chunk last assembled.
     pub(super) fn bytes<'a>(&'a self, policy: &'a LineQueue, keep: &'a LineQueue) -> &'a [u8] {
         match &self.segments[..] {

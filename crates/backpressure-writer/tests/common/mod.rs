@@ -2,6 +2,8 @@
 //! until the test opens it, and a record of exactly what the sink received.
 #![allow(dead_code)]
 
+pub(crate) mod counting;
+
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -23,6 +25,8 @@ struct Inner {
     flushes: u64,
     /// A write whose bytes contain this panics.
     panic_on: Option<Vec<u8>>,
+    /// Count what is written but keep none of it (for memory figures).
+    forget_data: bool,
 }
 
 #[derive(Clone, Default)]
@@ -79,6 +83,12 @@ impl Gate {
     pub(crate) fn permit(&self, n: u64) {
         self.lock().permits += n;
         self.inner.1.notify_all();
+    }
+
+    /// Keeps counting writes but stores none of their bytes, so that the sink holds no
+    /// memory of its own.
+    pub(crate) fn forget_data(&self) {
+        self.lock().forget_data = true;
     }
 
     pub(crate) fn panic_on(&self, marker: &str) {
@@ -147,7 +157,9 @@ impl Write for GatedSink {
                 panic!("test sink told to panic");
             }
         }
-        g.data.extend_from_slice(buf);
+        if !g.forget_data {
+            g.data.extend_from_slice(buf);
+        }
         g.writes += 1;
         Ok(buf.len())
     }

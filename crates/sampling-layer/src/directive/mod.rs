@@ -5,13 +5,15 @@
 //! [`parse_item`] reads one comma-separated item and says whose it is: the
 //! sampler's (a rate, possibly with a level) or `EnvFilter`'s (everything
 //! else). [`DirectiveSet`](set::DirectiveSet) builds the lookup tables;
-//! [`split`] divides a combined string between `EnvFilter` and the sampler.
+//! [`split`] divides a combined string between `EnvFilter` and the sampler;
+//! [`edit`] changes one directive of a set.
 //!
 //! Every step is linear in the length of the string: one pass over the items,
 //! one hash-map operation per item for "a later directive wins", no sorting of
 //! targets (lookups probe the event target's prefixes by the lengths that
 //! occur), and the labels come out of the table as built.
 
+pub(crate) mod edit;
 pub(crate) mod set;
 pub(crate) mod split;
 #[cfg(test)]

@@ -40,7 +40,6 @@ use crate::{
     directive::DirectiveSet,
     error::{ParseError, ParseErrorKind},
     ledger::Ledger,
-    limits::MAX_BUCKETS,
     pressure::Scale,
     rule::{Rule, RuleCache},
     stats::{SamplingStats, TargetStats},
@@ -113,20 +112,22 @@ impl Sampler {
                 ));
             }
         }
+        // Key-extractor hook (issue 15), the one refusal point for builds and
+        // `set_directives` alike. Budget hook (issue 11): pass
+        // `set.budgets().next().is_some()` for `false`.
+        crate::extract::check_settings(
+            self.extractor.as_ref(),
+            set.budgets().next().is_some(),
+            set.source(),
+        )?;
         let mut installed = self.installed.write().unwrap_or_else(|e| e.into_inner());
         let mut ledger = self.lock_ledger();
         let labels = set.labels();
         let plan = ledger
             .plan(labels.iter().map(|(l, _)| l.as_str()))
-            .map_err(|n| {
-                ParseError::new(
-                    set.source(),
-                    ParseErrorKind::InvalidSetting(format!(
-                        "{n} targets in one directive set: at most {MAX_BUCKETS} can be configured \
-                         at once (targets a later set drops free their place)"
-                    )),
-                )
-            })?;
+            // The parser refuses more than `MAX_TARGETS` targets (plus the
+            // default's row), so this is a second line of defence.
+            .map_err(|_| ParseError::new("", ParseErrorKind::TooManyTargets))?;
         let generation = installed.generation + 1;
         let interval = self.budgets.interval_secs();
         let budgets = set
@@ -283,6 +284,8 @@ impl Sampler {
 
     pub(crate) fn stats(&self) -> SamplingStats {
         self.close_breaker_if_due();
+        self.expire_due(true);
+        let now = self.timed.now();
         // Both locks for the whole pass: no install (which reassigns buckets)
         // and no move of figures while the words are read.
         let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
@@ -334,10 +337,14 @@ impl Sampler {
                     seen: kept + dropped,
                     kept,
                     dropped,
+                    recent_seen: 0,
+                    recent_kept: 0,
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
         drop(inst);
+        let mut targets = targets;
+        self.timed.fill_recent(now, &mut targets);
         let state = self.state.load(Ordering::Acquire);
         SamplingStats {
             active_keys: self.keys.live(),
@@ -357,6 +364,7 @@ impl Sampler {
             retired_targets,
             forgotten_targets,
             targets,
+            recent_interval: self.timed.interval(),
         }
     }
 }

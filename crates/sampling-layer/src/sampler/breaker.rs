@@ -26,7 +26,7 @@ use tracing_core::Level;
 use super::trigger::{Trigger, TriggerState, Triggers};
 use super::{Sampler, BREAKER_OPEN};
 use crate::clock::{Clock, SystemClock};
-use crate::error::{ParseError, ParseErrorKind};
+use crate::error::SettingError;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// Number of slots in the sliding window.
@@ -39,6 +39,7 @@ pub(crate) const SLOTS: usize = 10;
 /// opens it (see the crate docs, *Circuit breaker*), 60 s hold, the system
 /// clock.
 #[derive(Debug, Clone)]
+#[must_use = "a breaker does nothing until it is given to `SamplingFilterBuilder::breaker`"]
 pub struct Breaker {
     pub(crate) enabled: bool,
     pub(crate) threshold: f64,
@@ -143,30 +144,36 @@ impl Breaker {
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<(), ParseError> {
-        let bad = |s: &str| {
-            Err(ParseError::new(
-                "",
-                ParseErrorKind::InvalidSetting(s.to_owned()),
-            ))
-        };
+    pub(crate) fn validate(&self) -> Result<(), SettingError> {
         if !self.enabled {
             return Ok(());
         }
         if !(self.threshold.is_finite() && self.threshold > 0.0) {
-            return bad("breaker threshold must be a positive, finite number of events per second");
+            return Err(SettingError::new(
+                "breaker.threshold_per_sec",
+                "must be a positive, finite number of events per second",
+            ));
         }
         if self.window.as_nanos() < SLOTS as u128 || self.window > Duration::from_secs(86_400) {
-            return bad("breaker window must be between 10 ns and one day");
+            return Err(SettingError::new(
+                "breaker.window",
+                "must be between 10 ns and one day",
+            ));
         }
         if let Some(r) = self.triggers.ratio {
             if !(r > 0.0 && r < 1.0) {
-                return bad("breaker ratio must be between 0 and 1 (exclusive)");
+                return Err(SettingError::new(
+                    "breaker.ratio",
+                    "must be between 0 and 1 (exclusive)",
+                ));
             }
         }
         if let Some(k) = self.triggers.spike {
             if !(k.is_finite() && k > 1.0) {
-                return bad("breaker spike factor must be a finite number above 1");
+                return Err(SettingError::new(
+                    "breaker.spike",
+                    "must be a finite number above 1",
+                ));
             }
         }
         Ok(())

@@ -61,7 +61,7 @@ impl Sampler {
     #[inline]
     pub(crate) fn decide_early(&self, meta: &Metadata<'_>) -> bool {
         let level = *meta.level();
-        if level <= self.always_keep || !meta.is_event() {
+        if level <= self.keep_level || !meta.is_event() {
             return true;
         }
         let addr = meta as *const Metadata<'_> as usize;
@@ -72,6 +72,7 @@ impl Sampler {
             return true;
         }
         if !matches!(self.mode, Mode::Deterministic)
+            || self.extractor.is_some() // key-extractor hook: decided in `count`
             || self.breaker.as_ref().is_some_and(|b| level <= b.level)
         {
             return self.decide_early_at(meta, cs);
@@ -133,6 +134,7 @@ impl Sampler {
         };
         if keep {
             self.set_pending(meta, rule, bypass);
+            self.after_keep();
             if rule.is_budget() || self.pressure.is_some() {
                 self.on_kept(rule); // Budget and pressure hook
             }
@@ -145,10 +147,20 @@ impl Sampler {
     #[inline(never)]
     fn kept_early(&self, meta: &Metadata<'_>, rule: Rule) -> bool {
         self.set_pending(meta, rule, 0);
+        self.after_keep();
         if rule.is_budget() || self.pressure.is_some() {
             self.on_kept(rule); // Budget and pressure hook
         }
         true
+    }
+
+    /// On every kept event: applies expired changes if one is pending (one
+    /// relaxed load otherwise; see [`timed`](super::timed)).
+    #[inline]
+    fn after_keep(&self) {
+        if self.timed.armed() {
+            self.expire_due(false);
+        }
     }
 
     /// Leaves an early keep decision for `decide` to tie to the event.
@@ -174,7 +186,7 @@ impl Sampler {
     ) -> bool {
         let meta = event.metadata();
         let level = *meta.level();
-        if level <= self.always_keep {
+        if level <= self.keep_level {
             self.observe_breaker(level);
             return true;
         }
@@ -203,7 +215,8 @@ impl Sampler {
             None => self.settle_callsite(cs, false),
         };
 
-        let deterministic = matches!(self.mode, Mode::Deterministic);
+        // Key-extractor hook: no per-key positions when the trace decides.
+        let deterministic = matches!(self.mode, Mode::Deterministic) && self.extractor.is_none();
         let consistent = matches!(self.mode, Mode::Consistent { .. });
         // Per-key state only where a key changes something: a `[key]` directive
         // may apply, or a deterministic position must be kept per key. Rates 1
@@ -286,6 +299,7 @@ impl Sampler {
             let rate = rule.rate();
             let sampled = bypass == 0 && !rate.is_one();
             annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
+            self.after_keep();
             if rule.is_budget() || self.pressure.is_some() {
                 self.on_kept(rule); // Budget and pressure hook
             }
@@ -308,7 +322,22 @@ impl Sampler {
         value_hash: &mut impl FnMut() -> Option<u64>,
     ) -> Option<bool> {
         let rate = rule.rate();
-        if bypass != 0 || rate.is_one() {
+        if bypass != 0 {
+            return counts.count(None, true);
+        }
+        // Key-extractor hook: the trace decides, also at rate 1 (a trace
+        // that is not sampled drops the event under `FollowTrace`).
+        // Outside any trace: the consistent field, else an independent draw
+        // (never a deterministic position: it would differ between processes).
+        if let Some(x) = &self.extractor {
+            let keep = x.decide(rate).unwrap_or_else(|| {
+                rate.is_one()
+                    || (!rate.is_zero()
+                        && mode::below(value_hash().unwrap_or_else(|| mode::draw(self.seed)), rate))
+            });
+            return counts.count(None, keep);
+        }
+        if rate.is_one() {
             counts.count(None, true)
         } else if rate.is_zero() {
             counts.count(None, false)
@@ -360,6 +389,7 @@ impl Sampler {
             let rate = rule.rate();
             let sampled = bypass == 0 && !rate.is_one();
             annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
+            self.after_keep();
             if rule.is_budget() || self.pressure.is_some() {
                 self.on_kept(rule); // Budget and pressure hook
             }

@@ -13,6 +13,7 @@
 //! - [`notice`]: the breaker's notices and the dispatcher they go to;
 //! - `adjust`: the budget adjustment's pass over the keys (the algorithm is
 //!   in [`budget`](crate::budget)).
+//! - [`timed`]: changing one directive, changes that expire, recent figures.
 //!
 //! Nothing here imports a module above it (`handle`, `filter`, `builder`):
 //! the filter and the handle call into this type, never the other way round.
@@ -22,18 +23,22 @@ mod adjust;
 pub(crate) mod breaker;
 mod decide;
 pub(crate) mod notice;
+mod timed;
 pub(crate) mod trigger;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use tracing_core::{Dispatch, Level, Metadata};
 
 use crate::{
     budget::Budgets,
     callsites::{CallsiteState, CallsiteTable},
+    clock::Clock,
     directive::DirectiveSet,
     error::ParseError,
+    extract::KeyExtractor,
     keys::KeyStore,
     ledger::Ledger,
     log_bridge::LogSites,
@@ -45,6 +50,7 @@ use crate::{
 use accounts::Installed;
 use breaker::BreakerState;
 use notice::{NoticeRoute, NOTICE_TARGET};
+use timed::Timed;
 
 /// Low bits of [`Sampler::state`]; any set means keep everything.
 pub(crate) const DISABLED: u64 = 1;
@@ -58,7 +64,7 @@ pub(crate) const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
 pub(crate) struct Settings {
     pub(crate) mode: Mode,
     pub(crate) key_field: String,
-    pub(crate) always_keep: Level,
+    pub(crate) keep_level: Level,
     pub(crate) seed: u64,
     pub(crate) max_keys: usize,
     pub(crate) breaker: Option<BreakerState>,
@@ -66,12 +72,17 @@ pub(crate) struct Settings {
     pub(crate) budgets: Budgets,
     /// Pressure hook: the signal and the scale, if wired.
     pub(crate) pressure: Option<PressureState>,
+    /// Key-extractor hook (issue 15).
+    pub(crate) extractor: Option<KeyExtractor>,
+    /// For expiring changes and recent figures (the breaker has its own).
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) recent_interval: Duration,
 }
 
 pub(crate) struct Sampler {
     pub(crate) mode: Mode,
     pub(crate) key_field: String,
-    pub(crate) always_keep: Level,
+    pub(crate) keep_level: Level,
     pub(crate) seed: u64,
     pub(crate) callsites: CallsiteTable,
     pub(crate) keys: KeyStore,
@@ -91,6 +102,11 @@ pub(crate) struct Sampler {
     pub(crate) pressure: Option<PressureState>,
     /// Where the breaker's notices go.
     pub(crate) notices: NoticeRoute,
+    /// Key-extractor hook (issue 15): decides events inside a trace; the
+    /// mode decides the others (see `decide::count`).
+    pub(crate) extractor: Option<KeyExtractor>,
+    /// Edits, expiring changes and recent figures.
+    pub(crate) timed: Timed,
 }
 
 impl fmt::Debug for Sampler {
@@ -98,7 +114,7 @@ impl fmt::Debug for Sampler {
         f.debug_struct("Sampler")
             .field("mode", &self.mode)
             .field("key_field", &self.key_field)
-            .field("always_keep", &self.always_keep)
+            .field("keep_level", &self.keep_level)
             .field("directives", &self.directives())
             .field("max_keys", &self.keys.max())
             .field("breaker", &self.breaker.is_some())
@@ -118,17 +134,20 @@ impl Sampler {
         let Settings {
             mode,
             key_field,
-            always_keep,
+            keep_level,
             seed,
             max_keys,
             breaker,
             budgets,
             pressure,
+            extractor,
+            clock,
+            recent_interval,
         } = settings;
         let sampler = Sampler {
             mode,
             key_field,
-            always_keep,
+            keep_level,
             seed,
             callsites: CallsiteTable::new(),
             keys: KeyStore::new(max_keys),
@@ -140,6 +159,8 @@ impl Sampler {
             budgets,
             pressure,
             notices: NoticeRoute::new(recognise),
+            extractor,
+            timed: Timed::new(clock, recent_interval),
         };
         sampler.install(set)?;
         Ok(sampler)
@@ -171,7 +192,7 @@ impl Sampler {
                 _ => None,
             };
             let sampled = meta.is_event()
-                && *meta.level() > self.always_keep
+                && *meta.level() > self.keep_level
                 && meta.target() != NOTICE_TARGET;
             CallsiteState::new(meta, sampled, &self.key_field, consistent)
         })

@@ -1,4 +1,5 @@
-//! Shared test helpers: a writer that captures formatted lines.
+//! Shared test helpers (the one helper module of these tests): a writer that
+//! captures formatted lines, a sampler with a breaker on a manual clock.
 #![allow(dead_code, unreachable_pub)]
 
 use std::io;
@@ -91,5 +92,26 @@ pub fn sampler(d: &str) -> sampling_layer::SamplingFilter {
     sampling_layer::SamplingFilter::builder()
         .breaker(sampling_layer::Breaker::disabled())
         .parse(d)
+        .unwrap()
+}
+
+/// A sampler at rate 0 whose breaker opens above `per_sec` ERROR events per
+/// second over a 1 s window and closes after `hold`, on `clock`.
+pub fn breaker_sampler(
+    clock: &sampling_layer::ManualClock,
+    per_sec: f64,
+    hold: std::time::Duration,
+) -> sampling_layer::SamplingFilter {
+    sampling_layer::SamplingFilter::builder()
+        .breaker(
+            sampling_layer::Breaker::default()
+                .threshold_per_sec(per_sec)
+                // The absolute trigger alone (the ratio and spike: tests/triggers.rs).
+                .threshold_only()
+                .window(std::time::Duration::from_secs(1))
+                .hold(hold)
+                .clock(clock.clone()),
+        )
+        .parse("0")
         .unwrap()
 }

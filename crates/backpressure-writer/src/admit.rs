@@ -1,10 +1,13 @@
-//! What happens to a line that finds the queue full: the [`Overflow`] policy, and the
-//! admission path every `write` call takes.
+//! Admission: the path every `write` call takes, from the line to the queue or to a
+//! counted drop, applying the [`Overflow`] policy and the keep-level rules when the queue
+//! is full.
 //!
 //! Admission is the producer's hot path. Its cost per line: one mutex acquisition (held for
 //! a few dozen instructions), a `memcpy` of the line into the shared byte buffer and a push
 //! of a 24-byte record, plus a clock read for one line in 64. No allocation once the
-//! buffers have grown to their working size; no syscall unless the worker sleeps (then one
+//! buffers have grown to their working size (a worker gone idle gives back buffers past
+//! 256 KiB, so a writer that idles between bursts larger than that regrows them, under
+//! this lock, at the start of the next); no syscall unless the worker sleeps (then one
 //! futex wake, and only the first line after it fell asleep pays it) or the line has to
 //! wait for room.
 //! The worker never holds this lock while it talks to the sink, so a slow sink delays a
@@ -12,42 +15,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::Overflow;
+use crate::lifecycle::Sleep;
 use crate::shared::{KeepWait, Reason, Shared, State};
 use crate::sync::{thread, MutexGuard};
-
-/// What a line that finds the queue full does.
-///
-/// Lines at or above the writer's `keep_level` (WARN by default) never follow this policy:
-/// they have their own reserved capacity and wait for room up to `keep_timeout` (5 ms by
-/// default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Overflow {
-    /// Drop the line being written and keep what is queued (tracing-appender's lossy mode).
-    /// Counted under [`Dropped::newest`](crate::Dropped::newest).
-    DropNewest,
-    /// Evict the oldest queued line to make room for the new one, so a stalled sink leaves
-    /// the most recent lines in the buffer. Counted under
-    /// [`Dropped::oldest`](crate::Dropped::oldest). When every buffered line is already being
-    /// written by the worker there is nothing to evict, and the new line is dropped and
-    /// counted under [`Dropped::newest`](crate::Dropped::newest).
-    DropOldest,
-    /// Wait for room. `timeout: None` waits as long as it takes (tracing-appender's
-    /// `lossy(false)`); `Some(t)` gives up after `t` and counts the line under
-    /// [`Dropped::timeout`](crate::Dropped::timeout).
-    Block {
-        /// How long a line may wait for room; `None` waits forever (or until the worker is
-        /// gone).
-        timeout: Option<Duration>,
-    },
-}
-
-impl Default for Overflow {
-    /// [`Overflow::DropNewest`], as tracing-appender's default `lossy(true)`.
-    fn default() -> Self {
-        Overflow::DropNewest
-    }
-}
 
 impl Shared {
     /// Hands one line to the queue (or drops it, counting why). Never fails, never panics on
@@ -57,8 +28,11 @@ impl Shared {
             return;
         }
         let mut st = self.lock();
-        if !st.accepting {
+        if !st.lifecycle.accepts() {
             st.drop_line(Reason::WorkerGone);
+            drop(st);
+            // Hook (writer-misc): the first such line says why on stderr.
+            self.gone_notice.line_refused();
             return;
         }
         if keep {
@@ -69,24 +43,36 @@ impl Shared {
     }
 
     fn admit_policy(&self, mut st: MutexGuard<'_, State>, line: &[u8]) {
-        let cap = self.config.capacity;
-        if st.policy_occupancy() < cap {
+        let config = &self.config;
+        let len = line.len();
+        if st.policy_fits(len, config) {
             return self.enqueue(st, line, false);
         }
-        match self.config.overflow {
+        // A line longer than the byte bound would never fit: no policy may wait for it or
+        // evict for it. It is the newest line, and it is dropped.
+        if len > config.byte_capacity {
+            return st.drop_line(Reason::Newest);
+        }
+        match config.overflow {
             Overflow::DropNewest => st.drop_line(Reason::Newest),
             Overflow::DropOldest => {
-                if st.policy.evict_front().is_some() {
-                    st.dropped.oldest += 1;
-                    self.enqueue(st, line, false);
-                } else {
-                    st.drop_line(Reason::Newest);
+                // Evicting queued lines makes room only if the line fits beside what the
+                // worker holds; otherwise nothing is evicted for nothing.
+                let can_make_room = st.policy_in_flight < config.capacity
+                    && st.policy_in_flight_bytes + len <= config.byte_capacity;
+                if !can_make_room {
+                    return st.drop_line(Reason::Newest);
                 }
+                while !st.policy_fits(len, config) {
+                    st.policy.evict_front();
+                    st.dropped.oldest += 1;
+                }
+                self.enqueue(st, line, false);
             }
             Overflow::Block { timeout } => {
                 let deadline = timeout.map(|t| Instant::now() + t);
                 let (mut st, admitted) = self
-                    .wait_for_room(st, deadline, false, false, |st| st.policy_occupancy() < cap);
+                    .wait_for_room(st, deadline, false, false, |st| st.policy_fits(len, config));
                 match admitted {
                     Admission::Room => self.enqueue(st, line, false),
                     Admission::TimedOut => st.drop_line(Reason::Timeout),
@@ -96,13 +82,17 @@ impl Shared {
         }
     }
 
-    fn admit_keep(&self, st: MutexGuard<'_, State>, line: &[u8]) {
-        let cap = self.config.keep_capacity;
-        if st.keep_occupancy() < cap {
+    fn admit_keep(&self, mut st: MutexGuard<'_, State>, line: &[u8]) {
+        let config = &self.config;
+        let len = line.len();
+        if st.keep_fits(len, config) {
             return self.enqueue(st, line, true);
         }
-        let mut st = st;
-        let (wait, like_policy) = self.config.keep_wait();
+        // Longer than the reserved room: it would never fit, so it never waits.
+        if len > config.keep_byte_capacity {
+            return st.drop_line(Reason::KeepTimeout);
+        }
+        let (wait, like_policy) = config.keep_wait();
         // `keep_timeout(0)`: never wait. And a keep line already timed out against this
         // stall: don't make every later one wait the full timeout again (see `KeepWait`).
         if !like_policy && (wait == Some(Duration::ZERO) || st.keep_wait == KeepWait::Stalled) {
@@ -111,7 +101,7 @@ impl Shared {
         }
         let deadline = wait.map(|d| Instant::now() + d);
         let (mut st, admitted) = self.wait_for_room(st, deadline, true, !like_policy, |st| {
-            st.keep_occupancy() < cap
+            st.keep_fits(len, config)
         });
         match admitted {
             Admission::Room => self.enqueue(st, line, true),
@@ -148,11 +138,11 @@ impl Shared {
             return (st, Admission::TimedOut);
         }
         *st.waiters(keep) += 1;
-        if st.take_worker_wake() {
+        if st.sleep.take_wake() {
             self.work.notify_one();
         }
         let outcome = loop {
-            if !st.accepting {
+            if !st.lifecycle.accepts() {
                 break Admission::WorkerGone;
             }
             if has_room(&st) {
@@ -191,9 +181,13 @@ impl Shared {
         } else {
             0
         };
+        // Grown here, within the bound, rather than by `Vec`'s doubling: see `reserve`.
         if keep {
+            st.keep.reserve(line.len(), self.config.keep_byte_capacity);
             st.keep.push(line, seq, stamp);
         } else {
+            st.policy
+                .reserve(line.len(), self.config.policy_buffer_max());
             st.policy.push(line, seq, stamp);
         }
         let depth = st.buffered();
@@ -201,15 +195,17 @@ impl Shared {
             st.high_water = depth;
         }
         // A sleeping worker is woken by the first line; a napping one only once either
-        // queue is half full: during a busy stretch that spares the producers a futex wake
+        // queue is half full, in lines or in bytes: during a busy stretch that spares the producers a futex wake
         // per batch and lets the worker take large batches (a keep line waits at most the
         // nap, 1 ms). Waking it for every keep line would cut the nap short at each one and
         // shrink the batches of a mixed stream to a few lines.
-        let wake = std::mem::take(&mut st.worker_idle)
-            || (st.worker_napping
+        let wake = st.sleep.take_idle()
+            || (st.sleep == Sleep::Napping
                 && (st.policy.len() >= (self.config.capacity / 2).max(1)
-                    || st.keep.len() >= (self.config.keep_capacity / 2).max(1))
-                && st.take_worker_wake());
+                    || st.keep.len() >= (self.config.keep_capacity / 2).max(1)
+                    || st.policy.live_bytes() >= self.config.byte_capacity / 2
+                    || st.keep.live_bytes() >= self.config.keep_byte_capacity / 2)
+                && st.sleep.take_wake());
         drop(st);
         if wake {
             self.work.notify_one();
@@ -218,7 +214,7 @@ impl Shared {
 }
 
 /// One line in this many has its queue wait timed.
-pub(crate) const QUEUE_WAIT_SAMPLE: u64 = 64;
+const QUEUE_WAIT_SAMPLE: u64 = 64;
 
 enum Admission {
     Room,

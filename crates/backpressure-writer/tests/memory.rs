@@ -1,0 +1,100 @@
+//! What a writer holds in memory: little when fresh (nothing is allocated to the bound up
+//! front), at most the byte bound when saturated by long lines, and little again once idle
+//! after the burst.
+//!
+//! Measured with the counting global allocator (live heap bytes, process-wide), which is
+//! exact and deterministic, rather than the RSS, which the allocator's caching and the
+//! kernel blur; the RSS from `/proc/self/statm` is printed beside it for reference. One
+//! test in this binary, so nothing else allocates meanwhile.
+
+mod common;
+
+use std::io::Write;
+
+use backpressure_writer::{NonBlockingBuilder, DEFAULT_BUFFERED_BYTES_LIMIT};
+use common::counting::{live_bytes, Counting};
+use common::{assert_accounting, wait_until, Gate};
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const MIB: usize = 1024 * 1024;
+const KIB: usize = 1024;
+
+fn rss() -> String {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    match statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<usize>().ok())
+    {
+        Some(pages) => format!("{} MiB", pages * 4096 / MIB),
+        None => "n/a".into(),
+    }
+}
+
+/// 2 000 lines of 1 MiB into a stalled sink with the default settings: before the byte
+/// bound the 128 000-line queue took them all, 2 GB.
+#[test]
+fn long_lines_are_held_within_the_byte_bound_and_given_back_when_idle() {
+    let line = {
+        let mut l = vec![b'x'; MIB - 1];
+        l.push(b'\n');
+        l
+    };
+    let (gate, sink) = Gate::closed_on_write();
+    gate.forget_data();
+    let before = live_bytes();
+
+    let (mut w, guard) = NonBlockingBuilder::default()
+        .drop_report(false)
+        .finish(sink);
+    w.write_all(b"first\n").unwrap();
+    gate.wait_arrivals(1); // the worker holds one 6-byte line in the sink
+    let fresh = (live_bytes() - before) as usize;
+    eprintln!("fresh writer: {} KiB allocated, RSS {}", fresh / KIB, rss());
+    assert!(fresh < 64 * KIB, "a fresh writer holds {fresh} bytes");
+
+    for _ in 0..2_000 {
+        w.write_all(&line).unwrap();
+    }
+    let saturated = (live_bytes() - before) as usize;
+    eprintln!(
+        "saturated: {} MiB allocated, RSS {}",
+        saturated / MIB,
+        rss()
+    );
+    let s = w.stats();
+    // 63 lines of 1 MiB and the 6 bytes in the sink are within 64 MiB; one more is not.
+    let held = (DEFAULT_BUFFERED_BYTES_LIMIT - 6) / MIB;
+    assert_eq!(held, 63);
+    assert_eq!(
+        (s.queue_depth, s.buffered_bytes),
+        (1 + held, 6 + held * MIB)
+    );
+    assert_eq!(s.dropped.newest, 2_000 - held as u64);
+    assert_accounting(&s);
+    // The queue's buffer grows by doubling but never past the bound: the bound, plus the
+    // line records and the writer's fixed parts.
+    assert!(
+        saturated <= DEFAULT_BUFFERED_BYTES_LIMIT + MIB,
+        "a saturated writer holds {saturated} bytes"
+    );
+
+    gate.open();
+    guard.flush().unwrap();
+    assert_eq!(w.stats().lines_written, 1 + held as u64);
+    // The worker gives the buffers back when it goes idle (after its 1 ms nap). At most
+    // 256 KiB each of five buffers may stay (`IDLE_RETAIN`); here they go entirely.
+    wait_until("the worker gives the burst's memory back", || {
+        (live_bytes() - before) as usize <= fresh + 1280 * KIB
+    });
+    let idle = (live_bytes() - before) as usize;
+    eprintln!(
+        "idle after the burst: {} KiB allocated, RSS {}",
+        idle / KIB,
+        rss()
+    );
+    assert_accounting(&w.stats());
+    drop(guard);
+}
