@@ -43,7 +43,7 @@
 //! ```
 //! use opentelemetry::trace::TracerProvider as _;
 //! use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
-//! use sampling_layer::{otel, ParseError, SamplingFilter};
+//! use sampling_layer::{otel, BuildError, SamplingFilter};
 //! use tracing_opentelemetry::OpenTelemetryLayer;
 //! use tracing_subscriber::{fmt, prelude::*, registry::LookupSpan, EnvFilter};
 //!
@@ -53,7 +53,7 @@
 //!     service: &'static str,
 //!     head_rate: f64,
 //!     directives: &str,
-//! ) -> Result<(SdkTracerProvider, OpenTelemetryLayer<S, SdkTracer>, EnvFilter, SamplingFilter), ParseError>
+//! ) -> Result<(SdkTracerProvider, OpenTelemetryLayer<S, SdkTracer>, EnvFilter, SamplingFilter), BuildError>
 //! where
 //!     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 //! {
