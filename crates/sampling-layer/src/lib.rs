@@ -162,7 +162,7 @@
 //!   `max_keys`), behind try-locks (if another thread is adjusting, or a
 //!   snapshot or install holds a lock, a later kept event does it). The per-key
 //!   state is one more word per key ([`BYTES_PER_KEY`]).
-//! - `WARN`/`ERROR` (see [`always_keep`](SamplingFilterBuilder::always_keep))
+//! - `WARN`/`ERROR` (see [`keep_level`](SamplingFilterBuilder::keep_level))
 //!   are outside every budget; an open [breaker](#circuit-breaker-breaker)
 //!   keeps everything, budget or not.
 //! - Consistent mode refuses budgets ([`ParseErrorKind::BudgetInConsistentMode`]):
