@@ -10,7 +10,11 @@
 //!   `otel::trace_id_ratio`) vs a callsite-keyed one, in the same stack and span;
 //! - one key hammered from one thread vs from two threads at once;
 //! - parsing (`set_directives`, `split_directives`) of the largest strings
-//!   accepted, and refusing one with too many targets.
+//!   accepted, and refusing one with too many targets;
+//! - context capture: a sampled-out event with capture configured, outside
+//!   any capturing span and inside a non-capturing one, beside the same event
+//!   without capture; and a captured event (formatted into its span's buffer)
+//!   beside a kept one formatted and written to `io::sink`.
 //!
 //! Every stack ends in a layer that does nothing, so the figures are the
 //! filtering machinery's own cost.
@@ -342,6 +346,77 @@ fn parse(c: &mut Criterion) {
     g.finish();
 }
 
+fn capture(c: &mut Criterion) {
+    let with_capture = |d: &str| {
+        SamplingFilter::builder()
+            .breaker(Breaker::disabled())
+            .capture_span("request")
+            .parse(d)
+            .unwrap()
+    };
+    // The sampled-out path, with nothing to format: capture off, then on
+    // but outside a capturing span, then inside a span that does not capture.
+    let s: Dispatch = tracing_subscriber::registry()
+        .with(Sink.with_filter(sampler("app=0.001")))
+        .into();
+    bench_with(
+        c,
+        "capture/sampled_out_capture_off",
+        s,
+        |_| info!(target: "app", n = 1, "event"),
+    );
+    let s: Dispatch = tracing_subscriber::registry()
+        .with(Sink.with_filter(with_capture("app=0.001")))
+        .into();
+    bench_with(
+        c,
+        "capture/sampled_out_outside_capturing_span",
+        s.clone(),
+        |_| info!(target: "app", n = 1, "event"),
+    );
+    tracing::dispatcher::with_default(&s, || {
+        let span = tracing::info_span!("other");
+        let _e = span.enter();
+        let mut i = 0u64;
+        c.bench_function("capture/sampled_out_inside_non_capturing_span", |b| {
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                info!(target: "app", n = 1, "event")
+            })
+        });
+    });
+
+    // Formatting: a kept event written to `io::sink`, and a captured one
+    // (formatted, copied into the span's buffer; past 1 000 lines the oldest
+    // is dropped, the steady state of a long request).
+    let fmt_layer = |sampler: SamplingFilter| {
+        let writer = sampling_layer::CaptureWriter::new(std::io::sink, &sampler.handle());
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(writer)
+            .with_filter(sampler)
+    };
+    for (name, directives) in [
+        ("capture/kept_formatted_to_io_sink", "app=1"),
+        ("capture/captured_formatted_into_span_buffer", "app=0"),
+    ] {
+        let d: Dispatch = tracing_subscriber::registry()
+            .with(fmt_layer(with_capture(directives)))
+            .into();
+        tracing::dispatcher::with_default(&d, || {
+            let span = tracing::info_span!("request", id = 7);
+            let _e = span.enter();
+            let mut i = 0u64;
+            c.bench_function(name, |b| {
+                b.iter(|| {
+                    i = i.wrapping_add(1);
+                    info!(target: "app", n = i, "event")
+                })
+            });
+        });
+    }
+}
+
 mod harness {
     #![allow(missing_docs)] // criterion_group! defines an undocumented pub fn.
     use super::*;
@@ -351,7 +426,8 @@ mod harness {
         otel_keyed,
         disabled_by_level,
         one_key_threads,
-        parse
+        parse,
+        capture
     );
 }
 criterion_main!(harness::benches);

@@ -81,9 +81,10 @@ fn check_against_file(text: &str, log: &str) {
         let (found, emitted) = cols.last().unwrap().split_once('/').unwrap();
         let warn_error = log
             .lines()
+            // A request's lines carry its span (`request:`) between level and target.
             .filter(|l| {
-                l.contains(&format!(" WARN {}: ", m.target()))
-                    || l.contains(&format!(" ERROR {}: ", m.target()))
+                (l.contains(" WARN ") || l.contains(" ERROR "))
+                    && l.contains(&format!(" {}: ", m.target()))
             })
             .count()
             .to_string();
@@ -101,6 +102,14 @@ fn demo_exits_zero_and_its_summary_matches_the_log_file() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("OK: every one of"), "{text}");
     check_against_file(&text, &log);
+    // Failed requests came with their context, marked, and the summary counts it.
+    let context = log
+        .lines()
+        .filter(|l| l.ends_with(" captured=true"))
+        .count() as u64;
+    assert!(context > 0, "{text}");
+    assert_eq!(figure(&text, "before errors ("), context, "{text}");
+    assert!(figure(&text, "context: ") >= context, "{text}");
     // The storm tripped the breaker, and its notices reached the file.
     assert!(figure(&text, "breaker trips ") >= 1, "{text}");
     // The pressure phase: the same sampled flood drops fewer lines with the pressure

@@ -50,7 +50,7 @@ impl GoneNotice {
         };
         // The loom models explore thousands of interleavings, each with a writer of its
         // own: printing there would only bury their output.
-        if cfg!(loom) {
+        if cfg!(backpressure_writer_loom) {
             return;
         }
         // Never `eprintln!`: it panics if stderr is closed, and this runs on the caller's

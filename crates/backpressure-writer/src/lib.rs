@@ -133,7 +133,7 @@
 //!
 //! `tracing-core` (levels, metadata) and `tracing-subscriber` (the `MakeWriter` trait) only;
 //! the queue is a `Mutex` + `Condvar` design from `std` (`loom` replaces them under
-//! `cfg(loom)` for the model checks in `tests/loom.rs`).
+//! `cfg(backpressure_writer_loom)` for the model checks in `tests/backpressure_writer_loom.rs`).
 //!
 //! # Composition
 //!

@@ -39,7 +39,7 @@ impl FlushAllReport {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(backpressure_writer_loom))]
 mod list {
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     use std::sync::{Mutex, MutexGuard, TryLockError, Weak};
@@ -101,7 +101,7 @@ mod list {
 
 // loom's `Arc` has no `Weak`, and a static can't hold loom objects: the models never use
 // the list.
-#[cfg(loom)]
+#[cfg(backpressure_writer_loom)]
 mod list {
     use crate::shared::Shared;
     use crate::sync::Arc;

@@ -1,12 +1,12 @@
-//! The synchronization primitives the writer uses: std's, or loom's under `cfg(loom)` so
+//! The synchronization primitives the writer uses: std's, or backpressure_writer_loom's under `cfg(backpressure_writer_loom)` so
 //! the flush and shutdown handshakes can be model-checked (`tests/loom.rs`).
 
-#[cfg(loom)]
+#[cfg(backpressure_writer_loom)]
 pub(crate) use loom::{
     sync::{Arc, Condvar, Mutex, MutexGuard},
     thread::{self, JoinHandle, ThreadId},
 };
-#[cfg(not(loom))]
+#[cfg(not(backpressure_writer_loom))]
 pub(crate) use std::{
     sync::{Arc, Condvar, Mutex, MutexGuard},
     thread::{self, JoinHandle, ThreadId},

@@ -30,11 +30,11 @@ const NAP: std::time::Duration = std::time::Duration::from_millis(1);
 /// once the worker goes idle; a larger one is freed. A writer that never sees a burst
 /// never reaches it, so it never reallocates; after a burst, the five hold at most
 /// 1.25 MiB between them.
-#[cfg(not(loom))]
+#[cfg(not(backpressure_writer_loom))]
 pub(crate) const IDLE_RETAIN: usize = 256 * 1024;
 /// Under loom every idle worker gives its buffers back, so that the models go through the
 /// unlock-free-relock of that path.
-#[cfg(loom)]
+#[cfg(backpressure_writer_loom)]
 pub(crate) const IDLE_RETAIN: usize = 0;
 
 pub(crate) fn spawn<W: Write + Send + 'static>(
@@ -115,7 +115,7 @@ impl<W: Write> Worker<W> {
             };
             let go_on = match step {
                 Step::Batch { taken_upto, drops } => self.write_batch(taken_upto, drops),
-                Step::Flush { resolved } => self.flush_sink(resolved),
+                Step::Flush { resolved } => self.flush_sink(resolved, None),
                 Step::Report { drops } => {
                     self.write_report(drops);
                     true
@@ -319,14 +319,15 @@ impl<W: Write> Worker<W> {
             }
             resolved
         };
-        let go_on = self.flush_sink(resolved);
-        shared.counters.batch_write.record(started.elapsed());
-        go_on
+        self.flush_sink(resolved, Some(started))
     }
 
     /// Flushes the sink if anything was written since the last flush, then marks every line
     /// below `resolved` durable. Returns false if the guard abandoned the worker.
-    fn flush_sink(&mut self, resolved: u64) -> bool {
+    ///
+    /// A batch that ends with this flush is timed (`batch_started`) before its lines are
+    /// marked durable, so a `flush()` that returns sees the batch in `batch_write` too.
+    fn flush_sink(&mut self, resolved: u64, batch_started: Option<Instant>) -> bool {
         let shared = Arc::clone(&self.alive.0);
         let mut fault = None;
         if self.dirty {
@@ -334,6 +335,9 @@ impl<W: Write> Worker<W> {
             fault = guarded(|| sink.flush()).err();
             self.dirty = false;
             self.last_flush = Instant::now();
+        }
+        if let Some(started) = batch_started {
+            shared.counters.batch_write.record(started.elapsed());
         }
         let mut st = shared.lock();
         if st.lifecycle == Lifecycle::Abandoned {

@@ -1,7 +1,7 @@
 //! A keep line never stalls a runtime: with the default `keep_timeout`, a tokio runtime
 //! whose every worker logs WARN lines into a dead or a slow sink keeps firing its timers
 //! on time, up to that bound plus scheduling slack.
-#![cfg(not(loom))]
+#![cfg(not(backpressure_writer_loom))]
 
 mod common;
 

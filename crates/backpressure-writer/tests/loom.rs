@@ -1,8 +1,8 @@
 //! Model-checks the flush and shutdown handshakes with loom: every interleaving of
 //! producers, the worker and the guard (up to loom's preemption bound).
 //!
-//! Run: `RUSTFLAGS="--cfg loom" cargo test -p backpressure-writer --test loom --release`
-#![cfg(loom)]
+//! Run: `RUSTFLAGS="--cfg backpressure_writer_loom" cargo test -p backpressure-writer --test loom --release`
+#![cfg(backpressure_writer_loom)]
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};

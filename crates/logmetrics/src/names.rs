@@ -11,6 +11,8 @@ pub const LABEL_NAME: &str = "name";
 pub const LABEL_REASON: &str = "reason";
 /// Label carrying a sampler directive's target, `(other)` or `(default)`.
 pub const LABEL_TARGET: &str = "target";
+/// Label: which capture bound dropped a line (`span` or `total`).
+pub const LABEL_BOUND: &str = "bound";
 
 /// The `target` label value used for the sampler's bare default rate (whose target is `""`):
 /// an empty label value would make the series indistinguishable from an unlabelled one in
@@ -75,6 +77,16 @@ pub const SAMPLING_EFFECTIVE_RATE: &str = "log_sampling_effective_rate";
 pub const SAMPLING_BUDGET: &str = "log_sampling_budget_lines_per_second";
 /// The pressure scale on every sampled rate and budget, in `(0, 1]`.
 pub const SAMPLING_PRESSURE_SCALE: &str = "log_sampling_pressure_scale";
+/// Sampled-out lines put into a capturing span's buffer (context capture).
+pub const SAMPLING_CAPTURED: &str = "log_sampling_captured_lines_total";
+/// Captured lines written ahead of a trigger line.
+pub const SAMPLING_CAPTURE_FLUSHED: &str = "log_sampling_capture_flushed_lines_total";
+/// Captured lines discarded when their span closed without a trigger.
+pub const SAMPLING_CAPTURE_DISCARDED: &str = "log_sampling_capture_discarded_lines_total";
+/// Captured lines dropped by a bound, by `bound` (`span` or `total`).
+pub const SAMPLING_CAPTURE_EVICTED: &str = "log_sampling_capture_evicted_lines_total";
+/// Bytes held in capture buffers now.
+pub const SAMPLING_CAPTURE_BUFFERED_BYTES: &str = "log_sampling_capture_buffered_bytes";
 
 /// What kind of instrument a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +129,7 @@ pub struct MetricDef {
 const BY_NAME: &[&str] = &[LABEL_NAME];
 const BY_NAME_REASON: &[&str] = &[LABEL_NAME, LABEL_REASON];
 const BY_NAME_TARGET: &[&str] = &[LABEL_NAME, LABEL_TARGET];
+const BY_NAME_BOUND: &[&str] = &[LABEL_NAME, LABEL_BOUND];
 
 const fn def(
     name: &'static str,
@@ -166,6 +179,11 @@ pub const METRICS: &[MetricDef] = &[
     def(SAMPLING_EFFECTIVE_RATE, Gauge, None, BY_NAME_TARGET, "Rate a target samples at now: its configured rate under the pressure scale, or for a budget target the share kept in the last adjustment interval."),
     def(SAMPLING_BUDGET, Gauge, None, BY_NAME_TARGET, "A budget target's budget under the pressure scale, in lines per second (budget targets only)."),
     def(SAMPLING_PRESSURE_SCALE, Gauge, None, BY_NAME, "Pressure scale on every sampled rate and budget, in (0, 1]; 1 without pressure."),
+    def(SAMPLING_CAPTURED, Counter, Some(Unit::Count), BY_NAME, "Sampled-out lines kept in a capturing span's buffer (context capture)."),
+    def(SAMPLING_CAPTURE_FLUSHED, Counter, Some(Unit::Count), BY_NAME, "Captured lines written ahead of an error (trigger) in their span."),
+    def(SAMPLING_CAPTURE_DISCARDED, Counter, Some(Unit::Count), BY_NAME, "Captured lines discarded because their span closed without a trigger."),
+    def(SAMPLING_CAPTURE_EVICTED, Counter, Some(Unit::Count), BY_NAME_BOUND, "Captured lines dropped by a bound: span (lines or bytes per span) or total (bytes across spans)."),
+    def(SAMPLING_CAPTURE_BUFFERED_BYTES, Gauge, Some(Unit::Bytes), BY_NAME, "Bytes held in capture buffers, as counted against the total bound."),
 ];
 
 /// Looks a metric up by name.

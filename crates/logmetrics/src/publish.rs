@@ -8,7 +8,7 @@
 
 use backpressure_writer::{DropReason, LatencySnapshot, Stats};
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString};
-use sampling_layer::SamplingStats;
+use sampling_layer::{CaptureStats, SamplingStats};
 
 use crate::names::{self, MetricKind};
 
@@ -218,6 +218,7 @@ pub(crate) struct SamplerSeries {
     breaker_trips: Key,
     enabled: Key,
     pressure_scale: Key,
+    capture: CaptureSeries,
     /// Grows only with the targets the sampler reports (its directives plus `(other)`), so
     /// the label set stays as small as the configuration.
     targets: Vec<TargetSeries>,
@@ -236,6 +237,7 @@ impl SamplerSeries {
             breaker_trips: key(names::SAMPLING_BREAKER_TRIPS, &n),
             enabled: key(names::SAMPLING_ENABLED, &n),
             pressure_scale: key(names::SAMPLING_PRESSURE_SCALE, &n),
+            capture: CaptureSeries::new(name),
             targets: Vec::new(),
         }
     }
@@ -253,6 +255,7 @@ impl SamplerSeries {
         counter(r, &self.breaker_trips, s.breaker_trips);
         gauge(r, &self.enabled, if s.enabled { 1.0 } else { 0.0 });
         gauge(r, &self.pressure_scale, s.pressure_scale);
+        self.capture.publish(r, &s.capture);
         for t in &s.targets {
             let series = self.target(&t.target);
             counter(r, &series.seen, t.seen);
@@ -292,5 +295,45 @@ impl SamplerSeries {
             }
         };
         &self.targets[i]
+    }
+}
+
+/// The context-capture series of one sampler.
+#[derive(Debug)]
+struct CaptureSeries {
+    captured: Key,
+    flushed: Key,
+    discarded: Key,
+    evicted_span: Key,
+    evicted_total: Key,
+    buffered_bytes: Key,
+}
+
+impl CaptureSeries {
+    fn new(name: &str) -> Self {
+        let n = [(names::LABEL_NAME, name)];
+        let bound = |b: &str| {
+            key(
+                names::SAMPLING_CAPTURE_EVICTED,
+                &[(names::LABEL_NAME, name), (names::LABEL_BOUND, b)],
+            )
+        };
+        Self {
+            captured: key(names::SAMPLING_CAPTURED, &n),
+            flushed: key(names::SAMPLING_CAPTURE_FLUSHED, &n),
+            discarded: key(names::SAMPLING_CAPTURE_DISCARDED, &n),
+            evicted_span: bound("span"),
+            evicted_total: bound("total"),
+            buffered_bytes: key(names::SAMPLING_CAPTURE_BUFFERED_BYTES, &n),
+        }
+    }
+
+    fn publish(&self, r: &dyn Recorder, c: &CaptureStats) {
+        counter(r, &self.captured, c.captured);
+        counter(r, &self.flushed, c.flushed);
+        counter(r, &self.discarded, c.discarded);
+        counter(r, &self.evicted_span, c.evicted_span_cap);
+        counter(r, &self.evicted_total, c.evicted_total_cap);
+        gauge(r, &self.buffered_bytes, c.buffered_bytes as f64);
     }
 }

@@ -121,3 +121,47 @@ fn kept_and_seen_per_target_are_exact_and_move_by_the_new_traffic() {
         .unwrap();
     assert_eq!((r.seen, r.kept), (125, 13));
 }
+
+#[test]
+fn context_capture_figures_are_published_exactly() {
+    let sampler = SamplingFilter::builder()
+        .capture_span("request")
+        .parse("app=0")
+        .unwrap();
+    let handle = sampler.handle();
+    let exporter = Exporter::builder()
+        .sampler("main", &handle)
+        .build()
+        .unwrap();
+    let writer = sampling_layer::CaptureWriter::new(io::sink, &handle);
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_filter(sampler),
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        for failed in [true, false] {
+            let span = tracing::info_span!("request");
+            let _e = span.enter();
+            for i in 0..5 {
+                tracing::debug!(target: "app", i, "step");
+            }
+            if failed {
+                tracing::error!(target: "app", "failed");
+            }
+        }
+    });
+    let rec = DebuggingRecorder::new();
+    let snapshotter = rec.snapshotter();
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let s = take(&snapshotter);
+    let main: &[(&str, &str)] = &[("name", "main")];
+    assert_eq!(s.counter(names::SAMPLING_CAPTURED, main), 10);
+    assert_eq!(s.counter(names::SAMPLING_CAPTURE_FLUSHED, main), 5);
+    assert_eq!(s.counter(names::SAMPLING_CAPTURE_DISCARDED, main), 5);
+    for bound in ["span", "total"] {
+        let labels = [("name", "main"), ("bound", bound)];
+        assert_eq!(s.counter(names::SAMPLING_CAPTURE_EVICTED, &labels), 0);
+    }
+    assert_eq!(s.gauge(names::SAMPLING_CAPTURE_BUFFERED_BYTES, main), 0.0);
+}

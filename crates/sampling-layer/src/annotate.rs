@@ -268,7 +268,7 @@ fn insert_rate(line: &str, rate: f64) -> String {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
     use tracing_core::{callsite::Callsite, field::FieldSet, metadata::Kind, Level, Metadata};

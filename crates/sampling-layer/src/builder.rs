@@ -14,6 +14,7 @@ use tracing_core::Level;
 use tracing_subscriber::EnvFilter;
 
 use crate::budget::Budgets;
+use crate::capture::{CaptureSettings, CaptureSpec};
 use crate::clock::{Clock, SystemClock};
 use crate::directive::{split, DirectiveSet};
 use crate::error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind, SettingError};
@@ -88,6 +89,8 @@ pub struct SamplingFilterBuilder {
     budget_interval: Duration,
     budget_clock: Arc<dyn Clock>,
     pressure: Option<Pressure>,
+    // capture (issue 12)
+    capture: CaptureBuilder,
     // Key-extractor hook (issue 15).
     extractor: Option<KeyExtractor>,
     clock: Option<Arc<dyn Clock>>,
@@ -107,6 +110,7 @@ impl Default for SamplingFilterBuilder {
             budget_interval: crate::budget::DEFAULT_INTERVAL,
             budget_clock: Arc::new(SystemClock::default()),
             pressure: None,
+            capture: CaptureBuilder::default(),
             extractor: None,
             clock: None,
             recent_interval: Duration::from_secs(10),
@@ -204,6 +208,57 @@ impl SamplingFilterBuilder {
     /// Default 10 s; must be more than zero.
     pub fn recent_interval(mut self, interval: Duration) -> Self {
         self.recent_interval = interval;
+        self
+    }
+
+    /// Spans named `name` capture context (see the crate docs, *Context
+    /// capture*); the directive `+name` does the same. Needs a
+    /// [`CaptureWriter`](crate::CaptureWriter) around the layer's writer.
+    pub fn capture_span(mut self, name: &str) -> Self {
+        self.capture.specs.push((Some(name.to_owned()), None));
+        self
+    }
+
+    /// Spans that carry the field `field` (say `request_id`) capture context;
+    /// the directive `+{field}` does the same.
+    pub fn capture_field(mut self, field: &str) -> Self {
+        self.capture.specs.push((None, Some(field.to_owned())));
+        self
+    }
+
+    /// Spans named `name` that carry the field `field` capture context; the
+    /// directive `+name{field}` does the same.
+    pub fn capture_span_with_field(mut self, name: &str, field: &str) -> Self {
+        self.capture
+            .specs
+            .push((Some(name.to_owned()), Some(field.to_owned())));
+        self
+    }
+
+    /// A line at this level or more severe, written inside a capturing span,
+    /// writes the span's captured lines ahead of it. Default `ERROR`.
+    pub fn capture_trigger(mut self, level: Level) -> Self {
+        self.capture.settings.trigger = level;
+        self
+    }
+
+    /// The most lines one span keeps (the newest; older ones are dropped and
+    /// counted). Default 1 000.
+    pub fn capture_span_lines(mut self, n: usize) -> Self {
+        self.capture.settings.span_lines = n;
+        self
+    }
+
+    /// The most bytes one span's lines hold (the newest). Default 256 KiB.
+    pub fn capture_span_bytes(mut self, n: usize) -> Self {
+        self.capture.settings.span_bytes = n;
+        self
+    }
+
+    /// The most bytes all spans' buffers hold together; past it the oldest
+    /// spans' buffers are dropped whole (counted). Default 16 MiB.
+    pub fn capture_total_bytes(mut self, n: usize) -> Self {
+        self.capture.settings.total_bytes = n;
         self
     }
 
@@ -394,8 +449,10 @@ impl SamplingFilterBuilder {
         })
     }
 
-    fn build(self, set: DirectiveSet) -> Result<SamplingFilter, BuildError> {
-        let sampler = Sampler::new(self.settings()?, set, SamplingFilter::recognise)?;
+    fn build(mut self, set: DirectiveSet) -> Result<SamplingFilter, BuildError> {
+        let capture = std::mem::take(&mut self.capture).validate()?; // capture (issue 12)
+        let mut sampler = Sampler::new(self.settings()?, set, SamplingFilter::recognise)?;
+        sampler.capture.configure(capture); // capture (issue 12)
         Ok(SamplingFilter::from_sampler(sampler))
     }
 }
@@ -458,4 +515,37 @@ pub fn split_directives(s: &str) -> Result<(EnvFilter, SamplingFilter), ParseErr
     SamplingFilter::builder()
         .split(s)
         .map_err(defaults_are_valid)
+}
+
+/// capture (issue 12): the capture settings as given, checked in `build`.
+#[derive(Debug, Clone, Default)]
+struct CaptureBuilder {
+    specs: Vec<(Option<String>, Option<String>)>,
+    settings: CaptureSettings,
+}
+
+impl CaptureBuilder {
+    fn validate(self) -> Result<CaptureSettings, SettingError> {
+        let mut settings = self.settings;
+        for (name, field) in &self.specs {
+            let spec = CaptureSpec::new(name.as_deref(), field.as_deref()).map_err(|_| {
+                SettingError::new(
+                    "capture_span / capture_field",
+                    "a non-empty name without whitespace or any of [ ] = @ , { } +",
+                )
+            })?;
+            if !settings.specs.contains(&spec) {
+                settings.specs.push(spec);
+            }
+        }
+        let bounds = [
+            ("capture_span_lines", settings.span_lines),
+            ("capture_span_bytes", settings.span_bytes),
+            ("capture_total_bytes", settings.total_bytes),
+        ];
+        if let Some((setting, _)) = bounds.iter().find(|(_, n)| *n == 0) {
+            return Err(SettingError::new(setting, "must be at least 1"));
+        }
+        Ok(settings)
+    }
 }

@@ -133,6 +133,36 @@ macro_rules! span_hooks {
             $(self.$other.on_close(_id, _ctx);)?
         }
     };
+    // capture (issue 12): `and` keeps the sampler's capturing-span stack (the
+    // sampler decides last there, so a diverted event is one `other` passed).
+    // `or` and `not` do not: there a diverted event would be misread as kept
+    // (`or`) or as dropped (`not`), so they capture nothing.
+    ($other:ident, capture) => {
+        fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+            self.$other.on_new_span(attrs, id, ctx.clone());
+            Filter::<S>::on_new_span(&self.sampler, attrs, id, ctx);
+        }
+
+        fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+            self.$other.on_record(id, values, ctx.clone());
+            Filter::<S>::on_record(&self.sampler, id, values, ctx);
+        }
+
+        fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
+            self.$other.on_enter(id, ctx.clone());
+            Filter::<S>::on_enter(&self.sampler, id, ctx);
+        }
+
+        fn on_exit(&self, id: &span::Id, ctx: Context<'_, S>) {
+            self.$other.on_exit(id, ctx.clone());
+            Filter::<S>::on_exit(&self.sampler, id, ctx);
+        }
+
+        fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+            self.$other.on_close(id.clone(), ctx.clone());
+            Filter::<S>::on_close(&self.sampler, id, ctx);
+        }
+    };
 }
 
 impl<S, F> Filter<S> for SamplerAnd<F>
@@ -166,7 +196,7 @@ where
         self.other.max_level_hint()
     }
 
-    span_hooks!(other);
+    span_hooks!(other, capture);
 }
 
 impl<S, F> Filter<S> for SamplerOr<F>

@@ -38,7 +38,7 @@ impl Counts {
         Counts(AtomicU64::new(raw))
     }
 
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(sampling_layer_loom)))]
     pub(crate) fn raw(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -164,7 +164,7 @@ fn step(cur: u64, rate: Option<Rate>, keep: bool) -> (bool, u64, u64, u64) {
     (keep, next_pos, kept, dropped)
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
 

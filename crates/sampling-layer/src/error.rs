@@ -78,6 +78,11 @@ pub enum ParseErrorKind {
     /// (the trace decides; a budget would drop logs of traces the policy keeps).
     /// The policy's name is the field.
     BudgetWithKeyExtractor(String),
+    // capture (issue 12): the `+span{field}` item.
+    /// `+…` that is not `+name`, `+{field}` or `+name{field}` (the text after `+`).
+    InvalidCapture(String),
+    /// More than 64 distinct capture items in one set.
+    TooManyCaptures,
 }
 
 impl ParseError {
@@ -124,6 +129,11 @@ impl fmt::Display for ParseErrorKind {
             UnclosedBracket => f.write_str("`[` is not closed by a `]` at the end of the target"),
             EmptyKey => f.write_str("the key between `[` and `]` is empty"),
             InvalidTarget(t) => write!(f, "`{t}` is not a valid target"),
+            InvalidCapture(c) => write!(
+                f,
+                "`+{c}` is not a capture directive (write `+span_name`, `+{{field}}` or `+span_name{{field}}`)"
+            ),
+            TooManyCaptures => f.write_str("more than 64 capture items (`+…`) in one directive set"),
             InvalidLevel(l) => write!(
                 f,
                 "`{l}` is not a level (trace, debug, info, warn, error or off)"

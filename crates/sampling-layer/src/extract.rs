@@ -180,7 +180,7 @@ pub(crate) fn check_settings(
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
 

@@ -77,7 +77,7 @@ pub(crate) fn hash_debug(value: &dyn fmt::Debug) -> u64 {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
 

@@ -223,7 +223,9 @@ where
     /// Spans: always `true`. Events whose callsite needs no field to decide
     /// are decided here; the others in `event_enabled`.
     fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
-        self.sampler.decide_early(meta)
+        let keep = self.sampler.decide_early(meta);
+        // capture (issue 12): a sampled-out event may be diverted instead.
+        self.sampler.capture.after_enabled(self.id(), meta, keep)
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
@@ -231,7 +233,12 @@ where
     }
 
     fn event_enabled(&self, event: &Event<'_>, cx: &Context<'_, S>) -> bool {
-        self.decide(event, cx)
+        // capture (issue 12)
+        let capture = &self.sampler.capture;
+        if !capture.is_active() {
+            return self.decide(event, cx);
+        }
+        capture.event_enabled(self.id(), event, || self.decide(event, cx))
     }
 
     /// `None`: the sampler never disables a level, so it offers no hint and
@@ -242,10 +249,34 @@ where
 
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
         self.new_span(attrs, id, &ctx);
+        // capture (issue 12): the span hooks keep the thread's capturing spans.
+        if self.sampler.capture.is_active() {
+            self.sampler
+                .capture
+                .on_new_span(self.id(), attrs.metadata(), id, &ctx);
+        }
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
         self.record_values(id, values, &ctx);
+    }
+
+    fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
+        if self.sampler.capture.is_active() {
+            self.sampler.capture.on_enter(self.id(), id, &ctx);
+        }
+    }
+
+    fn on_exit(&self, id: &span::Id, _ctx: Context<'_, S>) {
+        if self.sampler.capture.is_active() {
+            self.sampler.capture.on_exit(self.id(), id);
+        }
+    }
+
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        if self.sampler.capture.is_active() {
+            self.sampler.capture.on_close(self.id(), &id, &ctx);
+        }
     }
 }
 
@@ -258,6 +289,14 @@ where
     }
 
     fn on_layer(&mut self, _inner: &mut S) {
+        // capture (issue 12): a global layer's "enabled" reaches every layer,
+        // so it never diverts; say so rather than capture nothing silently.
+        if self.sampler.capture.is_active() {
+            eprintln!(
+                "warning: sampling-layer: context capture works only in a per-layer \
+                 filter (`fmt::layer().with_filter(sampler)`); this global sampler captures nothing"
+            );
+        }
         self.placement = if TypeId::of::<S>() == TypeId::of::<Registry>() {
             Placement::OnRegistry
         } else {

@@ -159,6 +159,12 @@ impl SamplingHandle {
         self.sampler.edit(&sel, item.as_deref(), expiry)
     }
 
+    /// Figures of context capture (see [`CaptureStats`](crate::CaptureStats)).
+    // capture (issue 12)
+    pub fn capture_stats(&self) -> crate::CaptureStats {
+        self.sampler.capture.stats()
+    }
+
     /// `false` suspends sampling (every event is kept); `true` resumes it.
     pub fn set_enabled(&self, enabled: bool) {
         self.sampler.capture_dispatch();

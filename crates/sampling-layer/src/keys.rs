@@ -93,7 +93,7 @@ impl KeySeed {
         KeySeed { seeds }
     }
 
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(sampling_layer_loom)))]
     fn with_seeds(seeds: [u64; 2]) -> Self {
         KeySeed { seeds }
     }
@@ -326,7 +326,7 @@ impl KeyStore {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
     use tracing_core::{callsite::Callsite, field::FieldSet, metadata::Kind, subscriber::Interest};

@@ -81,13 +81,21 @@
 //!             | target "=" limit               events whose target starts with `target`
 //!             | [target] "[" key "]" "=" rate  events with that key under `target` (none: any target)
 //!             | [target "="] level "@" limit   the level for EnvFilter, the limit for the sampler
+//!             | "+" name | "+{" field "}" | "+" name "{" field "}"
+//!                                              spans that capture context (see Context capture)
 //! limit      := rate | budget
 //! rate       := decimal | decimal "%" | integer "/" integer          in [0, 1]
 //! budget     := integer "/" ("s" | "min")      lines per second or per minute, 1 .. 10^9
 //! level      := trace | debug | info | warn | error | off | 0 .. 5   any case, as EnvFilter
 //! target     := a letter, digit, "_", "-" or ":" first (as EnvFilter), then no
 //!               whitespace and none of  [ ] = @ , { }
+//! name, field := no whitespace and none of  [ ] = @ , { } +
 //! ```
+//!
+//! A capture item starts with `+`, which no target and no `EnvFilter` form
+//! starts with, so it never collides with `target[key]=rate` nor with
+//! `EnvFilter`'s `[span]` and `{field}` filters (which sit inside brackets);
+//! [`split_directives`] hands it to the sampler as written.
 //!
 //! Targets match as in `EnvFilter`: a directive's target matches every event
 //! target that starts with it (`app` matches `app::db`, and also `apple`), so
@@ -406,6 +414,101 @@
 //! decided the event last, which is right only when there is one. Annotated lines are formatted
 //! without ANSI colours: tracing-subscriber 0.3's public API cannot make a
 //! `Writer` over a buffer keep them (`Writer::with_ansi` is crate-private).
+//!
+//! # Context capture
+//!
+//! A sampler at 1% throws away the DEBUG lines around a failure, which are
+//! the ones you need. With capture, events the sampler drops inside a
+//! *capturing span* are kept in a bounded buffer of that span; when a line at
+//! the trigger level (`ERROR` by default, [`capture_trigger`](SamplingFilterBuilder::capture_trigger))
+//! is written inside it, the buffer is written first, in its original order,
+//! then the trigger line. A span that closes without a trigger has its buffer
+//! discarded. Nothing reaches the sink unless triggered.
+//!
+//! ```
+//! use sampling_layer::{CaptureWriter, SamplingFilter};
+//! use tracing_subscriber::{fmt, prelude::*};
+//!
+//! // Spans named `request` capture; so would `+request` in the directives,
+//! // or `+{request_id}` for every span that carries that field.
+//! let sampler = SamplingFilter::builder().capture_span("request").parse("0.01").unwrap();
+//! let handle = sampler.handle();
+//! let writer = CaptureWriter::new(std::io::stdout, &handle);
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(fmt::layer().with_writer(writer).with_filter(sampler));
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let span = tracing::info_span!("request", id = 7);
+//!     let _e = span.enter();
+//!     for i in 0..50 {
+//!         tracing::debug!(i, "step"); // the 1st written now, 49 captured
+//!     }
+//!     tracing::error!("failed"); // the 49 are written first, ` captured=true`
+//! });
+//! let c = handle.capture_stats();
+//! assert_eq!((c.captured, c.flushed), (49, 49));
+//! ```
+//!
+//! - **Which spans:** by name (`+request`,
+//!   [`capture_span`](SamplingFilterBuilder::capture_span)), by a field they
+//!   carry (`+{request_id}`, [`capture_field`](SamplingFilterBuilder::capture_field)),
+//!   or both (`+request{request_id}`). Directive items change with
+//!   [`set_directives`](SamplingHandle::set_directives); the builder's stay.
+//!   Events in child spans belong to the nearest capturing ancestor
+//!   (recorded when the child is created, so a task spawned with a child
+//!   span is covered too); nested capturing spans each have their own
+//!   buffer, and a trigger writes every enclosing one, outermost first.
+//! - **Where:** a capturing span counts for the thread that has entered it:
+//!   `span.enter()`, `in_scope`, and `#[instrument]`-ed futures, which enter
+//!   their span on every poll, on whichever thread polls them. An event with
+//!   an explicit `parent:` is judged by the thread's entered spans, not by
+//!   that parent.
+//! - **Marked:** captured lines end with ` captured=true` (text) or start with
+//!   `"captured":true` (JSON), carry no `sample_rate`, and keep the timestamp
+//!   of when they were logged, so weighted counts (`sum(1/sample_rate)`) can
+//!   leave them out. The sampler's own figures count them as dropped.
+//! - **Bounded:** per span, the newest
+//!   [`capture_span_lines`](SamplingFilterBuilder::capture_span_lines) (1 000)
+//!   lines within [`capture_span_bytes`](SamplingFilterBuilder::capture_span_bytes)
+//!   (256 KiB) are kept; across spans, past
+//!   [`capture_total_bytes`](SamplingFilterBuilder::capture_total_bytes)
+//!   (16 MiB) the oldest spans' buffers are dropped whole. Bytes are memory
+//!   (capacity, headers, a fixed cost per span), measured against a counting
+//!   allocator in `tests/capture_bounds.rs`. Every dropped line is counted:
+//!   [`CaptureStats`] from [`SamplingHandle::capture_stats`], where
+//!   `captured == flushed + discarded + evicted_span_cap + evicted_total_cap + buffered_lines`.
+//! - **Breaker:** while it is open everything is kept, so nothing is captured.
+//!
+//! **How it works, and why this way.** `fmt` formats an event only if its
+//! per-layer filter enabled it, and a `MakeWriter` sees only the metadata. So
+//! the filter's span hooks (`on_enter`, `on_exit`, `on_close`) keep a
+//! thread-local stack of the capturing spans the thread is inside; when the
+//! sampler drops an event and that stack is not empty, the filter enables
+//! the event anyway and leaves a thread-local mark (sampler, callsite,
+//! span); [`CaptureWriter`], which `fmt` calls on the same thread right after
+//! formatting, takes the mark and returns a writer into the span's buffer.
+//! For a line at the trigger level it first writes the buffers of the spans
+//! the thread is inside. The buffers sit behind one mutex, taken once per
+//! captured line (which has just paid for a formatting) and once per trigger
+//! or capturing span's close. A captured event costs one formatting and a
+//! copy into its buffer; an event outside capturing spans, one load of a
+//! `const` thread-local (`docs/benchmarks.md`, *Context capture*).
+//!
+//! **Where it works:** as a per-layer filter, alone or as
+//! [`sampler.and(other)`](SamplingFilter::and). Not as a global layer (a
+//! captured event would reach every layer; a global sampler with capture
+//! configured says so on stderr and captures nothing), nor under
+//! [`or`](SamplingFilter::or) / [`not`](SamplingFilter::not) (a diverted
+//! event would read as kept, or as dropped): those capture nothing.
+//!
+//! **Through the writer:** flushed lines are written with the trigger's
+//! metadata (`make_writer_for(trigger)`), so a level-aware writer such as
+//! `backpressure-writer`'s gives them the trigger's class (its keep-level
+//! lines are not dropped by the overflow policy).
+//! [`CaptureWriter::with_context_writer`] sends them through a `MakeWriter`
+//! of their own instead. The sampler does not depend on the writer: capping
+//! the share of the writer's reserved keep capacity that context may take,
+//! and a wait bound of its own, are the writer's to offer, as such a
+//! `MakeWriter`.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -417,6 +520,7 @@ mod annotate;
 mod budget;
 mod builder;
 mod callsites;
+mod capture;
 mod clock;
 mod compose;
 mod counts;
@@ -430,7 +534,7 @@ mod keys;
 mod ledger;
 mod limits;
 mod log_bridge;
-#[cfg(all(test, loom))]
+#[cfg(all(test, sampling_layer_loom))]
 mod loom_models;
 mod mode;
 #[cfg(feature = "opentelemetry")]
@@ -444,6 +548,7 @@ mod sync;
 
 pub use annotate::{sample_rate, Annotated};
 pub use builder::{split_directives, SamplingFilterBuilder, DEFAULT_ENV};
+pub use capture::{CaptureSink, CaptureStats, CaptureWriter};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use compose::{SamplerAnd, SamplerNot, SamplerOr};
 pub use error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind, SettingError};

@@ -1,5 +1,5 @@
 //! `loom` models of the lock-free pieces. Run with
-//! `RUSTFLAGS="--cfg loom" cargo test -p sampling-layer --lib --release loom`.
+//! `RUSTFLAGS="--cfg sampling_layer_loom" cargo test -p sampling-layer --lib --release loom`.
 
 use std::sync::Arc as StdArc;
 

@@ -85,7 +85,7 @@ pub(crate) fn draw(seed: u64) -> u64 {
 }
 
 /// Resets this thread's draw stream (tests: reproducible sequences).
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 pub(crate) fn reset_draws() {
     DRAWS.with(|d| d.set((0, 0)));
 }
@@ -98,7 +98,7 @@ pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
 

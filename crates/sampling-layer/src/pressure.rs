@@ -238,7 +238,7 @@ impl PressureState {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;

@@ -1,26 +1,26 @@
-//! Atomics from `loom` under `cfg(loom)`, from `std` otherwise, so the
+//! Atomics from `sampling_layer_loom` under `cfg(sampling_layer_loom)`, from `std` otherwise, so the
 //! lock-free pieces (callsite table, rule cache, counters, breaker) can be
 //! model-checked.
 
-#[cfg(loom)]
+#[cfg(sampling_layer_loom)]
 pub(crate) use loom::sync::atomic::{
     fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
 };
-#[cfg(loom)]
+#[cfg(sampling_layer_loom)]
 pub(crate) use loom::sync::Mutex;
-#[cfg(not(loom))]
+#[cfg(not(sampling_layer_loom))]
 pub(crate) use std::sync::atomic::{
     fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
 };
-#[cfg(not(loom))]
+#[cfg(not(sampling_layer_loom))]
 pub(crate) use std::sync::Mutex;
 
 /// Lets a thread that waits on another's store make progress (loom needs an
 /// explicit yield to explore the other thread).
 #[inline]
 pub(crate) fn spin_hint() {
-    #[cfg(loom)]
+    #[cfg(sampling_layer_loom)]
     loom::thread::yield_now();
-    #[cfg(not(loom))]
+    #[cfg(not(sampling_layer_loom))]
     std::hint::spin_loop();
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow, WorkerGuard};
 use logmetrics::{names, ExporterGuard};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
-use sampling_layer::{Annotated, Breaker, SamplingFilter, SamplingHandle};
+use sampling_layer::{Annotated, Breaker, CaptureWriter, SamplingFilter, SamplingHandle};
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
@@ -71,6 +71,8 @@ impl Pipeline {
                     .window(schedule.breaker_window())
                     .hold(schedule.breaker_hold()),
             )
+            // A failed request comes with its sampled-out lines (the writer below too).
+            .capture_span("request")
             .parse(&directives)
             .map_err(|e| format!("RUST_LOG_SAMPLE={directives:?}: {e}"))?;
         let handle = sampler.handle();
@@ -89,7 +91,7 @@ impl Pipeline {
 
         let fmt_layer = fmt::layer()
             .with_ansi(false)
-            .with_writer(writer.clone())
+            .with_writer(CaptureWriter::new(writer.clone(), &handle))
             .event_format(Annotated::new(fmt::format()))
             .with_filter(sampler);
         let dispatch = Dispatch::new(

@@ -14,6 +14,8 @@ pub struct FileCounts {
     pub by_target_level: HashMap<(String, String), u64>,
     /// Lines carrying a `sample_rate=` annotation.
     pub annotated: u64,
+    /// Context lines: sampled out, captured in a request and written ahead of its error.
+    pub captured: u64,
     /// The writer's own drop reports (`backpressure-writer: dropped N lines ...`).
     pub drop_reports: u64,
     /// Lines dropped according to those reports, summed.
@@ -87,6 +89,9 @@ fn classify(line: &str, counts: &mut FileCounts) {
                 .or_default() += 1;
             if line.contains("sample_rate=") {
                 counts.annotated += 1;
+            }
+            if line.ends_with(" captured=true") {
+                counts.captured += 1;
             }
         }
         None => counts.unrecognised += 1,

@@ -295,6 +295,17 @@ impl Outcome {
             s.breaker_trigger.unwrap_or("none"),
             s.breaker_open
         )?;
+        let c = &s.capture;
+        writeln!(
+            out,
+            "context: {} lines written before errors{}, {} discarded, {} over bounds",
+            c.flushed,
+            self.file
+                .as_ref()
+                .map_or(String::new(), |f| format!(" ({} in the file)", f.captured)),
+            c.discarded,
+            c.evicted_span_cap + c.evicted_total_cap
+        )?;
         if self.ok() {
             let kept = self
                 .modules

@@ -124,7 +124,12 @@ impl Dice {
 /// One request's worth of steady traffic across the three service modules: 1 tool call,
 /// 3 websocket messages, 1 connection event, 4 heartbeats and 2 latency metrics at DEBUG,
 /// with WARN about 1 request in 200 and ERROR about 1 in 1000 per module.
+///
+/// Each request runs in a `request` span, which captures context: a request that ends in
+/// an ERROR gets its sampled-out DEBUG lines written right before it (`captured=true`).
 pub(crate) fn request(seq: u64, dice: &mut Dice, counts: &Emitted) {
+    let span = tracing::info_span!("request");
+    let _entered = span.enter();
     let client = dice.below(500);
     let tool = ["search", "read_file", "write_file", "run_tests"][dice.below(4) as usize];
 
@@ -180,11 +185,16 @@ pub(crate) fn export_row(row: u64, counts: &Emitted) {
     counts.add(Module::Exporter, 1, 0, 0);
 }
 
-/// One failure of the error storm: upstream is down and every request logs an ERROR.
+/// One failed request of the error storm: upstream is down; the request logs two DEBUG
+/// steps (sampled out, captured) and then its ERROR, which writes them ahead of it.
 pub(crate) fn storm_error(seq: u64, counts: &Emitted) {
+    let span = tracing::info_span!("request");
+    let _entered = span.enter();
+    debug!(target: "demo::connection_manager", sample_key = "connection", request_id = seq, pool = "primary", "connecting to upstream");
+    debug!(target: "demo::connection_manager", sample_key = "connection", request_id = seq, attempt = 2, "retrying upstream");
     error!(target: "demo::connection_manager", request_id = seq, "upstream unavailable: connection reset");
     let enabled = tracing::enabled!(target: "demo::connection_manager", Level::ERROR);
-    counts.add(Module::ConnectionManager, 1, 0, u64::from(enabled));
+    counts.add(Module::ConnectionManager, 3, 0, u64::from(enabled));
 }
 
 /// Holds a loop to `per_sec` iterations per second: call [`Pacer::tick`] once per

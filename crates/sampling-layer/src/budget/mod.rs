@@ -472,5 +472,5 @@ pub(crate) fn quantize(r: f64) -> Rate {
     Rate::from_fraction(p, 1024).unwrap_or(Rate::ONE)
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests;

@@ -32,6 +32,10 @@ pub(crate) enum Item<'a> {
     Sample(Sample<'a>),
     /// `EnvFilter`'s: a level, a target, a span or field filter, as written.
     Level(&'a str),
+    // capture (issue 12)
+    /// The sampler's `+name`, `+{field}` or `+name{field}`: which spans
+    /// capture context (the text after `+`, already checked).
+    Capture(&'a str),
 }
 
 /// A sampling item: `rate`, `target=rate`, `[target][key]=rate`, `[target=]level@rate`.
@@ -110,6 +114,11 @@ fn is_ours(value: &str) -> bool {
 /// `EnvFilter` owns, whether or not it is valid there: the split helper hands
 /// it over, the sampler's own parser turns it into [`level_item_error`].
 pub(crate) fn parse_item(item: &str) -> Result<Item<'_>, ParseErrorKind> {
+    // capture (issue 12): no target starts with `+`, nor any `EnvFilter` form.
+    if let Some(rest) = item.strip_prefix('+') {
+        crate::capture::CaptureSpec::parse(rest)?;
+        return Ok(Item::Capture(rest));
+    }
     let p = parts(item)?;
     // A bare item is its own value: `0.05`, `info@0.05`; `info`, `my_crate`.
     let (value, bare) = match p.value {

@@ -15,6 +15,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::{level_item_error, parse_item, Item, Sample};
 use crate::{
     budget::Budget,
+    capture::CaptureSpec,
     error::{ParseError, ParseErrorKind},
     limits::{MAX_DIRECTIVES_LEN, MAX_TARGETS},
     rate::Rate,
@@ -45,6 +46,10 @@ mod work {
     pub(super) fn tick() {}
 }
 
+/// capture (issue 12): at most this many distinct `+…` items in one set
+/// (each span's creation checks them all).
+const MAX_CAPTURES: usize = 64;
+
 /// A target some directive names.
 #[derive(Debug, Clone, PartialEq)]
 struct Target {
@@ -73,6 +78,8 @@ pub(crate) struct DirectiveSet {
     keys: HashMap<(usize, u64), Rate>,
     /// The items as given (bad ones skipped), comma-joined.
     source: String,
+    /// capture (issue 12): the `+…` items, each once, in order.
+    captures: Vec<CaptureSpec>,
 }
 
 /// What a lookup found: the rate and the stats label it counts under.
@@ -107,6 +114,7 @@ impl DirectiveSet {
             let parsed = match parse_item(item) {
                 Ok(Item::Sample(sample)) => set.add(sample),
                 Ok(Item::Level(l)) => Err(level_item_error(l)),
+                Ok(Item::Capture(c)) => set.add_capture(c), // capture (issue 12)
                 Err(kind) => Err(kind),
             };
             match parsed {
@@ -282,6 +290,23 @@ impl DirectiveSet {
     }
 
     /// The directives as given (bad ones skipped), comma-joined.
+    /// capture (issue 12): the span kinds that capture context.
+    pub(crate) fn captures(&self) -> &[CaptureSpec] {
+        &self.captures
+    }
+
+    // The same spec twice is one (a linear scan: a set names a handful).
+    fn add_capture(&mut self, rest: &str) -> Result<(), ParseErrorKind> {
+        let spec = CaptureSpec::parse(rest)?;
+        if !self.captures.contains(&spec) {
+            if self.captures.len() >= MAX_CAPTURES {
+                return Err(ParseErrorKind::TooManyCaptures);
+            }
+            self.captures.push(spec);
+        }
+        Ok(())
+    }
+
     pub(crate) fn source(&self) -> &str {
         &self.source
     }

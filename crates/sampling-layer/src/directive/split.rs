@@ -31,6 +31,8 @@ pub(crate) fn split(s: &str) -> Result<(String, String), ParseError> {
         }
         let err = |kind| ParseError::new(item, kind);
         match parse_item(item).map_err(err)? {
+            // capture (issue 12): the sampler's, as written.
+            Item::Capture(_) => push(&mut sample, format_args!("{item}")),
             Item::Level(level) => {
                 env_items += 1;
                 if env_items > MAX_LEVEL_DIRECTIVES {
@@ -69,7 +71,7 @@ pub(crate) fn split(s: &str) -> Result<(String, String), ParseError> {
     Ok((env, sample))
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
 

@@ -134,6 +134,7 @@ impl Sampler {
             .budgets()
             .map(|(label, b)| (plan.buckets[label], TargetBudget::new(b, interval)))
             .collect();
+        self.capture.set_directive_specs(set.captures()); // capture (issue 12)
         let new = Arc::new(Installed {
             generation,
             set,
@@ -365,6 +366,7 @@ impl Sampler {
             forgotten_targets,
             targets,
             recent_interval: self.timed.interval(),
+            capture: self.capture.stats(), // capture (issue 12)
         }
     }
 }

@@ -490,7 +490,7 @@ impl Sampler {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;

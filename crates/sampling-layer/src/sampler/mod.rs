@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use tracing_core::{Dispatch, Level, Metadata};
 
+use crate::capture::Capture;
 use crate::{
     budget::Budgets,
     callsites::{CallsiteState, CallsiteTable},
@@ -107,6 +108,8 @@ pub(crate) struct Sampler {
     pub(crate) extractor: Option<KeyExtractor>,
     /// Edits, expiring changes and recent figures.
     pub(crate) timed: Timed,
+    // capture (issue 12): per-span buffers of sampled-out lines.
+    pub(crate) capture: Capture,
 }
 
 impl fmt::Debug for Sampler {
@@ -161,6 +164,7 @@ impl Sampler {
             notices: NoticeRoute::new(recognise),
             extractor,
             timed: Timed::new(clock, recent_interval),
+            capture: Capture::default(), // capture (issue 12)
         };
         sampler.install(set)?;
         Ok(sampler)

@@ -1,0 +1,282 @@
+//! Error-triggered context: the sampled-out lines of a span that ends in an error.
+//!
+//! The design, top to bottom (the user-facing manual is in the crate docs,
+//! section *Context capture*):
+//!
+//! - [`spec`]: which spans capture (`+name`, `+{field}`, `+name{field}`), and
+//!   the settings from the builder.
+//! - [`stack`]: two thread-locals. The stack of capturing spans the thread is
+//!   inside (pushed in `on_enter`, popped in `on_exit`, so it follows a task
+//!   across `.await` and threads), and the *marks* the decision leaves for the
+//!   writer: "sampler S diverted the event of callsite M into span B".
+//! - [`store`]: the per-span buffers behind one mutex, with the per-span and
+//!   total bounds and the figures.
+//! - [`writer`]: [`CaptureWriter`], the `MakeWriter` wrapper that takes a mark
+//!   and diverts the line into the span's buffer, or, for a trigger line,
+//!   writes the buffers ahead of it.
+//!
+//! Why this shape: `fmt` formats an event only if the filter enabled it, and a
+//! `MakeWriter` sees only the metadata. So a sampled-out event inside a
+//! capturing span is *enabled* (formatted once, as a kept one is), and the
+//! decision leaves a thread-local mark keyed by (sampler, callsite) that the
+//! writer, called on the same thread right after formatting, picks up. Outside
+//! capturing spans a dropped event pays one load of a `const` thread-local
+//! (how many capturing spans the thread is inside); `active` is read only
+//! when that is not zero, or on the rare kept event.
+
+pub(crate) mod spec;
+pub(crate) mod stack;
+pub(crate) mod store;
+pub(crate) mod writer;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tracing_core::{span, Event, Level, Metadata, Subscriber};
+use tracing_subscriber::{layer::Context, registry::LookupSpan};
+
+use crate::annotate;
+
+pub(crate) use spec::{CaptureSettings, CaptureSpec};
+pub use store::CaptureStats;
+pub use writer::{CaptureSink, CaptureWriter};
+
+use store::Store;
+
+/// One sampler's capture state. Inactive until some spec is configured, by
+/// the builder or a directive.
+pub(crate) struct Capture {
+    active: AtomicBool,
+    /// The builder's specs followed by the installed directive set's.
+    specs: RwLock<Arc<[CaptureSpec]>>,
+    settings: CaptureSettings,
+    store: Mutex<Store>,
+}
+
+impl fmt::Debug for Capture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Capture")
+            .field("active", &self.is_active())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Capture {
+            active: AtomicBool::new(false),
+            specs: RwLock::new(Arc::from(Vec::new())),
+            settings: CaptureSettings::default(),
+            store: Mutex::new(Store::default()),
+        }
+    }
+}
+
+/// Which capturing span owns a span's events, per sampler: the span itself if
+/// it matches a spec, else its parent's owner. Several samplers in one
+/// registry share the list.
+#[derive(Debug)]
+struct CaptureOwners(Vec<(usize, u64)>);
+
+impl Capture {
+    /// Whether any span kind captures. A relaxed load: a change of directives
+    /// takes effect from the next event, as for rates.
+    #[inline]
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn trigger(&self) -> Level {
+        self.settings.trigger
+    }
+
+    /// Applies the builder's settings (before the sampler is shared).
+    pub(crate) fn configure(&mut self, settings: CaptureSettings) {
+        let directive: Vec<CaptureSpec> = self
+            .current_specs()
+            .iter()
+            .skip(self.settings.specs.len())
+            .cloned()
+            .collect();
+        self.settings = settings;
+        self.set_directive_specs(&directive);
+    }
+
+    fn current_specs(&self) -> Arc<[CaptureSpec]> {
+        self.specs.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Installs a directive set's specs beside the builder's. With none left,
+    /// capture turns off and every buffer is discarded (counted).
+    pub(crate) fn set_directive_specs(&self, directive: &[CaptureSpec]) {
+        let all: Arc<[CaptureSpec]> = self
+            .settings
+            .specs
+            .iter()
+            .chain(directive)
+            .cloned()
+            .collect();
+        let active = !all.is_empty();
+        *self.specs.write().unwrap_or_else(|e| e.into_inner()) = all;
+        self.active.store(active, Ordering::Relaxed);
+        if !active {
+            self.lock().discard_all();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn stats(&self) -> CaptureStats {
+        self.lock().stats()
+    }
+
+    /// `on_new_span`: records the span's owner if it matches a spec or its
+    /// parent has one.
+    pub(crate) fn on_new_span<S>(
+        &self,
+        sampler: usize,
+        meta: &Metadata<'_>,
+        id: &span::Id,
+        ctx: &Context<'_, S>,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else { return };
+        let owner = if self.current_specs().iter().any(|s| s.matches(meta)) {
+            Some(id.into_u64())
+        } else {
+            span.parent()
+                .and_then(|p| owner_of(p.extensions().get::<CaptureOwners>(), sampler))
+        };
+        let Some(owner) = owner else { return };
+        let mut ext = span.extensions_mut();
+        match ext.get_mut::<CaptureOwners>() {
+            Some(o) => o.0.push((sampler, owner)),
+            None => ext.insert(CaptureOwners(vec![(sampler, owner)])),
+        }
+    }
+
+    /// `on_enter`: a span with an owner goes on the thread's stack.
+    pub(crate) fn on_enter<S>(&self, sampler: usize, id: &span::Id, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else { return };
+        let owner = owner_of(span.extensions().get::<CaptureOwners>(), sampler);
+        if let Some(owner) = owner {
+            stack::push(sampler, id.into_u64(), owner);
+        }
+    }
+
+    /// `on_exit`: pops the span if it was pushed.
+    pub(crate) fn on_exit(&self, sampler: usize, id: &span::Id) {
+        stack::pop(sampler, id.into_u64());
+    }
+
+    /// `on_close`: a capturing span's buffer is discarded (counted).
+    pub(crate) fn on_close<S>(&self, sampler: usize, id: &span::Id, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else { return };
+        let own = id.into_u64();
+        let owner = owner_of(span.extensions().get::<CaptureOwners>(), sampler);
+        if owner == Some(own) {
+            self.lock().discard(own);
+        }
+    }
+
+    /// `Filter::enabled`, after the sampler's early decision `keep` (`true`
+    /// also means "decided later"): a sampled-out event inside a capturing
+    /// span is enabled and marked for the writer; a kept one clears any mark
+    /// left by an earlier event of its callsite that never reached the writer.
+    #[inline(always)]
+    pub(crate) fn after_enabled(&self, sampler: usize, meta: &Metadata<'_>, keep: bool) -> bool {
+        if keep {
+            if self.is_active() {
+                stack::clear_mark(sampler, meta);
+            }
+            return true;
+        }
+        // Dropped: the thread-local first (one load of a `const` cell), so
+        // that an event outside capturing spans never reads `active`.
+        stack::inside_any() && self.is_active() && Self::divert_inside(sampler, meta)
+    }
+
+    /// `Filter::event_enabled`: an event `enabled` diverted is not decided
+    /// (and counted) again; one `decide` drops is diverted if it can be.
+    /// Diverted events carry no `sample_rate`.
+    #[inline]
+    pub(crate) fn event_enabled(
+        &self,
+        sampler: usize,
+        event: &Event<'_>,
+        decide: impl FnOnce() -> bool,
+    ) -> bool {
+        let meta = event.metadata();
+        let diverted = stack::has_mark(sampler, meta) || {
+            if decide() {
+                return true;
+            }
+            self.divert(sampler, meta)
+        };
+        if diverted {
+            annotate::set(sampler, event, None);
+        }
+        diverted
+    }
+
+    /// If the thread is inside a capturing span, leaves a mark for the writer
+    /// and answers `true` (enable it so that `fmt` formats it). Outside every
+    /// capturing span this is one thread-local load, inlined.
+    #[inline(always)]
+    fn divert(&self, sampler: usize, meta: &Metadata<'_>) -> bool {
+        stack::inside_any() && Self::divert_inside(sampler, meta)
+    }
+
+    #[inline(never)]
+    fn divert_inside(sampler: usize, meta: &Metadata<'_>) -> bool {
+        match stack::innermost_owner(sampler) {
+            Some(owner) => {
+                stack::set_mark(sampler, meta, owner);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn store(&self, owner: u64, line: Vec<u8>) {
+        let mut store = self.lock();
+        // Read under the lock that `set_directive_specs`' discard takes after
+        // clearing `active`: a line diverted just before capture was switched
+        // off is counted as discarded, never left in a buffer nobody frees.
+        if !self.is_active() {
+            store.reject();
+            return;
+        }
+        store.push(owner, line, &self.settings);
+    }
+
+    /// Takes the buffers of every capturing span the thread is inside,
+    /// outermost first, each in its original order.
+    pub(crate) fn take_for_trigger(&self, sampler: usize) -> Vec<Vec<u8>> {
+        let owners = stack::owners(sampler);
+        if owners.is_empty() {
+            return Vec::new();
+        }
+        let mut store = self.lock();
+        owners.into_iter().flat_map(|o| store.take(o)).collect()
+    }
+}
+
+fn owner_of(owners: Option<&CaptureOwners>, sampler: usize) -> Option<u64> {
+    owners?
+        .0
+        .iter()
+        .find(|(s, _)| *s == sampler)
+        .map(|(_, o)| *o)
+}

@@ -1,0 +1,141 @@
+//! The thread's capturing spans, and the marks the decision leaves for the writer.
+//!
+//! Both are thread-locals because everything they connect happens on one
+//! thread: a span is entered and exited on the thread that polls it (an
+//! `#[instrument]`-ed future enters its span on every poll, on whichever
+//! worker runs it), and `fmt` calls its `MakeWriter` on the thread that
+//! decided the event, right after formatting it.
+
+use std::cell::{Cell, RefCell};
+
+use tracing_core::Metadata;
+
+/// (sampler, span id, owner span id): a span the thread is inside whose
+/// events belong to `owner`'s buffer.
+type Entry = (usize, u64, u64);
+
+/// Marks pending at once on one thread: an event diverted by each of several
+/// samplers in one stack. (An event logged while another is formatted never
+/// reaches this dispatcher: tracing-core does not re-enter one.) Past that
+/// the last slot is reused.
+const MARKS: usize = 4;
+
+/// (sampler, callsite metadata address, owner span id); all zero = free.
+type Mark = (usize, usize, u64);
+
+thread_local! {
+    /// Entries in `STACK`, of every sampler. A `const` `Cell` with no
+    /// destructor: reading it is a load, with no lazy-init or destructor-state
+    /// check, so an event outside capturing spans pays only that.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    static MARK: Cell<[Mark; MARKS]> = const { Cell::new([(0, 0, 0); MARKS]) };
+}
+
+pub(crate) fn push(sampler: usize, span: u64, owner: u64) {
+    let pushed = STACK.try_with(|s| s.borrow_mut().push((sampler, span, owner)));
+    if pushed.is_ok() {
+        DEPTH.set(DEPTH.get() + 1);
+    }
+}
+
+/// Removes the innermost entry of `span` (spans may exit out of order).
+pub(crate) fn pop(sampler: usize, span: u64) {
+    let _ = STACK.try_with(|s| {
+        let mut s = s.borrow_mut();
+        if let Some(i) = s.iter().rposition(|e| e.0 == sampler && e.1 == span) {
+            s.remove(i);
+            DEPTH.set(DEPTH.get() - 1);
+        }
+    });
+}
+
+/// Whether the thread is inside any capturing span (of any sampler).
+#[inline(always)]
+pub(crate) fn inside_any() -> bool {
+    DEPTH.get() != 0
+}
+
+/// The owner of the innermost capturing span `sampler` has on this thread.
+#[inline]
+pub(crate) fn innermost_owner(sampler: usize) -> Option<u64> {
+    if DEPTH.get() == 0 {
+        return None;
+    }
+    STACK
+        .try_with(|s| {
+            s.borrow()
+                .iter()
+                .rev()
+                .find(|e| e.0 == sampler)
+                .map(|e| e.2)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Every distinct owner `sampler` has on this thread, outermost first.
+pub(crate) fn owners(sampler: usize) -> Vec<u64> {
+    if DEPTH.get() == 0 {
+        return Vec::new();
+    }
+    STACK
+        .try_with(|s| {
+            let mut out: Vec<u64> = Vec::new();
+            for e in s.borrow().iter().filter(|e| e.0 == sampler) {
+                if !out.contains(&e.2) {
+                    out.push(e.2);
+                }
+            }
+            out
+        })
+        .unwrap_or_default()
+}
+
+fn addr(meta: &Metadata<'_>) -> usize {
+    meta as *const Metadata<'_> as usize
+}
+
+/// Records that `sampler` diverted the event of `meta`'s callsite into `owner`.
+#[inline]
+pub(crate) fn set_mark(sampler: usize, meta: &Metadata<'_>, owner: u64) {
+    let m = addr(meta);
+    let _ = MARK.try_with(|c| {
+        let mut marks = c.get();
+        let i = marks
+            .iter()
+            .position(|k| k.0 == sampler && k.1 == m)
+            .or_else(|| marks.iter().position(|k| k.0 == 0))
+            .unwrap_or(MARKS - 1);
+        marks[i] = (sampler, m, owner);
+        c.set(marks);
+    });
+}
+
+#[inline]
+pub(crate) fn has_mark(sampler: usize, meta: &Metadata<'_>) -> bool {
+    let m = addr(meta);
+    MARK.try_with(|c| c.get().iter().any(|k| k.0 == sampler && k.1 == m))
+        .unwrap_or(false)
+}
+
+/// Takes the mark for `meta`'s callsite: the owner to divert its line to.
+#[inline]
+pub(crate) fn take_mark(sampler: usize, meta: &Metadata<'_>) -> Option<u64> {
+    let m = addr(meta);
+    MARK.try_with(|c| {
+        let mut marks = c.get();
+        let i = marks.iter().position(|k| k.0 == sampler && k.1 == m)?;
+        let owner = marks[i].2;
+        marks[i] = (0, 0, 0);
+        c.set(marks);
+        Some(owner)
+    })
+    .ok()
+    .flatten()
+}
+
+#[inline]
+pub(crate) fn clear_mark(sampler: usize, meta: &Metadata<'_>) {
+    let _ = take_mark(sampler, meta);
+}

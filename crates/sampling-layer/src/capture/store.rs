@@ -1,0 +1,253 @@
+//! The per-span buffers, their bounds and their figures.
+//!
+//! One mutex over every buffer: it is taken once per captured line (which has
+//! just paid for a formatting), once per trigger and once per capturing span's
+//! close, never on the sampled-out path outside capturing spans. Bytes are
+//! counted as memory, not as text: a line's capacity plus its `Vec` header,
+//! and a fixed cost per span buffer for the map entries and the deque, so the
+//! total bound bounds what the store holds (`tests/capture_bounds.rs`
+//! measures it with a counting allocator).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use super::spec::CaptureSettings;
+
+/// What one line costs beside its bytes: its `Vec` header in the deque.
+pub(crate) const LINE_COST: usize = std::mem::size_of::<Vec<u8>>();
+/// What one span's buffer costs beside its lines: its hash-map and
+/// ordering-map entries, the deque header, and the maps' spare capacity.
+pub(crate) const SPAN_COST: usize = 384;
+
+/// Figures of a sampler's context capture ([`SamplingHandle::capture_stats`](crate::SamplingHandle::capture_stats)).
+///
+/// Every captured line ends in exactly one place:
+/// `captured == flushed + discarded + evicted_span_cap + evicted_total_cap + buffered_lines`.
+/// All counters are monotonic; `buffered_*` are gauges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CaptureStats {
+    /// Sampled-out lines put into a capturing span's buffer.
+    pub captured: u64,
+    /// Lines written ahead of a trigger line.
+    pub flushed: u64,
+    /// Lines discarded because their span closed without a trigger.
+    pub discarded: u64,
+    /// Lines dropped by a span's own bounds (lines or bytes; the oldest
+    /// first, or the new line alone if it is larger than the byte bound).
+    pub evicted_span_cap: u64,
+    /// Lines dropped with the oldest spans' buffers under the total byte bound.
+    pub evicted_total_cap: u64,
+    /// Span buffers evicted whole under the total byte bound.
+    pub evicted_spans: u64,
+    /// Triggers that flushed at least one line.
+    pub triggers: u64,
+    /// Lines held now.
+    pub buffered_lines: u64,
+    /// Bytes held now, as counted against the total bound.
+    pub buffered_bytes: u64,
+    /// Span buffers held now.
+    pub buffered_spans: u64,
+}
+
+#[derive(Debug)]
+struct SpanBuf {
+    /// Creation order, for the total bound's "oldest first".
+    seq: u64,
+    lines: VecDeque<Vec<u8>>,
+    /// Of the lines: capacity plus `LINE_COST` each.
+    bytes: usize,
+}
+
+fn cost(line: &Vec<u8>) -> usize {
+    line.capacity() + LINE_COST
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    spans: HashMap<u64, SpanBuf>,
+    /// seq → span id, oldest first.
+    order: BTreeMap<u64, u64>,
+    next_seq: u64,
+    /// Lines' bytes plus `SPAN_COST` per buffer.
+    bytes: usize,
+    lines: u64,
+    figures: CaptureStats,
+}
+
+impl Store {
+    pub(crate) fn push(&mut self, owner: u64, line: Vec<u8>, limits: &CaptureSettings) {
+        self.figures.captured += 1;
+        let size = cost(&line);
+        if size > limits.span_bytes
+            || limits.span_lines == 0
+            || size + SPAN_COST > limits.total_bytes
+        {
+            self.figures.evicted_span_cap += 1;
+            return;
+        }
+        if !self.spans.contains_key(&owner) {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.order.insert(seq, owner);
+            self.spans.insert(
+                owner,
+                SpanBuf {
+                    seq,
+                    lines: VecDeque::new(),
+                    bytes: 0,
+                },
+            );
+            self.bytes += SPAN_COST;
+        }
+        let buf = self.spans.get_mut(&owner).expect("inserted above");
+        while buf.lines.len() >= limits.span_lines || buf.bytes + size > limits.span_bytes {
+            let Some(old) = buf.lines.pop_front() else {
+                break;
+            };
+            buf.bytes -= cost(&old);
+            self.bytes -= cost(&old);
+            self.lines -= 1;
+            self.figures.evicted_span_cap += 1;
+        }
+        buf.bytes += size;
+        buf.lines.push_back(line);
+        self.bytes += size;
+        self.lines += 1;
+        // Oldest buffers first, but not the one just written to: if it is the
+        // only one left, its own oldest lines go.
+        while self.bytes > limits.total_bytes {
+            match self.order.values().find(|&&v| v != owner).copied() {
+                Some(victim) => {
+                    let buf = self.remove(victim).expect("ordered spans exist");
+                    self.figures.evicted_total_cap += buf.lines.len() as u64;
+                    self.figures.evicted_spans += 1;
+                }
+                None => {
+                    let buf = self.spans.get_mut(&owner).expect("inserted above");
+                    if buf.lines.len() <= 1 {
+                        break;
+                    }
+                    let old = buf.lines.pop_front().expect("more than one line");
+                    buf.bytes -= cost(&old);
+                    self.bytes -= cost(&old);
+                    self.lines -= 1;
+                    self.figures.evicted_total_cap += 1;
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, owner: u64) -> Option<SpanBuf> {
+        let buf = self.spans.remove(&owner)?;
+        self.order.remove(&buf.seq);
+        self.bytes -= buf.bytes + SPAN_COST;
+        self.lines -= buf.lines.len() as u64;
+        Some(buf)
+    }
+
+    /// A trigger: the span's lines, oldest first; the span keeps capturing
+    /// (into a fresh buffer, the newest).
+    pub(crate) fn take(&mut self, owner: u64) -> VecDeque<Vec<u8>> {
+        let lines = self.remove(owner).map(|b| b.lines).unwrap_or_default();
+        self.figures.flushed += lines.len() as u64;
+        self.figures.triggers += u64::from(!lines.is_empty());
+        lines
+    }
+
+    /// A line captured after capture was switched off: discarded at once.
+    pub(crate) fn reject(&mut self) {
+        self.figures.captured += 1;
+        self.figures.discarded += 1;
+    }
+
+    /// The span closed without (another) trigger.
+    pub(crate) fn discard(&mut self, owner: u64) {
+        if let Some(buf) = self.remove(owner) {
+            self.figures.discarded += buf.lines.len() as u64;
+        }
+    }
+
+    /// Capture was switched off: every buffer goes, counted as discarded.
+    pub(crate) fn discard_all(&mut self) {
+        let owners: Vec<u64> = self.spans.keys().copied().collect();
+        for o in owners {
+            self.discard(o);
+        }
+        self.spans.shrink_to_fit();
+    }
+
+    pub(crate) fn stats(&self) -> CaptureStats {
+        CaptureStats {
+            buffered_lines: self.lines,
+            buffered_bytes: self.bytes as u64,
+            buffered_spans: self.spans.len() as u64,
+            ..self.figures.clone()
+        }
+    }
+}
+
+#[cfg(all(test, not(sampling_layer_loom)))]
+mod tests {
+    use super::*;
+
+    fn limits(span_lines: usize, span_bytes: usize, total_bytes: usize) -> CaptureSettings {
+        CaptureSettings {
+            span_lines,
+            span_bytes,
+            total_bytes,
+            ..CaptureSettings::default()
+        }
+    }
+
+    fn line(n: u8) -> Vec<u8> {
+        let mut v = Vec::with_capacity(8);
+        v.push(n);
+        v
+    }
+
+    fn balanced(s: &CaptureStats) -> bool {
+        s.captured
+            == s.flushed + s.discarded + s.evicted_span_cap + s.evicted_total_cap + s.buffered_lines
+    }
+
+    #[test]
+    fn a_span_keeps_its_newest_lines_and_counts_the_rest() {
+        let mut st = Store::default();
+        let l = limits(3, 1 << 20, 1 << 20);
+        for n in 0..10 {
+            st.push(1, line(n), &l);
+        }
+        let s = st.stats();
+        assert_eq!(
+            (s.captured, s.evicted_span_cap, s.buffered_lines),
+            (10, 7, 3)
+        );
+        let kept: Vec<u8> = st.take(1).into_iter().map(|l| l[0]).collect();
+        assert_eq!(kept, [7, 8, 9]);
+        assert!(balanced(&st.stats()));
+        assert_eq!(st.stats().buffered_bytes, 0);
+    }
+
+    #[test]
+    fn the_total_bound_evicts_the_oldest_spans_whole() {
+        let mut st = Store::default();
+        let per_span = SPAN_COST + 2 * (8 + LINE_COST);
+        let l = limits(100, 1 << 20, 3 * per_span);
+        for span in 1..=5 {
+            st.push(span, line(0), &l);
+            st.push(span, line(1), &l);
+        }
+        let s = st.stats();
+        assert_eq!(
+            (s.buffered_spans, s.evicted_spans, s.evicted_total_cap),
+            (3, 2, 4)
+        );
+        assert!(s.buffered_bytes as usize <= 3 * per_span);
+        assert!(st.take(1).is_empty() && st.take(2).is_empty());
+        assert_eq!(st.take(3).len(), 2);
+        st.discard(4);
+        let s = st.stats();
+        assert_eq!((s.flushed, s.discarded, s.buffered_lines), (2, 2, 2));
+        assert!(balanced(&s));
+    }
+}
