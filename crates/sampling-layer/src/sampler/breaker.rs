@@ -385,7 +385,9 @@ impl BreakerState {
             if self.hold_nanos > 0 {
                 return None;
             }
-        } else if now + 1 - since < self.hold_nanos {
+        } else if (now + 1).saturating_sub(since) < self.hold_nanos {
+            // Saturating: another thread may have marked `since` with a clock read
+            // later than this one's `now` (the triggers' judgement runs in between).
             return None;
         }
         if self
@@ -544,6 +546,23 @@ mod tests {
         assert!(!b.is_open());
         assert_eq!((b.trips(), b.recoveries()), (1, 1));
         assert_eq!(b.poll(&mut || None), None);
+    }
+
+    /// Another thread may mark the start of the hold with a clock read later
+    /// than this thread's: the check must not underflow (it did, in the demo,
+    /// once the triggers' judgement widened the gap between the two reads).
+    #[test]
+    fn a_hold_marked_later_than_this_threads_clock_read_is_not_an_underflow() {
+        let clock = ManualClock::new();
+        let b = state(&clock);
+        for _ in 0..6 {
+            b.record(&mut || None);
+        }
+        assert!(b.is_open());
+        clock.advance(Duration::from_secs(2));
+        b.below_since.store(b.now() + 1_000, Ordering::Relaxed);
+        assert_eq!(b.poll(&mut || None), None);
+        assert!(b.is_open());
     }
 
     #[test]
