@@ -10,18 +10,18 @@
 #![cfg(unix)]
 
 mod service_http;
+mod service_otel;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Command, ExitCode, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, ExitCode};
 
 use examples::service::{filters, routes};
 use serde_json::Value;
-use service_http::{http, Metrics};
+use service_http::harness::{
+    level_of, lines_written, message, read_file, word, Service, CHILD_ARGS, CHILD_DIR,
+};
+use service_http::{http, http_or_closed, Metrics};
 
-const CHILD_DIR: &str = "SERVICE_TEST_LOG_DIR";
 /// Requests per phase.
 const N: u32 = 100;
 
@@ -38,8 +38,13 @@ fn service_child_process() {
         "--log-dir",
         &dir,
     ];
+    let more = std::env::var(CHILD_ARGS).unwrap_or_default();
+    let args = args
+        .into_iter()
+        .chain(more.split(' ').filter(|a| !a.is_empty()))
+        .map(str::to_owned);
     // What `examples/examples/service.rs` runs.
-    let status = examples::service::main_with(args.map(str::to_owned));
+    let status = examples::service::main_with(args);
     assert_eq!(status, ExitCode::SUCCESS);
 }
 
@@ -52,7 +57,11 @@ struct Sent {
 }
 
 fn drive(app: std::net::SocketAddr, phase: &str) -> Vec<Sent> {
-    (0..N)
+    drive_n(app, phase, N)
+}
+
+fn drive_n(app: std::net::SocketAddr, phase: &str, n: u32) -> Vec<Sent> {
+    (0..n)
         .map(|i| {
             let sent = Sent {
                 id: format!("{phase}-{i}"),
@@ -69,75 +78,6 @@ fn drive(app: std::net::SocketAddr, phase: &str) -> Vec<Sent> {
             sent
         })
         .collect()
-}
-
-/// The service in a child process, its stdout read throughout (a full pipe would stall
-/// its stdout writer).
-struct Service {
-    child: KillOnDrop,
-    lines: mpsc::Receiver<String>,
-    reader: std::thread::JoinHandle<()>,
-    app: SocketAddr,
-    admin: SocketAddr,
-}
-
-impl Service {
-    fn start(dir: &std::path::Path, rust_log_sample: &str) -> Service {
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args(["service_child_process", "--exact", "--ignored"])
-            .args(["--nocapture", "--test-threads=1"])
-            .env(CHILD_DIR, dir)
-            .env("RUST_LOG", "info")
-            .env("RUST_LOG_SAMPLE", rust_log_sample)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut child = KillOnDrop(child);
-        let (lines_tx, lines) = mpsc::channel();
-        let stdout = child.0.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let _ = lines_tx.send(line.unwrap());
-            }
-        });
-        let listening = find_after(lines.iter(), "service listening ")
-            .expect("the service says where it listens");
-        let addr = |name: &str| word(&listening, name).parse().unwrap();
-        let (app, admin) = (addr("app"), addr("admin"));
-        Service {
-            child,
-            lines,
-            reader,
-            app,
-            admin,
-        }
-    }
-
-    /// Sends `signal` and returns the exit status and the final report line.
-    fn stop(mut self, signal: &str) -> (std::process::ExitStatus, String) {
-        let pid = self.child.0.id().to_string();
-        let kill = Command::new("kill").args([signal, &pid]).status().unwrap();
-        assert!(kill.success());
-        let status = self.child.0.wait().unwrap();
-        self.reader.join().unwrap();
-        let stopped = find_after(self.lines.try_iter(), "service stopped ")
-            .expect("the service reports its final figures");
-        (status, stopped)
-    }
-}
-
-/// The rest of the first line containing `marker`. (libtest prints
-/// `test service_child_process ... ` before the service's first line, on the same line.)
-fn find_after(mut lines: impl Iterator<Item = String>, marker: &str) -> Option<String> {
-    lines.find_map(|l| l.split_once(marker).map(|(_, rest)| rest.to_owned()))
-}
-
-/// The value of `name=value` among the words of `line`.
-fn word<'a>(line: &'a str, name: &str) -> &'a str {
-    let prefix = format!("{name}=");
-    line.split(' ')
-        .find_map(|w| w.strip_prefix(&prefix[..]))
-        .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
 }
 
 #[test]
@@ -219,6 +159,19 @@ fn service_end_to_end() {
         &[("name", "file"), ("target", routes::TARGET)],
     );
     assert_eq!(kept, figures(routes::TARGET));
+    // The `log` dependency's records are sampled by their own target (`legacy_dep=0.1`):
+    // one INFO per request seen (DEBUG is off for it), a proper fraction kept, and the
+    // kept figure is the file's count.
+    let legacy = [("name", "file"), ("target", "legacy_dep")];
+    let legacy_seen = m.get("log_sampling_events_seen_total", &legacy);
+    let legacy_kept = m.get("log_sampling_events_kept_total", &legacy);
+    assert_eq!(legacy_seen, f64::from(3 * N));
+    assert_eq!(legacy_kept, figures("legacy_dep"));
+    assert!(
+        0.0 < legacy_kept && legacy_kept < legacy_seen,
+        "{legacy_kept} of {legacy_seen} kept at 0.1"
+    );
+    assert_eq!(m.get("log_sampling_rate", &legacy), 0.1);
     // The rate in force is exported too.
     assert_eq!(
         m.get(
@@ -268,18 +221,6 @@ fn sigint_stops_it_cleanly_too() {
     assert_eq!(handled, 2);
 }
 
-/// A failed assertion must not leave the service running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// The phases' lines, request by request.
 fn check_phases(file: &[Value], a: &[Sent], b: &[Sent], c: &[Sent]) {
     let mut by_request: HashMap<&str, Vec<&Value>> = HashMap::new();
@@ -320,9 +261,7 @@ fn check_phases(file: &[Value], a: &[Sent], b: &[Sent], c: &[Sent]) {
             "{}",
             sent.id
         );
-        let deprecated = sent
-            .key
-            .is_multiple_of(examples::service::legacy_dep::WARN_EVERY);
+        let deprecated = sent.key % examples::service::legacy_dep::WARN_EVERY == 0;
         assert_eq!(
             has("WARN", "legacy_dep", "deprecated"),
             deprecated,
@@ -369,42 +308,6 @@ fn check_phases(file: &[Value], a: &[Sent], b: &[Sent], c: &[Sent]) {
     assert!(phase_c.clone().count() > 0 && phase_c.clone().all(|l| annotated(&l)));
 }
 
-fn level_of(line: &Value) -> &str {
-    line["level"].as_str().unwrap_or_default()
-}
-
-fn message(line: &Value) -> Option<&str> {
-    line["fields"]["message"].as_str()
-}
-
-/// Every line of every file in the log directory, each parsed (or the test fails).
-fn read_file(dir: &std::path::Path) -> Vec<Value> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty());
-    let mut lines = Vec::new();
-    for path in paths {
-        for (i, line) in std::fs::read_to_string(&path).unwrap().lines().enumerate() {
-            let parsed = serde_json::from_str(line);
-            lines.push(
-                parsed.unwrap_or_else(|e| panic!("{}:{}: {e}: {line}", path.display(), i + 1)),
-            );
-        }
-    }
-    lines
-}
-
-/// The writer's own drop report is not a submitted line; everything else is.
-fn lines_written(file: &[Value]) -> u64 {
-    let own = |l: &&Value| {
-        l["target"] == "backpressure_writer" && message(l).is_some_and(|m| m.starts_with("dropped"))
-    };
-    file.iter().filter(|l| !own(l)).count() as u64
-}
-
 #[test]
 fn bad_values_stop_start_up_naming_the_variable_and_the_directive() {
     let e = filters::Filters::parse(Some("info,app=verbose"), None, "info").unwrap_err();
@@ -443,4 +346,167 @@ fn bad_values_stop_start_up_naming_the_variable_and_the_directive() {
         "{stderr}"
     );
     assert!(!logs.exists());
+}
+
+/// The handlers' INFO/DEBUG lines per request id, and the `log` dependency's.
+fn kept_lines(file: &[Value], target: &str) -> HashMap<String, usize> {
+    let mut by_request = HashMap::new();
+    for l in file {
+        let id = l["span"]["request_id"].as_str();
+        if let (Some(id), true) = (id, l["target"] == target) {
+            if matches!(level_of(l), "INFO" | "DEBUG") {
+                *by_request.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    by_request
+}
+
+fn admin_json(admin: std::net::SocketAddr, method: &str, path: &str, body: &str) -> Value {
+    let (status, text) = http(admin, method, path, &[], body.as_bytes());
+    assert_eq!(status, 200, "{method} {path}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn target_json<'a>(sampling: &'a Value, target: &str) -> &'a Value {
+    let targets = sampling["targets"].as_array().unwrap();
+    targets.iter().find(|t| t["target"] == target).unwrap()
+}
+
+#[test]
+fn one_target_at_a_time_through_the_admin_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start(dir.path(), "app::handlers=0,legacy_dep=0");
+    let (app, admin) = (service.app, service.admin);
+    let flush = || {
+        let (status, body) = http(admin, "POST", "/admin/flush", &[], b"");
+        assert_eq!(status, 200, "{body}");
+    };
+    let flushed_metrics = || {
+        flush();
+        Metrics(http(app, "GET", "/metrics", &[], b"").1)
+    };
+    let flushed_file = || {
+        flush();
+        read_file(dir.path())
+    };
+    let rate = |m: &Metrics, target: &str| {
+        m.get("log_sampling_rate", &[("name", "file"), ("target", target)])
+    };
+
+    // One target raised; the other keeps its rate (a whole-string PUT would have reset it).
+    let s = admin_json(admin, "PUT", "/admin/sampling/app::handlers", "1");
+    assert_eq!(s["directives"], "legacy_dep=0,app::handlers=1");
+    let p = drive_n(app, "p", 10);
+    let m = flushed_metrics();
+    assert_eq!(
+        (rate(&m, routes::TARGET), rate(&m, "legacy_dep")),
+        (1.0, 0.0)
+    );
+    let file = read_file(dir.path());
+    let (handlers, legacy) = (
+        kept_lines(&file, routes::TARGET),
+        kept_lines(&file, "legacy_dep"),
+    );
+    for sent in &p {
+        let full = 1 + usize::from(!sent.fail);
+        assert_eq!(handlers.get(&sent.id), Some(&full), "{}", sent.id);
+        assert_eq!(legacy.get(&sent.id), None, "{}", sent.id);
+    }
+    // GET: the figures, lifetime and recent, per target.
+    let s = admin_json(admin, "GET", "/admin/sampling", "");
+    let t = target_json(&s, routes::TARGET);
+    assert_eq!(
+        (t["rate"].as_f64(), t["seen"].as_u64()),
+        (Some(1.0), Some(19))
+    );
+    assert!(
+        t["recent_seen"].is_u64() && t.get("recent_rate").is_some(),
+        "{t}"
+    );
+
+    // `target[key]` (a `sample_key` under a target), percent-encoded as a path segment.
+    admin_json(admin, "PUT", "/admin/sampling/app::handlers", "0");
+    let s = admin_json(admin, "PUT", "/admin/sampling/app::handlers%5Bq-3%5D", "1");
+    assert_eq!(
+        s["directives"],
+        "legacy_dep=0,app::handlers=0,app::handlers[q-3]=1"
+    );
+    drive_n(app, "q", 10);
+    let file = flushed_file();
+    let q = kept_lines(&file, routes::TARGET);
+    assert!(q.keys().all(|id| !id.starts_with("q-")), "{q:?}");
+    let s = admin_json(
+        admin,
+        "DELETE",
+        "/admin/sampling/app::handlers%5Bq-3%5D",
+        "",
+    );
+    assert_eq!(s["directives"], "legacy_dep=0,app::handlers=0");
+    let gone = "/admin/sampling/app::handlers%5Bq-3%5D";
+    assert_eq!(http(admin, "DELETE", gone, &[], b"").0, 404);
+
+    // The bare default by its reserved name; a target removed falls under it.
+    let s = admin_json(admin, "PUT", "/admin/sampling/@default", "0");
+    assert_eq!(s["directives"], "legacy_dep=0,app::handlers=0,0");
+    let s = admin_json(admin, "DELETE", "/admin/sampling/app::handlers", "");
+    assert_eq!(s["directives"], "legacy_dep=0,0");
+    // Round trip: the string GET shows, PUT back whole, is the same set.
+    let s = admin_json(admin, "PUT", "/admin/sampling", "legacy_dep=0,0");
+    assert_eq!(s["directives"], "legacy_dep=0,0");
+
+    // Bad input: named, nothing changed.
+    let (status, body) = http(admin, "PUT", "/admin/sampling/legacy_dep", &[], b"2");
+    assert_eq!(status, 400);
+    assert!(body.contains("legacy_dep=2"), "{body}");
+    let forever = "/admin/sampling/legacy_dep?for=forever";
+    let (status, body) = http(admin, "PUT", forever, &[], b"1");
+    assert_eq!(status, 400);
+    assert!(body.contains("forever"), "{body}");
+    let huge = vec![b'1'; 1 << 20];
+    assert_eq!(http(admin, "PUT", "/admin/sampling/x", &[], &huge).0, 413);
+
+    // For a while, then back by itself: raised for 1 s, the dependency's lines are kept...
+    let s = admin_json(admin, "PUT", "/admin/sampling/legacy_dep?for=1s", "1");
+    assert_eq!(s["directives"], "0,legacy_dep=1");
+    let r = drive_n(app, "r", 5);
+    let legacy = kept_lines(&flushed_file(), "legacy_dep");
+    assert!(r.iter().all(|s| legacy.get(&s.id) == Some(&1)));
+    // ...and the change reverts, seen through GET (polled: no assertion on time).
+    let mut last = Value::Null;
+    let reverted = (0..600).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        last = admin_json(admin, "GET", "/admin/sampling", "")["directives"].clone();
+        last == "0,legacy_dep=0"
+    });
+    assert!(reverted, "the timed change did not revert: {last}");
+    drive_n(app, "s", 5);
+    let m = flushed_metrics();
+    assert_eq!(rate(&m, "legacy_dep"), 0.0);
+    let legacy = kept_lines(&flushed_file(), "legacy_dep");
+    assert!(legacy.keys().all(|id| !id.starts_with("s-")), "{legacy:?}");
+
+    // A panic in a handler: no answer, but its ERROR line is in the file, in the
+    // request's span (the panic hook logged and flushed it; no shutdown was needed).
+    let boom = [("x-request-id", "boom")];
+    assert_eq!(
+        http_or_closed(app, "GET", "/work?key=9&panic=true", &boom, b""),
+        None
+    );
+    let file = flushed_file();
+    let panicked = file
+        .iter()
+        .find(|l| l["target"] == "panic" && level_of(l) == "ERROR")
+        .expect("the panic's own ERROR line");
+    assert_eq!(panicked["span"]["request_id"], "boom");
+    assert!(
+        message(panicked).is_some_and(|m| m.contains("request asked to panic (key 9)")),
+        "{panicked}"
+    );
+    // The service goes on serving.
+    assert_eq!(http(app, "GET", "/work?key=1", &[], b"").0, 200);
+
+    let (status, stopped) = service.stop("-TERM");
+    assert!(status.success(), "{status}");
+    assert!(stopped.ends_with("flush=ok"), "{stopped}");
 }

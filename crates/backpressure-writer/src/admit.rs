@@ -176,7 +176,7 @@ impl Shared {
         let seq = st.next_seq;
         st.next_seq += 1;
         // Timing every line would cost a clock read each; one in 64 is plenty for a histogram.
-        let stamp = if seq.is_multiple_of(QUEUE_WAIT_SAMPLE) {
+        let stamp = if seq % QUEUE_WAIT_SAMPLE == 0 {
             self.now_nanos()
         } else {
             0

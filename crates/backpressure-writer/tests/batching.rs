@@ -25,7 +25,7 @@ fn text(i: usize, keep: bool) -> Vec<u8> {
 
 /// Every `every`th line is keep-level (`every == 0`: none).
 fn is_keep(i: usize, every: usize) -> bool {
-    every != 0 && i.is_multiple_of(every)
+    every != 0 && i % every == 0
 }
 
 fn writer(sink: impl Write + Send + 'static) -> (NonBlocking, backpressure_writer::WorkerGuard) {
@@ -150,7 +150,7 @@ fn metered_writes(every: usize) -> u64 {
         } else {
             w.write_all(&line).unwrap();
         }
-        if (i + 1).is_multiple_of(PER_CREDIT) {
+        if (i + 1) % PER_CREDIT == 0 {
             sink.grant_and_wait();
         }
     }

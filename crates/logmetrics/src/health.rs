@@ -99,8 +99,9 @@ impl Default for HealthThresholds {
 }
 
 impl HealthThresholds {
-    /// Queue saturation (see [`WriterHealth::queue_saturation`]) above which the writer is
-    /// unhealthy, in `(0, 1]` (default 0.8).
+    /// Queue saturation, in lines or in bytes (see [`WriterHealth::queue_saturation`] and
+    /// [`WriterHealth::byte_saturation`]), above which the writer is unhealthy, in `(0, 1]`
+    /// (default 0.8). One threshold for both: either bound, once full, refuses lines.
     pub fn max_queue_saturation(mut self, ratio: f64) -> Self {
         self.max_queue_saturation = ratio;
         self
@@ -167,9 +168,15 @@ pub enum Problem {
         /// Time since the last accepted write.
         since_last_write: Duration,
     },
-    /// The queue is fuller than the threshold.
+    /// The queue is fuller than the threshold, counted in lines.
     QueueSaturated {
         /// Depth over capacity, in `[0, 1]`.
+        saturation: f64,
+    },
+    /// The queue is fuller than the threshold, counted in bytes (the byte bound fills
+    /// first when lines are large).
+    BytesSaturated {
+        /// Buffered bytes over the byte capacity, in `[0, 1]`.
         saturation: f64,
     },
     /// Lines were dropped within the health window.
@@ -205,6 +212,9 @@ impl fmt::Display for Problem {
             Problem::QueueSaturated { saturation } => {
                 write!(f, "queue {:.0}% full", saturation * 100.0)
             }
+            Problem::BytesSaturated { saturation } => {
+                write!(f, "queue {:.0}% full in bytes", saturation * 100.0)
+            }
             Problem::LinesDropped { lines, window } => {
                 write!(f, "{lines} lines dropped in the last {window:?}")
             }
@@ -236,6 +246,14 @@ pub struct WriterHealth {
     /// overflow policy fill at most `buffered_lines_limit / capacity` of it (8/9 with the
     /// default `keep_capacity`); the threshold's default, 0.8, sits below that.
     pub queue_saturation: f64,
+    /// Bytes of the buffered lines ([`Stats::buffered_bytes`]).
+    pub buffered_bytes: usize,
+    /// Bytes the writer can buffer: [`Stats::byte_capacity`] plus
+    /// [`Stats::keep_byte_capacity`], the bound of `buffered_bytes`.
+    pub byte_capacity: usize,
+    /// `buffered_bytes / byte_capacity`, in `[0, 1]` (0 when the byte capacity is 0). As
+    /// with lines, lines under the overflow policy fill at most the policy's share of it.
+    pub byte_saturation: f64,
     /// Lines dropped within the health window, all reasons.
     pub dropped_in_window: u64,
     /// Of those, per reason (only reasons with drops), named by `DropReason::as_str`, in
@@ -313,11 +331,24 @@ impl fmt::Display for HealthReport {
 /// over the room for them (`capacity + keep_capacity`), clamped to `[0, 1]` so that a
 /// hand-made `Stats` cannot push it out.
 pub(crate) fn saturation(s: &Stats) -> f64 {
-    let room = s.capacity.saturating_add(s.keep_capacity);
-    if room == 0 {
+    ratio(s.queue_depth, s.capacity.saturating_add(s.keep_capacity))
+}
+
+/// The fraction of the writer's byte room in use: buffered bytes over
+/// `byte_capacity + keep_byte_capacity`, clamped to `[0, 1]` as [`saturation`] is.
+pub(crate) fn byte_saturation(s: &Stats) -> f64 {
+    ratio(
+        s.buffered_bytes,
+        s.byte_capacity.saturating_add(s.keep_byte_capacity),
+    )
+}
+
+/// `part / whole` in `[0, 1]`; 0 for an empty whole (a hand-made `Stats` with no bound).
+fn ratio(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
         0.0
     } else {
-        (s.queue_depth as f64 / room as f64).clamp(0.0, 1.0)
+        (part as f64 / whole as f64).clamp(0.0, 1.0)
     }
 }
 
@@ -346,6 +377,7 @@ pub(crate) fn check_writer(
     let errors = since(s.write_errors, base.write_errors);
 
     let saturation = saturation(s);
+    let byte_saturation = byte_saturation(s);
     let mut problems = Vec::new();
     if !s.worker_alive {
         problems.push(Problem::WorkerGone);
@@ -360,6 +392,11 @@ pub(crate) fn check_writer(
     }
     if saturation > t.max_queue_saturation {
         problems.push(Problem::QueueSaturated { saturation });
+    }
+    if byte_saturation > t.max_queue_saturation {
+        problems.push(Problem::BytesSaturated {
+            saturation: byte_saturation,
+        });
     }
     if dropped > t.max_dropped {
         problems.push(Problem::LinesDropped {
@@ -377,6 +414,9 @@ pub(crate) fn check_writer(
         queue_depth: s.queue_depth,
         capacity: s.capacity.saturating_add(s.keep_capacity),
         queue_saturation: saturation,
+        buffered_bytes: s.buffered_bytes,
+        byte_capacity: s.byte_capacity.saturating_add(s.keep_byte_capacity),
+        byte_saturation,
         dropped_in_window: dropped,
         dropped_by_reason,
         write_errors_in_window: errors,

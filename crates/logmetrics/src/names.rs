@@ -50,6 +50,24 @@ pub const WRITER_QUEUE_WAIT: &str = "log_writer_queue_wait_seconds";
 /// Time one batch took to write (and flush).
 pub const WRITER_BATCH_WRITE: &str = "log_writer_batch_write_seconds";
 
+// Figures the writer and sampler gained with the byte bound and target retirement
+// (logmetrics-catchup).
+/// Of the buffered lines, those inside the sink's `write` call right now.
+pub const WRITER_LINES_IN_SINK: &str = "log_writer_lines_in_sink";
+/// Bytes of the lines in [`WRITER_QUEUE_DEPTH`].
+pub const WRITER_QUEUE_BYTES: &str = "log_writer_queue_bytes";
+/// Bytes the writer can buffer (`byte_capacity` plus `keep_byte_capacity`): the bound of
+/// [`WRITER_QUEUE_BYTES`].
+pub const WRITER_QUEUE_CAPACITY_BYTES: &str = "log_writer_queue_capacity_bytes";
+/// Targets no longer configured whose figures the sampler remembers.
+pub const SAMPLING_RETIRED_TARGETS: &str = "log_sampling_retired_targets";
+/// Retired targets forgotten to stay under the bound on remembered ones.
+pub const SAMPLING_TARGETS_FORGOTTEN: &str = "log_sampling_targets_forgotten_total";
+/// Producers waiting for room in the writer's queue right now.
+pub const WRITER_BLOCKED_PRODUCERS: &str = "log_writer_blocked_producers";
+/// Times the sampler's circuit breaker has closed again.
+pub const SAMPLING_BREAKER_RECOVERIES: &str = "log_sampling_breaker_recoveries_total";
+
 /// Per-key counters currently live.
 pub const SAMPLING_ACTIVE_KEYS: &str = "log_sampling_active_keys";
 /// Callsites with counters of their own (keys that are callsites, outside the LRU).
@@ -166,6 +184,14 @@ pub const METRICS: &[MetricDef] = &[
     def(WRITER_LAST_WRITE_AGE, Gauge, Some(Unit::Seconds), BY_NAME, "Seconds since the sink last accepted a write, as of the last export."),
     def(WRITER_QUEUE_WAIT, Histogram, Some(Unit::Seconds), BY_NAME, "Time a timed line waited in the queue (a fixed fraction of lines is timed)."),
     def(WRITER_BATCH_WRITE, Histogram, Some(Unit::Seconds), BY_NAME, "Time one batch took to write and, when it ended with one, flush."),
+    // Byte bound and target retirement (logmetrics-catchup).
+    def(WRITER_LINES_IN_SINK, Gauge, Some(Unit::Count), BY_NAME, "Of the buffered lines, those inside the sink's write call right now (settled when it returns)."),
+    def(WRITER_QUEUE_BYTES, Gauge, Some(Unit::Bytes), BY_NAME, "Bytes of the lines buffered in the writer (those of log_writer_queue_depth)."),
+    def(WRITER_QUEUE_CAPACITY_BYTES, Gauge, Some(Unit::Bytes), BY_NAME, "Bytes the writer can buffer: buffered_bytes_limit plus the keep-level byte room, the bound of log_writer_queue_bytes."),
+    def(SAMPLING_RETIRED_TARGETS, Gauge, Some(Unit::Count), BY_NAME, "Targets no longer configured whose figures the sampler remembers (a target that comes back carries on from them)."),
+    def(SAMPLING_TARGETS_FORGOTTEN, Counter, Some(Unit::Count), BY_NAME, "Retired targets forgotten to stay under the bound on remembered ones (their figures restart from zero if they come back)."),
+    def(WRITER_BLOCKED_PRODUCERS, Gauge, Some(Unit::Count), BY_NAME, "Producers (application threads) waiting for room in the writer's queue right now: Overflow::Block, or keep-level lines waiting for the keep room."),
+    def(SAMPLING_BREAKER_RECOVERIES, Counter, Some(Unit::Count), BY_NAME, "Times the sampler's circuit breaker has closed again (sampling resumed)."),
     def(SAMPLING_ACTIVE_KEYS, Gauge, Some(Unit::Count), BY_NAME, "Per-key sampling counters currently live."),
     def(SAMPLING_CALLSITE_KEYS, Gauge, Some(Unit::Count), BY_NAME, "Callsites sampled under their own counter (bounded by the code, not evicted)."),
     def(SAMPLING_MAX_KEYS, Gauge, Some(Unit::Count), BY_NAME, "Configured bound on live per-key counters."),

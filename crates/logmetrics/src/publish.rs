@@ -2,9 +2,9 @@
 //!
 //! Keys are built once per registered source (and once per sampler target, the first time
 //! it shows up), so an export after the first allocates nothing: it costs one recorder
-//! lookup per series (~25 for a writer and its 24 histogram buckets, 6 + 3 per target for a
-//! sampler) and runs only on the exporter thread or in `export_now`, never on the logging
-//! hot path.
+//! lookup per series (22 for a writer plus one per histogram bucket that gained
+//! observations, 16 + 3 per target for a sampler, capture included) and runs only on the
+//! exporter thread or in `export_now`, never on the logging hot path.
 
 use backpressure_writer::{DropReason, LatencySnapshot, Stats};
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString};
@@ -81,6 +81,10 @@ pub(crate) struct WriterSeries {
     last_write_age: Key,
     queue_wait: Key,
     batch_write: Key,
+    in_sink: Key,
+    queue_bytes: Key,
+    capacity_bytes: Key,
+    blocked_producers: Key,
     prev_queue_wait: LatencySnapshot,
     prev_batch_write: LatencySnapshot,
     bounds: Vec<f64>,
@@ -119,6 +123,10 @@ impl WriterSeries {
             last_write_age: key(names::WRITER_LAST_WRITE_AGE, &n),
             queue_wait: key(names::WRITER_QUEUE_WAIT, &n),
             batch_write: key(names::WRITER_BATCH_WRITE, &n),
+            in_sink: key(names::WRITER_LINES_IN_SINK, &n),
+            queue_bytes: key(names::WRITER_QUEUE_BYTES, &n),
+            capacity_bytes: key(names::WRITER_QUEUE_CAPACITY_BYTES, &n),
+            blocked_producers: key(names::WRITER_BLOCKED_PRODUCERS, &n),
             prev_queue_wait: LatencySnapshot::default(),
             prev_batch_write: LatencySnapshot::default(),
             bounds: latency_bucket_bounds(),
@@ -134,6 +142,15 @@ impl WriterSeries {
             s.capacity.saturating_add(s.keep_capacity) as f64,
         );
         gauge(r, &self.high_water, s.high_water as f64);
+        gauge(r, &self.in_sink, s.in_sink as f64);
+        gauge(r, &self.queue_bytes, s.buffered_bytes as f64);
+        // Like `capacity`: the bound of `buffered_bytes`, keep-level bytes included.
+        gauge(
+            r,
+            &self.capacity_bytes,
+            s.byte_capacity.saturating_add(s.keep_byte_capacity) as f64,
+        );
+        gauge(r, &self.blocked_producers, s.blocked_producers as f64);
         counter(r, &self.submitted, s.submitted);
         counter(r, &self.written, s.lines_written);
         counter(r, &self.bytes, s.bytes_written);
@@ -218,6 +235,9 @@ pub(crate) struct SamplerSeries {
     breaker_trips: Key,
     enabled: Key,
     pressure_scale: Key,
+    retired_targets: Key,
+    forgotten_targets: Key,
+    breaker_recoveries: Key,
     capture: CaptureSeries,
     /// Grows only with the targets the sampler reports (its directives plus `(other)`), so
     /// the label set stays as small as the configuration.
@@ -237,6 +257,9 @@ impl SamplerSeries {
             breaker_trips: key(names::SAMPLING_BREAKER_TRIPS, &n),
             enabled: key(names::SAMPLING_ENABLED, &n),
             pressure_scale: key(names::SAMPLING_PRESSURE_SCALE, &n),
+            retired_targets: key(names::SAMPLING_RETIRED_TARGETS, &n),
+            forgotten_targets: key(names::SAMPLING_TARGETS_FORGOTTEN, &n),
+            breaker_recoveries: key(names::SAMPLING_BREAKER_RECOVERIES, &n),
             capture: CaptureSeries::new(name),
             targets: Vec::new(),
         }
@@ -255,6 +278,11 @@ impl SamplerSeries {
         counter(r, &self.breaker_trips, s.breaker_trips);
         gauge(r, &self.enabled, if s.enabled { 1.0 } else { 0.0 });
         gauge(r, &self.pressure_scale, s.pressure_scale);
+        gauge(r, &self.retired_targets, s.retired_targets as f64);
+        counter(r, &self.forgotten_targets, s.forgotten_targets);
+        counter(r, &self.breaker_recoveries, s.breaker_recoveries);
+        // `recent_seen`/`recent_kept` are deliberately not published: Prometheus derives
+        // any recent rate from the seen/kept counters (docs/metrics.md, "Not exported").
         self.capture.publish(r, &s.capture);
         for t in &s.targets {
             let series = self.target(&t.target);

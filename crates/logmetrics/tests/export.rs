@@ -30,6 +30,11 @@ fn writer_stats() -> Stats {
     s.batches = 4;
     s.worker_alive = true;
     s.since_last_write = Some(Duration::from_millis(1_500));
+    s.in_sink = 2;
+    s.buffered_bytes = 640;
+    s.byte_capacity = 4_096;
+    s.keep_byte_capacity = 512;
+    s.blocked_producers = 3;
     s
 }
 
@@ -41,6 +46,10 @@ fn target(name: &str, rate: f64, seen: u64, kept: u64) -> TargetStats {
     t.kept = kept;
     t.dropped = seen - kept;
     t.effective_rate = rate;
+    // Recent figures are not published (docs/metrics.md, "Not exported"): set, so that
+    // `every_metric_is_described_with_its_unit` would see a stray series.
+    t.recent_seen = seen / 2;
+    t.recent_kept = kept / 2;
     t
 }
 
@@ -58,6 +67,10 @@ fn sampler_stats() -> SamplingStats {
     db.budget = Some(200.0);
     db.effective_budget = Some(100.0);
     db.effective_rate = 0.025;
+    s.retired_targets = 9;
+    s.forgotten_targets = 17;
+    s.breaker_recoveries = 1;
+    s.recent_interval = Duration::from_secs(10);
     s.targets = vec![
         target("", 0.5, 40, 20),
         target("app::router", 0.05, 1_000, 50),
@@ -96,6 +109,11 @@ fn writer_figures_are_published_exactly() {
     assert_eq!(snap.counter(names::WRITER_BATCHES, APP), 4);
     assert_eq!(snap.gauge(names::WRITER_WORKER_ALIVE, APP), 1.0);
     assert_eq!(snap.gauge(names::WRITER_LAST_WRITE_AGE, APP), 1.5);
+    assert_eq!(snap.gauge(names::WRITER_LINES_IN_SINK, APP), 2.0);
+    assert_eq!(snap.gauge(names::WRITER_QUEUE_BYTES, APP), 640.0);
+    // The bound of the buffered bytes: the overflow policy's room plus the keep room.
+    assert_eq!(snap.gauge(names::WRITER_QUEUE_CAPACITY_BYTES, APP), 4_608.0);
+    assert_eq!(snap.gauge(names::WRITER_BLOCKED_PRODUCERS, APP), 3.0);
 
     // Every reason has a series, zeros included, so alerts see `0` rather than nothing.
     let expected = [
@@ -266,6 +284,9 @@ fn sampler_figures_are_published_per_target() {
     assert_eq!(snap.counter(names::SAMPLING_BREAKER_TRIPS, &m), 2);
     assert_eq!(snap.gauge(names::SAMPLING_ENABLED, &m), 1.0);
     assert_eq!(snap.gauge(names::SAMPLING_PRESSURE_SCALE, &m), 0.5);
+    assert_eq!(snap.gauge(names::SAMPLING_RETIRED_TARGETS, &m), 9.0);
+    assert_eq!(snap.counter(names::SAMPLING_TARGETS_FORGOTTEN, &m), 17);
+    assert_eq!(snap.counter(names::SAMPLING_BREAKER_RECOVERIES, &m), 1);
 
     let t = |target: &'static str| [("name", "main"), ("target", target)];
     // Budgets and effective rates (issue 11): the budget series only for budget targets.
@@ -309,6 +330,8 @@ fn sampler_figures_are_published_per_target() {
         s.targets[1].seen += 200;
         s.targets[1].kept += 10;
         s.breaker_open = false;
+        s.retired_targets = 8;
+        s.forgotten_targets += 3;
     }
     metrics::with_local_recorder(&rec, || exporter.export_now());
     let second = take(&snapshotter);
@@ -325,6 +348,8 @@ fn sampler_figures_are_published_per_target() {
         7
     );
     assert_eq!(second.gauge(names::SAMPLING_BREAKER_OPEN, &m), 0.0);
+    assert_eq!(second.gauge(names::SAMPLING_RETIRED_TARGETS, &m), 8.0);
+    assert_eq!(second.counter(names::SAMPLING_TARGETS_FORGOTTEN, &m), 20);
 }
 
 #[test]

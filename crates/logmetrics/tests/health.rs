@@ -173,6 +173,45 @@ fn queue_saturation_stays_within_zero_and_one() {
 }
 
 #[test]
+fn byte_saturation_stays_within_zero_and_one_and_is_judged_beside_lines() {
+    let (cell, source) = shared(idle_writer());
+    let exporter = Exporter::builder().writer("app", source).build().unwrap();
+    // A few large lines: the line queue is nearly empty, the byte room nearly full.
+    let check = |depth, bytes, byte_capacity, keep_bytes| {
+        {
+            let mut s = cell.lock().unwrap();
+            s.queue_depth = depth;
+            s.buffered_bytes = bytes;
+            s.byte_capacity = byte_capacity;
+            s.keep_byte_capacity = keep_bytes;
+            s.since_last_write = Some(Duration::from_secs(1));
+        }
+        let w = exporter.health().writers.remove(0);
+        assert!((0.0..=1.0).contains(&w.byte_saturation), "{w:?}");
+        assert_eq!(w.buffered_bytes, bytes);
+        (w.byte_saturation, w.byte_capacity, w.problems)
+    };
+    // 3 lines of 2 KiB in an 8 KiB + 1 KiB room: 2/3 full, under the default 0.8.
+    assert_eq!(
+        check(3, 6_144, 8_192, 1_024),
+        (6_144.0 / 9_216.0, 9_216, vec![])
+    );
+    // 4 such lines: 8/9 full in bytes while the line queue is 4% full.
+    let (saturation, room, problems) = check(4, 8_192, 8_192, 1_024);
+    assert_eq!((saturation, room), (8.0 / 9.0, 9_216));
+    assert_eq!(problems, vec![Problem::BytesSaturated { saturation }]);
+    assert_eq!(
+        exporter.health().to_string(),
+        "unhealthy: app: queue 89% full in bytes"
+    );
+    // Full, keep room included; a hand-made source cannot push it out of range; no bound
+    // (a hand-made `Stats::default()`) is never saturated.
+    assert_eq!(check(5, 9_216, 8_192, 1_024).0, 1.0);
+    assert_eq!(check(5, 100_000, 8_192, 1_024).0, 1.0);
+    assert_eq!(check(5, 100, 0, 0), (0.0, 0, vec![]));
+}
+
+#[test]
 fn thresholds_decide_what_is_a_problem() {
     let (cell, source) = shared(idle_writer());
     let exporter = Exporter::builder()

@@ -165,3 +165,32 @@ fn context_capture_figures_are_published_exactly() {
     }
     assert_eq!(s.gauge(names::SAMPLING_CAPTURE_BUFFERED_BYTES, main), 0.0);
 }
+
+#[test]
+fn retired_targets_are_published_from_a_real_sampler() {
+    let sampler = SamplingFilter::builder()
+        .mode(Mode::Deterministic)
+        .parse("app::router=1/10,app::db=0.5,app::cache=0.2")
+        .unwrap();
+    let handle = sampler.handle();
+    let exporter = Exporter::builder()
+        .sampler("main", &handle)
+        .build()
+        .unwrap();
+    let rec = DebuggingRecorder::new();
+    let snapshotter = rec.snapshotter();
+    let m = [("name", "main")];
+
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let before = take(&snapshotter);
+    assert_eq!(before.gauge(names::SAMPLING_RETIRED_TARGETS, &m), 0.0);
+    assert_eq!(before.counter(names::SAMPLING_TARGETS_FORGOTTEN, &m), 0);
+
+    assert!(handle.remove_target("app::db").unwrap());
+    assert!(handle.remove_target("app::cache").unwrap());
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let after = take(&snapshotter);
+    assert_eq!(after.gauge(names::SAMPLING_RETIRED_TARGETS, &m), 2.0);
+    // Two retired targets are far below the bound on remembered ones.
+    assert_eq!(after.counter(names::SAMPLING_TARGETS_FORGOTTEN, &m), 0);
+}

@@ -109,6 +109,15 @@ fn exact_written_and_dropped_from_a_stalled_writer() {
     // The bound of the depth: 4 plus the keep-level reserve (1/8 of 4, at least 1).
     assert_eq!(stalled.gauge(names::WRITER_QUEUE_CAPACITY, APP), 5.0);
     assert_eq!(stalled.gauge(names::WRITER_WORKER_ALIVE, APP), 1.0);
+    // Line 0 is inside the sink's write; lines 0 to 3 ("line N\n", 7 bytes each) are
+    // buffered.
+    assert_eq!(stalled.gauge(names::WRITER_LINES_IN_SINK, APP), 1.0);
+    assert_eq!(stalled.gauge(names::WRITER_QUEUE_BYTES, APP), 28.0);
+    let s = g.writer.stats();
+    assert_eq!(
+        stalled.gauge(names::WRITER_QUEUE_CAPACITY_BYTES, APP),
+        (s.byte_capacity + s.keep_byte_capacity) as f64
+    );
     let stalled_health = exporter.health();
     assert_eq!(
         stalled_health.writers[0].dropped_by_reason,

@@ -11,13 +11,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracing_core::Level;
+#[cfg(feature = "env-filter")]
 use tracing_subscriber::EnvFilter;
 
 use crate::budget::Budgets;
 use crate::capture::{CaptureSettings, CaptureSpec};
 use crate::clock::{Clock, SystemClock};
-use crate::directive::{split, DirectiveSet};
-use crate::error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind, SettingError};
+#[cfg(feature = "env-filter")]
+use crate::directive::split;
+use crate::directive::DirectiveSet;
+#[cfg(feature = "env-filter")]
+use crate::error::ParseErrorKind;
+use crate::error::{BuildError, BuildErrorKind, ParseError, SettingError};
 use crate::extract::KeyExtractor;
 use crate::filter::SamplingFilter;
 use crate::mode::Mode;
@@ -371,7 +376,9 @@ impl SamplingFilterBuilder {
     /// Splits one string of levels and rates (`"info,app::router=debug@0.05"`)
     /// into an `EnvFilter` (the level parts; `error` if there are none, as for
     /// an unset `RUST_LOG`) and a sampler with these settings (the rate parts).
-    /// See [`split_directives`](crate::split_directives).
+    /// See [`split_directives`](crate::split_directives). Needs the `env-filter`
+    /// feature (on by default).
+    #[cfg(feature = "env-filter")]
     pub fn split(self, directives: &str) -> Result<(EnvFilter, SamplingFilter), BuildError> {
         let (env, sample) = split::split(directives)?;
         // No level part: as `EnvFilter::from_default_env` does for an unset
@@ -511,6 +518,7 @@ impl SamplingFilterBuilder {
 ///     .with(levels)
 ///     .with(fmt::layer().with_filter(sampler));
 /// ```
+#[cfg(feature = "env-filter")]
 pub fn split_directives(s: &str) -> Result<(EnvFilter, SamplingFilter), ParseError> {
     SamplingFilter::builder()
         .split(s)

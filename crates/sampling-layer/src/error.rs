@@ -94,6 +94,7 @@ impl ParseError {
         }
     }
 
+    #[cfg_attr(not(feature = "env-filter"), allow(dead_code))] // only the splitter wraps
     pub(crate) fn with_source(mut self, source: impl Error + Send + Sync + 'static) -> Self {
         self.source = Some(Arc::new(source));
         self

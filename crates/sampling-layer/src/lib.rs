@@ -70,6 +70,17 @@
 //!   `opentelemetry` 0.33 / `tracing-opentelemetry` 0.34, so the logs kept are those of
 //!   the traces exported; decided in `enabled` where the callsite needs no field.
 //!
+//! # Feature flags
+//!
+//! - `env-filter` (on by default): [`split_directives`] and
+//!   [`SamplingFilterBuilder::split`], one string for `EnvFilter` and the
+//!   sampler. Without it the crate does not build tracing-subscriber's
+//!   `env-filter` (and its regex engine).
+//! - `opentelemetry` (off by default): the `otel` module (see above).
+//!
+//! The crate asks tracing-subscriber for `registry` (per-layer filters, span
+//! lookups) and `fmt` ([`Annotated`], the capture writer) and nothing else.
+//!
 //! # Directives
 //!
 //! This is the one statement of the syntax; the parser (`src/directive/`)
@@ -547,7 +558,9 @@ mod stats;
 mod sync;
 
 pub use annotate::{sample_rate, Annotated};
-pub use builder::{split_directives, SamplingFilterBuilder, DEFAULT_ENV};
+#[cfg(feature = "env-filter")]
+pub use builder::split_directives;
+pub use builder::{SamplingFilterBuilder, DEFAULT_ENV};
 pub use capture::{CaptureSink, CaptureStats, CaptureWriter};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use compose::{SamplerAnd, SamplerNot, SamplerOr};

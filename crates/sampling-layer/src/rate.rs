@@ -215,11 +215,11 @@ impl fmt::Display for Rate {
         }
         let mut q = self.q;
         let (mut twos, mut fives) = (0u32, 0u32);
-        while q.is_multiple_of(2) {
+        while q % 2 == 0 {
             q /= 2;
             twos += 1;
         }
-        while q.is_multiple_of(5) {
+        while q % 5 == 0 {
             q /= 5;
             fives += 1;
         }

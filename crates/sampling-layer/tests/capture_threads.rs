@@ -121,7 +121,7 @@ fn eight_threads_of_interleaved_requests_each_error_carries_only_its_own_lines()
                         for i in 0..STEPS {
                             tracing::debug!(req = id, i, "step");
                         }
-                        if id.is_multiple_of(3) {
+                        if id % 3 == 0 {
                             tracing::error!(req = id, "failed");
                         }
                     }
@@ -141,12 +141,12 @@ fn eight_threads_of_interleaved_requests_each_error_carries_only_its_own_lines()
             .filter(|(t, _)| *t == id)
             .map(|(_, l)| l.clone())
             .collect();
-        let (c, e) = check_thread(&lines, |r| r.is_multiple_of(3), STEPS);
+        let (c, e) = check_thread(&lines, |r| r % 3 == 0, STEPS);
         captured += c;
         errors += e;
     }
     let total = THREADS * PER_THREAD;
-    assert_eq!(errors, (0..total).filter(|i| i.is_multiple_of(3)).count());
+    assert_eq!(errors, (0..total).filter(|i| i % 3 == 0).count());
     let s = handle.capture_stats();
     assert!(balanced(&s));
     assert_eq!((s.flushed as usize, s.buffered_lines), (captured, 0));

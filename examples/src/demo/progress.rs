@@ -73,7 +73,7 @@ impl Progress {
                 let mut ticks = 0u32;
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
                     ticks += 1;
-                    ticker.tick(ticks.is_multiple_of(TICKS_PER_LINE));
+                    ticker.tick(ticks % TICKS_PER_LINE == 0);
                 }
                 // Without a bar, a last line with the final figures.
                 ticker.tick(true);

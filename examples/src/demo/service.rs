@@ -113,7 +113,7 @@ impl Dice {
 
     /// True one time in `n`.
     pub(crate) fn one_in(&mut self, n: u64) -> bool {
-        self.next().is_multiple_of(n)
+        self.next() % n == 0
     }
 
     fn below(&mut self, n: u64) -> u64 {
@@ -220,7 +220,7 @@ impl Pacer {
     /// Counts one iteration, sleeping when ahead of schedule.
     pub(crate) fn tick(&mut self) {
         self.done += 1;
-        if !self.per_sec.is_finite() || !self.done.is_multiple_of(32) {
+        if !self.per_sec.is_finite() || self.done % 32 != 0 {
             return;
         }
         let due = Duration::from_secs_f64(self.done as f64 / self.per_sec);

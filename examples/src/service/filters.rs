@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use sampling_layer::{Mode, SamplingFilter};
+use sampling_layer::{otel, Mode, SamplingFilter};
 use tracing_subscriber::filter::{Directive, EnvFilter};
 
 /// The level variable: `EnvFilter` directives for everything the service logs.
@@ -58,15 +58,18 @@ pub struct Filters {
 }
 
 impl Filters {
-    /// Reads `RUST_LOG` and `RUST_LOG_SAMPLE` from the environment.
-    pub fn from_env(stdout_levels: &str) -> Result<Filters, ConfigError> {
+    /// Reads `RUST_LOG` and `RUST_LOG_SAMPLE` from the environment. With
+    /// [`Keys::FollowTrace`] (`--otel`) the sampler keeps the logs of sampled OpenTelemetry traces, falling back
+    /// to `request_id` outside a trace ([`Keys`]).
+    pub fn from_env(stdout_levels: &str, keys: Keys) -> Result<Filters, ConfigError> {
         let rust_log = env_var(RUST_LOG)?;
         let rust_log_sample = env_var(RUST_LOG_SAMPLE)?;
-        Filters::parse(
-            rust_log.as_deref(),
-            rust_log_sample.as_deref(),
-            stdout_levels,
-        )
+        let rates = rust_log_sample.as_deref().unwrap_or(DEFAULT_RATES);
+        Ok(Filters {
+            levels: parse_levels(RUST_LOG, levels_or_default(rust_log.as_deref()))?,
+            sampler: parse_rates_with(RUST_LOG_SAMPLE, rates, keys)?,
+            stdout: parse_levels("--stdout-log", stdout_levels)?,
+        })
     }
 
     /// Parses the values as given; `None` (unset) takes the defaults. An empty
@@ -76,16 +79,32 @@ impl Filters {
         rust_log_sample: Option<&str>,
         stdout_levels: &str,
     ) -> Result<Filters, ConfigError> {
-        let levels = match rust_log {
-            Some(v) if !v.trim().is_empty() => v,
-            _ => DEFAULT_LEVELS,
-        };
         Ok(Filters {
-            levels: parse_levels(RUST_LOG, levels)?,
+            levels: parse_levels(RUST_LOG, levels_or_default(rust_log))?,
             sampler: parse_rates(RUST_LOG_SAMPLE, rust_log_sample.unwrap_or(DEFAULT_RATES))?,
             stdout: parse_levels("--stdout-log", stdout_levels)?,
         })
     }
+}
+
+fn levels_or_default(rust_log: Option<&str>) -> &str {
+    match rust_log {
+        Some(v) if !v.trim().is_empty() => v,
+        _ => DEFAULT_LEVELS,
+    }
+}
+
+/// What the file's sampler keys its consistent decisions on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keys {
+    /// The `request_id` span field (xxh3 of its text): the same requests in every process
+    /// that samples by it.
+    #[default]
+    RequestId,
+    /// The current OpenTelemetry trace: an event is kept iff its trace is sampled (then
+    /// thinned further by whole traces at its directive's rate); outside a trace, the
+    /// `request_id` field as above.
+    FollowTrace,
 }
 
 /// An `EnvFilter` from `value`, or the first directive it rejects. `EnvFilter` itself says
@@ -110,23 +129,34 @@ pub fn parse_levels(source: &str, value: &str) -> Result<EnvFilter, ConfigError>
 
 /// The file's sampler: consistent by `request_id`, rates from `value`.
 pub fn parse_rates(source: &str, value: &str) -> Result<SamplingFilter, ConfigError> {
-    SamplingFilter::builder()
-        .mode(Mode::Consistent {
-            field: REQUEST_ID.into(),
-        })
-        .parse(value)
-        .map_err(|e| {
-            // A directive error names its item; a setting error has none.
-            let (directive, reason) = match e.parse_error() {
-                Some(p) => (p.directive().to_owned(), p.kind().to_string()),
-                None => (String::new(), e.to_string()),
-            };
-            ConfigError {
-                source: source.to_owned(),
-                directive,
-                reason,
-            }
-        })
+    parse_rates_with(source, value, Keys::RequestId)
+}
+
+/// [`parse_rates`] keyed as `keys` says.
+pub fn parse_rates_with(
+    source: &str,
+    value: &str,
+    keys: Keys,
+) -> Result<SamplingFilter, ConfigError> {
+    let builder = SamplingFilter::builder().mode(Mode::Consistent {
+        field: REQUEST_ID.into(),
+    });
+    let builder = match keys {
+        Keys::RequestId => builder,
+        Keys::FollowTrace => builder.key_extractor(otel::follow_trace()),
+    };
+    builder.parse(value).map_err(|e| {
+        // A directive error names its item; a setting error has none.
+        let (directive, reason) = match e.parse_error() {
+            Some(p) => (p.directive().to_owned(), p.kind().to_string()),
+            None => (String::new(), e.to_string()),
+        };
+        ConfigError {
+            source: source.to_owned(),
+            directive,
+            reason,
+        }
+    })
 }
 
 fn env_var(name: &str) -> Result<Option<String>, ConfigError> {

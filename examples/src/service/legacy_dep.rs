@@ -14,7 +14,7 @@ pub const WARN_EVERY: u32 = 50;
 pub fn lookup(key: u32) -> u32 {
     log::debug!(target: TARGET, "probing the cache for key {key}");
     log::info!(target: TARGET, "looked up key {key}");
-    if key.is_multiple_of(WARN_EVERY) {
+    if key % WARN_EVERY == 0 {
         log::warn!(target: TARGET, "key {key} uses a deprecated lookup");
     }
     key.wrapping_mul(2_654_435_761) % 1000

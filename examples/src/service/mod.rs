@@ -9,18 +9,25 @@
 //!   human-readable, with its own levels (`--stdout-log`), not sampled ([`telemetry`]).
 //! - **`log`-crate events** of a dependency ([`legacy_dep`]) bridged by `tracing-log`.
 //! - **Routes** ([`routes`]): `/work` (instrumented), `/metrics` and `/ready` on the app's
-//!   listener; `/admin/sampling`, `/admin/level` and `/admin/flush` on a second listener,
-//!   bound to loopback by default, with bodies bounded to 64 KiB.
+//!   listener; ([`admin`]) `/admin/sampling` (whole set, or `/admin/sampling/{target}` one
+//!   target, optionally for a while), `/admin/level` and `/admin/flush` on a second
+//!   listener, bound to loopback by default, with bodies bounded to 64 KiB.
+//! - **A panic hook** that logs a panic as an ERROR line and flushes the writers before
+//!   the process goes on (or aborts).
+//! - **OpenTelemetry**, opt-in (`--otel`, [`otel`]): traces sampled at the root, and the
+//!   file keeps the logs of exactly the sampled traces.
 //! - **Graceful shutdown** on SIGINT or SIGTERM: stop accepting and finish the requests in
-//!   flight, stop the figures exporter, flush the writers within a deadline, drop their
-//!   guards. `docs/guide.md` explains the order.
+//!   flight, shut the tracer provider down, stop the figures exporter, flush the writers
+//!   within a deadline, drop their guards. `docs/guide.md` explains the order.
 //!
 //! Once both listeners are bound it prints one line on stdout,
 //! `service listening app=ADDR admin=ADDR`, and at the end
 //! `service stopped file_submitted=N file_written=N file_dropped=N ...`.
 
+pub mod admin;
 pub mod filters;
 pub mod legacy_dep;
+pub mod otel;
 pub mod routes;
 pub mod telemetry;
 
@@ -33,8 +40,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing_appender::rolling::Rotation;
 
-use self::filters::Filters;
-use self::routes::{AdminState, AppState};
+use self::admin::AdminState;
+use self::filters::{Filters, Keys};
+use self::routes::AppState;
 use self::telemetry::{Outcome, Settings, Telemetry};
 
 /// The service's command line; every flag can also come from the environment.
@@ -70,6 +78,18 @@ pub struct Config {
     /// may take to flush, in milliseconds (each).
     #[arg(long, env = "SERVICE_SHUTDOWN_DEADLINE_MS", default_value_t = 5_000)]
     pub shutdown_deadline_ms: u64,
+    /// Trace with OpenTelemetry, and keep in the file the logs of the sampled traces
+    /// (falling back to `request_id` outside a trace).
+    #[arg(long, env = "SERVICE_OTEL")]
+    pub otel: bool,
+    /// With `--otel`: the share of traces sampled (`TraceIdRatioBased` at the root). The
+    /// service reads no incoming `traceparent`: every request starts a trace.
+    #[arg(long, env = "SERVICE_OTEL_HEAD_RATE", default_value_t = 0.1)]
+    pub otel_head_rate: f64,
+    /// With `--otel`: write each exported span as a JSON line to this file (a stand-in
+    /// for an OTLP exporter).
+    #[arg(long, env = "SERVICE_OTEL_SPANS_FILE", requires = "otel")]
+    pub otel_spans_file: Option<PathBuf>,
 }
 
 /// How often the log file rolls over.
@@ -104,7 +124,12 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> std::process::ExitCo
 /// subscriber, `log` logger and `metrics` recorder: once per process.
 pub fn run(config: Config) -> Result<Outcome, Box<dyn Error>> {
     // Checked before anything is created: a typo leaves no empty log file behind.
-    let filters = Filters::from_env(&config.stdout_log)?;
+    let keys = if config.otel {
+        Keys::FollowTrace
+    } else {
+        Keys::RequestId
+    };
+    let filters = Filters::from_env(&config.stdout_log, keys)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -112,6 +137,14 @@ pub fn run(config: Config) -> Result<Outcome, Box<dyn Error>> {
 }
 
 async fn serve(config: Config, filters: Filters) -> Result<Outcome, Box<dyn Error>> {
+    let deadline = Duration::from_millis(config.shutdown_deadline_ms);
+    let tracer_provider = match config.otel {
+        true => Some(otel::provider(
+            config.otel_head_rate,
+            config.otel_spans_file.as_deref(),
+        )?),
+        false => None,
+    };
     let settings = Settings {
         log_dir: &config.log_dir,
         rotation: match config.rotation {
@@ -119,9 +152,10 @@ async fn serve(config: Config, filters: Filters) -> Result<Outcome, Box<dyn Erro
             Rotate::Hourly => Rotation::HOURLY,
         },
         export_interval: Duration::from_millis(config.export_interval_ms.max(1)),
+        panic_flush_deadline: deadline,
+        tracer_provider,
     };
     let telemetry = Telemetry::install(filters, &settings)?;
-    let deadline = Duration::from_millis(config.shutdown_deadline_ms);
 
     let app_listener = TcpListener::bind((config.bind, config.port)).await?;
     let admin_listener = TcpListener::bind(config.admin_addr).await?;
@@ -148,7 +182,7 @@ async fn serve(config: Config, filters: Filters) -> Result<Outcome, Box<dyn Erro
         prometheus: telemetry.prometheus.clone(),
         exporter: exporter.clone(),
     });
-    let admin = routes::admin(AdminState {
+    let admin = admin::admin(AdminState {
         sampling: telemetry.sampling.clone(),
         levels: telemetry.levels.clone(),
         file: telemetry.file.clone(),
@@ -185,7 +219,7 @@ async fn serve(config: Config, filters: Filters) -> Result<Outcome, Box<dyn Erro
     }
     upkeep.abort();
     tracing::info!(target: "app", "stopped serving");
-    // 2.-4. Exporter, flush, guards: off the runtime, the flush blocks.
+    // 2.-5. Tracer provider, exporter, flush, guards: off the runtime, the flushes block.
     let outcome = tokio::task::spawn_blocking(move || telemetry.shutdown(deadline)).await?;
     println!("{outcome}");
     Ok(outcome)

@@ -1,38 +1,29 @@
-//! The two routers: the application's (`/work`, `/metrics`, `/ready`) and the admin one
-//! (`/admin/sampling`, `/admin/level`, `/admin/flush`), served on separate listeners.
+//! The application's router (`/work`, `/metrics`, `/ready`); the admin one, on a listener
+//! of its own, is in [`admin`](super::admin).
 //!
 //! Only `/work` is instrumented. Scrapes, probes and admin calls log nothing, so that the
 //! figures they read are not moved by reading them.
 
-use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
-use backpressure_writer::{NonBlocking, WorkerGuard};
 use logmetrics::Exporter;
 use metrics_exporter_prometheus::PrometheusHandle;
-use sampling_layer::SamplingHandle;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::{debug, error, info, warn};
 
 use super::legacy_dep;
-use super::telemetry::LevelHandle;
 
 /// The target of the handlers' events (and of their span).
 pub const TARGET: &str = "app::handlers";
 /// DEBUG events per `/work` request.
 pub const STEPS: u32 = 3;
-/// The largest admin request body. A directive string is a few hundred bytes; anything
-/// near this is a mistake or an attack, refused with 413 before it is parsed.
-pub const ADMIN_BODY_LIMIT: usize = 64 * 1024;
 /// The longest `x-request-id` taken from a client; longer or odd ones get a fresh id.
 pub const MAX_REQUEST_ID: usize = 64;
 
@@ -45,39 +36,12 @@ pub struct AppState {
     pub exporter: Exporter,
 }
 
-/// State of the admin router.
-#[derive(Debug, Clone)]
-pub struct AdminState {
-    /// The file's sampler.
-    pub sampling: SamplingHandle,
-    /// `RUST_LOG`.
-    pub levels: LevelHandle,
-    /// The file writer, for its figures.
-    pub file: NonBlocking,
-    /// The file writer's guard, for `/admin/flush`.
-    pub file_guard: Arc<WorkerGuard>,
-    /// Publishes the figures on `/admin/flush`.
-    pub exporter: Exporter,
-    /// How long `/admin/flush` waits for the writer.
-    pub flush_deadline: Duration,
-}
-
 /// `/work`, `/metrics` and `/ready`.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/work", get(work))
         .route("/metrics", get(metrics))
         .route("/ready", get(ready))
-        .with_state(state)
-}
-
-/// `/admin/sampling`, `/admin/level` and `/admin/flush`, bodies bounded.
-pub fn admin(state: AdminState) -> Router {
-    Router::new()
-        .route("/admin/sampling", get(get_sampling).put(put_sampling))
-        .route("/admin/level", get(get_level).put(put_level))
-        .route("/admin/flush", post(flush))
-        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
         .with_state(state)
 }
 
@@ -124,6 +88,10 @@ pub struct WorkParams {
     /// Log an ERROR and answer 500.
     #[serde(default)]
     pub fail: bool,
+    /// Panic in the handler, as a bug would: the connection is dropped without an answer,
+    /// and the panic hook logs the panic (in the request's span) and flushes the writers.
+    #[serde(default)]
+    pub panic: bool,
 }
 
 #[tracing::instrument(
@@ -139,6 +107,9 @@ async fn work(id: RequestId, Query(params): Query<WorkParams>) -> Response {
         tokio::task::yield_now().await;
     }
     let value = legacy_dep::lookup(params.key);
+    if params.panic {
+        panic!("request asked to panic (key {})", params.key);
+    }
     if params.slow {
         warn!(target: TARGET, "slow request");
     }
@@ -165,84 +136,4 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, report.to_string())
-}
-
-fn sampling_json(handle: &SamplingHandle) -> Value {
-    let stats = handle.stats();
-    let targets: Vec<Value> = stats
-        .targets
-        .iter()
-        .map(|t| {
-            json!({
-                "target": t.target,
-                "rate": t.rate,
-                "seen": t.seen,
-                "kept": t.kept,
-                "dropped": t.dropped,
-                "actual_rate": t.actual_rate(),
-            })
-        })
-        .collect();
-    json!({
-        "directives": handle.directives(),
-        "enabled": stats.enabled,
-        "breaker_open": stats.breaker_open,
-        "targets": targets,
-    })
-}
-
-fn bad_request(e: impl std::fmt::Display) -> Response {
-    let body = json!({ "error": e.to_string() });
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
-}
-
-async fn get_sampling(State(state): State<AdminState>) -> Json<Value> {
-    Json(sampling_json(&state.sampling))
-}
-
-/// Replaces the whole directive set with the body: a target not repeated in it goes back
-/// to the default (GET, edit, PUT). On error nothing changes.
-async fn put_sampling(State(state): State<AdminState>, body: String) -> Response {
-    match state.sampling.set_directives(body.trim()) {
-        Ok(()) => Json(sampling_json(&state.sampling)).into_response(),
-        Err(e) => bad_request(format_args!("sampling: {e}")),
-    }
-}
-
-async fn get_level(State(state): State<AdminState>) -> Json<Value> {
-    Json(json!({ "directives": state.levels.current() }))
-}
-
-async fn put_level(State(state): State<AdminState>, body: String) -> Response {
-    match state.levels.set(body.trim()) {
-        Ok(()) => Json(json!({ "directives": state.levels.current() })).into_response(),
-        Err(e) => bad_request(e),
-    }
-}
-
-/// Flushes the file writer (within the deadline) and publishes the figures now, so that
-/// the file and `/metrics` can be compared: both then count the same lines.
-async fn flush(State(state): State<AdminState>) -> Response {
-    let (guard, deadline) = (state.file_guard.clone(), state.flush_deadline);
-    // The flush blocks on the worker: off the runtime's threads.
-    let flushed = tokio::task::spawn_blocking(move || guard.flush_timeout(deadline)).await;
-    state.exporter.export_now();
-    let s = state.file.stats();
-    let figures = json!({
-        "submitted": s.submitted,
-        "written": s.lines_written,
-        "dropped": s.dropped.total(),
-        "queued": s.queue_depth,
-    });
-    match flushed {
-        Ok(Ok(())) => Json(figures).into_response(),
-        Ok(Err(e)) => {
-            let body = json!({ "error": format!("flush: {e}"), "figures": figures });
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
-        }
-        Err(e) => {
-            let body = json!({ "error": format!("flush task: {e}") });
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
-        }
-    }
 }

@@ -1,5 +1,6 @@
-//! The logging pipeline: two writers, the subscriber, the `log` bridge, the figures
-//! exporter and the Prometheus recorder; and their shutdown, in order.
+//! The logging pipeline: two writers, the panic hook that flushes them, the subscriber
+//! (with OpenTelemetry if asked), the `log` bridge, the figures exporter and the
+//! Prometheus recorder; and their shutdown, in order.
 
 use std::error::Error;
 use std::fmt;
@@ -9,13 +10,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backpressure_writer::{
-    FlushError, NonBlocking, NonBlockingBuilder, Overflow, OwnLineFormat, Stats, WorkerGuard,
+    install_panic_flush, FlushError, NonBlocking, NonBlockingBuilder, Overflow, OwnLineFormat,
+    Stats, WorkerGuard,
 };
 use logmetrics::{names, Exporter, ExporterGuard};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use sampling_layer::{Annotated, SamplingHandle};
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
-use tracing_subscriber::{fmt as tfmt, prelude::*, reload, EnvFilter};
+use tracing_subscriber::{filter::filter_fn, fmt as tfmt, prelude::*, reload, EnvFilter};
 
 use super::filters::{parse_levels, ConfigError, Filters};
 
@@ -33,6 +37,11 @@ pub struct Settings<'a> {
     pub rotation: Rotation,
     /// How often `logmetrics` publishes the figures.
     pub export_interval: Duration,
+    /// How long the panic hook waits for the writers.
+    pub panic_flush_deadline: Duration,
+    /// `--otel`: the tracer provider whose spans the file's sampler follows (built with
+    /// [`otel::provider`](super::otel::provider), the sampler with `Keys::FollowTrace`).
+    pub tracer_provider: Option<SdkTracerProvider>,
 }
 
 /// Everything installed; [`Telemetry::shutdown`] takes it down in order.
@@ -52,6 +61,8 @@ pub struct Telemetry {
     pub exporter: ExporterGuard,
     /// Renders `/metrics`.
     pub prometheus: PrometheusHandle,
+    /// `--otel`: shut down before the writers, so its last batch is exported.
+    pub tracer_provider: Option<SdkTracerProvider>,
 }
 
 impl Telemetry {
@@ -80,6 +91,10 @@ impl Telemetry {
         // A line through the whole path before the service takes traffic: a log directory
         // on a full or read-only disk fails start-up, not the first incident.
         logmetrics::self_check(&file, &file_guard, Duration::from_secs(5))?;
+        // A panic (also with `panic = "abort"`, where no guard drains) logs itself as an
+        // ERROR line in the request's span and flushes both writers before the previous
+        // hook runs: the lines before a crash are the ones an incident needs.
+        install_panic_flush(settings.panic_flush_deadline)?;
 
         let sampling = filters.sampler.handle();
         let file_layer = tfmt::layer()
@@ -94,7 +109,14 @@ impl Telemetry {
         // `RUST_LOG` is the outermost layer, so it rejects an event before the sampler
         // counts it (the sampler's docs ask for dynamic filters first).
         let (levels, reload_handle) = reload::Layer::new(filters.levels);
+        // Spans only: events stay logs, in the file, rather than span events too.
+        let otel_layer = settings.tracer_provider.as_ref().map(|p| {
+            tracing_opentelemetry::layer()
+                .with_tracer(p.tracer("service"))
+                .with_filter(filter_fn(|m| m.is_span()))
+        });
         let subscriber = tracing_subscriber::registry()
+            .with(otel_layer)
             .with(file_layer)
             .with(stdout_layer)
             .with(levels);
@@ -128,12 +150,14 @@ impl Telemetry {
             levels,
             exporter,
             prometheus,
+            tracer_provider: settings.tracer_provider.clone(),
         })
     }
 
     /// Takes the pipeline down once the listeners have stopped (no request can log any
-    /// more): the exporter first (its last export sees every writer alive), then each
-    /// writer flushed within `deadline` and its guard dropped (joining the worker).
+    /// more): the tracer provider (exporting its last spans), the exporter (its last
+    /// export sees every writer alive), then each writer flushed within `deadline` and
+    /// its guard dropped (joining the worker).
     pub fn shutdown(self, deadline: Duration) -> Outcome {
         let Telemetry {
             file,
@@ -141,8 +165,14 @@ impl Telemetry {
             stdout,
             stdout_guard,
             exporter,
+            tracer_provider,
             ..
         } = self;
+        // Its exporter may log an error: the writers still run.
+        let traces = tracer_provider.map(|p| p.shutdown_with_timeout(deadline));
+        if let Some(Err(e)) = &traces {
+            tracing::error!(target: "app", error = %e, "tracer provider shutdown failed");
+        }
         drop(exporter);
         // The routers are gone, so this is the last reference; were it not, flushing
         // through the shared one still drains, and the worker stops with the last clone.

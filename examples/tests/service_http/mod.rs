@@ -1,6 +1,8 @@
 //! Just enough HTTP/1.1 for the service test, over `std::net::TcpStream`: one request per
 //! connection (`Connection: close`), and a reader for Prometheus' text format.
 
+pub(crate) mod harness;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -13,6 +15,18 @@ pub(crate) fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String) {
+    http_or_closed(addr, method, path, headers, body)
+        .unwrap_or_else(|| panic!("{method} {path}: closed without an answer"))
+}
+
+/// [`http`], or `None` if the server closed the connection without answering.
+pub(crate) fn http_or_closed(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(addr).unwrap();
     // A hang guard only; no assertion depends on time.
     stream
@@ -33,6 +47,9 @@ pub(crate) fn http(
     if let Err(e) = stream.read_to_end(&mut response) {
         assert!(!response.is_empty(), "{method} {path}: {e}");
     }
+    if response.is_empty() {
+        return None;
+    }
     let response = String::from_utf8(response).unwrap();
     let (head, body) = response
         .split_once("\r\n\r\n")
@@ -46,7 +63,7 @@ pub(crate) fn http(
     } else {
         body.to_owned()
     };
-    (status, body)
+    Some((status, body))
 }
 
 fn dechunk(mut s: &str) -> String {

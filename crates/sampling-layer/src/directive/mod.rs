@@ -15,6 +15,7 @@
 
 pub(crate) mod edit;
 pub(crate) mod set;
+#[cfg(feature = "env-filter")]
 pub(crate) mod split;
 #[cfg(test)]
 mod tests;
