@@ -119,7 +119,7 @@ fn pass(length: Duration, pressure: bool) -> Result<Pass, Box<dyn Error>> {
             for _ in 0..64 {
                 p.offered += 1;
                 tracing::debug!(target: TARGET, row = p.offered, batch = "nightly", "exported row");
-                if p.offered.is_multiple_of(KEEP_EVERY) {
+                if p.offered % KEEP_EVERY == 0 {
                     tracing::warn!(target: TARGET, row = p.offered, "row retried");
                     tracing::error!(target: TARGET, row = p.offered, "row rejected");
                     p.keep_emitted += 2;
