@@ -4,6 +4,7 @@
 //!   `DynFilterFn` that rejects everything) and vs `tracing-throttle` 0.4
 //!   suppressing an event;
 //! - a sampled-out event with a dynamic string key;
+//! - both again under a budget (`app=1000/s`) instead of a rate;
 //! - an event disabled by level, with and without the sampler in the stack;
 //! - a sampled-out event keyed on the OpenTelemetry trace (`otel::follow_trace`,
 //!   `otel::trace_id_ratio`) vs a callsite-keyed one, in the same stack and span;
@@ -84,6 +85,18 @@ fn sampled_out(c: &mut Criterion) {
         |_| info!(target: "app", n = 1, "event"),
     );
 
+    // The same event under a budget: after the first adjustment (1 s, in the
+    // warm-up) its callsite's rate is 1/N, read from the same rule cache.
+    let s: Dispatch = tracing_subscriber::registry()
+        .with(Sink.with_filter(sampler("app=1000/s")))
+        .into();
+    bench_with(
+        c,
+        "sampled_out/sampler_callsite_key_budget_1000_per_s",
+        s,
+        |_| info!(target: "app", n = 1, "event"),
+    );
+
     let s: Dispatch = tracing_subscriber::registry()
         .with(Sink.with_filter(sampler("app=0")))
         .into();
@@ -136,6 +149,16 @@ fn sampled_out(c: &mut Criterion) {
     bench_with(
         c,
         "sampled_out/sampler_dynamic_string_key_1000_keys",
+        s,
+        |i| info!(target: "app", sample_key = keys[(i % 1000) as usize].as_str(), "event"),
+    );
+
+    let s: Dispatch = tracing_subscriber::registry()
+        .with(Sink.with_filter(sampler("app=1000/s")))
+        .into();
+    bench_with(
+        c,
+        "sampled_out/sampler_dynamic_string_key_1000_keys_budget_1000_per_s",
         s,
         |i| info!(target: "app", sample_key = keys[(i % 1000) as usize].as_str(), "event"),
     );

@@ -112,6 +112,17 @@ fn demo_exits_zero_and_its_summary_matches_the_log_file() {
     assert!(figure(&text, "context: ") >= context, "{text}");
     // The storm tripped the breaker, and its notices reached the file.
     assert!(figure(&text, "breaker trips ") >= 1, "{text}");
+    // The pressure phase: the same sampled flood drops fewer lines with the pressure
+    // loop than without (its WARN/ERROR check is part of the verdict above).
+    let drops = &text[text.find("pressure phase: writer drops").expect(&text)..];
+    let without = figure(drops, "without pressure ");
+    let with = figure(drops, "with pressure ");
+    assert!(with < without, "{with} >= {without}: {text}");
+    // By the ratio or the spike trigger (the absolute threshold is their floor).
+    assert!(
+        text.contains("(last trigger: ratio)") || text.contains("(last trigger: spike)"),
+        "{text}"
+    );
     assert_eq!(
         figure(&text, "breaker notices in the file: "),
         log.lines()

@@ -48,6 +48,16 @@ impl NonBlocking {
         self.shared.stats()
     }
 
+    /// How full the queue is: lines buffered under the overflow policy (queued or in
+    /// flight) over `buffered_lines_limit`, in `[0, 1]`. Keep-level lines have their
+    /// own reserve and do not count. A pressure signal for a sampler
+    /// (`sampling_layer::Pressure::new(move || writer.fill())`), so the two crates stay
+    /// independent. Takes the queue lock for a load, like [`stats`](Self::stats).
+    pub fn fill(&self) -> f64 {
+        let used = self.shared.lock().policy_occupancy();
+        (used as f64 / self.shared.config.capacity.max(1) as f64).min(1.0)
+    }
+
     /// The form this writer's own lines take (see
     /// [`NonBlockingBuilder::own_line_format`](crate::NonBlockingBuilder::own_line_format)):
     /// companion crates that write a line of their own through it use the same, so their

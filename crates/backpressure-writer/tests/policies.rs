@@ -202,3 +202,19 @@ fn lines_after_the_guard_is_dropped_count_as_worker_gone() {
     assert_eq!((s.lines_written, s.dropped.worker_gone), (3, 2));
     assert_accounting(&s);
 }
+
+/// `fill()`: the share of `buffered_lines_limit` in use (the line in flight
+/// counts, as against the capacity), a pressure signal for a sampler; 0 again
+/// once drained.
+#[test]
+fn fill_is_the_share_of_the_capacity_in_use() {
+    let (gate, mut w, guard) = stalled(Overflow::DropNewest);
+    assert_eq!(w.fill(), 0.25, "line 0 in flight: 1 of 4");
+    write_lines(&mut w, 1..3);
+    assert_eq!(w.fill(), 0.75);
+    write_lines(&mut w, 3..10);
+    assert_eq!(w.fill(), 1.0, "full; the refused lines do not count");
+    gate.open();
+    guard.flush().unwrap();
+    assert_eq!(w.fill(), 0.0);
+}

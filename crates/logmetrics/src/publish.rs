@@ -219,6 +219,8 @@ struct TargetSeries {
     seen: Key,
     kept: Key,
     rate: Key,
+    effective_rate: Key,
+    budget: Key,
 }
 
 /// The series of one registered sampler.
@@ -232,6 +234,7 @@ pub(crate) struct SamplerSeries {
     breaker_open: Key,
     breaker_trips: Key,
     enabled: Key,
+    pressure_scale: Key,
     retired_targets: Key,
     forgotten_targets: Key,
     breaker_recoveries: Key,
@@ -253,6 +256,7 @@ impl SamplerSeries {
             breaker_open: key(names::SAMPLING_BREAKER_OPEN, &n),
             breaker_trips: key(names::SAMPLING_BREAKER_TRIPS, &n),
             enabled: key(names::SAMPLING_ENABLED, &n),
+            pressure_scale: key(names::SAMPLING_PRESSURE_SCALE, &n),
             retired_targets: key(names::SAMPLING_RETIRED_TARGETS, &n),
             forgotten_targets: key(names::SAMPLING_TARGETS_FORGOTTEN, &n),
             breaker_recoveries: key(names::SAMPLING_BREAKER_RECOVERIES, &n),
@@ -273,6 +277,7 @@ impl SamplerSeries {
         );
         counter(r, &self.breaker_trips, s.breaker_trips);
         gauge(r, &self.enabled, if s.enabled { 1.0 } else { 0.0 });
+        gauge(r, &self.pressure_scale, s.pressure_scale);
         gauge(r, &self.retired_targets, s.retired_targets as f64);
         counter(r, &self.forgotten_targets, s.forgotten_targets);
         counter(r, &self.breaker_recoveries, s.breaker_recoveries);
@@ -284,6 +289,11 @@ impl SamplerSeries {
             counter(r, &series.seen, t.seen);
             counter(r, &series.kept, t.kept);
             gauge(r, &series.rate, t.rate);
+            gauge(r, &series.effective_rate, t.effective_rate);
+            // Only budget targets have the series, so the label set stays the configuration's.
+            if let Some(b) = t.effective_budget {
+                gauge(r, &series.budget, b);
+            }
         }
     }
 
@@ -306,6 +316,8 @@ impl SamplerSeries {
                     seen: key(names::SAMPLING_EVENTS_SEEN, &labels),
                     kept: key(names::SAMPLING_EVENTS_KEPT, &labels),
                     rate: key(names::SAMPLING_RATE, &labels),
+                    effective_rate: key(names::SAMPLING_EFFECTIVE_RATE, &labels),
+                    budget: key(names::SAMPLING_BUDGET, &labels),
                 });
                 self.targets.len() - 1
             }

@@ -125,6 +125,7 @@ fn every_alert_is_unit_tested_and_documented_under_one_name() {
             "LogWriteErrors",
             "LogWriterWorkerGone",
             "LogSamplingBreakerOpen",
+            "LogSamplingUnderPressure",
         ]
     );
     for a in &alerts {

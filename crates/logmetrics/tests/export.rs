@@ -45,6 +45,7 @@ fn target(name: &str, rate: f64, seen: u64, kept: u64) -> TargetStats {
     t.seen = seen;
     t.kept = kept;
     t.dropped = seen - kept;
+    t.effective_rate = rate;
     // Recent figures are not published (docs/metrics.md, "Not exported"): set, so that
     // `every_metric_is_described_with_its_unit` would see a stray series.
     t.recent_seen = seen / 2;
@@ -61,6 +62,11 @@ fn sampler_stats() -> SamplingStats {
     s.breaker_open = true;
     s.breaker_trips = 2;
     s.enabled = true;
+    s.pressure_scale = 0.5;
+    let mut db = target("app::db", 1.0, 4_000, 100);
+    db.budget = Some(200.0);
+    db.effective_budget = Some(100.0);
+    db.effective_rate = 0.025;
     s.retired_targets = 9;
     s.forgotten_targets = 17;
     s.breaker_recoveries = 1;
@@ -69,6 +75,7 @@ fn sampler_stats() -> SamplingStats {
         target("", 0.5, 40, 20),
         target("app::router", 0.05, 1_000, 50),
         target(OTHER_TARGET, 1.0, 7, 7),
+        db,
     ];
     s
 }
@@ -277,11 +284,23 @@ fn sampler_figures_are_published_per_target() {
     assert_eq!(snap.gauge(names::SAMPLING_BREAKER_OPEN, &m), 1.0);
     assert_eq!(snap.counter(names::SAMPLING_BREAKER_TRIPS, &m), 2);
     assert_eq!(snap.gauge(names::SAMPLING_ENABLED, &m), 1.0);
+    assert_eq!(snap.gauge(names::SAMPLING_PRESSURE_SCALE, &m), 0.5);
     assert_eq!(snap.gauge(names::SAMPLING_RETIRED_TARGETS, &m), 9.0);
     assert_eq!(snap.counter(names::SAMPLING_TARGETS_FORGOTTEN, &m), 17);
     assert_eq!(snap.counter(names::SAMPLING_BREAKER_RECOVERIES, &m), 1);
 
     let t = |target: &'static str| [("name", "main"), ("target", target)];
+    // Budgets and effective rates (issue 11): the budget series only for budget targets.
+    assert_eq!(snap.gauge(names::SAMPLING_BUDGET, &t("app::db")), 100.0);
+    assert_eq!(
+        snap.gauge(names::SAMPLING_EFFECTIVE_RATE, &t("app::db")),
+        0.025
+    );
+    assert_eq!(
+        snap.gauge(names::SAMPLING_EFFECTIVE_RATE, &t("app::router")),
+        0.05
+    );
+    assert_eq!(snap.series(names::SAMPLING_BUDGET).len(), 1);
     assert_eq!(
         snap.counter(names::SAMPLING_EVENTS_SEEN, &t("app::router")),
         1_000
@@ -305,7 +324,7 @@ fn sampler_figures_are_published_per_target() {
     );
     assert_eq!(snap.gauge(names::SAMPLING_RATE, &t(OTHER_TARGET)), 1.0);
     // Exactly the configured targets: no per-key labels.
-    assert_eq!(snap.series(names::SAMPLING_EVENTS_SEEN).len(), 3);
+    assert_eq!(snap.series(names::SAMPLING_EVENTS_SEEN).len(), 4);
 
     {
         let mut s = cell.lock().unwrap();

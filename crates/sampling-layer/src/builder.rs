@@ -14,6 +14,7 @@ use tracing_core::Level;
 #[cfg(feature = "env-filter")]
 use tracing_subscriber::EnvFilter;
 
+use crate::budget::Budgets;
 use crate::capture::{CaptureSettings, CaptureSpec};
 use crate::clock::{Clock, SystemClock};
 #[cfg(feature = "env-filter")]
@@ -25,6 +26,7 @@ use crate::error::{BuildError, BuildErrorKind, ParseError, SettingError};
 use crate::extract::KeyExtractor;
 use crate::filter::SamplingFilter;
 use crate::mode::Mode;
+use crate::pressure::{Pressure, PressureState};
 use crate::sampler::breaker::{Breaker, BreakerState};
 use crate::sampler::{Sampler, Settings};
 
@@ -89,6 +91,9 @@ pub struct SamplingFilterBuilder {
     seed: Option<u64>,
     breaker: Breaker,
     env_var: String,
+    budget_interval: Duration,
+    budget_clock: Arc<dyn Clock>,
+    pressure: Option<Pressure>,
     // capture (issue 12)
     capture: CaptureBuilder,
     // Key-extractor hook (issue 15).
@@ -107,6 +112,9 @@ impl Default for SamplingFilterBuilder {
             seed: None,
             breaker: Breaker::default(),
             env_var: DEFAULT_ENV.to_owned(),
+            budget_interval: crate::budget::DEFAULT_INTERVAL,
+            budget_clock: Arc::new(SystemClock::default()),
+            pressure: None,
             capture: CaptureBuilder::default(),
             extractor: None,
             clock: None,
@@ -157,6 +165,27 @@ impl SamplingFilterBuilder {
     /// The circuit breaker ([`Breaker::disabled`] turns it off).
     pub fn breaker(mut self, breaker: Breaker) -> Self {
         self.breaker = breaker;
+        self
+    }
+
+    /// How often budgets (`target=200/s`) are shared out again among their
+    /// keys. Default 1 s; between 1 ms and one hour.
+    pub fn budget_interval(mut self, interval: Duration) -> Self {
+        self.budget_interval = interval;
+        self
+    }
+
+    /// The clock budgets are measured with (tests: a
+    /// [`ManualClock`](crate::ManualClock)). Default the system clock.
+    pub fn budget_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.budget_clock = Arc::new(clock);
+        self
+    }
+
+    /// Tighten sampled rates and budgets while a downstream queue is full
+    /// (see [`Pressure`]): `.pressure(Pressure::new(move || writer.fill()))`.
+    pub fn pressure(mut self, pressure: Pressure) -> Self {
+        self.pressure = Some(pressure);
         self
     }
 
@@ -383,6 +412,17 @@ impl SamplingFilterBuilder {
                 ));
             }
         }
+        if self.budget_interval < Duration::from_millis(1)
+            || self.budget_interval > Duration::from_secs(3600)
+        {
+            return Err(SettingError::new(
+                "budget_interval",
+                "must be between 1 ms and one hour",
+            ));
+        }
+        if let Some(p) = &self.pressure {
+            p.validate()?;
+        }
         if self.recent_interval.is_zero() {
             return Err(SettingError::new(
                 "recent_interval",
@@ -406,6 +446,8 @@ impl SamplingFilterBuilder {
             seed,
             max_keys: self.max_keys,
             breaker,
+            budgets: Budgets::new(self.budget_interval, self.budget_clock),
+            pressure: self.pressure.map(PressureState::new),
             extractor: self.extractor, // key-extractor hook (issue 15)
             clock: self
                 .clock

@@ -15,6 +15,7 @@
 use dashmap::DashMap;
 use tracing_core::{field::Field, Metadata};
 
+use crate::budget::BudgetCell;
 use crate::counts::Counts;
 use crate::rule::RuleCache;
 use crate::sync::{AtomicPtr, AtomicUsize, Mutex, Ordering};
@@ -31,6 +32,8 @@ pub(crate) struct CallsiteState {
     pub(crate) rule: RuleCache,
     /// The callsite key's position and figures (see [`Counts`]).
     pub(crate) counts: Counts,
+    /// Budget hook: the callsite key's estimate (see `budget`).
+    pub(crate) budget: BudgetCell,
     /// The `sample_key` field, if this callsite has one.
     pub(crate) key_field: Option<Field>,
     /// The consistent-mode field, if this callsite has one.
@@ -65,6 +68,7 @@ impl CallsiteState {
             log_bridge,
             rule: RuleCache::new(),
             counts: Counts::new(),
+            budget: BudgetCell::new(),
             key_field,
             consistent_field: consistent_field.and_then(|f| fields.field(f)),
             target_hash: xxhash_rust::xxh3::xxh3_64(meta.target().as_bytes()),
@@ -257,5 +261,6 @@ unsafe impl<const N: usize> Send for CallsiteTable<N> {}
 // SAFETY: all shared access goes through atomics; see above.
 unsafe impl<const N: usize> Sync for CallsiteTable<N> {}
 
-// The docs (crate root) quote this size.
-const _: () = assert!(std::mem::size_of::<CallsiteState>() <= 128);
+// The docs (crate root) quote this size (three cache lines since the
+// budget estimate was added).
+const _: () = assert!(std::mem::size_of::<CallsiteState>() <= 192);

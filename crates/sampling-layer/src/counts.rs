@@ -104,6 +104,16 @@ impl Counts {
         }
     }
 
+    /// Moves the position to `pos` (a budget key's random start, see
+    /// `budget::start`), keeping the figures.
+    pub(crate) fn set_position(&self, pos: u64) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                Some((c & !POS_MASK) | (pos & POS_MASK))
+            });
+    }
+
     /// The figures not yet moved out.
     pub(crate) fn peek(&self) -> Flushed {
         let cur = self.0.load(Ordering::Relaxed);

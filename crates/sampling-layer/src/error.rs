@@ -64,6 +64,16 @@ pub enum ParseErrorKind {
     TooManyLevelDirectives,
     /// `EnvFilter` refused the directive; its error is the [`source`](Error::source).
     EnvFilter,
+    /// A budget that is not `<integer>/s` or `<integer>/min` with an integer
+    /// from 1 to 1 000 000 000 (`0/s`, `1.5/s`, `5/hour`).
+    InvalidBudget(String),
+    /// `target[key]=200/s`: a budget applies to a whole target (shared out
+    /// among its keys); a `[key]` directive takes a rate.
+    BudgetOnKey,
+    /// A budget in [`Mode::Consistent`](crate::Mode::Consistent): per-key
+    /// rates that follow each process's own traffic would make processes
+    /// disagree on the same value.
+    BudgetInConsistentMode,
     /// A budget in a set decided by a [`KeyExtractor`](crate::KeyExtractor)
     /// (the trace decides; a budget would drop logs of traces the policy keeps).
     /// The policy's name is the field.
@@ -167,6 +177,20 @@ impl fmt::Display for ParseErrorKind {
                 f,
                 "more than {} level directives for EnvFilter",
                 crate::limits::MAX_LEVEL_DIRECTIVES
+            ),
+            InvalidBudget(b) => write!(
+                f,
+                "`{b}` is not a budget (write lines per second or per minute as an integer \
+                 from 1 to 1000000000: `200/s`, `30/min`)"
+            ),
+            BudgetOnKey => f.write_str(
+                "a budget applies to a target, not to one `[key]` (write `target=200/s`; \
+                 a `[key]` directive takes a rate)",
+            ),
+            BudgetInConsistentMode => f.write_str(
+                "budgets are not available in consistent mode: rates that follow each \
+                 process's traffic would make processes disagree on the same value; \
+                 use a rate, or the deterministic or probabilistic mode",
             ),
             EnvFilter => f.write_str("EnvFilter refused it"),
             BudgetWithKeyExtractor(policy) => write!(

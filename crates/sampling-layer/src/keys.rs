@@ -1,9 +1,9 @@
 //! Bounded per-key state for events that carry a key field.
 //!
 //! Keys are `u64` hashes of (target, key value), so the store never holds a
-//! key string. Entries live in a sharded `DashMap`; each is six words
-//! (48 bytes, 56 with its map key): the rule cache, the counts word, the
-//! "last touched" tick, and the callsite and key hash it was made for (so a
+//! key string. Entries live in a sharded `DashMap`; each is seven words
+//! (56 bytes, 64 with its map key): the rule cache, the counts word, the
+//! budget estimate, the "last touched" tick, and the callsite and key hash it was made for (so a
 //! directive change can re-resolve it at once, see `sampler::accounts`). A hit costs the
 //! shard's read lock (one atomic add and one sub), the decision's atomics and,
 //! at most once per new key inserted anywhere, a store of the tick.
@@ -29,14 +29,14 @@
 //!
 //! # Memory bound
 //!
-//! An entry and its map key take 56 bytes, plus hashbrown's control byte:
-//! 57 bytes per slot. Under churn (keys evicted and inserted all the time)
+//! An entry and its map key take 64 bytes, plus hashbrown's control byte:
+//! 65 bytes per slot. Under churn (keys evicted and inserted all the time)
 //! hashbrown only rehashes in place while at most half of its usable slots
 //! (7/8 of the table) are live, else it doubles; tables are powers of two. So
-//! a shard holds at most `2 * 2 * 8/7 = 4.57` slots per live entry: 261
-//! bytes. [`BYTES_PER_KEY`] (264) is that bound with rounding; the steady
+//! a shard holds at most `2 * 2 * 8/7 = 4.57` slots per live entry: 297
+//! bytes. [`BYTES_PER_KEY`] (300) is that bound with rounding; the steady
 //! state measured by `tests/memory.rs` (1 M distinct keys, `max_keys(10_000)`)
-//! is about 187 bytes per key (3.3 slots).
+//! is about 3.3 slots per key (213 bytes).
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
@@ -45,17 +45,18 @@ use std::sync::{Mutex, OnceLock};
 use dashmap::DashMap;
 use tracing_core::Metadata;
 
+use crate::budget::BudgetCell;
 use crate::counts::Counts;
 use crate::rule::RuleCache;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// Documented bound on the heap bytes the key store may use per unit of
 /// `max_keys` (see the module docs for the derivation).
-pub const BYTES_PER_KEY: usize = 264;
+pub const BYTES_PER_KEY: usize = 300;
 
 // The bound above counts on this size; a change must revisit it.
-const _: () = assert!(std::mem::size_of::<KeyEntry>() == 48);
-const _: () = assert!(std::mem::size_of::<(u64, KeyEntry)>() == 56);
+const _: () = assert!(std::mem::size_of::<KeyEntry>() == 56);
+const _: () = assert!(std::mem::size_of::<(u64, KeyEntry)>() == 64);
 
 /// Histogram bins for choosing what to evict (on the evicting thread's stack).
 const BINS: usize = 64;
@@ -65,6 +66,8 @@ const BINS: usize = 64;
 pub(crate) struct KeyEntry {
     pub(crate) rule: RuleCache,
     pub(crate) counts: Counts,
+    /// Budget hook: the key's estimate (see `budget`).
+    pub(crate) budget: BudgetCell,
     touched: AtomicU64,
     /// The callsite the entry was made from (its target) and the key's own
     /// hash: what its rule is resolved from.
@@ -239,6 +242,7 @@ impl KeyStore {
             KeyEntry {
                 rule: RuleCache::new(),
                 counts: Counts::new(),
+                budget: BudgetCell::new(),
                 touched: AtomicU64::new(tick),
                 meta,
                 key_hash,
@@ -301,6 +305,16 @@ impl KeyStore {
         });
         self.live.fetch_sub(n, Ordering::Relaxed);
         self.evicted.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Visits every live entry without allocating (DashMap's `retain` takes no
+    /// per-shard `Arc`, unlike `iter`): the budget adjustment runs on a
+    /// logging thread. Holds each shard's write lock while visiting it.
+    pub(crate) fn visit(&self, mut f: impl FnMut(&KeyEntry)) {
+        self.map.retain(|_, e| {
+            f(e);
+            true
+        });
     }
 
     /// Visits every live entry (stats, installs; allocates: not for the

@@ -56,6 +56,9 @@ pub(crate) struct Ledger {
     order: VecDeque<(u64, u64)>,
     seq: u64,
     forgotten: u64,
+    /// Trigger hook: events ever moved here from a word (never decreases;
+    /// with the words' own figures, every sampled-level event seen).
+    pub(crate) moved: u64,
 }
 
 /// Where each label of a new directive set will count.
@@ -106,6 +109,7 @@ impl Ledger {
     /// re-resolved for the new set. Labels the plan drops are retired, labels
     /// it brings back carry on from their retired figures.
     pub(crate) fn commit(&mut self, buckets: &HashMap<String, usize>, moved: &[Flushed]) {
+        self.moved += moved.iter().map(|(k, d)| k + d).sum::<u64>();
         let old = std::mem::take(&mut self.slots);
         let len = buckets.values().map(|i| i + 1).max().unwrap_or(0);
         self.slots.resize_with(len, || None);
@@ -169,6 +173,7 @@ impl Ledger {
 
     /// Adds figures moved out of a word that counted under `bucket`.
     pub(crate) fn add(&mut self, bucket: usize, (k, d): Flushed) {
+        self.moved += k + d;
         if let Some(Some(s)) = self.slots.get_mut(bucket) {
             s.kept += k;
             s.dropped += d;

@@ -88,13 +88,15 @@
 //!
 //! ```text
 //! directives := item ("," item)*               at most MAX_DIRECTIVES_LEN (1 MiB)
-//! item       := rate                           the default for every target
-//!             | target "=" rate                events whose target starts with `target`
+//! item       := limit                          the default for every target
+//!             | target "=" limit               events whose target starts with `target`
 //!             | [target] "[" key "]" "=" rate  events with that key under `target` (none: any target)
-//!             | [target "="] level "@" rate    the level for EnvFilter, the rate for the sampler
+//!             | [target "="] level "@" limit   the level for EnvFilter, the limit for the sampler
 //!             | "+" name | "+{" field "}" | "+" name "{" field "}"
 //!                                              spans that capture context (see Context capture)
+//! limit      := rate | budget
 //! rate       := decimal | decimal "%" | integer "/" integer          in [0, 1]
+//! budget     := integer "/" ("s" | "min")      lines per second or per minute, 1 .. 10^9
 //! level      := trace | debug | info | warn | error | off | 0 .. 5   any case, as EnvFilter
 //! target     := a letter, digit, "_", "-" or ":" first (as EnvFilter), then no
 //!               whitespace and none of  [ ] = @ , { }
@@ -113,6 +115,13 @@
 //! the longest matching target, then the bare default; an event nothing
 //! matches is kept (rate 1) and counted under [`OTHER_TARGET`]. A later
 //! directive for the same target (and key) replaces an earlier one.
+//!
+//! A target (or the default) has a rate or a [budget](#budgets), whichever
+//! its later directive gives: `app=0.5,app=200/s` is a budget. A budget has a
+//! unit after the `/` (`s`, `sec`, `min` or `m`, any case), a rate has digits
+//! (`1/20`), so the two never read alike. A `[key]` takes a rate only (a
+//! budget is shared out among a target's keys), and budgets are refused in
+//! consistent mode (see [Budgets](#budgets)).
 //!
 //! Rates are exact fractions: at most 7 decimal places, denominators up to
 //! 16 777 215. Rate 1 keeps everything with no per-key state; rate 0 drops
@@ -137,6 +146,73 @@
 //! `EnvFilter` and a sampler, so one variable configures both; it hands every
 //! form it does not own (levels, targets, span and field filters) to
 //! `EnvFilter`.
+//!
+//! # Budgets
+//!
+//! `app::router=200/s` keeps about 200 lines per second of `app::router`'s
+//! sampled-level events however busy it is, spread over its keys (callsites
+//! or `sample_key` values) so that rare keys keep everything: once per
+//! adjustment interval ([`budget_interval`](SamplingFilterBuilder::budget_interval),
+//! 1 s by default) each key's event rate is estimated (a moving average
+//! that follows a rise at once and a fall halfway per interval), and each key
+//! gets the rate that spends the budget: a key below its fair share keeps
+//! all, the others keep `level / their rate` (water filling). A key's rate is
+//! cached in its rule beside its counter, exactly where a configured rate is,
+//! so a sampled-out event costs what it costs without a budget
+//! (`docs/benchmarks.md`); rates are `1/N` below 1/16 and `p/1024` above.
+//!
+//! - Every kept event carries the rate it was kept at ([`sample_rate`],
+//!   [`Annotated`]), so `sum(1 / sample_rate)` over kept lines estimates what
+//!   was emitted. In probabilistic mode that is unbiased; in deterministic
+//!   mode each key keeps exactly `p` in `q` per window, its first window
+//!   starting at a random point (so short-lived keys are not all kept on
+//!   their first event). `tests/budget.rs` checks both to within 5%.
+//! - A key seen for the first time starts at rate 1 while its target's
+//!   allowance lasts (as many new keys per interval as bring a tenth of the
+//!   budget's lines), then at the rate that spends the budget on the target's
+//!   counted traffic: key churn costs at most about a tenth extra.
+//! - Traffic that rises is caught by the next adjustment: a key whose rate
+//!   doubles within an interval overspends that interval (by up to 2×) and
+//!   the next by at most the share of its rise the estimate did not see.
+//!   The first interval of a new budget keeps its new keys' events at rate 1.
+//! - No thread and no clock read on a sampled-out event: a kept event of a
+//!   budget key reads the clock, and when the interval is over it adjusts, in
+//!   two linear passes over the callsites and the live keys (bounded by
+//!   `max_keys`), behind try-locks (if another thread is adjusting, or a
+//!   snapshot or install holds a lock, a later kept event does it). The per-key
+//!   state is one more word per key ([`BYTES_PER_KEY`]).
+//! - `WARN`/`ERROR` (see [`keep_level`](SamplingFilterBuilder::keep_level))
+//!   are outside every budget; an open [breaker](#circuit-breaker-breaker)
+//!   keeps everything, budget or not.
+//! - Consistent mode refuses budgets ([`ParseErrorKind::BudgetInConsistentMode`]):
+//!   a rate that follows each process's own traffic would make processes with
+//!   different traffic disagree on the same value, which is the point of that
+//!   mode.
+//!
+//! [`TargetStats::budget`] shows a target's budget in lines per second.
+//!
+//! # Pressure
+//!
+//! [`SamplingFilterBuilder::pressure`] wires in a fill signal in `[0, 1]`
+//! (a closure or a [`PressureSignal`]; with `backpressure-writer`,
+//! `Pressure::new(move || writer.fill())`): while it is at or above
+//! [`high`](Pressure::high) (0.5) the sampler multiplies every sampled rate
+//! and budget by [`step`](Pressure::step) (½) per read, down to
+//! [`floor`](Pressure::floor); at or below [`low`](Pressure::low) (0.25) it
+//! relaxes by the same step, up to the configured rates; in between it holds.
+//! The signal is read at most every 50 ms ([`every`](Pressure::every)), by a
+//! kept event of a sampled rule (no thread, no clock read on a sampled-out
+//! event); a move rewrites the cached rates in one pass and re-adjusts the
+//! budgets at once. Rates of 1 and 0 are not scaled (pressure tightens
+//! sampling, it does not start it: a flood from a target the sampler keeps
+//! in full is not its to relieve), and `WARN`/`ERROR` are never sampled. Kept
+//! events carry the rate they were kept at. [`SamplingStats::pressure_scale`],
+//! [`TargetStats::effective_rate`] and [`TargetStats::effective_budget`] show
+//! where it stands.
+//!
+//! **Precedence:** breaker > pressure > budget or rate. An open breaker keeps
+//! everything; otherwise the target's rate or budget decides, multiplied by
+//! the pressure scale.
 //!
 //! # Levels, interest and cost
 //!
@@ -232,22 +308,42 @@
 //! per-key counters for keyed events are live; past that the least recently
 //! used eighth is evicted (approximate LRU) and counted in
 //! [`SamplingStats::evicted_keys`]. The store costs at most [`BYTES_PER_KEY`]
-//! bytes per unit of `max_keys` (measured: about 187). Eviction allocates
+//! bytes per unit of `max_keys` (measured: about 213). Eviction allocates
 //! nothing, so under key churn the logging thread allocates only when a
 //! shard's table grows to a new high (bounded by `max_keys`, not per event;
 //! `tests/memory.rs` counts them). Counters never overflow:
 //! positions wrap at the window, figures move to the stats bucket long before
 //! their fields fill. Callsite keys live in a fixed table of 2048 slots
-//! (32 KiB inline in each sampler, plus at most 128 bytes per registered callsite; at
+//! (32 KiB inline in each sampler, plus at most 192 bytes per registered callsite; at
 //! most half the slots are used, further callsites go to an overflow map with
 //! a shard lock) and are reported as [`SamplingStats::callsite_keys`].
 //!
 //! # Circuit breaker ([`Breaker`])
 //!
 //! When events at `ERROR` (configurable) arrive faster than a threshold (50/s
-//! over a 10 s sliding window by default), sampling is suspended and
-//! everything is kept, until the rate has stayed at or below the threshold for
-//! the hold period (60 s). Each transition is logged once as a `WARN` event
+//! over a 10 s sliding window by default) **and** a trigger says this is a
+//! storm, sampling is suspended and everything is kept, until no trigger has
+//! held for the hold period (60 s). The triggers, over the same window:
+//!
+//! - **ratio**: errors make more than 1% of all events of the sampled
+//!   targets (`errors / (errors + sampled-level events)`, the events counted
+//!   from the figures the sampler keeps anyway: no counter on the
+//!   sampled-out path);
+//! - **spike**: the error rate is more than 10× its own baseline (a moving
+//!   average over about six windows, not fed while open).
+//!
+//! Why: a busy, healthy service errs at a steady small ratio: 0.1% of
+//! 100 000 events/s is 100 ERROR/s, twice the threshold, and on the threshold
+//! alone that kept the breaker open (every event kept) for as long as the
+//! load lasted. A storm differs in kind: its ratio jumps (the demo's: 1.4%
+//! against 0.1%) or its rate jumps against its past (36×). So the default
+//! opens on neither the healthy busy service nor a quiet one's few errors
+//! (the threshold stays a floor), and on both kinds of storm, once the storm
+//! fills enough of the window (`tests/triggers.rs` has each case with exact
+//! counts). [`Breaker::ratio`], [`Breaker::spike`], `without_ratio`,
+//! `without_spike` tune them; [`Breaker::threshold_only`] is the absolute
+//! threshold alone, as before. The notice names the trigger
+//! (`trigger="ratio"`) and [`SamplingStats::breaker_trigger`] shows the last. Each transition is logged once as a `WARN` event
 //! with target `sampling_layer` and counted (`breaker_trips`,
 //! `breaker_recoveries`). The clock is injectable ([`ManualClock`]).
 //! Notices are emitted from one notice thread (started with the first
@@ -433,6 +529,7 @@
 )]
 
 mod annotate;
+mod budget;
 mod builder;
 mod callsites;
 mod capture;
@@ -454,6 +551,7 @@ mod loom_models;
 mod mode;
 #[cfg(feature = "opentelemetry")]
 pub mod otel;
+mod pressure;
 mod rate;
 mod rule;
 mod sampler;
@@ -475,6 +573,7 @@ pub use keys::BYTES_PER_KEY;
 pub use limits::{MAX_DIRECTIVES_LEN, MAX_TARGETS};
 pub use log_bridge::MAX_LOG_SITES;
 pub use mode::Mode;
+pub use pressure::{Pressure, PressureSignal};
 pub use rate::MAX_DENOMINATOR;
 pub use sampler::breaker::Breaker;
 pub use stats::{SamplingStats, TargetStats, OTHER_TARGET};

@@ -70,6 +70,8 @@ pub(crate) fn is_log_callsite(meta: &Metadata<'_>) -> bool {
 pub(crate) struct LogSite {
     pub(crate) rule: RuleCache,
     pub(crate) counts: Counts,
+    /// Budget hook: the site's estimate (see `budget`).
+    pub(crate) budget: crate::budget::BudgetCell,
     pub(crate) target: Box<str>,
 }
 
@@ -113,6 +115,7 @@ impl LogSites {
                     Box::new(LogSite {
                         rule: RuleCache::new(),
                         counts: Counts::new(),
+                        budget: crate::budget::BudgetCell::new(),
                         target: target().into_boxed_str(),
                     })
                 });

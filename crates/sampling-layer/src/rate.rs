@@ -35,7 +35,6 @@ impl Rate {
     pub(crate) const ZERO: Rate = Rate { p: 0, q: 1 };
 
     /// `p / q`, reduced. `None` if `q` is zero, `p > q` or `q` exceeds [`MAX_DENOMINATOR`].
-    #[cfg(test)]
     pub(crate) fn from_fraction(p: u32, q: u32) -> Option<Rate> {
         if q == 0 || p > q {
             return None;
@@ -192,7 +191,6 @@ fn parse_int(s: &str, whole: &str) -> Result<u64, ParseErrorKind> {
     })
 }
 
-#[cfg(test)]
 fn gcd(a: u32, b: u32) -> u32 {
     gcd64(u64::from(a), u64::from(b)) as u32
 }

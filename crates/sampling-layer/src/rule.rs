@@ -22,6 +22,9 @@ const BUCKET_SHIFT: u32 = 48;
 const BUCKET_MASK: u64 = MAX_BUCKETS as u64 - 1;
 /// The callsite's target has `[key]` directives: a keyed event must be looked up per key.
 const KEY_RULES: u64 = 1 << 60;
+/// The rule's label has a budget: its rate is the key's, set by the adjustment.
+const BUDGET: u64 = 1 << 61;
+const RATE_MASK: u64 = (1 << BUCKET_SHIFT) - 1;
 
 /// Rate (48 bits), stats bucket (12 bits), flags (4 bits).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -45,6 +48,18 @@ impl Rule {
     #[inline]
     pub(crate) fn key_rules(self) -> bool {
         self.0 & KEY_RULES != 0
+    }
+    /// The same rule under a budget (see `budget`).
+    pub(crate) fn with_budget(self) -> Rule {
+        Rule(self.0 | BUDGET)
+    }
+    #[inline]
+    pub(crate) fn is_budget(self) -> bool {
+        self.0 & BUDGET != 0
+    }
+    /// The same rule at another rate (a budget key's adjustment).
+    pub(crate) fn with_rate(self, rate: Rate) -> Rule {
+        Rule((self.0 & !RATE_MASK) | rate.pack())
     }
 }
 
@@ -123,6 +138,26 @@ impl RuleCache {
         self.tag.store(generation << 1, Ordering::Release);
         true
     }
+
+    /// Replaces the rule of `generation` with `rule` (a budget key's new
+    /// rate), unless a writer is busy or the cached rule is of another
+    /// generation. Claims the tag as [`publish`](Self::publish) does, so it
+    /// never overwrites a newer generation's rule; a reader sees the old rule
+    /// or the new one, both of this generation.
+    pub(crate) fn retune(&self, generation: u64, rule: Rule) -> bool {
+        let t = generation << 1;
+        if self
+            .tag
+            .compare_exchange(t, t | BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        fence(Ordering::Release);
+        self.rule.store(rule.0, Ordering::Relaxed);
+        self.tag.store(t, Ordering::Release);
+        true
+    }
 }
 
 #[cfg(all(test, not(sampling_layer_loom)))]
@@ -156,5 +191,14 @@ mod tests {
         assert_eq!(c.get(3), Some(b));
         assert_eq!(seen, vec![None, Some(a)]);
         assert_eq!(c.current(), (3, b));
+        // A budget's retune changes the rate of the current generation only.
+        let tuned = b.with_budget().with_rate(Rate::parse("1/8").unwrap());
+        assert_eq!((tuned.bucket(), tuned.is_budget()), (2, true));
+        assert!(!c.retune(2, tuned), "not the cached generation");
+        assert!(c.retune(3, tuned));
+        assert_eq!(c.get(3), Some(tuned));
+        assert!(c.publish(4, a, |_| {}));
+        assert!(!c.retune(3, tuned), "never over a newer generation");
+        assert_eq!(c.get(4), Some(a));
     }
 }

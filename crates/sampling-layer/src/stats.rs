@@ -16,6 +16,16 @@ pub struct TargetStats {
     pub kept: u64,
     /// Of those, sampled out (`seen - kept`).
     pub dropped: u64,
+    /// The target's budget in lines per second (`target=200/s`; `30/min` is
+    /// 0.5), if it has one; its keys' rates then follow it and `rate` is 1.
+    pub budget: Option<f64>,
+    /// The rate the target samples at now: its configured rate under the
+    /// pressure scale; for a budget target, the share of its events kept in
+    /// the last adjustment interval.
+    pub effective_rate: f64,
+    /// A budget target's budget under the pressure scale, in lines per second
+    /// (as of the last adjustment).
+    pub effective_budget: Option<f64>,
     /// Seen over the last complete recent interval
     /// ([`SamplingStats::recent_interval`], 10 s by default): the difference
     /// between the figures marked at the first stats read of the last two
@@ -67,6 +77,10 @@ pub struct SamplingStats {
     pub breaker_trips: u64,
     /// Times the breaker has closed again (sampling resumed).
     pub breaker_recoveries: u64,
+    /// What opened the breaker last: `"threshold"` (the absolute rate, with
+    /// no ratio or spike trigger configured), `"ratio"` or `"spike"`; `None`
+    /// before it first opened.
+    pub breaker_trigger: Option<&'static str>,
     /// Callsites with a counter of their own (events without a key field,
     /// and `log` call sites bridged by `tracing-log`). These are bounded by
     /// the program's code, not by `max_keys`, and are not counted in
@@ -78,6 +92,9 @@ pub struct SamplingStats {
     /// Retired targets forgotten because more than 65 536 were remembered:
     /// if one comes back, its figures restart from zero.
     pub forgotten_targets: u64,
+    /// The pressure scale every sampled rate and budget is multiplied by, in
+    /// `(0, 1]`: 1 without pressure (see [`Pressure`](crate::Pressure)).
+    pub pressure_scale: f64,
     /// Whether sampling is enabled (`SamplingHandle::set_enabled`).
     pub enabled: bool,
     /// Per target: seen, kept, dropped and the configured rate.

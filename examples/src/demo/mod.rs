@@ -1,5 +1,7 @@
 //! The demo: a simulated service logging through `sampling-layer` and
-//! `backpressure-writer`, with `logmetrics` publishing the figures, in four phases.
+//! `backpressure-writer`, with `logmetrics` publishing the figures, in four phases, then
+//! a pressure phase (`pressure.rs`) that runs a flood from a sampled target twice, without
+//! and with the sampler's pressure loop, and reports the writer's drops each way.
 //!
 //! `examples/demo.rs` is a thin `main` around [`cli`]; keeping the work here lets the
 //! integration test run the very same code for a few seconds and check its figures.
@@ -13,6 +15,7 @@ mod args;
 mod conduct;
 mod human;
 mod pipeline;
+mod pressure;
 mod progress;
 mod readback;
 mod report;
@@ -95,7 +98,14 @@ pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<Outcome, Box<dyn Error>>
     let conducted = conduct::conduct(cfg, &pipeline, &schedule, clock, &emitted, &progress, out);
     progress.finish();
 
-    let outcome = tear_down(cfg, pipeline, &emitted, conducted?)?;
+    let mut outcome = tear_down(cfg, pipeline, &emitted, conducted?)?;
+    // The pressure phase: its own two pipelines, side by side (see `pressure`).
+    let pressure = pressure::compare((cfg.duration / 10).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(3),
+    ))?;
+    pressure.print(out)?;
+    pressure.check(&mut outcome.problems);
     outcome.print(out, started.elapsed())?;
     Ok(outcome)
 }

@@ -68,7 +68,7 @@ impl Pipeline {
             .breaker(
                 Breaker::default()
                     .threshold_per_sec(BREAKER_THRESHOLD)
-                    .window(Duration::from_secs(1))
+                    .window(schedule.breaker_window())
                     .hold(schedule.breaker_hold()),
             )
             // A failed request comes with its sampled-out lines (the writer below too).

@@ -286,8 +286,14 @@ impl Outcome {
         let s = &self.sampler;
         writeln!(
             out,
-            "sampler: {} live keys (max {}), {} evicted; breaker trips {}, open now: {}",
-            s.active_keys, s.max_keys, s.evicted_keys, s.breaker_trips, s.breaker_open
+            "sampler: {} live keys (max {}), {} evicted; breaker trips {} (last trigger: {}), \
+             open now: {}",
+            s.active_keys,
+            s.max_keys,
+            s.evicted_keys,
+            s.breaker_trips,
+            s.breaker_trigger.unwrap_or("none"),
+            s.breaker_open
         )?;
         let c = &s.capture;
         writeln!(

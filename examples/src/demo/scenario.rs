@@ -143,6 +143,14 @@ impl Schedule {
         (self.total / 15).max(Duration::from_millis(500))
     }
 
+    /// The breaker's window: the storm's length, at most one second. The ratio and spike
+    /// triggers judge the window's figures, so a storm shorter than the window would be
+    /// diluted by the calm before it (a real service's storm lasts longer than its
+    /// breaker's window; this one is scaled down with the run).
+    pub(crate) fn breaker_window(&self) -> Duration {
+        (self.storm_end() - self.start_of(Phase::Storm)).min(Duration::from_secs(1))
+    }
+
     /// What producer `n` does `t` into the run: both carry the request traffic; the
     /// second also carries the phase's special load (the flood, the storm) while it lasts.
     pub(crate) fn load(&self, n: u64, t: Duration) -> Load {

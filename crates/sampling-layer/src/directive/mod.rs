@@ -22,7 +22,7 @@ mod tests;
 
 use tracing_core::LevelFilter;
 
-use crate::{error::ParseErrorKind, rate::Rate};
+use crate::{budget::Budget, error::ParseErrorKind, rate::Rate};
 
 pub(crate) use set::DirectiveSet;
 
@@ -46,6 +46,8 @@ pub(crate) struct Sample<'a> {
     pub(crate) target: Option<&'a str>,
     pub(crate) key: Option<&'a str>,
     pub(crate) rate: Rate,
+    /// `target=200/s`: a budget instead of the rate (`rate` is then 1).
+    pub(crate) budget: Option<Budget>,
     pub(crate) level: Option<LevelFilter>,
 }
 
@@ -145,6 +147,19 @@ pub(crate) fn parse_item(item: &str) -> Result<Item<'_>, ParseErrorKind> {
         Some((level, rate)) => (Some(parse_level(level.trim())?), rate),
         None => (None, value),
     };
+    // Budget hook: `N/s` or `N/min` (a unit, not digits, after the `/`).
+    if let Some(budget) = Budget::parse(rate) {
+        if key.is_some() {
+            return Err(ParseErrorKind::BudgetOnKey);
+        }
+        return Ok(Item::Sample(Sample {
+            target,
+            key,
+            rate: Rate::ONE,
+            budget: Some(budget?),
+            level,
+        }));
+    }
     let rate = Rate::parse(rate).map_err(|kind| match kind {
         ParseErrorKind::OutOfRange(r) if numeric_level(&r).is_some() => {
             ParseErrorKind::NumericLevel(r)
@@ -155,6 +170,7 @@ pub(crate) fn parse_item(item: &str) -> Result<Item<'_>, ParseErrorKind> {
         target,
         key,
         rate,
+        budget: None,
         level,
     }))
 }

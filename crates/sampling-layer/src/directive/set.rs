@@ -14,6 +14,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::{level_item_error, parse_item, Item, Sample};
 use crate::{
+    budget::Budget,
     capture::CaptureSpec,
     error::{ParseError, ParseErrorKind},
     limits::{MAX_DIRECTIVES_LEN, MAX_TARGETS},
@@ -55,6 +56,8 @@ struct Target {
     name: Box<str>,
     /// From `target=rate`; `None` if only `target[key]=rate` names it.
     rate: Option<Rate>,
+    /// From `target=200/s` (then `rate` is 1): the later of the two wins.
+    budget: Option<Budget>,
     /// Whether some `target[key]=rate` names it.
     has_keys: bool,
 }
@@ -63,6 +66,7 @@ struct Target {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct DirectiveSet {
     default: Option<Rate>,
+    default_budget: Option<Budget>,
     /// Every target named, in order of first appearance ("" for `[key]=rate`).
     targets: Vec<Target>,
     by_name: HashMap<Box<str>, usize>,
@@ -83,6 +87,8 @@ pub(crate) struct DirectiveSet {
 pub(crate) struct Resolved<'a> {
     pub(crate) rate: Rate,
     pub(crate) label: &'a str,
+    /// The label's budget, if it has one (then `rate` is only where new keys start).
+    pub(crate) budget: Option<Budget>,
 }
 
 impl DirectiveSet {
@@ -140,13 +146,17 @@ impl DirectiveSet {
         let target = match (s.target, s.key) {
             (None, _) => {
                 self.default = Some(s.rate);
+                self.default_budget = s.budget;
                 return Ok(());
             }
             (Some(t), _) => self.target(t)?,
         };
         work::tick();
         match s.key {
-            None => self.targets[target].rate = Some(s.rate),
+            None => {
+                self.targets[target].rate = Some(s.rate);
+                self.targets[target].budget = s.budget;
+            }
             Some(key) => {
                 self.targets[target].has_keys = true;
                 self.keys.insert((target, xxh3_64(key.as_bytes())), s.rate);
@@ -168,6 +178,7 @@ impl DirectiveSet {
         self.targets.push(Target {
             name: name.into(),
             rate: None,
+            budget: None,
             has_keys: false,
         });
         self.by_name.insert(name.into(), i);
@@ -205,15 +216,24 @@ impl DirectiveSet {
     pub(crate) fn resolve_target(&self, target: &str) -> Resolved<'_> {
         let found = self
             .prefixes(&self.rate_lengths, target)
-            .find_map(|(_, t)| Some((t.rate?, &*t.name)));
-        if let Some((rate, label)) = found {
-            return Resolved { rate, label };
+            .find_map(|(_, t)| Some((t.rate?, &*t.name, t.budget)));
+        if let Some((rate, label, budget)) = found {
+            return Resolved {
+                rate,
+                label,
+                budget,
+            };
         }
         match self.default {
-            Some(rate) => Resolved { rate, label: "" },
+            Some(rate) => Resolved {
+                rate,
+                label: "",
+                budget: self.default_budget,
+            },
             None => Resolved {
                 rate: Rate::ONE,
                 label: OTHER_TARGET,
+                budget: None,
             },
         }
     }
@@ -232,6 +252,7 @@ impl DirectiveSet {
                 self.keys.get(&(i, key_hash)).map(|&rate| Resolved {
                     rate,
                     label: &t.name,
+                    budget: None,
                 })
             })
             .unwrap_or_else(|| self.resolve_target(target))
@@ -256,6 +277,16 @@ impl DirectiveSet {
             out.push((t.name.to_string(), rate));
         }
         out
+    }
+
+    /// Every label with a budget (the default's is `""`).
+    pub(crate) fn budgets(&self) -> impl Iterator<Item = (&str, Budget)> + '_ {
+        let default = self.default_budget.map(|b| ("", b));
+        default.into_iter().chain(
+            self.targets
+                .iter()
+                .filter_map(|t| Some((&*t.name, t.budget?))),
+        )
     }
 
     /// The directives as given (bad ones skipped), comma-joined.

@@ -55,12 +55,15 @@ pub(crate) fn split(s: &str) -> Result<(String, String), ParseError> {
                         None => push(&mut env, format_args!("{level}")),
                     }
                 }
+                // Budget hook: `N/s` goes through as written, in place of a rate.
+                let rate: &dyn std::fmt::Display = match &x.budget {
+                    Some(b) => b,
+                    None => &x.rate,
+                };
                 match (x.target, x.key) {
-                    (None, _) => push(&mut sample, format_args!("{}", x.rate)),
-                    (Some(_), Some(k)) => {
-                        push(&mut sample, format_args!("{target}[{k}]={}", x.rate))
-                    }
-                    (Some(_), None) => push(&mut sample, format_args!("{target}={}", x.rate)),
+                    (None, _) => push(&mut sample, format_args!("{rate}")),
+                    (Some(_), Some(k)) => push(&mut sample, format_args!("{target}[{k}]={rate}")),
+                    (Some(_), None) => push(&mut sample, format_args!("{target}={rate}")),
                 }
             }
         }

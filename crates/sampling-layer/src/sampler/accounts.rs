@@ -34,11 +34,13 @@ use tracing_core::Metadata;
 
 use super::{Sampler, BREAKER_OPEN, DISABLED, FLAG_BITS};
 use crate::{
+    budget::{BudgetCell, TargetBudget},
     callsites::CallsiteState,
     counts::{Counts, Flushed},
     directive::DirectiveSet,
     error::{ParseError, ParseErrorKind},
     ledger::Ledger,
+    pressure::Scale,
     rule::{Rule, RuleCache},
     stats::{SamplingStats, TargetStats},
     sync::Ordering,
@@ -50,6 +52,10 @@ pub(crate) struct Installed {
     pub(crate) generation: u64,
     pub(crate) set: DirectiveSet,
     pub(crate) buckets: HashMap<String, usize>,
+    /// Budget hook: per stats bucket of a label with a budget.
+    pub(crate) budgets: HashMap<usize, TargetBudget>,
+    /// Pressure hook: the scale sampled rates are multiplied by.
+    pub(crate) scale: Arc<Scale>,
 }
 
 impl Installed {
@@ -59,6 +65,8 @@ impl Installed {
             generation: 0,
             set: DirectiveSet::default(),
             buckets: HashMap::new(),
+            budgets: HashMap::new(),
+            scale: Arc::default(),
         }
     }
 
@@ -68,11 +76,17 @@ impl Installed {
             None => self.set.resolve_target(target),
         };
         let bucket = self.buckets[resolved.label];
-        Rule::new(
-            resolved.rate,
-            bucket,
-            key_hash.is_none() && self.set.has_key_rules_for(target),
-        )
+        let key_rules = key_hash.is_none() && self.set.has_key_rules_for(target);
+        // Budget hook: a key resolved here is new to its rule; it starts
+        // within its target's allowance (see `budget`).
+        match self
+            .budgets
+            .get(&bucket)
+            .filter(|_| resolved.budget.is_some())
+        {
+            Some(b) => Rule::new(b.start_rate(), bucket, key_rules).with_budget(),
+            None => Rule::new(self.scale.apply(resolved.rate), bucket, key_rules),
+        }
     }
 }
 
@@ -84,10 +98,28 @@ impl Sampler {
     /// Makes `set` the current directives; takes effect from the next event.
     /// Costs one pass over the callsites and the live keys.
     pub(crate) fn install(&self, set: DirectiveSet) -> Result<(), ParseError> {
+        // Budget hook: refused where they cannot be defined.
+        if matches!(self.mode, crate::mode::Mode::Consistent { .. }) {
+            if let Some((label, b)) = set.budgets().next() {
+                let item = if label.is_empty() {
+                    b.to_string()
+                } else {
+                    format!("{label}={b}")
+                };
+                return Err(ParseError::new(
+                    &item,
+                    ParseErrorKind::BudgetInConsistentMode,
+                ));
+            }
+        }
         // Key-extractor hook (issue 15), the one refusal point for builds and
         // `set_directives` alike. Budget hook (issue 11): pass
         // `set.budgets().next().is_some()` for `false`.
-        crate::extract::check_settings(self.extractor.as_ref(), false, set.source())?;
+        crate::extract::check_settings(
+            self.extractor.as_ref(),
+            set.budgets().next().is_some(),
+            set.source(),
+        )?;
         let mut installed = self.installed.write().unwrap_or_else(|e| e.into_inner());
         let mut ledger = self.lock_ledger();
         let labels = set.labels();
@@ -97,14 +129,28 @@ impl Sampler {
             // default's row), so this is a second line of defence.
             .map_err(|_| ParseError::new("", ParseErrorKind::TooManyTargets))?;
         let generation = installed.generation + 1;
+        let interval = self.budgets.interval_secs();
+        let budgets = set
+            .budgets()
+            .map(|(label, b)| (plan.buckets[label], TargetBudget::new(b, interval)))
+            .collect();
         self.capture.set_directive_specs(set.captures()); // capture (issue 12)
         let new = Arc::new(Installed {
             generation,
             set,
             buckets: plan.buckets,
+            budgets,
+            scale: self
+                .pressure
+                .as_ref()
+                .map_or_else(Arc::default, |p| p.scale.clone()),
         });
         let mut moved: Vec<Flushed> = vec![(0, 0); ledger.len()];
-        let mut sweep = |cache: &RuleCache, counts: &Counts, target: &str, key: Option<u64>| {
+        let mut sweep = |cache: &RuleCache,
+                         counts: &Counts,
+                         cell: &BudgetCell,
+                         target: &str,
+                         key: Option<u64>| {
             if cache.current().0 == 0 {
                 return; // Never resolved: no figures, resolves fresh later.
             }
@@ -114,6 +160,9 @@ impl Sampler {
             let published = cache.publish(generation, rule, |old| {
                 if let Some(old) = old {
                     let (k, d) = counts.take();
+                    if old.is_budget() {
+                        cell.carry((k, d));
+                    }
                     if let Some(m) = moved.get_mut(old.bucket()) {
                         m.0 += k;
                         m.1 += d;
@@ -123,12 +172,18 @@ impl Sampler {
             debug_assert!(published);
         };
         self.callsites
-            .for_each(|cs| sweep(&cs.rule, &cs.counts, cs.meta.target(), None));
+            .for_each(|cs| sweep(&cs.rule, &cs.counts, &cs.budget, cs.meta.target(), None));
         self.keys.for_each(|e| {
-            sweep(&e.rule, &e.counts, e.meta.target(), Some(e.key_hash));
+            sweep(
+                &e.rule,
+                &e.counts,
+                &e.budget,
+                e.meta.target(),
+                Some(e.key_hash),
+            );
         });
         self.log_sites
-            .for_each(|s| sweep(&s.rule, &s.counts, &s.target, None));
+            .for_each(|s| sweep(&s.rule, &s.counts, &s.budget, &s.target, None));
         ledger.commit(&new.buckets, &moved);
         *installed = new;
         // Published after the set, so a reader that sees the new generation and
@@ -142,7 +197,7 @@ impl Sampler {
     /// moves its figures out; returns the rule to count under.
     #[inline]
     pub(crate) fn settle_callsite(&self, cs: &CallsiteState, full: bool) -> Rule {
-        self.settle_word(&cs.rule, &cs.counts, cs.meta.target(), full)
+        self.settle_word(&cs.rule, &cs.counts, &cs.budget, cs.meta.target(), full)
     }
 
     /// [`settle_callsite`](Self::settle_callsite) for any word counted under
@@ -153,13 +208,17 @@ impl Sampler {
         &self,
         cache: &RuleCache,
         counts: &Counts,
+        cell: &BudgetCell,
         target: &str,
         full: bool,
     ) -> Rule {
         if !full {
             let inst = self.installed.read().unwrap_or_else(|e| e.into_inner());
             if cache.current().0 == 0 {
-                cache.publish(inst.generation, inst.rule(target, None), |_| {});
+                let rule = inst.rule(target, None);
+                if cache.publish(inst.generation, rule, |_| {}) {
+                    crate::budget::start(counts, rule, self.seed); // Budget hook
+                }
             }
             if let Some(rule) = cache.get(inst.generation) {
                 return rule;
@@ -167,7 +226,7 @@ impl Sampler {
         }
         let inst = self.current();
         let mut ledger = self.lock_ledger();
-        settle(&inst, &mut ledger, cache, counts, target, None)
+        settle(&inst, &mut ledger, cache, counts, cell, target, None)
     }
 
     /// [`settle_callsite`](Self::settle_callsite) for a key; returns the
@@ -188,7 +247,9 @@ impl Sampler {
                     return false;
                 }
                 let rule = inst.rule(meta.target(), Some(key_hash));
-                e.rule.publish(inst.generation, rule, |_| {});
+                if e.rule.publish(inst.generation, rule, |_| {}) {
+                    crate::budget::start(&e.counts, rule, self.seed); // Budget hook
+                }
                 true
             });
             if fresh != Some(false) {
@@ -203,6 +264,7 @@ impl Sampler {
                 &mut ledger,
                 &e.rule,
                 &e.counts,
+                &e.budget,
                 meta.target(),
                 Some(key_hash),
             );
@@ -263,8 +325,14 @@ impl Sampler {
             .labels()
             .into_iter()
             .map(|(label, rate)| {
-                let (kept, dropped) = figures[inst.buckets[&label]];
+                let bucket = inst.buckets[&label];
+                let (kept, dropped) = figures[bucket];
+                let budget = inst.budgets.get(&bucket);
                 TargetStats {
+                    budget: budget.map(|b| b.budget.per_sec()),
+                    effective_rate: budget
+                        .map_or_else(|| inst.scale.apply(rate).as_f64(), |b| b.share()),
+                    effective_budget: budget.map(|b| b.effective()),
                     target: label,
                     rate: rate.as_f64(),
                     seen: kept + dropped,
@@ -286,6 +354,12 @@ impl Sampler {
             breaker_open: state & BREAKER_OPEN != 0,
             breaker_trips: self.breaker.as_ref().map_or(0, |b| b.trips()),
             breaker_recoveries: self.breaker.as_ref().map_or(0, |b| b.recoveries()),
+            pressure_scale: self.pressure.as_ref().map_or(1.0, |p| p.scale.get()),
+            breaker_trigger: self
+                .breaker
+                .as_ref()
+                .and_then(|b| b.last_trigger())
+                .map(|t| t.as_str()),
             enabled: state & DISABLED == 0,
             callsite_keys,
             retired_targets,
@@ -305,18 +379,28 @@ fn settle(
     ledger: &mut Ledger,
     cache: &RuleCache,
     counts: &Counts,
+    cell: &BudgetCell,
     target: &str,
     key_hash: Option<u64>,
 ) -> Rule {
+    // Budget hook: what leaves a budget key's word here counts in its next
+    // estimate (the adjustment reads the word's figures).
+    let moved = |rule: Rule, ledger: &mut Ledger| {
+        let taken = counts.take();
+        if rule.is_budget() {
+            cell.carry(taken);
+        }
+        ledger.add(rule.bucket(), taken);
+    };
     if cache.current().0 < inst.generation {
         let rule = inst.rule(target, key_hash);
         cache.publish(inst.generation, rule, |old| {
             if let Some(old) = old {
-                ledger.add(old.bucket(), counts.take());
+                moved(old, ledger);
             }
         });
     }
     let (_, rule) = cache.current();
-    ledger.add(rule.bucket(), counts.take());
+    moved(rule, ledger);
     rule
 }

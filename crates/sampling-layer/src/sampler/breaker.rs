@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use tracing_core::Level;
 
+use super::trigger::{Trigger, TriggerState, Triggers};
 use super::{Sampler, BREAKER_OPEN};
 use crate::clock::{Clock, SystemClock};
 use crate::error::SettingError;
@@ -33,8 +34,10 @@ pub(crate) const SLOTS: usize = 10;
 
 /// Circuit breaker settings for [`SamplingFilterBuilder::breaker`](crate::SamplingFilterBuilder::breaker).
 ///
-/// Defaults: on, 50 events per second at `ERROR` over a 10 s window, 60 s hold,
-/// the system clock.
+/// Defaults: on, 50 events per second at `ERROR` over a 10 s window as a
+/// floor, above which the error ratio (> 1%) or a spike (> 10× the baseline)
+/// opens it (see the crate docs, *Circuit breaker*), 60 s hold, the system
+/// clock.
 #[derive(Debug, Clone)]
 #[must_use = "a breaker does nothing until it is given to `SamplingFilterBuilder::breaker`"]
 pub struct Breaker {
@@ -44,6 +47,7 @@ pub struct Breaker {
     pub(crate) hold: Duration,
     pub(crate) level: Level,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) triggers: Triggers,
 }
 
 impl Default for Breaker {
@@ -55,6 +59,7 @@ impl Default for Breaker {
             hold: Duration::from_secs(60),
             level: Level::ERROR,
             clock: Arc::new(SystemClock::default()),
+            triggers: Triggers::default(),
         }
     }
 }
@@ -68,7 +73,9 @@ impl Breaker {
         }
     }
 
-    /// Open when more than `per_sec` events per second arrive (averaged over the window).
+    /// Open only when more than `per_sec` events per second arrive (averaged
+    /// over the window), and then if the ratio or the spike trigger fires (or
+    /// always, with [`threshold_only`](Self::threshold_only)).
     pub fn threshold_per_sec(mut self, per_sec: f64) -> Self {
         self.threshold = per_sec;
         self
@@ -83,6 +90,45 @@ impl Breaker {
     /// How long the rate must stay at or below the threshold before sampling resumes.
     pub fn hold(mut self, hold: Duration) -> Self {
         self.hold = hold;
+        self
+    }
+
+    /// Also open when, above the threshold, errors make more than `ratio` of
+    /// all events of the sampled targets over the window (`errors / (errors +
+    /// sampled-level events)`). Default 0.01 (1%). See the crate docs,
+    /// *Circuit breaker*, for why.
+    pub fn ratio(mut self, ratio: f64) -> Self {
+        self.triggers.ratio = Some(ratio);
+        self
+    }
+
+    /// Also open when, above the threshold, the error rate exceeds `factor`
+    /// times its own baseline (a moving average over about six windows, fed
+    /// while the breaker is closed). Default 10.
+    pub fn spike(mut self, factor: f64) -> Self {
+        self.triggers.spike = Some(factor);
+        self
+    }
+
+    /// No ratio and no spike trigger: open on the absolute threshold alone
+    /// (the behaviour before they existed).
+    pub fn threshold_only(mut self) -> Self {
+        self.triggers = Triggers {
+            ratio: None,
+            spike: None,
+        };
+        self
+    }
+
+    /// No ratio trigger (the spike trigger, if any, still applies).
+    pub fn without_ratio(mut self) -> Self {
+        self.triggers.ratio = None;
+        self
+    }
+
+    /// No spike trigger (the ratio trigger, if any, still applies).
+    pub fn without_spike(mut self) -> Self {
+        self.triggers.spike = None;
         self
     }
 
@@ -114,6 +160,22 @@ impl Breaker {
                 "must be between 10 ns and one day",
             ));
         }
+        if let Some(r) = self.triggers.ratio {
+            if !(r > 0.0 && r < 1.0) {
+                return Err(SettingError::new(
+                    "breaker.ratio",
+                    "must be between 0 and 1 (exclusive)",
+                ));
+            }
+        }
+        if let Some(k) = self.triggers.spike {
+            if !(k.is_finite() && k > 1.0) {
+                return Err(SettingError::new(
+                    "breaker.spike",
+                    "must be a finite number above 1",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -124,6 +186,11 @@ pub(crate) struct Transition {
     pub(crate) opened: bool,
     pub(crate) rate: f64,
     pub(crate) threshold: f64,
+    /// What opened it (on opening; `None` on closing).
+    pub(crate) trigger: Option<Trigger>,
+    /// The error ratio and the baseline error rate when it happened, if known.
+    pub(crate) ratio: Option<f64>,
+    pub(crate) baseline: Option<f64>,
 }
 
 /// The breaker's run-time state.
@@ -143,6 +210,9 @@ pub(crate) struct BreakerState {
     below_since: AtomicU64,
     trips: AtomicU64,
     recoveries: AtomicU64,
+    triggers: TriggerState,
+    /// The trigger of the last opening (0 none, 1 threshold, 2 ratio, 3 spike).
+    last_trigger: AtomicU64,
 }
 
 impl BreakerState {
@@ -160,6 +230,18 @@ impl BreakerState {
             below_since: AtomicU64::new(0),
             trips: AtomicU64::new(0),
             recoveries: AtomicU64::new(0),
+            triggers: TriggerState::new(cfg.triggers),
+            last_trigger: AtomicU64::new(0),
+        }
+    }
+
+    /// What opened the breaker last (`None` before it first opened).
+    pub(crate) fn last_trigger(&self) -> Option<Trigger> {
+        match self.last_trigger.load(Ordering::Relaxed) {
+            1 => Some(Trigger::Threshold),
+            2 => Some(Trigger::Ratio),
+            3 => Some(Trigger::Spike),
+            _ => None,
         }
     }
 
@@ -179,8 +261,10 @@ impl BreakerState {
         self.clock.now().as_nanos() as u64
     }
 
-    /// Counts one breaker-level event; reports the transition it caused, if any.
-    pub(crate) fn record(&self) -> Option<Transition> {
+    /// Counts one breaker-level event; reports the transition it caused, if
+    /// any. `traffic` reads the sampler's lifetime count of sampled-level
+    /// events (for the ratio trigger; called at most once per slot).
+    pub(crate) fn record(&self, traffic: &mut dyn FnMut() -> Option<u64>) -> Option<Transition> {
         let now = self.now();
         let tick = now / self.slot_nanos;
         let slot = &self.slots[(tick % SLOTS as u64) as usize];
@@ -197,12 +281,29 @@ impl BreakerState {
                 Err(c) => cur = c,
             }
         }
-        self.check(now)
+        self.check(now, traffic)
     }
 
     /// Re-checks the rate (called while open, and by `stats()`).
-    pub(crate) fn poll(&self) -> Option<Transition> {
-        self.check(self.now())
+    pub(crate) fn poll(&self, traffic: &mut dyn FnMut() -> Option<u64>) -> Option<Transition> {
+        self.check(self.now(), traffic)
+    }
+
+    /// Breaker-level events counted in slot `tick` (0 once it left the ring).
+    fn slot_errors(&self, tick: u64) -> u64 {
+        let v = self.slots[(tick % SLOTS as u64) as usize].load(Ordering::Relaxed);
+        if (v >> 32) as u32 == tick as u32 {
+            v & 0xFFFF_FFFF
+        } else {
+            0
+        }
+    }
+
+    /// Breaker-level events in the window's slots from `from` to `tick`.
+    fn errors_since(&self, from: u64, tick: u64) -> u64 {
+        (from.max(tick.saturating_sub(SLOTS as u64 - 1))..=tick)
+            .map(|t| self.slot_errors(t))
+            .sum()
     }
 
     fn rate(&self, now: u64) -> f64 {
@@ -217,10 +318,34 @@ impl BreakerState {
         sum as f64 / self.window_secs
     }
 
-    fn check(&self, now: u64) -> Option<Transition> {
+    fn check(&self, now: u64, traffic: &mut dyn FnMut() -> Option<u64>) -> Option<Transition> {
         let rate = self.rate(now);
-        let over = rate > self.threshold;
-        if !self.open.load(Ordering::Acquire) {
+        let open = self.open.load(Ordering::Acquire);
+        let tick = now / self.slot_nanos;
+        // The triggers judge on every check (the baseline is fed below the
+        // floor too); above the floor, one of them must fire.
+        let verdict = self.triggers.judge(
+            tick,
+            self.slot_nanos as f64 / 1e9,
+            open,
+            |from| self.errors_since(from, tick),
+            |t| self.slot_errors(t),
+            traffic,
+        );
+        let fired = if rate <= self.threshold {
+            None
+        } else if !self.triggers.configured() {
+            Some(Trigger::Threshold)
+        } else {
+            match verdict {
+                Some(v) => self.triggers.fires(rate, v),
+                // Another thread is judging right now: it decides.
+                None => return None,
+            }
+        };
+        let over = fired.is_some();
+        let (ratio, baseline) = verdict.map_or((None, None), |v| (v.ratio, v.baseline));
+        if !open {
             if over
                 && self
                     .open
@@ -229,10 +354,21 @@ impl BreakerState {
             {
                 self.below_since.store(0, Ordering::Relaxed);
                 self.trips.fetch_add(1, Ordering::Relaxed);
+                self.last_trigger.store(
+                    match fired {
+                        Some(Trigger::Threshold) => 1,
+                        Some(Trigger::Ratio) => 2,
+                        _ => 3,
+                    },
+                    Ordering::Relaxed,
+                );
                 return Some(Transition {
                     opened: true,
                     rate,
                     threshold: self.threshold,
+                    trigger: fired,
+                    ratio,
+                    baseline,
                 });
             }
             return None;
@@ -250,8 +386,8 @@ impl BreakerState {
                 return None;
             }
         } else if (now + 1).saturating_sub(since) < self.hold_nanos {
-            // Saturating: another thread read the clock after us and stored a later
-            // `since`; for us the hold has not even begun.
+            // Saturating: another thread may have marked `since` with a clock read
+            // later than this one's `now` (the triggers' judgement runs in between).
             return None;
         }
         if self
@@ -265,6 +401,9 @@ impl BreakerState {
                 opened: false,
                 rate,
                 threshold: self.threshold,
+                trigger: None,
+                ratio,
+                baseline,
             });
         }
         None
@@ -287,7 +426,7 @@ impl Sampler {
     /// ones), so the sampled-out path carries none of its code.
     #[inline(never)]
     fn record_breaker(&self, b: &BreakerState) {
-        if let Some(t) = b.record() {
+        if let Some(t) = b.record(&mut || self.traffic_total()) {
             self.transition(t);
         }
     }
@@ -297,7 +436,11 @@ impl Sampler {
     #[cold]
     #[inline(never)]
     pub(super) fn poll_breaker(&self, state: u64) -> u64 {
-        match self.breaker.as_ref().and_then(|b| b.poll()) {
+        match self
+            .breaker
+            .as_ref()
+            .and_then(|b| b.poll(&mut || self.traffic_total()))
+        {
             Some(t) => {
                 self.transition(t);
                 self.state.load(Ordering::Acquire)
@@ -313,10 +456,29 @@ impl Sampler {
             .breaker
             .as_ref()
             .filter(|b| b.is_open())
-            .and_then(|b| b.poll())
+            .and_then(|b| b.poll(&mut || self.traffic_total()))
         {
             self.transition(t);
         }
+    }
+
+    /// Every sampled-level event this sampler has counted (the ratio
+    /// trigger's traffic): the ledger's moved figures and every word's own.
+    /// `None` if the ledger is busy (an install or a snapshot): the trigger
+    /// tries again on a later event. A pass over the callsites and live keys.
+    #[cold]
+    fn traffic_total(&self) -> Option<u64> {
+        let ledger = self.ledger.try_lock().ok()?;
+        let mut total = ledger.moved;
+        let mut add = |c: &crate::counts::Counts| {
+            let (k, d) = c.peek();
+            total += k + d;
+        };
+        self.callsites.for_each(|cs| add(&cs.counts));
+        self.keys.for_each(|e| add(&e.counts));
+        self.log_sites.for_each(|s| add(&s.counts));
+        drop(ledger);
+        Some(total)
     }
 
     #[cold]
@@ -341,6 +503,7 @@ mod tests {
                 .threshold_per_sec(5.0)
                 .window(Duration::from_secs(1))
                 .hold(Duration::from_secs(60))
+                .threshold_only()
                 .clock(clock.clone()),
         )
     }
@@ -351,56 +514,54 @@ mod tests {
         let b = state(&clock);
         // 5 per second is the threshold: 5 events in the window do not trip.
         for _ in 0..5 {
-            assert_eq!(b.record(), None);
+            assert_eq!(b.record(&mut || None), None);
         }
-        let t = b.record().expect("the sixth event trips");
+        let t = b.record(&mut || None).expect("the sixth event trips");
         assert!(t.opened && t.rate == 6.0);
         for _ in 0..100 {
-            assert_eq!(b.record(), None, "an open breaker does not trip again");
+            assert_eq!(
+                b.record(&mut || None),
+                None,
+                "an open breaker does not trip again"
+            );
         }
         assert!(b.is_open());
         assert_eq!(b.trips(), 1);
         // The window empties; the hold period starts at the first check below.
         clock.advance(Duration::from_secs(2));
-        assert_eq!(b.poll(), None);
+        assert_eq!(b.poll(&mut || None), None);
         clock.advance(Duration::from_secs(59));
-        assert_eq!(b.poll(), None, "59 s below is not enough");
+        assert_eq!(b.poll(&mut || None), None, "59 s below is not enough");
         // A burst restarts the hold period.
         for _ in 0..10 {
-            b.record();
+            b.record(&mut || None);
         }
         clock.advance(Duration::from_secs(2));
-        assert_eq!(b.poll(), None);
+        assert_eq!(b.poll(&mut || None), None);
         clock.advance(Duration::from_secs(59));
-        assert_eq!(b.poll(), None);
+        assert_eq!(b.poll(&mut || None), None);
         clock.advance(Duration::from_secs(1));
-        let t = b.poll().expect("60 s below closes");
+        let t = b.poll(&mut || None).expect("60 s below closes");
         assert!(!t.opened);
         assert!(!b.is_open());
         assert_eq!((b.trips(), b.recoveries()), (1, 1));
-        assert_eq!(b.poll(), None);
+        assert_eq!(b.poll(&mut || None), None);
     }
 
-    /// Two threads read the clock, and the later reading starts the hold
-    /// first: the earlier one must see a hold not yet begun, not underflow
-    /// (it panicked in debug builds under the demo's error storm).
+    /// Another thread may mark the start of the hold with a clock read later
+    /// than this thread's: the check must not underflow (it did, in the demo,
+    /// once the triggers' judgement widened the gap between the two reads).
     #[test]
-    fn a_check_with_an_older_clock_reading_than_the_hold_start_does_not_underflow() {
+    fn a_hold_marked_later_than_this_threads_clock_read_is_not_an_underflow() {
         let clock = ManualClock::new();
         let b = state(&clock);
         for _ in 0..6 {
-            b.record();
+            b.record(&mut || None);
         }
         assert!(b.is_open());
         clock.advance(Duration::from_secs(2));
-        let earlier = b.now();
-        clock.advance(Duration::from_millis(5));
-        assert_eq!(b.poll(), None, "starts the hold at the later reading");
-        assert_eq!(
-            b.check(earlier),
-            None,
-            "the earlier reading is before the hold"
-        );
+        b.below_since.store(b.now() + 1_000, Ordering::Relaxed);
+        assert_eq!(b.poll(&mut || None), None);
         assert!(b.is_open());
     }
 
@@ -411,7 +572,7 @@ mod tests {
         // Six events (more than the threshold of 5) spread over 1.5 s: never
         // more than four in the window, so the breaker stays closed.
         for _ in 0..6 {
-            assert_eq!(b.record(), None);
+            assert_eq!(b.record(&mut || None), None);
             assert!(b.rate(b.now()) <= 4.0);
             clock.advance(Duration::from_millis(300));
         }

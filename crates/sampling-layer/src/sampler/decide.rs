@@ -135,6 +135,9 @@ impl Sampler {
         if keep {
             self.set_pending(meta, rule, bypass);
             self.after_keep();
+            if rule.is_budget() || self.pressure.is_some() {
+                self.on_kept(rule); // Budget and pressure hook
+            }
         }
         keep
     }
@@ -145,6 +148,9 @@ impl Sampler {
     fn kept_early(&self, meta: &Metadata<'_>, rule: Rule) -> bool {
         self.set_pending(meta, rule, 0);
         self.after_keep();
+        if rule.is_budget() || self.pressure.is_some() {
+            self.on_kept(rule); // Budget and pressure hook
+        }
         true
     }
 
@@ -216,8 +222,11 @@ impl Sampler {
         // may apply, or a deterministic position must be kept per key. Rates 1
         // and 0 need no position, so they keep no per-key state.
         let cs_rate = cs_rule.rate();
+        // Budget hook: a budget shares out per key, so every key is tracked.
         let needs_key = cs.key_field.is_some()
-            && (cs_rule.key_rules() || (deterministic && !cs_rate.is_one() && !cs_rate.is_zero()));
+            && (cs_rule.key_rules()
+                || cs_rule.is_budget()
+                || (deterministic && !cs_rate.is_one() && !cs_rate.is_zero()));
         let needs_value = consistent && !cs_rule.rate().is_one() && bypass == 0;
         let mut hashes = FieldHashes {
             key: if needs_key {
@@ -251,7 +260,7 @@ impl Sampler {
             })
         };
 
-        let (keep, rate) = match hashes.key_hash {
+        let (keep, rule) = match hashes.key_hash {
             Some(key_hash) => {
                 // Counters are per (target, key): fold the target's hash in.
                 let store_key = key_hash ^ mode::splitmix64(cs.target_hash);
@@ -268,7 +277,7 @@ impl Sampler {
                                 return Err(false);
                             };
                             match self.count(rule, bypass, &e.counts, &mut value_hash) {
-                                Some(keep) => Ok((keep, rule.rate())),
+                                Some(keep) => Ok((keep, rule)),
                                 None => Err(true),
                             }
                         },
@@ -281,15 +290,19 @@ impl Sampler {
             }
             None => loop {
                 match self.count(cs_rule, bypass, &cs.counts, &mut value_hash) {
-                    Some(keep) => break (keep, cs_rule.rate()),
+                    Some(keep) => break (keep, cs_rule),
                     None => cs_rule = self.settle_callsite(cs, true),
                 }
             },
         };
         if keep {
+            let rate = rule.rate();
             let sampled = bypass == 0 && !rate.is_one();
             annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
             self.after_keep();
+            if rule.is_budget() || self.pressure.is_some() {
+                self.on_kept(rule); // Budget and pressure hook
+            }
         }
         keep
     }
@@ -358,18 +371,18 @@ impl Sampler {
         let site = self
             .log_sites
             .get_or_insert(key, || log_bridge::record_target(event));
-        let (cache, counts, target) = match site {
-            Some(s) => (&s.rule, &s.counts, &*s.target),
-            None => (&cs.rule, &cs.counts, cs.meta.target()),
+        let (cache, counts, cell, target) = match site {
+            Some(s) => (&s.rule, &s.counts, &s.budget, &*s.target),
+            None => (&cs.rule, &cs.counts, &cs.budget, cs.meta.target()),
         };
         let mut rule = match cache.get(generation) {
             Some(r) => r,
-            None => self.settle_word(cache, counts, target, false),
+            None => self.settle_word(cache, counts, cell, target, false),
         };
         let keep = loop {
             match self.count(rule, bypass, counts, value_hash) {
                 Some(keep) => break keep,
-                None => rule = self.settle_word(cache, counts, target, true),
+                None => rule = self.settle_word(cache, counts, cell, target, true),
             }
         };
         if keep {
@@ -377,6 +390,9 @@ impl Sampler {
             let sampled = bypass == 0 && !rate.is_one();
             annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
             self.after_keep();
+            if rule.is_budget() || self.pressure.is_some() {
+                self.on_kept(rule); // Budget and pressure hook
+            }
         }
         keep
     }

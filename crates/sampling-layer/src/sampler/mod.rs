@@ -11,16 +11,20 @@
 //! - [`breaker`]: the circuit breaker's state machine and how the decision
 //!   path feeds it;
 //! - [`notice`]: the breaker's notices and the dispatcher they go to;
+//! - `adjust`: the budget adjustment's pass over the keys (the algorithm is
+//!   in [`budget`](crate::budget)).
 //! - [`timed`]: changing one directive, changes that expire, recent figures.
 //!
 //! Nothing here imports a module above it (`handle`, `filter`, `builder`):
 //! the filter and the handle call into this type, never the other way round.
 
 pub(crate) mod accounts;
+mod adjust;
 pub(crate) mod breaker;
 mod decide;
 pub(crate) mod notice;
 mod timed;
+pub(crate) mod trigger;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
@@ -30,6 +34,7 @@ use tracing_core::{Dispatch, Level, Metadata};
 
 use crate::capture::Capture;
 use crate::{
+    budget::Budgets,
     callsites::{CallsiteState, CallsiteTable},
     clock::Clock,
     directive::DirectiveSet,
@@ -39,6 +44,7 @@ use crate::{
     ledger::Ledger,
     log_bridge::LogSites,
     mode::Mode,
+    pressure::PressureState,
     sync::{AtomicU64, Ordering},
 };
 
@@ -63,6 +69,10 @@ pub(crate) struct Settings {
     pub(crate) seed: u64,
     pub(crate) max_keys: usize,
     pub(crate) breaker: Option<BreakerState>,
+    /// Budget hook: the adjustment's interval and clock.
+    pub(crate) budgets: Budgets,
+    /// Pressure hook: the signal and the scale, if wired.
+    pub(crate) pressure: Option<PressureState>,
     /// Key-extractor hook (issue 15).
     pub(crate) extractor: Option<KeyExtractor>,
     /// For expiring changes and recent figures (the breaker has its own).
@@ -87,6 +97,10 @@ pub(crate) struct Sampler {
     /// takes this lock, and so does a snapshot (see [`accounts`]).
     pub(crate) ledger: Mutex<Ledger>,
     pub(crate) breaker: Option<BreakerState>,
+    /// Budget hook: the adjustment's clock and schedule.
+    pub(crate) budgets: Budgets,
+    /// Pressure hook: the signal and the scale, if wired.
+    pub(crate) pressure: Option<PressureState>,
     /// Where the breaker's notices go.
     pub(crate) notices: NoticeRoute,
     /// Key-extractor hook (issue 15): decides events inside a trace; the
@@ -127,6 +141,8 @@ impl Sampler {
             seed,
             max_keys,
             breaker,
+            budgets,
+            pressure,
             extractor,
             clock,
             recent_interval,
@@ -143,6 +159,8 @@ impl Sampler {
             installed: RwLock::new(Arc::new(Installed::empty())),
             ledger: Mutex::new(Ledger::default()),
             breaker,
+            budgets,
+            pressure,
             notices: NoticeRoute::new(recognise),
             extractor,
             timed: Timed::new(clock, recent_interval),

@@ -136,12 +136,27 @@ fn start() -> Option<flume::Sender<Notice>> {
     Some(tx)
 }
 
+/// A figure that may be unknown (the ratio before two traffic samples).
+struct Known(Option<f64>);
+
+impl std::fmt::Display for Known {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(v) => write!(f, "{v}"),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
 fn emit(t: Transition) {
     if t.opened {
         tracing::warn!(
             target: NOTICE_TARGET,
             error_rate = t.rate,
             threshold = t.threshold,
+            trigger = t.trigger.map_or("threshold", |t| t.as_str()),
+            error_ratio = %Known(t.ratio),
+            baseline = %Known(t.baseline),
             "circuit breaker opened: errors above threshold, sampling suspended (keeping every event)"
         );
     } else {

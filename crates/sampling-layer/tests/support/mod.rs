@@ -106,6 +106,8 @@ pub fn breaker_sampler(
         .breaker(
             sampling_layer::Breaker::default()
                 .threshold_per_sec(per_sec)
+                // The absolute trigger alone (the ratio and spike: tests/triggers.rs).
+                .threshold_only()
                 .window(std::time::Duration::from_secs(1))
                 .hold(hold)
                 .clock(clock.clone()),
