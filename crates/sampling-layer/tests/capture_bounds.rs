@@ -4,38 +4,13 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use sampling_layer::{Breaker, CaptureStats, CaptureWriter, SamplingFilter};
+use support::counting::{live_bytes, serial, Counting};
 use support::Capture;
 use tracing_subscriber::{fmt, prelude::*};
 
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator and only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);
-        System.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE_BYTES.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        System.dealloc(p, l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        System.realloc(p, l, new)
-    }
-}
-
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-/// The byte count is process-wide: one test at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn subscriber(sampler: SamplingFilter, out: &Capture) -> impl tracing::Subscriber + Send + Sync {
     let writer = CaptureWriter::new(out.clone(), &sampler.handle());
@@ -55,7 +30,7 @@ fn balanced(s: &CaptureStats) -> bool {
 
 #[test]
 fn ten_thousand_events_in_one_failing_span_keep_the_newest_n_and_count_the_rest() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     const N: u32 = 100;
     let out = Capture::new();
     let sampler = SamplingFilter::builder()
@@ -92,7 +67,7 @@ fn ten_thousand_events_in_one_failing_span_keep_the_newest_n_and_count_the_rest(
 
 #[test]
 fn a_span_byte_bound_keeps_the_newest_lines_that_fit() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let out = Capture::new();
     let sampler = SamplingFilter::builder()
         .breaker(Breaker::disabled())
@@ -121,7 +96,7 @@ fn a_span_byte_bound_keeps_the_newest_lines_that_fit() {
 
 #[test]
 fn ten_thousand_open_spans_stay_under_the_total_byte_bound() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     const SPANS: usize = 10_000;
     const BOUND: usize = 1 << 20;
     let out = Capture::new();
@@ -141,11 +116,11 @@ fn ten_thousand_open_spans_stay_under_the_total_byte_bound() {
         for span in &spans[..8] {
             span.in_scope(|| tracing::debug!("warm"));
         }
-        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        let before = live_bytes();
         for round in 0..3 {
             for span in &spans {
                 span.in_scope(|| tracing::debug!(round, "a line of context for this request"));
-                peak = peak.max(LIVE_BYTES.load(Ordering::Relaxed) - before);
+                peak = peak.max(live_bytes() - before);
             }
         }
         let s = handle.capture_stats();

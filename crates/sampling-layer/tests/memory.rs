@@ -3,59 +3,19 @@
 //! (Its own test binary: the counting allocator sees the whole process, and
 //! counts allocations per thread too.)
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, Ordering};
+mod support;
 
 use sampling_layer::{Breaker, SamplingFilter, BYTES_PER_KEY};
+use support::counting::{live_bytes, serial, thread_allocations, Counting};
 use tracing::info;
 use tracing_subscriber::prelude::*;
-
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-thread_local! {
-    /// Allocations and reallocations made by this thread. (`const` and
-    /// without `Drop`: reading it never allocates.)
-    static THREAD_ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_thread_alloc() {
-    let _ = THREAD_ALLOCS.try_with(|n| n.set(n.get() + 1));
-}
-
-fn thread_allocs() -> u64 {
-    THREAD_ALLOCS.with(Cell::get)
-}
-
-// SAFETY: forwards to the system allocator and only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);
-        count_thread_alloc();
-        System.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE_BYTES.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        System.dealloc(p, l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        count_thread_alloc();
-        System.realloc(p, l, new)
-    }
-}
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// The byte count is process-wide: one test at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 #[test]
 fn one_million_distinct_keys_stay_within_max_keys_and_the_byte_bound() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     const MAX: usize = 10_000;
     const N: u64 = 1_000_000;
     let s = SamplingFilter::builder()
@@ -67,16 +27,16 @@ fn one_million_distinct_keys_stay_within_max_keys_and_the_byte_bound() {
     let sub = tracing_subscriber::registry().with(s);
     tracing::subscriber::with_default(sub, || {
         info!(sample_key = u64::MAX, "warm-up");
-        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        let before = live_bytes();
         let mut peak = before;
         for i in 0..N {
             info!(sample_key = i, "x");
             if i % 4096 == 0 {
-                peak = peak.max(LIVE_BYTES.load(Ordering::Relaxed));
+                peak = peak.max(live_bytes());
                 assert!(handle.stats().active_keys <= MAX);
             }
         }
-        let grown = (peak.max(LIVE_BYTES.load(Ordering::Relaxed)) - before) as usize;
+        let grown = (peak.max(live_bytes()) - before) as usize;
         assert!(
             grown <= MAX * BYTES_PER_KEY,
             "key store grew by {grown} bytes, bound {} ({BYTES_PER_KEY} per key)",
@@ -125,7 +85,7 @@ fn log_key(key: u64) {
 /// event: the eviction `Vec` and `DashMap::iter`'s per-shard `Arc`s).
 #[test]
 fn no_allocation_per_event_under_key_churn_and_eviction() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     const MAX: usize = 1_000;
     const WARM: u64 = 20_000;
     const N: u64 = 100_000;
@@ -140,11 +100,11 @@ fn no_allocation_per_event_under_key_churn_and_eviction() {
         for key in 0..WARM {
             log_key(key);
         }
-        let before = thread_allocs();
+        let before = thread_allocations();
         for key in WARM..WARM + N {
             log_key(key);
         }
-        thread_allocs() - before
+        thread_allocations() - before
     });
     let st = handle.stats();
     assert_eq!(st.evicted_keys + st.active_keys as u64, WARM + N);

@@ -2,6 +2,8 @@
 //! captures formatted lines, a sampler with a breaker on a manual clock.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod counting;
+
 use std::io;
 use std::sync::{mpsc, Arc, Mutex};
 
