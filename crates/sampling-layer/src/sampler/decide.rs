@@ -296,13 +296,7 @@ impl Sampler {
             },
         };
         if keep {
-            let rate = rule.rate();
-            let sampled = bypass == 0 && !rate.is_one();
-            annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
-            self.after_keep();
-            if rule.is_budget() || self.pressure.is_some() {
-                self.on_kept(rule); // Budget and pressure hook
-            }
+            self.kept(event, rule, bypass);
         }
         keep
     }
@@ -386,14 +380,21 @@ impl Sampler {
             }
         };
         if keep {
-            let rate = rule.rate();
-            let sampled = bypass == 0 && !rate.is_one();
-            annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
-            self.after_keep();
-            if rule.is_budget() || self.pressure.is_some() {
-                self.on_kept(rule); // Budget and pressure hook
-            }
+            self.kept(event, rule, bypass);
         }
         keep
+    }
+
+    /// What every kept event of the `event_enabled` paths does: leave its rate
+    /// for the annotation (none if kept whole), then the kept-event duties
+    /// (expiring changes, budgets and pressure).
+    fn kept(&self, event: &Event<'_>, rule: Rule, bypass: u64) {
+        let rate = rule.rate();
+        let sampled = bypass == 0 && !rate.is_one();
+        annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
+        self.after_keep();
+        if rule.is_budget() || self.pressure.is_some() {
+            self.on_kept(rule); // Budget and pressure hook
+        }
     }
 }
