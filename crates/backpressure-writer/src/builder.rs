@@ -48,6 +48,7 @@ impl NonBlocking {
 /// Configures a [`NonBlocking`] writer. `Default` gives tracing-appender's defaults plus
 /// level awareness; every setter consumes and returns the builder.
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `finish` or `try_finish` builds the writer"]
 pub struct NonBlockingBuilder {
     capacity: usize,
     keep_capacity: Option<usize>,

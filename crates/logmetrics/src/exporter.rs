@@ -31,6 +31,7 @@ pub const DEFAULT_THREAD_NAME: &str = "logmetrics-exporter";
 
 /// Configures an [`Exporter`]: `Exporter::builder()`, consuming setters, then
 /// [`build`](Self::build) or [`spawn`](Self::spawn).
+#[must_use = "a builder does nothing until `build` or `spawn`"]
 pub struct ExporterBuilder {
     interval: Duration,
     thread_name: String,
