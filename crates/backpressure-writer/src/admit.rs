@@ -22,20 +22,28 @@ use crate::shared::{KeepWait, Reason, Shared, State};
 use crate::sync::{thread, MutexGuard};
 
 impl Shared {
+    /// Locks the state if the writer still takes lines. Otherwise counts the line as
+    /// `worker_gone`, lets the first such line say why on stderr, and returns `None`.
+    pub(crate) fn lock_accepting(&self) -> Option<MutexGuard<'_, State>> {
+        let mut st = self.lock();
+        if st.lifecycle.accepts() {
+            return Some(st);
+        }
+        st.drop_line(Reason::WorkerGone);
+        drop(st);
+        self.gone_notice.line_refused();
+        None
+    }
+
     /// Hands one line to the queue (or drops it, counting why). Never fails, never panics on
     /// a poisoned lock, and returns only once the line is queued or accounted as dropped.
     pub(crate) fn submit(&self, line: &[u8], keep: bool) {
         if line.is_empty() {
             return;
         }
-        let mut st = self.lock();
-        if !st.lifecycle.accepts() {
-            st.drop_line(Reason::WorkerGone);
-            drop(st);
-            // Hook (writer-misc): the first such line says why on stderr.
-            self.gone_notice.line_refused();
+        let Some(st) = self.lock_accepting() else {
             return;
-        }
+        };
         if keep {
             self.admit_keep(st, line);
         } else {

@@ -247,13 +247,9 @@ impl Shared {
         if len == 0 {
             return;
         }
-        let mut st = self.lock();
-        if !st.lifecycle.accepts() {
-            st.drop_line(Reason::WorkerGone);
-            drop(st);
-            self.gone_notice.line_refused();
+        let Some(mut st) = self.lock_accepting() else {
             return;
-        }
+        };
         // After a context timeout, waiting resumes once the room has drained to half the
         // share (as for keep lines, see `KeepWait`): checked here, lazily, so the worker
         // needs to know nothing of context.
