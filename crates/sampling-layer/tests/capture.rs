@@ -3,7 +3,8 @@
 
 mod support;
 
-use sampling_layer::{Annotated, Breaker, CaptureStats, CaptureWriter, SamplingFilter};
+use sampling_layer::{Annotated, Breaker, CaptureWriter, SamplingFilter};
+use support::capture::balanced;
 use support::Capture;
 use tracing_subscriber::{fmt, prelude::*};
 
@@ -33,11 +34,6 @@ fn request(id: u32, fail: bool) {
     if fail {
         tracing::error!("failed");
     }
-}
-
-fn balanced(s: &CaptureStats) -> bool {
-    s.captured
-        == s.flushed + s.discarded + s.evicted_span_cap + s.evicted_total_cap + s.buffered_lines
 }
 
 #[test]

@@ -2,41 +2,16 @@
 //! on a multi-threaded runtime, each error carrying only its own request's lines.
 #![cfg(not(sampling_layer_loom))]
 
+mod support;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
 use sampling_layer::{Breaker, CaptureWriter, SamplingFilter};
+use support::capture::ByThread;
 use tracing::instrument::WithSubscriber;
 use tracing_subscriber::{fmt, prelude::*};
-
-/// Records each line with the thread that wrote it.
-#[derive(Clone, Default)]
-struct ByThread(Arc<Mutex<Vec<(ThreadId, String)>>>);
-
-struct ByThreadWriter(ByThread);
-
-impl std::io::Write for ByThreadWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        let line = String::from_utf8(b.to_vec()).unwrap();
-        self.0
-             .0
-            .lock()
-            .unwrap()
-            .push((std::thread::current().id(), line));
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> fmt::MakeWriter<'a> for ByThread {
-    type Writer = ByThreadWriter;
-    fn make_writer(&'a self) -> ByThreadWriter {
-        ByThreadWriter(self.clone())
-    }
-}
 
 const STEPS: u32 = 10;
 

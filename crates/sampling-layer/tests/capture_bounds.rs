@@ -4,7 +4,8 @@
 
 mod support;
 
-use sampling_layer::{Breaker, CaptureStats, CaptureWriter, SamplingFilter};
+use sampling_layer::{Breaker, CaptureWriter, SamplingFilter};
+use support::capture::balanced;
 use support::counting::{live_bytes, serial, Counting};
 use support::Capture;
 use tracing_subscriber::{fmt, prelude::*};
@@ -21,11 +22,6 @@ fn subscriber(sampler: SamplingFilter, out: &Capture) -> impl tracing::Subscribe
             .with_writer(writer)
             .with_filter(sampler),
     )
-}
-
-fn balanced(s: &CaptureStats) -> bool {
-    s.captured
-        == s.flushed + s.discarded + s.evicted_span_cap + s.evicted_total_cap + s.buffered_lines
 }
 
 #[test]

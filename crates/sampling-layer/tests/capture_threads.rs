@@ -3,47 +3,15 @@
 
 mod support;
 
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 use std::thread::ThreadId;
 
-use sampling_layer::{Breaker, CaptureStats, CaptureWriter, SamplingFilter};
+use sampling_layer::{Breaker, CaptureWriter, SamplingFilter};
+use support::capture::{balanced, ByThread};
 use tracing_subscriber::{fmt, prelude::*};
 
 fn builder() -> sampling_layer::SamplingFilterBuilder {
     SamplingFilter::builder().breaker(Breaker::disabled())
-}
-
-fn balanced(s: &CaptureStats) -> bool {
-    s.captured
-        == s.flushed + s.discarded + s.evicted_span_cap + s.evicted_total_cap + s.buffered_lines
-}
-
-/// Records each line with the thread that wrote it.
-#[derive(Clone, Default)]
-struct ByThread(Arc<Mutex<Vec<(ThreadId, String)>>>);
-
-struct ByThreadWriter(ByThread);
-
-impl std::io::Write for ByThreadWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        let line = String::from_utf8(b.to_vec()).unwrap();
-        self.0
-             .0
-            .lock()
-            .unwrap()
-            .push((std::thread::current().id(), line));
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> fmt::MakeWriter<'a> for ByThread {
-    type Writer = ByThreadWriter;
-    fn make_writer(&'a self) -> ByThreadWriter {
-        ByThreadWriter(self.clone())
-    }
 }
 
 /// The number after `name=` in a line.

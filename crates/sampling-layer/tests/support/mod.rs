@@ -2,6 +2,7 @@
 //! captures formatted lines, a sampler with a breaker on a manual clock.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod capture;
 pub mod counting;
 
 use std::io;
