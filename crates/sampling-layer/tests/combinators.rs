@@ -4,41 +4,15 @@
 
 mod support;
 
-use sampling_layer::SamplingHandle;
+use support::compose::{counts, emit, seen};
 use support::{sampler, text_layer, Capture};
-use tracing::{info, warn, Subscriber};
+use tracing::Subscriber;
 use tracing_subscriber::{
     filter::{filter_fn, FilterExt, LevelFilter},
     layer::Filter,
     prelude::*,
     reload, EnvFilter, Registry,
 };
-
-/// 100 events per callsite kind at target `app`, 100 at `vip`, 10 WARN.
-fn emit() {
-    for _ in 0..100 {
-        info!(target: "app", "plain");
-        info!(target: "app", sample_key = "k", "keyed");
-        info!(target: "vip", "vip");
-    }
-    for _ in 0..10 {
-        warn!(target: "app", "warned");
-    }
-}
-
-/// (plain, keyed, vip, warned) lines written.
-fn counts(cap: &Capture) -> (usize, usize, usize, usize) {
-    (
-        cap.count("plain"),
-        cap.count("keyed"),
-        cap.count("vip"),
-        cap.count("warned"),
-    )
-}
-
-fn seen(h: &SamplingHandle) -> u64 {
-    h.stats().targets.iter().map(|t| t.seen).sum()
-}
 
 /// Runs `emit` through one fmt layer filtered by `f`.
 fn run<F: Filter<Registry> + Send + Sync + 'static>(f: F) -> (usize, usize, usize, usize) {

@@ -3,35 +3,11 @@
 
 mod support;
 
-use sampling_layer::{SamplingFilter, SamplingHandle};
+use sampling_layer::SamplingFilter;
+use support::compose::{counts, emit, seen};
 use support::{sampler, text_layer, Capture};
-use tracing::{debug, info, warn, Subscriber};
+use tracing::{debug, info, Subscriber};
 use tracing_subscriber::{filter::LevelFilter, prelude::*, reload, EnvFilter, Layer, Registry};
-
-/// 100 events per callsite kind at target `app`, 100 at `vip`, 10 WARN.
-fn emit() {
-    for _ in 0..100 {
-        info!(target: "app", "plain");
-        info!(target: "app", sample_key = "k", "keyed");
-        info!(target: "vip", "vip");
-    }
-    for _ in 0..10 {
-        warn!(target: "app", "warned");
-    }
-}
-
-fn counts(cap: &Capture) -> (usize, usize, usize, usize) {
-    (
-        cap.count("plain"),
-        cap.count("keyed"),
-        cap.count("vip"),
-        cap.count("warned"),
-    )
-}
-
-fn seen(h: &SamplingHandle) -> u64 {
-    h.stats().targets.iter().map(|t| t.seen).sum()
-}
 
 #[test]
 fn on_top_of_fmt_with_env_filter_counts_only_what_the_env_filter_enables() {

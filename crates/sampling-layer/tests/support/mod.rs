@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod capture;
+pub mod compose;
 pub mod counting;
 
 use std::io;
