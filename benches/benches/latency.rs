@@ -32,24 +32,11 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub(crate) const LINE_LEN: usize = 120;
+use benches::{line, temp_file};
+
 const BURST: usize = 20;
 const PAUSE: Duration = Duration::from_millis(1);
 const PRODUCERS: [usize; 4] = [1, 2, 4, 8];
-
-pub(crate) fn line() -> Vec<u8> {
-    let mut l = b"2026-11-27T10:00:00.123456Z  INFO http: request handled method=GET path=/api/v1/items status=200 took_us=1234 "
-        .to_vec();
-    l.resize(LINE_LEN - 1, b'x');
-    l.push(b'\n');
-    l
-}
-
-pub(crate) fn temp_file() -> (tempfile::TempDir, File) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = File::create(dir.path().join("log")).expect("temp file");
-    (dir, file)
-}
 
 pub(crate) fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")

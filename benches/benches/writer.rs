@@ -17,62 +17,24 @@
 //!
 //! Run: `cargo bench -p benches --bench writer -- --warm-up-time 1 --measurement-time 3`
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use benches::{line, run_producers, temp_file};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 
-const LINE_LEN: usize = 120;
 const CAPACITY: usize = 128_000;
 const BURST: u64 = 2_000_000;
 
-fn line() -> Vec<u8> {
-    let mut l = b"2026-11-27T10:00:00.123456Z  INFO http: request handled method=GET path=/api/v1/items status=200 took_us=1234 "
-        .to_vec();
-    l.resize(LINE_LEN - 1, b'x');
-    l.push(b'\n');
-    l
-}
-
-fn temp_file() -> (tempfile::TempDir, File) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = File::create(dir.path().join("log")).expect("temp file");
-    (dir, file)
-}
-
-/// Runs `lines` writes split over 2 threads, each with its own writer clone; the clock
-/// starts when both are released and stops after `finish` (drain and join) returns.
+/// `lines` writes over 2 producer threads, drain included.
 fn two_producers<W: Write + Clone + Send + 'static>(
     lines: u64,
     writer: W,
     finish: impl FnOnce(),
 ) -> Duration {
-    let start = Arc::new(Barrier::new(3));
-    let per_thread = lines.div_ceil(2);
-    let threads: Vec<_> = (0..2)
-        .map(|_| {
-            let mut w = writer.clone();
-            let start = Arc::clone(&start);
-            thread::spawn(move || {
-                let l = line();
-                start.wait();
-                for _ in 0..per_thread {
-                    w.write_all(&l).unwrap();
-                }
-            })
-        })
-        .collect();
-    drop(writer);
-    start.wait();
-    let t0 = Instant::now();
-    for t in threads {
-        t.join().unwrap();
-    }
-    finish();
-    t0.elapsed()
+    run_producers(2, lines, writer, finish)
 }
 
 fn block_mode(c: &mut Criterion) {

@@ -1,1 +1,61 @@
-//! Benchmarks live in `benches/`; this library is empty so the package can hold them.
+//! Benchmarks live in `benches/`; this library holds what the writer benches share: the
+//! line they write, a file to write it to, and the whole-run producer driver.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Bytes per line, newline included (the size the published async-logger figures use).
+pub const LINE_LEN: usize = 120;
+
+/// One pre-formatted `fmt`-like line of [`LINE_LEN`] bytes.
+pub fn line() -> Vec<u8> {
+    let mut l = b"2026-11-27T10:00:00.123456Z  INFO http: request handled method=GET path=/api/v1/items status=200 took_us=1234 "
+        .to_vec();
+    l.resize(LINE_LEN - 1, b'x');
+    l.push(b'\n');
+    l
+}
+
+/// A fresh file in a directory removed when the returned guard drops.
+pub fn temp_file() -> (tempfile::TempDir, File) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = File::create(dir.path().join("log")).expect("temp file");
+    (dir, file)
+}
+
+/// Runs `lines` writes split over `producers` threads, each with its own writer clone; the
+/// clock starts when all are released and stops once `finish` (drain and join) returned,
+/// so the figure is a whole run as a user sees it.
+pub fn run_producers<W: Write + Clone + Send + 'static>(
+    producers: u64,
+    lines: u64,
+    writer: W,
+    finish: impl FnOnce(),
+) -> Duration {
+    let start = Arc::new(Barrier::new(producers as usize + 1));
+    let per_thread = lines.div_ceil(producers);
+    let threads: Vec<_> = (0..producers)
+        .map(|_| {
+            let mut w = writer.clone();
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                let l = line();
+                start.wait();
+                for _ in 0..per_thread {
+                    w.write_all(&l).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(writer);
+    start.wait();
+    let t0 = Instant::now();
+    for t in threads {
+        t.join().unwrap();
+    }
+    finish();
+    t0.elapsed()
+}

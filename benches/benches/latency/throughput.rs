@@ -3,45 +3,24 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::sync::mpsc;
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{flume_writer, line, load, temp_file, LINE_LEN};
+use benches::{line, temp_file, LINE_LEN};
+
+use crate::{flume_writer, load};
 
 const LINES: u64 = 1_000_000;
 const CAPACITY: usize = 128_000;
 
-/// `LINES` writes split over `producers` threads, each with its own clone; the clock starts
-/// when all are released and stops once `finish` (drain and join) returned.
+/// `LINES` writes over `n` producer threads, drain included.
 fn producers<W: Write + Clone + Send + 'static>(
-    producers: u64,
+    n: u64,
     writer: W,
     finish: impl FnOnce(),
 ) -> Duration {
-    let start = Arc::new(Barrier::new(producers as usize + 1));
-    let per_thread = LINES / producers;
-    let threads: Vec<_> = (0..producers)
-        .map(|_| {
-            let mut w = writer.clone();
-            let start = Arc::clone(&start);
-            thread::spawn(move || {
-                let l = line();
-                start.wait();
-                for _ in 0..per_thread {
-                    w.write_all(&l).unwrap();
-                }
-            })
-        })
-        .collect();
-    drop(writer);
-    start.wait();
-    let t0 = Instant::now();
-    for t in threads {
-        t.join().unwrap();
-    }
-    finish();
-    t0.elapsed()
+    benches::run_producers(n, LINES, writer, finish)
 }
 
 fn backpressure(n: u64) -> Duration {
