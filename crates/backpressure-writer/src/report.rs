@@ -187,6 +187,24 @@ mod tests {
     }
 
     #[test]
+    fn context_drops_are_named_after_the_seven_reasons_only_when_there_are_some() {
+        let d = Dropped {
+            newest: 1,
+            context: 3,
+            ..Dropped::default()
+        };
+        let mut s = String::new();
+        format_drop_report(&mut s, &d, &OwnLineFormat::Text);
+        assert_eq!(
+            s,
+            "backpressure-writer: dropped 4 lines since last report (newest=1 oldest=0 \
+             timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0 context=3)\n"
+        );
+        format_drop_report(&mut s, &d, &OwnLineFormat::Json);
+        assert!(s.contains(",\"write_failed\":0,\"context\":3},"), "{s}");
+    }
+
+    #[test]
     fn sink_errors_print_the_first_then_periodic_summaries() {
         let mut log = FaultLog::new(Duration::from_secs(10));
         let t0 = Instant::now();
