@@ -37,6 +37,8 @@ use benches::{line, temp_file};
 const BURST: usize = 20;
 const PAUSE: Duration = Duration::from_millis(1);
 const PRODUCERS: [usize; 4] = [1, 2, 4, 8];
+/// Rounds of the whole-run rows (interleaved); the median is reported.
+const WHOLE_ROUNDS: usize = 9;
 
 pub(crate) fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -204,6 +206,10 @@ fn main() {
         .position(|a| a == "--svg")
         .and_then(|i| args.get(i + 1).cloned());
     let n_bursts = if quick { 100 } else { 1_000 };
+    if args.iter().any(|a| a == "--whole-only") {
+        throughput::whole_runs(if quick { 1 } else { WHOLE_ROUNDS });
+        return;
+    }
     if args.iter().any(|a| a == "--drain-only") {
         throughput::worker_drain(3);
         throughput::idle_cpu();
@@ -250,7 +256,7 @@ fn main() {
         println!("chart written to {}", path.display());
     }
 
-    throughput::whole_runs(if quick { 1 } else { 5 });
+    throughput::whole_runs(if quick { 1 } else { WHOLE_ROUNDS });
     throughput::worker_drain(if quick { 1 } else { 3 });
     throughput::idle_cpu();
 }

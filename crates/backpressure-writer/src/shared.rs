@@ -12,7 +12,7 @@ use crate::lifecycle::{Lifecycle, Sleep};
 use crate::queue::LineQueue;
 use crate::report::Fault;
 use crate::stats::{Dropped, Histogram, Stats};
-use crate::sync::{Condvar, Mutex, MutexGuard, ThreadId};
+use crate::sync::{lock_yielding, Condvar, Mutex, MutexGuard, ThreadId};
 
 /// Why a line was dropped; maps onto a [`Dropped`] field.
 #[derive(Debug, Clone, Copy)]
@@ -268,8 +268,10 @@ impl Shared {
 
     /// Locks the state. Nothing panics while holding it, but if something ever did, the
     /// counts are still the best information there is, so poisoning is ignored.
+    /// Producers, the worker and readers of the figures all take it this way; see
+    /// [`lock_yielding`] for why it yields rather than sleeps under contention.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock_yielding(&self.state)
     }
 
     /// Nanoseconds since the epoch, at least 1 (0 means "not timed").
