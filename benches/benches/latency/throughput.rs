@@ -91,6 +91,17 @@ pub(crate) fn whole_runs(rounds: usize) {
             times[i].push(run());
         }
     }
+    // Each round ran every row back to back, so a ratio within one round compares runs that
+    // met the same machine state: the median of those is steadier than a ratio of medians.
+    let paired = |a: usize, b: usize| {
+        let mut r: Vec<f64> = (0..rounds)
+            .map(|k| times[a][k].as_secs_f64() / times[b][k].as_secs_f64())
+            .collect();
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    };
+    let (two_vs_bufwriter, eight_vs_two, flume_eight_vs_two) =
+        (paired(2, 0), paired(3, 2), paired(6, 5));
     let medians: Vec<Duration> = times.iter_mut().map(|t| median(t)).collect();
     println!("| run | whole run | ns/line | vs BufWriter | min..max |");
     println!("|---|---|---|---|---|");
@@ -111,6 +122,9 @@ pub(crate) fn whole_runs(rounds: usize) {
         medians[3].as_secs_f64() / medians[2].as_secs_f64(),
         medians[6].as_secs_f64() / medians[5].as_secs_f64(),
         load()
+    );
+    println!(
+        "paired within each round, median: backpressure_writer 2 producers / BufWriter {two_vs_bufwriter:.2}x; 8 / 2 producers {eight_vs_two:.2}x (flume {flume_eight_vs_two:.2}x)"
     );
 }
 
