@@ -14,7 +14,9 @@
 //! spares an atomic reference-count round trip per event.) What changes is underneath:
 //!
 //! - **No allocation, no syscall per line.** Producers append each line into one shared,
-//!   reused byte buffer under a short lock; the worker swaps the whole buffer out and writes
+//!   reused byte buffer under a short lock (a producer that finds it taken yields its core
+//!   to the holder rather than sleeping on it, so eight producers on two cores cost about
+//!   what two do: `docs/benchmarks.md` §4); the worker swaps the whole buffer out and writes
 //!   it in chunks of up to 1 MiB outside the lock (keep-level lines merged with the others
 //!   in submission order, in the same chunks), so a slow sink never holds the producers'
 //!   lock. After a batch it polls, a timed wait of 1 ms at a time, for up to
