@@ -17,12 +17,12 @@
 //!
 //! Run: `cargo bench -p benches --bench writer -- --warm-up-time 1 --measurement-time 3`
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use benches::{line, run_producers, temp_file};
+use benches::{bufwriter_run, line, run_producers, temp_file};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 
 const CAPACITY: usize = 128_000;
@@ -65,19 +65,7 @@ fn block_mode(c: &mut Criterion) {
         })
     });
     group.bench_function("bufwriter_1_thread", |b| {
-        b.iter_custom(|iters| {
-            let (_dir, file) = temp_file();
-            let l = line();
-            let lines = iters.div_ceil(2) * 2;
-            let t0 = Instant::now();
-            let mut w = BufWriter::with_capacity(64 * 1024, file);
-            for _ in 0..lines {
-                w.write_all(&l).unwrap();
-            }
-            w.flush().unwrap();
-            drop(w);
-            t0.elapsed()
-        })
+        b.iter_custom(|iters| bufwriter_run(iters.div_ceil(2) * 2))
     });
     group.finish();
 }

@@ -1,8 +1,9 @@
 //! Benchmarks live in `benches/`; this library holds what the writer benches share: the
-//! line they write, a file to write it to, and the whole-run producer driver.
+//! line they write, a file to write it to, the whole-run producer driver and the
+//! single-thread `BufWriter` baseline.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -57,5 +58,20 @@ pub fn run_producers<W: Write + Clone + Send + 'static>(
         t.join().unwrap();
     }
     finish();
+    t0.elapsed()
+}
+
+/// The baseline every writer is held against: one thread writing `lines` lines to a fresh
+/// file through a 64 KiB `BufWriter`, flushed; timed from the first write to the flush.
+pub fn bufwriter_run(lines: u64) -> Duration {
+    let (_dir, file) = temp_file();
+    let l = line();
+    let t0 = Instant::now();
+    let mut w = BufWriter::with_capacity(64 * 1024, file);
+    for _ in 0..lines {
+        w.write_all(&l).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
     t0.elapsed()
 }

@@ -1,7 +1,7 @@
 //! Whole-run throughput (block mode, drain included) and the worker's drain rate alone.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -51,16 +51,7 @@ fn flume(n: u64) -> Duration {
 }
 
 fn bufwriter() -> Duration {
-    let (_dir, file) = temp_file();
-    let l = line();
-    let t0 = Instant::now();
-    let mut w = BufWriter::with_capacity(64 * 1024, file);
-    for _ in 0..LINES {
-        w.write_all(&l).unwrap();
-    }
-    w.flush().unwrap();
-    drop(w);
-    t0.elapsed()
+    benches::bufwriter_run(LINES)
 }
 
 fn median(v: &mut [Duration]) -> Duration {

@@ -3,12 +3,12 @@
 //! is full.
 //!
 //! Admission is the producer's hot path. Its cost per line: one mutex acquisition (held for
-//! a few dozen instructions; contended, the taker yields its core rather than sleeping, see
-//! [`lock_yielding`](crate::sync::lock_yielding)), a `memcpy` of the line into the shared byte buffer and a push
-//! of a 24-byte record, plus a clock read for one line in 64. No allocation once the
-//! buffers have grown to their working size (a worker gone idle gives back buffers past
-//! 256 KiB, so a writer that idles between bursts larger than that regrows them, under
-//! this lock, at the start of the next); no syscall unless the worker is parked (then one
+//! a few dozen instructions; contended, the taker yields its core rather than sleeping,
+//! see [`lock_yielding`](crate::sync::lock_yielding)), a `memcpy` of the line into the
+//! shared byte buffer and a push of a 24-byte record, plus a clock read for one line in 64.
+//! No allocation once the buffers have grown to their working size (a worker gone idle
+//! gives back buffers past 256 KiB, so a writer that idles between bursts larger than that
+//! regrows them, under this lock, at the start of the next); no syscall unless the worker is parked (then one
 //! futex wake, and only the first line after it parked pays it; a worker that wrote a
 //! batch within `park_after` polls instead and is never woken by an ordinary line) or the
 //! line has to wait for room.

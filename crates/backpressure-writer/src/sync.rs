@@ -44,9 +44,8 @@ const TRIES: u32 = 1;
 /// one that is running: spinning cannot help, and sleeping turns every contended line into
 /// a sleep and a wake-up, two syscalls and two context switches. Yielding hands the core
 /// to the preempted holder instead, which releases the lock within its next few
-/// instructions. Measured (`benches/benches/latency.rs`, whole runs, `docs/benchmarks.md`
-/// §4): 8 producers went from 1.55–2.34× to about 1.0–1.3× the per-line cost of 2, and 2
-/// producers from 0.90–1.15× to 0.71–0.91× one thread writing through a `BufWriter`.
+/// instructions. What it bought, measured against std's `lock` in the same build:
+/// `docs/benchmarks.md` §4 (whole runs).
 ///
 /// Cost: nothing when the lock is free (the first `try_lock` is the same compare-and-swap
 /// `lock` does); a contended taker burns at most [`TRIES`] yields (tens of µs) of its own

@@ -29,6 +29,18 @@ fn rss_bytes() -> Option<usize> {
     Some(pages * 4096)
 }
 
+/// The RSS now is at most `more` bytes above the fresh writer's (where `/proc` tells both).
+fn assert_rss_within(fresh: Option<usize>, more: usize, what: &str) {
+    if let (Some(fresh), Some(now)) = (fresh, rss_bytes()) {
+        assert!(
+            now <= fresh + more,
+            "{what} RSS {} MiB from {} MiB",
+            now / MIB,
+            fresh / MIB
+        );
+    }
+}
+
 fn rss() -> String {
     match rss_bytes() {
         Some(b) => format!("{} MiB", b / MIB),
@@ -86,14 +98,11 @@ fn long_lines_are_held_within_the_byte_bound_and_given_back_when_idle() {
     );
     // The RSS says the same from the kernel's side (3 MiB, then 66 MiB here): the bound plus
     // the allocator's and the test's own slack, where before the byte bound it was 2 GB.
-    if let (Some(fresh_rss), Some(now)) = (fresh_rss, rss_bytes()) {
-        assert!(
-            now <= fresh_rss + DEFAULT_BUFFERED_BYTES_LIMIT + 8 * MIB,
-            "saturated RSS {} MiB from {} MiB",
-            now / MIB,
-            fresh_rss / MIB
-        );
-    }
+    assert_rss_within(
+        fresh_rss,
+        DEFAULT_BUFFERED_BYTES_LIMIT + 8 * MIB,
+        "saturated",
+    );
 
     gate.open();
     guard.flush().unwrap();
@@ -111,14 +120,7 @@ fn long_lines_are_held_within_the_byte_bound_and_given_back_when_idle() {
     );
     // Freed buffers this large go back to the kernel (`munmap`), so the RSS falls back near
     // the fresh writer's (3 MiB, then 3 MiB again here), far below the burst's 64 MiB.
-    if let (Some(fresh_rss), Some(now)) = (fresh_rss, rss_bytes()) {
-        assert!(
-            now <= fresh_rss + 8 * MIB,
-            "idle RSS {} MiB from {} MiB",
-            now / MIB,
-            fresh_rss / MIB
-        );
-    }
+    assert_rss_within(fresh_rss, 8 * MIB, "idle");
     assert_accounting(&w.stats());
     drop(guard);
 }
