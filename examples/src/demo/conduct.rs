@@ -96,9 +96,15 @@ fn enter(
             )
         }
         Phase::RateChange => {
-            let changed = rate_change(&pipeline.directives);
-            pipeline.sampler.set_directives(&changed)?;
-            format!(" through the handle: {changed}")
+            let change = RateChange::of(&pipeline.directives);
+            pipeline.sampler.set_directives(&change.directives)?;
+            // Only what changed: the whole directive string is in the banner, and a header
+            // that long wraps mid-word on an ordinary terminal.
+            format!(
+                " through the handle: {ROUTER} {} -> {}",
+                change.was.as_deref().unwrap_or("unsampled"),
+                ROUTER_RAISED
+            )
         }
     })
 }
@@ -136,14 +142,54 @@ fn produce(n: u64, clock: Instant, schedule: &Schedule, emitted: &Emitted) {
     }
 }
 
-/// The directives for the last phase: the router goes from 5% to 20%, as an operator would
-/// raise a rate while chasing a problem.
-fn rate_change(directives: &str) -> String {
-    const ROUTER: &str = "demo::router=";
-    let mut changed: Vec<&str> = directives
-        .split(',')
-        .filter(|d| !d.trim().starts_with(ROUTER))
-        .collect();
-    changed.push("demo::router=0.2");
-    changed.join(",")
+/// The target whose rate the last phase raises, and its new rate.
+const ROUTER: &str = "demo::router";
+const ROUTER_RAISED: &str = "0.2";
+
+/// The last phase's edit: the router goes from 5% to 20%, as an operator would raise a
+/// rate while chasing a problem.
+#[derive(Debug, PartialEq)]
+struct RateChange {
+    /// The whole set after the edit, for `set_directives`.
+    directives: String,
+    /// The router's rate before (`None`: no directive named it).
+    was: Option<String>,
+}
+
+impl RateChange {
+    fn of(directives: &str) -> RateChange {
+        let mut was = None;
+        let mut changed: Vec<String> = Vec::new();
+        for d in directives.split(',') {
+            match d.trim().split_once('=') {
+                Some((target, rate)) if target.trim() == ROUTER => {
+                    was = Some(rate.trim().to_owned())
+                }
+                _ => changed.push(d.to_owned()),
+            }
+        }
+        changed.push(format!("{ROUTER}={ROUTER_RAISED}"));
+        RateChange {
+            directives: changed.join(","),
+            was,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_change_replaces_only_the_router() {
+        let c = RateChange::of("demo::router=0.05,demo::websocket=0.01,demo::router[k]=1%");
+        assert_eq!(c.was.as_deref(), Some("0.05"));
+        assert_eq!(
+            c.directives,
+            "demo::websocket=0.01,demo::router[k]=1%,demo::router=0.2"
+        );
+        let c = RateChange::of("demo::websocket=0.01");
+        assert_eq!(c.was, None);
+        assert_eq!(c.directives, "demo::websocket=0.01,demo::router=0.2");
+    }
 }

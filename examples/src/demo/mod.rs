@@ -25,6 +25,7 @@ mod sink;
 
 pub use args::{Config, SinkKind};
 pub use pipeline::{DEFAULT_DIRECTIVES, DEFAULT_LEVELS};
+pub use pressure::{PressureComparison, PressurePass};
 pub use readback::FileCounts;
 pub use report::{ModuleRow, Outcome};
 pub use scenario::Phase;
@@ -100,12 +101,13 @@ pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<Outcome, Box<dyn Error>>
 
     let mut outcome = tear_down(cfg, pipeline, &emitted, conducted?)?;
     // The pressure phase: its own two pipelines, side by side (see `pressure`).
-    let pressure = pressure::compare((cfg.duration / 10).clamp(
+    let length = (cfg.duration / 10).clamp(
         std::time::Duration::from_secs(1),
         std::time::Duration::from_secs(3),
-    ))?;
-    pressure.print(out)?;
+    );
+    let pressure = pressure::compare(length, cfg.progress, out)?;
     pressure.check(&mut outcome.problems);
+    outcome.pressure = Some(pressure);
     outcome.print(out, started.elapsed())?;
     Ok(outcome)
 }

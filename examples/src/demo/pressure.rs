@@ -19,12 +19,16 @@ use sampling_layer::{Annotated, Breaker, Pressure, SamplingFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{fmt, Layer};
 
+use indicatif::ProgressBar;
+
 use super::human;
+use super::progress;
 use super::scenario::{QUEUE_LINES, SLOW_SINK_BYTES_PER_SEC};
 use super::sink::ThrottledSink;
 
 /// The flooding target and its rate.
 const TARGET: &str = "demo::export";
+const RATE: &str = "0.5";
 const DIRECTIVES: &str = "demo::export=0.5";
 /// One WARN and one ERROR per this many DEBUG rows.
 const KEEP_EVERY: u64 = 500;
@@ -32,27 +36,34 @@ const KEEP_EVERY: u64 = 500;
 /// the slow sink takes (120-byte lines at 1 MB/s).
 const ROWS_PER_SEC: f64 = 80_000.0;
 
-/// What one pass did.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Pass {
-    /// DEBUG rows offered, and WARN + ERROR lines emitted.
-    pub(crate) offered: u64,
-    pub(crate) keep_emitted: u64,
+/// What one pass of the pressure phase did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PressurePass {
+    /// DEBUG rows offered.
+    pub offered: u64,
+    /// WARN + ERROR lines emitted.
+    pub keep_emitted: u64,
     /// WARN + ERROR lines that reached the sink.
-    pub(crate) keep_written: u64,
-    /// Lines the sampler kept (handed to the writer) and the writer dropped.
-    pub(crate) kept: u64,
-    pub(crate) dropped: u64,
+    pub keep_written: u64,
+    /// Lines the sampler kept (handed to the writer).
+    pub kept: u64,
+    /// Lines the writer wrote, and dropped.
+    pub written: u64,
+    /// See `written`.
+    pub dropped: u64,
     /// The lowest pressure scale seen (1 without pressure).
-    pub(crate) min_scale: f64,
+    pub min_scale: f64,
 }
 
-/// The two passes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Comparison {
-    pub(crate) seconds: Duration,
-    pub(crate) without: Pass,
-    pub(crate) with: Pass,
+/// The pressure phase: the same flood without and with the pressure loop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PressureComparison {
+    /// How long each pass ran.
+    pub seconds: Duration,
+    /// The pass without the pressure loop.
+    pub without: PressurePass,
+    /// The pass with it.
+    pub with: PressurePass,
 }
 
 /// Counts WARN/ERROR lines on their way to the sink.
@@ -73,16 +84,38 @@ impl Write for Counting {
     }
 }
 
-/// Runs both passes, each `length` long.
-pub(crate) fn compare(length: Duration) -> Result<Comparison, Box<dyn Error>> {
-    Ok(Comparison {
+/// Prints the phase's header, then runs both passes, each `length` long; with `live`, a
+/// bar per pass on stderr shows the time, the pressure scale and the writer's drops.
+pub(crate) fn compare(
+    length: Duration,
+    live: bool,
+    out: &mut dyn Write,
+) -> Result<PressureComparison, Box<dyn Error>> {
+    writeln!(
+        out,
+        "pressure phase: {TARGET} (rate {RATE}) floods a {} MB/s sink at {} rows/s, {} per pass",
+        SLOW_SINK_BYTES_PER_SEC as f64 / 1e6,
+        human::count(ROWS_PER_SEC as u64),
+        human::duration(length),
+    )?;
+    out.flush()?;
+    let bar = |label| live.then(|| progress::pass_bar(label, length));
+    Ok(PressureComparison {
         seconds: length,
-        without: pass(length, false)?,
-        with: pass(length, true)?,
+        without: pass(length, false, bar("without pressure"))?,
+        with: pass(length, true, bar("with pressure"))?,
     })
 }
 
-fn pass(length: Duration, pressure: bool) -> Result<Pass, Box<dyn Error>> {
+/// How often a pass redraws its bar and reads the scale, in rows offered: about every
+/// 50 ms at [`ROWS_PER_SEC`].
+const READ_EVERY_ROWS: u64 = 4_096;
+
+fn pass(
+    length: Duration,
+    pressure: bool,
+    bar: Option<ProgressBar>,
+) -> Result<PressurePass, Box<dyn Error>> {
     let keep_written = Arc::new(AtomicU64::new(0));
     let (sink, throttle) = ThrottledSink::new(Counting(keep_written.clone()));
     throttle.set(SLOW_SINK_BYTES_PER_SEC);
@@ -104,9 +137,9 @@ fn pass(length: Duration, pressure: bool) -> Result<Pass, Box<dyn Error>> {
         .with_filter(sampler);
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
 
-    let mut p = Pass {
+    let mut p = PressurePass {
         min_scale: 1.0,
-        ..Pass::default()
+        ..PressurePass::default()
     };
     tracing::dispatcher::with_default(&dispatch, || {
         let start = Instant::now();
@@ -125,9 +158,22 @@ fn pass(length: Duration, pressure: bool) -> Result<Pass, Box<dyn Error>> {
                     p.keep_emitted += 2;
                 }
             }
-            p.min_scale = p.min_scale.min(handle.stats().pressure_scale);
+            if p.offered % READ_EVERY_ROWS == 0 {
+                p.min_scale = p.min_scale.min(handle.stats().pressure_scale);
+                if let Some(bar) = &bar {
+                    bar.set_position(start.elapsed().as_millis() as u64);
+                    bar.set_message(format!(
+                        "scale {} · writer dropped {}",
+                        scale(handle.stats().pressure_scale),
+                        human::count(writer.stats().dropped.total())
+                    ));
+                }
+            }
         }
     });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     drop(dispatch);
     throttle.set(0);
     guard.flush()?;
@@ -139,12 +185,22 @@ fn pass(length: Duration, pressure: bool) -> Result<Pass, Box<dyn Error>> {
         .iter()
         .find(|t| t.target == TARGET)
         .map_or(0, |t| t.kept);
+    p.written = s.lines_written;
     p.dropped = s.dropped.total();
     p.keep_written = keep_written.load(Ordering::Relaxed);
     Ok(p)
 }
 
-impl Comparison {
+/// A scale as the fraction it is (`1/1024`): the loop halves it, so it is always one.
+fn scale(x: f64) -> String {
+    if x >= 1.0 {
+        "1".to_string()
+    } else {
+        format!("1/{}", (1.0 / x).round() as u64)
+    }
+}
+
+impl PressureComparison {
     /// Adds a problem for every WARN/ERROR line that did not reach the sink.
     pub(crate) fn check(&self, problems: &mut Vec<String>) {
         for (name, p) in [("without", self.without), ("with", self.with)] {
@@ -158,33 +214,53 @@ impl Comparison {
         }
     }
 
-    /// The phase's summary lines.
+    /// The phase's rows in the summary, bare numbers like the main table.
     pub(crate) fn print(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
-            "after the four phases, pressure: a flood of {} rows/s from sampled {TARGET} (rate 1/2) into \
-             a {} MB/s sink, {} per pass",
-            human::count(ROWS_PER_SEC as u64),
-            SLOW_SINK_BYTES_PER_SEC as f64 / 1e6,
-            human::duration(self.seconds)
+            "\n{:<26} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>10}",
+            "pressure phase",
+            "offered",
+            "kept",
+            "written",
+            "dropped",
+            "rate",
+            "scale",
+            "WARN+ERROR"
         )?;
-        for (name, p) in [("without", self.without), ("with", self.with)] {
+        for (label, p) in [("no loop", self.without), ("loop", self.with)] {
             writeln!(
                 out,
-                "  {name} the pressure loop: {} rows offered, {} kept by the sampler, \
-                 writer dropped {} (lowest scale {}); WARN/ERROR {}/{} written",
-                human::count(p.offered),
-                human::count(p.kept),
+                "{:<26} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>10}",
+                format!("{TARGET} ({label})"),
+                p.offered,
+                p.kept,
+                p.written,
                 p.dropped,
-                p.min_scale,
-                p.keep_written,
-                p.keep_emitted,
+                RATE,
+                scale(p.min_scale),
+                format!("{}/{}", p.keep_written, p.keep_emitted),
             )?;
         }
+        writeln!(
+            out,
+            "(loop: with the sampler's pressure loop; scale: the lowest it set; written and \
+             dropped include the WARN/ERROR lines)"
+        )?;
         writeln!(
             out,
             "pressure phase: writer drops without pressure {}, with pressure {}",
             self.without.dropped, self.with.dropped
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scales_read_as_fractions() {
+        assert_eq!(super::scale(1.0), "1");
+        assert_eq!(super::scale(0.5), "1/2");
+        assert_eq!(super::scale(0.0009765625), "1/1024");
     }
 }

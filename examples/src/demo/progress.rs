@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use sampling_layer::{SamplingHandle, OTHER_TARGET};
 
 use super::human;
-use super::scenario::{Phase, Schedule};
+use super::scenario::Schedule;
 use super::service::Emitted;
 
 /// How often the figures are read and the bar redrawn.
@@ -113,14 +113,10 @@ fn bar(schedule: Schedule) -> ProgressBar {
         let elapsed = Duration::from_millis(state.pos());
         let _ = write!(w, "{} / {total}", clock(elapsed));
     };
-    // The prefix as wide as the longest phase, so the bar keeps its width from one
-    // phase to the next.
-    let widest = Phase::ALL.iter().map(|p| p.to_string().len()).max();
-    let template = format!(
-        "{{prefix:{}.bold}} {{wide_bar:.cyan/blue}} {{time}}\n{{msg}}",
-        widest.unwrap_or(0)
-    );
-    let style = ProgressStyle::with_template(&template)
+    // The prefix is the phase's number only: its title is on the header line printed
+    // above the bar as the phase begins, and saying it twice is noise.
+    let template = "{prefix:.bold} {wide_bar:.cyan/blue} {time}\n{msg}";
+    let style = ProgressStyle::with_template(template)
         .expect("a valid template")
         .with_key("time", time)
         .progress_chars("━╸─");
@@ -129,6 +125,25 @@ fn bar(schedule: Schedule) -> ProgressBar {
         ProgressDrawTarget::stderr(),
     )
     .with_style(style)
+}
+
+/// A bar for one pass of the pressure phase, `length` long, labelled `label`; the pass
+/// sets its position (milliseconds) and its message (the figures) as it goes.
+pub(crate) fn pass_bar(label: &str, length: Duration) -> ProgressBar {
+    let style = ProgressStyle::with_template("  {prefix:.bold} {wide_bar:.cyan/blue} {msg}")
+        .expect("a valid template")
+        .progress_chars("━╸─");
+    let bar = ProgressBar::with_draw_target(
+        Some(length.as_millis() as u64),
+        if io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    )
+    .with_style(style);
+    bar.set_prefix(label.to_owned());
+    bar
 }
 
 /// Time into the run, in tenths of a second at a constant width, so that the bar beside
@@ -157,7 +172,7 @@ impl Ticker {
         let breaker = format!("breaker {}", if r.breaker_open { "OPEN" } else { "closed" });
         match &self.bar {
             Some(bar) => {
-                bar.set_prefix(phase.to_string());
+                bar.set_prefix(phase.short());
                 bar.set_position(elapsed.as_millis() as u64);
                 bar.set_message(format!(
                     "  {rate} · {kept} · {breaker}\n  {queue} · {dropped}"

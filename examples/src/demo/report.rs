@@ -7,7 +7,7 @@ use std::time::Duration;
 use backpressure_writer::Stats;
 use sampling_layer::{SamplingStats, TargetStats, OTHER_TARGET};
 
-use super::human;
+use super::pressure::PressureComparison;
 use super::readback::FileCounts;
 use super::service::{Emitted, Module};
 
@@ -49,6 +49,8 @@ pub struct Outcome {
     pub steady: Option<(u64, u64)>,
     /// Each failed check, in words; empty when the run kept its promise.
     pub problems: Vec<String>,
+    /// The pressure phase, once it has run.
+    pub pressure: Option<PressureComparison>,
 }
 
 fn target_stats(s: &SamplingStats, m: Module) -> Option<&TargetStats> {
@@ -153,6 +155,7 @@ impl Outcome {
             sampler: sampler.clone(),
             file,
             problems,
+            pressure: None,
         }
     }
 
@@ -240,6 +243,9 @@ impl Outcome {
                 pct(seen.saturating_sub(kept), seen)
             )?;
         }
+        if let Some(p) = &self.pressure {
+            p.print(out)?;
+        }
         let w = &self.writer;
         writeln!(
             out,
@@ -249,10 +255,15 @@ impl Outcome {
             w.dropped.total(),
             w.queue_depth
         )?;
+        // Bare numbers, like the rest of the summary (the live display groups digits).
+        let reserve_used = w.high_water.saturating_sub(w.capacity);
         writeln!(
             out,
-            "queue high-water {}; {} batches; {} write errors",
-            human::queue(w.high_water, w.capacity, w.keep_capacity),
+            "queue high-water {} of {} (+{reserve_used} of {} reserved for WARN/ERROR); {} \
+             batches; {} write errors",
+            w.high_water.min(w.capacity),
+            w.capacity,
+            w.keep_capacity,
             w.batches,
             w.write_errors
         )?;

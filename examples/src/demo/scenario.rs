@@ -43,6 +43,11 @@ impl Phase {
         self as usize + 1
     }
 
+    /// `phase 2/4`: the phase without its title, for the live bar.
+    pub fn short(self) -> String {
+        format!("phase {}/{}", self.number(), Phase::ALL.len())
+    }
+
     /// What happens in the phase, in a few words.
     pub fn title(self) -> &'static str {
         match self {
@@ -67,13 +72,7 @@ impl Phase {
 
 impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "phase {}/{}: {}",
-            self.number(),
-            Phase::ALL.len(),
-            self.title()
-        )
+        write!(f, "{}: {}", self.short(), self.title())
     }
 }
 
