@@ -9,6 +9,7 @@
 //! which calls the library's `run` as `examples/examples/service.rs` does.
 #![cfg(unix)]
 
+mod service_features;
 mod service_http;
 mod service_otel;
 

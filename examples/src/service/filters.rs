@@ -16,8 +16,14 @@ pub const RUST_LOG_SAMPLE: &str = "RUST_LOG_SAMPLE";
 /// Levels when `RUST_LOG` is unset or empty.
 pub const DEFAULT_LEVELS: &str = "info";
 /// Rates when `RUST_LOG_SAMPLE` is unset: a quarter of the requests' chatty lines, a tenth
-/// of the `log`-crate dependency's.
-pub const DEFAULT_RATES: &str = "app::handlers=0.25,legacy_dep=0.1";
+/// of the `log`-crate dependency's; and the context of a failed request: its sampled-out
+/// lines are held in its span and written before its ERROR (`+{request_id}`: every span
+/// that carries the field captures).
+pub const DEFAULT_RATES: &str = "app::handlers=0.25,legacy_dep=0.1,+{request_id}";
+/// Rates when `RUST_LOG_SAMPLE` is unset and `--sampling per-event` is chosen: at most
+/// 200 of the handlers' lines a second whatever the traffic (a budget), a tenth of the
+/// dependency's, and the same capture.
+pub const DEFAULT_BUDGET_RATES: &str = "app::handlers=200/s,legacy_dep=0.1,+{request_id}";
 /// The span field that consistent sampling keys on: a request is kept whole or not at all,
 /// in this process and in every other one that samples by the same id.
 pub const REQUEST_ID: &str = "request_id";
@@ -64,7 +70,10 @@ impl Filters {
     pub fn from_env(stdout_levels: &str, keys: Keys) -> Result<Filters, ConfigError> {
         let rust_log = env_var(RUST_LOG)?;
         let rust_log_sample = env_var(RUST_LOG_SAMPLE)?;
-        let rates = rust_log_sample.as_deref().unwrap_or(DEFAULT_RATES);
+        let rates = rust_log_sample.as_deref().unwrap_or(match keys {
+            Keys::PerEvent => DEFAULT_BUDGET_RATES,
+            Keys::RequestId | Keys::FollowTrace => DEFAULT_RATES,
+        });
         Ok(Filters {
             levels: parse_levels(RUST_LOG, levels_or_default(rust_log.as_deref()))?,
             sampler: parse_rates_with(RUST_LOG_SAMPLE, rates, keys)?,
@@ -94,9 +103,14 @@ fn levels_or_default(rust_log: Option<&str>) -> &str {
     }
 }
 
-/// What the file's sampler keys its consistent decisions on.
+/// What the file's sampler keys its decisions on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Keys {
+    /// Each callsite (or `sample_key`) on its own, deterministic 1-in-N: requests are not
+    /// kept whole, but budgets (`app::handlers=200/s`) are allowed, which consistent
+    /// decisions refuse (rates that follow each process's own traffic would make
+    /// processes disagree about a request).
+    PerEvent,
     /// The `request_id` span field (xxh3 of its text): the same requests in every process
     /// that samples by it.
     #[default]
@@ -138,12 +152,13 @@ pub fn parse_rates_with(
     value: &str,
     keys: Keys,
 ) -> Result<SamplingFilter, ConfigError> {
-    let builder = SamplingFilter::builder().mode(Mode::Consistent {
+    let consistent = SamplingFilter::builder().mode(Mode::Consistent {
         field: REQUEST_ID.into(),
     });
     let builder = match keys {
-        Keys::RequestId => builder,
-        Keys::FollowTrace => builder.key_extractor(otel::follow_trace()),
+        Keys::PerEvent => SamplingFilter::builder(),
+        Keys::RequestId => consistent,
+        Keys::FollowTrace => consistent.key_extractor(otel::follow_trace()),
     };
     builder.parse(value).map_err(|e| {
         // A directive error names its item; a setting error has none.

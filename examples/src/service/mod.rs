@@ -2,8 +2,13 @@
 //! `cargo run --release --example service -- --help`.
 //!
 //! - **Levels and rates** from `RUST_LOG` (an `EnvFilter` behind `reload`) and
-//!   `RUST_LOG_SAMPLE` (a consistent sampler keyed on the `request_id` span field); a bad
-//!   value stops start-up with an error naming the variable and the directive ([`filters`]).
+//!   `RUST_LOG_SAMPLE` (a consistent sampler keyed on the `request_id` span field, or with
+//!   `--sampling per-event` one that decides per callsite and takes budgets such as
+//!   `app::handlers=200/s`); a bad value stops start-up with an error naming the variable
+//!   and the directive ([`filters`]).
+//! - **The context of a failed request** (`+{request_id}` in the default rates): its
+//!   sampled-out lines wait in its span and are written, marked `"captured":true`, before
+//!   its ERROR, through the file writer's context share ([`telemetry`]).
 //! - **A JSON-lines file**, sampled and annotated with `sample_rate`, through a
 //!   `backpressure-writer` over `tracing_appender::rolling` (daily or hourly); **stdout**
 //!   human-readable, with its own levels (`--stdout-log`), not sampled ([`telemetry`]).
@@ -45,11 +50,21 @@ use self::filters::{Filters, Keys};
 use self::routes::AppState;
 use self::telemetry::{Outcome, Settings, Telemetry};
 
+/// What `--help` says after the flags: the two variables that are not flags.
+const ENVIRONMENT_HELP: &str = "\
+Environment:
+  RUST_LOG         levels of everything (EnvFilter syntax) [default: info]
+  RUST_LOG_SAMPLE  the file's sampling directives (sampling-layer syntax); empty: keep
+                   every line [default: app::handlers=0.25,legacy_dep=0.1,+{request_id};
+                   with --sampling per-event: app::handlers=200/s,legacy_dep=0.1,+{request_id}]
+  Each flag can also be set through the SERVICE_* variable shown beside it.";
+
 /// The service's command line; every flag can also come from the environment.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "service",
-    about = "An axum service logging through sampling-layer and backpressure-writer"
+    about = "An axum service logging through sampling-layer and backpressure-writer",
+    after_help = ENVIRONMENT_HELP
 )]
 pub struct Config {
     /// Port of the application listener (`/work`, `/metrics`, `/ready`); 0 picks a free one.
@@ -78,6 +93,11 @@ pub struct Config {
     /// may take to flush, in milliseconds (each).
     #[arg(long, env = "SERVICE_SHUTDOWN_DEADLINE_MS", default_value_t = 5_000)]
     pub shutdown_deadline_ms: u64,
+    /// How the file's sampler decides: `consistent` keeps whole requests (by `request_id`,
+    /// the same ones in every process); `per-event` decides per callsite, 1 in N, and
+    /// allows budgets (`app::handlers=200/s`), which consistent decisions refuse.
+    #[arg(long, env = "SERVICE_SAMPLING", value_enum, default_value_t = Sampling::Consistent)]
+    pub sampling: Sampling,
     /// Trace with OpenTelemetry, and keep in the file the logs of the sampled traces
     /// (falling back to `request_id` outside a trace).
     #[arg(long, env = "SERVICE_OTEL")]
@@ -90,6 +110,15 @@ pub struct Config {
     /// for an OTLP exporter).
     #[arg(long, env = "SERVICE_OTEL_SPANS_FILE", requires = "otel")]
     pub otel_spans_file: Option<PathBuf>,
+}
+
+/// How the file's sampler decides (see [`Keys`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sampling {
+    /// Whole requests, by `request_id` (or by trace with `--otel`).
+    Consistent,
+    /// Each callsite 1 in N; budgets allowed. Not with `--otel`.
+    PerEvent,
 }
 
 /// How often the log file rolls over.
@@ -124,10 +153,18 @@ pub fn main_with(args: impl IntoIterator<Item = String>) -> std::process::ExitCo
 /// subscriber, `log` logger and `metrics` recorder: once per process.
 pub fn run(config: Config) -> Result<Outcome, Box<dyn Error>> {
     // Checked before anything is created: a typo leaves no empty log file behind.
-    let keys = if config.otel {
-        Keys::FollowTrace
-    } else {
-        Keys::RequestId
+    let keys = match (config.sampling, config.otel) {
+        (Sampling::Consistent, true) => Keys::FollowTrace,
+        (Sampling::Consistent, false) => Keys::RequestId,
+        (Sampling::PerEvent, false) => Keys::PerEvent,
+        // Following the trace is a consistent decision: the two cannot be combined.
+        (Sampling::PerEvent, true) => {
+            return Err(
+                "--sampling per-event cannot be combined with --otel, which keeps \
+                        the logs of whole sampled traces"
+                    .into(),
+            )
+        }
     };
     let filters = Filters::from_env(&config.stdout_log, keys)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

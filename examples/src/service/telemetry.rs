@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backpressure_writer::{
-    install_panic_flush, FlushError, NonBlocking, NonBlockingBuilder, Overflow, OwnLineFormat,
-    Stats, WorkerGuard,
+    install_panic_flush, ContextShare, FlushError, NonBlocking, NonBlockingBuilder, Overflow,
+    OwnLineFormat, Stats, WorkerGuard,
 };
 use logmetrics::{names, Exporter, ExporterGuard};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use sampling_layer::{Annotated, SamplingHandle};
+use sampling_layer::{Annotated, CaptureWriter, SamplingHandle};
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::{filter::filter_fn, fmt as tfmt, prelude::*, reload, EnvFilter};
 
@@ -97,10 +97,16 @@ impl Telemetry {
         install_panic_flush(settings.panic_flush_deadline)?;
 
         let sampling = filters.sampler.handle();
+        // The context of a failed request (`+{request_id}` in `RUST_LOG_SAMPLE`): the
+        // capture writer diverts its sampled-out lines into the request's span and, on an
+        // ERROR, writes them first through the writer's context share, so a burst of
+        // context cannot crowd the ERROR lines themselves out of the keep reserve.
+        let file_writer = CaptureWriter::new(file.clone(), &sampling)
+            .with_context_writer(file.context_writer(ContextShare::default()));
         let file_layer = tfmt::layer()
             .json()
             .event_format(Annotated::new(tfmt::format().json().with_span_list(false)))
-            .with_writer(file.clone())
+            .with_writer(file_writer)
             .with_filter(filters.sampler);
         let stdout_layer = tfmt::layer()
             .with_ansi(std::io::stdout().is_terminal())
