@@ -1,0 +1,216 @@
+//! A real service's throughput with each logging stack: an axum app with tower-http's
+//! `TraceLayer` (a DEBUG span per request and its two DEBUG events) and two events of its
+//! own per request, loaded on loopback by 32 keep-alive connections, as `wrk -t1 -c32`
+//! would load it.
+//!
+//! ```text
+//! cargo bench -p benches --bench service                 # 5 rounds of 4 s per mode
+//! cargo bench -p benches --bench service -- --rounds 3 --seconds 2
+//! ```
+//!
+//! Each run is a child process (a global subscriber is once per process), the modes
+//! interleaved round by round so that a noisy stretch of the machine hits every mode
+//! alike; the best round of each mode is reported, with every round's figure beside it.
+//!
+//! - `none`: no subscriber at all (the ceiling);
+//! - `bare`: `registry()` with no layer (what spans cost without anyone listening);
+//! - `appender`: `fmt` text into `tracing_appender::non_blocking` (lossy), no sampler;
+//! - `ours`: the same `fmt` layer, annotated and filtered by `sampling-layer` at
+//!   `app::router=0.05,app::conn=0.01,tower_http=0.01`, into `backpressure-writer`.
+//!
+//! Every stack with a writer writes into a temporary file.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use axum::Router;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tower_http::trace::TraceLayer;
+use tracing_subscriber::{fmt, prelude::*};
+
+/// The directives of the `ours` stack.
+const DIRECTIVES: &str = "app::router=0.05,app::conn=0.01,tower_http=0.01";
+/// Keep-alive connections of the load generator.
+const CONNECTIONS: usize = 32;
+/// The modes, in the order each round runs them.
+const MODES: [&str; 4] = ["none", "bare", "appender", "ours"];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let seconds: f64 = value("--seconds").map_or(4.0, |s| s.parse().expect("--seconds"));
+    if let Some(mode) = value("--child") {
+        child(&mode, Duration::from_secs_f64(seconds));
+        return;
+    }
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this as a smoke test.
+    let smoke = !args.iter().any(|a| a == "--bench") && value("--rounds").is_none();
+    let rounds: usize = value("--rounds").map_or(5, |s| s.parse().expect("--rounds"));
+    let (rounds, seconds) = if smoke { (1, 0.3) } else { (rounds, seconds) };
+    parent(rounds, seconds);
+}
+
+/// Runs every mode `rounds` times, interleaved, and prints the table.
+fn parent(rounds: usize, seconds: f64) {
+    let exe = std::env::current_exe().expect("own path");
+    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); MODES.len()];
+    for round in 0..rounds {
+        for (m, mode) in MODES.iter().enumerate() {
+            let out = Command::new(&exe)
+                .args(["--child", mode, "--seconds", &seconds.to_string()])
+                .output()
+                .expect("child process");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{mode}: {out:?}");
+            let rps: f64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("requests_per_sec="))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{mode}: no figure in {text}"));
+            eprintln!("round {}: {mode:<8} {rps:>9.0} req/s", round + 1);
+            figures[m].push(rps);
+        }
+    }
+    let best = |m: usize| figures[m].iter().cloned().fold(0.0, f64::max);
+    println!("\nservice, {CONNECTIONS} connections, {rounds} rounds of {seconds} s, best round:");
+    for (m, mode) in MODES.iter().enumerate() {
+        let all: Vec<String> = figures[m].iter().map(|f| format!("{f:.0}")).collect();
+        println!(
+            "  {mode:<8} {:>9.0} req/s  {:.2} of none  {:.2} of bare   (rounds: {})",
+            best(m),
+            best(m) / best(0),
+            best(m) / best(1),
+            all.join(" ")
+        );
+    }
+}
+
+/// One run: installs the mode's stack, serves, loads, prints the figure.
+fn child(mode: &str, length: Duration) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = || std::fs::File::create(dir.path().join("service.log")).expect("log file");
+    // Guards that drain the writers after the run: their drain is not timed here (the
+    // server's throughput is), but it must not be cut short either.
+    let mut guards: Vec<Box<dyn std::any::Any>> = Vec::new();
+    match mode {
+        "none" => {}
+        "bare" => tracing::subscriber::set_global_default(tracing_subscriber::registry())
+            .expect("global subscriber"),
+        "appender" => {
+            let (writer, guard) = tracing_appender::non_blocking(file());
+            guards.push(Box::new(guard));
+            let layer = fmt::layer().with_ansi(false).with_writer(writer);
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+                .expect("global subscriber");
+        }
+        "ours" => {
+            let (writer, guard) = backpressure_writer::NonBlockingBuilder::default()
+                .try_finish(file())
+                .expect("writer");
+            guards.push(Box::new(guard));
+            let sampler = sampling_layer::SamplingFilter::try_new(DIRECTIVES).expect("directives");
+            let layer = fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer)
+                .event_format(sampling_layer::Annotated::new(fmt::format()))
+                .with_filter(sampler);
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+                .expect("global subscriber");
+        }
+        other => panic!("unknown mode {other:?}"),
+    }
+
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let listener = server
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    server.spawn(async move {
+        let app = Router::new()
+            .route("/work", get(work))
+            .layer(TraceLayer::new_for_http());
+        axum::serve(listener, app).await.expect("serve");
+    });
+
+    // The load on a runtime of its own, one thread, as `wrk -t1` runs.
+    let load = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("load runtime");
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    load.block_on(async {
+        let deadline = started + length;
+        let tasks: Vec<_> = (0..CONNECTIONS)
+            .map(|_| tokio::spawn(connection(addr, deadline, Arc::clone(&done))))
+            .collect();
+        for t in tasks {
+            t.await.expect("connection task");
+        }
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "requests_per_sec={:.1}",
+        done.load(Ordering::Relaxed) as f64 / elapsed
+    );
+    server.shutdown_timeout(Duration::from_secs(1));
+    drop(guards);
+}
+
+/// The handler: a router event and a connection-pool event, as a real one logs.
+async fn work() -> &'static str {
+    tracing::debug!(target: "app::router", route = "/work", "routed");
+    tracing::debug!(target: "app::conn", pool = 3u64, "connection checked out");
+    "done"
+}
+
+/// One keep-alive connection: a request, its whole response, again, until `deadline`.
+async fn connection(addr: SocketAddr, deadline: Instant, done: Arc<AtomicU64>) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let request = b"GET /work HTTP/1.1\r\nHost: bench\r\n\r\n";
+    let mut buf = vec![0u8; 4096];
+    while Instant::now() < deadline {
+        stream.write_all(request).await.expect("request");
+        let mut have = 0;
+        // Headers, then as many body bytes as `content-length` says.
+        loop {
+            let n = stream.read(&mut buf[have..]).await.expect("response");
+            assert!(n > 0, "the server closed the connection");
+            have += n;
+            if let Some(end) = find(&buf[..have], b"\r\n\r\n") {
+                let head = std::str::from_utf8(&buf[..end]).expect("ascii head");
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .expect("content-length");
+                if have >= end + 4 + length {
+                    break;
+                }
+            }
+        }
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
