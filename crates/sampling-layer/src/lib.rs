@@ -562,7 +562,7 @@ pub use annotate::{sample_rate, Annotated};
 #[cfg(feature = "env-filter")]
 pub use builder::split_directives;
 pub use builder::{SamplingFilterBuilder, DEFAULT_ENV};
-pub use capture::{CaptureSink, CaptureStats, CaptureWriter};
+pub use capture::{CaptureSink, CaptureStats, CaptureWriter, NotCaptured};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use compose::{SamplerAnd, SamplerNot, SamplerOr};
 pub use error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind, SettingError};
