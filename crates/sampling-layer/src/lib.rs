@@ -530,7 +530,8 @@
 //!   nowhere, counted in [`CaptureStats::no_writer`] (and as dropped in the
 //!   sampler's figures), and the sampler says once on stderr that the
 //!   layer's writer needs a `CaptureWriter`. Wrap the writer of the layer the
-//!   sampler filters: a `CaptureWriter` elsewhere does not help that layer.
+//!   sampler filters, and no other: the sampler cannot see which layer a
+//!   `CaptureWriter` of its own sits on, only that one exists.
 //! - A second layer under the same sampler (`fmt_layer.and_then(other)`, an
 //!   OpenTelemetry log exporter, a counter) is given the captured events as
 //!   if kept, since the filter cannot tell it apart from the `fmt` layer.

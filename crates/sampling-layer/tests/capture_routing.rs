@@ -102,6 +102,47 @@ fn a_capture_writer_that_is_dropped_leaves_its_sampler_without_one() {
     assert_eq!(handle.capture_stats().no_writer, 100);
 }
 
+/// Set in the child process of the stderr test: run the scenario, print.
+const CHILD: &str = "SAMPLING_LAYER_NO_WRITER_CHILD";
+
+#[test]
+fn the_missing_writer_is_reported_once_on_stderr_naming_the_fix() {
+    if std::env::var_os(CHILD).is_some() {
+        let sampler = sampler();
+        let sub = tracing_subscriber::registry().with(text(std::io::sink).with_filter(sampler));
+        tracing::subscriber::with_default(sub, || {
+            request(false);
+            request(true);
+        });
+        return;
+    }
+    // stderr of this process is the harness's: run this test alone in a child.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_missing_writer_is_reported_once_on_stderr_naming_the_fix",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: sampling-layer:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    for needle in [
+        "no `CaptureWriter`",
+        "CaptureWriter::new(writer, &sampler.handle())",
+        "no_writer",
+    ] {
+        assert!(warnings[0].contains(needle), "{needle}: {}", warnings[0]);
+    }
+}
+
 /// Counts the events it is given.
 #[derive(Clone, Default)]
 struct Count(Arc<AtomicUsize>);
