@@ -157,11 +157,12 @@ impl Capture {
         self.lock().stats(self.no_writer.load(Ordering::Relaxed))
     }
 
-    /// A `CaptureWriter` of this sampler was made (`+1`) or dropped (`-1`).
+    /// A `CaptureWriter` of this sampler was made.
     pub(crate) fn writer_made(&self) {
         self.writers.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A `CaptureWriter` of this sampler was dropped.
     pub(crate) fn writer_dropped(&self) {
         self.writers.fetch_sub(1, Ordering::Relaxed);
     }

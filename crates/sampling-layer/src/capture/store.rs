@@ -128,6 +128,10 @@ impl Store {
             );
             self.bytes += SPAN_COST;
         }
+        // Room first, so that the deque never holds more than the bound (it
+        // would grow its allocation for one line). The new line fits the
+        // span's bounds alone (checked above): at worst the buffer empties.
+        self.trim_span(owner, limits, size);
         let held = (self.next_line, line);
         self.next_line += 1;
         let buf = self.spans.get_mut(&owner).expect("inserted above");
@@ -135,9 +139,6 @@ impl Store {
         buf.lines.push_back(held);
         self.bytes += size;
         self.lines += 1;
-        // The new line fits the span's bounds alone (checked above), so this
-        // stops at it at the latest.
-        self.trim_span(owner, limits);
         // Oldest buffers first, but not the one just written to: if it is the
         // only one left, its own oldest lines go.
         while self.bytes > limits.total_bytes {
@@ -163,12 +164,15 @@ impl Store {
         }
     }
 
-    /// Drops `owner`'s oldest lines past the per-span bounds, counted.
-    fn trim_span(&mut self, owner: u64, limits: &CaptureSettings) {
+    /// Drops `owner`'s oldest lines past the per-span bounds, counted; with
+    /// `incoming` bytes, until one more line of that size fits.
+    fn trim_span(&mut self, owner: u64, limits: &CaptureSettings, incoming: usize) {
         let Some(buf) = self.spans.get_mut(&owner) else {
             return;
         };
-        while buf.lines.len() > limits.span_lines || buf.bytes > limits.span_bytes {
+        let room = usize::from(incoming > 0);
+        while buf.lines.len() + room > limits.span_lines || buf.bytes + incoming > limits.span_bytes
+        {
             let Some(old) = buf.lines.pop_front() else {
                 break;
             };
@@ -226,7 +230,7 @@ impl Store {
         }
         self.bytes += bytes;
         self.lines += lines;
-        self.trim_span(parent, limits);
+        self.trim_span(parent, limits, 0);
     }
 
     /// A line captured after capture was switched off: discarded at once.
