@@ -133,7 +133,7 @@ macro_rules! span_hooks {
             $(self.$other.on_close(_id, _ctx);)?
         }
     };
-    // capture (issue 12): `and` keeps the sampler's capturing-span stack (the
+    // Context capture: `and` keeps the sampler's capturing-span stack (the
     // sampler decides last there, so a diverted event is one `other` passed).
     // `or` and `not` do not: there a diverted event would be misread as kept
     // (`or`) or as dropped (`not`), so they capture nothing.

@@ -224,7 +224,7 @@ where
     /// are decided here; the others in `event_enabled`.
     fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
         let keep = self.sampler.decide_early(meta);
-        // capture (issue 12): a sampled-out event may be diverted instead.
+        // A sampled-out event inside a capturing span may be diverted instead.
         self.sampler.capture.after_enabled(self.id(), meta, keep)
     }
 
@@ -233,7 +233,7 @@ where
     }
 
     fn event_enabled(&self, event: &Event<'_>, cx: &Context<'_, S>) -> bool {
-        // capture (issue 12)
+        // Without capture, the decision alone; with it, a dropped event may be diverted.
         let capture = &self.sampler.capture;
         if !capture.is_active() {
             return self.decide(event, cx);
@@ -249,7 +249,7 @@ where
 
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
         self.new_span(attrs, id, &ctx);
-        // capture (issue 12): the span hooks keep the thread's capturing spans.
+        // The span hooks keep the thread's stack of capturing spans.
         if self.sampler.capture.is_active() {
             self.sampler
                 .capture
@@ -289,7 +289,7 @@ where
     }
 
     fn on_layer(&mut self, _inner: &mut S) {
-        // capture (issue 12): a global layer's "enabled" reaches every layer,
+        // Context capture: a global layer's "enabled" reaches every layer,
         // so it never diverts; say so rather than capture nothing silently.
         if self.sampler.capture.is_active() {
             eprintln!(

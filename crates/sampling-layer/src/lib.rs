@@ -432,9 +432,12 @@
 //! the ones you need. With capture, events the sampler drops inside a
 //! *capturing span* are kept in a bounded buffer of that span; when a line at
 //! the trigger level (`ERROR` by default, [`capture_trigger`](SamplingFilterBuilder::capture_trigger))
-//! is written inside it, the buffer is written first, in its original order,
-//! then the trigger line. A span that closes without a trigger has its buffer
-//! discarded. Nothing reaches the sink unless triggered.
+//! is written inside it, the buffer is written first, in the order its lines
+//! were logged, then the trigger line. A span that closes without a trigger
+//! has its buffer discarded (or handed to the capturing span around it, see
+//! below). Nothing reaches the sink unless triggered: the layer's writer must
+//! be wrapped in a [`CaptureWriter`]; while the sampler has none, it captures
+//! nothing and samples as usual (see *Where it works*).
 //!
 //! ```
 //! use sampling_layer::{CaptureWriter, SamplingFilter};
@@ -466,8 +469,16 @@
 //!   [`set_directives`](SamplingHandle::set_directives); the builder's stay.
 //!   Events in child spans belong to the nearest capturing ancestor
 //!   (recorded when the child is created, so a task spawned with a child
-//!   span is covered too); nested capturing spans each have their own
-//!   buffer, and a trigger writes every enclosing one, outermost first.
+//!   span is covered too). Nested capturing spans each have their own
+//!   buffer; a trigger writes the lines of every capturing span the thread
+//!   is inside, merged into the order they were logged (`e1 e2 e3 e4`
+//!   interleaved between an outer and an inner span come out `e1 e2 e3 e4`).
+//! - **Nested spans that end well:** a capturing span that closes without a
+//!   trigger inside a capturing span hands its lines to that span (merged in
+//!   logged order, within that span's bounds: its oldest lines go first,
+//!   counted as `evicted_span_cap`), so an error later in the outer span
+//!   writes the inner span's story too. A capturing span with no capturing
+//!   span around it discards its lines (`discarded`).
 //! - **Where:** a capturing span counts for the thread that has entered it:
 //!   `span.enter()`, `in_scope`, and `#[instrument]`-ed futures, which enter
 //!   their span on every poll, on whichever thread polls them. An event with
@@ -510,6 +521,23 @@
 //! configured says so on stderr and captures nothing), nor under
 //! [`or`](SamplingFilter::or) / [`not`](SamplingFilter::not) (a diverted
 //! event would read as kept, or as dropped): those capture nothing.
+//!
+//! **Only into a diverting writer:** a `Filter` never sees its layer's
+//! writer, and the event it enables reaches every layer under it. So:
+//! - The sampler diverts only while a [`CaptureWriter`] made with its handle
+//!   exists. With none (a capture directive, but the layer writes to a plain
+//!   writer), an event it would have captured stays sampled out: written
+//!   nowhere, counted in [`CaptureStats::no_writer`] (and as dropped in the
+//!   sampler's figures), and the sampler says once on stderr that the
+//!   layer's writer needs a `CaptureWriter`. Wrap the writer of the layer the
+//!   sampler filters, and no other: the sampler cannot see which layer a
+//!   `CaptureWriter` of its own sits on, only that one exists.
+//! - A second layer under the same sampler (`fmt_layer.and_then(other)`, an
+//!   OpenTelemetry log exporter, a counter) is given the captured events as
+//!   if kept, since the filter cannot tell it apart from the `fmt` layer.
+//!   Give it [`NotCaptured`] as its filter (`other.with_filter(NotCaptured::new(&handle))`):
+//!   it then sees what the sampler kept and the trigger, never a captured
+//!   event (flushed context goes to the writer as bytes).
 //!
 //! **Through the writer:** flushed lines are written with the trigger's
 //! metadata (`make_writer_for(trigger)`), so a level-aware writer such as
@@ -562,7 +590,7 @@ pub use annotate::{sample_rate, Annotated};
 #[cfg(feature = "env-filter")]
 pub use builder::split_directives;
 pub use builder::{SamplingFilterBuilder, DEFAULT_ENV};
-pub use capture::{CaptureSink, CaptureStats, CaptureWriter};
+pub use capture::{CaptureSink, CaptureStats, CaptureWriter, NotCaptured};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use compose::{SamplerAnd, SamplerNot, SamplerOr};
 pub use error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind, SettingError};

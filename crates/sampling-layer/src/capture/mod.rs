@@ -14,6 +14,8 @@
 //! - [`writer`]: [`CaptureWriter`], the `MakeWriter` wrapper that takes a mark
 //!   and diverts the line into the span's buffer, or, for a trigger line,
 //!   writes the buffers ahead of it.
+//! - [`not_captured`]: [`NotCaptured`], the filter for a layer beside the
+//!   writer under the same sampler.
 //!
 //! Why this shape: `fmt` formats an event only if the filter enabled it, and a
 //! `MakeWriter` sees only the metadata. So a sampled-out event inside a
@@ -23,14 +25,24 @@
 //! capturing spans a dropped event pays one load of a `const` thread-local
 //! (how many capturing spans the thread is inside); `active` is read only
 //! when that is not zero, or on the rare kept event.
+//!
+//! What this shape cannot do: a `Filter` enables an event for the whole layer
+//! it filters and never sees that layer's writer. So the sampler diverts only
+//! while some `CaptureWriter` of its own exists (each registers itself while
+//! it lives); with none, an event it would divert stays sampled out, counted,
+//! and the sampler says so once on stderr. Otherwise a layer with a plain
+//! writer would write every sampled-out event of a capturing span as if it
+//! were kept. And a layer added beside the writer with `and_then` is given
+//! the diverted events too, unless it has [`NotCaptured`] as its filter.
 
+pub(crate) mod not_captured;
 pub(crate) mod spec;
 pub(crate) mod stack;
 pub(crate) mod store;
 pub(crate) mod writer;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tracing_core::{span, Event, Level, Metadata, Subscriber};
@@ -38,6 +50,7 @@ use tracing_subscriber::{layer::Context, registry::LookupSpan};
 
 use crate::annotate;
 
+pub use not_captured::NotCaptured;
 pub(crate) use spec::{CaptureSettings, CaptureSpec};
 pub use store::CaptureStats;
 pub use writer::{CaptureSink, CaptureWriter};
@@ -52,6 +65,13 @@ pub(crate) struct Capture {
     specs: RwLock<Arc<[CaptureSpec]>>,
     settings: CaptureSettings,
     store: Mutex<Store>,
+    /// `CaptureWriter`s of this sampler alive now: diverting is safe only
+    /// while one exists.
+    writers: AtomicUsize,
+    /// Events not diverted for want of a writer (`CaptureStats::no_writer`).
+    no_writer: AtomicU64,
+    /// Whether the missing writer has been reported (once per sampler).
+    warned: AtomicBool,
 }
 
 impl fmt::Debug for Capture {
@@ -70,6 +90,9 @@ impl Default for Capture {
             specs: RwLock::new(Arc::from(Vec::new())),
             settings: CaptureSettings::default(),
             store: Mutex::new(Store::default()),
+            writers: AtomicUsize::new(0),
+            no_writer: AtomicU64::new(0),
+            warned: AtomicBool::new(false),
         }
     }
 }
@@ -131,7 +154,30 @@ impl Capture {
     }
 
     pub(crate) fn stats(&self) -> CaptureStats {
-        self.lock().stats()
+        self.lock().stats(self.no_writer.load(Ordering::Relaxed))
+    }
+
+    /// A `CaptureWriter` of this sampler was made.
+    pub(crate) fn writer_made(&self) {
+        self.writers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A `CaptureWriter` of this sampler was dropped.
+    pub(crate) fn writer_dropped(&self) {
+        self.writers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// An event would have been diverted but no writer can take it: it stays
+    /// sampled out. Returns whether this call printed the warning (the first
+    /// one of this sampler does).
+    #[cold]
+    fn no_writer(&self) -> bool {
+        self.no_writer.fetch_add(1, Ordering::Relaxed);
+        if self.warned.swap(true, Ordering::Relaxed) {
+            return false;
+        }
+        eprintln!("{NO_WRITER_WARNING}");
+        true
     }
 
     /// `on_new_span`: records the span's owner if it matches a spec or its
@@ -177,7 +223,11 @@ impl Capture {
         stack::pop(sampler, id.into_u64());
     }
 
-    /// `on_close`: a capturing span's buffer is discarded (counted).
+    /// `on_close`: a capturing span's buffer goes to the capturing span
+    /// around it, if one is open (a later failure there is what the reader
+    /// debugs, and these lines are part of it), else is discarded (counted).
+    /// The parent is still open: the registry closes a span only after its
+    /// children.
     pub(crate) fn on_close<S>(&self, sampler: usize, id: &span::Id, ctx: &Context<'_, S>)
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
@@ -185,8 +235,16 @@ impl Capture {
         let Some(span) = ctx.span(id) else { return };
         let own = id.into_u64();
         let owner = owner_of(span.extensions().get::<CaptureOwners>(), sampler);
-        if owner == Some(own) {
-            self.lock().discard(own);
+        if owner != Some(own) {
+            return;
+        }
+        let parent = span
+            .parent()
+            .and_then(|p| owner_of(p.extensions().get::<CaptureOwners>(), sampler));
+        let mut store = self.lock();
+        match parent {
+            Some(parent) => store.hand_up(own, parent, &self.settings),
+            None => store.discard(own),
         }
     }
 
@@ -204,7 +262,7 @@ impl Capture {
         }
         // Dropped: the thread-local first (one load of a `const` cell), so
         // that an event outside capturing spans never reads `active`.
-        stack::inside_any() && self.is_active() && Self::divert_inside(sampler, meta)
+        stack::inside_any() && self.is_active() && self.divert_inside(sampler, meta)
     }
 
     /// `Filter::event_enabled`: an event `enabled` diverted is not decided
@@ -235,18 +293,22 @@ impl Capture {
     /// capturing span this is one thread-local load, inlined.
     #[inline(always)]
     fn divert(&self, sampler: usize, meta: &Metadata<'_>) -> bool {
-        stack::inside_any() && Self::divert_inside(sampler, meta)
+        stack::inside_any() && self.divert_inside(sampler, meta)
     }
 
+    /// Inside some capturing span: one scan of the thread's stack and, if
+    /// this sampler owns a span there, one relaxed load of the writer count.
     #[inline(never)]
-    fn divert_inside(sampler: usize, meta: &Metadata<'_>) -> bool {
-        match stack::innermost_owner(sampler) {
-            Some(owner) => {
-                stack::set_mark(sampler, meta, owner);
-                true
-            }
-            None => false,
+    fn divert_inside(&self, sampler: usize, meta: &Metadata<'_>) -> bool {
+        let Some(owner) = stack::innermost_owner(sampler) else {
+            return false;
+        };
+        if self.writers.load(Ordering::Relaxed) == 0 {
+            self.no_writer();
+            return false;
         }
+        stack::set_mark(sampler, meta, owner);
+        true
     }
 
     pub(crate) fn store(&self, owner: u64, line: Vec<u8>) {
@@ -262,14 +324,13 @@ impl Capture {
     }
 
     /// Takes the buffers of every capturing span the thread is inside,
-    /// outermost first, each in its original order.
+    /// merged into the order their lines were logged.
     pub(crate) fn take_for_trigger(&self, sampler: usize) -> Vec<Vec<u8>> {
         let owners = stack::owners(sampler);
         if owners.is_empty() {
             return Vec::new();
         }
-        let mut store = self.lock();
-        owners.into_iter().flat_map(|o| store.take(o)).collect()
+        self.lock().take(&owners)
     }
 }
 
@@ -279,4 +340,25 @@ fn owner_of(owners: Option<&CaptureOwners>, sampler: usize) -> Option<u64> {
         .iter()
         .find(|(s, _)| *s == sampler)
         .map(|(_, o)| *o)
+}
+
+/// What a sampler that would capture but has no writer to divert into says,
+/// once: the fix, and what happens meanwhile.
+const NO_WRITER_WARNING: &str = "warning: sampling-layer: context capture is configured but no \
+     `CaptureWriter` of this sampler exists, so nothing can be captured; sampled-out events \
+     inside capturing spans are dropped as sampled out (counted in \
+     `capture_stats().no_writer`). Wrap the writer of the layer this sampler filters: \
+     `fmt::layer().with_writer(CaptureWriter::new(writer, &sampler.handle()))`";
+
+#[cfg(all(test, not(sampling_layer_loom)))]
+mod tests {
+    use super::Capture;
+
+    #[test]
+    fn a_missing_writer_is_reported_once_and_every_time_counted() {
+        let c = Capture::default();
+        assert!(c.no_writer());
+        assert!(!c.no_writer());
+        assert_eq!(c.stats().no_writer, 2);
+    }
 }

@@ -7,13 +7,23 @@
 //! and a fixed cost per span buffer for the map entries and the deque, so the
 //! total bound bounds what the store holds (`tests/capture_bounds.rs`
 //! measures it with a counting allocator).
+//!
+//! Each line carries its place in the order lines were captured, across
+//! every span: a trigger inside nested capturing spans writes their lines
+//! merged back into the order they were logged, and a capturing span that
+//! closes cleanly hands its lines to the capturing span around it merged the
+//! same way (the outer span's failure is what its reader debugs, and the
+//! inner span's lines are part of it).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::spec::CaptureSettings;
 
-/// What one line costs beside its bytes: its `Vec` header in the deque.
-pub(crate) const LINE_COST: usize = std::mem::size_of::<Vec<u8>>();
+/// One held line: its place in the capture order (across spans), and its bytes.
+type Held = (u64, Vec<u8>);
+
+/// What one line costs beside its bytes: its order and `Vec` header in the deque.
+pub(crate) const LINE_COST: usize = std::mem::size_of::<Held>();
 /// What one span's buffer costs beside its lines: its hash-map and
 /// ordering-map entries, the deque header, and the maps' spare capacity.
 pub(crate) const SPAN_COST: usize = 384;
@@ -30,7 +40,8 @@ pub struct CaptureStats {
     pub captured: u64,
     /// Lines written ahead of a trigger line.
     pub flushed: u64,
-    /// Lines discarded because their span closed without a trigger.
+    /// Lines discarded because their span closed without a trigger and no
+    /// capturing span around it was open to take them.
     pub discarded: u64,
     /// Lines dropped by a span's own bounds (lines or bytes; the oldest
     /// first, or the new line alone if it is larger than the byte bound).
@@ -39,7 +50,8 @@ pub struct CaptureStats {
     pub evicted_total_cap: u64,
     /// Span buffers evicted whole under the total byte bound.
     pub evicted_spans: u64,
-    /// Triggers that flushed at least one line.
+    /// Triggers that flushed at least one line (one per trigger line, however
+    /// many nested spans' buffers it wrote).
     pub triggers: u64,
     /// Lines held now.
     pub buffered_lines: u64,
@@ -47,19 +59,34 @@ pub struct CaptureStats {
     pub buffered_bytes: u64,
     /// Span buffers held now.
     pub buffered_spans: u64,
+    /// Sampled-out events inside capturing spans that were not captured
+    /// because no [`CaptureWriter`](crate::CaptureWriter) of this sampler
+    /// exists to divert them: they stay sampled out (counted dropped in the
+    /// sampler's figures) and are written nowhere. Not part of the identity
+    /// above: none of them was captured.
+    pub no_writer: u64,
 }
 
 #[derive(Debug)]
 struct SpanBuf {
     /// Creation order, for the total bound's "oldest first".
     seq: u64,
-    lines: VecDeque<Vec<u8>>,
+    /// Oldest first (ascending capture order).
+    lines: VecDeque<Held>,
     /// Of the lines: capacity plus `LINE_COST` each.
     bytes: usize,
 }
 
-fn cost(line: &Vec<u8>) -> usize {
-    line.capacity() + LINE_COST
+fn cost(line: &Held) -> usize {
+    line.1.capacity() + LINE_COST
+}
+
+/// Two or more runs each in capture order, merged into one. The standard
+/// stable sort finds the ascending runs and merges them: linear for the two
+/// runs of a span close, and run only on a trigger or a close, never per line.
+fn merged(mut lines: Vec<Held>) -> Vec<Held> {
+    lines.sort_by_key(|h| h.0);
+    lines
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +95,8 @@ pub(crate) struct Store {
     /// seq → span id, oldest first.
     order: BTreeMap<u64, u64>,
     next_seq: u64,
+    /// Capture order of the next line, across spans.
+    next_line: u64,
     /// Lines' bytes plus `SPAN_COST` per buffer.
     bytes: usize,
     lines: u64,
@@ -77,7 +106,7 @@ pub(crate) struct Store {
 impl Store {
     pub(crate) fn push(&mut self, owner: u64, line: Vec<u8>, limits: &CaptureSettings) {
         self.figures.captured += 1;
-        let size = cost(&line);
+        let size = line.capacity() + LINE_COST;
         if size > limits.span_bytes
             || limits.span_lines == 0
             || size + SPAN_COST > limits.total_bytes
@@ -99,18 +128,15 @@ impl Store {
             );
             self.bytes += SPAN_COST;
         }
+        // Room first, so that the deque never holds more than the bound (it
+        // would grow its allocation for one line). The new line fits the
+        // span's bounds alone (checked above): at worst the buffer empties.
+        self.trim_span(owner, limits, size);
+        let held = (self.next_line, line);
+        self.next_line += 1;
         let buf = self.spans.get_mut(&owner).expect("inserted above");
-        while buf.lines.len() >= limits.span_lines || buf.bytes + size > limits.span_bytes {
-            let Some(old) = buf.lines.pop_front() else {
-                break;
-            };
-            buf.bytes -= cost(&old);
-            self.bytes -= cost(&old);
-            self.lines -= 1;
-            self.figures.evicted_span_cap += 1;
-        }
         buf.bytes += size;
-        buf.lines.push_back(line);
+        buf.lines.push_back(held);
         self.bytes += size;
         self.lines += 1;
         // Oldest buffers first, but not the one just written to: if it is the
@@ -128,12 +154,32 @@ impl Store {
                         break;
                     }
                     let old = buf.lines.pop_front().expect("more than one line");
+                    // (Ordered before the line just pushed: never it.)
                     buf.bytes -= cost(&old);
                     self.bytes -= cost(&old);
                     self.lines -= 1;
                     self.figures.evicted_total_cap += 1;
                 }
             }
+        }
+    }
+
+    /// Drops `owner`'s oldest lines past the per-span bounds, counted; with
+    /// `incoming` bytes, until one more line of that size fits.
+    fn trim_span(&mut self, owner: u64, limits: &CaptureSettings, incoming: usize) {
+        let Some(buf) = self.spans.get_mut(&owner) else {
+            return;
+        };
+        let room = usize::from(incoming > 0);
+        while buf.lines.len() + room > limits.span_lines || buf.bytes + incoming > limits.span_bytes
+        {
+            let Some(old) = buf.lines.pop_front() else {
+                break;
+            };
+            buf.bytes -= cost(&old);
+            self.bytes -= cost(&old);
+            self.lines -= 1;
+            self.figures.evicted_span_cap += 1;
         }
     }
 
@@ -145,13 +191,46 @@ impl Store {
         Some(buf)
     }
 
-    /// A trigger: the span's lines, oldest first; the span keeps capturing
-    /// (into a fresh buffer, the newest).
-    pub(crate) fn take(&mut self, owner: u64) -> VecDeque<Vec<u8>> {
-        let lines = self.remove(owner).map(|b| b.lines).unwrap_or_default();
+    /// A trigger: the lines of every span in `owners`, merged into the order
+    /// they were captured; the spans keep capturing (into fresh buffers, the
+    /// newest).
+    pub(crate) fn take(&mut self, owners: &[u64]) -> Vec<Vec<u8>> {
+        let lines: Vec<Held> = owners
+            .iter()
+            .filter_map(|&o| self.remove(o))
+            .flat_map(|b| b.lines)
+            .collect();
         self.figures.flushed += lines.len() as u64;
         self.figures.triggers += u64::from(!lines.is_empty());
-        lines
+        merged(lines).into_iter().map(|h| h.1).collect()
+    }
+
+    /// A capturing span closed without (another) trigger inside the
+    /// capturing span `parent`: its lines join `parent`'s, in capture order,
+    /// within `parent`'s bounds (its oldest go first, counted as evicted by a
+    /// span bound). The total only shrinks: one buffer fewer.
+    pub(crate) fn hand_up(&mut self, child: u64, parent: u64, limits: &CaptureSettings) {
+        let Some(buf) = self.remove(child) else {
+            return;
+        };
+        let (bytes, lines) = (buf.bytes, buf.lines.len() as u64);
+        match self.spans.get_mut(&parent) {
+            Some(p) => {
+                let both: Vec<Held> = p.lines.drain(..).chain(buf.lines).collect();
+                p.lines = merged(both).into();
+                p.bytes += bytes;
+            }
+            None => {
+                // The child's buffer becomes the parent's, keeping its age
+                // for the total bound.
+                self.order.insert(buf.seq, parent);
+                self.spans.insert(parent, buf);
+                self.bytes += SPAN_COST;
+            }
+        }
+        self.bytes += bytes;
+        self.lines += lines;
+        self.trim_span(parent, limits, 0);
     }
 
     /// A line captured after capture was switched off: discarded at once.
@@ -176,8 +255,9 @@ impl Store {
         self.spans.shrink_to_fit();
     }
 
-    pub(crate) fn stats(&self) -> CaptureStats {
+    pub(crate) fn stats(&self, no_writer: u64) -> CaptureStats {
         CaptureStats {
+            no_writer,
             buffered_lines: self.lines,
             buffered_bytes: self.bytes as u64,
             buffered_spans: self.spans.len() as u64,
@@ -217,15 +297,15 @@ mod tests {
         for n in 0..10 {
             st.push(1, line(n), &l);
         }
-        let s = st.stats();
+        let s = st.stats(0);
         assert_eq!(
             (s.captured, s.evicted_span_cap, s.buffered_lines),
             (10, 7, 3)
         );
-        let kept: Vec<u8> = st.take(1).into_iter().map(|l| l[0]).collect();
+        let kept: Vec<u8> = st.take(&[1]).into_iter().map(|l| l[0]).collect();
         assert_eq!(kept, [7, 8, 9]);
-        assert!(balanced(&st.stats()));
-        assert_eq!(st.stats().buffered_bytes, 0);
+        assert!(balanced(&st.stats(0)));
+        assert_eq!(st.stats(0).buffered_bytes, 0);
     }
 
     #[test]
@@ -237,17 +317,58 @@ mod tests {
             st.push(span, line(0), &l);
             st.push(span, line(1), &l);
         }
-        let s = st.stats();
+        let s = st.stats(0);
         assert_eq!(
             (s.buffered_spans, s.evicted_spans, s.evicted_total_cap),
             (3, 2, 4)
         );
         assert!(s.buffered_bytes as usize <= 3 * per_span);
-        assert!(st.take(1).is_empty() && st.take(2).is_empty());
-        assert_eq!(st.take(3).len(), 2);
+        assert!(st.take(&[1]).is_empty() && st.take(&[2]).is_empty());
+        assert_eq!(st.take(&[3]).len(), 2);
         st.discard(4);
-        let s = st.stats();
+        let s = st.stats(0);
         assert_eq!((s.flushed, s.discarded, s.buffered_lines), (2, 2, 2));
+        assert!(balanced(&s));
+    }
+
+    #[test]
+    fn a_trigger_over_nested_spans_writes_their_lines_in_capture_order() {
+        let mut st = Store::default();
+        let l = limits(100, 1 << 20, 1 << 20);
+        for (span, n) in [(1, 1), (2, 2), (1, 3), (2, 4)] {
+            st.push(span, line(n), &l);
+        }
+        let lines: Vec<u8> = st.take(&[1, 2]).into_iter().map(|l| l[0]).collect();
+        assert_eq!(lines, [1, 2, 3, 4]);
+        let s = st.stats(0);
+        assert_eq!((s.flushed, s.triggers, s.buffered_spans), (4, 1, 0));
+        assert!(balanced(&s));
+    }
+
+    #[test]
+    fn a_span_closing_inside_another_hands_its_lines_up_within_the_outer_bound() {
+        let mut st = Store::default();
+        let l = limits(3, 1 << 20, 1 << 20);
+        for (span, n) in [(1, 1), (2, 2), (1, 3), (2, 4), (2, 5)] {
+            st.push(span, line(n), &l);
+        }
+        st.hand_up(2, 1, &l);
+        let s = st.stats(0);
+        assert_eq!(
+            (s.buffered_spans, s.buffered_lines, s.evicted_span_cap),
+            (1, 3, 2)
+        );
+        let one = SPAN_COST + 3 * (8 + LINE_COST);
+        assert_eq!(s.buffered_bytes as usize, one);
+        let lines: Vec<u8> = st.take(&[1]).into_iter().map(|l| l[0]).collect();
+        assert_eq!(lines, [3, 4, 5]);
+        // Into a parent with no buffer: the child's becomes its.
+        st.push(3, line(6), &l);
+        st.hand_up(3, 1, &l);
+        assert_eq!(st.take(&[3]).len(), 0);
+        assert_eq!(st.take(&[1]).len(), 1);
+        let s = st.stats(0);
+        assert_eq!((s.buffered_bytes, s.discarded), (0, 0));
         assert!(balanced(&s));
     }
 }

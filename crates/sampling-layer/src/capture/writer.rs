@@ -15,6 +15,12 @@ use crate::{handle::SamplingHandle, sampler::Sampler};
 /// filters, so that the sampler's context capture works (see the crate docs,
 /// *Context capture*). Without capture configured it only forwards.
 ///
+/// The sampler lets a sampled-out event inside a capturing span through to
+/// its layer only while a `CaptureWriter` made for it exists: with none, such
+/// an event stays sampled out (counted in
+/// [`CaptureStats::no_writer`](crate::CaptureStats::no_writer), reported once
+/// on stderr) rather than reach a writer that would print it as if kept.
+///
 /// For a line the sampler captured it returns a writer into the capturing
 /// span's buffer, which marks the line (` captured=true` at the end of a text
 /// line, `"captured":true` first in a JSON object). For a line at the trigger
@@ -43,7 +49,24 @@ pub struct CaptureWriter<M, C = M> {
     inner: M,
     /// Where flushed context goes; `None`: through `inner`.
     context: Option<C>,
-    sampler: Arc<Sampler>,
+    sampler: Registered,
+}
+
+/// The sampler, told that a writer able to divert its lines exists for as
+/// long as this lives.
+struct Registered(Arc<Sampler>);
+
+impl Registered {
+    fn new(sampler: Arc<Sampler>) -> Self {
+        sampler.capture.writer_made();
+        Registered(sampler)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.0.capture.writer_dropped();
+    }
 }
 
 impl<M> CaptureWriter<M> {
@@ -53,7 +76,7 @@ impl<M> CaptureWriter<M> {
         CaptureWriter {
             inner,
             context: None,
-            sampler: handle.sampler.clone(),
+            sampler: Registered::new(handle.sampler.clone()),
         }
     }
 }
@@ -76,7 +99,7 @@ impl<M: fmt::Debug, C: fmt::Debug> fmt::Debug for CaptureWriter<M, C> {
         f.debug_struct("CaptureWriter")
             .field("inner", &self.inner)
             .field("context", &self.context)
-            .field("capture", &self.sampler.capture)
+            .field("capture", &self.sampler.0.capture)
             .finish()
     }
 }
@@ -93,8 +116,8 @@ where
     }
 
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
-        let capture = &self.sampler.capture;
-        let sampler = self.sampler.id();
+        let capture = &self.sampler.0.capture;
+        let sampler = self.sampler.0.id();
         // Marks first, whether or not capture is still on: a line diverted
         // just before it was switched off must not reach the sink as if kept.
         // (A scan of a few entries of a `const` thread-local, beside a
