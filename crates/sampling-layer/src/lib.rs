@@ -227,6 +227,11 @@
 //! [`TargetStats::effective_rate`] and [`TargetStats::effective_budget`] show
 //! where it stands.
 //!
+//! With a [`KeyExtractor`] pressure does not thin events inside a trace
+//! (they are decided at their directive rate, so the logs of a kept trace
+//! are all kept, as budgets are refused there for the same reason); events
+//! outside any trace follow the scale.
+//!
 //! **Precedence:** breaker > pressure > budget or rate. An open breaker keeps
 //! everything; otherwise the target's rate or budget decides, multiplied by
 //! the pressure scale.
