@@ -8,8 +8,9 @@
 //! is reported exactly once however many threads see it.
 //!
 //! Cost: nothing for events below the breaker's level while it is closed (the
-//! sampler reads one flag). Each breaker-level event reads the clock and does a
-//! CAS on its slot; while open, every sampled-level event also re-checks the
+//! sampler reads one flag). Each breaker-level event reads the clock, does a
+//! CAS on its slot and one add to the lifetime count (which keeps the errors
+//! of slots overwritten before the baseline folded them); while open, every sampled-level event also re-checks the
 //! rate (they are all being kept and formatted anyway, which costs far more).
 //!
 //! The glue at the end of this file is how a [`Sampler`] feeds it: the
