@@ -1,9 +1,10 @@
 //! The default breaker against a healthy busy service whose errors come in
 //! bursts: 100 000 events/s, 0.1% of them errors, arriving as 1 000 every
 //! 10 s. Over three simulated minutes (manual clock, 10 ms steps) the
-//! breaker may trip on a burst, but it must not be held open by the bursts
-//! that follow: open at most a fifth of the time. Even errors at the same
-//! ratio never trip it.
+//! bursts must not hold it open: open at most a fifth of the time. A first
+//! burst after a quiet stretch may trip it once (a trip lasts at least the
+//! 60 s hold), and then the later bursts must not re-fire it. Even errors
+//! at the same ratio never trip it.
 
 use std::time::Duration;
 
