@@ -86,7 +86,12 @@ type Extract = dyn Fn() -> Option<TraceKey> + Send + Sync;
 /// Budgets cannot be combined with an extractor: a budget caps a target's
 /// events per second, which would drop logs of kept traces and break the
 /// promise that the two line up. A directive set with a budget is refused,
-/// at build and by `set_directives`.
+/// at build and by `set_directives`. For the same reason
+/// [pressure](crate::Pressure) does not thin events inside a trace: they are
+/// decided at their directive rate whatever the pressure scale, while events
+/// outside any trace fall back at the rate under the scale (and their
+/// `sample_rate` says so). [`TargetStats::effective_rate`](crate::TargetStats::effective_rate)
+/// is then the directive rate.
 ///
 /// ```
 /// use sampling_layer::{KeyExtractor, SamplingFilter, TraceKey, TracePolicy};
@@ -134,6 +139,12 @@ impl KeyExtractor {
     /// The policy.
     pub fn policy(&self) -> TracePolicy {
         self.policy
+    }
+
+    /// Whether the current context is inside a trace.
+    #[inline]
+    pub(crate) fn in_trace(&self) -> bool {
+        (self.extract)().is_some()
     }
 
     /// `Some(keep)` for an event inside a trace at `rate`; `None` outside any

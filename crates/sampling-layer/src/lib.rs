@@ -87,7 +87,8 @@
 //! and [`split_directives`] implement it.
 //!
 //! ```text
-//! directives := item ("," item)*               at most MAX_DIRECTIVES_LEN (1 MiB)
+//! directives := item ("," item)*               at most MAX_DIRECTIVES_LEN (1 MiB); spaces
+//!                                              around an item are ignored
 //! item       := limit                          the default for every target
 //!             | target "=" limit               events whose target starts with `target`
 //!             | [target] "[" key "]" "=" rate  events with that key under `target` (none: any target)
@@ -96,12 +97,28 @@
 //!                                              spans that capture context (see Context capture)
 //! limit      := rate | budget
 //! rate       := decimal | decimal "%" | integer "/" integer          in [0, 1]
-//! budget     := integer "/" ("s" | "min")      lines per second or per minute, 1 .. 10^9
+//! budget     := integer "/" unit               lines per second or per minute, 1 .. 10^9
+//! unit       := "s" | "sec" | "min" | "m"     any case; s and sec per second, min and m per minute
 //! level      := trace | debug | info | warn | error | off | 0 .. 5   any case, as EnvFilter
 //! target     := a letter, digit, "_", "-" or ":" first (as EnvFilter), then no
 //!               whitespace and none of  [ ] = @ , { }
+//! key        := any text without  ] { ,  (spaces around it ignored): the text the
+//!               `sample_key` field's value is recorded as (below)
 //! name, field := no whitespace and none of  [ ] = @ , { } +
 //! ```
+//!
+//! Whitespace: spaces around `=`, `@`, `[`, `]`, the `/` of a fraction or
+//! budget and before `%` are ignored in every form (`app [k] = 0.5` is
+//! `app[k]=0.5`, `app = 200 / s` is `app=200/s`); a space inside a target
+//! or a number is an error. [`split_directives`] hands the sampler's items
+//! on without the spaces, and `EnvFilter`'s items as written.
+//!
+//! A `[key]` matches the `sample_key` field's value by its text, exactly: a
+//! string's own text (`sample_key = "k"` and `sample_key = %k` match `[k]`),
+//! a number's decimal text (`sample_key = 42` matches `[42]`), and for a
+//! value recorded with `?` its `Debug` text, which for a string has quotes:
+//! `sample_key = ?"k"` matches `["k"]`, not `[k]`. Record keys with `%` (or
+//! as plain strings) to match them by their bare text.
 //!
 //! A capture item starts with `+`, which no target and no `EnvFilter` form
 //! starts with, so it never collides with `target[key]=rate` nor with
@@ -209,6 +226,11 @@
 //! events carry the rate they were kept at. [`SamplingStats::pressure_scale`],
 //! [`TargetStats::effective_rate`] and [`TargetStats::effective_budget`] show
 //! where it stands.
+//!
+//! With a [`KeyExtractor`] pressure does not thin events inside a trace
+//! (they are decided at their directive rate, so the logs of a kept trace
+//! are all kept, as budgets are refused there for the same reason); events
+//! outside any trace follow the scale.
 //!
 //! **Precedence:** breaker > pressure > budget or rate. An open breaker keeps
 //! everything; otherwise the target's rate or budget decides, multiplied by
@@ -326,11 +348,16 @@
 //! held for the hold period (60 s). The triggers, over the same window:
 //!
 //! - **ratio**: errors make more than 1% of all events of the sampled
-//!   targets (`errors / (errors + sampled-level events)`, the events counted
-//!   from the figures the sampler keeps anyway: no counter on the
+//!   targets (`errors / (errors + sampled-level events)`: the window's error
+//!   rate against the traffic's rate, measured over a window where the
+//!   figures allow, so errors that arrive in one burst count against the
+//!   window's traffic, not the few milliseconds around them; the events
+//!   counted from the figures the sampler keeps anyway: no counter on the
 //!   sampled-out path);
 //! - **spike**: the error rate is more than 10× its own baseline (a moving
-//!   average over about six windows, not fed while open).
+//!   average over about six windows, fed while open too, so errors that
+//!   recur in bursts become the baseline instead of re-firing it at every
+//!   burst).
 //!
 //! Why: a busy, healthy service errs at a steady small ratio: 0.1% of
 //! 100 000 events/s is 100 ERROR/s, twice the threshold, and on the threshold
@@ -340,7 +367,12 @@
 //! opens on neither the healthy busy service nor a quiet one's few errors
 //! (the threshold stays a floor), and on both kinds of storm, once the storm
 //! fills enough of the window (`tests/triggers.rs` has each case with exact
-//! counts). [`Breaker::ratio`], [`Breaker::spike`], `without_ratio`,
+//! counts). Errors that come in bursts on a healthy service (0.1% of 100 000
+//! events/s arriving as 1 000 every 10 s) do not hold it open: a first burst
+//! after a quiet stretch may trip it once (a spike against a baseline of
+//! almost nothing), and it closes a hold period later; the later bursts are
+//! the baseline by then (`tests/breaker_bursts.rs`). A trip costs at least
+//! the hold period (60 s) of keeping everything. [`Breaker::ratio`], [`Breaker::spike`], `without_ratio`,
 //! `without_spike` tune them; [`Breaker::threshold_only`] is the absolute
 //! threshold alone, as before. The notice names the trigger
 //! (`trigger="ratio"`) and [`SamplingStats::breaker_trigger`] shows the last. Each transition is logged once as a `WARN` event

@@ -7,6 +7,8 @@
 //! event's directive rate keeps its trace (see [`TracePolicy`]). Either way
 //! the logs kept are those of whole traces, the same traces in every process
 //! of a request's path, and they match what the tracing pipeline exports.
+//! Neither a budget (refused) nor [pressure](crate::Pressure) (not applied
+//! inside a trace) drops logs of a trace the policy keeps.
 //!
 //! ```
 //! use opentelemetry::trace::TracerProvider as _;

@@ -21,7 +21,9 @@ pub struct TargetStats {
     pub budget: Option<f64>,
     /// The rate the target samples at now: its configured rate under the
     /// pressure scale; for a budget target, the share of its events kept in
-    /// the last adjustment interval.
+    /// the last adjustment interval. With a key extractor, the configured
+    /// rate: events inside a trace are decided at it whatever the pressure
+    /// (events outside any trace at it under the scale).
     pub effective_rate: f64,
     /// A budget target's budget under the pressure scale, in lines per second
     /// (as of the last adjustment).

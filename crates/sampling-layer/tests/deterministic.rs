@@ -310,3 +310,30 @@ fn rates_one_and_zero_keep_no_per_key_state() {
     assert_eq!((get("keep").seen, get("keep").kept), (100, 100));
     assert_eq!((get("drop").seen, get("drop").dropped), (100, 100));
 }
+
+/// `[k]` names a key by its text, the text the `sample_key` field's value
+/// is recorded as: a string's own text (`sample_key = "k"`), `Display`
+/// (`%k`), a number's decimal text (`42` for `[42]`), and for `?v` the
+/// `Debug` text, which for a string has quotes: `?"k"` matches `["k"]`, not
+/// `[k]`.
+#[test]
+fn a_key_directive_matches_the_text_the_key_is_recorded_as() {
+    let cap = Capture::new();
+    let s = sampler(r#"app[k]=0,app[42]=0,app["q"]=0"#);
+    let sub = tracing_subscriber::registry().with(text_layer(&cap).with_filter(s));
+    tracing::subscriber::with_default(sub, || {
+        debug!(target: "app", sample_key = "k", "str k");
+        debug!(target: "app", sample_key = %"k", "display k");
+        debug!(target: "app", sample_key = 42u64, "number 42");
+        debug!(target: "app", sample_key = ?"k", "debug k");
+        debug!(target: "app", sample_key = ?"q", "debug q");
+        debug!(target: "app", sample_key = "q", "str q");
+    });
+    // Matched (rate 0): dropped. Not matched: `app` has no rate of its own (1).
+    for dropped in ["str k", "display k", "number 42", "debug q"] {
+        assert_eq!(cap.count(dropped), 0, "{dropped}");
+    }
+    for kept in ["debug k", "str q"] {
+        assert_eq!(cap.count(kept), 1, "{kept}");
+    }
+}

@@ -32,6 +32,38 @@ proptest! {
         prop_assert_eq!(shown, f64::from(num) / f64::from(den));
     }
 
+    /// One whitespace rule: spaces around `=`, `[` and `]` change nothing,
+    /// in `target=rate` and `target[key]=rate` alike.
+    #[test]
+    fn spaces_around_the_separators_change_nothing(
+        target in "[a-z]{1,6}(::[a-z]{1,6})?",
+        key in proptest::option::of("[a-z0-9_]{1,6}"),
+        num in 0u32..=1000,
+        pad in proptest::collection::vec(0usize..3, 6),
+    ) {
+        let rate = format!("{}", f64::from(num) / 1000.0);
+        let sp = |i: usize| " ".repeat(pad[i]);
+        let (plain, spaced) = match &key {
+            Some(k) => (
+                format!("{target}[{k}]={rate}"),
+                format!("{}{target}{}[{}{k}{}]{}={}{rate}", sp(0), sp(1), sp(2), sp(3), sp(4), sp(5)),
+            ),
+            None => (
+                format!("{target}={rate}"),
+                format!("{}{target}{}={}{rate}", sp(0), sp(1), sp(2)),
+            ),
+        };
+        let a = SamplingFilter::try_new(&plain).unwrap();
+        let b = SamplingFilter::try_new(&spaced);
+        prop_assert!(b.is_ok(), "{spaced:?}: {:?}", b.err());
+        let rows = |f: &SamplingFilter| {
+            f.stats().targets.into_iter().map(|t| (t.target, t.rate)).collect::<Vec<_>>()
+        };
+        prop_assert_eq!(rows(&a), rows(&b.unwrap()));
+        let split = sampling_layer::split_directives(&spaced);
+        prop_assert!(split.is_ok(), "{spaced:?}");
+    }
+
     #[test]
     fn out_of_range_is_always_rejected(x in 1.0000001f64..1e9) {
         let above = format!("{x}");

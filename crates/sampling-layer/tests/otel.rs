@@ -5,12 +5,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{IdGenerator, InMemorySpanExporter, Sampler, SdkTracerProvider};
-use sampling_layer::{otel, KeyExtractor, Mode, SamplingFilter};
+use sampling_layer::{otel, KeyExtractor, ManualClock, Mode, Pressure, SamplingFilter};
 use tracing::{Dispatch, Level};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{layer::Context, prelude::*, Layer};
@@ -320,4 +321,113 @@ fn outside_any_trace_without_a_field_each_event_is_a_draw() {
     let alternate: Vec<u64> = (0..200).step_by(2).collect();
     assert!(!kept.is_empty() && kept.len() < 200);
     assert_ne!(kept, alternate);
+}
+
+/// The trace current at each event a layer was given, and its `sample_rate`.
+type Rated = (Option<Id>, Option<f64>);
+
+#[derive(Clone, Default)]
+struct Rates(Arc<Mutex<Vec<Rated>>>);
+
+impl<S: tracing::Subscriber> Layer<S> for Rates {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let trace = otel::current_trace().map(|k| k.trace_id());
+        let rate = sampling_layer::sample_rate(event);
+        self.0.lock().unwrap().push((trace, rate));
+    }
+}
+
+/// Pressure does not thin the logs of a trace the policy keeps, as a budget
+/// may not: under `follow_trace` at `app=0.5` with every trace sampled
+/// (AlwaysOn) and the writer full (fill 1.0), each round of 2 000 traces
+/// keeps the logs of exactly the traces kept without pressure (those
+/// `TraceIdRatio` at 0.5 keeps), round after round, while the scale sits
+/// at its floor. Events outside any trace are still thinned by it, and
+/// carry the rate they were kept at.
+#[test]
+fn pressure_does_not_thin_the_logs_of_followed_traces() {
+    const ROUNDS: usize = 5;
+    const TRACES: u64 = 2_000;
+    let run = |pressure: bool| {
+        let clock = ManualClock::new();
+        let mut b = SamplingFilter::builder().key_extractor(otel::follow_trace());
+        if pressure {
+            b = b.pressure(Pressure::new(|| 1.0).floor(1.0 / 64.0).clock(clock.clone()));
+        }
+        let sampler = b.parse("app=0.5").unwrap();
+        let handle = sampler.handle();
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOn)
+            .with_id_generator(FixedIds::default())
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let rates = Rates::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(rates.clone().with_filter(sampler));
+        let mut per_round = Vec::new();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..ROUNDS {
+                let before = rates.0.lock().unwrap().len();
+                for i in 0..TRACES {
+                    let span = tracing::info_span!("request", i);
+                    let _entered = span.enter();
+                    tracing::debug!(target: "app", "handled");
+                    // Pressure is read at most every 50 ms of its clock.
+                    clock.advance(Duration::from_millis(10));
+                }
+                per_round.push(rates.0.lock().unwrap().len() - before);
+            }
+            // Outside any trace: the fallback's draw, under the scale.
+            for i in 0..4_000u64 {
+                tracing::debug!(target: "app", i, "no trace");
+            }
+        });
+        provider.force_flush().unwrap();
+        let exported = exporter.get_finished_spans().unwrap().len();
+        assert_eq!(
+            exported,
+            ROUNDS * TRACES as usize,
+            "AlwaysOn exports every trace"
+        );
+        let events = rates.0.lock().unwrap().clone();
+        (per_round, events, handle.stats().pressure_scale)
+    };
+    let (free, free_events, free_scale) = run(false);
+    let (pressed, events, scale) = run(true);
+    assert_eq!(free_scale, 1.0);
+    assert_eq!(
+        scale,
+        1.0 / 64.0,
+        "the writer is full: the scale sits at its floor"
+    );
+    // Each round keeps the traces `TraceIdRatio` at 0.5 keeps: about half.
+    assert!(free.iter().all(|&n| n > 800 && n < 1_200), "{free:?}");
+    assert_eq!(pressed, free, "logs of sampled traces kept per round");
+    // The same traces, and inside a trace every kept event carries the
+    // directive rate.
+    let traces = |e: &[Rated]| e.iter().filter_map(|(t, _)| *t).collect::<BTreeSet<Id>>();
+    assert_eq!(traces(&events), traces(&free_events));
+    assert!(events
+        .iter()
+        .filter(|(t, _)| t.is_some())
+        .all(|(_, r)| *r == Some(0.5)));
+    // Outside any trace: 4 000 draws at 0.5 without pressure, at 0.5/64
+    // with it (about 2 000 and 31 kept), each carrying the rate it was kept at.
+    let outside = |e: &[Rated]| {
+        e.iter()
+            .filter(|(t, _)| t.is_none())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (free_out, out) = (outside(&free_events), outside(&events));
+    assert!(
+        free_out.len() > 1_700 && free_out.len() < 2_300,
+        "{}",
+        free_out.len()
+    );
+    assert!(out.len() < 100, "{}", out.len());
+    assert!(free_out.iter().all(|(_, r)| *r == Some(0.5)));
+    assert!(out.iter().all(|(_, r)| *r == Some(0.5 / 64.0)), "{out:?}");
 }

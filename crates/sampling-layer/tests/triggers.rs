@@ -96,7 +96,7 @@ fn the_ratio_trigger_fires_above_its_ratio_only() {
         assert_eq!(
             load.trips(),
             (0, None),
-            "two seconds of 2%: 0.88% over the window"
+            "two seconds of 2%: 820 errors in the window, 82/s against 10 000 events/s: 0.81%"
         );
         load.run(1, 10_000, 200);
     });

@@ -87,8 +87,10 @@ fn parts(item: &str) -> Result<Parts<'_>, ParseErrorKind> {
         },
         None => return Err(ParseErrorKind::UnclosedBracket),
     };
+    // Whitespace between `]` and `=` is ignored, as it is before `=` in
+    // `target = rate`: one rule for both forms.
     let after = &inner[len + 1..];
-    let value = match after.strip_prefix('=') {
+    let value = match after.trim_start().strip_prefix('=') {
         Some(v) => Some(v),
         None if after.trim().is_empty() => None,
         None => return Err(ParseErrorKind::UnclosedBracket),

@@ -291,3 +291,74 @@ fn limits_are_refused_quickly_with_errors_that_say_so() {
     assert_eq!(at.len(), MAX_DIRECTIVES_LEN);
     assert!(DirectiveSet::parse(&at, false).is_ok());
 }
+
+/// One whitespace rule for every form: spaces around `=`, `@`, `[`, `]`,
+/// the `/` of a fraction or budget and before `%` are ignored, in
+/// `target=rate` and `target[key]=rate` alike (`app[k] =0.5` was refused
+/// while `app =0.5` was accepted); a space inside a target or a number is not.
+#[test]
+fn whitespace_around_the_separators_is_ignored_in_every_form() {
+    for (spaced, plain) in [
+        ("app =0.5", "app=0.5"),
+        ("app= 0.5", "app=0.5"),
+        ("app[k] =0.5", "app[k]=0.5"),
+        ("app[k]= 0.5", "app[k]=0.5"),
+        ("app [ k ] = 0.5", "app[k]=0.5"),
+        ("[k] =0.5", "[k]=0.5"),
+        ("app = debug @ 0.5", "app=debug@0.5"),
+        ("app = 1 / 20", "app=1/20"),
+        ("app = 200 / s", "app=200/s"),
+        ("app = 5 %", "app=5%"),
+    ] {
+        assert!(parse_item(plain).is_ok(), "{plain}");
+        assert_eq!(parse_item(spaced), parse_item(plain), "{spaced}");
+        assert_eq!(set(spaced).labels(), set(plain).labels(), "{spaced}");
+    }
+    assert_eq!(
+        parse_item("a pp=0.5"),
+        Err(ParseErrorKind::InvalidTarget("a pp".into()))
+    );
+    assert!(parse_item("app=0. 5").is_err());
+    assert!(parse_item("app[k] x=0.5").is_err());
+}
+
+/// The grammar in the crate docs lists every budget unit the parser takes,
+/// and no other: read from the docs' grammar block, each listed unit parses
+/// in any case, with or without spaces around the `/`, and near misses do not.
+#[test]
+fn the_documented_budget_units_are_exactly_the_accepted_ones() {
+    let docs = include_str!("../lib.rs");
+    let line = docs
+        .lines()
+        .find(|l| l.trim_start().starts_with("//! unit "))
+        .expect("the grammar defines `unit`");
+    let units: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+    assert_eq!(units, ["s", "sec", "min", "m"], "{line}");
+    for unit in &units {
+        for text in [
+            format!("app=5/{unit}"),
+            format!("app=5/{}", unit.to_uppercase()),
+            format!("app = 5 / {unit}"),
+        ] {
+            assert!(
+                matches!(
+                    parse_item(&text),
+                    Ok(Item::Sample(Sample {
+                        budget: Some(_),
+                        ..
+                    }))
+                ),
+                "{text}"
+            );
+        }
+    }
+    for miss in ["secs", "mins", "ms", "h", "hour", "minute", "second"] {
+        assert!(
+            matches!(
+                parse_item(&format!("app=5/{miss}")),
+                Err(ParseErrorKind::InvalidBudget(_))
+            ),
+            "{miss}"
+        );
+    }
+}

@@ -140,9 +140,13 @@ impl Sampler {
             set,
             buckets: plan.buckets,
             budgets,
+            // With a key extractor the trace decides at the directive rate, so
+            // no cached rate is scaled; its fallback applies the scale itself
+            // (`Sampler::count`).
             scale: self
                 .pressure
                 .as_ref()
+                .filter(|_| self.extractor.is_none())
                 .map_or_else(Arc::default, |p| p.scale.clone()),
         });
         let mut moved: Vec<Flushed> = vec![(0, 0); ledger.len()];

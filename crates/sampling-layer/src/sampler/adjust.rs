@@ -59,7 +59,12 @@ impl Sampler {
         if let Some(p) = &self.pressure {
             // Sampled rules only: a target kept in full is not the sampler's to relieve.
             let sampled = rule.is_budget() || !rule.rate().is_one();
-            if sampled && (p.tick() || p.pending.load(Ordering::Relaxed)) && self.rescale() {
+            // With a key extractor no cached rate is scaled (the fallback
+            // outside any trace reads the scale itself): nothing to rewrite.
+            if sampled
+                && (p.tick() || p.pending.load(Ordering::Relaxed))
+                && (self.extractor.is_some() || self.rescale())
+            {
                 p.pending.store(false, Ordering::Relaxed);
                 // Budgets follow at once rather than at the end of their interval.
                 self.budgets.force();

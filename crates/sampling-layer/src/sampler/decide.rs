@@ -19,6 +19,7 @@ use crate::{
     fields::FieldHashes,
     log_bridge,
     mode::{self, Mode},
+    rate::Rate,
     rule::Rule,
     sync::Ordering,
 };
@@ -163,10 +164,29 @@ impl Sampler {
         }
     }
 
+    /// An event outside any trace under a key extractor: its directive rate
+    /// under the pressure scale (the rules hold directive rates then).
+    #[inline]
+    fn outside_trace_rate(&self, rate: Rate) -> Rate {
+        self.pressure.as_ref().map_or(rate, |p| p.scale.apply(rate))
+    }
+
+    /// The rate a kept event under `rule` was kept at: the rule's, except
+    /// for an event outside any trace under a key extractor with pressure,
+    /// which the scale thinned too. Costs a second call of the extractor's
+    /// closure on a kept event, only with both wired.
+    #[inline]
+    fn kept_rate(&self, rule: Rule) -> Rate {
+        match (&self.extractor, &self.pressure) {
+            (Some(x), Some(_)) if !x.in_trace() => self.outside_trace_rate(rule.rate()),
+            _ => rule.rate(),
+        }
+    }
+
     /// Leaves an early keep decision for `decide` to tie to the event.
     #[inline]
     fn set_pending(&self, meta: &Metadata<'_>, rule: Rule, bypass: u64) {
-        let rate = rule.rate();
+        let rate = self.kept_rate(rule);
         annotate::set_pending(
             self.id(),
             meta,
@@ -320,11 +340,15 @@ impl Sampler {
             return counts.count(None, true);
         }
         // Key-extractor hook: the trace decides, also at rate 1 (a trace
-        // that is not sampled drops the event under `FollowTrace`).
-        // Outside any trace: the consistent field, else an independent draw
-        // (never a deterministic position: it would differ between processes).
+        // that is not sampled drops the event under `FollowTrace`), at the
+        // directive rate: pressure does not thin the logs of a trace the
+        // policy keeps (nor may a budget), or they would not line up with
+        // the traces exported. Outside any trace: the consistent field, else
+        // an independent draw (never a deterministic position: it would
+        // differ between processes), at the rate under the pressure scale.
         if let Some(x) = &self.extractor {
             let keep = x.decide(rate).unwrap_or_else(|| {
+                let rate = self.outside_trace_rate(rate);
                 rate.is_one()
                     || (!rate.is_zero()
                         && mode::below(value_hash().unwrap_or_else(|| mode::draw(self.seed)), rate))
@@ -389,7 +413,7 @@ impl Sampler {
     /// for the annotation (none if kept whole), then the kept-event duties
     /// (expiring changes, budgets and pressure).
     fn kept(&self, event: &Event<'_>, rule: Rule, bypass: u64) {
-        let rate = rule.rate();
+        let rate = self.kept_rate(rule);
         let sampled = bypass == 0 && !rate.is_one();
         annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
         self.after_keep();

@@ -16,24 +16,43 @@
 //!
 //! # Where the figures come from
 //!
-//! Errors: the breaker's own slots (it counts every breaker-level event).
-//! Traffic: the sampler's lifetime count of sampled-level events (every
-//! event is counted once in a callsite's or key's word, or moved to the stats
-//! ledger), read at most once per slot by the thread of a breaker-level event
-//! (a pass over the callsites and live keys, under a try-lock of the ledger)
-//! and kept in a ring of samples: no counter on the sampled-out path. The
-//! ratio is taken over the span from the oldest sample inside the window to
-//! the newest: `errors / (errors + events)`. It is unknown until two samples
-//! a slot apart exist.
+//! Errors: the breaker's own slots (it counts every breaker-level event) and
+//! its lifetime count of them. Traffic: the sampler's lifetime count of
+//! sampled-level events (every event is counted once in a callsite's or
+//! key's word, or moved to the stats ledger), read at most once per slot by
+//! the thread of a breaker-level event (a pass over the callsites and live
+//! keys, under a try-lock of the ledger) and kept, with the clock time of
+//! the reading, in a ring of samples: no counter on the sampled-out path.
 //!
-//! The baseline is an exponential moving average of the error rate per slot,
-//! over about six windows, fed with each slot as it becomes the oldest of the
-//! window (so the window judged is not part of its own baseline), only while
-//! the breaker is closed (a storm does not become the normal while it lasts),
-//! and armed once a whole window has been folded in. The window's rate is
-//! what is compared, so a storm fires the spike trigger once it has filled
-//! enough of the window: `k = 10` against a steady baseline needs a 15× storm
-//! for 9 of 10 slots, a 19× one for half the window.
+//! The ratio is the window's error rate (the one the threshold is compared
+//! with) against the traffic's rate: `errors / (errors + events)` per
+//! second. The traffic's rate is measured from this slot's sample back to
+//! the newest sample at least a window older, else to the oldest at least a
+//! slot older; it is unknown until two samples a slot apart exist. Errors
+//! that come in bursts are judged against the window's traffic, not the
+//! traffic of the few milliseconds around the burst: 1 000 errors in 10 ms
+//! among 100 000 events per second are 0.1% of the window, not half of the
+//! 2 000 events logged in those 10 ms.
+//!
+//! # The baseline
+//!
+//! An exponential moving average of the error rate per slot, over about six
+//! windows, fed with each slot as it becomes the oldest of the window (so
+//! the window judged is not part of its own baseline), and armed once a
+//! whole window has been folded in. The window's rate is what is compared,
+//! so a storm fires the spike trigger once it has filled enough of the
+//! window: `k = 10` against a steady baseline needs a 15× storm for 9 of 10
+//! slots, a 19× one for half the window.
+//!
+//! It is fed while the breaker is open as well as while it is closed. A
+//! storm that lasts becomes the baseline within about a window of folded
+//! slots, so the spike alone lets the breaker close a hold period later
+//! (the ratio, if it still fires, keeps it open); in exchange, errors that
+//! recur in bursts become this service's normal instead of re-firing the
+//! spike at every burst, which held the breaker open for good. Slots whose
+//! ring entry a later slot overwrote before they were folded (bursts ten
+//! slots apart do that) are folded from the lifetime count (see
+//! `TriggerState::fold`).
 
 use crate::sync::Mutex;
 
@@ -80,15 +99,53 @@ impl Default for Triggers {
     }
 }
 
+/// One reading of the sampler's lifetime count of sampled-level events.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    /// Slot tick + 1; 0 = empty.
+    tick: u64,
+    /// Clock time (ns) of the reading.
+    at: u64,
+    total: u64,
+}
+
 #[derive(Debug, Default)]
 struct History {
-    /// `(slot tick + 1, lifetime events)`; tick 0 = empty.
-    samples: [(u64, u64); RING],
+    samples: [Sample; RING],
     /// Errors per second, averaged per slot; `None` until armed.
     baseline: Option<f64>,
     /// The first slot not yet folded into the baseline, and slots folded.
     next_fold: Option<u64>,
     seen_slots: u64,
+    /// The breaker's lifetime error count up to `next_fold`.
+    folded_errors: u64,
+}
+
+impl History {
+    /// Sampled-level events per second, from this slot's sample (`None` if
+    /// there is none) back to the newest sample at least a window older, else
+    /// to the oldest at least a slot older: a rate over a window or more
+    /// where the samples allow it. Errors that come in bursts leave samples
+    /// far apart (or a few milliseconds apart, on either side of a slot
+    /// boundary); the traffic between two close samples is no measure of the
+    /// window's, so a span shorter than a slot is never used.
+    fn traffic_rate(&self, tick: u64, slot_nanos: u64) -> Option<f64> {
+        let newest = self.samples[(tick % RING as u64) as usize];
+        if newest.tick != tick + 1 {
+            return None;
+        }
+        let window = slot_nanos.saturating_mul(super::breaker::SLOTS as u64);
+        let older = self.samples.iter().filter(|s| {
+            s.tick != 0 && s.tick < newest.tick && newest.at.saturating_sub(s.at) >= slot_nanos
+        });
+        let reference = older
+            .clone()
+            .filter(|s| newest.at.saturating_sub(s.at) >= window)
+            .max_by_key(|s| s.at)
+            .or_else(|| older.min_by_key(|s| s.at))?;
+        let secs = (newest.at - reference.at) as f64 / 1e9;
+        Some(newest.total.saturating_sub(reference.total) as f64 / secs)
+    }
 }
 
 /// The triggers' run-time state (touched only by breaker-level events and
@@ -118,72 +175,46 @@ impl TriggerState {
         self.cfg.ratio.is_some() || self.cfg.spike.is_some()
     }
 
-    /// Brings the history up to slot `tick` and judges the window.
-    /// `errors_since(t)` counts breaker-level events in slots `>= t` of the
-    /// window, `slot_errors(t)` those of slot `t`; `traffic()` reads the
-    /// sampler's lifetime event count (`None` if it cannot now). `open`
-    /// freezes the baseline. `None` if another thread holds the history.
+    /// Brings the history up to slot `tick` (clock time `now`, in ns) and
+    /// judges the window, whose error rate is `rate` (per second).
+    /// `errors` is the breaker's lifetime count of breaker-level events,
+    /// `slot_errors(t)` those of slot `t` (0 once it left the ring);
+    /// `traffic()` reads the sampler's lifetime event count (`None` if it
+    /// cannot now). `None` if another thread holds the history.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn judge(
         &self,
         tick: u64,
-        slot_secs: f64,
-        open: bool,
-        errors_since: impl Fn(u64) -> u64,
+        now: u64,
+        slot_nanos: u64,
+        rate: f64,
+        errors: u64,
         slot_errors: impl Fn(u64) -> u64,
         traffic: &mut dyn FnMut() -> Option<u64>,
     ) -> Option<Verdict> {
         let mut h = self.history.try_lock().ok()?;
-        // The baseline: fold in each slot as it becomes the oldest of the
-        // window (so the window being judged is not yet in its own baseline,
-        // and a storm can stand out against it); slots skipped meanwhile had
-        // no breaker-level event to judge them: zero errors.
         if self.cfg.spike.is_some() {
-            let lag = super::breaker::SLOTS as u64 - 1;
-            // Exclusive: slot `tick - lag` (the oldest still in the ring) is the last.
-            let upto = (tick + 1).saturating_sub(lag);
-            let next = *h.next_fold.get_or_insert(upto);
-            if next < upto {
-                let alpha = 1.0 / BASELINE_SLOTS;
-                // Bounded work: past two windows, the rest only decays.
-                let counted = (upto - next).min(2 * lag + 2);
-                for t in upto - counted..upto {
-                    let rate = slot_errors(t) as f64 / slot_secs;
-                    if !open {
-                        h.baseline = Some(match h.baseline {
-                            Some(b) => b + alpha * (rate - b),
-                            None => rate,
-                        });
-                    }
-                }
-                let rest = (upto - next - counted).min(i32::MAX as u64) as i32;
-                if !open && rest > 0 {
-                    h.baseline = h.baseline.map(|b| b * (1.0 - alpha).powi(rest));
-                }
-                h.seen_slots += upto - next;
-                h.next_fold = Some(upto);
-            }
+            self.fold(&mut h, tick, slot_nanos, errors, slot_errors);
         }
-        // The traffic: at most one sample per slot.
+        // The traffic: at most one sample per slot. The ratio is the window's
+        // error rate against the traffic's rate, both per second: the
+        // window's errors against the window's traffic, however the errors
+        // are spread in it.
         let mut ratio = None;
         if self.cfg.ratio.is_some() {
             let at = (tick % RING as u64) as usize;
-            if h.samples[at].0 != tick + 1 {
+            if h.samples[at].tick != tick + 1 {
                 if let Some(total) = traffic() {
-                    h.samples[at] = (tick + 1, total);
+                    h.samples[at] = Sample {
+                        tick: tick + 1,
+                        at: now,
+                        total,
+                    };
                 }
             }
-            let window = super::breaker::SLOTS as u64;
-            let newest = h.samples[at];
-            let oldest = h
-                .samples
-                .iter()
-                .filter(|s| s.0 != 0 && s.0 + window > tick && s.0 < newest.0)
-                .min_by_key(|s| s.0);
-            if let (true, Some(&(t0, total0))) = (newest.0 == tick + 1, oldest) {
-                let errors = errors_since(t0 - 1) as f64;
-                let events = newest.1.saturating_sub(total0) as f64;
-                if errors + events > 0.0 {
-                    ratio = Some(errors / (errors + events));
+            if let Some(events) = h.traffic_rate(tick, slot_nanos) {
+                if rate + events > 0.0 {
+                    ratio = Some(rate / (rate + events));
                 }
             }
         }
@@ -192,6 +223,83 @@ impl TriggerState {
             ratio,
             baseline: h.baseline.filter(|_| armed),
         })
+    }
+
+    /// The baseline: folds in each slot as it becomes the oldest of the
+    /// window (so the window being judged is not yet in its own baseline,
+    /// and a storm can stand out against it).
+    ///
+    /// It is brought up to date only when a breaker-level event (or a poll
+    /// of an open breaker) judges, so when errors come in bursts the slots
+    /// to fold have often left the ring already (a burst's slot is
+    /// overwritten by the next burst ten slots later). Their errors are not
+    /// lost: the lifetime count less the slots still in the ring is what
+    /// the slots before them held, folded in as an even rate over those
+    /// slots (in closed form: bounded work however long the gap); the slots
+    /// still in the ring are folded one by one. Without this a baseline fed
+    /// only by bursts stays near zero and every burst is a "spike".
+    ///
+    /// Fed while open too: errors that come in bursts are this service's
+    /// normal once they recur, and a baseline frozen at the first burst
+    /// would let every later one fire the spike again and hold the breaker
+    /// open.
+    fn fold(
+        &self,
+        h: &mut History,
+        tick: u64,
+        slot_nanos: u64,
+        errors: u64,
+        slot_errors: impl Fn(u64) -> u64,
+    ) {
+        let slot_secs = slot_nanos as f64 / 1e9;
+        let slots = super::breaker::SLOTS as u64;
+        // Exclusive: slot `tick - (SLOTS - 1)` (the oldest of the window) is the last.
+        let upto = (tick + 1).saturating_sub(slots - 1);
+        // Errors counted in slots before `upto`: every slot from `upto` on is
+        // still in the ring. A count that races a concurrent event is off by
+        // that event, which the next fold picks up (the totals telescope).
+        let in_window: u64 = (upto..=tick).map(&slot_errors).sum();
+        let before = errors.saturating_sub(in_window);
+        let Some(next) = h.next_fold else {
+            (h.next_fold, h.folded_errors) = (Some(upto), before);
+            return;
+        };
+        if next >= upto {
+            return;
+        }
+        let alpha = 1.0 / BASELINE_SLOTS;
+        let add = |b: &mut Option<f64>, rate: f64| {
+            *b = Some(match *b {
+                Some(b) => b + alpha * (rate - b),
+                None => rate,
+            });
+        };
+        // The slots still in the ring (at most the last one of the range).
+        let known = next.max(tick.saturating_sub(slots - 1))..upto;
+        let known_errors: u64 = known.clone().map(&slot_errors).sum();
+        let gone = known.start - next;
+        if gone > 0 {
+            let lost = before.saturating_sub(h.folded_errors + known_errors);
+            let mean = lost as f64 / gone as f64 / slot_secs;
+            add(&mut h.baseline, mean);
+            // The rest of the gap at the same mean rate: b' = r + (b - r)(1 - α)^n.
+            let n = (gone - 1).min(i32::MAX as u64) as i32;
+            h.baseline = h
+                .baseline
+                .map(|b| mean + (b - mean) * (1.0 - alpha).powi(n));
+        }
+        for t in known {
+            add(&mut h.baseline, slot_errors(t) as f64 / slot_secs);
+        }
+        h.seen_slots += upto - next;
+        h.next_fold = Some(upto);
+        h.folded_errors = h.folded_errors.max(before);
+    }
+
+    /// The baseline as it stands, armed or not.
+    #[cfg(test)]
+    pub(crate) fn baseline(&self) -> Option<f64> {
+        self.history.lock().unwrap().baseline
     }
 
     /// Which trigger fires for `rate` (errors per second over the window,

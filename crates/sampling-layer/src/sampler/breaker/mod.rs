@@ -8,8 +8,9 @@
 //! is reported exactly once however many threads see it.
 //!
 //! Cost: nothing for events below the breaker's level while it is closed (the
-//! sampler reads one flag). Each breaker-level event reads the clock and does a
-//! CAS on its slot; while open, every sampled-level event also re-checks the
+//! sampler reads one flag). Each breaker-level event reads the clock, does a
+//! CAS on its slot and one add to the lifetime count (which keeps the errors
+//! of slots overwritten before the baseline folded them); while open, every sampled-level event also re-checks the
 //! rate (they are all being kept and formatted anyway, which costs far more).
 //!
 //! The glue at the end of this file is how a [`Sampler`] feeds it: the
@@ -95,8 +96,9 @@ impl Breaker {
 
     /// Also open when, above the threshold, errors make more than `ratio` of
     /// all events of the sampled targets over the window (`errors / (errors +
-    /// sampled-level events)`). Default 0.01 (1%). See the crate docs,
-    /// *Circuit breaker*, for why.
+    /// sampled-level events)`, the window's error rate against the traffic's
+    /// rate, however the errors are spread in the window). Default 0.01 (1%).
+    /// See the crate docs, *Circuit breaker*, for why.
     pub fn ratio(mut self, ratio: f64) -> Self {
         self.triggers.ratio = Some(ratio);
         self
@@ -104,7 +106,8 @@ impl Breaker {
 
     /// Also open when, above the threshold, the error rate exceeds `factor`
     /// times its own baseline (a moving average over about six windows, fed
-    /// while the breaker is closed). Default 10.
+    /// whether the breaker is open or closed, so errors that recur in bursts
+    /// become the baseline). Default 10.
     pub fn spike(mut self, factor: f64) -> Self {
         self.triggers.spike = Some(factor);
         self
@@ -204,13 +207,16 @@ pub(crate) struct BreakerState {
     clock: Arc<dyn Clock>,
     /// `(slot tick as u32) << 32 | count`.
     slots: [AtomicU64; SLOTS],
+    /// Every breaker-level event counted, ever: what the slots a new tick
+    /// overwrote held, for a baseline that folds them in late.
+    errors: AtomicU64,
     open: AtomicBool,
     /// Clock time (ns) + 1 when the rate was first seen at or below the
     /// threshold while open; 0 = not below.
     below_since: AtomicU64,
     trips: AtomicU64,
     recoveries: AtomicU64,
-    triggers: TriggerState,
+    pub(super) triggers: TriggerState,
     /// The trigger of the last opening (0 none, 1 threshold, 2 ratio, 3 spike).
     last_trigger: AtomicU64,
 }
@@ -226,6 +232,7 @@ impl BreakerState {
             hold_nanos: cfg.hold.as_nanos().min(u128::from(u64::MAX / 2)) as u64,
             clock: cfg.clock.clone(),
             slots: std::array::from_fn(|_| AtomicU64::new(0)),
+            errors: AtomicU64::new(0),
             open: AtomicBool::new(false),
             below_since: AtomicU64::new(0),
             trips: AtomicU64::new(0),
@@ -281,6 +288,7 @@ impl BreakerState {
                 Err(c) => cur = c,
             }
         }
+        self.errors.fetch_add(1, Ordering::Relaxed);
         self.check(now, traffic)
     }
 
@@ -297,13 +305,6 @@ impl BreakerState {
         } else {
             0
         }
-    }
-
-    /// Breaker-level events in the window's slots from `from` to `tick`.
-    fn errors_since(&self, from: u64, tick: u64) -> u64 {
-        (from.max(tick.saturating_sub(SLOTS as u64 - 1))..=tick)
-            .map(|t| self.slot_errors(t))
-            .sum()
     }
 
     fn rate(&self, now: u64) -> f64 {
@@ -326,9 +327,10 @@ impl BreakerState {
         // floor too); above the floor, one of them must fire.
         let verdict = self.triggers.judge(
             tick,
-            self.slot_nanos as f64 / 1e9,
-            open,
-            |from| self.errors_since(from, tick),
+            now,
+            self.slot_nanos,
+            rate,
+            self.errors.load(Ordering::Relaxed),
             |t| self.slot_errors(t),
             traffic,
         );

@@ -82,3 +82,30 @@ fn old_slots_leave_the_window() {
     }
     assert!(!b.is_open());
 }
+
+/// Errors that come in bursts: 100 at the start of every tenth slot (a
+/// 1 s window of ten 100 ms slots), so each burst's slot is overwritten by
+/// the next burst before any event folds it into the baseline. The
+/// baseline still learns their mean (100 per second); read from the ring
+/// alone it would stay at zero and every burst would be a spike. It is fed
+/// while the breaker is open too.
+#[test]
+fn bursts_that_left_the_ring_still_feed_the_baseline() {
+    let clock = ManualClock::new();
+    let b = BreakerState::new(
+        &Breaker::default()
+            .threshold_per_sec(1_000.0)
+            .window(Duration::from_secs(1))
+            .without_ratio()
+            .clock(clock.clone()),
+    );
+    for _ in 0..60 {
+        for _ in 0..100 {
+            b.record(&mut || None);
+        }
+        clock.advance(Duration::from_secs(1));
+    }
+    let mean = b.triggers.baseline().expect("armed");
+    assert!((80.0..=120.0).contains(&mean), "baseline {mean}/s");
+    assert_eq!(b.trips(), 0);
+}
