@@ -207,6 +207,7 @@ mod panic_flush;
 mod queue;
 mod registry;
 mod report;
+pub mod rolling;
 mod shared;
 mod stats;
 mod sync;
