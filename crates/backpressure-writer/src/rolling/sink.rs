@@ -52,6 +52,9 @@ pub struct RollingFile {
     /// `size` just after the last `\n` written: where a line begins. The sink changes
     /// files only when `size == line_start`.
     line_start: u64,
+    /// A file closed by rotation, handed to the housekeeper once the next file's name is
+    /// published, so that its sweep counts the new file as the current one.
+    closed: Option<PathBuf>,
 }
 
 impl RollingFile {
@@ -110,6 +113,7 @@ impl RollingFile {
             index,
             size: 0,
             line_start: 0,
+            closed: None,
         };
         if let Err(e) = sink.open() {
             return Err(BuildError::Io {
@@ -145,6 +149,12 @@ impl RollingFile {
             .current
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = self.path.clone();
+        if let Some(path) = self.closed.take() {
+            self.housekeeper.send(Job::Closed {
+                path,
+                this_run: true,
+            });
+        }
         let opened = self.hook.open(&self.path).and_then(|()| {
             OpenOptions::new()
                 .create(true)
@@ -168,14 +178,12 @@ impl RollingFile {
         Ok(())
     }
 
-    /// Closes the current file for a rotation and hands it to the housekeeper.
+    /// Closes the current file for a rotation; the next [`open`](Self::open) hands it to
+    /// the housekeeper.
     fn rotate_out(&mut self) {
         if self.file.take().is_some() {
             RollShared::bump(&self.shared.counters.rotations);
-            self.housekeeper.send(Job::Closed {
-                path: self.path.clone(),
-                this_run: true,
-            });
+            self.closed = Some(self.path.clone());
         }
     }
 
