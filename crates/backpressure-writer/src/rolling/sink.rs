@@ -194,7 +194,10 @@ impl RollingFile {
     /// directory listing.
     fn prepare(&mut self, first_line: u64) -> io::Result<()> {
         if self.at_line_start() {
-            if self.shared.reopen.swap(false, Acquire) && self.file.take().is_some() {
+            if self.shared.reopen.load(Relaxed)
+                && self.shared.reopen.swap(false, Acquire)
+                && self.file.take().is_some()
+            {
                 RollShared::bump(&self.shared.counters.reopens);
             }
             let now = self.clock.now();
