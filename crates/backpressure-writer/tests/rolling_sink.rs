@@ -240,3 +240,31 @@ fn reopen_follows_a_logrotate_rename() {
     assert_eq!(text("app.log"), "after\n");
     assert_eq!((handle.stats().reopens, handle.stats().rotations), (1, 0));
 }
+
+#[test]
+fn a_reopen_at_a_period_change_still_hands_the_closed_file_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(start_time());
+    let mut sink = RollingFile::builder()
+        .filename_prefix("app")
+        .rotation(Rotation::Hourly)
+        .compression(Compression::Gzip)
+        .clock(Arc::new(clock.clone()))
+        .build(dir.path())
+        .unwrap();
+    let handle = sink.handle();
+    sink.write_all(b"a\n").unwrap();
+    handle.reopen();
+    clock.advance(Duration::from_secs(3600));
+    sink.write_all(b"b\n").unwrap();
+    assert!(handle.wait_housekeeping(Duration::from_secs(30)));
+    let s = handle.stats();
+    assert_eq!((s.rotations, s.reopens, s.files_compressed), (1, 0, 1));
+    assert_eq!(
+        names(dir.path()),
+        ["app.2026-12-06-16.gz", "app.2026-12-06-17"]
+    );
+    // The request was answered by the new file: the next write does not reopen.
+    sink.write_all(b"c\n").unwrap();
+    assert_eq!(handle.stats().reopens, 0);
+}

@@ -194,19 +194,19 @@ impl RollingFile {
     /// directory listing.
     fn prepare(&mut self, first_line: u64) -> io::Result<()> {
         if self.at_line_start() {
-            if self.shared.reopen.load(Relaxed)
-                && self.shared.reopen.swap(false, Acquire)
-                && self.file.take().is_some()
-            {
-                RollShared::bump(&self.shared.counters.reopens);
-            }
+            let reopen =
+                self.shared.reopen.load(Relaxed) && self.shared.reopen.swap(false, Acquire);
             let now = self.clock.now();
             let period = self.pattern.rotation.period(now, self.offset_secs);
             // However many boundaries passed since the last write, this is one change.
+            // A new period opens a new name anyway, which also answers a reopen request;
+            // the closed file still goes to the housekeeper as any rotated one does.
             if period != self.period {
                 self.rotate_out();
                 self.period = period;
                 self.index = self.fresh_index(period);
+            } else if reopen && self.file.take().is_some() {
+                RollShared::bump(&self.shared.counters.reopens);
             }
         }
         for _ in 0..MAX_SKIP {
