@@ -268,3 +268,71 @@ fn a_reopen_at_a_period_change_still_hands_the_closed_file_on() {
     sink.write_all(b"c\n").unwrap();
     assert_eq!(handle.stats().reopens, 0);
 }
+
+#[test]
+fn the_current_link_follows_the_newest_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = RollingFile::builder()
+        .filename_prefix("app")
+        .filename_suffix("log")
+        .max_file_size(10)
+        .max_files(2)
+        .current_link("current.log")
+        .build(dir.path())
+        .unwrap();
+    let handle = sink.handle();
+    let link = dir.path().join("current.log");
+    assert_eq!(
+        fs::read_link(&link).unwrap(),
+        std::path::Path::new("app.log")
+    );
+    for i in 0..3 {
+        sink.write_all(format!("line {i}\n").as_bytes()).unwrap(); // 7 bytes: one a file
+    }
+    assert!(handle.wait_housekeeping(Duration::from_secs(30)));
+    assert_eq!(
+        fs::read_link(&link).unwrap(),
+        std::path::Path::new("app.2.log")
+    );
+    assert_eq!(fs::read_to_string(&link).unwrap(), "line 2\n");
+    // Retention kept 2 files and left the link alone.
+    assert_eq!(names(dir.path()), ["app.1.log", "app.2.log"]);
+}
+
+#[test]
+fn bad_settings_are_refused_with_the_setting_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |b: backpressure_writer::rolling::RollingFileBuilder| {
+        b.build(dir.path()).unwrap_err().to_string()
+    };
+    let base = || {
+        RollingFile::builder()
+            .filename_prefix("app")
+            .filename_suffix("log")
+    };
+    assert_eq!(
+        err(RollingFile::builder()),
+        "rolling file: bad file name part \"\": filename_prefix must not be empty"
+    );
+    assert!(err(base().filename_prefix("a/b")).contains("\"a/b\""));
+    assert_eq!(
+        err(base().max_file_size(0)),
+        "rolling file: max_file_size must be greater than zero (got 0)"
+    );
+    assert!(err(base().max_files(0)).contains("max_files"));
+    assert!(err(base().max_total_bytes(0)).contains("max_total_bytes"));
+    assert!(err(base().max_age(Duration::ZERO)).contains("max_age"));
+    assert_eq!(
+        err(base().utc_offset_seconds(86_400)),
+        "rolling file: utc_offset_seconds must be within ±86399 (got 86400)"
+    );
+    assert!(err(base().current_link("app.3.log")).contains("the sink's own files"));
+    // A directory that cannot be created: a path under a regular file.
+    let file = dir.path().join("plain");
+    fs::write(&file, "x").unwrap();
+    let e = base().build(file.join("sub")).unwrap_err().to_string();
+    assert!(
+        e.starts_with("rolling file: ") && e.contains("plain/sub"),
+        "{e}"
+    );
+}

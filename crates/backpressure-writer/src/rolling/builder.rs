@@ -34,6 +34,7 @@ pub struct RollingFileBuilder {
     offset_secs: i32,
     retention: Retention,
     compression: Compression,
+    current_link: Option<String>,
     clock: Option<Arc<dyn Clock>>,
     hook: Option<Arc<dyn IoHook>>,
 }
@@ -48,6 +49,7 @@ impl Default for RollingFileBuilder {
             offset_secs: 0,
             retention: Retention::default(),
             compression: Compression::None,
+            current_link: None,
             clock: None,
             hook: None,
         }
@@ -113,6 +115,15 @@ impl RollingFileBuilder {
         self
     }
 
+    /// A stable name for the current file, for tailing tools (`tail -F dir/current.log`):
+    /// a symbolic link in the directory, pointed at each new file as it is opened
+    /// (replaced atomically by a rename). Unix only; elsewhere it is not created. Must not
+    /// be a name of the sink's own pattern. A failure to update it is not a write failure.
+    pub fn current_link(mut self, name: impl Into<String>) -> Self {
+        self.current_link = Some(name.into());
+        self
+    }
+
     /// The clock for periods, names and ages. Default [`SystemClock`].
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -144,6 +155,17 @@ impl RollingFileBuilder {
         if self.suffix.as_deref() == Some("") {
             return bad("", "filename_suffix must not be empty (leave it unset)");
         }
+        if let Some(link) = &self.current_link {
+            if link.is_empty() || link.contains(['/', '\\', '\0']) {
+                return bad(
+                    link,
+                    "current_link must be a non-empty name without '/', '\\' or NUL",
+                );
+            }
+            if self.pattern().parse(link).is_some() {
+                return bad(link, "current_link is a name of the sink's own files");
+            }
+        }
         let zero = |is_zero: bool, setting| {
             if is_zero {
                 Err(BuildError::Zero { setting })
@@ -166,6 +188,14 @@ impl RollingFileBuilder {
         Ok(())
     }
 
+    fn pattern(&self) -> Pattern {
+        Pattern {
+            prefix: self.prefix.clone(),
+            suffix: self.suffix.clone(),
+            rotation: self.rotation,
+        }
+    }
+
     /// Validates the settings, creates `dir` if need be, opens the current file
     /// (appending to this period's newest file if an earlier run left one) and starts the
     /// housekeeping thread (which first applies retention to what is already there).
@@ -173,11 +203,8 @@ impl RollingFileBuilder {
         self.validate()?;
         RollingFile::start(SinkSettings {
             dir: dir.as_ref().to_path_buf(),
-            pattern: Pattern {
-                prefix: self.prefix,
-                suffix: self.suffix,
-                rotation: self.rotation,
-            },
+            pattern: self.pattern(),
+            current_link: self.current_link,
             max_file_size: self.max_file_size,
             offset_secs: self.offset_secs,
             retention: self.retention,

@@ -39,6 +39,11 @@
 //! only if its name reads back exactly (same prefix, suffix and date layout, an index
 //! without leading zeros) and it is a regular file in the sink's directory.
 //!
+//! [`current_link`](RollingFileBuilder::current_link) adds a stable name for tailing tools:
+//! a symbolic link in the directory pointed at each new file as it opens (a new link
+//! renamed over the old, so the name never goes missing). It is never the sink's own file,
+//! so retention never touches it (Unix only).
+//!
 //! **Time** is reckoned in UTC (tracing-appender's choice) or in a fixed offset
 //! ([`utc_offset_seconds`](RollingFileBuilder::utc_offset_seconds)). The sink does not ask
 //! the system for a local offset: the `time` crate refuses to read it once a process has

@@ -23,6 +23,7 @@ const MAX_SKIP: u32 = 64;
 pub(crate) struct SinkSettings {
     pub(crate) dir: PathBuf,
     pub(crate) pattern: Pattern,
+    pub(crate) current_link: Option<String>,
     pub(crate) max_file_size: Option<u64>,
     pub(crate) offset_secs: i32,
     pub(crate) retention: Retention,
@@ -38,6 +39,7 @@ pub(crate) struct SinkSettings {
 pub struct RollingFile {
     dir: PathBuf,
     pattern: Pattern,
+    current_link: Option<PathBuf>,
     max_file_size: Option<u64>,
     offset_secs: i32,
     clock: Arc<dyn Clock>,
@@ -77,6 +79,7 @@ impl RollingFile {
             move |source| BuildError::Io { path, source }
         };
         fs::create_dir_all(&s.dir).map_err(io_err(&s.dir))?;
+        let current_link = s.current_link.as_ref().map(|l| s.dir.join(l));
         let existing = scan(&s.dir, &s.pattern).map_err(io_err(&s.dir))?;
         let period = s.pattern.rotation.period(s.clock.now(), s.offset_secs);
         // A restart appends to this period's newest file (unless it was compressed).
@@ -100,6 +103,7 @@ impl RollingFile {
         .map_err(io_err(&s.dir))?;
         let mut sink = RollingFile {
             dir: s.dir,
+            current_link,
             pattern: s.pattern,
             max_file_size: s.max_file_size,
             offset_secs: s.offset_secs,
@@ -175,8 +179,27 @@ impl RollingFile {
             .current_file_size
             .store(self.size, Relaxed);
         self.file = Some(file);
+        self.point_link();
         Ok(())
     }
+
+    /// Points the stable name at the file just opened: a new link under a temporary name,
+    /// renamed over the old one, so a reader never finds the name missing.
+    #[cfg(unix)]
+    fn point_link(&self) {
+        let (Some(link), Some(target)) = (&self.current_link, self.path.file_name()) else {
+            return;
+        };
+        let mut tmp = link.clone().into_os_string();
+        tmp.push(".tmp");
+        let _ = fs::remove_file(&tmp);
+        if std::os::unix::fs::symlink(target, &tmp).is_ok() && fs::rename(&tmp, link).is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn point_link(&self) {}
 
     /// Closes the current file for a rotation; the next [`open`](Self::open) hands it to
     /// the housekeeper.
