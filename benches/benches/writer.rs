@@ -15,6 +15,10 @@
 //!   tracing-appender (which has no level classes) in the same run: keep-level lines must
 //!   ride in the same large writes as the rest.
 //!
+//! - `writer_rotation_2_producers`: block mode as above into a plain file, and into a
+//!   `backpressure_writer::rolling::RollingFile` that rotates every 10 MB (whole run,
+//!   drain included): what rotation at batch boundaries costs.
+//!
 //! Run: `cargo bench -p benches --bench writer -- --warm-up-time 1 --measurement-time 3`
 
 use std::io::Write;
@@ -233,10 +237,46 @@ fn burst(c: &mut Criterion) {
     theirs.lock().unwrap().print("tracing_appender");
 }
 
+fn rotation(c: &mut Criterion) {
+    use backpressure_writer::rolling::RollingFile;
+    let mut group = c.benchmark_group("writer_rotation_2_producers");
+    group.throughput(Throughput::Elements(1));
+    for rotate in [false, true] {
+        let name = if rotate {
+            "rolling_10mb"
+        } else {
+            "no_rotation"
+        };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let builder = backpressure_writer::NonBlockingBuilder::default()
+                    .buffered_lines_limit(CAPACITY)
+                    .lossy(false);
+                let (w, guard) = if rotate {
+                    let sink = RollingFile::builder()
+                        .filename_prefix("log")
+                        .max_file_size(10_000_000)
+                        .build(dir.path())
+                        .expect("rolling file");
+                    builder.finish(sink)
+                } else {
+                    builder.finish(std::fs::File::create(dir.path().join("log")).expect("file"))
+                };
+                let stats = w.clone();
+                let took = two_producers(iters, w, move || drop(guard));
+                assert_eq!(stats.stats().lines_written, iters.div_ceil(2) * 2);
+                took
+            })
+        });
+    }
+    group.finish();
+}
+
 mod groups {
     #![allow(missing_docs)] // criterion_group! defines an undocumented pub fn.
-    use super::{block_mode, burst, mixed_keep};
-    criterion::criterion_group!(benches, block_mode, burst, mixed_keep);
+    use super::{block_mode, burst, mixed_keep, rotation};
+    criterion::criterion_group!(benches, block_mode, burst, mixed_keep, rotation);
 }
 use groups::benches;
 criterion_main!(benches);

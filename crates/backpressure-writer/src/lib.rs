@@ -83,6 +83,10 @@
 //!   (`let (writer, _) = non_blocking(..)` drops the guard at once) says so once on
 //!   stderr; its lines count as `worker_gone`.
 //!
+//! - **Files that rotate.** [`rolling::RollingFile`] is a sink that rotates by size and
+//!   time between two lines, keeps files by count, size and age, gzips closed files on a
+//!   thread of its own and reopens for logrotate; its module docs are its manual.
+//!
 //! Each `write` call is one line (`fmt::Layer` formats an event into one buffer and calls
 //! `write_all` once). Lines are never torn or interleaved, and one thread's lines keep
 //! their order, keep-level or not.
@@ -176,7 +180,8 @@
 //!
 //! # Dependencies
 //!
-//! `tracing-core` (levels, metadata) and `tracing-subscriber` (the `MakeWriter` trait) only;
+//! `tracing-core` (levels, metadata), `tracing-subscriber` (the `MakeWriter` trait) and
+//! `flate2` on its pure-Rust backend (gzip of closed files in [`rolling`]) only;
 //! the queue is a `Mutex` + `Condvar` design from `std` (`loom` replaces them under
 //! `cfg(backpressure_writer_loom)` for the model checks in `tests/backpressure_writer_loom.rs`).
 //!
@@ -207,6 +212,7 @@ mod panic_flush;
 mod queue;
 mod registry;
 mod report;
+pub mod rolling;
 mod shared;
 mod stats;
 mod sync;

@@ -7,10 +7,11 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use backpressure_writer::rolling::RollingHandle;
 use metrics::Recorder;
 
 use crate::health::{self, HealthReport, HealthThresholds};
-use crate::publish::{self, SamplerSeries, WriterSeries};
+use crate::publish::{self, FileSeries, SamplerSeries, WriterSeries};
 use crate::source::{IntoSamplerSource, IntoWriterSource, SamplerSource, WriterSource};
 use crate::window::{Counts, History, WriterCounts};
 use crate::Error;
@@ -37,6 +38,7 @@ pub struct ExporterBuilder {
     thread_name: String,
     writers: Vec<(String, Box<dyn WriterSource>)>,
     samplers: Vec<(String, Box<dyn SamplerSource>)>,
+    files: Vec<(String, RollingHandle)>,
     thresholds: HealthThresholds,
     health_window: Option<Duration>,
     clock: Clock,
@@ -50,6 +52,7 @@ impl Default for ExporterBuilder {
             thread_name: DEFAULT_THREAD_NAME.to_owned(),
             writers: Vec::new(),
             samplers: Vec::new(),
+            files: Vec::new(),
             thresholds: HealthThresholds::default(),
             health_window: None,
             clock: Arc::new(Instant::now),
@@ -65,6 +68,7 @@ impl fmt::Debug for ExporterBuilder {
             .field("thread_name", &self.thread_name)
             .field("writers", &names(&self.writers))
             .field("samplers", &names(&self.samplers))
+            .field("files", &names(&self.files))
             .field("thresholds", &self.thresholds)
             .field("health_window", &self.health_window)
             .field("recorder", &self.recorder.as_ref().map(|_| ".."))
@@ -110,6 +114,14 @@ impl ExporterBuilder {
         self
     }
 
+    /// Publishes the figures of a writer's rolling file sink (`log_writer_file_*`:
+    /// rotations, reopens, files deleted, bytes compressed, compression and open failures,
+    /// current file size) under `name`, usually the name its writer is registered under.
+    pub fn rolling_file(mut self, name: impl Into<String>, handle: &RollingHandle) -> Self {
+        self.files.push((name.into(), handle.clone()));
+        self
+    }
+
     /// When [`Exporter::health`] reports a problem.
     pub fn health_thresholds(mut self, thresholds: HealthThresholds) -> Self {
         self.thresholds = thresholds;
@@ -149,11 +161,12 @@ impl ExporterBuilder {
         if self.interval.is_zero() {
             return Err(Error::ZeroInterval);
         }
-        if self.writers.is_empty() && self.samplers.is_empty() {
+        if self.writers.is_empty() && self.samplers.is_empty() && self.files.is_empty() {
             return Err(Error::NothingToExport);
         }
         check_names("writer", &self.writers)?;
         check_names("sampler", &self.samplers)?;
+        check_names("rolling file", &self.files)?;
         if self.thread_name.contains('\0') {
             return Err(Error::ThreadNameNul {
                 name: self.thread_name,
@@ -184,6 +197,7 @@ impl ExporterBuilder {
                 .iter()
                 .map(|(n, _)| SamplerSeries::new(n))
                 .collect(),
+            files: self.files.iter().map(|(n, _)| FileSeries::new(n)).collect(),
             counts: Counts::zeros(self.writers.len(), self.samplers.len()),
         };
         let (w, s) = (self.writers.len(), self.samplers.len());
@@ -256,6 +270,7 @@ fn run(exporter: &Exporter, stopped: &mpsc::Receiver<()>) {
 struct Series {
     writers: Vec<WriterSeries>,
     samplers: Vec<SamplerSeries>,
+    files: Vec<FileSeries>,
     /// The counters of the current export, for the health window (reused: exports do not
     /// allocate).
     counts: Counts,
@@ -344,6 +359,9 @@ impl Exporter {
                 let stats = source.stats();
                 counts.set_sampler(i, &stats);
                 s.publish(r, &stats);
+            }
+            for ((_, handle), s) in inner.config.files.iter().zip(&series.files) {
+                s.publish(r, &handle.stats());
             }
         });
         let now = (inner.config.clock)();

@@ -68,6 +68,23 @@ pub const WRITER_BLOCKED_PRODUCERS: &str = "log_writer_blocked_producers";
 /// Times the sampler's circuit breaker has closed again.
 pub const SAMPLING_BREAKER_RECOVERIES: &str = "log_sampling_breaker_recoveries_total";
 
+// The writer's rolling file sink (`backpressure_writer::rolling`), registered with
+// `ExporterBuilder::rolling_file`.
+/// Files the rolling sink closed for a new period or the size limit.
+pub const FILE_ROTATIONS: &str = "log_writer_file_rotations_total";
+/// Files the rolling sink closed and opened again on request (logrotate).
+pub const FILE_REOPENS: &str = "log_writer_file_reopens_total";
+/// Files deleted by retention.
+pub const FILE_DELETED: &str = "log_writer_file_deleted_total";
+/// Bytes of closed files gzipped (before compression).
+pub const FILE_COMPRESSED_BYTES: &str = "log_writer_file_compressed_bytes_total";
+/// Compressions that failed (the original was kept).
+pub const FILE_COMPRESSION_FAILURES: &str = "log_writer_file_compression_failures_total";
+/// Opens of a new or reopened file that failed.
+pub const FILE_OPEN_FAILURES: &str = "log_writer_file_open_failures_total";
+/// Bytes in the file being written now.
+pub const FILE_CURRENT_BYTES: &str = "log_writer_file_current_bytes";
+
 /// Per-key counters currently live.
 pub const SAMPLING_ACTIVE_KEYS: &str = "log_sampling_active_keys";
 /// Callsites with counters of their own (keys that are callsites, outside the LRU).
@@ -210,6 +227,13 @@ pub const METRICS: &[MetricDef] = &[
     def(SAMPLING_CAPTURE_DISCARDED, Counter, Some(Unit::Count), BY_NAME, "Captured lines discarded because their span closed without a trigger."),
     def(SAMPLING_CAPTURE_EVICTED, Counter, Some(Unit::Count), BY_NAME_BOUND, "Captured lines dropped by a bound: span (lines or bytes per span) or total (bytes across spans)."),
     def(SAMPLING_CAPTURE_BUFFERED_BYTES, Gauge, Some(Unit::Bytes), BY_NAME, "Bytes held in capture buffers, as counted against the total bound."),
+    def(FILE_ROTATIONS, Counter, Some(Unit::Count), BY_NAME, "Files the rolling sink closed for a new period or at the size limit."),
+    def(FILE_REOPENS, Counter, Some(Unit::Count), BY_NAME, "Files the rolling sink closed and opened again on request (logrotate's create mode)."),
+    def(FILE_DELETED, Counter, Some(Unit::Count), BY_NAME, "Files the rolling sink's retention deleted (count, total size or age)."),
+    def(FILE_COMPRESSED_BYTES, Counter, Some(Unit::Bytes), BY_NAME, "Bytes of closed files the rolling sink gzipped, counted before compression."),
+    def(FILE_COMPRESSION_FAILURES, Counter, Some(Unit::Count), BY_NAME, "Compressions that failed; the original file was kept each time."),
+    def(FILE_OPEN_FAILURES, Counter, Some(Unit::Count), BY_NAME, "Opens of a new or reopened log file that failed (the batch that needed it failed too)."),
+    def(FILE_CURRENT_BYTES, Gauge, Some(Unit::Bytes), BY_NAME, "Bytes in the file the rolling sink is writing now."),
 ];
 
 /// Looks a metric up by name.

@@ -6,6 +6,7 @@
 //! observations, 16 + 3 per target for a sampler, capture included) and runs only on the
 //! exporter thread or in `export_now`, never on the logging hot path.
 
+use backpressure_writer::rolling::RollingStats;
 use backpressure_writer::{DropReason, LatencySnapshot, Stats};
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString};
 use sampling_layer::{CaptureStats, SamplingStats};
@@ -363,5 +364,42 @@ impl CaptureSeries {
         counter(r, &self.evicted_span, c.evicted_span_cap);
         counter(r, &self.evicted_total, c.evicted_total_cap);
         gauge(r, &self.buffered_bytes, c.buffered_bytes as f64);
+    }
+}
+
+/// The series of one registered rolling file sink.
+#[derive(Debug)]
+pub(crate) struct FileSeries {
+    rotations: Key,
+    reopens: Key,
+    deleted: Key,
+    compressed_bytes: Key,
+    compression_failures: Key,
+    open_failures: Key,
+    current_bytes: Key,
+}
+
+impl FileSeries {
+    pub(crate) fn new(name: &str) -> Self {
+        let n = [(names::LABEL_NAME, name)];
+        Self {
+            rotations: key(names::FILE_ROTATIONS, &n),
+            reopens: key(names::FILE_REOPENS, &n),
+            deleted: key(names::FILE_DELETED, &n),
+            compressed_bytes: key(names::FILE_COMPRESSED_BYTES, &n),
+            compression_failures: key(names::FILE_COMPRESSION_FAILURES, &n),
+            open_failures: key(names::FILE_OPEN_FAILURES, &n),
+            current_bytes: key(names::FILE_CURRENT_BYTES, &n),
+        }
+    }
+
+    pub(crate) fn publish(&self, r: &dyn Recorder, s: &RollingStats) {
+        counter(r, &self.rotations, s.rotations);
+        counter(r, &self.reopens, s.reopens);
+        counter(r, &self.deleted, s.files_deleted);
+        counter(r, &self.compressed_bytes, s.bytes_compressed);
+        counter(r, &self.compression_failures, s.compression_failures);
+        counter(r, &self.open_failures, s.open_failures);
+        gauge(r, &self.current_bytes, s.current_file_size as f64);
     }
 }

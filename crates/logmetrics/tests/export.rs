@@ -362,9 +362,15 @@ fn every_metric_is_described_with_its_unit() {
     stats
         .batch_write
         .record_many(LatencySnapshot::bucket_upper_bound(2), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let file = backpressure_writer::rolling::RollingFile::builder()
+        .filename_prefix("app")
+        .build(dir.path())
+        .unwrap();
     let exporter = Exporter::builder()
         .writer("app", move || stats.clone())
         .sampler("main", sampler_stats)
+        .rolling_file("app", &file.handle())
         .build()
         .unwrap();
     let rec = DebuggingRecorder::new();
@@ -459,4 +465,44 @@ fn spawned_thread_survives_a_panicking_source() {
         take(&snapshotter).counter(names::WRITER_LINES_WRITTEN, APP),
         10
     );
+}
+
+#[test]
+fn a_rolling_file_sinks_figures_are_published_under_its_name() {
+    use backpressure_writer::rolling::RollingFile;
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = RollingFile::builder()
+        .filename_prefix("app")
+        .max_file_size(10)
+        .build(dir.path())
+        .unwrap();
+    let handle = sink.handle();
+    for _ in 0..3 {
+        sink.write_all(b"12345678\n").unwrap(); // 9 bytes: one a file
+    }
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let exporter = logmetrics::Exporter::builder()
+        .rolling_file("file", &handle)
+        .recorder(recorder)
+        .build()
+        .unwrap();
+    exporter.export_now();
+    let values: std::collections::HashMap<String, String> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(k, ..)| {
+            k.key()
+                .labels()
+                .any(|l| l.key() == "name" && l.value() == "file")
+        })
+        .map(|(k, _, _, v)| (k.key().name().to_owned(), format!("{v:?}")))
+        .collect();
+    assert_eq!(values["log_writer_file_rotations_total"], "Counter(2)");
+    assert_eq!(values["log_writer_file_current_bytes"], "Gauge(9.0)");
+    assert_eq!(values["log_writer_file_open_failures_total"], "Counter(0)");
+    assert_eq!(values.len(), 7);
 }

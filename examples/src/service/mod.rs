@@ -10,7 +10,7 @@
 //!   sampled-out lines wait in its span and are written, marked `"captured":true`, before
 //!   its ERROR, through the file writer's context share ([`telemetry`]).
 //! - **A JSON-lines file**, sampled and annotated with `sample_rate`, through a
-//!   `backpressure-writer` over `tracing_appender::rolling` (daily or hourly); **stdout**
+//!   `backpressure-writer` over its rolling file sink (daily or hourly, 256 MiB files, gzip, SIGHUP reopens); **stdout**
 //!   human-readable, with its own levels (`--stdout-log`), not sampled ([`telemetry`]).
 //! - **`log`-crate events** of a dependency ([`legacy_dep`]) bridged by `tracing-log`.
 //! - **Routes** ([`routes`]): `/work` (instrumented), `/metrics` and `/ready` on the app's
@@ -42,8 +42,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use backpressure_writer::rolling::Rotation;
 use tokio::net::TcpListener;
-use tracing_appender::rolling::Rotation;
 
 use self::admin::AdminState;
 use self::filters::{Filters, Keys};
@@ -185,8 +185,8 @@ async fn serve(config: Config, filters: Filters) -> Result<Outcome, Box<dyn Erro
     let settings = Settings {
         log_dir: &config.log_dir,
         rotation: match config.rotation {
-            Rotate::Daily => Rotation::DAILY,
-            Rotate::Hourly => Rotation::HOURLY,
+            Rotate::Daily => Rotation::Daily,
+            Rotate::Hourly => Rotation::Hourly,
         },
         export_interval: Duration::from_millis(config.export_interval_ms.max(1)),
         panic_flush_deadline: deadline,
@@ -199,6 +199,7 @@ async fn serve(config: Config, filters: Filters) -> Result<Outcome, Box<dyn Erro
     // Handlers first, then the line that says we are up: a SIGTERM sent after reading it
     // is always handled.
     let signal = shutdown_signal()?;
+    reopen_on_sighup(telemetry.files.clone())?;
     let (app_addr, admin_addr) = (app_listener.local_addr()?, admin_listener.local_addr()?);
     println!("service listening app={app_addr} admin={admin_addr}");
     tracing::info!(target: "app", %app_addr, %admin_addr, "listening");
@@ -260,6 +261,24 @@ async fn serve(config: Config, filters: Filters) -> Result<Outcome, Box<dyn Erro
     let outcome = tokio::task::spawn_blocking(move || telemetry.shutdown(deadline)).await?;
     println!("{outcome}");
     Ok(outcome)
+}
+
+/// logrotate's `create` mode: it renames the file, then sends SIGHUP; the sink opens the
+/// name afresh at its next write.
+fn reopen_on_sighup(files: backpressure_writer::rolling::RollingHandle) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                files.reopen();
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(files);
+    Ok(())
 }
 
 /// Registers SIGINT and SIGTERM now; the future resolves with the name of the first.

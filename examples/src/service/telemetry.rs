@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backpressure_writer::rolling::{RollingFile, RollingHandle, Rotation};
 use backpressure_writer::{
     install_panic_flush, ContextShare, FlushError, NonBlocking, NonBlockingBuilder, Overflow,
     OwnLineFormat, Stats, WorkerGuard,
@@ -18,7 +19,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use sampling_layer::{Annotated, CaptureWriter, SamplingHandle};
-use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::{filter::filter_fn, fmt as tfmt, prelude::*, reload, EnvFilter};
 
 use super::filters::{parse_levels, ConfigError, Filters};
@@ -33,7 +33,7 @@ pub const FILE_SUFFIX: &str = "jsonl";
 pub struct Settings<'a> {
     /// Directory of the rolling JSON files.
     pub log_dir: &'a Path,
-    /// `Rotation::DAILY` or `Rotation::HOURLY`.
+    /// `Rotation::Daily` or `Rotation::Hourly` (UTC).
     pub rotation: Rotation,
     /// How often `logmetrics` publishes the figures.
     pub export_interval: Duration,
@@ -51,6 +51,8 @@ pub struct Telemetry {
     pub file: NonBlocking,
     /// The file writer's guard, shared with `/admin/flush` until shutdown.
     pub file_guard: Arc<WorkerGuard>,
+    /// The rolling file's figures and `reopen` (SIGHUP, for logrotate's `create` mode).
+    pub files: RollingHandle,
     stdout: NonBlocking,
     stdout_guard: WorkerGuard,
     /// Run-time rates of the file's sampler.
@@ -69,14 +71,19 @@ impl Telemetry {
     /// Builds and installs everything: the global subscriber, the `log` bridge, the
     /// global `metrics` recorder. Call once per process.
     pub fn install(filters: Filters, settings: &Settings<'_>) -> Result<Telemetry, Box<dyn Error>> {
-        // The rolling appender writes `service.YYYY-MM-DD.jsonl`; behind the non-blocking
-        // writer its file I/O (and the rotation's `open`) happens on the worker thread.
-        std::fs::create_dir_all(settings.log_dir)?;
-        let appender = RollingFileAppender::builder()
-            .rotation(settings.rotation.clone())
+        // The rolling sink writes `service.YYYY-MM-DD.jsonl` (and `.1.jsonl`, ... past
+        // 256 MiB); behind the non-blocking writer its file I/O (and each rotation's
+        // `open`) happens on the worker thread, and closed files are gzipped and retired
+        // on the sink's own housekeeping thread.
+        let appender = RollingFile::builder()
+            .rotation(settings.rotation)
             .filename_prefix(FILE_PREFIX)
             .filename_suffix(FILE_SUFFIX)
+            .max_file_size(256 * 1024 * 1024)
+            .max_total_bytes(8 * 1024 * 1024 * 1024)
+            .compression(backpressure_writer::rolling::Compression::Gzip)
             .build(settings.log_dir)?;
+        let files = appender.handle();
         let (file, file_guard) = NonBlockingBuilder::default()
             // The writer's own lines (drop report, self-check) as JSON too: every line of
             // the file parses.
@@ -145,11 +152,13 @@ impl Telemetry {
             .writer("file", &file)
             .writer("stdout", &stdout)
             .sampler("file", &sampling)
+            .rolling_file("file", &files)
             .spawn()?;
 
         Ok(Telemetry {
             file,
             file_guard: Arc::new(file_guard),
+            files,
             stdout,
             stdout_guard,
             sampling,

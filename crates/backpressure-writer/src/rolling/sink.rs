@@ -1,0 +1,361 @@
+//! [`RollingFile`]: the `io::Write` the worker writes its batches into, switching files
+//! only between two lines.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::{Arc, PoisonError};
+
+use super::builder::RollingFileBuilder;
+use super::clock::Clock;
+use super::error::BuildError;
+use super::housekeeper::{Housekeeper, Job, Settings};
+use super::io_hook::IoHook;
+use super::naming::Pattern;
+use super::retention::{scan, OwnFile, Retention};
+use super::stats::{RollShared, RollingHandle};
+
+/// How many existing, already full files of one period a single write may step over
+/// (after a restart or a clock stepped back) before it writes into the last one anyway.
+const MAX_SKIP: u32 = 64;
+
+pub(crate) struct SinkSettings {
+    pub(crate) dir: PathBuf,
+    pub(crate) pattern: Pattern,
+    pub(crate) current_link: Option<String>,
+    pub(crate) max_file_size: Option<u64>,
+    pub(crate) offset_secs: i32,
+    pub(crate) retention: Retention,
+    pub(crate) compress: bool,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) hook: Arc<dyn IoHook>,
+}
+
+/// A file sink that rotates by size and/or time, for
+/// [`NonBlockingBuilder::finish`](crate::NonBlockingBuilder::finish). The module docs are
+/// its manual.
+#[derive(Debug)]
+pub struct RollingFile {
+    dir: PathBuf,
+    pattern: Pattern,
+    current_link: Option<PathBuf>,
+    max_file_size: Option<u64>,
+    offset_secs: i32,
+    clock: Arc<dyn Clock>,
+    hook: Arc<dyn IoHook>,
+    shared: Arc<RollShared>,
+    housekeeper: Housekeeper,
+    file: Option<File>,
+    path: PathBuf,
+    period: i64,
+    index: u32,
+    size: u64,
+    /// `size` just after the last `\n` written: where a line begins. The sink changes
+    /// files only when `size == line_start`.
+    line_start: u64,
+    /// A file closed by rotation, handed to the housekeeper once the next file's name is
+    /// published, so that its sweep counts the new file as the current one.
+    closed: Option<PathBuf>,
+}
+
+impl RollingFile {
+    /// A builder with the defaults.
+    pub fn builder() -> RollingFileBuilder {
+        RollingFileBuilder::default()
+    }
+
+    /// The handle on this sink's figures, reopen and housekeeping; take it before the sink
+    /// moves into the writer.
+    pub fn handle(&self) -> RollingHandle {
+        RollingHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    pub(crate) fn start(s: SinkSettings) -> Result<Self, BuildError> {
+        let io_err = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| BuildError::Io { path, source }
+        };
+        fs::create_dir_all(&s.dir).map_err(io_err(&s.dir))?;
+        let current_link = s.current_link.as_ref().map(|l| s.dir.join(l));
+        let existing = scan(&s.dir, &s.pattern).map_err(io_err(&s.dir))?;
+        let period = s.pattern.rotation.period(s.clock.now(), s.offset_secs);
+        // A restart appends to this period's newest file (unless it was compressed).
+        let index = match existing.iter().rfind(|f| f.key.period == period) {
+            Some(f) if f.key.compressed => f.key.index + 1,
+            Some(f) => f.key.index,
+            None => 0,
+        };
+        let shared = Arc::new(RollShared::default());
+        let housekeeper = Housekeeper::spawn(
+            Settings {
+                dir: s.dir.clone(),
+                pattern: s.pattern.clone(),
+                retention: s.retention,
+                compress: s.compress,
+                clock: Arc::clone(&s.clock),
+                hook: Arc::clone(&s.hook),
+            },
+            Arc::clone(&shared),
+        )
+        .map_err(io_err(&s.dir))?;
+        let mut sink = RollingFile {
+            dir: s.dir,
+            current_link,
+            pattern: s.pattern,
+            max_file_size: s.max_file_size,
+            offset_secs: s.offset_secs,
+            clock: s.clock,
+            hook: s.hook,
+            shared,
+            housekeeper,
+            file: None,
+            path: PathBuf::new(),
+            period,
+            index,
+            size: 0,
+            line_start: 0,
+            closed: None,
+        };
+        if let Err(e) = sink.open() {
+            return Err(BuildError::Io {
+                path: sink.path.clone(),
+                source: e,
+            });
+        }
+        // Files an earlier run closed but did not get to compress.
+        if s.compress {
+            for f in existing.iter().filter(|f| !f.key.compressed) {
+                if f.path != sink.path {
+                    sink.housekeeper.send(Job::Closed {
+                        path: f.path.clone(),
+                        this_run: false,
+                    });
+                }
+            }
+        }
+        sink.housekeeper.send(Job::Sweep);
+        Ok(sink)
+    }
+
+    fn at_line_start(&self) -> bool {
+        self.size == self.line_start
+    }
+
+    /// Opens the file for the current period and index, appending.
+    fn open(&mut self) -> io::Result<()> {
+        self.path = self.dir.join(self.pattern.name(self.period, self.index));
+        // Published before the file exists, so retention never takes it.
+        *self
+            .shared
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = self.path.clone();
+        if let Some(path) = self.closed.take() {
+            self.housekeeper.send(Job::Closed {
+                path,
+                this_run: true,
+            });
+        }
+        let opened = self.hook.open(&self.path).and_then(|()| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+        });
+        let file = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                RollShared::bump(&self.shared.counters.open_failures);
+                return Err(e);
+            }
+        };
+        self.size = file.metadata().map_or(0, |m| m.len());
+        self.line_start = self.size;
+        self.shared
+            .counters
+            .current_file_size
+            .store(self.size, Relaxed);
+        self.file = Some(file);
+        self.point_link();
+        Ok(())
+    }
+
+    /// Points the stable name at the file just opened: a new link under a temporary name,
+    /// renamed over the old one, so a reader never finds the name missing.
+    #[cfg(unix)]
+    fn point_link(&self) {
+        let (Some(link), Some(target)) = (&self.current_link, self.path.file_name()) else {
+            return;
+        };
+        let mut tmp = link.clone().into_os_string();
+        tmp.push(".tmp");
+        let _ = fs::remove_file(&tmp);
+        if std::os::unix::fs::symlink(target, &tmp).is_ok() && fs::rename(&tmp, link).is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn point_link(&self) {}
+
+    /// Closes the current file for a rotation; the next [`open`](Self::open) hands it to
+    /// the housekeeper.
+    fn rotate_out(&mut self) {
+        if self.file.take().is_some() {
+            RollShared::bump(&self.shared.counters.rotations);
+            self.closed = Some(self.path.clone());
+        }
+    }
+
+    /// At a line start: takes a reopen request, changes file for a new period, and makes
+    /// sure a file is open that the next line (`first_line` bytes) fits in.
+    ///
+    /// Costs one clock read per write call (a batch), plus, on a period change, one
+    /// directory listing.
+    fn prepare(&mut self, first_line: u64) -> io::Result<()> {
+        if self.at_line_start() {
+            let reopen =
+                self.shared.reopen.load(Relaxed) && self.shared.reopen.swap(false, Acquire);
+            let now = self.clock.now();
+            let period = self.pattern.rotation.period(now, self.offset_secs);
+            // However many boundaries passed since the last write, this is one change.
+            // A new period opens a new name anyway, which also answers a reopen request;
+            // the closed file still goes to the housekeeper as any rotated one does.
+            if period != self.period {
+                self.rotate_out();
+                self.period = period;
+                self.index = self.fresh_index(period);
+            } else if reopen && self.file.take().is_some() {
+                RollShared::bump(&self.shared.counters.reopens);
+            }
+        }
+        for _ in 0..MAX_SKIP {
+            if self.file.is_none() {
+                self.open()?;
+            }
+            let full = self
+                .max_file_size
+                .is_some_and(|max| self.size > 0 && self.size + first_line > max);
+            if !(full && self.at_line_start()) {
+                return Ok(());
+            }
+            self.rotate_out();
+            self.index += 1;
+        }
+        Ok(())
+    }
+
+    /// The first index of `period` that names no existing file (0 on an ordinary period
+    /// change; past the old files when the clock went back to a period already written).
+    fn fresh_index(&self, period: i64) -> u32 {
+        let files: Vec<OwnFile> = scan(&self.dir, &self.pattern).unwrap_or_default();
+        files
+            .iter()
+            .filter(|f| f.key.period == period)
+            .map(|f| f.key.index + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// How much of `buf` goes into the current file: all of it if it fits; else up to the
+    /// last line end that fits; else (a line longer than the room, in an empty file or
+    /// finishing a line begun by an earlier call) that first line whole.
+    fn portion(&self, buf: &[u8], first_line: usize) -> usize {
+        let Some(max) = self.max_file_size else {
+            return buf.len();
+        };
+        let room = max.saturating_sub(self.size);
+        if buf.len() as u64 <= room {
+            return buf.len();
+        }
+        let room = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
+        match buf[..room].iter().rposition(|&b| b == b'\n') {
+            Some(p) => p + 1,
+            None => first_line,
+        }
+    }
+
+    /// After a failed write: takes back a torn line's bytes, so the next line starts on a
+    /// line of its own. If the file cannot be cut, moves on to a new file instead.
+    fn cut_torn_line(&mut self) {
+        if self.at_line_start() {
+            return;
+        }
+        let cut = self.file.as_ref().map(|f| f.set_len(self.line_start));
+        if let Some(Ok(())) = cut {
+            self.size = self.line_start;
+            self.shared
+                .counters
+                .current_file_size
+                .store(self.size, Relaxed);
+        } else {
+            self.rotate_out();
+            self.index += 1;
+            self.size = 0;
+            self.line_start = 0;
+        }
+    }
+
+    fn advance(&mut self, written: &[u8]) {
+        if let Some(p) = written.iter().rposition(|&b| b == b'\n') {
+            self.line_start = self.size + p as u64 + 1;
+        }
+        self.size += written.len() as u64;
+        self.shared
+            .counters
+            .current_file_size
+            .store(self.size, Relaxed);
+    }
+}
+
+impl Write for RollingFile {
+    /// Writes a prefix of `buf` into the current file in one `write` call, and returns its
+    /// length: the whole batch, unless it must continue in the next file, in which case
+    /// the prefix ends at a line end and the caller's next call (the worker's write loop,
+    /// or `write_all`) starts the next file. Per call: a clock read, an atomic store, and
+    /// the file's `write`; a rotation adds a close, an open and a channel send.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let first_line = buf
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(buf.len(), |p| p + 1);
+        self.prepare(first_line as u64)?;
+        let n = self.portion(buf, first_line);
+        let result = self.hook.write(&self.path, n).and_then(|allowed| {
+            let allowed = allowed.min(n);
+            if allowed == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "the file accepted 0 bytes",
+                ));
+            }
+            match self.file.as_mut() {
+                Some(f) => f.write(&buf[..allowed]),
+                None => Err(io::Error::other("no file open")),
+            }
+        });
+        match result {
+            Ok(m) => {
+                self.advance(&buf[..m]);
+                Ok(m)
+            }
+            Err(e) => {
+                self.cut_torn_line();
+                Err(e)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Retention and compression of the rolling sink's closed files, on its own thread.
+
+mod rolling_common;
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backpressure_writer::rolling::{Compression, ManualClock, RollingFile, Rotation};
+use rolling_common::{names, read_text, start_time, Fault, Faults};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn touch(dir: &Path, name: &str, text: &str) {
+    fs::write(dir.join(name), text).unwrap();
+}
+
+#[test]
+fn retention_never_touches_a_file_that_is_not_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let foreign = [
+        "app.2026-12-06.log.bak",
+        "app.2026-12-06.01.log",
+        "app.2026-12-06.1.log.gz.part",
+        "app.2026-12-06",
+        "app.log",
+        "other.2026-12-06.log",
+        "notes.txt",
+    ];
+    for n in foreign {
+        touch(d, n, "not mine\n");
+    }
+    // Named like its own, but not regular files.
+    fs::create_dir(d.join("app.2026-12-01.log")).unwrap();
+    symlink(d.join("notes.txt"), d.join("app.2026-12-02.log")).unwrap();
+    // An earlier run's own files: they are its own and go first.
+    touch(d, "app.2026-11-30.log", "old\n");
+    touch(d, "app.2026-11-30.1.log.gz", "old\n");
+    // Another directory, same pattern: never looked at.
+    let other = tempfile::tempdir().unwrap();
+    touch(other.path(), "app.2026-11-29.log", "elsewhere\n");
+
+    let clock = ManualClock::new(start_time());
+    let mut sink = RollingFile::builder()
+        .filename_prefix("app")
+        .filename_suffix("log")
+        .rotation(Rotation::Daily)
+        .max_file_size(20)
+        .max_files(3)
+        .clock(Arc::new(clock.clone()))
+        .build(d)
+        .unwrap();
+    let handle = sink.handle();
+    for i in 0..20 {
+        sink.write_all(format!("line {i:02}\n").as_bytes()).unwrap(); // 8 bytes: 2 a file
+    }
+    clock.advance(Duration::from_secs(86_400));
+    sink.write_all(b"tomorrow\n").unwrap();
+    assert!(handle.wait_housekeeping(WAIT));
+    let mut left = names(d);
+    for n in foreign {
+        assert!(left.contains(&n.to_owned()), "{n} was deleted");
+    }
+    assert!(d.join("app.2026-12-01.log").is_dir());
+    assert!(fs::symlink_metadata(d.join("app.2026-12-02.log")).is_ok());
+    assert_eq!(names(other.path()), ["app.2026-11-29.log"]);
+    left.retain(|n| !foreign.contains(&n.as_str()) && n != "notes.txt");
+    // 2 old + 10 of today + 1 of tomorrow = 13 own files, 3 kept: the newest.
+    assert_eq!(
+        left,
+        [
+            "app.2026-12-06.8.log",
+            "app.2026-12-06.9.log",
+            "app.2026-12-07.log"
+        ]
+    );
+    assert_eq!(handle.stats().files_deleted, 10);
+}
+
+#[test]
+fn total_bytes_keeps_the_newest_files_within_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = RollingFile::builder()
+        .filename_prefix("app")
+        .max_file_size(100)
+        .max_total_bytes(250)
+        .build(dir.path())
+        .unwrap();
+    let handle = sink.handle();
+    let line = format!("{}\n", "y".repeat(49)); // 50 bytes: 2 a file
+    for _ in 0..11 {
+        sink.write_all(line.as_bytes()).unwrap();
+        assert!(handle.wait_housekeeping(WAIT));
+    }
+    // Closed files of 100 bytes and the current one of 50: 2 closed + 50 = 250.
+    assert_eq!(names(dir.path()), ["app.3", "app.4", "app.5"]);
+    assert_eq!(handle.stats().files_deleted, 3);
+}
+
+#[test]
+fn a_clock_jump_does_not_delete_recent_files_but_age_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = Duration::from_secs(86_400);
+    // An earlier run's file, last written 3 days ago.
+    touch(dir.path(), "app.2026-12-03-10.log", "old\n");
+    let old = File::options()
+        .write(true)
+        .open(dir.path().join("app.2026-12-03-10.log"))
+        .unwrap();
+    old.set_modified(start_time() - 3 * day).unwrap();
+    drop(old);
+
+    let clock = ManualClock::new(start_time());
+    let mut sink = RollingFile::builder()
+        .filename_prefix("app")
+        .filename_suffix("log")
+        .rotation(Rotation::Hourly)
+        .max_age(day)
+        .clock(Arc::new(clock.clone()))
+        .build(dir.path())
+        .unwrap();
+    let handle = sink.handle();
+    assert!(handle.wait_housekeeping(WAIT));
+    // The earlier run's file is 3 days old: gone at start-up.
+    assert_eq!(handle.stats().files_deleted, 1);
+    sink.write_all(b"a\n").unwrap();
+    clock.advance(Duration::from_secs(3600));
+    sink.write_all(b"b\n").unwrap();
+    assert!(handle.wait_housekeeping(WAIT));
+    assert_eq!(
+        names(dir.path()),
+        ["app.2026-12-06-16.log", "app.2026-12-06-17.log"]
+    );
+
+    // The wall clock jumps a year ahead: the file closed an hour ago stays.
+    clock.set_wall(start_time() + 365 * day);
+    sink.write_all(b"c\n").unwrap();
+    assert!(handle.wait_housekeeping(WAIT));
+    assert_eq!(handle.stats().files_deleted, 1);
+    assert_eq!(names(dir.path()).len(), 3);
+
+    // Two days really pass: the two files of before the jump are old on both clocks now;
+    // the one written after the jump was closed just now and stays.
+    clock.advance(2 * day);
+    sink.write_all(b"d\n").unwrap();
+    assert!(handle.wait_housekeeping(WAIT));
+    assert_eq!(handle.stats().files_deleted, 3);
+    assert_eq!(
+        names(dir.path()),
+        ["app.2027-12-06-16.log", "app.2027-12-08-16.log"]
+    );
+}
+
+#[test]
+fn compression_replaces_closed_files_and_a_failure_keeps_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Arc::new(Faults::new());
+    let mut sink = RollingFile::builder()
+        .filename_prefix("app")
+        .filename_suffix("log")
+        .max_file_size(1000)
+        .compression(Compression::Gzip)
+        .io_hook(faults.clone())
+        .build(dir.path())
+        .unwrap();
+    let handle = sink.handle();
+    let line = format!("{}\n", "z".repeat(99));
+    for _ in 0..20 {
+        sink.write_all(line.as_bytes()).unwrap();
+    }
+    assert!(handle.wait_housekeeping(WAIT));
+    assert_eq!(names(dir.path()), ["app.1.log", "app.log.gz"]);
+    let s = handle.stats();
+    assert_eq!((s.files_compressed, s.bytes_compressed), (1, 1000));
+    assert_eq!(read_text(&dir.path().join("app.log.gz")), line.repeat(10));
+
+    // The compressed copy cannot be created: counted, original kept, nothing left behind.
+    faults.set(Fault::NoCreate(".gz.part"));
+    sink.write_all(line.as_bytes()).unwrap();
+    assert!(handle.wait_housekeeping(WAIT));
+    let s = handle.stats();
+    assert_eq!((s.files_compressed, s.compression_failures), (1, 1));
+    assert_eq!(names(dir.path()), ["app.1.log", "app.2.log", "app.log.gz"]);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("app.1.log")).unwrap(),
+        line.repeat(10)
+    );
+}
