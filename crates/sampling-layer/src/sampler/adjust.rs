@@ -54,19 +54,24 @@ fn try_both<'a>(
 }
 
 impl Sampler {
-    /// A kept event of a budget key, or any kept event with pressure wired:
+    /// A kept event of a budget key, or any kept event with pressure wired
+    /// (`bypassed`: kept by the breaker or a disabled sampler, not the rule):
     /// read the pressure if due (rewriting the rates if its scale moved),
     /// adjust the budgets if their interval is over or they are ahead of
     /// their pace.
     #[cold]
     #[inline(never)]
-    pub(crate) fn on_kept(&self, rule: Rule) {
+    pub(crate) fn on_kept(&self, rule: Rule, bypassed: bool) {
         // Sampled rules only: a target kept in full is not the sampler's to relieve.
         if rule.is_budget() || !rule.rate().is_one() {
             self.read_pressure();
         }
         if rule.is_budget() {
-            self.budgets.kept_line();
+            // Only lines the budget kept count against its pace: while the
+            // breaker keeps everything, early passes would only burn time.
+            if !bypassed {
+                self.budgets.kept_line();
+            }
             self.adjust_if_due();
         }
     }

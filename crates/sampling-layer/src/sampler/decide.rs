@@ -143,7 +143,7 @@ impl Sampler {
             self.set_pending(meta, rule, bypass);
             self.after_keep();
             if rule.is_budget() || self.pressure.is_some() {
-                self.on_kept(rule); // Budget and pressure hook
+                self.on_kept(rule, bypass != 0); // Budget and pressure hook
             }
         }
         keep
@@ -156,7 +156,7 @@ impl Sampler {
         self.set_pending(meta, rule, 0);
         self.after_keep();
         if rule.is_budget() || self.pressure.is_some() {
-            self.on_kept(rule); // Budget and pressure hook
+            self.on_kept(rule, false); // Budget and pressure hook
         }
         true
     }
@@ -414,7 +414,7 @@ impl Sampler {
         annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
         self.after_keep();
         if rule.is_budget() || self.pressure.is_some() {
-            self.on_kept(rule); // Budget and pressure hook
+            self.on_kept(rule, bypass != 0); // Budget and pressure hook
         }
     }
 }
