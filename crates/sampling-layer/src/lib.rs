@@ -205,7 +205,9 @@
 //!   different traffic disagree on the same value, which is the point of that
 //!   mode.
 //!
-//! [`TargetStats::budget`] shows a target's budget in lines per second.
+//! [`TargetStats::budget`] shows a target's budget in lines per second, and
+//! [`TargetStats::effective_rate`] the share of its events kept in the last
+//! interval (its `rate` is 1: a budget has no fixed rate).
 //!
 //! # Pressure
 //!
