@@ -17,7 +17,10 @@ use crate::sync::{AtomicBool, AtomicU64, Ordering};
 /// second over the time since that pass, the adjustment is due at once (not
 /// before a thousandth of an interval: a pass needs some time to measure).
 /// Summed over every budget: one target's surplus can hide behind another's
-/// shortfall, at most until the interval ends.
+/// shortfall, at most until the interval ends. An early pass only measures
+/// keys with no settled estimate; one that finds none holds early passes off
+/// until the interval's end (a known key's rise is caught there), so a
+/// surplus it cannot fix costs one pass, not one per slack's worth of lines.
 #[derive(Debug)]
 pub(crate) struct Budgets {
     interval_nanos: u64,
@@ -34,6 +37,10 @@ pub(crate) struct Budgets {
     slack: AtomicU64,
     /// The installed set has a budget.
     active: AtomicBool,
+    /// An early pass found nothing to measure (the surplus comes from keys
+    /// with settled estimates, caught at the interval's end): no more early
+    /// passes until then.
+    held: AtomicBool,
     /// Where a budget's new keys start before its first pass.
     pub(crate) initial: Rate,
     pass: Mutex<Pass>,
@@ -76,6 +83,7 @@ impl Budgets {
             pace: AtomicU64::new(0f64.to_bits()),
             slack: AtomicU64::new(0f64.to_bits()),
             active: AtomicBool::new(false),
+            held: AtomicBool::new(false),
             initial,
             pass: Mutex::new(Pass {
                 last: now,
@@ -117,6 +125,9 @@ impl Budgets {
 
     /// Whether the budgets kept more than their pace allows by `now`.
     fn ahead(&self, now: u64) -> bool {
+        if self.held.load(Ordering::Relaxed) {
+            return false;
+        }
         let kept = self.kept.load(Ordering::Relaxed) as f64;
         let slack = f64::from_bits(self.slack.load(Ordering::Relaxed));
         if kept <= slack {
@@ -151,6 +162,11 @@ impl Budgets {
         (now > pass.last).then_some((pass, now, early))
     }
 
+    /// No more early passes this interval (see `held`).
+    pub(crate) fn hold(&self) {
+        self.held.store(true, Ordering::Relaxed);
+    }
+
     /// Makes the next check adjust (the pressure moved).
     pub(crate) fn force(&self) {
         self.next.store(0, Ordering::Relaxed);
@@ -163,6 +179,7 @@ impl Budgets {
         self.since.store(now, Ordering::Relaxed);
         self.kept.store(0, Ordering::Relaxed);
         if !early {
+            self.held.store(false, Ordering::Relaxed);
             pass.last_full = now;
             self.next
                 .store(now.saturating_add(self.interval_nanos), Ordering::Relaxed);

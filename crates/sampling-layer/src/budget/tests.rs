@@ -147,3 +147,45 @@ fn evicted_keys_count_at_their_mean() {
     let c = h.level(9_500.0);
     assert!((c - 500.0).abs() < 1e-6, "{c}");
 }
+
+#[test]
+fn the_pace_calls_an_early_pass_and_a_futile_one_holds_them_off() {
+    use crate::clock::ManualClock;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let clock = ManualClock::new();
+    let b = Budgets::new(Duration::from_secs(1), Arc::new(clock.clone()), Rate::ONE);
+    b.set_pace(true, (200.0, 20.0));
+    let ms = |n| clock.advance(Duration::from_millis(n));
+    // 20 lines: within the slack.
+    for _ in 0..20 {
+        b.kept_line();
+    }
+    ms(10);
+    assert!(b.due().is_none());
+    // 40 lines after 10 ms: 20 + 2 allowed.
+    for _ in 0..20 {
+        b.kept_line();
+    }
+    let (mut pass, now, early) = b.due().expect("ahead of the pace");
+    assert!(early);
+    b.done(&mut pass, now, true);
+    b.hold();
+    drop(pass);
+    for _ in 0..100 {
+        b.kept_line();
+    }
+    ms(10);
+    assert!(b.due().is_none(), "held until the interval's end");
+    ms(980);
+    let (mut pass, now, early) = b.due().expect("the interval is over");
+    assert!(!early);
+    b.done(&mut pass, now, false);
+    drop(pass);
+    // Released: ahead again means early again.
+    for _ in 0..100 {
+        b.kept_line();
+    }
+    ms(10);
+    assert!(b.due().is_some_and(|(_, _, early)| early));
+}

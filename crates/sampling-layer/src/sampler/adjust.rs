@@ -154,6 +154,8 @@ impl Sampler {
                 h.add_many(events as f64 / secs / keys as f64, keys, events, 0);
             }
         }
+        // Whether the pass measured a key with no settled estimate.
+        let mut measured = false;
         let mut observe = |cache: &RuleCache, counts: &Counts, cell: &BudgetCell| {
             let (g, rule) = cache.current();
             if g != generation || !rule.is_budget() {
@@ -187,6 +189,7 @@ impl Sampler {
             if events == 0 {
                 return;
             }
+            measured |= settled.is_none();
             if let Some(h) = histograms.get_mut(&rule.bucket()) {
                 h.add(e, events, kept);
             }
@@ -239,5 +242,8 @@ impl Sampler {
         // must find no tag busy with a retune (see the module docs).
         drop(ledger);
         self.budgets.done(&mut pass, now, early);
+        if early && !measured {
+            self.budgets.hold();
+        }
     }
 }
