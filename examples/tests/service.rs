@@ -425,6 +425,13 @@ fn one_target_at_a_time_through_the_admin_routes() {
         t["recent_seen"].is_u64() && t.get("recent_rate").is_some(),
         "{t}"
     );
+    // No budget (this service samples in consistent mode, which takes rates only): the
+    // effective rate is the rate in force.
+    assert_eq!(
+        (t["budget"].is_null(), t["effective_rate"].as_f64()),
+        (true, Some(1.0)),
+        "{t}"
+    );
 
     // `target[key]` (a `sample_key` under a target), percent-encoded as a path segment.
     admin_json(admin, "PUT", "/admin/sampling/app::handlers", "0");

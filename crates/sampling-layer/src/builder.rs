@@ -93,6 +93,7 @@ pub struct SamplingFilterBuilder {
     env_var: String,
     budget_interval: Duration,
     budget_clock: Arc<dyn Clock>,
+    budget_initial_rate: f64,
     pressure: Option<Pressure>,
     // capture (issue 12)
     capture: CaptureBuilder,
@@ -114,6 +115,7 @@ impl Default for SamplingFilterBuilder {
             env_var: DEFAULT_ENV.to_owned(),
             budget_interval: crate::budget::DEFAULT_INTERVAL,
             budget_clock: Arc::new(SystemClock::default()),
+            budget_initial_rate: 1.0,
             pressure: None,
             capture: CaptureBuilder::default(),
             extractor: None,
@@ -179,6 +181,29 @@ impl SamplingFilterBuilder {
     /// [`ManualClock`](crate::ManualClock)). Default the system clock.
     pub fn budget_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.budget_clock = Arc::new(clock);
+        self
+    }
+
+    /// The rate a new budget's keys start at, until its first adjustment
+    /// has measured them (Refinery's `InitialSampleRate`, as a fraction), in
+    /// (0, 1]. Default 1: the first keys, within the allowance (a tenth of
+    /// the budget's lines), are kept in full, and as soon as they run ahead
+    /// of the budget's pace an early adjustment sets their rates. A lower
+    /// rate holds even the first milliseconds of a busy new target, at the
+    /// price of thinning its rare keys until then. Applies to budgets
+    /// installed later too (`set_directives`, `set_target_rate`), not to a
+    /// target switched from a rate (it starts from that rate).
+    ///
+    /// ```
+    /// use sampling_layer::SamplingFilter;
+    ///
+    /// let s = SamplingFilter::builder().budget_initial_rate(0.01).parse("app=200/s");
+    /// assert!(s.is_ok());
+    /// let e = SamplingFilter::builder().budget_initial_rate(0.0).parse("app=200/s");
+    /// assert!(e.unwrap_err().to_string().contains("budget_initial_rate"));
+    /// ```
+    pub fn budget_initial_rate(mut self, rate: f64) -> Self {
+        self.budget_initial_rate = rate;
         self
     }
 
@@ -420,6 +445,15 @@ impl SamplingFilterBuilder {
                 "must be between 1 ms and one hour",
             ));
         }
+        let initial = Some(self.budget_initial_rate)
+            .filter(|r| r.is_finite() && *r > 0.0 && *r <= 1.0)
+            .map(crate::budget::quantize)
+            .ok_or_else(|| {
+                SettingError::new(
+                    "budget_initial_rate",
+                    "must be a rate in (0, 1]: the share of a new budget's first events kept",
+                )
+            })?;
         if let Some(p) = &self.pressure {
             p.validate()?;
         }
@@ -446,7 +480,7 @@ impl SamplingFilterBuilder {
             seed,
             max_keys: self.max_keys,
             breaker,
-            budgets: Budgets::new(self.budget_interval, self.budget_clock),
+            budgets: Budgets::new(self.budget_interval, self.budget_clock, initial),
             pressure: self.pressure.map(PressureState::new),
             extractor: self.extractor, // key-extractor hook (issue 15)
             clock: self

@@ -101,7 +101,7 @@ impl SamplingHandle {
     /// No thread and no timer: the return happens at the first kept event,
     /// handle call or stats read at or after the expiry, on the sampler's
     /// clock ([`SamplingFilterBuilder::clock`](crate::SamplingFilterBuilder::clock)).
-    /// A sampled-out event never reads the clock.
+    /// A sampled-out event never applies it.
     ///
     /// # Examples
     ///

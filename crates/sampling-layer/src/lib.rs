@@ -184,20 +184,36 @@
 //!   mode each key keeps exactly `p` in `q` per window, its first window
 //!   starting at a random point (so short-lived keys are not all kept on
 //!   their first event). `tests/budget.rs` checks both to within 5%.
-//! - A key seen for the first time starts at rate 1 while its target's
-//!   allowance lasts (as many new keys per interval as bring a tenth of the
-//!   budget's lines), then at the rate that spends the budget on the target's
-//!   counted traffic: key churn costs at most about a tenth extra.
+//! - A key seen for the first time starts at rate 1 (or
+//!   [`budget_initial_rate`](SamplingFilterBuilder::budget_initial_rate)
+//!   before the budget's first adjustment) while its target's allowance
+//!   lasts (as many new keys per interval as bring a tenth of the budget's
+//!   lines), then at the rate that spends the budget on the target's counted
+//!   traffic: key churn costs at most about a tenth extra, also with more
+//!   keys than `max_keys` (evicted keys' events still count in their
+//!   target's traffic). Keys that stopped stop taking a share at the next
+//!   adjustment.
 //! - Traffic that rises is caught by the next adjustment: a key whose rate
 //!   doubles within an interval overspends that interval (by up to 2×) and
 //!   the next by at most the share of its rise the estimate did not see.
-//!   The first interval of a new budget keeps its new keys' events at rate 1.
-//! - No thread and no clock read on a sampled-out event: a kept event of a
-//!   budget key reads the clock, and when the interval is over it adjusts, in
-//!   two linear passes over the callsites and the live keys (bounded by
-//!   `max_keys`), behind try-locks (if another thread is adjusting, or a
-//!   snapshot or install holds a lock, a later kept event does it). The per-key
-//!   state is one more word per key ([`BYTES_PER_KEY`]).
+//!   Lines kept by keys with no estimate yet (a new budget, keys back after
+//!   eviction) are held to a pace: once the budgets have kept a tenth of an
+//!   interval's lines more than their lines per second allow since the last
+//!   adjustment, the next one comes at once. So the first interval of a new
+//!   budget keeps about its budget plus a tenth, and a target switched from
+//!   a rate to a budget starts from that rate.
+//! - Run-time edits (`set_directives`, `set_target_rate`, `remove_target`,
+//!   an expiring change) keep what every budget they leave unchanged has
+//!   learned; a budget whose amount changes scales its keys' rates by the
+//!   ratio.
+//! - No thread: the adjustment runs on the thread of a kept event of a budget
+//!   key, or of every 128th sampled-out event of a key or callsite (a clock
+//!   read per 128 sampled-out events, none on the others), so it comes on
+//!   time even when the rates make kept events rare. When the interval is
+//!   over it adjusts, in two linear passes over the callsites and the live
+//!   keys (bounded by `max_keys`), behind try-locks (if another thread is
+//!   adjusting, or a snapshot or install holds a lock, a later event does
+//!   it). The per-key state is one more word per key ([`BYTES_PER_KEY`]).
 //! - `WARN`/`ERROR` (see [`keep_level`](SamplingFilterBuilder::keep_level))
 //!   are outside every budget; an open [breaker](#circuit-breaker-breaker)
 //!   keeps everything, budget or not.
@@ -206,7 +222,9 @@
 //!   different traffic disagree on the same value, which is the point of that
 //!   mode.
 //!
-//! [`TargetStats::budget`] shows a target's budget in lines per second.
+//! [`TargetStats::budget`] shows a target's budget in lines per second, and
+//! [`TargetStats::effective_rate`] the share of its events kept in the last
+//! interval (its `rate` is 1: a budget has no fixed rate).
 //!
 //! # Pressure
 //!
@@ -218,9 +236,10 @@
 //! [`floor`](Pressure::floor); at or below [`low`](Pressure::low) (0.25) it
 //! relaxes by the same step, up to the configured rates; in between it holds.
 //! The signal is read at most every 50 ms ([`every`](Pressure::every)), by a
-//! kept event of a sampled rule (no thread, no clock read on a sampled-out
-//! event); a move rewrites the cached rates in one pass and re-adjusts the
-//! budgets at once. Rates of 1 and 0 are not scaled (pressure tightens
+//! kept event of a sampled rule or by every 128th sampled-out event of a key
+//! or callsite (no thread; a clock read per 128 sampled-out events), so the
+//! scale recovers on time even when it made kept events rare; a move
+//! rewrites the cached rates in one pass and re-adjusts the budgets at once. Rates of 1 and 0 are not scaled (pressure tightens
 //! sampling, it does not start it: a flood from a target the sampler keeps
 //! in full is not its to relieve), and `WARN`/`ERROR` are never sampled. Kept
 //! events carry the rate they were kept at. [`SamplingStats::pressure_scale`],

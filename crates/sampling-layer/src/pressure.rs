@@ -14,8 +14,13 @@
 //!
 //! The signal is read at most every [`every`](Pressure::every) (50 ms by
 //! default: a queue can fill in a quarter of a second, and budgets adjust
-//! every second), on the thread of a kept, sampled event (no thread, no clock
-//! read on a sampled-out event), behind a try-lock. A change of scale
+//! every second), behind a try-lock, on the thread of a kept, sampled event
+//! or of every 128th sampled-out event of a key or callsite (no thread; one
+//! clock read per 128 sampled-out events, none on the others, which keeps
+//! the sampled-out path's cost). So the scale moves on time however rare it
+//! made kept events: at 1 000 events per second of a sampled target, the
+//! signal is read at least every 128 ms, and a scale at the floor is back to
+//! 1 about 1.3 s after the queue empties. A change of scale
 //! rewrites the cached rates of every callsite and key in one pass (as a
 //! budget adjustment does); each kept event still carries the rate it was
 //! kept at, so `sample_rate` stays true.
@@ -109,7 +114,9 @@ impl Pressure {
         self
     }
 
-    /// How often the signal is read (at most). Default 50 ms.
+    /// How often the signal is read (at most; it is read by a kept sampled
+    /// event or every 128th sampled-out event of a key, whichever comes
+    /// first once the period is over). Default 50 ms.
     pub fn every(mut self, period: Duration) -> Self {
         self.every = period;
         self
@@ -195,8 +202,9 @@ impl PressureState {
         }
     }
 
-    /// On a kept, sampled event: reads the signal if due and moves the scale;
-    /// true if it changed. One clock read and one load when not due.
+    /// On a kept, sampled event or every 128th sampled-out event of a word:
+    /// reads the signal if due and moves the scale; true if it changed. One
+    /// clock read and one load when not due.
     pub(crate) fn tick(&self) -> bool {
         let now = self.cfg.clock.now().as_nanos() as u64;
         if now < self.next.load(Ordering::Relaxed) {

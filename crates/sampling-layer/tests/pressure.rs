@@ -158,7 +158,8 @@ fn budgets_shrink_with_the_scale() {
         for _ in 0..4 {
             second(&r);
         }
-        assert!((450..=550).contains(&second(&r)));
+        let k = second(&r);
+        assert!((450..=550).contains(&k), "{k}");
         // Two reads under pressure: 1/4; then held (between low and high).
         r.set_fill(0.9);
         for _ in 0..2 {
@@ -175,5 +176,46 @@ fn budgets_shrink_with_the_scale() {
         let app = &r.handle.stats().targets[1];
         assert_eq!(app.effective_budget, Some(125.0));
         assert!((110..=140).contains(&kept), "{kept}");
+    });
+}
+
+/// `app=0.01` at 1 000 events per second (the clock moves a millisecond
+/// per event), the writer 90% full for 30 s, then empty. The signal is read
+/// on time although kept events are rare (the scale makes them rarer): the
+/// scale reaches the floor while the queue is full, and is back to 1 within
+/// two seconds of it emptying (ten reads up from 1/1024, one per 128
+/// sampled-out events at most: 1.3 s).
+#[test]
+fn pressure_recovers_on_time_when_kept_events_are_rare() {
+    let (r, sub) = rig("app=0.01");
+    tracing::subscriber::with_default(sub, || {
+        let mut i = 0u64;
+        let mut second = |r: &Rig| {
+            for _ in 0..1_000 {
+                tracing::debug!(target: "app", i, "x");
+                i += 1;
+                r.clock.advance(Duration::from_millis(1));
+            }
+            r.handle.stats().pressure_scale
+        };
+        r.set_fill(0.9);
+        let mut scales = Vec::new();
+        for _ in 0..30 {
+            scales.push(second(&r));
+        }
+        assert_eq!(scales[29], 1.0 / 1024.0, "the floor: {scales:?}");
+        r.set_fill(0.0);
+        // Counted in 100 ms steps of simulated time.
+        let mut steps = 0;
+        while r.handle.stats().pressure_scale < 1.0 {
+            for _ in 0..100 {
+                tracing::debug!(target: "app", i, "x");
+                i += 1;
+                r.clock.advance(Duration::from_millis(1));
+            }
+            steps += 1;
+            assert!(steps <= 20, "not back to 1 after {steps} steps of 100 ms");
+        }
+        eprintln!("back to 1 after {steps} steps of 100 ms");
     });
 }

@@ -24,6 +24,9 @@ pub struct ModuleRow {
     pub kept: u64,
     /// The configured rate at the end of the run (`None`: no directive names the module).
     pub rate: Option<f64>,
+    /// For a budget target: its budget (lines/s) and effective rate (the share of its
+    /// events kept in the last interval), shown beside the rate (which is 1 for a budget).
+    pub budget: Option<(f64, f64)>,
     /// `kept / seen` over the steady phase alone, before the breaker and the rate change.
     pub steady_rate: Option<f64>,
     /// Lines of this module found in the log file (`None` when the sink was stdout).
@@ -88,6 +91,7 @@ impl Outcome {
                     seen,
                     kept,
                     rate: t.map(|t| t.rate),
+                    budget: t.and_then(|t| t.budget.map(|b| (b, t.effective_rate))),
                     steady_rate: steady
                         .and_then(|s| target_stats(s, m))
                         .and_then(TargetStats::actual_rate),
@@ -202,7 +206,10 @@ impl Outcome {
                 r.kept,
                 opt(r.in_file),
                 reduction,
-                r.rate.map_or("1".to_string(), |x| format!("{x}")),
+                match r.budget {
+                    Some((b, effective)) => format!("{b}/s={effective:.4}"),
+                    None => r.rate.map_or("1".to_string(), |x| format!("{x}")),
+                },
                 ratio(r.steady_rate),
                 ratio((r.seen > 0).then(|| r.kept as f64 / r.seen as f64)),
                 format!("{}/{}", opt(r.warn_error_in_file), r.warn_error_emitted),
@@ -231,7 +238,8 @@ impl Outcome {
         }
         writeln!(
             out,
-            "(kept: sampled-level events the sampler kept; rate: configured for the module;\n \
+            "(kept: sampled-level events the sampler kept; rate: configured for the module, a \
+             budget as lines/s=its effective rate;\n \
              steady: kept/seen over phase 1; overall: kept/seen over the run, raised by the \
              breaker\n and the rate change; reduction: emitted vs lines in the file)"
         )?;

@@ -74,7 +74,8 @@ pub fn admin(state: AdminState) -> Router {
 }
 
 /// The directives (round-trippable: `PUT` them back, or give them to `RUST_LOG_SAMPLE`)
-/// and, per target, the rate in force, the lifetime figures and those of the last
+/// and, per target, the rate in force (a budget target: its budget and its effective
+/// rate, the share of its events kept in the last interval), the lifetime figures and those of the last
 /// complete recent interval (a rate change shows there within one interval).
 fn sampling_json(handle: &SamplingHandle) -> Value {
     // Directives first: reading them applies any expiry that is due, so the figures
@@ -88,6 +89,9 @@ fn sampling_json(handle: &SamplingHandle) -> Value {
             json!({
                 "target": t.target,
                 "rate": t.rate,
+                // A budget target has no fixed rate (`rate` 1): what it keeps now.
+                "budget": t.budget,
+                "effective_rate": t.effective_rate,
                 "seen": t.seen,
                 "kept": t.kept,
                 "dropped": t.dropped,

@@ -13,9 +13,25 @@
 //! Per key, an exponential moving average of events per second
 //! ([`BudgetCell`]), fed with the events counted on its word since the last
 //! pass (the pass moves them to the stats ledger, so it reads counts the
-//! sampler keeps anyway). The average follows a rise at once and a fall
-//! halfway per interval: a key whose traffic doubles is caught by the next
+//! sampler keeps anyway). Over a full interval the average follows a rise at
+//! once and a fall halfway: a key whose traffic doubles is caught by the next
 //! pass, while a brief lull does not let a busy key flood the next interval.
+//! A key's first estimate is counted over the whole stretch since the last
+//! pass, though the key may be younger: it may be too low, so it cannot take
+//! the key below its target's average rate (where any new key starts), and
+//! the next pass replaces it. An estimate from a short
+//! stretch (an early pass, below) is a few events' worth: the next pass
+//! replaces it too. A settled estimate is only measured at the end of an
+//! interval, over the whole interval: an early pass counts it as it stands,
+//! so a sub-second burst of a known key cannot swing its rate (a rise is
+//! caught at the interval's end).
+//!
+//! Only keys that had events since the last pass share the budget: a key
+//! that stopped (a client id seen once) keeps its decaying estimate for its
+//! own rate should it come back, but stops taking a share at once. Keys the
+//! bounded key table evicted since the last pass count too, at their mean
+//! ([`TargetBudget::evicted`]): with more keys than `max_keys` most traffic
+//! comes from keys no pass ever sees.
 //!
 //! # Sharing out (water filling)
 //!
@@ -33,20 +49,38 @@
 //! was kept at, so `sum(1 / sample_rate)` over kept lines estimates what was
 //! emitted whatever the rounding.
 //!
-//! # New keys
+//! # New keys, and the pace
 //!
-//! A key seen for the first time starts at rate 1 while its target's
-//! allowance lasts (a tenth of the budget's lines per interval, at least one
-//! key, counted per interval); later new keys in the same interval start at
-//! the target's average rate (`B / sum(e_i)` at the last pass). So key churn
-//! (dynamic client ids) costs at most a tenth of the budget extra.
+//! A key seen for the first time starts at the initial rate (1 unless
+//! configured) while its target's allowance lasts (a tenth of the budget's
+//! lines per interval, at least one key, counted per interval); later new
+//! keys in the same interval start at the target's average rate
+//! (`B / events` at the last pass). So key churn (dynamic client ids) costs
+//! at most about a tenth of the budget extra.
+//!
+//! A key kept in full can still bring far more than its allowance in lines
+//! (a fresh budget over a busy callsite, steady keys coming back after
+//! eviction). So the budgets keep a pace ([`Budgets`]): when their targets
+//! have kept more than a tenth of an interval's lines ahead of `B` per
+//! second since the last pass, the next kept event adjusts at once, from the
+//! traffic counted so far, without waiting for the interval to end. A new
+//! budget's first interval is held to about its budget plus the allowance.
+//!
+//! # Run-time edits
+//!
+//! An install keeps the state of every budget whose directive is unchanged
+//! (its keys keep their rates, its allowance and average rate carry on); a
+//! budget whose amount changed scales its keys' learned rates by the ratio;
+//! a target switched from a rate to a budget starts from the rate it had.
 
-use std::collections::HashMap;
+mod histogram;
+mod schedule;
+
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-use std::time::Duration;
 
-use crate::clock::{Clock, SystemClock};
+pub(crate) use histogram::Histogram;
+pub(crate) use schedule::{Budgets, DEFAULT_INTERVAL};
+
 use crate::counts::Counts;
 use crate::error::ParseErrorKind;
 use crate::rate::Rate;
@@ -121,14 +155,31 @@ impl fmt::Debug for Budget {
 }
 
 /// Per-key budget state, beside the key's counts word: the estimate (an
-/// `f32` of events per second, high half; all ones = none yet) and the
-/// events moved out of the word by anyone but the pass since the last pass
-/// (low half). Written only under the stats ledger lock, which every move of
-/// figures holds, so plain loads and stores suffice.
+/// `f32` of events per second, high half; all ones = none yet), how far it
+/// can be trusted ([`Footing`], bits 30..32) and the events moved out of the
+/// word by anyone but the pass since the last pass (bits 0..30). Written only
+/// under the stats ledger lock, which every move of figures holds, so plain
+/// loads and stores suffice.
 #[derive(Debug)]
 pub(crate) struct BudgetCell(AtomicU64);
 
 const NO_ESTIMATE: u64 = 0xFFFF_FFFF;
+const CARRY_MASK: u64 = (1 << 30) - 1;
+const FOOTING_SHIFT: u32 = 30;
+
+/// What an estimate was measured over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Footing {
+    /// A full interval after an earlier estimate: it falls only halfway.
+    Settled = 0,
+    /// The key's first pass, which may have begun long before the key: it
+    /// can under-estimate, so the key's rate stays at least its target's
+    /// average rate (where a new key starts), and the next pass replaces it.
+    First = 1,
+    /// A stretch shorter than half an interval (an early pass): a few
+    /// events' noise, replaced by the next pass.
+    Short = 2,
+}
 
 impl BudgetCell {
     pub(crate) fn new() -> Self {
@@ -139,55 +190,90 @@ impl BudgetCell {
     /// the next pass.
     pub(crate) fn carry(&self, (kept, dropped): (u64, u64)) {
         let cur = self.0.load(Ordering::Relaxed);
-        let carried = (cur & 0xFFFF_FFFF).saturating_add(kept + dropped);
+        let carried = (cur & CARRY_MASK).saturating_add(kept + dropped);
         self.0.store(
-            (cur & !0xFFFF_FFFF) | carried.min(0xFFFF_FFFF),
+            (cur & !CARRY_MASK) | carried.min(CARRY_MASK),
             Ordering::Relaxed,
         );
     }
 
     /// Folds `counted` events over `secs` seconds (plus the carry) into the
-    /// estimate; returns the new estimate (events per second) and the events
-    /// it counted.
-    pub(crate) fn observe(&self, counted: u64, secs: f64) -> (f64, u64) {
+    /// estimate, for an interval of `interval` seconds; returns the new
+    /// estimate (events per second) and the events it counted.
+    pub(crate) fn observe(&self, counted: u64, secs: f64, interval: f64) -> (f64, u64) {
         let cur = self.0.load(Ordering::Relaxed);
-        let n = counted + (cur & 0xFFFF_FFFF);
+        let n = counted + (cur & CARRY_MASK);
         let seen = n as f64 / secs;
-        let estimate = match cur >> 32 {
-            NO_ESTIMATE => seen,
-            bits => {
-                let old = f64::from(f32::from_bits(bits as u32));
-                // Up at once, down halfway: never under-estimate a rise.
-                if seen >= old {
+        let short = secs < 0.5 * interval;
+        let (estimate, footing) = match self.get() {
+            None => (seen, Footing::First),
+            Some((old, footing)) => {
+                // Up at once, down halfway per interval (never under-estimate
+                // a rise, and a brief lull does not flood the next interval);
+                // an estimate that was not settled is replaced.
+                let e = if seen >= old || footing != Footing::Settled {
                     seen
                 } else {
-                    0.5 * (seen + old)
-                }
+                    old + (seen - old) * 0.5 * (secs / interval).min(1.0)
+                };
+                (
+                    e,
+                    if short {
+                        Footing::Short
+                    } else {
+                        Footing::Settled
+                    },
+                )
             }
         };
         let bits = u64::from((estimate as f32).to_bits());
-        self.0.store(bits << 32, Ordering::Relaxed);
+        self.0.store(
+            bits << 32 | (footing as u64) << FOOTING_SHIFT,
+            Ordering::Relaxed,
+        );
         (estimate, n)
     }
 
+    /// Events moved out of the word since the last pass (an evicted key's
+    /// carry).
+    pub(crate) fn carried(&self) -> u64 {
+        self.0.load(Ordering::Relaxed) & CARRY_MASK
+    }
+
     /// The estimate of the last pass (events per second), if any.
+    #[cfg(test)]
     pub(crate) fn estimate(&self) -> Option<f64> {
-        match self.0.load(Ordering::Relaxed) >> 32 {
+        self.get().map(|(e, _)| e)
+    }
+
+    /// The estimate of the last pass and its footing, if any.
+    pub(crate) fn get(&self) -> Option<(f64, Footing)> {
+        let cur = self.0.load(Ordering::Relaxed);
+        let footing = match (cur >> FOOTING_SHIFT) & 3 {
+            1 => Footing::First,
+            2 => Footing::Short,
+            _ => Footing::Settled,
+        };
+        match cur >> 32 {
             NO_ESTIMATE => None,
-            bits => Some(f64::from(f32::from_bits(bits as u32))),
+            bits => Some((f64::from(f32::from_bits(bits as u32)), footing)),
         }
     }
 }
 
-/// A target's budget at run time (one per budget label of the installed set).
+/// A target's budget at run time (one per budget label of the installed
+/// set, kept by later sets that leave the label's budget as it is).
 #[derive(Debug)]
 pub(crate) struct TargetBudget {
     pub(crate) budget: Budget,
-    /// New keys started at rate 1 in this interval.
+    /// New keys started within the allowance in this interval.
     fresh: AtomicU64,
+    /// The packed rate new keys start at within the allowance: the initial
+    /// rate until the first pass, then 1.
+    start: AtomicU64,
     /// The packed rate later new keys start at.
     fresh_rate: AtomicU64,
-    /// New keys per interval that start at rate 1.
+    /// New keys per interval that start within the allowance.
     allowance: AtomicU64,
     /// The budget's lines per interval.
     per_interval: f64,
@@ -195,30 +281,63 @@ pub(crate) struct TargetBudget {
     /// the target's events kept in the interval before it (both `f64` bits).
     effective: AtomicU64,
     share: AtomicU64,
+    /// Events and keys of this target's keys evicted from the key table since
+    /// the last pass (their words are gone; the pass counts them at their mean).
+    evicted_events: AtomicU64,
+    evicted_keys: AtomicU64,
 }
 
 impl TargetBudget {
-    pub(crate) fn new(budget: Budget, interval_secs: f64) -> Self {
+    pub(crate) fn new(budget: Budget, interval_secs: f64, initial: Rate) -> Self {
         let per_interval = budget.per_sec() * interval_secs;
         TargetBudget {
             budget,
             fresh: AtomicU64::new(0),
-            fresh_rate: AtomicU64::new(Rate::ONE.pack()),
+            start: AtomicU64::new(initial.pack()),
+            fresh_rate: AtomicU64::new(initial.pack()),
             // Until the first pass knows how many lines a key brings: one each.
             allowance: AtomicU64::new(keys_for(per_interval * FRESH_SHARE, 1.0)),
             per_interval,
             effective: AtomicU64::new(budget.per_sec().to_bits()),
             share: AtomicU64::new(1f64.to_bits()),
+            evicted_events: AtomicU64::new(0),
+            evicted_keys: AtomicU64::new(0),
         }
+    }
+
+    /// `budget` replacing `old` on the same target: what `old` learned (its
+    /// allowance, where new keys start) carries over, the average rate scaled
+    /// by `ratio` (the new budget over the old).
+    pub(crate) fn replacing(old: &TargetBudget, budget: Budget, interval_secs: f64) -> Self {
+        let t = TargetBudget::new(budget, interval_secs, Rate::ONE);
+        let ratio = budget.per_sec() / old.budget.per_sec();
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        t.start.store(load(&old.start), Ordering::Relaxed);
+        let fresh_rate = Rate::unpack(load(&old.fresh_rate));
+        t.fresh_rate
+            .store(scaled(fresh_rate, ratio).pack(), Ordering::Relaxed);
+        t.allowance.store(
+            ((load(&old.allowance) as f64 * ratio) as u64).max(1),
+            Ordering::Relaxed,
+        );
+        t.effective
+            .store((old.effective() * ratio).to_bits(), Ordering::Relaxed);
+        t
     }
 
     /// The rate a key seen for the first time starts at (see the module docs).
     pub(crate) fn start_rate(&self) -> Rate {
         if self.fresh.fetch_add(1, Ordering::Relaxed) < self.allowance.load(Ordering::Relaxed) {
-            Rate::ONE
+            Rate::unpack(self.start.load(Ordering::Relaxed))
         } else {
             Rate::unpack(self.fresh_rate.load(Ordering::Relaxed))
         }
+    }
+
+    /// The rate new keys start at once the allowance is spent: the budget
+    /// over the target's traffic counted at the last pass.
+    pub(crate) fn average_rate(&self) -> Rate {
+        Rate::unpack(self.fresh_rate.load(Ordering::Relaxed))
     }
 
     /// The budget under pressure at the last pass, in lines per second.
@@ -231,117 +350,79 @@ impl TargetBudget {
         f64::from_bits(self.share.load(Ordering::Relaxed))
     }
 
-    /// A new interval, after a pass that saw `h`'s keys over `secs`: the
-    /// allowance refills (as many keys as bring a tenth of the budget's lines
-    /// at the last interval's lines per active key), and later new keys start
-    /// at the rate that would spend the budget on the whole target's traffic
-    /// as counted (not as estimated: the estimates of keys that have gone
-    /// quiet decay only by half per interval).
+    /// A key of this target left the key table with `events` not yet seen by
+    /// a pass.
+    pub(crate) fn evicted(&self, events: u64) {
+        self.evicted_events.fetch_add(events, Ordering::Relaxed);
+        self.evicted_keys.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The evicted keys' events and keys since the last call.
+    pub(crate) fn take_evicted(&self) -> (u64, u64) {
+        (
+            self.evicted_events.swap(0, Ordering::Relaxed),
+            self.evicted_keys.swap(0, Ordering::Relaxed),
+        )
+    }
+
+    /// After a pass that saw `h`'s keys over `secs`: later new keys start at
+    /// the rate that would spend the budget on the whole target's traffic
+    /// as counted (not as estimated: estimates decay only by half per
+    /// interval). At the end of an interval (`early` false) the allowance
+    /// refills too (as many keys as bring a tenth of the budget's lines at
+    /// the last interval's lines per active key); an early pass leaves it, so
+    /// a burst of early passes cannot hand out more.
     /// `scale` is the pressure's (1 without).
-    pub(crate) fn renew(&self, h: &Histogram, secs: f64, scale: f64) {
-        let per_key = h.events as f64 / h.active.max(1) as f64;
-        self.allowance.store(
-            keys_for(self.per_interval * scale * FRESH_SHARE, per_key),
-            Ordering::Relaxed,
-        );
+    pub(crate) fn renew(&self, h: &Histogram, secs: f64, scale: f64, early: bool) {
+        let (events, kept, active) = h.events();
+        if !early {
+            let per_key = events as f64 / active.max(1) as f64;
+            self.allowance.store(
+                keys_for(self.per_interval * scale * FRESH_SHARE, per_key),
+                Ordering::Relaxed,
+            );
+            self.fresh.store(0, Ordering::Relaxed);
+        }
+        self.start.store(Rate::ONE.pack(), Ordering::Relaxed);
         self.effective
             .store((self.budget.per_sec() * scale).to_bits(), Ordering::Relaxed);
-        let share = h.kept as f64 / h.events.max(1) as f64;
-        self.share.store(
-            if h.events == 0 { 1.0 } else { share }.to_bits(),
-            Ordering::Relaxed,
-        );
-        let rate = if h.events == 0 {
+        // Shown for the last full interval (an early pass sees a part).
+        if !early {
+            let share = kept as f64 / events.max(1) as f64;
+            self.share.store(
+                if events == 0 { 1.0 } else { share }.to_bits(),
+                Ordering::Relaxed,
+            );
+        }
+        let rate = if events == 0 {
             Rate::ONE
         } else {
-            quantize(self.budget.per_sec() * scale * secs / h.events as f64)
+            quantize(self.budget.per_sec() * scale * secs / events as f64)
         };
-        self.fresh.store(0, Ordering::Relaxed);
         self.fresh_rate.store(rate.pack(), Ordering::Relaxed);
     }
+
+    /// Lines of this budget per second and its slack (the allowance's lines)
+    /// under `scale`: what the pace allows (see [`Budgets`]).
+    pub(crate) fn pace(&self, scale: f64) -> (f64, f64) {
+        (
+            self.budget.per_sec() * scale,
+            (self.per_interval * scale * FRESH_SHARE).max(1.0),
+        )
+    }
+}
+
+/// `rate` times `ratio`, as a budget's fraction (1 at most).
+pub(crate) fn scaled(rate: Rate, ratio: f64) -> Rate {
+    if rate.is_zero() || ratio == 1.0 {
+        return rate;
+    }
+    quantize(rate.as_f64() * ratio)
 }
 
 /// How many keys of `per_key` lines make `lines` (at least one).
 fn keys_for(lines: f64, per_key: f64) -> u64 {
     (lines / per_key.max(1.0)).floor().max(1.0) as u64
-}
-
-/// The adjustment's clock and schedule, owned by the sampler.
-#[derive(Debug)]
-pub(crate) struct Budgets {
-    interval_nanos: u64,
-    clock: Arc<dyn Clock>,
-    /// Clock time (ns) of the next adjustment.
-    next: AtomicU64,
-    pass: Mutex<Pass>,
-}
-
-/// What the pass keeps between intervals (reused: no allocation per pass
-/// once every budget target has its histogram).
-#[derive(Debug, Default)]
-pub(crate) struct Pass {
-    /// Clock time (ns) of the last pass.
-    pub(crate) last: u64,
-    /// Per stats bucket of a budget target.
-    pub(crate) histograms: HashMap<usize, Histogram>,
-}
-
-/// The default adjustment interval.
-pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
-
-impl Default for Budgets {
-    fn default() -> Self {
-        Budgets::new(DEFAULT_INTERVAL, Arc::new(SystemClock::default()))
-    }
-}
-
-impl Budgets {
-    pub(crate) fn new(interval: Duration, clock: Arc<dyn Clock>) -> Self {
-        let interval_nanos = interval.as_nanos().clamp(1, u128::from(u64::MAX / 4)) as u64;
-        let now = clock.now().as_nanos() as u64;
-        Budgets {
-            interval_nanos,
-            clock,
-            next: AtomicU64::new(now.saturating_add(interval_nanos)),
-            pass: Mutex::new(Pass {
-                last: now,
-                histograms: HashMap::new(),
-            }),
-        }
-    }
-
-    pub(crate) fn interval_secs(&self) -> f64 {
-        self.interval_nanos as f64 / 1e9
-    }
-
-    /// On a kept event of a budget key: the pass's state and the time, if an
-    /// adjustment is due and no other thread is making it. One clock read
-    /// and one load when not due.
-    pub(crate) fn due(&self) -> Option<(MutexGuard<'_, Pass>, u64)> {
-        let now = self.clock.now().as_nanos() as u64;
-        if now < self.next.load(Ordering::Relaxed) {
-            return None;
-        }
-        let pass = match self.pass.try_lock() {
-            Ok(p) => p,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
-        };
-        // Another thread may have adjusted meanwhile.
-        (now >= self.next.load(Ordering::Relaxed) && now > pass.last).then_some((pass, now))
-    }
-
-    /// Makes the next budget kept event adjust (the pressure moved).
-    pub(crate) fn force(&self) {
-        self.next.store(0, Ordering::Relaxed);
-    }
-
-    /// Marks the adjustment made at `now`.
-    pub(crate) fn done(&self, pass: &mut Pass, now: u64) {
-        pass.last = now;
-        self.next
-            .store(now.saturating_add(self.interval_nanos), Ordering::Relaxed);
-    }
 }
 
 /// A budget key's first rule was just published on `counts`: below rate 1,
@@ -355,96 +436,6 @@ pub(crate) fn start(counts: &Counts, rule: Rule, seed: u64) {
     let rate = rule.rate();
     if rule.is_budget() && !rate.is_one() && !rate.is_zero() {
         counts.set_position(crate::mode::draw(seed) % u64::from(rate.denominator()));
-    }
-}
-
-/// Bins per doubling of a key's estimate, and doublings covered (from
-/// 2^-8 to 2^24 events per second).
-const PER_OCTAVE: f64 = 8.0;
-const LOWEST_LOG2: f64 = -8.0;
-pub(crate) const BINS: usize = 256;
-
-/// The estimates of one target's keys, binned by `log2` (fixed size).
-#[derive(Debug, Clone)]
-pub(crate) struct Histogram {
-    count: [u32; BINS],
-    sum: [f64; BINS],
-    keys: u64,
-    total: f64,
-    /// Events counted in the pass (and kept of them), and keys that had any.
-    events: u64,
-    kept: u64,
-    active: u64,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Histogram {
-            count: [0; BINS],
-            sum: [0.0; BINS],
-            keys: 0,
-            total: 0.0,
-            events: 0,
-            kept: 0,
-            active: 0,
-        }
-    }
-}
-
-fn bin(e: f64) -> usize {
-    if e <= 0.0 || !e.is_finite() {
-        return 0;
-    }
-    ((e.log2() - LOWEST_LOG2) * PER_OCTAVE).clamp(0.0, (BINS - 1) as f64) as usize
-}
-
-fn bin_low(i: usize) -> f64 {
-    if i == 0 {
-        0.0
-    } else {
-        (i as f64 / PER_OCTAVE + LOWEST_LOG2).exp2()
-    }
-}
-
-impl Histogram {
-    pub(crate) fn clear(&mut self) {
-        *self = Histogram::default();
-    }
-
-    /// A key with estimate `e` that had `events` events (`kept` kept) in the pass.
-    pub(crate) fn add(&mut self, e: f64, events: u64, kept: u64) {
-        self.events += events;
-        self.kept += kept;
-        self.active += u64::from(events > 0);
-        let i = bin(e);
-        self.count[i] += 1;
-        self.sum[i] += e;
-        self.keys += 1;
-        self.total += e;
-    }
-
-    /// The level `c` with `sum(min(e_i, c)) = budget` (infinite when the
-    /// whole traffic fits). Keys of the bin the level falls in count as below
-    /// it when their mean is.
-    pub(crate) fn level(&self, budget: f64) -> f64 {
-        if self.total <= budget {
-            return f64::INFINITY;
-        }
-        let (mut below_sum, mut below_keys) = (0.0, 0u64);
-        for i in 0..BINS {
-            let n = u64::from(self.count[i]);
-            if n == 0 {
-                continue;
-            }
-            let c = (budget - below_sum) / (self.keys - below_keys) as f64;
-            let mean = self.sum[i] / n as f64;
-            if c <= bin_low(i) || c < mean {
-                return c.max(0.0);
-            }
-            below_sum += self.sum[i];
-            below_keys += n;
-        }
-        f64::INFINITY
     }
 }
 

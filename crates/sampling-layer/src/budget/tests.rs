@@ -73,17 +73,17 @@ fn rates_are_fractions_close_to_the_ideal() {
 fn the_estimate_rises_at_once_and_falls_halfway() {
     let c = BudgetCell::new();
     assert_eq!(c.estimate(), None);
-    assert_eq!(c.observe(100, 1.0), (100.0, 100));
-    assert_eq!(c.observe(400, 2.0), (200.0, 400));
-    assert_eq!(c.observe(0, 1.0), (100.0, 0));
+    assert_eq!(c.observe(100, 1.0, 1.0), (100.0, 100));
+    assert_eq!(c.observe(400, 2.0, 1.0), (200.0, 400));
+    assert_eq!(c.observe(0, 1.0, 1.0), (100.0, 0));
     c.carry((10, 30));
-    assert_eq!(c.observe(60, 1.0), (100.0, 100), "the carry counts");
+    assert_eq!(c.observe(60, 1.0, 1.0), (100.0, 100), "the carry counts");
     assert_eq!(c.estimate(), Some(100.0));
 }
 
 #[test]
 fn new_keys_start_at_one_within_the_allowance() {
-    let t = TargetBudget::new(Budget::parse("200/s").unwrap().unwrap(), 1.0);
+    let t = TargetBudget::new(Budget::parse("200/s").unwrap().unwrap(), 1.0, Rate::ONE);
     for _ in 0..20 {
         assert_eq!(t.start_rate(), Rate::ONE);
     }
@@ -94,8 +94,98 @@ fn new_keys_start_at_one_within_the_allowance() {
     for _ in 0..40 {
         h.add(10.0, 10, 0);
     }
-    t.renew(&h, 1.0, 1.0);
+    t.renew(&h, 1.0, 1.0, false);
     assert_eq!(t.start_rate(), Rate::ONE);
     assert_eq!(t.start_rate(), Rate::ONE);
     assert_eq!(t.start_rate(), Rate::from_fraction(1, 2).unwrap());
+}
+
+#[test]
+fn first_and_short_estimates_are_replaced_settled_ones_fall_halfway() {
+    let c = BudgetCell::new();
+    // First: one event over a whole interval (the key came at its end).
+    assert_eq!(c.observe(1, 1.0, 1.0), (1.0, 1));
+    assert_eq!(c.get(), Some((1.0, Footing::First)));
+    // Replaced by what an early pass saw over 10 ms (up at once anyway).
+    assert_eq!(c.observe(10, 0.01, 1.0), (1_000.0, 10));
+    assert_eq!(c.get().unwrap().1, Footing::Short);
+    // A short estimate is replaced, even downwards.
+    assert_eq!(c.observe(500, 1.0, 1.0), (500.0, 500));
+    assert_eq!(c.get().unwrap().1, Footing::Settled);
+    // Settled: a fall over 10 ms moves it by a hundredth of a halving.
+    let (e, _) = c.observe(3, 0.01, 1.0);
+    assert!((e - (500.0 - 200.0 * 0.5 * 0.01)).abs() < 1e-3, "{e}");
+}
+
+#[test]
+fn an_early_pass_does_not_refill_the_allowance() {
+    let t = TargetBudget::new(
+        Budget::parse("20/s").unwrap().unwrap(),
+        1.0,
+        Rate::from_fraction(1, 10).unwrap(),
+    );
+    // Before any pass: the initial rate within the allowance (2 keys).
+    assert_eq!(t.start_rate(), Rate::from_fraction(1, 10).unwrap());
+    assert_eq!(t.start_rate(), Rate::from_fraction(1, 10).unwrap());
+    let mut h = Histogram::default();
+    h.add(100.0, 100, 0);
+    t.renew(&h, 1.0, 1.0, true);
+    // Spent, and not refilled early: the average rate 20/100.
+    assert_eq!(t.start_rate(), quantize(0.2));
+    t.renew(&h, 1.0, 1.0, false);
+    assert_eq!(t.start_rate(), Rate::ONE, "refilled at the interval's end");
+}
+
+#[test]
+fn evicted_keys_count_at_their_mean() {
+    let mut h = Histogram::default();
+    h.add(1_000.0, 1_000, 0);
+    h.add_many(1.0, 9_000, 9_000, 0);
+    assert_eq!(h.events(), (10_000, 0, 9_001));
+    // 9 000 keys at 1/s below the level, the busy key takes the rest.
+    assert_eq!(h.level(10_000.0), f64::INFINITY);
+    let c = h.level(9_500.0);
+    assert!((c - 500.0).abs() < 1e-6, "{c}");
+}
+
+#[test]
+fn the_pace_calls_an_early_pass_and_a_futile_one_holds_them_off() {
+    use crate::clock::ManualClock;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let clock = ManualClock::new();
+    let b = Budgets::new(Duration::from_secs(1), Arc::new(clock.clone()), Rate::ONE);
+    b.set_pace(true, (200.0, 20.0));
+    let ms = |n| clock.advance(Duration::from_millis(n));
+    // 20 lines: within the slack.
+    for _ in 0..20 {
+        b.kept_line();
+    }
+    ms(10);
+    assert!(b.due().is_none());
+    // 40 lines after 10 ms: 20 + 2 allowed.
+    for _ in 0..20 {
+        b.kept_line();
+    }
+    let (mut pass, now, early) = b.due().expect("ahead of the pace");
+    assert!(early);
+    b.done(&mut pass, now, true);
+    b.hold();
+    drop(pass);
+    for _ in 0..100 {
+        b.kept_line();
+    }
+    ms(10);
+    assert!(b.due().is_none(), "held until the interval's end");
+    ms(980);
+    let (mut pass, now, early) = b.due().expect("the interval is over");
+    assert!(!early);
+    b.done(&mut pass, now, false);
+    drop(pass);
+    // Released: ahead again means early again.
+    for _ in 0..100 {
+        b.kept_line();
+    }
+    ms(10);
+    assert!(b.due().is_some_and(|(_, _, early)| early));
 }

@@ -25,7 +25,8 @@
 //! can never publish a rule of a set that an install already replaced.
 //!
 //! Lock order: directives, then key store eviction, then ledger, then the key
-//! map's shard locks. Code under a shard lock never waits for anything.
+//! map's shard locks (eviction only tries the directive lock, never waits).
+//! Code under a shard lock never waits for anything.
 
 use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
@@ -34,13 +35,14 @@ use tracing_core::Metadata;
 
 use super::{Sampler, BREAKER_OPEN, DISABLED, FLAG_BITS};
 use crate::{
-    budget::{BudgetCell, TargetBudget},
+    budget::{scaled, BudgetCell, TargetBudget},
     callsites::CallsiteState,
     counts::{Counts, Flushed},
     directive::DirectiveSet,
     error::{ParseError, ParseErrorKind},
     ledger::Ledger,
     pressure::Scale,
+    rate::Rate,
     rule::{Rule, RuleCache},
     stats::{SamplingStats, TargetStats},
     sync::Ordering,
@@ -52,8 +54,9 @@ pub(crate) struct Installed {
     pub(crate) generation: u64,
     pub(crate) set: DirectiveSet,
     pub(crate) buckets: HashMap<String, usize>,
-    /// Budget hook: per stats bucket of a label with a budget.
-    pub(crate) budgets: HashMap<usize, TargetBudget>,
+    /// Budget hook: per stats bucket of a label with a budget (shared with
+    /// the next set if it leaves that budget as it is).
+    pub(crate) budgets: HashMap<usize, Arc<TargetBudget>>,
     /// Pressure hook: the scale sampled rates are multiplied by.
     pub(crate) scale: Arc<Scale>,
 }
@@ -71,22 +74,66 @@ impl Installed {
     }
 
     pub(crate) fn rule(&self, target: &str, key_hash: Option<u64>) -> Rule {
+        // Budget hook: a key resolved here is new to its rule; it starts
+        // within its target's allowance (see `budget`).
+        self.rule_with(target, key_hash, TargetBudget::start_rate)
+    }
+
+    /// The rule for `target` (and key), a budget's rate given by `start`.
+    fn rule_with(
+        &self,
+        target: &str,
+        key_hash: Option<u64>,
+        start: impl FnOnce(&TargetBudget) -> Rate,
+    ) -> Rule {
         let resolved = match key_hash {
             Some(h) => self.set.resolve_key(target, h),
             None => self.set.resolve_target(target),
         };
         let bucket = self.buckets[resolved.label];
         let key_rules = key_hash.is_none() && self.set.has_key_rules_for(target);
-        // Budget hook: a key resolved here is new to its rule; it starts
-        // within its target's allowance (see `budget`).
         match self
             .budgets
             .get(&bucket)
             .filter(|_| resolved.budget.is_some())
         {
-            Some(b) => Rule::new(b.start_rate(), bucket, key_rules).with_budget(),
+            Some(b) => Rule::new(start(b), bucket, key_rules).with_budget(),
             None => Rule::new(self.scale.apply(resolved.rate), bucket, key_rules),
         }
+    }
+
+    /// The rule for a word that had `old` under the previous set `prev`:
+    /// under a budget, what it learned carries over (see `budget`, "Run-time
+    /// edits"): the same rate under the same budget, the rate scaled by
+    /// `ratios[bucket]` under a changed one on the same target, else the
+    /// rate it had (a rate switched to a budget starts from it).
+    fn rule_after(
+        &self,
+        ratios: &HashMap<usize, f64>,
+        (target, key): (&str, Option<u64>),
+        old: Rule,
+    ) -> Rule {
+        self.rule_with(target, key, |b| {
+            // Still on the same target's budget (whether the same or changed).
+            let stays = old.is_budget()
+                && self
+                    .budgets
+                    .get(&old.bucket())
+                    .is_some_and(|t| std::ptr::eq(Arc::as_ptr(t), b));
+            match ratios.get(&old.bucket()) {
+                Some(&ratio) if stays => scaled(old.rate(), ratio),
+                _ => old.rate(),
+            }
+        })
+    }
+
+    /// The budgets' pace (lines per second, slack) under the current scale.
+    fn pace(&self) -> (f64, f64) {
+        let scale = self.scale.get();
+        self.budgets.values().fold((0.0, 0.0), |(p, s), b| {
+            let (bp, bs) = b.pace(scale);
+            (p + bp, s + bs)
+        })
     }
 }
 
@@ -130,9 +177,29 @@ impl Sampler {
             .map_err(|_| ParseError::new("", ParseErrorKind::TooManyTargets))?;
         let generation = installed.generation + 1;
         let interval = self.budgets.interval_secs();
+        let prev = installed.clone();
+        // A budget the new set leaves as it is keeps its state; a changed
+        // one on the same target (same label, so same bucket) starts from
+        // what the old one learned, its keys' rates scaled by the ratio.
+        let mut ratios = HashMap::new();
         let budgets = set
             .budgets()
-            .map(|(label, b)| (plan.buckets[label], TargetBudget::new(b, interval)))
+            .map(|(label, b)| {
+                let bucket = plan.buckets[label];
+                let before = prev
+                    .budgets
+                    .get(&bucket)
+                    .filter(|_| prev.buckets.get(label) == Some(&bucket));
+                let target = match before {
+                    Some(t) if t.budget == b => t.clone(),
+                    Some(t) => {
+                        ratios.insert(bucket, b.per_sec() / t.budget.per_sec());
+                        Arc::new(TargetBudget::replacing(t, b, interval))
+                    }
+                    None => Arc::new(TargetBudget::new(b, interval, self.budgets.initial)),
+                };
+                (bucket, target)
+            })
             .collect();
         self.capture.set_directive_specs(set.captures()); // capture (issue 12)
         let new = Arc::new(Installed {
@@ -155,10 +222,11 @@ impl Sampler {
                          cell: &BudgetCell,
                          target: &str,
                          key: Option<u64>| {
-            if cache.current().0 == 0 {
+            let (g, old) = cache.current();
+            if g == 0 {
                 return; // Never resolved: no figures, resolves fresh later.
             }
-            let rule = new.rule(target, key);
+            let rule = new.rule_after(&ratios, (target, key), old);
             // No other writer can hold the tag: fresh resolutions need the
             // directive lock, moves the ledger lock, and we hold both.
             let published = cache.publish(generation, rule, |old| {
@@ -189,6 +257,7 @@ impl Sampler {
         self.log_sites
             .for_each(|s| sweep(&s.rule, &s.counts, &s.budget, &s.target, None));
         ledger.commit(&new.buckets, &moved);
+        self.budgets.set_pace(!new.budgets.is_empty(), new.pace());
         *installed = new;
         // Published after the set, so a reader that sees the new generation and
         // misses its cache resolves against this set (or a newer one). Installs
@@ -277,12 +346,29 @@ impl Sampler {
     }
 
     /// Makes room in the key store, moving the evicted keys' figures out.
+    /// A budget key's events not yet seen by a pass go to its target's
+    /// estimate (see `budget`): read from the set current before the store
+    /// was full, without waiting (if an install is under way they are lost
+    /// to the estimate, not to the stats).
     pub(crate) fn evict_keys(&self) {
+        let inst = match self.installed.try_read() {
+            Ok(i) => Some(i.clone()),
+            Err(std::sync::TryLockError::Poisoned(i)) => Some(i.into_inner().clone()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
         let mut ledger = self.lock_ledger();
         self.keys.evict_batch(|e| {
             let (generation, rule) = e.rule.current();
             if generation != 0 {
-                ledger.add(rule.bucket(), e.counts.take());
+                let (kept, dropped) = e.counts.take();
+                ledger.add(rule.bucket(), (kept, dropped));
+                let target = inst
+                    .as_ref()
+                    .filter(|i| rule.is_budget() && i.generation == generation)
+                    .and_then(|i| i.budgets.get(&rule.bucket()));
+                if let Some(t) = target {
+                    t.evicted(kept + dropped + e.budget.carried());
+                }
             }
         });
     }

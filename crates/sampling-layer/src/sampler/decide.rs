@@ -46,7 +46,9 @@ impl Sampler {
     /// state word (bypass flags and generation), the rule cache (two loads) and
     /// one CAS on the callsite's [`Counts`] word (decision and figures together).
     /// No allocation, no lock, no syscall. A kept event below rate 1 adds a
-    /// thread-local store for the annotation.
+    /// thread-local store for the annotation. Every 128th sampled-out event of
+    /// the callsite leaves for the slow path, which reads the clock for the
+    /// budget adjustment and the pressure signal (`on_time`).
     ///
     /// That path (rates 0 and 1/N) makes no call and no division: anything
     /// else (a callsite outside the inline table, the breaker's level, a
@@ -129,7 +131,12 @@ impl Sampler {
         };
         let keep = loop {
             match self.count(rule, bypass, &cs.counts, &mut || None) {
-                Some(keep) => break keep,
+                Some((keep, tick)) => {
+                    if tick {
+                        self.on_time(); // Budget and pressure hook
+                    }
+                    break keep;
+                }
                 None => rule = self.settle_callsite(cs, true),
             }
         };
@@ -137,7 +144,7 @@ impl Sampler {
             self.set_pending(meta, rule, bypass);
             self.after_keep();
             if rule.is_budget() || self.pressure.is_some() {
-                self.on_kept(rule); // Budget and pressure hook
+                self.on_kept(rule, bypass != 0); // Budget and pressure hook
             }
         }
         keep
@@ -150,7 +157,7 @@ impl Sampler {
         self.set_pending(meta, rule, 0);
         self.after_keep();
         if rule.is_budget() || self.pressure.is_some() {
-            self.on_kept(rule); // Budget and pressure hook
+            self.on_kept(rule, false); // Budget and pressure hook
         }
         true
     }
@@ -280,7 +287,7 @@ impl Sampler {
             })
         };
 
-        let (keep, rule) = match hashes.key_hash {
+        let (keep, tick, rule) = match hashes.key_hash {
             Some(key_hash) => {
                 // Counters are per (target, key): fold the target's hash in.
                 let store_key = key_hash ^ mode::splitmix64(cs.target_hash);
@@ -297,7 +304,7 @@ impl Sampler {
                                 return Err(false);
                             };
                             match self.count(rule, bypass, &e.counts, &mut value_hash) {
-                                Some(keep) => Ok((keep, rule)),
+                                Some((keep, tick)) => Ok((keep, tick, rule)),
                                 None => Err(true),
                             }
                         },
@@ -310,11 +317,15 @@ impl Sampler {
             }
             None => loop {
                 match self.count(cs_rule, bypass, &cs.counts, &mut value_hash) {
-                    Some(keep) => break (keep, cs_rule),
+                    Some((keep, tick)) => break (keep, tick, cs_rule),
                     None => cs_rule = self.settle_callsite(cs, true),
                 }
             },
         };
+        if tick {
+            // Outside the key's shard lock: the adjustment visits every shard.
+            self.on_time(); // Budget and pressure hook
+        }
         if keep {
             self.kept(event, rule, bypass);
         }
@@ -324,7 +335,9 @@ impl Sampler {
     /// Decides and counts one event under `rule` in one atomic RMW on
     /// `counts`; `None` (nothing counted) when its figures must be moved out
     /// first ([`settle_callsite`](Self::settle_callsite) and
-    /// [`settle_key`](Self::settle_key) do it).
+    /// [`settle_key`](Self::settle_key) do it). With the decision, whether
+    /// this sampled-out event is one on which the timed duties are due (see
+    /// [`on_time`](Self::on_time): every `TICK_EVERY`-th of its word).
     // Inlined into each decision: out of line it costs a call and spills
     // (~40 instructions per keyed event, measured with callgrind).
     #[inline(always)]
@@ -334,10 +347,10 @@ impl Sampler {
         bypass: u64,
         counts: &Counts,
         value_hash: &mut impl FnMut() -> Option<u64>,
-    ) -> Option<bool> {
+    ) -> Option<(bool, bool)> {
         let rate = rule.rate();
         if bypass != 0 {
-            return counts.count(None, true);
+            return counts.count_ticked(None, true);
         }
         // Key-extractor hook: the trace decides, also at rate 1 (a trace
         // that is not sampled drops the event under `FollowTrace`), at the
@@ -353,22 +366,24 @@ impl Sampler {
                     || (!rate.is_zero()
                         && mode::below(value_hash().unwrap_or_else(|| mode::draw(self.seed)), rate))
             });
-            return counts.count(None, keep);
+            return counts.count_ticked(None, keep);
         }
         if rate.is_one() {
-            counts.count(None, true)
+            counts.count_ticked(None, true)
         } else if rate.is_zero() {
-            counts.count(None, false)
+            counts.count_ticked(None, false)
         } else {
             match self.mode {
-                Mode::Deterministic => counts.count(Some(rate), false),
-                Mode::Probabilistic => counts.count(None, mode::below(mode::draw(self.seed), rate)),
+                Mode::Deterministic => counts.count_ticked(Some(rate), false),
+                Mode::Probabilistic => {
+                    counts.count_ticked(None, mode::below(mode::draw(self.seed), rate))
+                }
                 Mode::Consistent { .. } => {
                     let x = value_hash().unwrap_or_else(|| {
                         // No value anywhere: an independent draw at the same rate.
                         mode::draw(self.seed)
                     });
-                    counts.count(None, mode::below(x, rate))
+                    counts.count_ticked(None, mode::below(x, rate))
                 }
             }
         }
@@ -399,7 +414,12 @@ impl Sampler {
         };
         let keep = loop {
             match self.count(rule, bypass, counts, value_hash) {
-                Some(keep) => break keep,
+                Some((keep, tick)) => {
+                    if tick {
+                        self.on_time(); // Budget and pressure hook
+                    }
+                    break keep;
+                }
                 None => rule = self.settle_word(cache, counts, cell, target, true),
             }
         };
@@ -418,7 +438,7 @@ impl Sampler {
         annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
         self.after_keep();
         if rule.is_budget() || self.pressure.is_some() {
-            self.on_kept(rule); // Budget and pressure hook
+            self.on_kept(rule, bypass != 0); // Budget and pressure hook
         }
     }
 }
