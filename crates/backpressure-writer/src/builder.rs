@@ -326,8 +326,7 @@ impl NonBlockingBuilder {
         if self.capacity == 0 {
             return Err(BuildError::ZeroCapacity);
         }
-        let keep_capacity = self.keep_capacity.unwrap_or((self.capacity / 8).max(1));
-        if keep_capacity == 0 {
+        if self.keep_capacity == Some(0) {
             return Err(BuildError::ZeroKeepCapacity);
         }
         if self.byte_capacity == 0 {
@@ -352,15 +351,19 @@ impl NonBlockingBuilder {
                 "Overflow::Block timeout (use Overflow::DropNewest to never wait)",
             )?;
         }
+        let keep_byte_capacity =
+            keep_byte_capacity(self.byte_capacity, self.keep_capacity, self.capacity);
+        // Unset, the keep room is bounded by its bytes: the line bound only caps the
+        // per-line records, and binds first only for lines shorter than
+        // `KEEP_RESERVE_BYTES_PER_LINE`.
+        let keep_capacity = self
+            .keep_capacity
+            .unwrap_or((keep_byte_capacity / KEEP_RESERVE_BYTES_PER_LINE).max(1));
         Ok(Config {
             capacity: self.capacity,
             keep_capacity,
             byte_capacity: self.byte_capacity,
-            keep_byte_capacity: keep_byte_capacity(
-                self.byte_capacity,
-                keep_capacity,
-                self.capacity,
-            ),
+            keep_byte_capacity,
             overflow: self.overflow,
             keep_level: self.keep_level,
             keep_timeout: self.keep_timeout,
@@ -401,11 +404,20 @@ impl NonBlockingBuilder {
     }
 }
 
-/// The bytes reserved for keep-level lines: the share of `bytes` that `keep_lines` is of
-/// `lines`, and at least an eighth (the default share), so that a small `keep_capacity`
-/// of long lines still has room for them; at least 1.
-fn keep_byte_capacity(bytes: usize, keep_lines: usize, lines: usize) -> usize {
-    let share = bytes as u128 * keep_lines as u128 / lines.max(1) as u128;
-    let share = usize::try_from(share).unwrap_or(usize::MAX);
+/// Without an explicit `keep_capacity`, the keep room holds one line per this many bytes
+/// of its byte reserve (131 072 lines for the default 8 MiB). A queued line costs a 24-byte
+/// record besides its bytes: this caps the records at 3/8 of the reserve, however short
+/// the lines, while lines of ordinary length (a formatted event is longer) are bounded by
+/// the bytes alone, so a burst of them during a stall is held until the bytes run out.
+pub(crate) const KEEP_RESERVE_BYTES_PER_LINE: usize = 64;
+
+/// The bytes reserved for keep-level lines: an eighth of `bytes` (the default), or, with
+/// an explicit `keep_lines`, the share of `bytes` that it is of `lines` if larger, so that
+/// a small `keep_capacity` of long lines still has room for them; at least 1.
+fn keep_byte_capacity(bytes: usize, keep_lines: Option<usize>, lines: usize) -> usize {
+    let share = keep_lines.map_or(0, |keep| {
+        let share = bytes as u128 * keep as u128 / lines.max(1) as u128;
+        usize::try_from(share).unwrap_or(usize::MAX)
+    });
     share.max(bytes / 8).max(1)
 }
