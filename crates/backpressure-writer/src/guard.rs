@@ -17,11 +17,17 @@ use crate::sync::{Arc, JoinHandle};
 /// counted under [`Dropped::worker_gone`](crate::Dropped::worker_gone), so they cannot
 /// stretch the drain. If the timeout runs out, the lines still queued and the part of the
 /// worker's batch not yet handed to the sink are counted under
-/// [`Dropped::shutdown`](crate::Dropped::shutdown) (their number is printed on stderr) and
-/// are never written; the chunk inside the sink's `write` at that moment is counted as
-/// written or failed when that call returns (until then it shows in
-/// [`Stats::in_sink`](crate::Stats::in_sink) and `queue_depth`), and the worker thread then
-/// exits on its own. [The accounting invariant](crate::Stats#accounting) holds throughout.
+/// [`Dropped::shutdown`](crate::Dropped::shutdown) and are never written; the chunk inside
+/// the sink's `write` at that moment is counted as written or failed when that call
+/// returns (until then it shows in [`Stats::in_sink`](crate::Stats::in_sink) and
+/// `queue_depth`), and the worker thread then exits on its own. One line on stderr names
+/// both numbers:
+///
+/// ```text
+/// backpressure-writer: shutdown timed out after 5s: 0 lines were not written (counted as shutdown); 100 lines are still inside the sink's write, counted as written or write_failed if it returns
+/// ```
+///
+/// (the part after `;` only when the sink holds lines at that moment). [The accounting invariant](crate::Stats#accounting) holds throughout.
 #[must_use = "dropping the guard at once shuts the writer down: keep it until the end of main"]
 pub struct WorkerGuard {
     shared: Arc<Shared>,
