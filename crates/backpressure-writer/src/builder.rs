@@ -445,7 +445,7 @@ impl NonBlockingBuilder {
 /// record besides its bytes: this caps the records at 3/8 of the reserve, however short
 /// the lines, while lines of ordinary length (a formatted event is longer) are bounded by
 /// the bytes alone, so a burst of them during a stall is held until the bytes run out.
-pub(crate) const KEEP_RESERVE_BYTES_PER_LINE: usize = 64;
+const KEEP_RESERVE_BYTES_PER_LINE: usize = 64;
 
 /// The bytes reserved for keep-level lines: an eighth of `bytes` (the default), or, with
 /// an explicit `keep_lines`, the share of `bytes` that it is of `lines` if larger, so that
