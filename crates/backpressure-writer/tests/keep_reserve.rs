@@ -113,7 +113,7 @@ fn drop_oldest_holds_every_error_of_a_burst_during_a_stall() {
     assert_eq!(infos, newest);
 }
 
-/// 100-byte keep lines
+/// A line of `len` bytes that starts with `name`, padded with dots.
 fn sized(name: &str, len: usize) -> Vec<u8> {
     let mut l = name.as_bytes().to_vec();
     l.resize(len - 1, b'.');
