@@ -100,13 +100,15 @@ impl NonBlockingBuilder {
     /// the queue full, and the [`Overflow`] policy decides as it does for lines.
     /// Default [`DEFAULT_BUFFERED_BYTES_LIMIT`] (64 MiB). Must be at least 1.
     ///
-    /// Keep-level lines have bytes reserved on top, in the proportion `keep_capacity` has
-    /// to `buffered_lines_limit` but at least 1/8 (8 MiB by default), so the line bytes a
-    /// writer buffers never exceed this bound times `1 + max(1/8, keep_capacity /
-    /// buffered_lines_limit)` (72 MiB by default;
-    /// [`Stats::keep_byte_capacity`](crate::Stats::keep_byte_capacity) gives the figure). A line that could never fit (longer than the bound, or a keep-level line
-    /// longer than its reserved room) is dropped at once, under every policy, never waited
-    /// for: counted under
+    /// Keep-level lines have bytes reserved on top: 1/8 of this bound (8 MiB by default),
+    /// or, with an explicit [`keep_capacity`](Self::keep_capacity), the proportion it has
+    /// to `buffered_lines_limit` if that is larger. So the line bytes a writer buffers never
+    /// exceed this bound times `1 + max(1/8, keep_capacity / buffered_lines_limit)` (72 MiB
+    /// by default; [`Stats::keep_byte_capacity`](crate::Stats::keep_byte_capacity) gives
+    /// the reserve). Besides its bytes, each buffered line holds a 24-byte record, and the
+    /// line bounds cap those. A line that could never fit (longer than the bound, or a
+    /// keep-level line longer than its reserved room) is dropped at once, under every
+    /// policy, never waited for: counted under
     /// [`Dropped::newest`](crate::Dropped::newest) (a keep line under
     /// [`Dropped::keep_timeout`](crate::Dropped::keep_timeout)).
     ///
@@ -131,10 +133,40 @@ impl NonBlockingBuilder {
         self
     }
 
-    /// Capacity reserved for keep-level lines, on top of `buffered_lines_limit`, so a
-    /// flood of lower-level lines never takes their room. Default: 1/8 of
-    /// `buffered_lines_limit`, at least 1. Must be at least 1. Their room in bytes is in
-    /// the same proportion to `buffered_bytes_limit`, and at least 1/8 of it.
+    /// Bounds the lines reserved for keep-level lines, on top of `buffered_lines_limit`
+    /// (a flood of lower-level lines never takes their room). Must be at least 1. Their
+    /// room in bytes is then the same proportion of `buffered_bytes_limit`, and at least
+    /// 1/8 of it.
+    ///
+    /// Unset (the default), keep lines are bounded by their byte reserve, 1/8 of
+    /// `buffered_bytes_limit` (8 MiB by default), not by a share of the line count: a burst
+    /// of ERROR lines during a stall is held, without waiting, until those bytes are full.
+    /// The line bound is then one line per 64 bytes of the reserve (131 072 lines by
+    /// default), which only caps the 24-byte record each buffered line holds: a formatted
+    /// event is longer than that, so for it only the bytes bind.
+    /// [`Stats::keep_capacity`](crate::Stats::keep_capacity) gives the bound in force.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use backpressure_writer::NonBlockingBuilder;
+    ///
+    /// // A 64-line queue still holds a 1 MiB burst of WARN/ERROR lines.
+    /// let (writer, guard) = NonBlockingBuilder::default()
+    ///     .buffered_lines_limit(64)
+    ///     .buffered_bytes_limit(8 * 1024 * 1024)
+    ///     .finish(std::io::sink());
+    /// let s = writer.stats();
+    /// assert_eq!((s.keep_byte_capacity, s.keep_capacity), (1024 * 1024, 16_384));
+    ///
+    /// // An explicit bound in lines: at most 100 keep lines, in 12.5% of the bytes.
+    /// let (writer, _guard2) = NonBlockingBuilder::default()
+    ///     .buffered_lines_limit(800)
+    ///     .keep_capacity(100)
+    ///     .finish(std::io::sink());
+    /// assert_eq!(writer.stats().keep_capacity, 100);
+    /// # drop(guard);
+    /// ```
     pub fn keep_capacity(mut self, lines: usize) -> Self {
         self.keep_capacity = Some(lines);
         self
@@ -164,8 +196,9 @@ impl NonBlockingBuilder {
     }
 
     /// Lines at this level or more severe (through `make_writer_for`) are never dropped by
-    /// the overflow policy: they use `keep_capacity` and wait up to `keep_timeout`.
-    /// Default [`Level::WARN`].
+    /// the overflow policy: they go into their own reserved room (bounded by its bytes, or
+    /// by [`keep_capacity`](Self::keep_capacity) if set), and only when that is full do
+    /// they wait, up to `keep_timeout`. Default [`Level::WARN`].
     ///
     /// # Examples
     ///
@@ -242,17 +275,20 @@ impl NonBlockingBuilder {
         self
     }
 
-    /// How long a keep-level line waits for room before it is dropped (counted under
-    /// `keep_timeout`), on the caller's thread. Default 5 ms; zero never waits (keep lines
-    /// still have their reserved `keep_capacity`, and are dropped at once when it is full).
+    /// How long a keep-level line that finds its reserved room full waits for room before
+    /// it is dropped (counted under `keep_timeout`), on the caller's thread. A keep line
+    /// that finds room never waits, however long the sink has stalled. Default 5 ms; zero
+    /// never waits (keep lines still have their reserved room, and are dropped at once
+    /// when it is full).
     ///
     /// The wait blocks the thread that logs, which in an async service is a runtime worker:
     /// the default bounds that stall to a few milliseconds, at the price of losing keep
-    /// lines when the sink falls more than `keep_capacity` lines behind for longer than
-    /// that. A program without an async runtime that would rather wait for a slow disk can
-    /// raise it (seconds). After one keep line timed out, later ones that find no room are
-    /// dropped at once, without waiting, until the keep backlog has drained to half of
-    /// `keep_capacity`: a dead sink costs one wait, and a slow one one wait per backlog
+    /// lines once the sink has fallen a whole keep room behind (its byte reserve, 8 MiB by
+    /// default, or `keep_capacity` lines if set) and stays so for longer than that. A
+    /// program without an async runtime that would rather wait for a slow disk can raise it
+    /// (seconds). After one keep line timed out, later ones that find no room are dropped
+    /// at once, without waiting, until the keep backlog has drained to half the room, in
+    /// lines and in bytes: a dead sink costs one wait, and a slow one one wait per backlog
     /// rather than one per line.
     ///
     /// Under [`Overflow::Block`] a keep line waits at least as long as a line under the
@@ -326,8 +362,7 @@ impl NonBlockingBuilder {
         if self.capacity == 0 {
             return Err(BuildError::ZeroCapacity);
         }
-        let keep_capacity = self.keep_capacity.unwrap_or((self.capacity / 8).max(1));
-        if keep_capacity == 0 {
+        if self.keep_capacity == Some(0) {
             return Err(BuildError::ZeroKeepCapacity);
         }
         if self.byte_capacity == 0 {
@@ -352,15 +387,19 @@ impl NonBlockingBuilder {
                 "Overflow::Block timeout (use Overflow::DropNewest to never wait)",
             )?;
         }
+        let keep_byte_capacity =
+            keep_byte_capacity(self.byte_capacity, self.keep_capacity, self.capacity);
+        // Unset, the keep room is bounded by its bytes: the line bound only caps the
+        // per-line records, and binds first only for lines shorter than
+        // `KEEP_RESERVE_BYTES_PER_LINE`.
+        let keep_capacity = self
+            .keep_capacity
+            .unwrap_or((keep_byte_capacity / KEEP_RESERVE_BYTES_PER_LINE).max(1));
         Ok(Config {
             capacity: self.capacity,
             keep_capacity,
             byte_capacity: self.byte_capacity,
-            keep_byte_capacity: keep_byte_capacity(
-                self.byte_capacity,
-                keep_capacity,
-                self.capacity,
-            ),
+            keep_byte_capacity,
             overflow: self.overflow,
             keep_level: self.keep_level,
             keep_timeout: self.keep_timeout,
@@ -401,11 +440,20 @@ impl NonBlockingBuilder {
     }
 }
 
-/// The bytes reserved for keep-level lines: the share of `bytes` that `keep_lines` is of
-/// `lines`, and at least an eighth (the default share), so that a small `keep_capacity`
-/// of long lines still has room for them; at least 1.
-fn keep_byte_capacity(bytes: usize, keep_lines: usize, lines: usize) -> usize {
-    let share = bytes as u128 * keep_lines as u128 / lines.max(1) as u128;
-    let share = usize::try_from(share).unwrap_or(usize::MAX);
+/// Without an explicit `keep_capacity`, the keep room holds one line per this many bytes
+/// of its byte reserve (131 072 lines for the default 8 MiB). A queued line costs a 24-byte
+/// record besides its bytes: this caps the records at 3/8 of the reserve, however short
+/// the lines, while lines of ordinary length (a formatted event is longer) are bounded by
+/// the bytes alone, so a burst of them during a stall is held until the bytes run out.
+const KEEP_RESERVE_BYTES_PER_LINE: usize = 64;
+
+/// The bytes reserved for keep-level lines: an eighth of `bytes` (the default), or, with
+/// an explicit `keep_lines`, the share of `bytes` that it is of `lines` if larger, so that
+/// a small `keep_capacity` of long lines still has room for them; at least 1.
+fn keep_byte_capacity(bytes: usize, keep_lines: Option<usize>, lines: usize) -> usize {
+    let share = keep_lines.map_or(0, |keep| {
+        let share = bytes as u128 * keep as u128 / lines.max(1) as u128;
+        usize::try_from(share).unwrap_or(usize::MAX)
+    });
     share.max(bytes / 8).max(1)
 }

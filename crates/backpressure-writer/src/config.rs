@@ -14,8 +14,8 @@ use crate::own_line::OwnLineFormat;
 /// in bytes (`buffered_bytes_limit`), whichever comes first.
 ///
 /// Lines at or above the writer's `keep_level` (WARN by default) never follow this policy:
-/// they have their own reserved capacity and wait for room up to `keep_timeout` (5 ms by
-/// default). A line longer than the byte bound could never fit: under every policy it is
+/// they have their own reserved room (bounded by its bytes unless `keep_capacity` is set)
+/// and, only when that is full, wait for room up to `keep_timeout` (5 ms by default). A line longer than the byte bound could never fit: under every policy it is
 /// dropped at once and counted under [`Dropped::newest`](crate::Dropped::newest).
 ///
 /// # Examples
@@ -111,11 +111,14 @@ impl Default for Overflow {
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) capacity: usize,
+    /// The builder's `keep_capacity`, or one line per `KEEP_RESERVE_BYTES_PER_LINE` bytes
+    /// of `keep_byte_capacity` when it was not set.
     pub(crate) keep_capacity: usize,
     /// Bytes of lines under the policy that may be buffered (`buffered_bytes_limit`).
     pub(crate) byte_capacity: usize,
-    /// Bytes reserved for keep-level lines, on top: `byte_capacity` scaled by
-    /// `keep_capacity / capacity`, at least 1/8 of it.
+    /// Bytes reserved for keep-level lines, on top: 1/8 of `byte_capacity`, or, with an
+    /// explicit `keep_capacity`, `byte_capacity` scaled by `keep_capacity / capacity` if
+    /// larger.
     pub(crate) keep_byte_capacity: usize,
     pub(crate) overflow: Overflow,
     pub(crate) keep_level: Option<Level>,

@@ -17,11 +17,17 @@ use crate::sync::{Arc, JoinHandle};
 /// counted under [`Dropped::worker_gone`](crate::Dropped::worker_gone), so they cannot
 /// stretch the drain. If the timeout runs out, the lines still queued and the part of the
 /// worker's batch not yet handed to the sink are counted under
-/// [`Dropped::shutdown`](crate::Dropped::shutdown) (their number is printed on stderr) and
-/// are never written; the chunk inside the sink's `write` at that moment is counted as
-/// written or failed when that call returns (until then it shows in
-/// [`Stats::in_sink`](crate::Stats::in_sink) and `queue_depth`), and the worker thread then
-/// exits on its own. [The accounting invariant](crate::Stats#accounting) holds throughout.
+/// [`Dropped::shutdown`](crate::Dropped::shutdown) and are never written; the chunk inside
+/// the sink's `write` at that moment is counted as written or failed when that call
+/// returns (until then it shows in [`Stats::in_sink`](crate::Stats::in_sink) and
+/// `queue_depth`), and the worker thread then exits on its own. One line on stderr names
+/// both numbers:
+///
+/// ```text
+/// backpressure-writer: shutdown timed out after 5s: 0 lines were not written (counted as shutdown); 100 lines are still inside the sink's write, counted as written or write_failed if it returns
+/// ```
+///
+/// (the part after `;` only when the sink holds lines at that moment). [The accounting invariant](crate::Stats#accounting) holds throughout.
 #[must_use = "dropping the guard at once shuts the writer down: keep it until the end of main"]
 pub struct WorkerGuard {
     shared: Arc<Shared>,
@@ -110,10 +116,65 @@ impl Drop for WorkerGuard {
         st.lifecycle.abandon();
         let lost = st.discard_buffered();
         st.dropped.shutdown += lost;
+        let in_sink = st.in_sink.total();
         drop(st);
         shared.work.notify_all();
         shared.room.notify_all();
         shared.progress.notify_all();
-        eprintln!("{PREFIX}shutdown timed out after {timeout:?}: {lost} lines were not written");
+        eprintln!("{}", shutdown_timed_out(timeout, lost, in_sink));
+    }
+}
+
+/// The stderr line of a shutdown that timed out. It names the chunk inside the sink's
+/// `write` as well as the lines given up: a stuck sink usually holds the whole last
+/// batch there, and "0 lines were not written" alone would read as "nothing is missing"
+/// while those lines may never reach the output.
+fn shutdown_timed_out(timeout: Duration, lost: u64, in_sink: usize) -> String {
+    let mut msg = format!(
+        "{PREFIX}shutdown timed out after {timeout:?}: {lost} {} not written (counted as shutdown)",
+        lines_were(lost)
+    );
+    if in_sink > 0 {
+        msg.push_str(&format!(
+            "; {in_sink} {} still inside the sink's write, counted as written or \
+             write_failed if it returns",
+            if in_sink == 1 { "line is" } else { "lines are" }
+        ));
+    }
+    msg
+}
+
+fn lines_were(n: u64) -> &'static str {
+    if n == 1 {
+        "line was"
+    } else {
+        "lines were"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shutdown_message_names_the_lines_inside_the_sink() {
+        let t = Duration::from_millis(100);
+        assert_eq!(
+            shutdown_timed_out(t, 0, 100),
+            "backpressure-writer: shutdown timed out after 100ms: 0 lines were not written \
+             (counted as shutdown); 100 lines are still inside the sink's write, counted as \
+             written or write_failed if it returns"
+        );
+        assert_eq!(
+            shutdown_timed_out(t, 1, 1),
+            "backpressure-writer: shutdown timed out after 100ms: 1 line was not written \
+             (counted as shutdown); 1 line is still inside the sink's write, counted as \
+             written or write_failed if it returns"
+        );
+        assert_eq!(
+            shutdown_timed_out(t, 4, 0),
+            "backpressure-writer: shutdown timed out after 100ms: 4 lines were not written \
+             (counted as shutdown)"
+        );
     }
 }

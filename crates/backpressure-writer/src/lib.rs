@@ -32,7 +32,8 @@
 //!   [`buffered_lines_limit`](NonBlockingBuilder::buffered_lines_limit) lines or
 //!   [`buffered_bytes_limit`](NonBlockingBuilder::buffered_bytes_limit) bytes (64 MiB by
 //!   default), whichever comes first, and the policy applies to either; keep-level lines
-//!   have room reserved in both. A line longer than the byte bound is dropped at once
+//!   have room reserved on top (a byte reserve of 1/8 of the bound, and a line bound, see
+//!   *Level awareness*). A line longer than the byte bound is dropped at once
 //!   (counted under `newest`, a keep line under `keep_timeout`). Memory follows use: a
 //!   fresh writer holds about 1 KiB, the buffers grow (doubling, never past the bound) as
 //!   lines arrive, and once the worker parks after a burst (`park_after`, 100 ms after the
@@ -42,15 +43,25 @@
 //!   buffers exist, the one producers fill and the one the worker writes from: the lines
 //!   in both together stay within the bound, and each buffer's capacity within it too
 //!   (1.5 times it under `DropOldest`, room to reclaim evicted lines cheaply), so the
-//!   worst case is about twice the bound.
+//!   worst case is about twice the bound. Each buffered line also holds a 24-byte record,
+//!   capped by the line bounds: at most 3/8 of the keep byte reserve for keep lines
+//!   without an explicit `keep_capacity` (`tests/keep_memory.rs`: 131 072 two-byte ERROR
+//!   lines hold 3.3 MiB, and long lines of both classes 72 MiB, the two byte bounds).
 //! - **Level awareness.** Through [`make_writer_for`](tracing_subscriber::fmt::MakeWriter::make_writer_for)
 //!   the writer knows each event's level. Lines at [`keep_level`](NonBlockingBuilder::keep_level)
 //!   (WARN by default) or more severe are never dropped by the overflow policy: they have
-//!   reserved room ([`keep_capacity`](NonBlockingBuilder::keep_capacity)) and wait for room
-//!   up to [`keep_timeout`](NonBlockingBuilder::keep_timeout) (5 ms by default, short enough
-//!   not to stall an async runtime; under [`Overflow::Block`] as long as the policy waits).
+//!   reserved room, bounded by its bytes (1/8 of
+//!   [`buffered_bytes_limit`](NonBlockingBuilder::buffered_bytes_limit), 8 MiB by default),
+//!   not by a share of the line count, unless
+//!   [`keep_capacity`](NonBlockingBuilder::keep_capacity) sets a bound in lines. A keep
+//!   line that finds room never waits, however long the sink stalls (a 64-line queue
+//!   stuck while 20 000 INFO and 200 ERROR arrive writes all 200 once it recovers:
+//!   `tests/keep_reserve.rs`). Only when the room is full does one wait, up to
+//!   [`keep_timeout`](NonBlockingBuilder::keep_timeout) (5 ms by default, short enough
+//!   not to stall an async runtime; under [`Overflow::Block`] as long as the policy waits),
+//!   and then it is dropped, counted under `keep_timeout`.
 //!   Once one has timed out, later ones (and those already waiting) don't wait again until
-//!   the keep backlog has drained to half the reserved room. Context lines flushed ahead of
+//!   the keep backlog has drained to half the reserved room, in lines and in bytes. Context lines flushed ahead of
 //!   an error get a capped share of that room ([`NonBlocking::context_writer`], see
 //!   *Flushed context* below).
 //! - **Losses are visible.** [`NonBlocking::stats`] returns exact counts, by
@@ -70,8 +81,12 @@
 //!   the drop (later lines count as `worker_gone`, so other threads that keep logging can't
 //!   stretch it), flushes and joins, within
 //!   [`shutdown_timeout`](NonBlockingBuilder::shutdown_timeout) (5 s by default). On timeout
-//!   what was not yet handed to the sink is counted under `shutdown` (its number printed on
-//!   stderr) and never written; the chunk inside the sink is counted when its write returns.
+//!   what was not yet handed to the sink is counted under `shutdown` and never written; the
+//!   chunk inside the sink is counted when its write returns. One line on stderr gives both
+//!   numbers, e.g. `backpressure-writer: shutdown timed out after 5s: 0 lines were not
+//!   written (counted as shutdown); 100 lines are still inside the sink's write, counted as
+//!   written or write_failed if it returns` (the part after `;` only when the sink holds
+//!   lines).
 //!   A line counted dropped never appears in the output.
 //!
 //! - **The last lines before a crash.** [`install_panic_flush`] chains a panic hook that

@@ -45,7 +45,8 @@ pub(crate) enum KeepWait {
     /// It waits up to `keep_timeout`.
     Wait,
     /// A keep line timed out, and the keep backlog has not drained to half the reserved
-    /// room since: it is dropped at once. Leaving this state on any progress instead would
+    /// room since, in lines and in bytes (without an explicit `keep_capacity` the bytes
+    /// are what fills): it is dropped at once. Leaving this state on any progress instead would
     /// let a slow sink that frees a slot now and then hold every keep line for the full
     /// timeout, one after the other.
     Stalled,

@@ -30,8 +30,11 @@ pub struct Dropped {
     pub timeout: u64,
     /// A keep-level (WARN/ERROR by default) line that found its reserved room full and
     /// waited its `keep_timeout` in vain, or did not wait: `keep_timeout(0)`, a keep line
-    /// timed out before it and the keep backlog has not drained to half since, or it is
-    /// longer than the keep room in bytes (`Stats::keep_byte_capacity`) and could never fit.
+    /// timed out before it and the keep backlog has not drained to half the room (in lines
+    /// and in bytes) since, or it is longer than the keep room in bytes
+    /// (`Stats::keep_byte_capacity`) and could never fit. A keep line that finds room is
+    /// never counted here: without an explicit `keep_capacity` the room is the byte
+    /// reserve.
     pub keep_timeout: u64,
     /// Queued, or taken by the worker but not yet handed to the sink, when the guard's
     /// shutdown timeout ran out. These lines are never written. (The chunk inside the
@@ -292,8 +295,12 @@ impl LatencySnapshot {
 pub struct Stats {
     /// Lines buffered and not yet written or dropped: queued, or taken by the worker and
     /// being written ([`queued`](Self::queued) + [`in_flight`](Self::in_flight)). Both count
-    /// against the capacity, so `queue_depth <= capacity + keep_capacity`; see
-    /// [Accounting](Self#accounting).
+    /// against the bounds: lines under the policy against `capacity` and `byte_capacity`,
+    /// keep-level lines against `keep_capacity` and `keep_byte_capacity`, so
+    /// `queue_depth <= capacity + keep_capacity` and
+    /// `buffered_bytes <= byte_capacity + keep_byte_capacity`. Without an explicit
+    /// `keep_capacity` the keep lines' bytes bind first for any line of 64 bytes or more
+    /// (see [`keep_capacity`](Self::keep_capacity)); see [Accounting](Self#accounting).
     pub queue_depth: usize,
     /// Lines queued and not yet taken by the worker.
     pub queued: usize,
@@ -307,15 +314,19 @@ pub struct Stats {
     /// The queue's capacity in lines (`buffered_lines_limit`), for lines under the
     /// overflow policy.
     pub capacity: usize,
-    /// Capacity reserved for keep-level lines (`keep_capacity`), on top of `capacity`.
+    /// The bound in lines on keep-level lines, on top of `capacity`: the builder's
+    /// `keep_capacity`, or, when that is not set, one line per 64 bytes of
+    /// [`keep_byte_capacity`](Self::keep_byte_capacity) (131 072 by default), a cap on the
+    /// lines' 24-byte records that lines of ordinary length never reach: their bytes bind
+    /// first.
     pub keep_capacity: usize,
     /// Bytes of the lines in [`queue_depth`](Self::queue_depth): what the byte bounds
     /// limit, `buffered_bytes <= byte_capacity + keep_byte_capacity`.
     pub buffered_bytes: usize,
     /// The bound in bytes on lines under the overflow policy (`buffered_bytes_limit`).
     pub byte_capacity: usize,
-    /// Bytes reserved for keep-level lines, on top of `byte_capacity` (in the proportion
-    /// `keep_capacity` has to `capacity`, at least 1/8 of it).
+    /// Bytes reserved for keep-level lines, on top of `byte_capacity`: 1/8 of it, or with
+    /// an explicit `keep_capacity` the proportion that has to `capacity` if larger.
     pub keep_byte_capacity: usize,
     /// Highest `queue_depth` seen since the writer was built.
     pub high_water: usize,
@@ -324,7 +335,11 @@ pub struct Stats {
     /// Lines handed to the writer (each non-empty `write` call is one line), counted once
     /// they are queued or dropped: a producer still waiting for room is not counted yet.
     pub submitted: u64,
-    /// Lines the sink accepted.
+    /// Submitted lines the sink accepted, each wholly (of a chunk a failed write left
+    /// partly in the output, the lines wholly in it). The writer's own drop-report lines
+    /// are not submitted lines and are not counted here (their bytes are in
+    /// [`bytes_written`](Self::bytes_written)): the output holds these lines plus one line
+    /// per drop report.
     pub lines_written: u64,
     /// Bytes the sink accepted (the writer's own drop-report lines included; those are not
     /// counted in `lines_written`).

@@ -107,5 +107,10 @@ fn the_worker_thread_gets_its_name() {
         .finish(std::io::sink());
     assert!(format!("{guard:?}").contains("my-log-writer"));
     let s = w.stats();
-    assert_eq!((s.capacity, s.keep_capacity), (128_000, 16_000));
+    // Unset, the keep room is bounded by its 8 MiB byte reserve, with one line per 64
+    // bytes of it as the cap on line records.
+    assert_eq!(
+        (s.capacity, s.keep_byte_capacity, s.keep_capacity),
+        (128_000, 8 * 1024 * 1024, 131_072)
+    );
 }

@@ -37,6 +37,8 @@ fn report_follows_the_gap_with_the_exact_count() {
     );
     let s = w.stats();
     assert_eq!(s.lines_written, 4, "the report is not a submitted line");
+    // So the output holds one line more than `lines_written` per report written.
+    assert_eq!(gate.lines().len() as u64, s.lines_written + 1);
     assert_eq!(
         s.bytes_written,
         (0..4).map(|i| line(i).len() as u64).sum::<u64>() + report(6, 0).len() as u64 + 1

@@ -1,5 +1,6 @@
 //! How long a keep-level line may hold its caller: a stall state that lets a slow sink cost
-//! one wait per backlog rather than one per line, and `keep_timeout` zero for never
+//! one wait per backlog rather than one per line (the backlog counts as drained once it is
+//! down to half the keep room, in lines and in bytes), and `keep_timeout` zero for never
 //! waiting. (The default bound against a tokio runtime: tests/keep_runtime.rs.)
 
 mod common;
@@ -58,6 +59,57 @@ fn a_slow_sink_costs_one_keep_wait_per_backlog_not_one_per_line() {
     assert_accounting(&s);
 
     // The backlog drained: the next full queue gets its wait again.
+    gate.open();
+    guard.flush().unwrap();
+    let lines: Vec<String> = gate.lines().iter().map(|l| l[..2].to_owned()).collect();
+    assert_eq!(lines, ["k0", "k1", "k2", "k3", "k5"]);
+    let s = w.stats();
+    assert_eq!((s.lines_written, s.dropped.total()), (5, 2));
+    assert_accounting(&s);
+}
+
+/// The same rule when the keep byte reserve binds (no `keep_capacity` set, so the line
+/// bound is far away): the backlog counts as drained only once it is down to half the
+/// reserve in bytes too. Here the reserve holds four lines' bytes; after one chunk of
+/// progress three are still buffered, more than half: the next keep line that finds no
+/// room is dropped at once instead of waiting again.
+#[test]
+fn the_backlog_rule_counts_bytes_when_the_byte_reserve_binds() {
+    let (gate, sink) = Gate::closed_on_write();
+    let (w, guard) = NonBlockingBuilder::default()
+        .buffered_bytes_limit(8 * 4 * 400 * 1024)
+        .keep_timeout(Duration::from_millis(200))
+        .drop_report(false)
+        .finish(sink);
+    let s = w.stats();
+    assert_eq!(s.keep_byte_capacity, 4 * big("k0").len());
+    assert_eq!(s.keep_capacity, s.keep_byte_capacity / 64);
+    let mut warn = w.keeping();
+    warn.write_all(&big("k0")).unwrap();
+    gate.wait_arrivals(1);
+    for k in ["k1", "k2", "k3"] {
+        warn.write_all(&big(k)).unwrap();
+    }
+    // The reserve's bytes are full: this one waits its timeout and marks the sink stalled.
+    warn.write_all(&big("k4")).unwrap();
+    assert_eq!(w.stats().dropped.keep_timeout, 1);
+
+    // k0 written, k1 and k2 in the sink, k3 taken: 3 of 4 lines' bytes still buffered.
+    gate.permit(1);
+    gate.wait_arrivals(2);
+    warn.write_all(&big("k5")).unwrap(); // the freed bytes
+    let mut late = w.keeping();
+    let writer = thread::spawn(move || late.write_all(&big("k6")).unwrap());
+    wait_until("k6 is settled without waiting", || {
+        let s = w.stats();
+        assert_eq!(s.blocked_producers, 0, "k6 waits again: {s:#?}");
+        s.submitted == 7
+    });
+    writer.join().unwrap();
+    let s = w.stats();
+    assert_eq!(s.dropped.keep_timeout, 2);
+    assert_accounting(&s);
+
     gate.open();
     guard.flush().unwrap();
     let lines: Vec<String> = gate.lines().iter().map(|l| l[..2].to_owned()).collect();

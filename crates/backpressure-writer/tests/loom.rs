@@ -120,6 +120,40 @@ fn keep_lines_waiting_for_room_are_woken() {
     });
 }
 
+/// The same when the keep byte reserve is what is full (no `keep_capacity`: 128 bytes,
+/// room for two lines by count but for one of these 100-byte lines): the waiting line is
+/// woken as the worker frees the bytes, and both get through.
+#[test]
+fn keep_lines_waiting_for_their_byte_reserve_are_woken() {
+    model(|| {
+        let sink = Recorder::default();
+        let (w, guard) = NonBlockingBuilder::default()
+            .buffered_lines_limit(1)
+            .buffered_bytes_limit(1024)
+            .drop_report(false)
+            .finish(sink.clone());
+        let s = w.stats();
+        assert_eq!((s.keep_byte_capacity, s.keep_capacity), (128, 2));
+        let line = |c: u8| {
+            let mut l = vec![c; 99];
+            l.push(b'\n');
+            l
+        };
+        let mut warn = w.keeping();
+        let mut warn2 = w.keeping();
+        let x = line(b'x');
+        let other = loom::thread::spawn(move || warn2.write_all(&x).unwrap());
+        warn.write_all(&line(b'y')).unwrap();
+        other.join().unwrap();
+        guard.flush().unwrap();
+        let s = w.stats();
+        assert_eq!((s.lines_written, s.dropped.total()), (2, 0));
+        assert_accounting(&s);
+        drop(guard);
+        assert_eq!(sink.text().len(), 200);
+    });
+}
+
 /// The guard gives up at once (a 1 ns shutdown timeout) while the worker may be anywhere:
 /// asleep, between chunks, or inside the sink's write. Whatever the interleaving, a line
 /// counted as dropped never reaches the sink, every line in the sink is counted written,

@@ -210,3 +210,78 @@ fn lines_after_the_drop_are_worker_gone() {
     assert_accounting(&s);
     assert_eq!(gate.lines(), ["before"]);
 }
+
+/// Selects the child's part of the stderr test below.
+const CHILD: &str = "BACKPRESSURE_WRITER_SHUTDOWN_CHILD";
+
+/// A shutdown that times out against a stuck sink says on stderr how many lines it gave up
+/// and how many are inside the sink's `write`: first a whole batch of 100 lines in the
+/// sink and nothing else left, then a chunk of two in the sink and four given up behind
+/// it. Run in a child process, whose stderr the parent reads line for line.
+#[test]
+fn a_timed_out_shutdown_says_what_is_inside_the_sink() {
+    const NAME: &str = "a_timed_out_shutdown_says_what_is_inside_the_sink";
+    if std::env::var(CHILD).is_ok() {
+        let (gate, sink) = Gate::closed_on_write();
+        let (mut w, guard) = NonBlockingBuilder::default()
+            .shutdown_timeout(Duration::from_millis(100))
+            .drop_report(false)
+            .finish(sink);
+        w.write_all(b"first\n").unwrap();
+        gate.wait_arrivals(1);
+        for i in 0..100 {
+            w.write_all(line(i).as_bytes()).unwrap();
+        }
+        // "first" passes; the 100 lines go to the sink in one chunk, and stick there.
+        gate.permit(1);
+        gate.wait_arrivals(2);
+        assert_eq!(w.stats().in_sink, 100);
+        drop(guard);
+        let s = w.stats();
+        assert_eq!((s.dropped.shutdown, s.in_sink), (0, 100));
+        gate.open();
+        wait_until("the abandoned worker exits", || !w.stats().worker_alive);
+        assert_eq!(w.stats().lines_written, 101);
+
+        let (gate, sink) = Gate::closed_on_write();
+        let (mut w, guard) = NonBlockingBuilder::default()
+            .shutdown_timeout(Duration::from_millis(100))
+            .drop_report(false)
+            .finish(sink);
+        w.write_all(b"first\n").unwrap();
+        gate.wait_arrivals(1);
+        for i in 0..6 {
+            w.write_all(&big(i)).unwrap();
+        }
+        gate.permit(1);
+        gate.wait_arrivals(2);
+        drop(guard);
+        assert_eq!(w.stats().dropped.shutdown, 4);
+        gate.open();
+        wait_until("the abandoned worker exits", || !w.stats().worker_alive);
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("the test binary runs again");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let messages: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("backpressure-writer: "))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "backpressure-writer: shutdown timed out after 100ms: 0 lines were not written \
+             (counted as shutdown); 100 lines are still inside the sink's write, counted as \
+             written or write_failed if it returns",
+            "backpressure-writer: shutdown timed out after 100ms: 4 lines were not written \
+             (counted as shutdown); 2 lines are still inside the sink's write, counted as \
+             written or write_failed if it returns",
+        ],
+        "{stderr}"
+    );
+}

@@ -243,8 +243,12 @@ pub struct WriterHealth {
     /// of `queue_depth`.
     pub capacity: usize,
     /// `queue_depth / capacity`, in `[0, 1]` (0 when the capacity is 0). Lines under the
-    /// overflow policy fill at most `buffered_lines_limit / capacity` of it (8/9 with the
-    /// default `keep_capacity`); the threshold's default, 0.8, sits below that.
+    /// overflow policy fill at most `buffered_lines_limit / capacity` of it: about half
+    /// with the writer's defaults, whose keep lines are bounded by their byte reserve and
+    /// have a line bound (one per 64 bytes of it) as large as the queue's, so the
+    /// threshold's default, 0.8, is then reached only with keep lines buffered too (and
+    /// [`byte_saturation`](Self::byte_saturation) still watches the bytes). With an
+    /// explicit `keep_capacity` of 1/8 of the queue it is 8/9.
     pub queue_saturation: f64,
     /// Bytes of the buffered lines ([`Stats::buffered_bytes`]).
     pub buffered_bytes: usize,

@@ -466,19 +466,23 @@ fn sleep<'a>(
 }
 
 /// After the worker made progress: keep lines wait for room again once the keep backlog has
-/// halved (see `KeepWait`), and producers
+/// halved, in lines and in bytes (see `KeepWait`), and producers
 /// waiting for room are woken, but only once half the capacity is free again or the batch
 /// is done. Waking them for every chunk would have them refill a few hundred lines and sleep
 /// again, a futex round trip and context switches per chunk, stealing the core the worker
 /// needs to drain the queue: the hysteresis keeps the wake-ups to about two per batch.
 fn settle(shared: &Shared, mut st: MutexGuard<'_, State>, batch_done: bool) {
     let config = &shared.config;
-    if st.keep_occupancy() <= config.keep_capacity / 2 {
+    // Half drained in both bounds: the room the keep lines' byte reserve binds (by
+    // default) or their line bound.
+    let keep_halved = st.keep_occupancy() <= config.keep_capacity / 2
+        && st.keep_bytes() <= config.keep_byte_capacity / 2;
+    if keep_halved {
         st.keep_wait = KeepWait::Wait;
     }
     let wake = (st.policy_waiters > 0
         && (batch_done || st.policy_occupancy() <= config.capacity / 2))
-        || (st.keep_waiters > 0 && (batch_done || st.keep_occupancy() <= config.keep_capacity / 2));
+        || (st.keep_waiters > 0 && (batch_done || keep_halved));
     drop(st);
     if wake {
         shared.room.notify_all();
