@@ -239,16 +239,14 @@ pub struct WriterHealth {
     /// Lines buffered: queued or being written, keep-level lines included
     /// ([`Stats::queue_depth`]).
     pub queue_depth: usize,
-    /// Lines the writer can buffer: `buffered_lines_limit` plus `keep_capacity`, the bound
-    /// of `queue_depth`.
+    /// Lines the overflow policy lets the writer buffer: `buffered_lines_limit`
+    /// ([`Stats::capacity`]). Keep-level lines may be buffered beyond it, in their reserve.
     pub capacity: usize,
-    /// `queue_depth / capacity`, in `[0, 1]` (0 when the capacity is 0). Lines under the
-    /// overflow policy fill at most `buffered_lines_limit / capacity` of it: about half
-    /// with the writer's defaults, whose keep lines are bounded by their byte reserve and
-    /// have a line bound (one per 64 bytes of it) as large as the queue's, so the
-    /// threshold's default, 0.8, is then reached only with keep lines buffered too (and
-    /// [`byte_saturation`](Self::byte_saturation) still watches the bytes). With an
-    /// explicit `keep_capacity` of 1/8 of the queue it is 8/9.
+    /// `queue_depth / capacity`, clamped to `[0, 1]` (0 when the capacity is 0): 1 when
+    /// the room the policy drops from is full. Keep-level lines count in the depth, so
+    /// keep lines taking that room make it read full early; those beyond it sit in their
+    /// own reserve, bounded by bytes, which [`byte_saturation`](Self::byte_saturation)
+    /// watches.
     pub queue_saturation: f64,
     /// Bytes of the buffered lines ([`Stats::buffered_bytes`]).
     pub buffered_bytes: usize,
@@ -331,11 +329,12 @@ impl fmt::Display for HealthReport {
     }
 }
 
-/// The fraction of the writer's room in use: buffered lines (keep-level ones included)
-/// over the room for them (`capacity + keep_capacity`), clamped to `[0, 1]` so that a
-/// hand-made `Stats` cannot push it out.
+/// How full the room the overflow policy drops from is: buffered lines over
+/// `buffered_lines_limit`, clamped to `[0, 1]`. Keep-level lines are counted in the depth
+/// too, so a queue whose keep lines take its room reads full early: the safe side for a
+/// warning. Keep lines beyond it sit in their own reserve, which the byte ratio watches.
 pub(crate) fn saturation(s: &Stats) -> f64 {
-    ratio(s.queue_depth, s.capacity.saturating_add(s.keep_capacity))
+    ratio(s.queue_depth, s.capacity)
 }
 
 /// The fraction of the writer's byte room in use: buffered bytes over
@@ -416,7 +415,7 @@ pub(crate) fn check_writer(
         worker_alive: s.worker_alive,
         since_last_write: s.since_last_write,
         queue_depth: s.queue_depth,
-        capacity: s.capacity.saturating_add(s.keep_capacity),
+        capacity: s.capacity,
         queue_saturation: saturation,
         buffered_bytes: s.buffered_bytes,
         byte_capacity: s.byte_capacity.saturating_add(s.keep_byte_capacity),

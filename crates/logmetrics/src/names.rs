@@ -22,8 +22,8 @@ pub const DEFAULT_TARGET_LABEL: &str = "(default)";
 
 /// Lines buffered: queued, or taken by the worker and being written.
 pub const WRITER_QUEUE_DEPTH: &str = "log_writer_queue_depth";
-/// Lines the writer can buffer (`buffered_lines_limit` plus `keep_capacity`): the bound of
-/// [`WRITER_QUEUE_DEPTH`].
+/// Lines the overflow policy lets the writer buffer (`buffered_lines_limit`); keep-level
+/// lines may be buffered beyond it in their reserve, so [`WRITER_QUEUE_DEPTH`] can pass it.
 pub const WRITER_QUEUE_CAPACITY: &str = "log_writer_queue_capacity";
 /// Highest queue depth seen since the writer was built.
 pub const WRITER_QUEUE_HIGH_WATER: &str = "log_writer_queue_high_water";
@@ -188,10 +188,10 @@ use MetricKind::{Counter, Gauge, Histogram};
 #[rustfmt::skip]
 pub const METRICS: &[MetricDef] = &[
     def(WRITER_QUEUE_DEPTH, Gauge, Some(Unit::Count), BY_NAME, "Lines buffered in the writer: queued, or taken by the worker and being written; keep-level lines included."),
-    def(WRITER_QUEUE_CAPACITY, Gauge, Some(Unit::Count), BY_NAME, "Lines the writer can buffer: buffered_lines_limit plus keep_capacity, the bound of log_writer_queue_depth."),
+    def(WRITER_QUEUE_CAPACITY, Gauge, Some(Unit::Count), BY_NAME, "Lines the overflow policy lets the writer buffer (buffered_lines_limit); keep-level lines may go beyond it into their reserve."),
     def(WRITER_QUEUE_HIGH_WATER, Gauge, Some(Unit::Count), BY_NAME, "Highest queue depth seen since the writer was built."),
     def(WRITER_LINES_SUBMITTED, Counter, Some(Unit::Count), BY_NAME, "Lines handed to the writer."),
-    def(WRITER_LINES_WRITTEN, Counter, Some(Unit::Count), BY_NAME, "Lines the sink accepted."),
+    def(WRITER_LINES_WRITTEN, Counter, Some(Unit::Count), BY_NAME, "Lines the sink accepted whole (the writer's own report lines not included)."),
     def(WRITER_BYTES_WRITTEN, Counter, Some(Unit::Bytes), BY_NAME, "Bytes the sink accepted, the writer's own drop reports included."),
     def(WRITER_LINES_DROPPED, Counter, Some(Unit::Count), BY_NAME_REASON, "Lines the writer gave up on, by reason."),
     def(WRITER_WRITE_ERRORS, Counter, Some(Unit::Count), BY_NAME, "Failed sink operations (a failed batch write or flush, or a sink panic)."),

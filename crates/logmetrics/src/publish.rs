@@ -136,12 +136,11 @@ impl WriterSeries {
 
     pub(crate) fn publish(&mut self, r: &dyn Recorder, s: &Stats) {
         gauge(r, &self.queue_depth, s.queue_depth as f64);
-        // The bound of `queue_depth`, which counts keep-level lines too: their ratio is in [0, 1].
-        gauge(
-            r,
-            &self.capacity,
-            s.capacity.saturating_add(s.keep_capacity) as f64,
-        );
+        // The overflow policy's line bound: `queue_depth / capacity` reads 1 when the room
+        // the policy drops from is full, whatever the keep-level reserve beside it holds
+        // (bounded by its bytes, that reserve has a line bound as large as the queue's,
+        // which would halve the ratio a full queue shows).
+        gauge(r, &self.capacity, s.capacity as f64);
         gauge(r, &self.high_water, s.high_water as f64);
         gauge(r, &self.in_sink, s.in_sink as f64);
         gauge(r, &self.queue_bytes, s.buffered_bytes as f64);

@@ -161,14 +161,17 @@ fn queue_saturation_stays_within_zero_and_one() {
         assert!((0.0..=1.0).contains(&w.queue_saturation), "{w:?}");
         (w.queue_saturation, w.capacity)
     };
-    // A full writer: every policy line and every keep-level line buffered. Dividing by
-    // the policy capacity alone said 1.125.
-    assert_eq!(saturation(9, 8, 1), (1.0, 9));
-    // Policy lines alone fill 8/9 of the room: above the default threshold of 0.8.
-    assert_eq!(saturation(8, 8, 1), (8.0 / 9.0, 9));
-    assert_eq!(saturation(0, 8, 1), (0.0, 9));
+    // A full writer: every policy line and a keep-level line beyond them, clamped.
+    assert_eq!(saturation(9, 8, 1), (1.0, 8));
+    // The policy's room full reads full, however large the keep reserve beside it: with
+    // the writer's defaults that reserve has as many lines as the queue, and a ratio over
+    // both rooms read 0.49 for a full queue, below the default threshold of 0.8.
+    assert_eq!(saturation(8, 8, 1), (1.0, 8));
+    assert_eq!(saturation(128_000, 128_000, 131_072), (1.0, 128_000));
+    assert_eq!(saturation(6, 8, 8), (0.75, 8));
+    assert_eq!(saturation(0, 8, 1), (0.0, 8));
     // A hand-made source cannot push it out of range either.
-    assert_eq!(saturation(100, 8, 1), (1.0, 9));
+    assert_eq!(saturation(100, 8, 1), (1.0, 8));
     assert_eq!(saturation(5, 0, 0), (0.0, 0));
 }
 

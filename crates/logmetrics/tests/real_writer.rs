@@ -106,12 +106,10 @@ fn exact_written_and_dropped_from_a_stalled_writer() {
     assert_eq!(stalled.counter(names::WRITER_LINES_SUBMITTED, APP), 11);
     assert_eq!(stalled.counter(names::WRITER_LINES_WRITTEN, APP), 0);
     assert_eq!(stalled.counter(names::WRITER_LINES_DROPPED, NEWEST), 7);
-    // The bound of the depth: 4 plus the keep-level line bound, which without an explicit
-    // `keep_capacity` is one line per 64 bytes of the 8 MiB keep byte reserve.
-    assert_eq!(
-        stalled.gauge(names::WRITER_QUEUE_CAPACITY, APP),
-        (4 + 131_072) as f64
-    );
+    // The overflow policy's line bound: a queue full of INFO lines reads depth/capacity 1.
+    assert_eq!(stalled.gauge(names::WRITER_QUEUE_CAPACITY, APP), 4.0);
+    assert_eq!(stalled.gauge(names::WRITER_QUEUE_DEPTH, APP), 4.0);
+    assert_eq!(exporter.health().writers[0].queue_saturation, 1.0);
     assert_eq!(stalled.gauge(names::WRITER_WORKER_ALIVE, APP), 1.0);
     // Line 0 is inside the sink's write; lines 0 to 3 ("line N\n", 7 bytes each) are
     // buffered.
