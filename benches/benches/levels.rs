@@ -42,9 +42,12 @@ fn enabled(i: u64) {
     info!(target: "app::db", i, "enabled");
 }
 
+/// Builds one stack's dispatcher.
+type MakeDispatch = Box<dyn Fn() -> Dispatch>;
+
 /// The stacks compared, built fresh for each row (each `Dispatch::new`
 /// rebuilds the callsites' interest for the dispatchers alive).
-fn stacks() -> Vec<(&'static str, Box<dyn Fn() -> Dispatch>)> {
+fn stacks() -> Vec<(&'static str, MakeDispatch)> {
     vec![
         (
             "env_filter_global",
