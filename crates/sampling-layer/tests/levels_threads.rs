@@ -207,3 +207,36 @@ fn concurrent_changes_per_layer_filter() {
 fn concurrent_changes_global_layer() {
     concurrent(false);
 }
+
+/// A timed level returns on the filter's own thread, with no handle call and no event
+/// to apply it (the wait is bounded; nothing asserts how long it took).
+#[test]
+fn the_filters_thread_returns_a_timed_level_by_itself() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let levels = Levels::try_new("info").unwrap();
+    let handle = levels.handle();
+    let dispatch =
+        tracing::Dispatch::new(tracing_subscriber::registry().with(Received.with_filter(levels)));
+    // A second dispatcher, so that tracing-core rebuilds every dispatcher's interest
+    // rather than the rebuilding thread's default only (see the `level` module docs).
+    let _other = tracing::Dispatch::new(tracing_subscriber::registry());
+    tracing::dispatcher::with_default(&dispatch, || {
+        handle
+            .set_target_level_for("app", "debug", Duration::from_millis(20))
+            .unwrap();
+        received();
+        debug!(target: "app", "raised");
+        assert_eq!(received(), 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            debug!(target: "app", "raised until the thread returns it");
+            if received() == 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never returned");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    assert_eq!(handle.stats().reverts, 1);
+    assert_eq!(handle.directives(), "info");
+}
