@@ -127,11 +127,17 @@ fn concurrent(per_layer: bool) {
         .collect();
     let changers: Vec<_> = (0..TARGETS)
         .map(|n| {
-            let (handle, seq, dispatch) = (handle.clone(), seq.clone(), dispatch.clone());
+            let (handle, seq) = (handle.clone(), seq.clone());
             // With one dispatcher in the process, tracing-core rebuilds the
-            // interest through the calling thread's default: change from inside.
+            // interest through the calling thread's default: a per-layer filter
+            // is changed from inside it; a global one knows its dispatcher.
+            let scope = if per_layer {
+                dispatch.clone()
+            } else {
+                tracing::Dispatch::none()
+            };
             std::thread::spawn(move || {
-                tracing::dispatcher::with_default(&dispatch, || {
+                tracing::dispatcher::with_default(&scope, || {
                     let target = format!("c{n}");
                     for round in 1..=ROUNDS {
                         seq[n].fetch_add(1, SeqCst);

@@ -27,7 +27,9 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use tracing_core::{Level, LevelFilter, Metadata};
+use tracing_core::callsite::rebuild_interest_cache;
+use tracing_core::dispatcher::WeakDispatch;
+use tracing_core::{Dispatch, Level, LevelFilter, Metadata};
 
 use super::sites::{Published, Sites};
 use super::table::{check_target, parse_level, Table};
@@ -48,6 +50,9 @@ pub(crate) struct Shared {
     /// directive" check, and the level hint.
     max: AtomicU8,
     clock: Arc<dyn Clock>,
+    /// The dispatcher a global `Levels` was installed in (told by
+    /// `on_register_dispatch`); rebuilds run with it as the default.
+    dispatch: Mutex<Option<WeakDispatch>>,
     edits: Mutex<Edits>,
     wake: Condvar,
     changes: StdAtomicU64,
@@ -107,6 +112,7 @@ impl Shared {
             published: Published::new(table.clone()),
             sites: Sites::new(),
             clock,
+            dispatch: Mutex::new(None),
             edits: Mutex::new(Edits {
                 table,
                 reverts: BTreeMap::new(),
@@ -139,6 +145,11 @@ impl Shared {
     /// at every change).
     pub(crate) fn register(&self, meta: &'static Metadata<'static>) -> bool {
         self.sites.register(meta, &self.published)
+    }
+
+    /// Remembers the dispatcher a global `Levels` is part of.
+    pub(crate) fn told(&self, dispatch: &Dispatch) {
+        *self.dispatch.lock().unwrap_or_else(|e| e.into_inner()) = Some(dispatch.downgrade());
     }
 
     pub(crate) fn max(&self) -> LevelFilter {
@@ -183,7 +194,12 @@ impl Shared {
         self.wake.notify_all();
         drop(edits);
         if changed {
-            rebuild();
+            let dispatch = self
+                .dispatch
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            rebuild(dispatch.and_then(|d| d.upgrade()));
             self.rebuilds.fetch_add(1, StdOrdering::Relaxed);
         }
         result
@@ -201,10 +217,18 @@ impl Shared {
 /// read the older table can store last and leave a callsite stale. Each
 /// rebuild here reads the table after its own change was published, so
 /// whichever runs last stores the newest decisions.
-fn rebuild() {
+///
+/// With one dispatcher in the process, `tracing-core` rebuilds through the
+/// calling thread's default only; a global `Levels` knows its dispatcher and
+/// makes it the default for the rebuild, so a change from any thread (or the
+/// return thread) reaches it.
+fn rebuild(dispatch: Option<Dispatch>) {
     static REBUILD: Mutex<()> = Mutex::new(());
     let _one = REBUILD.lock().unwrap_or_else(|e| e.into_inner());
-    tracing_core::callsite::rebuild_interest_cache();
+    match dispatch {
+        Some(d) => tracing_core::dispatcher::with_default(&d, rebuild_interest_cache),
+        None => rebuild_interest_cache(),
+    }
 }
 
 /// Starts the thread that applies returns on time; `false` if it could not

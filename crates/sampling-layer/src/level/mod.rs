@@ -51,10 +51,12 @@
 //!
 //! Rebuilds reach every dispatcher `tracing-core` knows, except in one case:
 //! when the only dispatcher in the process is a scoped one (`with_default`),
-//! `tracing-core` rebuilds through the *calling thread's* default. There,
-//! call the handle from a thread inside that dispatcher (a timed change's
-//! own return then waits for such a call). A global default, or more than
-//! one dispatcher, has no such limit.
+//! `tracing-core` rebuilds through the *calling thread's* default. A global
+//! `Levels` is told its dispatcher and rebuilds with it as the default, so
+//! it has no such limit; a per-layer one is not told, so there call the
+//! handle from a thread inside that dispatcher (a timed change's own return
+//! then waits for such a call). A global default, or more than one
+//! dispatcher, has no such limit either.
 //!
 //! # What it accepts
 //!
@@ -197,6 +199,10 @@ impl<S: Subscriber> Filter<S> for Levels {
 }
 
 impl<S: Subscriber> Layer<S> for Levels {
+    fn on_register_dispatch(&self, subscriber: &tracing_core::Dispatch) {
+        self.shared.told(subscriber);
+    }
+
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
         self.interest(meta)
     }
