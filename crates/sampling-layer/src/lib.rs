@@ -404,8 +404,9 @@
 //!
 //! Levels change the same way, per target and with an expiry, through
 //! [`level::Levels`] and its [`LevelHandle`](level::LevelHandle) (no
-//! `reload::Layer`, no lock on the event path); [`level::set_target`] sets a
-//! level and a rate or budget with one `target=level@limit` item.
+//! `reload::Layer`; decided per callsite, no lock on a callsite's events);
+//! [`level::set_target`] sets a level and a rate or budget with one
+//! `target=level@limit` item.
 //!
 //! # `log` records
 //!
