@@ -316,3 +316,25 @@ fn one_item_sets_a_level_and_a_budget_for_a_while() {
     assert_eq!(lh.directives(), "info,lib=warn");
     assert_eq!(sh.directives(), "0.1,app::ws[hb]=1%,app::db=1/100");
 }
+
+#[test]
+fn a_budget_the_sampler_refuses_leaves_the_level_alone() {
+    let levels = Levels::try_new("info").unwrap();
+    let sampler = SamplingFilter::builder()
+        .mode(sampling_layer::Mode::Consistent {
+            field: "request_id".into(),
+        })
+        .parse("0.1")
+        .unwrap();
+    let (lh, sh) = (levels.handle(), sampler.handle());
+    let e = level::set_target(&lh, &sh, "app::db=debug@200/s", None).unwrap_err();
+    assert_eq!(e.kind(), &ParseErrorKind::BudgetInConsistentMode);
+    assert_eq!(
+        (lh.directives(), sh.directives()),
+        ("info".into(), "0.1".into())
+    );
+    // A rate is fine there.
+    level::set_target(&lh, &sh, "app::db=debug@0.5", None).unwrap();
+    assert_eq!(lh.directives(), "info,app::db=debug");
+    assert_eq!(sh.directives(), "0.1,app::db=0.5");
+}

@@ -20,8 +20,12 @@ use crate::handle::SamplingHandle;
 /// With `expiry`, both changes return at its end to what they replaced (the
 /// sampler's and the levels' timed changes; the level's return runs on the
 /// levels' clock, the rate's on the sampler's, so give both the same clock).
-/// Both parts are checked before either changes; span and field filters
-/// are refused as by [`Levels`](super::Levels).
+/// The item is parsed, and the level's target checked, before either
+/// changes; the sampler then applies the rate (and may refuse it: a budget in
+/// consistent mode), and only then is the level set, so a refused rate leaves
+/// both as they were. (A level refused after that, for being the 4 097th
+/// target, leaves the rate set.) Span and field filters are refused as by
+/// [`Levels`](super::Levels).
 ///
 /// A raised level with a budget: `DEBUG` for `app::db` for ten minutes, at
 /// most 200 of its sampled-level lines a second (budgets need a sampler that
