@@ -205,6 +205,12 @@ impl Shared {
         result
     }
 
+    /// The table as it stands, without applying what is due (for `Debug`,
+    /// which must not rebuild the interest cache from wherever it is called).
+    pub(crate) fn shown(&self) -> String {
+        self.lock_edits().table.to_string()
+    }
+
     fn next_due(&self) -> Option<Duration> {
         self.lock_edits().reverts.values().map(|r| r.at).min()
     }
@@ -272,7 +278,7 @@ pub struct LevelHandle {
 impl fmt::Debug for LevelHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LevelHandle")
-            .field("directives", &self.directives())
+            .field("directives", &self.shared.shown())
             .finish()
     }
 }

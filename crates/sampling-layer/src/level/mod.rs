@@ -115,7 +115,7 @@ pub struct Levels {
 impl fmt::Debug for Levels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Levels")
-            .field("directives", &self.handle().directives())
+            .field("directives", &self.shared.shown())
             .finish()
     }
 }
