@@ -12,6 +12,8 @@ use std::{error::Error, fmt, sync::Arc};
 pub struct ParseError {
     directive: String,
     kind: ParseErrorKind,
+    /// Refused by the run-time level parser (`level::Levels`), not the sampler's.
+    levels: bool,
     source: Option<Arc<dyn Error + Send + Sync>>,
 }
 
@@ -83,6 +85,17 @@ pub enum ParseErrorKind {
     InvalidCapture(String),
     /// More than 64 distinct capture items in one set.
     TooManyCaptures,
+    /// A run-time level directive (`level::Levels`) with an empty target
+    /// (`=debug`).
+    EmptyTarget,
+    /// A run-time level directive with a span or field filter
+    /// (`target[span{field=v}]=level`, `[{field}]=level`): those match per
+    /// span and stay with an `EnvFilter`.
+    SpanFilterInLevels,
+    /// A run-time level directive that names a target and no level (`app`;
+    /// `EnvFilter` reads it as `app=trace`, which a typo of a level would
+    /// turn into).
+    TargetWithoutLevel(String),
 }
 
 impl ParseError {
@@ -90,8 +103,15 @@ impl ParseError {
         ParseError {
             directive: directive.to_owned(),
             kind,
+            levels: false,
             source: None,
         }
+    }
+
+    /// An error of the run-time level parser: its message says "level directive".
+    pub(crate) fn in_levels(mut self) -> Self {
+        self.levels = true;
+        self
     }
 
     #[cfg_attr(not(feature = "env-filter"), allow(dead_code))] // only the splitter wraps
@@ -175,7 +195,7 @@ impl fmt::Display for ParseErrorKind {
             ),
             TooManyLevelDirectives => write!(
                 f,
-                "more than {} level directives for EnvFilter",
+                "more than {} level directives",
                 crate::limits::MAX_LEVEL_DIRECTIVES
             ),
             InvalidBudget(b) => write!(
@@ -193,6 +213,19 @@ impl fmt::Display for ParseErrorKind {
                  use a rate, or the deterministic or probabilistic mode",
             ),
             EnvFilter => f.write_str("EnvFilter refused it"),
+            EmptyTarget => {
+                f.write_str("the target before `=` is empty (write `target=level`, or a level alone for the default)")
+            }
+            SpanFilterInLevels => f.write_str(
+                "span and field filters (`target[span{field=value}]=level`) are not run-time \
+                 levels: keep them in an EnvFilter layered beside the levels, and change \
+                 plain `target=level` directives here",
+            ),
+            TargetWithoutLevel(t) => write!(
+                f,
+                "`{t}` is neither a level (trace, debug, info, warn, error, off) nor \
+                 `target=level` (write `{t}=trace` to enable every level of a target)"
+            ),
             BudgetWithKeyExtractor(policy) => write!(
                 f,
                 "a budget cannot be combined with a key extractor ({policy}): it would \
@@ -205,12 +238,15 @@ impl fmt::Display for ParseErrorKind {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
+            _ if self.levels && self.directive.is_empty() => {
+                write!(f, "level directives refused: {}", self.kind)
+            }
             ParseErrorKind::TooLong(_) | ParseErrorKind::TooManyTargets
                 if self.directive.is_empty() =>
             {
                 write!(f, "directive string refused: {}", self.kind)
             }
-            ParseErrorKind::EnvFilter => {
+            _ if self.levels || self.kind == ParseErrorKind::EnvFilter => {
                 write!(
                     f,
                     "invalid level directive `{}`: {}",

@@ -453,6 +453,12 @@
 //! read on the sampled-out path). [`directives`](SamplingHandle::directives)
 //! reads the set back as a string that builds the same set.
 //!
+//! Levels change the same way, per target and with an expiry, through
+//! [`level::Levels`] and its [`LevelHandle`](level::LevelHandle) (no
+//! `reload::Layer`; decided per callsite, no lock on a callsite's events);
+//! [`level::set_target`] sets a level and a rate or budget with one
+//! `target=level@limit` item.
+//!
 //! # `log` records
 //!
 //! Records of the `log` crate bridged by `tracing-log`'s `LogTracer` arrive
@@ -623,6 +629,7 @@ mod filter;
 mod handle;
 mod keys;
 mod ledger;
+pub mod level;
 mod limits;
 mod log_bridge;
 #[cfg(all(test, sampling_layer_loom))]

@@ -4,13 +4,13 @@
 
 #[cfg(sampling_layer_loom)]
 pub(crate) use loom::sync::atomic::{
-    fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+    fence, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 #[cfg(sampling_layer_loom)]
 pub(crate) use loom::sync::Mutex;
 #[cfg(not(sampling_layer_loom))]
 pub(crate) use std::sync::atomic::{
-    fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+    fence, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 #[cfg(not(sampling_layer_loom))]
 pub(crate) use std::sync::Mutex;

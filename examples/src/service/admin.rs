@@ -7,12 +7,16 @@
 //! | `PUT /admin/sampling` | replaces the **whole** directive set with the body |
 //! | `PUT /admin/sampling/{target}` | sets one target's rate (the body), `?for=10m` for a while |
 //! | `DELETE /admin/sampling/{target}` | removes one target's directive |
-//! | `GET`, `PUT /admin/level` | reads, reloads the `RUST_LOG` filter |
+//! | `GET /admin/level` | the levels (a string `PUT` takes back) and the pending returns |
+//! | `PUT /admin/level` | replaces the **whole** level set with the body |
+//! | `PUT /admin/level/{target}` | sets one target's level (the body), `?for=10m` for a while |
+//! | `DELETE /admin/level/{target}` | removes one target's level |
 //! | `POST /admin/flush` | flushes the file writer and publishes the figures |
 //!
 //! `{target}` is a directive's left-hand side, percent-encoded as a path segment:
 //! `app::db` as is, `app::db[key]` as `app::db%5Bkey%5D`, `[key]` (a key under any target)
-//! as `%5Bkey%5D`, and the bare default rate as [`DEFAULT_TARGET`]. Bodies are bounded to
+//! as `%5Bkey%5D`, and the bare default rate (or level) as [`DEFAULT_TARGET`]. Levels take
+//! plain targets only (no `[...]`). Bodies are bounded to
 //! [`ADMIN_BODY_LIMIT`]. Like the scrape, admin calls log nothing.
 
 use std::sync::Arc;
@@ -25,11 +29,10 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use backpressure_writer::{NonBlocking, WorkerGuard};
 use logmetrics::Exporter;
+use sampling_layer::level::LevelHandle;
 use sampling_layer::SamplingHandle;
 use serde::Deserialize;
 use serde_json::{json, Value};
-
-use super::telemetry::LevelHandle;
 
 /// The largest admin request body. A directive string is a few hundred bytes; anything
 /// near this is a mistake or an attack, refused with 413 before it is parsed.
@@ -47,7 +50,7 @@ pub const MAX_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 pub struct AdminState {
     /// The file's sampler.
     pub sampling: SamplingHandle,
-    /// `RUST_LOG`.
+    /// `RUST_LOG`: the run-time levels.
     pub levels: LevelHandle,
     /// The file writer, for its figures.
     pub file: NonBlocking,
@@ -68,6 +71,10 @@ pub fn admin(state: AdminState) -> Router {
             put(put_target).delete(delete_target),
         )
         .route("/admin/level", get(get_level).put(put_level))
+        .route(
+            "/admin/level/{target}",
+            put(put_level_target).delete(delete_level_target),
+        )
         .route("/admin/flush", post(flush))
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
         .with_state(state)
@@ -207,14 +214,70 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-async fn get_level(State(state): State<AdminState>) -> Json<Value> {
-    Json(json!({ "directives": state.levels.current() }))
+/// The levels (round-trippable: `PUT` them back, or give them to `RUST_LOG`) and the
+/// timed changes still to return, earliest first.
+fn level_json(levels: &LevelHandle) -> Value {
+    let pending: Vec<Value> = levels
+        .pending()
+        .iter()
+        .map(|p| {
+            json!({
+                "target": p.target,
+                "level": p.level.to_string().to_lowercase(),
+                "restore": p.restore.map(|l| l.to_string().to_lowercase()),
+                "due_in_ms": p.due_in.as_millis() as u64,
+            })
+        })
+        .collect();
+    json!({ "directives": levels.directives(), "pending": pending })
 }
 
+async fn get_level(State(state): State<AdminState>) -> Json<Value> {
+    Json(level_json(&state.levels))
+}
+
+/// Replaces the whole level set with the body and cancels every pending return. On error
+/// nothing changes.
 async fn put_level(State(state): State<AdminState>, body: String) -> Response {
-    match state.levels.set(body.trim()) {
-        Ok(()) => Json(json!({ "directives": state.levels.current() })).into_response(),
-        Err(e) => bad_request(e),
+    match state.levels.set_directives(body.trim()) {
+        Ok(()) => Json(level_json(&state.levels)).into_response(),
+        Err(e) => bad_request(format_args!("level: {e}")),
+    }
+}
+
+/// Sets one target's level (the body: `debug`, `info`, ...), leaving the others; with
+/// `?for=` it returns by itself.
+async fn put_level_target(
+    State(state): State<AdminState>,
+    Path(target): Path<String>,
+    Query(params): Query<TargetParams>,
+    body: String,
+) -> Response {
+    let (target, level) = (selector(&target), body.trim());
+    let set = match params.for_.as_deref().map(parse_duration) {
+        None => state.levels.set_target_level(target, level),
+        Some(Ok(d)) => state.levels.set_target_level_for(target, level, d),
+        Some(Err(e)) => return bad_request(format_args!("for: {e}")),
+    };
+    match set {
+        Ok(()) => Json(level_json(&state.levels)).into_response(),
+        Err(e) => bad_request(format_args!("level: {e}")),
+    }
+}
+
+/// Removes one target's level: its events fall to the next matching one. 404 if it had
+/// none.
+async fn delete_level_target(
+    State(state): State<AdminState>,
+    Path(target): Path<String>,
+) -> Response {
+    match state.levels.remove_target_level(selector(&target)) {
+        Ok(true) => Json(level_json(&state.levels)).into_response(),
+        Ok(false) => {
+            let body = json!({ "error": format!("level: no level for {target:?}") });
+            (StatusCode::NOT_FOUND, Json(body)).into_response()
+        }
+        Err(e) => bad_request(format_args!("level: {e}")),
     }
 }
 

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use sampling_layer::level::Levels;
 use sampling_layer::{otel, Mode, SamplingFilter};
 use tracing_subscriber::filter::{Directive, EnvFilter};
 
@@ -55,8 +56,9 @@ impl std::error::Error for ConfigError {}
 /// The three filters of the pipeline, parsed and checked.
 #[derive(Debug)]
 pub struct Filters {
-    /// `RUST_LOG`: the levels of everything, reloadable through `/admin/level`.
-    pub levels: EnvFilter,
+    /// `RUST_LOG`: the levels of everything, changed per target at run time through
+    /// `/admin/level` (`target=level` directives and a default level).
+    pub levels: Levels,
     /// `RUST_LOG_SAMPLE`: what the JSON file keeps of the sampled levels.
     pub sampler: SamplingFilter,
     /// The stdout layer's own levels (within `RUST_LOG`'s).
@@ -75,7 +77,7 @@ impl Filters {
             Keys::RequestId | Keys::FollowTrace => DEFAULT_RATES,
         });
         Ok(Filters {
-            levels: parse_levels(RUST_LOG, levels_or_default(rust_log.as_deref()))?,
+            levels: parse_run_time_levels(RUST_LOG, levels_or_default(rust_log.as_deref()))?,
             sampler: parse_rates_with(RUST_LOG_SAMPLE, rates, keys)?,
             stdout: parse_levels("--stdout-log", stdout_levels)?,
         })
@@ -89,7 +91,7 @@ impl Filters {
         stdout_levels: &str,
     ) -> Result<Filters, ConfigError> {
         Ok(Filters {
-            levels: parse_levels(RUST_LOG, levels_or_default(rust_log))?,
+            levels: parse_run_time_levels(RUST_LOG, levels_or_default(rust_log))?,
             sampler: parse_rates(RUST_LOG_SAMPLE, rust_log_sample.unwrap_or(DEFAULT_RATES))?,
             stdout: parse_levels("--stdout-log", stdout_levels)?,
         })
@@ -138,6 +140,17 @@ pub fn parse_levels(source: &str, value: &str) -> Result<EnvFilter, ConfigError>
         source: source.to_owned(),
         directive: value.to_owned(),
         reason: e.to_string(),
+    })
+}
+
+/// The run-time levels from `value`: `target=level` items and a default level. Span and
+/// field filters (`target[span{field=v}]=level`) are refused with what to do instead: they
+/// are decided per span, which run-time levels leave to an `EnvFilter`.
+pub fn parse_run_time_levels(source: &str, value: &str) -> Result<Levels, ConfigError> {
+    Levels::try_new(value).map_err(|e| ConfigError {
+        source: source.to_owned(),
+        directive: e.directive().to_owned(),
+        reason: e.kind().to_string(),
     })
 }
 

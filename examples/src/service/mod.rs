@@ -1,7 +1,7 @@
 //! An axum service logging through the whole pipeline, written to be copied:
 //! `cargo run --release --example service -- --help`.
 //!
-//! - **Levels and rates** from `RUST_LOG` (an `EnvFilter` behind `reload`) and
+//! - **Levels and rates** from `RUST_LOG` (run-time levels, `sampling_layer::level`) and
 //!   `RUST_LOG_SAMPLE` (a consistent sampler keyed on the `request_id` span field, or with
 //!   `--sampling per-event` one that decides per callsite and takes budgets such as
 //!   `app::handlers=200/s`); a bad value stops start-up with an error naming the variable
@@ -15,7 +15,7 @@
 //! - **`log`-crate events** of a dependency ([`legacy_dep`]) bridged by `tracing-log`.
 //! - **Routes** ([`routes`]): `/work` (instrumented), `/metrics` and `/ready` on the app's
 //!   listener; ([`admin`]) `/admin/sampling` (whole set, or `/admin/sampling/{target}` one
-//!   target, optionally for a while), `/admin/level` and `/admin/flush` on a second
+//!   target, optionally for a while), `/admin/level` (the same for levels) and `/admin/flush` on a second
 //!   listener, bound to loopback by default, with bodies bounded to 64 KiB.
 //! - **A panic hook** that logs a panic as an ERROR line and flushes the writers before
 //!   the process goes on (or aborts).
@@ -53,7 +53,7 @@ use self::telemetry::{Outcome, Settings, Telemetry};
 /// What `--help` says after the flags: the two variables that are not flags.
 const ENVIRONMENT_HELP: &str = "\
 Environment:
-  RUST_LOG         levels of everything (EnvFilter syntax) [default: info]
+  RUST_LOG         levels of everything (target=level, a default level) [default: info]
   RUST_LOG_SAMPLE  the file's sampling directives (sampling-layer syntax); empty: keep
                    every line [default: app::handlers=0.25,legacy_dep=0.1,+{request_id};
                    with --sampling per-event: app::handlers=200/s,legacy_dep=0.1,+{request_id}]

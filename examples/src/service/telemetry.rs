@@ -18,10 +18,11 @@ use logmetrics::{names, Exporter, ExporterGuard};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use sampling_layer::level::LevelHandle;
 use sampling_layer::{Annotated, CaptureWriter, SamplingHandle};
-use tracing_subscriber::{filter::filter_fn, fmt as tfmt, prelude::*, reload, EnvFilter};
+use tracing_subscriber::{filter::filter_fn, fmt as tfmt, prelude::*};
 
-use super::filters::{parse_levels, ConfigError, Filters};
+use super::filters::Filters;
 
 /// The file name of the JSON log: `service.<date>.jsonl` (and `-<hour>` when hourly).
 pub const FILE_PREFIX: &str = "service";
@@ -57,7 +58,7 @@ pub struct Telemetry {
     stdout_guard: WorkerGuard,
     /// Run-time rates of the file's sampler.
     pub sampling: SamplingHandle,
-    /// Run-time levels (`RUST_LOG`).
+    /// Run-time levels (`RUST_LOG`), per target and for a while.
     pub levels: LevelHandle,
     /// The thread that publishes the figures; dropping it stops the thread.
     pub exporter: ExporterGuard,
@@ -120,8 +121,10 @@ impl Telemetry {
             .with_writer(stdout.clone())
             .with_filter(filters.stdout);
         // `RUST_LOG` is the outermost layer, so it rejects an event before the sampler
-        // counts it (the sampler's docs ask for dynamic filters first).
-        let (levels, reload_handle) = reload::Layer::new(filters.levels);
+        // counts it (the sampler's docs ask for dynamic filters first). A global layer
+        // decided per callsite: a change rebuilds the interest once, no lock per event.
+        let levels_handle = filters.levels.handle();
+        let levels = filters.levels;
         // Spans only: events stay logs, in the file, rather than span events too.
         let otel_layer = settings.tracer_provider.as_ref().map(|p| {
             tracing_opentelemetry::layer()
@@ -138,7 +141,7 @@ impl Telemetry {
         // target with tracing-subscriber's `tracing-log` feature).
         tracing_log::LogTracer::init()?;
 
-        let levels = LevelHandle::new(reload_handle);
+        let levels = levels_handle;
 
         // `/metrics` is served by the app's own router: install the recorder without its
         // HTTP listener. The writer's latency histograms get the writer's own buckets.
@@ -237,50 +240,5 @@ impl fmt::Display for Outcome {
                 Err(e) => format!("{e:?}"),
             }
         )
-    }
-}
-
-type Reload = dyn Fn(EnvFilter) -> Result<(), reload::Error> + Send + Sync;
-type Current = dyn Fn() -> Option<String> + Send + Sync;
-
-/// Changes `RUST_LOG`'s filter at run time. Wraps `reload::Handle`, whose type names the
-/// whole subscriber stack, so that the routes do not have to.
-#[derive(Clone)]
-pub struct LevelHandle {
-    reload: Arc<Reload>,
-    current: Arc<Current>,
-}
-
-impl fmt::Debug for LevelHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LevelHandle")
-            .field("current", &(self.current)())
-            .finish()
-    }
-}
-
-impl LevelHandle {
-    fn new<S: 'static>(handle: reload::Handle<EnvFilter, S>) -> LevelHandle {
-        let current = handle.clone();
-        LevelHandle {
-            reload: Arc::new(move |f| handle.reload(f)),
-            current: Arc::new(move || current.with_current(|f| f.to_string()).ok()),
-        }
-    }
-
-    /// The current directives (`EnvFilter`'s `Display`), `None` if the subscriber is gone.
-    pub fn current(&self) -> Option<String> {
-        (self.current)()
-    }
-
-    /// Replaces the levels with `directives`, checked as at start-up; on error nothing
-    /// changes. `reload` rebuilds the callsite interest cache, so it is not for a hot loop.
-    pub fn set(&self, directives: &str) -> Result<(), ConfigError> {
-        let filter = parse_levels("level", directives)?;
-        (self.reload)(filter).map_err(|e| ConfigError {
-            source: "level".to_owned(),
-            directive: directives.to_owned(),
-            reason: e.to_string(),
-        })
     }
 }

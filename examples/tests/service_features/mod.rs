@@ -107,3 +107,127 @@ fn help_names_the_variables_and_their_defaults() {
         assert!(help.contains(flag.as_str()), "{flag}");
     }
 }
+
+/// `/admin/level/{target}` raises one target's level, `?for=` makes it return by itself
+/// (the pending return is listed until then), and hostile input is refused by name with
+/// nothing changed.
+#[test]
+fn a_level_raised_per_target_for_a_while_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start(dir.path(), "app::handlers=1,legacy_dep=0");
+    let (app, admin) = (service.app, service.admin);
+    let get = |id: &str| {
+        let path = "/work?key=1";
+        assert_eq!(http(app, "GET", path, &[("x-request-id", id)], b"").0, 200);
+    };
+    let levels = || -> Value {
+        serde_json::from_str(&http(admin, "GET", "/admin/level", &[], b"").1).unwrap()
+    };
+    get("before");
+    let path = "/admin/level/app::handlers?for=1s";
+    let (status, body) = http(admin, "PUT", path, &[], b"debug");
+    assert_eq!(status, 200, "{body}");
+    let shown: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(shown["directives"], "info,app::handlers=debug");
+    let pending = &shown["pending"][0];
+    assert_eq!(
+        (&pending["target"], &pending["level"]),
+        (&"app::handlers".into(), &"debug".into())
+    );
+    assert_eq!(pending["restore"], Value::Null);
+    assert!(pending["due_in_ms"].as_u64().unwrap() <= 1000, "{pending}");
+    get("raised");
+    // Another target, without expiry, stays.
+    let (status, body) = http(admin, "PUT", "/admin/level/legacy_dep", &[], b"warn");
+    assert_eq!(status, 200, "{body}");
+
+    // Hostile input: each refused with what is wrong, nothing changed.
+    let refused: [(&str, &str, &[u8], &str); 6] = [
+        (
+            "PUT",
+            "/admin/level/app::handlers?for=soon",
+            b"debug",
+            "for:",
+        ),
+        (
+            "PUT",
+            "/admin/level/app::handlers?for=9999h",
+            b"debug",
+            "longer than",
+        ),
+        (
+            "PUT",
+            "/admin/level/app::handlers?for=0s",
+            b"debug",
+            "positive",
+        ),
+        (
+            "PUT",
+            "/admin/level/app::handlers",
+            b"verbose",
+            "`verbose` is not a level",
+        ),
+        (
+            "PUT",
+            "/admin/level/app%5Bspan%5D",
+            b"debug",
+            "span and field filters",
+        ),
+        (
+            "PUT",
+            "/admin/level",
+            b"info,=debug",
+            "target before `=` is empty",
+        ),
+    ];
+    for (method, path, body, says) in refused {
+        let (status, text) = http(admin, method, path, &[], body);
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(text.contains(says), "{path}: {text}");
+    }
+    let huge = vec![b'd'; 1 << 20];
+    assert_eq!(http(admin, "PUT", "/admin/level/app", &[], &huge).0, 413);
+    assert_eq!(
+        http(admin, "DELETE", "/admin/level/nothing", &[], b"").0,
+        404
+    );
+    assert_eq!(
+        levels()["directives"],
+        "info,app::handlers=debug,legacy_dep=warn"
+    );
+
+    // The return runs on the service's own clock: wait for it (bounded), then the
+    // handlers' DEBUG lines stop again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while levels()["pending"]
+        .as_array()
+        .is_some_and(|p| !p.is_empty())
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", levels());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(levels()["directives"], "info,legacy_dep=warn");
+    get("returned");
+    let (status, stopped) = service.stop("-TERM");
+    assert!(
+        status.success() && stopped.ends_with("flush=ok"),
+        "{stopped}"
+    );
+
+    let file = read_file(dir.path());
+    let debug_lines = |id: &str| {
+        file.iter()
+            .filter(|l| l["span"]["request_id"] == id && l["target"] == routes::TARGET)
+            .filter(|l| level_of(l) == "DEBUG")
+            .count()
+    };
+    let steps = routes::STEPS as usize;
+    assert_eq!(
+        [
+            debug_lines("before"),
+            debug_lines("raised"),
+            debug_lines("returned")
+        ],
+        [0, steps, 0]
+    );
+}
