@@ -307,7 +307,7 @@ fn items(n: usize, item: impl Fn(usize) -> String) -> String {
     (0..n).map(item).collect::<Vec<_>>().join(",")
 }
 
-/// Parsing is linear and bounded (issue 8): the largest strings accepted, as an
+/// Parsing is linear and bounded: the largest strings accepted, as an
 /// admin endpoint calling `set_directives` would pass them.
 fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");

@@ -95,9 +95,9 @@ pub struct SamplingFilterBuilder {
     budget_clock: Arc<dyn Clock>,
     budget_initial_rate: f64,
     pressure: Option<Pressure>,
-    // capture (issue 12)
+    // error-triggered capture
     capture: CaptureBuilder,
-    // Key-extractor hook (issue 15).
+    // The key extractor, if one is set.
     extractor: Option<KeyExtractor>,
     clock: Option<Arc<dyn Clock>>,
     recent_interval: Duration,
@@ -482,7 +482,7 @@ impl SamplingFilterBuilder {
             breaker,
             budgets: Budgets::new(self.budget_interval, self.budget_clock, initial),
             pressure: self.pressure.map(PressureState::new),
-            extractor: self.extractor, // key-extractor hook (issue 15)
+            extractor: self.extractor,
             clock: self
                 .clock
                 .unwrap_or_else(|| Arc::new(SystemClock::default())),
@@ -491,9 +491,9 @@ impl SamplingFilterBuilder {
     }
 
     fn build(mut self, set: DirectiveSet) -> Result<SamplingFilter, BuildError> {
-        let capture = std::mem::take(&mut self.capture).validate()?; // capture (issue 12)
+        let capture = std::mem::take(&mut self.capture).validate()?; // error-triggered capture
         let mut sampler = Sampler::new(self.settings()?, set, SamplingFilter::recognise)?;
-        sampler.capture.configure(capture); // capture (issue 12)
+        sampler.capture.configure(capture); // error-triggered capture
         Ok(SamplingFilter::from_sampler(sampler))
     }
 }
@@ -559,7 +559,7 @@ pub fn split_directives(s: &str) -> Result<(EnvFilter, SamplingFilter), ParseErr
         .map_err(defaults_are_valid)
 }
 
-/// capture (issue 12): the capture settings as given, checked in `build`.
+/// Capture: the capture settings as given, checked in `build`.
 #[derive(Debug, Clone, Default)]
 struct CaptureBuilder {
     specs: Vec<(Option<String>, Option<String>)>,

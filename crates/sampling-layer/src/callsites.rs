@@ -32,7 +32,7 @@ pub(crate) struct CallsiteState {
     pub(crate) rule: RuleCache,
     /// The callsite key's position and figures (see [`Counts`]).
     pub(crate) counts: Counts,
-    /// Budget hook: the callsite key's estimate (see `budget`).
+    /// For budgets: the callsite key's estimate (see `budget`).
     pub(crate) budget: BudgetCell,
     /// The `sample_key` field, if this callsite has one.
     pub(crate) key_field: Option<Field>,

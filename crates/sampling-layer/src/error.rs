@@ -80,7 +80,7 @@ pub enum ParseErrorKind {
     /// (the trace decides; a budget would drop logs of traces the policy keeps).
     /// The policy's name is the field.
     BudgetWithKeyExtractor(String),
-    // capture (issue 12): the `+span{field}` item.
+    // Capture: the `+span{field}` item.
     /// `+…` that is not `+name`, `+{field}` or `+name{field}` (the text after `+`).
     InvalidCapture(String),
     /// More than 64 distinct capture items in one set.

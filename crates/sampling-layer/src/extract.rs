@@ -1,4 +1,4 @@
-//! The key-extractor hook: decide by the trace an event belongs to, read from
+//! Key extractors: decide by the trace an event belongs to, read from
 //! the thread's current context by a user closure, instead of by a field or
 //! the callsite.
 //!
@@ -175,8 +175,8 @@ pub(crate) fn trace_id_ratio_keeps(trace_id: &[u8; 16], p: f64) -> bool {
 }
 
 /// The one place where directives that contradict an extractor are refused
-/// (`Sampler::install`, so at build and in `set_directives`). Budget hook
-/// (issue 11): `has_budget` says whether the set `directives` has a budget.
+/// (`Sampler::install`, so at build and in `set_directives`). For
+/// budgets: `has_budget` says whether the set `directives` has a budget.
 pub(crate) fn check_settings(
     extractor: Option<&KeyExtractor>,
     has_budget: bool,

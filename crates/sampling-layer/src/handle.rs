@@ -160,7 +160,7 @@ impl SamplingHandle {
     }
 
     /// Figures of context capture (see [`CaptureStats`](crate::CaptureStats)).
-    // capture (issue 12)
+    // error-triggered capture
     pub fn capture_stats(&self) -> crate::CaptureStats {
         self.sampler.capture.stats()
     }

@@ -66,7 +66,7 @@ const BINS: usize = 64;
 pub(crate) struct KeyEntry {
     pub(crate) rule: RuleCache,
     pub(crate) counts: Counts,
-    /// Budget hook: the key's estimate (see `budget`).
+    /// For budgets: the key's estimate (see `budget`).
     pub(crate) budget: BudgetCell,
     touched: AtomicU64,
     /// The callsite the entry was made from (its target) and the key's own

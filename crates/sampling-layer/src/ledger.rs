@@ -56,7 +56,7 @@ pub(crate) struct Ledger {
     order: VecDeque<(u64, u64)>,
     seq: u64,
     forgotten: u64,
-    /// Trigger hook: events ever moved here from a word (never decreases;
+    /// For the breaker's triggers: events ever moved here from a word (never decreases;
     /// with the words' own figures, every sampled-level event seen).
     pub(crate) moved: u64,
 }

@@ -70,7 +70,7 @@ pub(crate) fn is_log_callsite(meta: &Metadata<'_>) -> bool {
 pub(crate) struct LogSite {
     pub(crate) rule: RuleCache,
     pub(crate) counts: Counts,
-    /// Budget hook: the site's estimate (see `budget`).
+    /// For budgets: the site's estimate (see `budget`).
     pub(crate) budget: crate::budget::BudgetCell,
     pub(crate) target: Box<str>,
 }

@@ -104,7 +104,7 @@ pub struct SamplingStats {
     /// The length of the interval `TargetStats::recent_seen` covers
     /// ([`recent_interval`](crate::SamplingFilterBuilder::recent_interval)).
     pub recent_interval: std::time::Duration,
-    // capture (issue 12)
+    // error-triggered capture
     /// Context capture's figures (all zero without capture).
     pub capture: crate::CaptureStats,
 }

@@ -202,7 +202,7 @@ fn limits_hold_for_the_combined_string() {
     assert!(split_directives(&many[..4096].join(",")).is_ok());
 }
 
-/// Issue 14: one target means the same on both sides. EnvFilter's `app`
+/// One target means the same on both sides. EnvFilter's `app`
 /// matches `apple`; so does the sampler's.
 #[test]
 fn a_target_matches_the_same_events_in_both_halves() {

@@ -84,7 +84,7 @@ pub(crate) fn check_item(item: &str, rate: &str) -> Result<(), ParseError> {
         Item::Sample(s) if s.level.is_none() => Ok(()),
         Item::Sample(_) => Err(err(ParseErrorKind::NotARate(rate.trim().to_owned()))),
         Item::Level(l) => Err(err(super::level_item_error(l))),
-        // capture (issue 12): a `+…` item is not a rate.
+        // Capture: a `+…` item is not a rate.
         Item::Capture(_) => Err(err(ParseErrorKind::NotARate(rate.trim().to_owned()))),
     }
 }

@@ -33,7 +33,7 @@ pub(crate) enum Item<'a> {
     Sample(Sample<'a>),
     /// `EnvFilter`'s: a level, a target, a span or field filter, as written.
     Level(&'a str),
-    // capture (issue 12)
+    // error-triggered capture
     /// The sampler's `+name`, `+{field}` or `+name{field}`: which spans
     /// capture context (the text after `+`, already checked).
     Capture(&'a str),
@@ -117,7 +117,7 @@ fn is_ours(value: &str) -> bool {
 /// `EnvFilter` owns, whether or not it is valid there: the split helper hands
 /// it over, the sampler's own parser turns it into [`level_item_error`].
 pub(crate) fn parse_item(item: &str) -> Result<Item<'_>, ParseErrorKind> {
-    // capture (issue 12): no target starts with `+`, nor any `EnvFilter` form.
+    // Capture: no target starts with `+`, nor any `EnvFilter` form.
     if let Some(rest) = item.strip_prefix('+') {
         crate::capture::CaptureSpec::parse(rest)?;
         return Ok(Item::Capture(rest));
@@ -149,7 +149,7 @@ pub(crate) fn parse_item(item: &str) -> Result<Item<'_>, ParseErrorKind> {
         Some((level, rate)) => (Some(parse_level(level.trim())?), rate),
         None => (None, value),
     };
-    // Budget hook: `N/s` or `N/min` (a unit, not digits, after the `/`).
+    // For budgets: `N/s` or `N/min` (a unit, not digits, after the `/`).
     if let Some(budget) = Budget::parse(rate) {
         if key.is_some() {
             return Err(ParseErrorKind::BudgetOnKey);

@@ -46,7 +46,7 @@ mod work {
     pub(super) fn tick() {}
 }
 
-/// capture (issue 12): at most this many distinct `+…` items in one set
+/// Capture: at most this many distinct `+…` items in one set
 /// (each span's creation checks them all).
 const MAX_CAPTURES: usize = 64;
 
@@ -78,7 +78,7 @@ pub(crate) struct DirectiveSet {
     keys: HashMap<(usize, u64), Rate>,
     /// The items as given (bad ones skipped), comma-joined.
     source: String,
-    /// capture (issue 12): the `+…` items, each once, in order.
+    /// Capture: the `+…` items, each once, in order.
     captures: Vec<CaptureSpec>,
 }
 
@@ -114,7 +114,7 @@ impl DirectiveSet {
             let parsed = match parse_item(item) {
                 Ok(Item::Sample(sample)) => set.add(sample),
                 Ok(Item::Level(l)) => Err(level_item_error(l)),
-                Ok(Item::Capture(c)) => set.add_capture(c), // capture (issue 12)
+                Ok(Item::Capture(c)) => set.add_capture(c), // error-triggered capture
                 Err(kind) => Err(kind),
             };
             match parsed {
@@ -290,7 +290,7 @@ impl DirectiveSet {
     }
 
     /// The directives as given (bad ones skipped), comma-joined.
-    /// capture (issue 12): the span kinds that capture context.
+    /// Capture: the span kinds that capture context.
     pub(crate) fn captures(&self) -> &[CaptureSpec] {
         &self.captures
     }

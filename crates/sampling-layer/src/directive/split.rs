@@ -31,7 +31,7 @@ pub(crate) fn split(s: &str) -> Result<(String, String), ParseError> {
         }
         let err = |kind| ParseError::new(item, kind);
         match parse_item(item).map_err(err)? {
-            // capture (issue 12): the sampler's, as written.
+            // Capture: the sampler's, as written.
             Item::Capture(_) => push(&mut sample, format_args!("{item}")),
             Item::Level(level) => {
                 env_items += 1;
@@ -55,7 +55,7 @@ pub(crate) fn split(s: &str) -> Result<(String, String), ParseError> {
                         None => push(&mut env, format_args!("{level}")),
                     }
                 }
-                // Budget hook: `N/s` goes through as written, in place of a rate.
+                // For budgets: `N/s` goes through as written, in place of a rate.
                 let rate: &dyn std::fmt::Display = match &x.budget {
                     Some(b) => b,
                     None => &x.rate,

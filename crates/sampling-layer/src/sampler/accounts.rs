@@ -54,10 +54,10 @@ pub(crate) struct Installed {
     pub(crate) generation: u64,
     pub(crate) set: DirectiveSet,
     pub(crate) buckets: HashMap<String, usize>,
-    /// Budget hook: per stats bucket of a label with a budget (shared with
+    /// For budgets: per stats bucket of a label with a budget (shared with
     /// the next set if it leaves that budget as it is).
     pub(crate) budgets: HashMap<usize, Arc<TargetBudget>>,
-    /// Pressure hook: the scale sampled rates are multiplied by.
+    /// For pressure: the scale sampled rates are multiplied by.
     pub(crate) scale: Arc<Scale>,
 }
 
@@ -74,7 +74,7 @@ impl Installed {
     }
 
     pub(crate) fn rule(&self, target: &str, key_hash: Option<u64>) -> Rule {
-        // Budget hook: a key resolved here is new to its rule; it starts
+        // For budgets: a key resolved here is new to its rule; it starts
         // within its target's allowance (see `budget`).
         self.rule_with(target, key_hash, TargetBudget::start_rate)
     }
@@ -145,7 +145,7 @@ impl Sampler {
     /// Makes `set` the current directives; takes effect from the next event.
     /// Costs one pass over the callsites and the live keys.
     pub(crate) fn install(&self, set: DirectiveSet) -> Result<(), ParseError> {
-        // Budget hook: refused where they cannot be defined.
+        // For budgets: refused where they cannot be defined.
         if matches!(self.mode, crate::mode::Mode::Consistent { .. }) {
             if let Some((label, b)) = set.budgets().next() {
                 let item = if label.is_empty() {
@@ -159,8 +159,8 @@ impl Sampler {
                 ));
             }
         }
-        // Key-extractor hook (issue 15), the one refusal point for builds and
-        // `set_directives` alike. Budget hook (issue 11): pass
+        // The key extractor: the one refusal point for builds and
+        // `set_directives` alike. For budgets: pass
         // `set.budgets().next().is_some()` for `false`.
         crate::extract::check_settings(
             self.extractor.as_ref(),
@@ -201,7 +201,7 @@ impl Sampler {
                 (bucket, target)
             })
             .collect();
-        self.capture.set_directive_specs(set.captures()); // capture (issue 12)
+        self.capture.set_directive_specs(set.captures()); // error-triggered capture
         let new = Arc::new(Installed {
             generation,
             set,
@@ -290,7 +290,7 @@ impl Sampler {
             if cache.current().0 == 0 {
                 let rule = inst.rule(target, None);
                 if cache.publish(inst.generation, rule, |_| {}) {
-                    crate::budget::start(counts, rule, self.seed); // Budget hook
+                    crate::budget::start(counts, rule, self.seed);
                 }
             }
             if let Some(rule) = cache.get(inst.generation) {
@@ -321,7 +321,7 @@ impl Sampler {
                 }
                 let rule = inst.rule(meta.target(), Some(key_hash));
                 if e.rule.publish(inst.generation, rule, |_| {}) {
-                    crate::budget::start(&e.counts, rule, self.seed); // Budget hook
+                    crate::budget::start(&e.counts, rule, self.seed);
                 }
                 true
             });
@@ -456,7 +456,7 @@ impl Sampler {
             forgotten_targets,
             targets,
             recent_interval: self.timed.interval(),
-            capture: self.capture.stats(), // capture (issue 12)
+            capture: self.capture.stats(), // error-triggered capture
         }
     }
 }
@@ -473,7 +473,7 @@ fn settle(
     target: &str,
     key_hash: Option<u64>,
 ) -> Rule {
-    // Budget hook: what leaves a budget key's word here counts in its next
+    // For budgets: what leaves a budget key's word here counts in its next
     // estimate (the adjustment reads the word's figures).
     let moved = |rule: Rule, ledger: &mut Ledger| {
         let taken = counts.take();

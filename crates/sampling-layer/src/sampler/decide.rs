@@ -75,7 +75,7 @@ impl Sampler {
             return true;
         }
         if !matches!(self.mode, Mode::Deterministic)
-            || self.extractor.is_some() // key-extractor hook: decided in `count`
+            || self.extractor.is_some() // a key extractor decides in `count`
             || self.breaker.as_ref().is_some_and(|b| level <= b.level)
         {
             return self.decide_early_at(meta, cs);
@@ -133,7 +133,7 @@ impl Sampler {
             match self.count(rule, bypass, &cs.counts, &mut || None) {
                 Some((keep, tick)) => {
                     if tick {
-                        self.on_time(); // Budget and pressure hook
+                        self.on_time(); // budgets' and pressure's timed duties
                     }
                     break keep;
                 }
@@ -144,7 +144,7 @@ impl Sampler {
             self.set_pending(meta, rule, bypass);
             self.after_keep();
             if rule.is_budget() || self.pressure.is_some() {
-                self.on_kept(rule, bypass != 0); // Budget and pressure hook
+                self.on_kept(rule, bypass != 0); // budgets' and pressure's timed duties
             }
         }
         keep
@@ -157,7 +157,7 @@ impl Sampler {
         self.set_pending(meta, rule, 0);
         self.after_keep();
         if rule.is_budget() || self.pressure.is_some() {
-            self.on_kept(rule, false); // Budget and pressure hook
+            self.on_kept(rule, false); // budgets' and pressure's timed duties
         }
         true
     }
@@ -242,14 +242,14 @@ impl Sampler {
             None => self.settle_callsite(cs, false),
         };
 
-        // Key-extractor hook: no per-key positions when the trace decides.
+        // With a key extractor: no per-key positions when the trace decides.
         let deterministic = matches!(self.mode, Mode::Deterministic) && self.extractor.is_none();
         let consistent = matches!(self.mode, Mode::Consistent { .. });
         // Per-key state only where a key changes something: a `[key]` directive
         // may apply, or a deterministic position must be kept per key. Rates 1
         // and 0 need no position, so they keep no per-key state.
         let cs_rate = cs_rule.rate();
-        // Budget hook: a budget shares out per key, so every key is tracked.
+        // For budgets: a budget shares out per key, so every key is tracked.
         let needs_key = cs.key_field.is_some()
             && (cs_rule.key_rules()
                 || cs_rule.is_budget()
@@ -324,7 +324,7 @@ impl Sampler {
         };
         if tick {
             // Outside the key's shard lock: the adjustment visits every shard.
-            self.on_time(); // Budget and pressure hook
+            self.on_time(); // budgets' and pressure's timed duties
         }
         if keep {
             self.kept(event, rule, bypass);
@@ -352,7 +352,7 @@ impl Sampler {
         if bypass != 0 {
             return counts.count_ticked(None, true);
         }
-        // Key-extractor hook: the trace decides, also at rate 1 (a trace
+        // With a key extractor: the trace decides, also at rate 1 (a trace
         // that is not sampled drops the event under `FollowTrace`), at the
         // directive rate: pressure does not thin the logs of a trace the
         // policy keeps (nor may a budget), or they would not line up with
@@ -416,7 +416,7 @@ impl Sampler {
             match self.count(rule, bypass, counts, value_hash) {
                 Some((keep, tick)) => {
                     if tick {
-                        self.on_time(); // Budget and pressure hook
+                        self.on_time(); // budgets' and pressure's timed duties
                     }
                     break keep;
                 }
@@ -438,7 +438,7 @@ impl Sampler {
         annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
         self.after_keep();
         if rule.is_budget() || self.pressure.is_some() {
-            self.on_kept(rule, bypass != 0); // Budget and pressure hook
+            self.on_kept(rule, bypass != 0); // budgets' and pressure's timed duties
         }
     }
 }

@@ -69,11 +69,11 @@ pub(crate) struct Settings {
     pub(crate) seed: u64,
     pub(crate) max_keys: usize,
     pub(crate) breaker: Option<BreakerState>,
-    /// Budget hook: the adjustment's interval and clock.
+    /// For budgets: the adjustment's interval and clock.
     pub(crate) budgets: Budgets,
-    /// Pressure hook: the signal and the scale, if wired.
+    /// For pressure: the signal and the scale, if wired.
     pub(crate) pressure: Option<PressureState>,
-    /// Key-extractor hook (issue 15).
+    /// The key extractor, if one is set.
     pub(crate) extractor: Option<KeyExtractor>,
     /// For expiring changes and recent figures (the breaker has its own).
     pub(crate) clock: Arc<dyn Clock>,
@@ -97,18 +97,18 @@ pub(crate) struct Sampler {
     /// takes this lock, and so does a snapshot (see [`accounts`]).
     pub(crate) ledger: Mutex<Ledger>,
     pub(crate) breaker: Option<BreakerState>,
-    /// Budget hook: the adjustment's clock and schedule.
+    /// For budgets: the adjustment's clock and schedule.
     pub(crate) budgets: Budgets,
-    /// Pressure hook: the signal and the scale, if wired.
+    /// For pressure: the signal and the scale, if wired.
     pub(crate) pressure: Option<PressureState>,
     /// Where the breaker's notices go.
     pub(crate) notices: NoticeRoute,
-    /// Key-extractor hook (issue 15): decides events inside a trace; the
+    /// With a key extractor: decides events inside a trace; the
     /// mode decides the others (see `decide::count`).
     pub(crate) extractor: Option<KeyExtractor>,
     /// Edits, expiring changes and recent figures.
     pub(crate) timed: Timed,
-    // capture (issue 12): per-span buffers of sampled-out lines.
+    // Capture: per-span buffers of sampled-out lines.
     pub(crate) capture: Capture,
 }
 
@@ -164,7 +164,7 @@ impl Sampler {
             notices: NoticeRoute::new(recognise),
             extractor,
             timed: Timed::new(clock, recent_interval),
-            capture: Capture::default(), // capture (issue 12)
+            capture: Capture::default(), // error-triggered capture
         };
         sampler.install(set)?;
         Ok(sampler)
