@@ -171,15 +171,18 @@ impl Sampler {
         self.pressure.as_ref().map_or(rate, |p| p.scale.apply(rate))
     }
 
-    /// The rate a kept event under `rule` was kept at: the rule's, except
-    /// for an event outside any trace under a key extractor with pressure,
-    /// which the scale thinned too. Costs a second call of the extractor's
-    /// closure on a kept event, only with both wired.
+    /// The probability a kept event under `rule` had of being kept (1: kept
+    /// whole): the rule's rate; under a key extractor, inside a trace what
+    /// its policy says (the head sampler's probability included), outside
+    /// one the rate under the pressure scale. Calls the extractor's closure
+    /// a second time on a kept event, only with an extractor.
     #[inline]
-    fn kept_rate(&self, rule: Rule) -> Rate {
-        match (&self.extractor, &self.pressure) {
-            (Some(x), Some(_)) if !x.in_trace() => self.outside_trace_rate(rule.rate()),
-            _ => rule.rate(),
+    fn kept_rate(&self, rule: Rule) -> f64 {
+        match &self.extractor {
+            Some(x) => x
+                .kept_probability(rule.rate())
+                .unwrap_or_else(|| self.outside_trace_rate(rule.rate()).as_f64()),
+            None => rule.rate().as_f64(),
         }
     }
 
@@ -187,11 +190,7 @@ impl Sampler {
     #[inline]
     fn set_pending(&self, meta: &Metadata<'_>, rule: Rule, bypass: u64) {
         let rate = self.kept_rate(rule);
-        annotate::set_pending(
-            self.id(),
-            meta,
-            (bypass == 0 && !rate.is_one()).then(|| rate.as_f64()),
-        );
+        annotate::set_pending(self.id(), meta, (bypass == 0 && rate < 1.0).then_some(rate));
     }
 
     /// Whether to keep `event`. `span_hash` finds the consistent field's hash on
@@ -414,8 +413,11 @@ impl Sampler {
     /// (expiring changes, budgets and pressure).
     fn kept(&self, event: &Event<'_>, rule: Rule, bypass: u64) {
         let rate = self.kept_rate(rule);
-        let sampled = bypass == 0 && !rate.is_one();
-        annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
+        annotate::set(
+            self.id(),
+            event,
+            (bypass == 0 && rate < 1.0).then_some(rate),
+        );
         self.after_keep();
         if rule.is_budget() || self.pressure.is_some() {
             self.on_kept(rule); // Budget and pressure hook
