@@ -115,6 +115,8 @@
 
 use opentelemetry::{trace::TraceContextExt, Context};
 
+pub mod logs;
+
 use crate::extract::{KeyExtractor, TraceKey, TracePolicy};
 
 /// The trace of the current OpenTelemetry context, if its span context is
