@@ -77,7 +77,8 @@
 //!   [`SamplingFilterBuilder::split`], one string for `EnvFilter` and the
 //!   sampler. Without it the crate does not build tracing-subscriber's
 //!   `env-filter` (and its regex engine).
-//! - `opentelemetry` (off by default): the `otel` module (see above).
+//! - `opentelemetry` (off by default): the `otel` module (see above), and
+//!   `otel::logs`, the sample rate on the OpenTelemetry log bridge's records.
 //!
 //! The crate asks tracing-subscriber for `registry` (per-layer filters, span
 //! lookups) and `fmt` ([`Annotated`], the capture writer) and nothing else.
