@@ -196,7 +196,7 @@ fn follow_trace_weights_include_the_head_probability() {
 }
 
 /// Under a spec head sampler, `follow_trace` thins with the head's own test,
-/// so a log rate below 1/256 keeps the traces a sampler at that rate keeps.
+/// so a log rate below 1/257 keeps the traces a sampler at that rate keeps.
 /// With the legacy test it kept none at all here: that test keeps small
 /// values of the trace id's low bits, the head large ones.
 #[test]
@@ -214,7 +214,7 @@ fn follow_trace_thins_a_spec_head_s_traces_with_its_test() {
 /// `otel::probability()` at the head's rate keeps the logs of exactly the
 /// traces the head kept, at 1/4 and at 0.1 (the head's `th:e666`, as
 /// opentelemetry-go rounds it); a lower rate keeps a subset. The legacy
-/// policy at the same rates keeps other traces (none of the same below 1/256).
+/// policy at the same rates keeps other traces (none of the same at 1/512).
 #[test]
 fn probability_keeps_the_traces_a_spec_head_keeps() {
     for (rate, t, th) in [
@@ -237,7 +237,8 @@ fn probability_keeps_the_traces_a_spec_head_keeps() {
     assert_eq!(kept, at_or_above(N, MAX - MAX / 8));
     assert!(eighth.lines("app").iter().all(|l| l.2 == Some(0.125)));
 
-    // Below 1/256 the two algorithms keep disjoint sets.
+    // At 1/512 the two algorithms keep disjoint sets (legacy: R < 2^56/2;
+    // the specification: R ≥ (1 − 1/512) · 2^56).
     let spec = Service::new(otel::probability(), "1/512");
     let legacy = Service::new(otel::trace_id_ratio(), "1/512");
     for svc in [&spec, &legacy] {
