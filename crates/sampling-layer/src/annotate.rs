@@ -51,16 +51,6 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
-    /// The text exporters write.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Reason::Rate => "rate",
-            Reason::Trace => "trace",
-            Reason::Bypass => "bypass",
-            Reason::Whole => "whole",
-        }
-    }
-
     /// `Rate` for a rate below one, `Whole` for none.
     fn of(rate: Option<f64>) -> Reason {
         if rate.is_some() {

@@ -126,7 +126,7 @@ impl<L: Logger> Logger for RateLogger<L> {
             if bits != 0 {
                 record.add_attribute(SAMPLE_RATE, f64::from_bits(bits));
             }
-            record.add_attribute(SAMPLE_REASON, reason.as_str());
+            record.add_attribute(SAMPLE_REASON, reason_text(reason));
         }
         self.inner.emit(record);
     }
@@ -161,6 +161,16 @@ impl<B> RateLayer<B> {
     pub fn for_sampler(mut self, sampler: &SamplingHandle) -> Self {
         self.sampler = Some((sampler.id(), sampler.sampler.clone()));
         self
+    }
+}
+
+/// [`SAMPLE_REASON`]'s value.
+fn reason_text(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Rate => "rate",
+        Reason::Trace => "trace",
+        Reason::Bypass => "bypass",
+        Reason::Whole => "whole",
     }
 }
 
