@@ -7,7 +7,8 @@
 //! - both again under a budget (`app=1000/s`) instead of a rate;
 //! - an event disabled by level, with and without the sampler in the stack;
 //! - a sampled-out event keyed on the OpenTelemetry trace (`otel::follow_trace`,
-//!   `otel::trace_id_ratio`) vs a callsite-keyed one, in the same stack and span;
+//!   `otel::trace_id_ratio`, `otel::probability`) vs a callsite-keyed one, in the
+//!   same stack and span;
 //! - one key hammered from one thread vs from two threads at once;
 //! - parsing (`set_directives`, `split_directives`) of the largest strings
 //!   accepted, and refusing one with too many targets;
@@ -176,7 +177,7 @@ fn otel_keyed(c: &mut Criterion) {
     let provider = SdkTracerProvider::builder()
         .with_sampler(Sampler::AlwaysOff)
         .build();
-    let rows: [(&str, Option<KeyExtractor>); 3] = [
+    let rows: [(&str, Option<KeyExtractor>); 4] = [
         ("otel/sampled_out_callsite_key_rate_0.001_in_span", None),
         (
             "otel/sampled_out_follow_trace_unsampled_trace",
@@ -185,6 +186,10 @@ fn otel_keyed(c: &mut Criterion) {
         (
             "otel/sampled_out_trace_id_ratio_0.001",
             Some(otel::trace_id_ratio()),
+        ),
+        (
+            "otel/sampled_out_probability_0.001",
+            Some(otel::probability()),
         ),
     ];
     for (name, extractor) in rows {
@@ -206,11 +211,13 @@ fn otel_keyed(c: &mut Criterion) {
         tracing::dispatcher::with_default(&dispatch, || {
             let span = tracing::info_span!("request");
             let _entered = span.enter();
-            // A trace the ratio keeps at 1/1000 keeps every event: check that
-            // this one is dropped, as the row's name says.
+            // A trace either test keeps at 1/1000 keeps every event: check
+            // that this one is dropped by both, as the rows' names say.
             let kept = otel::current_trace().map(|t| {
                 let low = u64::from_be_bytes(t.trace_id()[8..].try_into().unwrap());
-                (low >> 1) < (0.001 * (1u64 << 63) as f64) as u64
+                let spec = sampling_layer::probability::Threshold::from_probability(0.001)
+                    .is_some_and(|th| th.keeps(t.randomness()));
+                (low >> 1) < (0.001 * (1u64 << 63) as f64) as u64 || spec
             });
             assert_eq!(kept, Some(false), "an unsampled, dropped trace");
             c.bench_function(name, |b| b.iter(|| info!(target: "app", n = 1, "event")));

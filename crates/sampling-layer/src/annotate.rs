@@ -23,13 +23,42 @@ use std::sync::Arc;
 /// the last slot is shared and a bound formatter may find nothing).
 const SLOTS: usize = 4;
 
-/// (sampler, event address, metadata address, rate as f64 bits); rate 0 = none.
-type Entry = (usize, usize, usize, u64);
+/// (sampler, event address, metadata address, rate as f64 bits, reason);
+/// rate 0 = none.
+type Entry = (usize, usize, usize, u64, Reason);
 
 thread_local! {
     static KEPT: [Cell<Entry>; SLOTS] = const {
-        [const { Cell::new((0, 0, 0, 0)) }; SLOTS]
+        [const { Cell::new((0, 0, 0, 0, Reason::Whole)) }; SLOTS]
     };
+}
+
+/// Why a sampler kept an event, for exporters that record it beside the rate
+/// (`otel::logs`); one byte beside each entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// Kept by its rate below one (a draw, a position, a budget's or the
+    /// pressure scale's rate): the rate is its weight.
+    Rate,
+    /// Decided by its trace (a key extractor's policy).
+    Trace,
+    /// Kept whole because sampling was bypassed (switched off at run time,
+    /// or the breaker is open).
+    Bypass,
+    /// Kept whole by a rule at rate 1, or no rate of this sampler applies
+    /// (a combinator's other side kept it).
+    Whole,
+}
+
+impl Reason {
+    /// `Rate` for a rate below one, `Whole` for none.
+    fn of(rate: Option<f64>) -> Reason {
+        if rate.is_some() {
+            Reason::Rate
+        } else {
+            Reason::Whole
+        }
+    }
 }
 
 fn tag(event: &Event<'_>) -> (usize, usize) {
@@ -47,17 +76,23 @@ thread_local! {
     /// metadata address, rate bits), picked up by `adopt_pending` in
     /// `event_enabled`. One slot per sampler, so several samplers in one stack
     /// do not take each other's decisions.
-    static PENDING: Cell<[(usize, usize, u64); PENDING_SLOTS]> =
-        const { Cell::new([(0, 0, 0); PENDING_SLOTS]) };
+    static PENDING: Cell<[(usize, usize, u64, Reason); PENDING_SLOTS]> =
+        const { Cell::new([(0, 0, 0, Reason::Whole); PENDING_SLOTS]) };
 }
 
 /// Records a keep decision `sampler` made from `meta` alone.
 #[inline]
-pub(crate) fn set_pending(sampler: usize, meta: &tracing_core::Metadata<'_>, rate: Option<f64>) {
+pub(crate) fn set_pending(
+    sampler: usize,
+    meta: &tracing_core::Metadata<'_>,
+    rate: Option<f64>,
+    reason: Reason,
+) {
     let entry = (
         sampler,
         meta as *const _ as usize,
         rate.map_or(0, f64::to_bits),
+        reason,
     );
     let _ = PENDING.try_with(|c| {
         let mut slots = c.get();
@@ -83,16 +118,16 @@ pub(crate) fn adopt_pending(sampler: usize, event: &Event<'_>) -> bool {
         .try_with(|c| {
             let mut slots = c.get();
             let i = slots.iter().position(|s| s.0 == sampler && s.1 == meta)?;
-            let bits = slots[i].2;
-            slots[i] = (0, 0, 0);
+            let (bits, reason) = (slots[i].2, slots[i].3);
+            slots[i] = (0, 0, 0, Reason::Whole);
             c.set(slots);
-            Some((bits != 0).then(|| f64::from_bits(bits)))
+            Some(((bits != 0).then(|| f64::from_bits(bits)), reason))
         })
         .ok()
         .flatten();
     match taken {
-        Some(rate) => {
-            set(sampler, event, rate);
+        Some((rate, reason)) => {
+            set_as(sampler, event, rate, reason);
             true
         }
         None => false,
@@ -108,7 +143,7 @@ pub(crate) fn clear_pending(sampler: usize, meta: &tracing_core::Metadata<'_>) {
     let _ = PENDING.try_with(|c| {
         let mut slots = c.get();
         if let Some(i) = slots.iter().position(|s| s.0 == sampler && s.1 == meta) {
-            slots[i] = (0, 0, 0);
+            slots[i] = (0, 0, 0, Reason::Whole);
             c.set(slots);
         }
     });
@@ -122,8 +157,14 @@ pub(crate) fn clear_pending(sampler: usize, meta: &tracing_core::Metadata<'_>) {
 /// overwritten; with more samplers than slots the oldest entry falls off.
 #[inline]
 pub(crate) fn set(sampler: usize, event: &Event<'_>, rate: Option<f64>) {
+    set_as(sampler, event, rate, Reason::of(rate));
+}
+
+/// [`set`] with the reason the sampler kept the event for.
+#[inline]
+pub(crate) fn set_as(sampler: usize, event: &Event<'_>, rate: Option<f64>, reason: Reason) {
     let (e, m) = tag(event);
-    let mut carry = (sampler, e, m, rate.map_or(0, f64::to_bits));
+    let mut carry = (sampler, e, m, rate.map_or(0, f64::to_bits), reason);
     let _ = KEPT.try_with(|slots| {
         for slot in slots {
             let old = slot.replace(carry);
@@ -137,11 +178,23 @@ pub(crate) fn set(sampler: usize, event: &Event<'_>, rate: Option<f64>) {
 
 /// The rate `sampler` kept `event` at, if below one.
 fn rate_of(sampler: usize, event: &Event<'_>) -> Option<f64> {
+    decision(Some(sampler), event).and_then(|(rate, _)| rate)
+}
+
+/// What `sampler` (with `None`, the sampler that decided `event` last)
+/// recorded for `event`: its rate if below one, and why it kept it; `None`
+/// if it recorded nothing (a level that is never sampled, or another
+/// sampler's event).
+pub(crate) fn decision(sampler: Option<usize>, event: &Event<'_>) -> Option<(Option<f64>, Reason)> {
     let (e, m) = tag(event);
     KEPT.try_with(|slots| {
-        slots.iter().map(Cell::get).find_map(|(s, le, lm, bits)| {
-            (s == sampler && le == e && lm == m && bits != 0).then(|| f64::from_bits(bits))
-        })
+        slots
+            .iter()
+            .map(Cell::get)
+            .find(|&(s, le, lm, _, _)| {
+                s != 0 && sampler.is_none_or(|id| id == s) && le == e && lm == m
+            })
+            .map(|(_, _, _, bits, reason)| ((bits != 0).then(|| f64::from_bits(bits)), reason))
     })
     .ok()
     .flatten()
@@ -152,16 +205,7 @@ fn rate_of(sampler: usize, event: &Event<'_>) -> Option<f64> {
 /// the layer: bind the formatter with
 /// [`Annotated::for_sampler`](crate::Annotated::for_sampler).
 pub fn sample_rate(event: &Event<'_>) -> Option<f64> {
-    let (e, m) = tag(event);
-    KEPT.try_with(|slots| {
-        slots
-            .iter()
-            .map(Cell::get)
-            .find(|&(s, le, lm, _)| s != 0 && le == e && lm == m)
-            .and_then(|(_, _, _, bits)| (bits != 0).then(|| f64::from_bits(bits)))
-    })
-    .ok()
-    .flatten()
+    decision(None, event).and_then(|(rate, _)| rate)
 }
 
 /// A [`FormatEvent`] wrapper that adds the sample rate to events kept at a rate

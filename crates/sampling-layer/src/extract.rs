@@ -7,26 +7,56 @@
 //! OpenTelemetry version, or any other tracing system, can plug in. The
 //! `opentelemetry` feature's `otel` module is one such closure.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{ParseError, ParseErrorKind};
+use crate::probability::{self, Threshold};
 use crate::rate::Rate;
 
 /// The trace an event belongs to, as a [`KeyExtractor`]'s closure reads it
 /// from the current context: its trace id (the W3C 16 bytes, big-endian, as
-/// OpenTelemetry's `TraceId::to_bytes`) and whether the trace is sampled
-/// (the `sampled` trace flag).
+/// OpenTelemetry's `TraceId::to_bytes`), whether the trace is sampled (the
+/// `sampled` trace flag), and what the `ot` entry of its W3C `tracestate`
+/// says, if the closure passes it on ([`with_ot`](Self::with_ot)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TraceKey {
     trace_id: [u8; 16],
     sampled: bool,
+    /// `rv`, or `NONE`.
+    rv: u64,
+    /// `th` as read (consistency is checked by `head_threshold`), or `NONE`.
+    th: u64,
 }
+
+/// No value: both fields hold 56-bit numbers.
+const NONE: u64 = u64::MAX;
 
 impl TraceKey {
     /// A trace id (16 bytes, big-endian) and its sampled flag.
     pub const fn new(trace_id: [u8; 16], sampled: bool) -> Self {
-        TraceKey { trace_id, sampled }
+        TraceKey {
+            trace_id,
+            sampled,
+            rv: NONE,
+            th: NONE,
+        }
+    }
+
+    /// The key with what the value of the `tracestate`'s `ot` entry says
+    /// (`"th:8;rv:0123456789abcd"`: the part after `ot=`): `rv`, the
+    /// trace's explicit randomness (exactly 14 lowercase hex digits), and
+    /// `th`, the threshold the head sampler kept it at (1 to 14 lowercase hex
+    /// digits). Malformed or absent sub-keys are ignored (the randomness then
+    /// comes from the trace id; the head's probability is unknown), so is a
+    /// value longer than [`MAX_OT_LEN`](crate::probability::MAX_OT_LEN)
+    /// bytes; reading it never allocates and never panics.
+    pub fn with_ot(mut self, ot: &str) -> Self {
+        let (rv, th) = probability::parse_ot(ot);
+        self.rv = rv.unwrap_or(NONE);
+        self.th = th.map_or(NONE, Threshold::value);
+        self
     }
 
     /// The trace id's 16 bytes.
@@ -38,21 +68,59 @@ impl TraceKey {
     pub const fn is_sampled(&self) -> bool {
         self.sampled
     }
+
+    /// The trace's 56-bit randomness R: `rv` if [`with_ot`](Self::with_ot)
+    /// read a well-formed one, else the trace id's rightmost 56 bits.
+    #[inline]
+    pub fn randomness(&self) -> u64 {
+        if self.rv != NONE {
+            self.rv
+        } else {
+            probability::trace_id_randomness(&self.trace_id)
+        }
+    }
+
+    /// The threshold the trace's head sampler kept it at (`th`), if the key
+    /// has one that is consistent with the trace: the trace is sampled and
+    /// its randomness is at or above the threshold. An inconsistent `th` (a
+    /// sampler upstream changed the decision without updating it) says
+    /// nothing reliable about the probability, so it is not used, as the
+    /// specification asks.
+    #[inline]
+    pub fn head_threshold(&self) -> Option<Threshold> {
+        let th = Threshold::from_value(self.th)?;
+        (self.sampled && th.keeps(self.randomness())).then_some(th)
+    }
 }
 
 /// How an event inside a trace is decided (events outside any trace fall
-/// back to the sampler's [`Mode`](crate::Mode); see [`KeyExtractor`]).
+/// back to the sampler's [`Mode`](crate::Mode); see [`KeyExtractor`]), and
+/// what a kept event's `sample_rate` then says: the probability it had of
+/// being kept, so `sum(1 / sample_rate)` over kept lines estimates the lines
+/// emitted (none is written when that probability is 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TracePolicy {
     /// Keep the event iff its trace is sampled (the sampled flag), so the
     /// logs kept are exactly those of the traces the tracing pipeline keeps,
-    /// whatever head sampler decided it. The event's directive rate then
-    /// thins further by whole traces: rate 1 (the default when nothing
-    /// matches) keeps every log of every sampled trace, rate `r` keeps the
-    /// logs of the sampled traces that [`TraceIdRatio`](Self::TraceIdRatio)
-    /// at `r` keeps (the same traces in every process at the same rate), rate
-    /// 0 none.
+    /// whatever head sampler decided it, thinned by the event's directive
+    /// rate with the head sampler's own test so the two nest: with a `th`
+    /// in the trace's `tracestate` ([`TraceKey::head_threshold`]), the
+    /// specification's test ([`Probability`](Self::Probability)); without
+    /// one, the legacy `TraceIdRatioBased` test
+    /// ([`TraceIdRatio`](Self::TraceIdRatio)). Under a head sampler of the
+    /// same kind at rate `h` on every trace's root, a directive rate `r`
+    /// keeps the logs of the traces a sampler at `min(r, h)` keeps: it thins
+    /// only where `r < h`, and rate 1 (the default when nothing matches)
+    /// keeps every log of every sampled trace; rate 0 keeps none.
+    ///
+    /// `sample_rate`: with `th`, `min(r, h)` as the thresholds state it
+    /// (exact: the head kept the trace iff R ≥ T_h, the log iff R ≥ T_r as
+    /// well); so a line is annotated even at rate 1. Without `th` the head's
+    /// rate is unknown here and `sample_rate` is `r` alone (none at rate 1):
+    /// exact under a legacy ratio head at `h ≥ r`, too high by `r / h`
+    /// under one at `h < r` (each line then counts once where it stands for
+    /// `1 / h`), and unrelated to what a rate-limiting or custom head did.
     FollowTrace,
     /// Keep the event iff OpenTelemetry's `TraceIdRatioBased` sampler at the
     /// event's directive rate would sample its trace, whatever the sampled
@@ -60,9 +128,25 @@ pub enum TracePolicy {
     /// logs, and a higher rate keeps a superset. This follows the SDK's
     /// legacy algorithm as of `opentelemetry_sdk` 0.33 (the low 64 bits of
     /// the trace id read big-endian, shifted right by one, kept iff below
-    /// `(rate × 2^63) as u64` computed in `f64`); the SDK does not implement
-    /// the consistent-probability threshold (`th` in `tracestate`) yet.
+    /// `(rate × 2^63) as u64` computed in `f64`), which the Rust SDK's
+    /// `TraceIdRatioBased` still uses; the specification deprecated it for
+    /// [`Probability`](Self::Probability), and the two keep unrelated sets of
+    /// traces (disjoint ones at rates up to 1/257). `sample_rate` is the
+    /// directive rate.
     TraceIdRatio,
+    /// Keep the event iff the specification's `ProbabilitySampler` at the
+    /// event's directive rate would sample its trace, whatever the sampled
+    /// flag says: R ≥ T, where R is the trace's randomness
+    /// ([`TraceKey::randomness`]: `rv` from the `tracestate`, else the trace
+    /// id's rightmost 56 bits) and T the rate's threshold
+    /// ([`Threshold::from_probability`], rounded as the specification
+    /// rounds it). Every process, in every language whose SDK follows the
+    /// specification (opentelemetry-go's `ProbabilitySampler`, Java's,
+    /// C++'s), keeps the same traces' logs at the same rate, and a higher
+    /// rate keeps a superset. `sample_rate` is the threshold's probability
+    /// (the rate itself for powers of two; `0.1` is `th:e666`,
+    /// 0.100006103515625).
+    Probability,
 }
 
 type Extract = dyn Fn() -> Option<TraceKey> + Send + Sync;
@@ -80,8 +164,9 @@ type Extract = dyn Fn() -> Option<TraceKey> + Send + Sync;
 /// consistent field's value if the mode is `Consistent` and the event (or a
 /// span around it) has one, else an independent draw at the event's rate
 /// (for `Deterministic` and `Probabilistic` alike). A kept event's
-/// `sample_rate` annotation is its directive rate (none at rate 1): under
-/// `FollowTrace` the rate the trace itself was sampled at is not known here.
+/// `sample_rate` annotation inside a trace is what its [`TracePolicy`] says
+/// (with `FollowTrace`, it includes the head sampler's probability when the
+/// trace's `tracestate` carries `th`); outside any trace, its rate.
 ///
 /// Budgets cannot be combined with an extractor: a budget caps a target's
 /// events per second, which would drop logs of kept traces and break the
@@ -141,23 +226,67 @@ impl KeyExtractor {
         self.policy
     }
 
-    /// Whether the current context is inside a trace.
-    #[inline]
-    pub(crate) fn in_trace(&self) -> bool {
-        (self.extract)().is_some()
-    }
-
     /// `Some(keep)` for an event inside a trace at `rate`; `None` outside any
-    /// trace (the caller falls back to its mode).
+    /// trace (the caller falls back to its mode). Costs the closure's call;
+    /// the specification's test adds the rate's threshold (a thread-local
+    /// hit for the thread's last rate, else a division and a few float
+    /// operations) and a compare; no allocation, no lock.
     #[inline]
     pub(crate) fn decide(&self, rate: Rate) -> Option<bool> {
         let key = (self.extract)()?;
-        let by_id = || rate.is_one() || trace_id_ratio_keeps(&key.trace_id, rate.as_f64());
+        let legacy = || rate.is_one() || trace_id_ratio_keeps(&key.trace_id, rate.as_f64());
+        let spec = || spec_threshold(rate).is_some_and(|t| t.keeps(key.randomness()));
         Some(match self.policy {
-            TracePolicy::FollowTrace => key.sampled && by_id(),
-            TracePolicy::TraceIdRatio => by_id(),
+            TracePolicy::FollowTrace if key.head_threshold().is_some() => key.sampled && spec(),
+            TracePolicy::FollowTrace => key.sampled && legacy(),
+            TracePolicy::TraceIdRatio => legacy(),
+            TracePolicy::Probability => spec(),
         })
     }
+
+    /// The probability an event kept at `rate` inside a trace had of being
+    /// kept (its `sample_rate`, see [`TracePolicy`]); `None` outside any
+    /// trace. Calls the closure again: only kept events pay for it.
+    #[inline]
+    pub(crate) fn kept_probability(&self, rate: Rate) -> Option<f64> {
+        let key = (self.extract)()?;
+        let spec = spec_threshold(rate);
+        Some(match (self.policy, key.head_threshold()) {
+            (TracePolicy::FollowTrace, Some(head)) => {
+                spec.map_or(0.0, |t| t.max(head).probability())
+            }
+            (TracePolicy::Probability, _) => spec.map_or(0.0, Threshold::probability),
+            (TracePolicy::FollowTrace | TracePolicy::TraceIdRatio, _) => rate.as_f64(),
+        })
+    }
+}
+
+thread_local! {
+    /// The last rate the specification's test ran at on this thread and its
+    /// threshold: a thread logs mostly under a few rates, and a hit (a
+    /// thread-local load and a compare) spares the rate's division and the
+    /// threshold's rounding, about half the test's cost on a sampled-out event.
+    static LAST_THRESHOLD: Cell<(u64, Option<Threshold>)> = const { Cell::new((u64::MAX, None)) };
+}
+
+/// The specification's threshold for a directive rate (`None`: keep nothing).
+#[inline]
+fn spec_threshold(rate: Rate) -> Option<Threshold> {
+    if rate.is_one() {
+        return Some(Threshold::ALWAYS);
+    }
+    let compute = || Threshold::from_probability(rate.as_f64());
+    let key = rate.pack();
+    LAST_THRESHOLD
+        .try_with(|c| match c.get() {
+            (k, t) if k == key => t,
+            _ => {
+                let t = compute();
+                c.set((key, t));
+                t
+            }
+        })
+        .unwrap_or_else(|_| compute())
 }
 
 /// OpenTelemetry's `TraceIdRatioBased` decision below rate 1, reimplemented

@@ -64,8 +64,9 @@
 //!   value anywhere gets an independent draw at the same rate.
 //! - With a [`KeyExtractor`] ([`key_extractor`](SamplingFilterBuilder::key_extractor)),
 //!   events inside a trace are decided by the trace the extractor reads from the
-//!   current context ([`TracePolicy`]: follow its sampled flag, or OpenTelemetry's
-//!   `TraceIdRatioBased` on its trace id); the mode decides the events outside any
+//!   current context ([`TracePolicy`]: follow its sampled flag, or test its
+//!   randomness as the specification's `ProbabilitySampler` does ([`probability`]),
+//!   or as the legacy `TraceIdRatioBased` does); the mode decides the events outside any
 //!   trace. The `opentelemetry` feature (off by default) adds the `otel` module, extractors for
 //!   `opentelemetry` 0.33 / `tracing-opentelemetry` 0.34, so the logs kept are those of
 //!   the traces exported; decided in `enabled` where the callsite needs no field.
@@ -76,7 +77,8 @@
 //!   [`SamplingFilterBuilder::split`], one string for `EnvFilter` and the
 //!   sampler. Without it the crate does not build tracing-subscriber's
 //!   `env-filter` (and its regex engine).
-//! - `opentelemetry` (off by default): the `otel` module (see above).
+//! - `opentelemetry` (off by default): the `otel` module (see above), and
+//!   `otel::logs`, the sample rate on the OpenTelemetry log bridge's records.
 //!
 //! The crate asks tracing-subscriber for `registry` (per-layer filters, span
 //! lookups) and `fmt` ([`Annotated`], the capture writer) and nothing else.
@@ -638,6 +640,7 @@ mod mode;
 #[cfg(feature = "opentelemetry")]
 pub mod otel;
 mod pressure;
+pub mod probability;
 mod rate;
 mod rule;
 mod sampler;

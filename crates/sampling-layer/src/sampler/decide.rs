@@ -13,7 +13,7 @@ use tracing_core::{Event, Metadata};
 
 use super::{Sampler, BREAKER_OPEN, FLAG_BITS, FLAG_MASK};
 use crate::{
-    annotate,
+    annotate::{self, Reason},
     callsites::CallsiteState,
     counts::Counts,
     fields::FieldHashes,
@@ -178,27 +178,36 @@ impl Sampler {
         self.pressure.as_ref().map_or(rate, |p| p.scale.apply(rate))
     }
 
-    /// The rate a kept event under `rule` was kept at: the rule's, except
-    /// for an event outside any trace under a key extractor with pressure,
-    /// which the scale thinned too. Costs a second call of the extractor's
-    /// closure on a kept event, only with both wired.
+    /// The rate a kept event under `rule` carries (`None`: kept whole) and
+    /// why it was kept. Its rate is the probability it had of being kept:
+    /// the rule's rate; under a key extractor, inside a trace what its policy
+    /// says (the head sampler's probability included), outside one the rate
+    /// under the pressure scale. Calls the extractor's closure a second time
+    /// on a kept event, only with an extractor.
     #[inline]
-    fn kept_rate(&self, rule: Rule) -> Rate {
-        match (&self.extractor, &self.pressure) {
-            (Some(x), Some(_)) if !x.in_trace() => self.outside_trace_rate(rule.rate()),
-            _ => rule.rate(),
+    fn kept_as(&self, rule: Rule, bypass: u64) -> (Option<f64>, Reason) {
+        if bypass != 0 {
+            return (None, Reason::Bypass);
+        }
+        let (rate, reason) = match &self.extractor {
+            Some(x) => match x.kept_probability(rule.rate()) {
+                Some(p) => (p, Reason::Trace),
+                None => (self.outside_trace_rate(rule.rate()).as_f64(), Reason::Rate),
+            },
+            None => (rule.rate().as_f64(), Reason::Rate),
+        };
+        match (rate < 1.0, reason) {
+            (true, _) => (Some(rate), reason),
+            (false, Reason::Trace) => (None, Reason::Trace),
+            (false, _) => (None, Reason::Whole),
         }
     }
 
     /// Leaves an early keep decision for `decide` to tie to the event.
     #[inline]
     fn set_pending(&self, meta: &Metadata<'_>, rule: Rule, bypass: u64) {
-        let rate = self.kept_rate(rule);
-        annotate::set_pending(
-            self.id(),
-            meta,
-            (bypass == 0 && !rate.is_one()).then(|| rate.as_f64()),
-        );
+        let (rate, reason) = self.kept_as(rule, bypass);
+        annotate::set_pending(self.id(), meta, rate, reason);
     }
 
     /// Whether to keep `event`. `span_hash` finds the consistent field's hash on
@@ -433,9 +442,8 @@ impl Sampler {
     /// for the annotation (none if kept whole), then the kept-event duties
     /// (expiring changes, budgets and pressure).
     fn kept(&self, event: &Event<'_>, rule: Rule, bypass: u64) {
-        let rate = self.kept_rate(rule);
-        let sampled = bypass == 0 && !rate.is_one();
-        annotate::set(self.id(), event, sampled.then(|| rate.as_f64()));
+        let (rate, reason) = self.kept_as(rule, bypass);
+        annotate::set_as(self.id(), event, rate, reason);
         self.after_keep();
         if rule.is_budget() || self.pressure.is_some() {
             self.on_kept(rule, bypass != 0); // budgets' and pressure's timed duties

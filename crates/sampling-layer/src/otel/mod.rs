@@ -3,8 +3,9 @@
 //! `tracing-opentelemetry` 0.34).
 //!
 //! [`follow_trace`] keeps an event's log iff its trace is sampled;
-//! [`trace_id_ratio`] keeps it iff OpenTelemetry's `TraceIdRatioBased` at the
-//! event's directive rate keeps its trace (see [`TracePolicy`]). Either way
+//! [`probability`] keeps it iff the specification's `ProbabilitySampler` at
+//! the event's directive rate keeps its trace, [`trace_id_ratio`] iff the
+//! legacy `TraceIdRatioBased` does (see [`TracePolicy`]). Either way
 //! the logs kept are those of whole traces, the same traces in every process
 //! of a request's path, and they match what the tracing pipeline exports.
 //! Neither a budget (refused) nor [pressure](crate::Pressure) (not applied
@@ -114,17 +115,27 @@
 
 use opentelemetry::{trace::TraceContextExt, Context};
 
+pub mod logs;
+
 use crate::extract::{KeyExtractor, TraceKey, TracePolicy};
 
 /// The trace of the current OpenTelemetry context, if its span context is
-/// valid (a non-zero trace id and span id).
+/// valid (a non-zero trace id and span id), with the `ot` entry of its
+/// `tracestate` when it has one ([`TraceKey::with_ot`]: `rv` and the head
+/// sampler's `th`). An empty `tracestate` costs one check; a full one at most
+/// a scan of its 32 members and one pass over the `ot` value.
 #[inline]
 pub fn current_trace() -> Option<TraceKey> {
     Context::map_current(|cx| {
         let span = cx.span();
         let sc = span.span_context();
-        sc.is_valid()
-            .then(|| TraceKey::new(sc.trace_id().to_bytes(), sc.is_sampled()))
+        sc.is_valid().then(|| {
+            let key = TraceKey::new(sc.trace_id().to_bytes(), sc.is_sampled());
+            match sc.trace_state().get("ot") {
+                Some(ot) => key.with_ot(ot),
+                None => key,
+            }
+        })
     })
 }
 
@@ -134,8 +145,15 @@ pub fn follow_trace() -> KeyExtractor {
     KeyExtractor::new(TracePolicy::FollowTrace, current_trace)
 }
 
-/// Keep the logs of the traces `TraceIdRatioBased` at the directive rate
-/// keeps ([`TracePolicy::TraceIdRatio`] on [`current_trace`]).
+/// Keep the logs of the traces the legacy `TraceIdRatioBased` at the
+/// directive rate keeps ([`TracePolicy::TraceIdRatio`] on [`current_trace`]).
 pub fn trace_id_ratio() -> KeyExtractor {
     KeyExtractor::new(TracePolicy::TraceIdRatio, current_trace)
+}
+
+/// Keep the logs of the traces the specification's `ProbabilitySampler` at
+/// the directive rate keeps ([`TracePolicy::Probability`] on
+/// [`current_trace`]).
+pub fn probability() -> KeyExtractor {
+    KeyExtractor::new(TracePolicy::Probability, current_trace)
 }
