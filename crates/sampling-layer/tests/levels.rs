@@ -254,6 +254,8 @@ fn a_level_change_leaves_the_sampler_figures_budgets_and_capture_alone() {
         .parse("app::db=1/4,app::http=100/s")
         .unwrap();
     let sh = sampler.handle();
+    // Capture diverts only while a capture writer of this sampler exists.
+    let _diverting = sampling_layer::CaptureWriter::new(std::io::sink, &sh);
     let levels = Levels::builder()
         .clock(clock.clone())
         .parse("debug")
