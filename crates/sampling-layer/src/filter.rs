@@ -113,7 +113,7 @@ impl SamplingFilter {
             return Interest::always();
         }
         let cs = self.sampler.register(meta);
-        if cs.sampled {
+        if cs.sampled || self.sampler.repeat_covers(cs) {
             Interest::sometimes()
         } else {
             Interest::always()
@@ -223,6 +223,9 @@ where
     /// Spans: always `true`. Events whose callsite needs no field to decide
     /// are decided here; the others in `event_enabled`.
     fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+        if self.sampler.repeat_defers(meta) {
+            return true; // repeats are judged first, in `event_enabled`
+        }
         let keep = self.sampler.decide_early(meta);
         // A sampled-out event inside a capturing span may be diverted instead.
         self.sampler.capture.after_enabled(self.id(), meta, keep)
@@ -233,6 +236,9 @@ where
     }
 
     fn event_enabled(&self, event: &Event<'_>, cx: &Context<'_, S>) -> bool {
+        if !self.sampler.repeat_gate(event) {
+            return false; // a suppressed repeat: never sampled, never captured
+        }
         // Without capture, the decision alone; with it, a dropped event may be diverted.
         let capture = &self.sampler.capture;
         if !capture.is_active() {
@@ -314,13 +320,14 @@ where
 
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
         match self.placement {
+            Placement::OnRegistry if self.sampler.repeat_defers(meta) => true,
             Placement::OnRegistry => self.sampler.decide_early(meta),
             Placement::Above => true,
         }
     }
 
     fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
-        self.decide(event, &ctx)
+        self.sampler.repeat_gate(event) && self.decide(event, &ctx)
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {

@@ -581,6 +581,7 @@ mod mode;
 pub mod otel;
 mod pressure;
 mod rate;
+pub mod repeat;
 mod rule;
 mod sampler;
 mod stats;

@@ -105,4 +105,6 @@ pub struct SamplingStats {
     // capture (issue 12)
     /// Context capture's figures (all zero without capture).
     pub capture: crate::CaptureStats,
+    /// Repeat suppression's figures (empty without repeat directives).
+    pub repeats: crate::repeat::RepeatStats,
 }

@@ -135,6 +135,7 @@ impl Sampler {
             .map(|(label, b)| (plan.buckets[label], TargetBudget::new(b, interval)))
             .collect();
         self.capture.set_directive_specs(set.captures()); // capture (issue 12)
+        self.repeats.install(set.repeats());
         let new = Arc::new(Installed {
             generation,
             set,
@@ -367,6 +368,7 @@ impl Sampler {
             targets,
             recent_interval: self.timed.interval(),
             capture: self.capture.stats(), // capture (issue 12)
+            repeats: self.repeats.stats(),
         }
     }
 }

@@ -161,6 +161,8 @@ impl Sampler {
         if self.timed.armed() {
             self.expire_due(false);
         }
+        // Summaries of repeat windows that ended (one load when none is open).
+        self.poll_repeats();
     }
 
     /// Leaves an early keep decision for `decide` to tie to the event.

@@ -1,0 +1,277 @@
+//! Where the sampler judges repeats: before sampling, in `event_enabled`
+//! (the one place that sees the fields a key may hold; tracing-subscriber
+//! calls it for every event, whatever the callsite's interest, so `WARN` and
+//! `ERROR` callsites keep `Interest::always()` and their interest cache needs
+//! no rebuild when directives change).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tracing_core::field::{Field, Visit};
+use tracing_core::{Event, Metadata};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::spec::MAX_FIELDS;
+use super::state::{Rules, Summary, Verdict};
+use crate::callsites::CallsiteState;
+use crate::fields::hash_debug;
+use crate::log_bridge;
+use crate::mode::splitmix64;
+use crate::sampler::{notice::NOTICE_TARGET, Sampler, DISABLED};
+
+/// A callsite's repeat rule, cached: `generation << 16 | code`, 0 before
+/// the first resolution.
+#[derive(Debug, Default)]
+pub(crate) struct RepeatCell(AtomicU64);
+
+const NO_RULE: u64 = 0xFFFF;
+/// A `tracing-log` callsite: each record is matched by its own target.
+const LOG_RECORD: u64 = 0xFFFE;
+
+/// The longest message a key keeps for its summaries, in bytes.
+const MAX_MESSAGE: usize = 512;
+
+impl RepeatCell {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Sampler {
+    /// The callsite's rule code under the installed repeat directives.
+    #[inline]
+    fn repeat_code(&self, cs: &CallsiteState) -> u64 {
+        let generation = self.repeats.generation();
+        let cached = cs.repeat.0.load(Ordering::Acquire);
+        if cached >> 16 == generation && cached != 0 {
+            return cached & 0xFFFF;
+        }
+        self.resolve_repeat(cs)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve_repeat(&self, cs: &CallsiteState) -> u64 {
+        let rules = self.repeats.rules();
+        let code = if cs.log_bridge {
+            LOG_RECORD
+        } else {
+            rules.find(cs.meta.target()).map_or(NO_RULE, |i| i as u64)
+        };
+        cs.repeat
+            .0
+            .store(rules.generation << 16 | code, Ordering::Release);
+        code
+    }
+
+    /// Whether repeat directives cover `cs`'s events: then its interest is
+    /// `sometimes` at any level (an event may be suppressed).
+    pub(crate) fn repeat_covers(&self, cs: &CallsiteState) -> bool {
+        self.repeats.is_active() && cs.meta.is_event() && self.repeat_code(cs) != NO_RULE
+    }
+
+    /// Whether `enabled` must leave `meta`'s event to `event_enabled`, where
+    /// its repeats are judged before it is sampled.
+    #[inline]
+    pub(crate) fn repeat_defers(&self, meta: &Metadata<'_>) -> bool {
+        if !self.repeats.is_active() || !meta.is_event() {
+            return false;
+        }
+        self.callsites
+            .get_addr(meta as *const Metadata<'_> as usize)
+            .is_some_and(|cs| self.repeat_code(cs) != NO_RULE)
+    }
+
+    /// Judges `event`'s repeats: `false` if it is suppressed. Runs before the
+    /// sampling decision.
+    #[inline]
+    pub(crate) fn repeat_gate(&self, event: &Event<'_>) -> bool {
+        if !self.repeats.is_active() {
+            return true;
+        }
+        let meta = event.metadata();
+        if meta.target() == NOTICE_TARGET
+            || self.state.load(Ordering::Relaxed) & DISABLED != 0
+            || !meta.is_event()
+        {
+            return true;
+        }
+        let cs = match self.callsites.get(meta) {
+            Some(cs) => cs,
+            None => self.register(meta),
+        };
+        if self.repeat_code(cs) == NO_RULE {
+            return true;
+        }
+        self.judge_repeat(event, cs)
+    }
+
+    fn judge_repeat(&self, event: &Event<'_>, cs: &CallsiteState) -> bool {
+        let meta = event.metadata();
+        let rules: Arc<Rules> = self.repeats.rules();
+        let (index, base, target) = if cs.log_bridge {
+            let site = log_bridge::site_key(event, *meta.level());
+            let target = self
+                .log_sites
+                .get_or_insert(site, || log_bridge::record_target(event))
+                .map_or("log", |s| &*s.target);
+            match rules.find(target) {
+                Some(i) => (i, site, target),
+                None => return true,
+            }
+        } else {
+            let cached = cs.repeat.0.load(Ordering::Acquire);
+            let index = if cached >> 16 == rules.generation {
+                Some((cached & 0xFFFF) as usize).filter(|&i| i < rules.list.len())
+            } else {
+                rules.find(meta.target()) // installed since the code was read
+            };
+            match index {
+                Some(i) => (
+                    i,
+                    meta as *const Metadata<'_> as usize as u64,
+                    meta.target(),
+                ),
+                None => return true,
+            }
+        };
+        let rule = &rules.list[index];
+        let mut hash = splitmix64(base ^ splitmix64(index as u64 ^ rules.generation << 20));
+        if !rule.spec.fields.is_empty() {
+            let mut k = KeyFields {
+                names: &rule.spec.fields,
+                hashes: [MISSING; MAX_FIELDS],
+            };
+            event.record(&mut k);
+            for h in &k.hashes[..rule.spec.fields.len()] {
+                hash = splitmix64(hash ^ h);
+            }
+        }
+        let now = self.repeats.now_ns();
+        let verdict = self.repeats.judge(rule, hash, now, || {
+            (target.into(), *meta.level(), message(event))
+        });
+        self.wake_repeats();
+        match verdict {
+            Verdict::Keep => true,
+            Verdict::Suppress => {
+                // The copy happened: the breaker judges it like a written one.
+                self.observe_breaker(*meta.level());
+                false
+            }
+        }
+    }
+
+    /// At a kept event: summarises windows that ended, if any is listed
+    /// (one relaxed load otherwise).
+    #[inline]
+    pub(crate) fn poll_repeats(&self) {
+        if self.repeats.anything_due() {
+            self.repeats.poll(self.repeats.now_ns());
+            self.wake_repeats();
+        }
+    }
+
+    /// Queues the writing of waiting summaries on the notice thread, once.
+    fn wake_repeats(&self) {
+        if !self.repeats.has_waiting() || !self.repeats.claim_wake() {
+            return;
+        }
+        let weak = Arc::downgrade(&self.repeats);
+        let sent = self.notices.run(Box::new(move || {
+            if let Some(r) = weak.upgrade() {
+                r.release_wake();
+                r.drain(emit);
+            }
+        }));
+        if !sent {
+            // Channel full: the summaries wait for the next event or a flush.
+            self.repeats.release_wake();
+        }
+    }
+
+    /// Writes every open window's summary now, on this thread, into the
+    /// sampler's dispatcher (else the current default).
+    pub(crate) fn flush_repeats(&self) {
+        self.repeats.sweep(None);
+        match self.notices.dispatch() {
+            Some(d) => tracing_core::dispatcher::with_default(&d, || self.repeats.drain(emit)),
+            None => self.repeats.drain(emit),
+        }
+    }
+}
+
+/// A missing field's hash: a value of its own.
+const MISSING: u64 = 0x5bd1_e995_9e37_79b9;
+
+/// Hashes the values of the fields a rule names, without allocating.
+struct KeyFields<'a> {
+    names: &'a [Box<str>],
+    hashes: [u64; MAX_FIELDS],
+}
+
+impl KeyFields<'_> {
+    fn slot(&mut self, field: &Field) -> Option<&mut u64> {
+        let i = self.names.iter().position(|n| **n == *field.name())?;
+        self.hashes.get_mut(i)
+    }
+}
+
+impl Visit for KeyFields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if let Some(h) = self.slot(field) {
+            *h = xxh3_64(value.as_bytes());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if let Some(h) = self.slot(field) {
+            *h = hash_debug(value);
+        }
+    }
+}
+
+/// A new key's message, for its summaries (once per key).
+fn message(event: &Event<'_>) -> Box<str> {
+    struct Message(String);
+    impl Visit for Message {
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            if field.name() == "message" {
+                use fmt::Write;
+                let _ = write!(self.0, "{value:?}");
+            }
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if field.name() == "message" {
+                self.0.push_str(value);
+            }
+        }
+    }
+    let mut m = Message(String::new());
+    event.record(&mut m);
+    if m.0.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !m.0.is_char_boundary(end) {
+            end -= 1;
+        }
+        m.0.truncate(end);
+    }
+    m.0.into_boxed_str()
+}
+
+/// One summary line, through whichever dispatcher is current.
+fn emit(s: &Summary) {
+    tracing::warn!(
+        target: NOTICE_TARGET,
+        key_target = &*s.target,
+        key_level = %s.level,
+        key_message = &*s.message,
+        kept = s.kept,
+        suppressed = s.suppressed,
+        first_suppressed_ms = s.first_ms,
+        last_suppressed_ms = s.last_ms,
+        window_ms = s.window_ms,
+        "repeated event suppressed"
+    );
+}

@@ -1,0 +1,302 @@
+//! Repeat suppression from the outside: exact counts on the builder's
+//! manual clock, summaries through the layer, JSON that parses.
+
+mod support;
+
+use std::time::Duration;
+
+use sampling_layer::{Breaker, ManualClock, SamplingFilter, SamplingHandle};
+use serde_json::Value;
+use support::Capture;
+use tracing::{error, info, warn, Dispatch};
+use tracing_subscriber::{fmt, prelude::*};
+
+const PER_SEC: u64 = 50_000;
+const STEP: Duration = Duration::from_micros(1_000_000 / PER_SEC);
+
+fn sampler(clock: &ManualClock, breaker: Breaker, directives: &str) -> SamplingFilter {
+    SamplingFilter::builder()
+        .clock(clock.clone())
+        .breaker(breaker)
+        .parse(directives)
+        .unwrap()
+}
+
+/// Runs `f` under a JSON layer filtered by `s`, whose notices (and repeat
+/// summaries) go to the same dispatcher; returns the parsed lines.
+fn json_run(s: SamplingFilter, f: impl FnOnce(&SamplingHandle)) -> (Vec<Value>, SamplingHandle) {
+    let cap = Capture::new();
+    let handle = s.handle();
+    let layer = fmt::layer().json().with_writer(cap.clone()).with_filter(s);
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    handle.set_notice_dispatch(&dispatch);
+    tracing::dispatcher::with_default(&dispatch, || f(&handle));
+    let lines = cap
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    (lines, handle)
+}
+
+fn message(v: &Value) -> &str {
+    v["fields"]["message"].as_str().unwrap_or("")
+}
+
+fn summaries(lines: &[Value]) -> Vec<&Value> {
+    lines
+        .iter()
+        .filter(|v| message(v) == "repeated event suppressed")
+        .collect()
+}
+
+fn field_u64(v: &Value, name: &str) -> u64 {
+    v["fields"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
+}
+
+/// `secs` simulated seconds of `PER_SEC` copies of one ERROR, with the
+/// distinct errors `extra` (second, index) mixed in.
+fn storm(clock: &ManualClock, secs: u64, extra: &[(u64, u64)]) {
+    for sec in 0..secs {
+        for i in 0..PER_SEC {
+            if extra.contains(&(sec, i)) {
+                error!(target: "app::db", sec, "pool exhausted, giving up");
+            }
+            refused(i);
+            clock.advance(STEP);
+        }
+    }
+}
+
+/// The storm's one callsite.
+fn refused(i: u64) {
+    error!(target: "app::db", attempt = i, "connection refused (attempt {i})");
+}
+
+#[test]
+fn a_storm_of_one_error_keeps_five_per_window_and_every_distinct_error() {
+    let clock = ManualClock::new();
+    let s = sampler(&clock, Breaker::disabled(), "app::db=first 5/1s");
+    let distinct = [(1, 100), (2, 25_000), (3, 49_999)];
+    let (lines, handle) = json_run(s, |h| {
+        storm(&clock, 5, &distinct);
+        h.flush_repeats();
+    });
+    let storm_lines = lines
+        .iter()
+        .filter(|v| message(v).starts_with("connection refused"))
+        .count();
+    let distinct_lines = lines
+        .iter()
+        .filter(|v| message(v) == "pool exhausted, giving up")
+        .count();
+    assert_eq!(distinct_lines, 3, "every distinct error is kept");
+    assert_eq!(storm_lines, 5 * 5, "five per window");
+    let sums = summaries(&lines);
+    // One summary per window of the storm's key; the distinct errors had
+    // nothing suppressed, so none.
+    assert_eq!(sums.len(), 5);
+    for s in &sums {
+        assert_eq!(s["level"], "WARN");
+        assert_eq!(s["target"], "sampling_layer");
+        assert_eq!(s["fields"]["key_target"], "app::db");
+        assert_eq!(s["fields"]["key_level"], "ERROR");
+        assert_eq!(s["fields"]["key_message"], "connection refused (attempt 0)");
+        assert_eq!(field_u64(s, "window_ms"), 1000);
+        // Exactly what was emitted in the window: kept + suppressed.
+        assert_eq!(
+            (field_u64(s, "kept"), field_u64(s, "suppressed")),
+            (5, PER_SEC - 5)
+        );
+        let (first, last) = (
+            field_u64(s, "first_suppressed_ms"),
+            field_u64(s, "last_suppressed_ms"),
+        );
+        // The 6th copy of a window is 100 µs in, the last 20 µs before its end.
+        assert_eq!(last - first, 999);
+    }
+    let emitted = storm_lines as u64 + sums.iter().map(|s| field_u64(s, "suppressed")).sum::<u64>();
+    assert_eq!(emitted, 5 * PER_SEC);
+    let st = handle.stats().repeats;
+    let db = &st.targets[0];
+    assert_eq!(db.target, "app::db");
+    assert_eq!(db.configured.as_deref(), Some("first 5/1s"));
+    assert_eq!(
+        (db.kept, db.suppressed, db.summaries),
+        (25 + 3, 5 * (PER_SEC - 5), 5)
+    );
+    assert_eq!(db.seen(), 5 * PER_SEC + 3);
+    assert_eq!(
+        (db.live_keys, db.evicted_keys, st.summaries_lost),
+        (2, 0, 0)
+    );
+}
+
+#[test]
+fn shutdown_mid_window_writes_the_last_summary() {
+    let clock = ManualClock::new();
+    let s = sampler(&clock, Breaker::disabled(), "app::db=first 5/1s");
+    let (lines, handle) = json_run(s, |h| {
+        storm(&clock, 2, &[]);
+        for i in 0..1_000 {
+            refused(i);
+        }
+        // The third window is open: only the flush can write its summary.
+        h.flush_repeats();
+    });
+    let sums = summaries(&lines);
+    let counts: Vec<(u64, u64)> = sums
+        .iter()
+        .map(|s| (field_u64(s, "kept"), field_u64(s, "suppressed")))
+        .collect();
+    let mut counts = counts;
+    counts.sort();
+    assert_eq!(counts, vec![(5, 995), (5, PER_SEC - 5), (5, PER_SEC - 5)]);
+    assert_eq!(handle.stats().repeats.targets[0].summaries, 3);
+    // Nothing left to write: a second flush writes nothing.
+    handle.flush_repeats();
+    assert_eq!(handle.stats().repeats.targets[0].summaries, 3);
+}
+
+#[test]
+fn without_a_repeat_directive_every_error_is_written() {
+    let clock = ManualClock::new();
+    let s = sampler(&clock, Breaker::disabled(), "0,app::cache=first 1/1s");
+    let (lines, handle) = json_run(s, |h| {
+        for i in 0..500 {
+            error!(target: "app::db", i, "connection refused");
+            warn!(target: "app::db", i, "retrying");
+            info!(target: "app::db", i, "sampled out at rate 0");
+        }
+        h.flush_repeats();
+    });
+    assert_eq!(lines.len(), 1000);
+    assert!(summaries(&lines).is_empty());
+    assert_eq!(handle.stats().repeats.targets[0].seen(), 0);
+}
+
+#[test]
+fn repeats_at_a_sampled_level_are_judged_before_sampling() {
+    // A kept copy is then sampled at 1/2: written copies weighted by
+    // 1/sample_rate plus the summaries' suppressed add up to what was emitted.
+    let clock = ManualClock::new();
+    let s = sampler(
+        &clock,
+        Breaker::disabled(),
+        "app::db=1/2,app::db=first 10/1s",
+    );
+    let (lines, handle) = json_run(s, |h| {
+        for _ in 0..3 {
+            for _ in 0..1_000 {
+                info!(target: "app::db", "cache miss");
+                clock.advance(Duration::from_millis(1));
+            }
+        }
+        h.flush_repeats();
+    });
+    let written = lines.iter().filter(|v| message(v) == "cache miss").count() as u64;
+    let suppressed: u64 = summaries(&lines)
+        .iter()
+        .map(|s| field_u64(s, "suppressed"))
+        .sum();
+    assert_eq!((written, suppressed), (15, 2_970));
+    assert_eq!(written * 2 + suppressed, 3_000);
+    let st = handle.stats();
+    let db = st.targets.iter().find(|t| t.target == "app::db").unwrap();
+    assert_eq!(
+        (db.seen, db.kept),
+        (30, 15),
+        "sampling saw only the copies repeats kept"
+    );
+}
+
+#[test]
+fn named_fields_make_keys_and_an_open_breaker_does_not_lift_suppression() {
+    let clock = ManualClock::new();
+    let breaker = Breaker::default()
+        .threshold_per_sec(100.0)
+        .threshold_only()
+        .window(Duration::from_secs(1))
+        .hold(Duration::from_secs(60))
+        .clock(clock.clone());
+    let s = sampler(&clock, breaker, "app::db=first 2/1s by peer");
+    let (lines, handle) = json_run(s, |h| {
+        for i in 0..3_000u64 {
+            let peer = ["a", "b", "c"][(i % 3) as usize];
+            error!(target: "app::db", peer, code = i, "refused");
+            clock.advance(Duration::from_micros(100)); // 0.3 s in all
+        }
+        h.flush_repeats();
+    });
+    let st = handle.stats();
+    assert!(
+        st.breaker_open,
+        "suppressed errors count in the breaker's judgement"
+    );
+    let refused = lines.iter().filter(|v| message(v) == "refused").count();
+    assert_eq!(refused, 3 * 2, "two per peer, breaker open or not");
+    let sums = summaries(&lines);
+    assert_eq!(sums.len(), 3);
+    for s in sums {
+        assert_eq!((field_u64(s, "kept"), field_u64(s, "suppressed")), (2, 998));
+    }
+    assert_eq!(st.repeats.targets[0].live_keys, 3);
+}
+
+#[test]
+fn bad_repeat_directives_name_the_problem() {
+    let err = |d: &str| SamplingFilter::try_new(d).unwrap_err().to_string();
+    assert!(
+        err("app=first 0/1s").contains("N `0`"),
+        "{}",
+        err("app=first 0/1s")
+    );
+    assert!(err("app=first 5/1h").contains("unit `h`"));
+    assert!(err("first 5/1s").contains("needs a target"));
+    assert!(err("app[k]=first 5/1s").contains("not to a `[key]`"));
+    assert!(err("app=first 5/1s by a b").contains("without spaces"));
+    assert!(err("a pp=first 5/1s").contains("not a valid target"));
+    // A rate, a budget and a repeat directive for one target coexist.
+    let f = SamplingFilter::try_new("app=0.5,app=200/s,app=first 5/1s").unwrap();
+    assert_eq!(f.directives(), "app=0.5,app=200/s,app=first 5/1s");
+    assert_eq!(
+        f.stats().repeats.targets[0].configured.as_deref(),
+        Some("first 5/1s")
+    );
+}
+
+#[cfg(feature = "env-filter")]
+#[test]
+fn split_hands_repeat_directives_to_the_sampler() {
+    let (env, s) = sampling_layer::split_directives("info,app::db=first 5/1s,app=0.1").unwrap();
+    assert_eq!(env.to_string(), "info");
+    assert_eq!(s.directives(), "app::db=first 5/1s,app=0.1");
+}
+
+#[test]
+fn a_directive_change_summarises_open_windows_and_figures_carry_on() {
+    let clock = ManualClock::new();
+    let s = sampler(&clock, Breaker::disabled(), "app::db=first 1/1s");
+    let (lines, handle) = json_run(s, |h| {
+        for _ in 0..10 {
+            error!(target: "app::db", "refused");
+        }
+        h.set_directives("app::db=first 2/1s").unwrap();
+        for _ in 0..10 {
+            error!(target: "app::db", "refused");
+        }
+        h.set_directives("").unwrap();
+        for _ in 0..10 {
+            error!(target: "app::db", "refused");
+        }
+        h.flush_repeats();
+    });
+    let refused = lines.iter().filter(|v| message(v) == "refused").count();
+    assert_eq!(refused, 1 + 2 + 10);
+    let st = handle.stats().repeats;
+    let db = &st.targets[0];
+    assert_eq!((db.kept, db.suppressed, db.summaries), (3, 17, 2));
+    assert_eq!(db.configured, None);
+}
