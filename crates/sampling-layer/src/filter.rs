@@ -237,7 +237,12 @@ where
 
     fn event_enabled(&self, event: &Event<'_>, cx: &Context<'_, S>) -> bool {
         if !self.sampler.repeat_gate(event) {
-            return false; // a suppressed repeat: never sampled, never captured
+            // Suppressed: never sampled, never captured; at the capture
+            // trigger's level it still writes its span's captured context.
+            return self
+                .sampler
+                .capture
+                .suppressed_trigger(self.id(), event.metadata());
         }
         // Without capture, the decision alone; with it, a dropped event may be diverted.
         let capture = &self.sampler.capture;

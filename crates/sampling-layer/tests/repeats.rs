@@ -300,3 +300,110 @@ fn a_directive_change_summarises_open_windows_and_figures_carry_on() {
     assert_eq!((db.kept, db.suppressed, db.summaries), (3, 17, 2));
     assert_eq!(db.configured, None);
 }
+
+/// A dependency that logs through `log` only.
+mod legacy_dep {
+    pub(crate) fn reset(i: u32) {
+        log::error!(target: "legacy_dep::pool", "connection reset by peer ({i})");
+    }
+    pub(crate) fn other_site() {
+        log::error!(target: "legacy_dep::pool", "pool closed");
+    }
+    pub(crate) fn elsewhere(i: u32) {
+        log::error!(target: "other_dep", "unrelated ({i})");
+    }
+}
+
+#[test]
+fn a_log_crate_error_repeating_is_collapsed_by_its_real_target() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| tracing_log::LogTracer::init().expect("the only logger"));
+    let clock = ManualClock::new();
+    let s = sampler(&clock, Breaker::disabled(), "legacy_dep=first 3/1s");
+    let (lines, handle) = json_run(s, |h| {
+        for i in 0..100 {
+            legacy_dep::reset(i);
+            legacy_dep::elsewhere(i);
+        }
+        legacy_dep::other_site();
+        h.flush_repeats();
+    });
+    let count = |prefix: &str| {
+        lines
+            .iter()
+            .filter(|v| message(v).starts_with(prefix))
+            .count()
+    };
+    assert_eq!(count("connection reset by peer"), 3);
+    assert_eq!(
+        count("pool closed"),
+        1,
+        "another `log` call site is another key"
+    );
+    assert_eq!(
+        count("unrelated"),
+        100,
+        "`other_dep` has no repeat directive"
+    );
+    let sums = summaries(&lines);
+    assert_eq!(sums.len(), 1);
+    assert_eq!(sums[0]["fields"]["key_target"], "legacy_dep::pool");
+    assert_eq!(sums[0]["fields"]["key_level"], "ERROR");
+    assert_eq!(
+        sums[0]["fields"]["key_message"],
+        "connection reset by peer (0)"
+    );
+    assert_eq!(
+        (field_u64(sums[0], "kept"), field_u64(sums[0], "suppressed")),
+        (3, 97)
+    );
+    assert_eq!(handle.stats().repeats.targets[0].live_keys, 2);
+}
+
+#[test]
+fn a_suppressed_error_still_writes_its_requests_captured_context() {
+    use sampling_layer::CaptureWriter;
+    let clock = ManualClock::new();
+    let s = SamplingFilter::builder()
+        .clock(clock.clone())
+        .breaker(Breaker::disabled())
+        .capture_span("request")
+        .parse("0,app=first 1/1s")
+        .unwrap();
+    let handle = s.handle();
+    let cap = Capture::new();
+    let layer = fmt::layer()
+        .without_time()
+        .with_ansi(false)
+        .with_writer(CaptureWriter::new(cap.clone(), &handle))
+        .with_filter(s);
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    handle.set_notice_dispatch(&dispatch);
+    let request = |steps: u32| {
+        let span = tracing::info_span!("request");
+        let _e = span.enter();
+        for step in 0..steps {
+            tracing::debug!(target: "work", step, "step");
+        }
+        error!(target: "app", "upstream failed");
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        request(3); // kept: its 3 steps, then the error
+        request(2); // the error is a suppressed repeat: its 2 steps still written
+        request(0); // suppressed, nothing captured: nothing written
+        handle.flush_repeats();
+    });
+    let lines = cap.lines();
+    assert_eq!(cap.count("captured=true"), 5, "{lines:#?}");
+    assert_eq!(
+        cap.count("upstream failed"),
+        2,
+        "the kept error and the summary: {lines:#?}"
+    );
+    assert_eq!(cap.count("suppressed=2"), 1);
+    let last_step = lines.iter().rposition(|l| l.contains("step=1")).unwrap();
+    assert!(
+        lines[last_step + 1].contains("repeated event suppressed"),
+        "{lines:#?}"
+    );
+}

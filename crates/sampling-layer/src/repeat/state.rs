@@ -436,6 +436,8 @@ impl Repeats {
     }
 
     pub(crate) fn stats(&self) -> RepeatStats {
+        // Lock order, as in `install`: the rules, then the figures.
+        let rules = self.rules();
         // Live windows' suppressed copies, per target, added to the closed ones.
         let figures = self.figures.lock().unwrap_or_else(|e| e.into_inner());
         let mut open: Vec<u64> = vec![0; figures.len()];
@@ -444,7 +446,6 @@ impl Repeats {
                 open[i] += k.suppressed.load(Ordering::Relaxed);
             }
         }
-        let rules = self.rules();
         RepeatStats {
             live_keys: self.keys.len(),
             max_keys: self.max_keys,
