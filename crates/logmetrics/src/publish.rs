@@ -3,7 +3,7 @@
 //! Keys are built once per registered source (and once per sampler target, the first time
 //! it shows up), so an export after the first allocates nothing: it costs one recorder
 //! lookup per series (22 for a writer plus one per histogram bucket that gained
-//! observations, 16 + 3 per target for a sampler, capture included) and runs only on the
+//! observations, 17 + 3 per target + 5 per repeat target for a sampler, capture included) and runs only on the
 //! exporter thread or in `export_now`, never on the logging hot path.
 
 use backpressure_writer::{DropReason, LatencySnapshot, Stats};

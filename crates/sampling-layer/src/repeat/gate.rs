@@ -108,8 +108,25 @@ impl Sampler {
     }
 
     fn judge_repeat(&self, event: &Event<'_>, cs: &CallsiteState) -> bool {
+        let generation = self.repeats.generation();
+        // The thread's copy of the installed set, if current: reading the
+        // shared one takes a read lock and an `Arc` count, two RMWs on lines
+        // every thread of a storm shares.
+        let judged = RULES
+            .try_with(|c| {
+                let mut c = c.try_borrow_mut().ok()?;
+                if c.as_ref().is_none_or(|r| r.generation != generation) {
+                    *c = Some(self.repeats.rules());
+                }
+                Some(self.judge_with(event, cs, c.as_ref()?))
+            })
+            .ok()
+            .flatten();
+        judged.unwrap_or_else(|| self.judge_with(event, cs, &self.repeats.rules()))
+    }
+
+    fn judge_with(&self, event: &Event<'_>, cs: &CallsiteState, rules: &Rules) -> bool {
         let meta = event.metadata();
-        let rules: Arc<Rules> = self.repeats.rules();
         let (index, base, target) = if cs.log_bridge {
             let site = log_bridge::site_key(event, *meta.level());
             let target = self
@@ -200,6 +217,12 @@ impl Sampler {
             None => self.repeats.drain(emit),
         }
     }
+}
+
+thread_local! {
+    /// The installed repeat set this thread used last (generations are
+    /// unique across samplers).
+    static RULES: std::cell::RefCell<Option<Arc<Rules>>> = const { std::cell::RefCell::new(None) };
 }
 
 /// A missing field's hash: a value of its own.

@@ -224,7 +224,10 @@ impl Repeats {
         if !same_targets {
             self.interest_stale.store(true, Ordering::Relaxed);
         }
-        let generation = rules.generation + 1;
+        // Unique across samplers, so a thread's cached set (see `gate`) is
+        // never mistaken for another sampler's.
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let generation = NEXT.fetch_add(1, Ordering::Relaxed);
         *rules = Arc::new(Rules { generation, list });
         self.generation.store(generation, Ordering::Release);
         drop(rules);
