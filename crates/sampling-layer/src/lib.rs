@@ -226,7 +226,8 @@
 //!
 //! Events at or above [`keep_level`](SamplingFilterBuilder::keep_level)
 //! (`WARN` by default) are never sampled and their callsites answer
-//! `Interest::always()`; sampled callsites answer `sometimes()`; spans are
+//! `Interest::always()` (unless a [`repeat`] directive covers them: then
+//! `sometimes()`); sampled callsites answer `sometimes()`; spans are
 //! never filtered. The sampler gives no `max_level_hint` (`None`), so the
 //! level hint of your `EnvFilter`/`LevelFilter` stays in force and events
 //! disabled by level cost what they cost without the sampler (see

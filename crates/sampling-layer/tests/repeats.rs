@@ -407,3 +407,37 @@ fn a_suppressed_error_still_writes_its_requests_captured_context() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn summaries_are_never_sampled_nor_suppressed() {
+    // WARN is sampled here (keep level ERROR) at rate 0 by default, and a
+    // repeat directive names the summaries' own target: neither touches them.
+    let clock = ManualClock::new();
+    let s = SamplingFilter::builder()
+        .clock(clock.clone())
+        .breaker(Breaker::disabled())
+        .keep_level(tracing::Level::ERROR)
+        .parse("0,sampling_layer=first 1/1s,app=first 1/1s")
+        .unwrap();
+    let (lines, handle) = json_run(s, |h| {
+        // Three keys (callsites), so three summaries in one window.
+        for _ in 0..10 {
+            error!(target: "app", "refused");
+            error!(target: "app", "reset");
+            error!(target: "app", "timed out");
+        }
+        h.flush_repeats();
+    });
+    let sums = summaries(&lines);
+    assert_eq!(sums.len(), 3);
+    assert!(sums.iter().all(|s| field_u64(s, "suppressed") == 9));
+    let st = handle.stats().repeats;
+    let app = st.targets.iter().find(|t| t.target == "app").unwrap();
+    assert_eq!((app.kept, app.suppressed, app.summaries), (3, 27, 3));
+    let own = st
+        .targets
+        .iter()
+        .find(|t| t.target == "sampling_layer")
+        .unwrap();
+    assert_eq!(own.seen(), 0);
+}

@@ -98,12 +98,16 @@
 //!
 //! # Cost
 //!
-//! A copy of a repeat target costs a callsite-table probe, a read of the
-//! installed directives (an uncontended read lock), one clock read, a shard
-//! read lock on the key map and, suppressed, a load and two RMWs on the key
-//! (`docs/benchmarks.md`, *Repeat suppression*). Events of other targets pay
-//! one relaxed load while no repeat directive is installed, and a probe and a
-//! load when one is.
+//! A copy of a repeat target costs a callsite-table probe, a check of the
+//! thread's copy of the installed repeat set (one load; a directive change
+//! makes each thread take a new copy once, under a read lock), one clock
+//! read, a shard read lock on the key map, and kept, one CAS on the key's
+//! word, suppressed, a load and two RMWs on the key (`docs/benchmarks.md`,
+//! *Repeat suppression*). A known key allocates nothing (`tests/memory.rs`
+//! counts); the first copy after a window's end that has summaries to write
+//! queues one boxed job for the notice thread. Events of other targets pay
+//! one relaxed load while no repeat directive is installed, and a callsite
+//! probe and a load when one is.
 
 pub(crate) mod gate;
 pub(crate) mod spec;
