@@ -1,8 +1,10 @@
-//! Where the sampler judges repeats: before sampling, in `event_enabled`
-//! (the one place that sees the fields a key may hold; tracing-subscriber
-//! calls it for every event, whatever the callsite's interest, so `WARN` and
-//! `ERROR` callsites keep `Interest::always()` and their interest cache needs
-//! no rebuild when directives change).
+//! Where the sampler judges repeats: before sampling, in `enabled` for a
+//! callsite key (from the metadata alone, so a suppressed copy is never
+//! built), in `event_enabled` for keys with fields and for `log` records.
+//! A covered callsite answers `Interest::sometimes()` at every level: with
+//! `always`, `enabled` is never asked, and tracing-subscriber does not expect
+//! a per-layer filter to disable an event of such a callsite in
+//! `event_enabled`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,9 +15,10 @@ use tracing_core::{Event, Metadata};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::spec::MAX_FIELDS;
-use super::state::{Rules, Summary, Verdict};
+use super::state::{Rule, Rules, Summary, Verdict};
 use crate::callsites::CallsiteState;
 use crate::fields::hash_debug;
+use crate::keys::KeySeed;
 use crate::log_bridge;
 use crate::mode::splitmix64;
 use crate::sampler::{notice::NOTICE_TARGET, Sampler, DISABLED};
@@ -71,22 +74,55 @@ impl Sampler {
         self.repeats.is_active() && cs.meta.is_event() && self.repeat_code(cs) != NO_RULE
     }
 
-    /// Whether `enabled` must leave `meta`'s event to `event_enabled`, where
-    /// its repeats are judged before it is sampled.
+    /// The judgement `enabled` can make from the metadata alone: a callsite
+    /// key needs no field, so a suppressed copy is never built. Keys with
+    /// fields, and `log` records (their own target and site are fields), are
+    /// left to [`repeat_gate`](Self::repeat_gate).
     #[inline]
-    pub(crate) fn repeat_defers(&self, meta: &Metadata<'_>) -> bool {
+    pub(crate) fn repeat_early(&self, meta: &Metadata<'_>) -> Early {
         if !self.repeats.is_active() || !meta.is_event() {
-            return false;
+            return Early::Pass;
         }
-        self.callsites
+        match self
+            .callsites
             .get_addr(meta as *const Metadata<'_> as usize)
-            .is_some_and(|cs| self.repeat_code(cs) != NO_RULE)
+        {
+            Some(cs) if self.repeat_code(cs) != NO_RULE => self.repeat_early_at(cs),
+            _ => Early::Pass,
+        }
+    }
+
+    #[inline(never)]
+    fn repeat_early_at(&self, cs: &CallsiteState) -> Early {
+        if cs.log_bridge {
+            return Early::Defer;
+        }
+        if cs.meta.target() == NOTICE_TARGET || self.state.load(Ordering::Relaxed) & DISABLED != 0 {
+            return Early::Pass;
+        }
+        self.with_rules(|rules| {
+            let Some(index) = callsite_rule(cs, rules) else {
+                return Early::Pass;
+            };
+            let rule = &rules.list[index];
+            if !rule.spec.fields.is_empty() {
+                return Early::Defer;
+            }
+            let hash = key_hash(cs.meta, index, rules.generation);
+            if self.judge_key(rule, hash, cs.meta, cs.meta.target(), || None) {
+                Early::Pass
+            } else {
+                Early::Suppress
+            }
+        })
     }
 
     /// Judges `event`'s repeats: `false` if it is suppressed. Runs before the
-    /// sampling decision.
+    /// sampling decision. With `early`, callsite keys were judged in
+    /// [`repeat_early`](Self::repeat_early): a copy here was kept, and gives
+    /// its key the message its summaries show, if it has none yet.
     #[inline]
-    pub(crate) fn repeat_gate(&self, event: &Event<'_>) -> bool {
+    pub(crate) fn repeat_gate(&self, event: &Event<'_>, early: bool) -> bool {
         if !self.repeats.is_active() {
             return true;
         }
@@ -104,77 +140,97 @@ impl Sampler {
         if self.repeat_code(cs) == NO_RULE {
             return true;
         }
-        self.judge_repeat(event, cs)
+        self.with_rules(|rules| self.judge_event(event, cs, rules, early))
     }
 
-    fn judge_repeat(&self, event: &Event<'_>, cs: &CallsiteState) -> bool {
+    /// Runs `f` with the installed repeat set: the thread's copy if current.
+    /// Reading the shared one takes a read lock and an `Arc` count, two RMWs
+    /// on lines every thread of a storm shares.
+    #[inline]
+    fn with_rules<R>(&self, f: impl FnOnce(&Rules) -> R) -> R {
         let generation = self.repeats.generation();
-        // The thread's copy of the installed set, if current: reading the
-        // shared one takes a read lock and an `Arc` count, two RMWs on lines
-        // every thread of a storm shares.
-        let judged = RULES
+        let mut f = Some(f);
+        let done = RULES
             .try_with(|c| {
                 let mut c = c.try_borrow_mut().ok()?;
                 if c.as_ref().is_none_or(|r| r.generation != generation) {
                     *c = Some(self.repeats.rules());
                 }
-                Some(self.judge_with(event, cs, c.as_ref()?))
+                Some((f.take()?)(c.as_ref()?))
             })
             .ok()
             .flatten();
-        judged.unwrap_or_else(|| self.judge_with(event, cs, &self.repeats.rules()))
+        match (done, f) {
+            (Some(r), _) => r,
+            (None, Some(f)) => f(&self.repeats.rules()),
+            (None, None) => unreachable!("`f` ran and returned"),
+        }
     }
 
-    fn judge_with(&self, event: &Event<'_>, cs: &CallsiteState, rules: &Rules) -> bool {
+    fn judge_event(
+        &self,
+        event: &Event<'_>,
+        cs: &CallsiteState,
+        rules: &Rules,
+        early: bool,
+    ) -> bool {
         let meta = event.metadata();
-        let (index, base, target) = if cs.log_bridge {
+        let (index, hash, target) = if cs.log_bridge {
             let site = log_bridge::site_key(event, *meta.level());
             let target = self
                 .log_sites
                 .get_or_insert(site, || log_bridge::record_target(event))
                 .map_or("log", |s| &*s.target);
             match rules.find(target) {
-                Some(i) => (i, site, target),
+                Some(i) => (i, mix(site, i, rules.generation), target),
                 None => return true,
             }
         } else {
-            let cached = cs.repeat.0.load(Ordering::Acquire);
-            let index = if cached >> 16 == rules.generation {
-                Some((cached & 0xFFFF) as usize).filter(|&i| i < rules.list.len())
-            } else {
-                rules.find(meta.target()) // installed since the code was read
-            };
-            match index {
-                Some(i) => (
-                    i,
-                    meta as *const Metadata<'_> as usize as u64,
-                    meta.target(),
-                ),
+            match callsite_rule(cs, rules) {
+                Some(i) => (i, key_hash(cs.meta, i, rules.generation), meta.target()),
                 None => return true,
             }
         };
         let rule = &rules.list[index];
-        let mut hash = splitmix64(base ^ splitmix64(index as u64 ^ rules.generation << 20));
-        if !rule.spec.fields.is_empty() {
-            let mut k = KeyFields {
-                names: &rule.spec.fields,
-                hashes: [MISSING; MAX_FIELDS],
-            };
-            event.record(&mut k);
-            for h in &k.hashes[..rule.spec.fields.len()] {
-                hash = splitmix64(hash ^ h);
+        if rule.spec.fields.is_empty() {
+            if early && !cs.log_bridge {
+                self.repeats.fill_message(hash, || message(event));
+                return true;
             }
+            return self.judge_key(rule, hash, meta, target, || Some(message(event)));
         }
+        let mut k = KeyFields {
+            names: &rule.spec.fields,
+            hashes: [MISSING; MAX_FIELDS],
+        };
+        event.record(&mut k);
+        let hash = k.hashes[..rule.spec.fields.len()]
+            .iter()
+            .fold(hash, |h, v| KeySeed::process().mix(h ^ splitmix64(*v)));
+        self.judge_key(rule, hash, meta, target, || Some(message(event)))
+    }
+
+    /// Judges one copy of key `hash` now: `false` if suppressed.
+    #[inline]
+    fn judge_key(
+        &self,
+        rule: &Rule,
+        hash: u64,
+        meta: &Metadata<'_>,
+        target: &str,
+        message: impl FnOnce() -> Option<Box<str>>,
+    ) -> bool {
         let now = self.repeats.now_ns();
-        let verdict = self.repeats.judge(rule, hash, now, || {
-            (target.into(), *meta.level(), message(event))
-        });
+        let level = *meta.level();
+        let verdict = self
+            .repeats
+            .judge(rule, hash, now, || (target.into(), level, message()));
         self.wake_repeats();
         match verdict {
             Verdict::Keep => true,
             Verdict::Suppress => {
                 // The copy happened: the breaker judges it like a written one.
-                self.observe_breaker(*meta.level());
+                self.observe_breaker(level);
                 false
             }
         }
@@ -223,6 +279,44 @@ thread_local! {
     /// The installed repeat set this thread used last (generations are
     /// unique across samplers).
     static RULES: std::cell::RefCell<Option<Arc<Rules>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// What `enabled` does with an event (see [`Sampler::repeat_early`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Early {
+    /// Not suppressed (kept, or not judged): sampling decides.
+    Pass,
+    Suppress,
+    /// Judged in `event_enabled`, which sees the fields.
+    Defer,
+}
+
+/// The callsite's rule in `rules`: its cached code if of this set.
+#[inline]
+fn callsite_rule(cs: &CallsiteState, rules: &Rules) -> Option<usize> {
+    let cached = cs.repeat.0.load(Ordering::Acquire);
+    if cached >> 16 == rules.generation {
+        Some((cached & 0xFFFF) as usize).filter(|&i| i < rules.list.len())
+    } else {
+        rules.find(cs.meta.target()) // installed since the code was read
+    }
+}
+
+/// A callsite key's map key.
+#[inline]
+fn key_hash(meta: &'static Metadata<'static>, index: usize, generation: u64) -> u64 {
+    mix(
+        meta as *const Metadata<'static> as usize as u64,
+        index,
+        generation,
+    )
+}
+
+/// The map key of `base` under rule `index`: mixed with the process's seed,
+/// so field values crafted to collide do not crowd one shard.
+#[inline]
+fn mix(base: u64, index: usize, generation: u64) -> u64 {
+    KeySeed::process().mix(base ^ splitmix64(index as u64 ^ generation << 20))
 }
 
 /// A missing field's hash: a value of its own.

@@ -11,8 +11,9 @@
 //! passing event whether there is anything to do, in one load.
 
 use std::collections::VecDeque;
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
@@ -21,6 +22,7 @@ use tracing_core::Level;
 use super::spec::RepeatSpec;
 use super::{RepeatStats, RepeatTargetStats, MAX_REPEAT_KEYS};
 use crate::clock::Clock;
+use crate::keys::PassThrough;
 
 /// Summaries waiting to be written, at most (one per key and window; the
 /// notice thread drains them as they come, so this is only reached if it
@@ -92,7 +94,9 @@ pub(crate) struct KeyState {
     /// What the summary says the key is.
     pub(crate) target: Box<str>,
     pub(crate) level: Level,
-    pub(crate) message: Box<str>,
+    /// Set by the first copy seen with its fields (a copy judged in
+    /// `enabled` has none; its first kept copy reaches `event_enabled`).
+    pub(crate) message: OnceLock<Box<str>>,
 }
 
 /// One summary line's content.
@@ -126,7 +130,7 @@ pub(crate) struct Repeats {
     /// `rules.generation`, readable without the lock.
     generation: AtomicU64,
     rules: RwLock<Arc<Rules>>,
-    keys: DashMap<u64, Arc<KeyState>>,
+    keys: DashMap<u64, Arc<KeyState>, BuildHasherDefault<PassThrough>>,
     max_keys: usize,
     evicted: AtomicU64,
     /// Every target's figures, by name, for as long as the sampler lives
@@ -156,7 +160,7 @@ impl Repeats {
             active: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             rules: RwLock::default(),
-            keys: DashMap::new(),
+            keys: DashMap::default(),
             max_keys: MAX_REPEAT_KEYS,
             evicted: AtomicU64::new(0),
             figures: Mutex::default(),
@@ -257,7 +261,7 @@ impl Repeats {
         rule: &Rule,
         hash: u64,
         now: u64,
-        make: impl FnOnce() -> (Box<str>, Level, Box<str>),
+        make: impl FnOnce() -> (Box<str>, Level, Option<Box<str>>),
     ) -> Verdict {
         let key = match self.keys.get(&hash) {
             Some(k) => k.value().judge(self, now),
@@ -273,12 +277,16 @@ impl Repeats {
         rule: &Rule,
         hash: u64,
         now: u64,
-        make: impl FnOnce() -> (Box<str>, Level, Box<str>),
+        make: impl FnOnce() -> (Box<str>, Level, Option<Box<str>>),
     ) -> Arc<KeyState> {
         if self.keys.len() >= self.max_keys {
             self.evict(now);
         }
-        let (target, level, message) = make();
+        let (target, level, text) = make();
+        let message = OnceLock::new();
+        if let Some(text) = text {
+            let _ = message.set(text);
+        }
         let fresh = Arc::new(KeyState {
             word: AtomicU64::new(window_of(now, rule.window_ns) << KEPT_BITS),
             suppressed: AtomicU64::new(0),
@@ -326,6 +334,15 @@ impl Repeats {
         self.evicted.fetch_add(gone, Ordering::Relaxed);
     }
 
+    /// Sets a key's message from the first copy that has fields, if unset.
+    pub(crate) fn fill_message(&self, hash: u64, message: impl FnOnce() -> Box<str>) {
+        if let Some(k) = self.keys.get(&hash) {
+            if k.message.get().is_none() {
+                let _ = k.message.set(message());
+            }
+        }
+    }
+
     /// Summarises `k`'s window if it suppressed anything: moves its counts
     /// out and queues the summary. `kept` is the window's kept copies when
     /// the caller knows it (a window rollover), else read from the word.
@@ -343,7 +360,7 @@ impl Repeats {
         let summary = Summary {
             target: k.target.clone(),
             level: k.level,
-            message: k.message.clone(),
+            message: k.message.get().cloned().unwrap_or_default(),
             kept,
             suppressed,
             first_ms: self.wall_origin_ms + first / 1_000_000,

@@ -18,7 +18,7 @@ fn repeats(spec: &str) -> (Repeats, ManualClock) {
 fn judge(r: &Repeats, key: u64, now: u64) -> Verdict {
     let rules = r.rules();
     r.judge(&rules.list[0], key, now, || {
-        ("t".into(), Level::ERROR, "m".into())
+        ("t".into(), Level::ERROR, Some("m".into()))
     })
 }
 
