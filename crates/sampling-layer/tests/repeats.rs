@@ -441,3 +441,32 @@ fn summaries_are_never_sampled_nor_suppressed() {
         .unwrap();
     assert_eq!(own.seen(), 0);
 }
+
+#[test]
+fn threads_hammering_one_key_keep_exactly_n_per_window() {
+    const THREADS: u64 = 2;
+    const EACH: u64 = 20_000;
+    let clock = ManualClock::new();
+    let s = sampler(&clock, Breaker::disabled(), "app::db=first 5/1s");
+    let (lines, handle) = json_run(s, |h| {
+        let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
+        std::thread::scope(|scope| {
+            for _ in 0..THREADS {
+                let d = dispatch.clone();
+                scope.spawn(move || {
+                    tracing::dispatcher::with_default(&d, || (0..EACH).for_each(refused))
+                });
+            }
+        });
+        h.flush_repeats();
+    });
+    let written = lines
+        .iter()
+        .filter(|v| message(v).starts_with("connection refused"))
+        .count();
+    let sums = summaries(&lines);
+    assert_eq!((written, sums.len()), (5, 1));
+    assert_eq!(field_u64(sums[0], "suppressed"), THREADS * EACH - 5);
+    let db = &handle.stats().repeats.targets[0];
+    assert_eq!((db.kept, db.suppressed), (5, THREADS * EACH - 5));
+}

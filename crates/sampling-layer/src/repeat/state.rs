@@ -31,6 +31,12 @@ const MAX_WAITING: usize = 65_536;
 
 const NONE_DUE: u64 = u64::MAX;
 
+thread_local! {
+    /// The key this thread judged last: (its `Repeats`, its hash, the key).
+    static LAST_KEY: std::cell::RefCell<Option<(usize, u64, Arc<KeyState>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// The low bits of a key's word count the copies kept in its window (at
 /// most `MAX_FIRST`, below 2^24); the high 40 hold the window's index, which
 /// wraps after 2^40 windows (35 years of 1 ms windows).
@@ -88,6 +94,9 @@ pub(crate) struct KeyState {
     last_at: AtomicU64,
     /// In `pending` (a window with suppressed copies not yet summarised).
     listed: AtomicBool,
+    /// No longer in the map (evicted, or its set replaced): a thread's
+    /// cached copy must look it up again.
+    gone: AtomicBool,
     first: u32,
     window_ns: u64,
     figures: Arc<Figures>,
@@ -238,6 +247,7 @@ impl Repeats {
         let old: Vec<Arc<KeyState>> = self.keys.iter().map(|e| e.value().clone()).collect();
         self.keys.clear();
         for k in &old {
+            k.gone.store(true, Ordering::Relaxed);
             k.figures.live.fetch_sub(1, Ordering::Relaxed);
             self.take(k, None);
         }
@@ -255,6 +265,8 @@ impl Repeats {
 
     /// The verdict on a copy of key `hash` under `rule`, at `now` ns; `make`
     /// builds a new key's description (the only allocation, once per key).
+    /// The thread's last key is kept at hand: a storm is one key hammered,
+    /// and the map's shard lock is two RMWs on a line every thread shares.
     #[inline]
     pub(crate) fn judge(
         &self,
@@ -263,12 +275,44 @@ impl Repeats {
         now: u64,
         make: impl FnOnce() -> (Box<str>, Level, Option<Box<str>>),
     ) -> Verdict {
-        let key = match self.keys.get(&hash) {
-            Some(k) => k.value().judge(self, now),
-            None => self.insert(rule, hash, now, make).judge(self, now),
+        let me = self as *const Repeats as usize;
+        let mut make = Some(make);
+        let verdict = LAST_KEY
+            .try_with(|c| {
+                let mut c = c.try_borrow_mut().ok()?;
+                if let Some((owner, h, k)) = &*c {
+                    if *owner == me && *h == hash && !k.gone.load(Ordering::Relaxed) {
+                        return Some(k.judge(self, now));
+                    }
+                }
+                let k = self.key(rule, hash, now, make.take()?);
+                let verdict = k.judge(self, now);
+                *c = Some((me, hash, k));
+                Some(verdict)
+            })
+            .ok()
+            .flatten();
+        let verdict = match (verdict, make) {
+            (Some(v), _) => v,
+            (None, Some(make)) => self.key(rule, hash, now, make).judge(self, now),
+            (None, None) => Verdict::Keep, // unreachable: `make` is taken only with a verdict
         };
         self.poll(now);
-        key
+        verdict
+    }
+
+    /// The live key `hash`, inserted if new.
+    fn key(
+        &self,
+        rule: &Rule,
+        hash: u64,
+        now: u64,
+        make: impl FnOnce() -> (Box<str>, Level, Option<Box<str>>),
+    ) -> Arc<KeyState> {
+        match self.keys.get(&hash) {
+            Some(k) => k.value().clone(),
+            None => self.insert(rule, hash, now, make),
+        }
     }
 
     #[cold]
@@ -293,6 +337,7 @@ impl Repeats {
             first_at: AtomicU64::new(0),
             last_at: AtomicU64::new(0),
             listed: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
             first: rule.spec.first,
             window_ns: rule.window_ns,
             figures: rule.figures.clone(),
@@ -316,6 +361,7 @@ impl Repeats {
             let idle = !k.listed.load(Ordering::SeqCst)
                 && (k.word.load(Ordering::Relaxed) >> KEPT_BITS) != window_of(now, k.window_ns);
             if idle {
+                k.gone.store(true, Ordering::Relaxed);
                 k.figures.live.fetch_sub(1, Ordering::Relaxed);
                 k.figures.evicted.fetch_add(1, Ordering::Relaxed);
                 gone += 1;
@@ -325,6 +371,7 @@ impl Repeats {
         if gone == 0 {
             let victim = self.keys.iter().next().map(|e| *e.key());
             if let Some((_, k)) = victim.and_then(|h| self.keys.remove(&h)) {
+                k.gone.store(true, Ordering::Relaxed);
                 k.figures.live.fetch_sub(1, Ordering::Relaxed);
                 k.figures.evicted.fetch_add(1, Ordering::Relaxed);
                 self.take(&k, None);
@@ -533,7 +580,9 @@ impl KeyState {
                 repeats.list(self, open);
             }
         }
-        self.last_at.fetch_max(now, Ordering::Relaxed);
+        // A store, not `fetch_max`: one RMW fewer per suppressed copy; two
+        // threads racing may leave the earlier of two near-equal times.
+        self.last_at.store(now, Ordering::Relaxed);
         Verdict::Suppress
     }
 }
