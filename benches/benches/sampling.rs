@@ -459,6 +459,12 @@ fn repeats(c: &mut Criterion) {
         s,
         |i| error!(target: "app", "connection refused by {}", (i & 0) + 10),
     );
+    // What one read of the sampler's default clock costs here (a repeat
+    // judgement reads it once per copy).
+    let clock = sampling_layer::SystemClock::default();
+    c.bench_function("repeats/system_clock_read", |b| {
+        b.iter(|| black_box(sampling_layer::Clock::now(&clock)))
+    });
     let throttle = TracingRateLimitLayer::builder()
         .with_policy(Policy::count_based(5).unwrap())
         .build()

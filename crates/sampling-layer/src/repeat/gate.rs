@@ -336,6 +336,25 @@ impl KeyFields<'_> {
 }
 
 impl Visit for KeyFields<'_> {
+    // Numbers and flags hash their bytes (tagged by type): no formatting.
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if let Some(h) = self.slot(field) {
+            *h = splitmix64(value as u64 ^ 0x1);
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if let Some(h) = self.slot(field) {
+            *h = splitmix64(value ^ 0x2);
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if let Some(h) = self.slot(field) {
+            *h = splitmix64(u64::from(value) ^ 0x3);
+        }
+    }
+
     fn record_str(&mut self, field: &Field, value: &str) {
         if let Some(h) = self.slot(field) {
             *h = xxh3_64(value.as_bytes());

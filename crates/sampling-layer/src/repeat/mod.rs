@@ -98,16 +98,20 @@
 //!
 //! # Cost
 //!
-//! A copy of a repeat target costs a callsite-table probe, a check of the
+//! A copy keyed on its callsite is judged in `enabled`, from the metadata
+//! (a suppressed copy is never built); keys with fields and `log` records in
+//! `event_enabled`. Either costs a callsite-table probe, a check of the
 //! thread's copy of the installed repeat set (one load; a directive change
 //! makes each thread take a new copy once, under a read lock), one clock
-//! read, a shard read lock on the key map, and kept, one CAS on the key's
-//! word, suppressed, a load and two RMWs on the key (`docs/benchmarks.md`,
-//! *Repeat suppression*). A known key allocates nothing (`tests/memory.rs`
-//! counts); the first copy after a window's end that has summaries to write
-//! queues one boxed job for the notice thread. Events of other targets pay
-//! one relaxed load while no repeat directive is installed, and a callsite
-//! probe and a load when one is.
+//! read, the key (the thread's last key if it is the same, else the key
+//! map's shard read lock) and, kept, one CAS on the key's word, suppressed,
+//! a load and one RMW, plus a store of the time. Named fields add hashing
+//! their text as it is formatted. A known key allocates nothing
+//! (`tests/memory.rs` counts); the first copy after a window's end that has
+//! summaries to write queues one boxed job for the notice thread. Events of
+//! other targets pay one relaxed load while no repeat directive is
+//! installed, and a callsite probe and a load when one is. Measured figures:
+//! `docs/benchmarks.md`, *Repeat suppression*.
 
 pub(crate) mod gate;
 pub(crate) mod spec;
