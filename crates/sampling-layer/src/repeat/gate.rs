@@ -14,8 +14,9 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::{Event, Metadata};
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::key::Verdict;
 use super::spec::MAX_FIELDS;
-use super::state::{Rule, Rules, Summary, Verdict};
+use super::state::{Rule, Rules, Summary};
 use crate::callsites::CallsiteState;
 use crate::fields::hash_debug;
 use crate::keys::KeySeed;

@@ -114,6 +114,7 @@
 //! `docs/benchmarks.md`, *Repeat suppression*.
 
 pub(crate) mod gate;
+mod key;
 pub(crate) mod spec;
 pub(crate) mod state;
 #[cfg(all(test, not(sampling_layer_loom)))]

@@ -19,6 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use dashmap::DashMap;
 use tracing_core::Level;
 
+use super::key::{window_end, window_of, KeyState, Verdict, KEPT_BITS, KEPT_MASK};
 use super::spec::RepeatSpec;
 use super::{RepeatStats, RepeatTargetStats, MAX_REPEAT_KEYS};
 use crate::clock::Clock;
@@ -36,13 +37,6 @@ thread_local! {
     static LAST_KEY: std::cell::RefCell<Option<(usize, u64, Arc<KeyState>)>> =
         const { std::cell::RefCell::new(None) };
 }
-
-/// The low bits of a key's word count the copies kept in its window (at
-/// most `MAX_FIRST`, below 2^24); the high 40 hold the window's index, which
-/// wraps after 2^40 windows (35 years of 1 ms windows).
-const KEPT_BITS: u32 = 24;
-const KEPT_MASK: u64 = (1 << KEPT_BITS) - 1;
-const WINDOW_MASK: u64 = (1 << (64 - KEPT_BITS)) - 1;
 
 /// A target's figures, kept across directive changes (by target name).
 #[derive(Debug, Default)]
@@ -84,30 +78,6 @@ impl Rules {
     }
 }
 
-/// One repeat key: its window word and the figures of its current window.
-#[derive(Debug)]
-pub(crate) struct KeyState {
-    /// `window index << KEPT_BITS | copies kept in that window`.
-    word: AtomicU64,
-    suppressed: AtomicU64,
-    first_at: AtomicU64,
-    last_at: AtomicU64,
-    /// In `pending` (a window with suppressed copies not yet summarised).
-    listed: AtomicBool,
-    /// No longer in the map (evicted, or its set replaced): a thread's
-    /// cached copy must look it up again.
-    gone: AtomicBool,
-    first: u32,
-    window_ns: u64,
-    figures: Arc<Figures>,
-    /// What the summary says the key is.
-    pub(crate) target: Box<str>,
-    pub(crate) level: Level,
-    /// Set by the first copy seen with its fields (a copy judged in
-    /// `enabled` has none; its first kept copy reaches `event_enabled`).
-    pub(crate) message: OnceLock<Box<str>>,
-}
-
 /// One summary line's content.
 #[derive(Debug, Clone)]
 pub(crate) struct Summary {
@@ -121,13 +91,6 @@ pub(crate) struct Summary {
     pub(crate) last_ms: u64,
     pub(crate) window_ms: u64,
     pub(crate) figures: Arc<Figures>,
-}
-
-/// The verdict on one copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    Keep,
-    Suppress,
 }
 
 #[derive(Debug)]
@@ -393,7 +356,7 @@ impl Repeats {
     /// Summarises `k`'s window if it suppressed anything: moves its counts
     /// out and queues the summary. `kept` is the window's kept copies when
     /// the caller knows it (a window rollover), else read from the word.
-    fn take(&self, k: &KeyState, kept: Option<u64>) {
+    pub(super) fn take(&self, k: &KeyState, kept: Option<u64>) {
         let suppressed = k.suppressed.swap(0, Ordering::SeqCst);
         if suppressed == 0 {
             return;
@@ -468,7 +431,7 @@ impl Repeats {
         self.next_due.store(next, Ordering::Relaxed);
     }
 
-    fn list(&self, k: &Arc<KeyState>, open: u64) {
+    pub(super) fn list(&self, k: &Arc<KeyState>, open: u64) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.push(k.clone());
         let end = window_end(open, k.window_ns);
@@ -537,61 +500,4 @@ impl Repeats {
                 .collect(),
         }
     }
-}
-
-impl KeyState {
-    /// A copy at `now`: kept while the window has room, else suppressed.
-    #[inline]
-    fn judge(self: &Arc<Self>, repeats: &Repeats, now: u64) -> Verdict {
-        let window = window_of(now, self.window_ns);
-        let mut word = self.word.load(Ordering::Acquire);
-        loop {
-            let open = word >> KEPT_BITS;
-            let kept = word & KEPT_MASK;
-            let next = if open != window {
-                window << KEPT_BITS | 1
-            } else if kept < u64::from(self.first) {
-                word + 1
-            } else {
-                return self.suppress(repeats, now, open);
-            };
-            match self
-                .word
-                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => {
-                    if open != window {
-                        // This copy opened a new window: the old one's summary.
-                        repeats.take(self, Some(kept));
-                    }
-                    self.figures.kept.fetch_add(1, Ordering::Relaxed);
-                    return Verdict::Keep;
-                }
-                Err(now_word) => word = now_word,
-            }
-        }
-    }
-
-    #[inline]
-    fn suppress(self: &Arc<Self>, repeats: &Repeats, now: u64, open: u64) -> Verdict {
-        if self.suppressed.fetch_add(1, Ordering::SeqCst) == 0 {
-            self.first_at.store(now, Ordering::Relaxed);
-            if !self.listed.swap(true, Ordering::SeqCst) {
-                repeats.list(self, open);
-            }
-        }
-        // A store, not `fetch_max`: one RMW fewer per suppressed copy; two
-        // threads racing may leave the earlier of two near-equal times.
-        self.last_at.store(now, Ordering::Relaxed);
-        Verdict::Suppress
-    }
-}
-
-#[inline]
-fn window_of(now: u64, window_ns: u64) -> u64 {
-    (now / window_ns.max(1)) & WINDOW_MASK
-}
-
-fn window_end(open: u64, window_ns: u64) -> u64 {
-    open.saturating_add(1).saturating_mul(window_ns)
 }

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use tracing_core::Level;
 
+use super::key::Verdict;
 use super::spec::RepeatSpec;
-use super::state::{Repeats, Summary, Verdict};
+use super::state::{Repeats, Summary};
 use crate::clock::ManualClock;
 
 fn repeats(spec: &str) -> (Repeats, ManualClock) {
