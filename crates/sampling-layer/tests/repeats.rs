@@ -470,3 +470,26 @@ fn threads_hammering_one_key_keep_exactly_n_per_window() {
     let db = &handle.stats().repeats.targets[0];
     assert_eq!((db.kept, db.suppressed), (5, THREADS * EACH - 5));
 }
+
+#[test]
+fn a_repeat_directive_added_at_run_time_reaches_error_callsites_already_registered() {
+    let clock = ManualClock::new();
+    let s = sampler(&clock, Breaker::disabled(), "0");
+    let (lines, handle) = json_run(s, |h| {
+        let failed = || error!(target: "app", "upstream failed");
+        // Registered with no repeat directive: `Interest::always()`.
+        (0..10).for_each(|_| failed());
+        h.set_directives("0,app=first 1/1s").unwrap();
+        (0..10).for_each(|_| failed());
+        h.set_directives("0").unwrap();
+        (0..10).for_each(|_| failed());
+        h.flush_repeats();
+    });
+    let written = lines
+        .iter()
+        .filter(|v| message(v) == "upstream failed")
+        .count();
+    assert_eq!(written, 10 + 1 + 10);
+    assert_eq!(summaries(&lines).len(), 1);
+    assert_eq!(handle.stats().repeats.targets[0].suppressed, 9);
+}
