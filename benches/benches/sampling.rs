@@ -12,6 +12,9 @@
 //! - one key hammered from one thread vs from two threads at once;
 //! - parsing (`set_directives`, `split_directives`) of the largest strings
 //!   accepted, and refusing one with too many targets;
+//! - repeat suppression (`first 5/1min`): a suppressed ERROR keyed on its
+//!   callsite, on two named fields and on its formatted message, beside a
+//!   sampled-out event and `tracing-throttle` suppressing the same ERROR;
 //! - context capture: a sampled-out event with capture configured, outside
 //!   any capturing span and inside a non-capturing one, beside the same event
 //!   without capture; and a captured event (formatted into its span's buffer)
@@ -28,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use sampling_layer::{Breaker, Mode, SamplingFilter};
-use tracing::{debug, info, Dispatch, Subscriber};
+use tracing::{debug, error, info, Dispatch, Subscriber};
 use tracing_subscriber::{
     filter::{filter_fn, DynFilterFn, LevelFilter},
     layer::Context,
@@ -424,6 +427,66 @@ fn capture(c: &mut Criterion) {
     }
 }
 
+/// Repeat suppression: every row after its key's first 5 copies is a
+/// suppressed copy (the window is a minute, so no summary in a run).
+fn repeats(c: &mut Criterion) {
+    let s: Dispatch = tracing_subscriber::registry()
+        .with(Sink.with_filter(sampler("app=0.001")))
+        .into();
+    bench_with(
+        c,
+        "repeats/reference_sampled_out_rate_0.001",
+        s,
+        |_| info!(target: "app", n = 1, "event"),
+    );
+    let s: Dispatch = tracing_subscriber::registry()
+        .with(Sink.with_filter(sampler("app=first 5/1min")))
+        .into();
+    bench_with(
+        c,
+        "repeats/suppressed_callsite_key",
+        s,
+        |_| error!(target: "app", n = 1, "event"),
+    );
+    let s: Dispatch = tracing_subscriber::registry()
+        .with(Sink.with_filter(sampler("app=first 5/1min by peer+code")))
+        .into();
+    bench_with(
+        c,
+        "repeats/suppressed_two_named_fields",
+        s,
+        |_| error!(target: "app", peer = "db-1", code = 503, "event"),
+    );
+    let s: Dispatch = tracing_subscriber::registry()
+        .with(Sink.with_filter(sampler("app=first 5/1min by message")))
+        .into();
+    bench_with(
+        c,
+        "repeats/suppressed_formatted_message",
+        s,
+        |_| error!(target: "app", "connection refused by {}", black_box(10)),
+    );
+    // What one read of the sampler's default clock costs here (a repeat
+    // judgement reads it once per copy).
+    let clock = sampling_layer::SystemClock::default();
+    c.bench_function("repeats/system_clock_read", |b| {
+        b.iter(|| black_box(sampling_layer::Clock::now(&clock)))
+    });
+    let throttle = TracingRateLimitLayer::builder()
+        .with_policy(Policy::count_based(5).unwrap())
+        .build()
+        .unwrap();
+    let t: Dispatch = tracing_subscriber::registry()
+        .with(Sink.with_filter(throttle))
+        .into();
+    bench_with(
+        c,
+        "repeats/tracing_throttle_suppressed",
+        t,
+        |_| error!(target: "app", n = 1, "event"),
+    );
+}
+
 mod harness {
     #![allow(missing_docs)] // criterion_group! defines an undocumented pub fn.
     use super::*;
@@ -434,7 +497,8 @@ mod harness {
         disabled_by_level,
         one_key_threads,
         parse,
-        capture
+        capture,
+        repeats
     );
 }
 criterion_main!(harness::benches);

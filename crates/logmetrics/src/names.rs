@@ -122,6 +122,18 @@ pub const SAMPLING_CAPTURE_DISCARDED: &str = "log_sampling_capture_discarded_lin
 pub const SAMPLING_CAPTURE_EVICTED: &str = "log_sampling_capture_evicted_lines_total";
 /// Bytes held in capture buffers now.
 pub const SAMPLING_CAPTURE_BUFFERED_BYTES: &str = "log_sampling_capture_buffered_bytes";
+/// Copies of a repeat key kept (the first N per window), by `target`.
+pub const SAMPLING_REPEATS_KEPT: &str = "log_sampling_repeats_kept_total";
+/// Copies of a repeat key suppressed, open windows included, by `target`.
+pub const SAMPLING_REPEATS_SUPPRESSED: &str = "log_sampling_repeats_suppressed_total";
+/// Repeat summary lines written, by `target`.
+pub const SAMPLING_REPEAT_SUMMARIES: &str = "log_sampling_repeat_summaries_total";
+/// Repeat keys live now, by `target`.
+pub const SAMPLING_REPEAT_KEYS: &str = "log_sampling_repeat_keys";
+/// Repeat keys evicted to stay under the bound, by `target`.
+pub const SAMPLING_REPEAT_KEYS_EVICTED: &str = "log_sampling_repeat_keys_evicted_total";
+/// Repeat summaries lost because too many were waiting to be written.
+pub const SAMPLING_REPEAT_SUMMARIES_LOST: &str = "log_sampling_repeat_summaries_lost_total";
 
 /// What kind of instrument a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +246,12 @@ pub const METRICS: &[MetricDef] = &[
     def(FILE_COMPRESSION_FAILURES, Counter, Some(Unit::Count), BY_NAME, "Compressions that failed; the original file was kept each time."),
     def(FILE_OPEN_FAILURES, Counter, Some(Unit::Count), BY_NAME, "Opens of a new or reopened log file that failed (the batch that needed it failed too)."),
     def(FILE_CURRENT_BYTES, Gauge, Some(Unit::Bytes), BY_NAME, "Bytes in the file the rolling sink is writing now."),
+    def(SAMPLING_REPEATS_KEPT, Counter, Some(Unit::Count), BY_NAME_TARGET, "Copies of repeated events kept (the first N of each key per window), by repeat directive target."),
+    def(SAMPLING_REPEATS_SUPPRESSED, Counter, Some(Unit::Count), BY_NAME_TARGET, "Copies of repeated events suppressed (open windows included), by repeat directive target."),
+    def(SAMPLING_REPEAT_SUMMARIES, Counter, Some(Unit::Count), BY_NAME_TARGET, "Repeat summary lines written (one per key and window that suppressed anything), by repeat directive target."),
+    def(SAMPLING_REPEAT_KEYS, Gauge, Some(Unit::Count), BY_NAME_TARGET, "Repeat keys live now, by repeat directive target."),
+    def(SAMPLING_REPEAT_KEYS_EVICTED, Counter, Some(Unit::Count), BY_NAME_TARGET, "Repeat keys evicted to stay under the bound on live keys, by repeat directive target."),
+    def(SAMPLING_REPEAT_SUMMARIES_LOST, Counter, Some(Unit::Count), BY_NAME, "Repeat summaries lost because 65 536 were waiting to be written."),
 ];
 
 /// Looks a metric up by name.

@@ -3,13 +3,13 @@
 //! Keys are built once per registered source (and once per sampler target, the first time
 //! it shows up), so an export after the first allocates nothing: it costs one recorder
 //! lookup per series (22 for a writer plus one per histogram bucket that gained
-//! observations, 16 + 3 per target for a sampler, capture included) and runs only on the
+//! observations, 17 + 3 per target + 5 per repeat target for a sampler, capture included) and runs only on the
 //! exporter thread or in `export_now`, never on the logging hot path.
 
 use backpressure_writer::rolling::RollingStats;
 use backpressure_writer::{DropReason, LatencySnapshot, Stats};
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString};
-use sampling_layer::{CaptureStats, SamplingStats};
+use sampling_layer::{repeat::RepeatStats, CaptureStats, SamplingStats};
 
 use crate::names::{self, MetricKind};
 
@@ -239,6 +239,7 @@ pub(crate) struct SamplerSeries {
     forgotten_targets: Key,
     breaker_recoveries: Key,
     capture: CaptureSeries,
+    repeats: RepeatSeries,
     /// Grows only with the targets the sampler reports (its directives plus `(other)`), so
     /// the label set stays as small as the configuration.
     targets: Vec<TargetSeries>,
@@ -261,6 +262,7 @@ impl SamplerSeries {
             forgotten_targets: key(names::SAMPLING_TARGETS_FORGOTTEN, &n),
             breaker_recoveries: key(names::SAMPLING_BREAKER_RECOVERIES, &n),
             capture: CaptureSeries::new(name),
+            repeats: RepeatSeries::new(name),
             targets: Vec::new(),
         }
     }
@@ -284,6 +286,7 @@ impl SamplerSeries {
         // `recent_seen`/`recent_kept` are deliberately not published: Prometheus derives
         // any recent rate from the seen/kept counters (docs/metrics.md, "Not exported").
         self.capture.publish(r, &s.capture);
+        self.repeats.publish(r, &s.repeats);
         for t in &s.targets {
             let series = self.target(&t.target);
             counter(r, &series.seen, t.seen);
@@ -323,6 +326,59 @@ impl SamplerSeries {
             }
         };
         &self.targets[i]
+    }
+}
+
+/// The repeat-suppression series of one sampler: one set per repeat target
+/// (the targets ever configured with a repeat directive, a bounded set).
+#[derive(Debug)]
+struct RepeatSeries {
+    name: String,
+    lost: Key,
+    targets: Vec<(String, [Key; 5])>,
+}
+
+impl RepeatSeries {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            lost: key(
+                names::SAMPLING_REPEAT_SUMMARIES_LOST,
+                &[(names::LABEL_NAME, name)],
+            ),
+            targets: Vec::new(),
+        }
+    }
+
+    fn publish(&mut self, r: &dyn Recorder, s: &RepeatStats) {
+        counter(r, &self.lost, s.summaries_lost);
+        for t in &s.targets {
+            let i = match self.targets.iter().position(|(n, _)| *n == t.target) {
+                Some(i) => i,
+                None => {
+                    let labels = [
+                        (names::LABEL_NAME, self.name.as_str()),
+                        (names::LABEL_TARGET, t.target.as_str()),
+                    ];
+                    let keys = [
+                        names::SAMPLING_REPEATS_KEPT,
+                        names::SAMPLING_REPEATS_SUPPRESSED,
+                        names::SAMPLING_REPEAT_SUMMARIES,
+                        names::SAMPLING_REPEAT_KEYS,
+                        names::SAMPLING_REPEAT_KEYS_EVICTED,
+                    ]
+                    .map(|n| key(n, &labels));
+                    self.targets.push((t.target.clone(), keys));
+                    self.targets.len() - 1
+                }
+            };
+            let [kept, suppressed, summaries, live, evicted] = &self.targets[i].1;
+            counter(r, kept, t.kept);
+            counter(r, suppressed, t.suppressed);
+            counter(r, summaries, t.summaries);
+            gauge(r, live, t.live_keys as f64);
+            counter(r, evicted, t.evicted_keys);
+        }
     }
 }
 

@@ -77,6 +77,13 @@ fn sampler_stats() -> SamplingStats {
         target(OTHER_TARGET, 1.0, 7, 7),
         db,
     ];
+    let mut repeat = sampling_layer::repeat::RepeatTargetStats::default();
+    repeat.target = "app::db".into();
+    repeat.kept = 15;
+    repeat.suppressed = 49_985;
+    repeat.summaries = 3;
+    repeat.live_keys = 2;
+    s.repeats.targets = vec![repeat];
     s
 }
 

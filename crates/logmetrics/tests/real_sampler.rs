@@ -194,3 +194,42 @@ fn retired_targets_are_published_from_a_real_sampler() {
     // Two retired targets are far below the bound on remembered ones.
     assert_eq!(after.counter(names::SAMPLING_TARGETS_FORGOTTEN, &m), 0);
 }
+
+#[test]
+fn repeat_series_per_target_are_exact() {
+    let sampler = SamplingFilter::builder()
+        .breaker(sampling_layer::Breaker::disabled())
+        .parse("app::db=first 3/1min")
+        .unwrap();
+    let handle = sampler.handle();
+    let exporter = Exporter::builder()
+        .sampler("main", &handle)
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(io::sink)
+            .with_filter(sampler),
+    );
+    let rec = DebuggingRecorder::new();
+    let snapshotter = rec.snapshotter();
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..50 {
+            tracing::error!(target: "app::db", i, "connection refused");
+            tracing::error!(target: "app::db", i, "pool exhausted");
+        }
+        handle.flush_repeats();
+    });
+    metrics::with_local_recorder(&rec, || exporter.export_now());
+    let snap = take(&snapshotter);
+    let db = target("app::db");
+    assert_eq!(snap.counter(names::SAMPLING_REPEATS_KEPT, &db), 6);
+    assert_eq!(snap.counter(names::SAMPLING_REPEATS_SUPPRESSED, &db), 94);
+    assert_eq!(snap.counter(names::SAMPLING_REPEAT_SUMMARIES, &db), 2);
+    assert_eq!(snap.gauge(names::SAMPLING_REPEAT_KEYS, &db), 2.0);
+    assert_eq!(snap.counter(names::SAMPLING_REPEAT_KEYS_EVICTED, &db), 0);
+    assert_eq!(
+        snap.counter(names::SAMPLING_REPEAT_SUMMARIES_LOST, &[("name", "main")]),
+        0
+    );
+}

@@ -48,6 +48,8 @@ pub(crate) struct CallsiteState {
     /// One of `tracing-log`'s shared per-level callsites (see `log_bridge`).
     pub(crate) log_bridge: bool,
     pub(crate) meta: &'static Metadata<'static>,
+    /// The repeat directive that applies here, cached (see `repeat::gate`).
+    pub(crate) repeat: crate::repeat::gate::RepeatCell,
 }
 
 impl CallsiteState {
@@ -74,6 +76,7 @@ impl CallsiteState {
             target_hash: xxhash_rust::xxh3::xxh3_64(meta.target().as_bytes()),
             sampled,
             meta,
+            repeat: crate::repeat::gate::RepeatCell::new(),
         }
     }
 }

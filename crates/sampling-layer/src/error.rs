@@ -96,6 +96,9 @@ pub enum ParseErrorKind {
     /// `EnvFilter` reads it as `app=trace`, which a typo of a level would
     /// turn into).
     TargetWithoutLevel(String),
+    /// A repeat directive (`target=first 5/1s`) that cannot be read; the
+    /// text says what is wrong (see [`repeat`](crate::repeat)).
+    InvalidRepeat(String),
 }
 
 impl ParseError {
@@ -155,6 +158,7 @@ impl fmt::Display for ParseErrorKind {
                 "`+{c}` is not a capture directive (write `+span_name`, `+{{field}}` or `+span_name{{field}}`)"
             ),
             TooManyCaptures => f.write_str("more than 64 capture items (`+…`) in one directive set"),
+            InvalidRepeat(why) => write!(f, "repeat directive: {why}"),
             InvalidLevel(l) => write!(
                 f,
                 "`{l}` is not a level (trace, debug, info, warn, error or off)"

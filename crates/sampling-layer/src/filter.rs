@@ -19,6 +19,7 @@ use tracing_subscriber::{
 };
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::repeat::gate::Early;
 use crate::{
     fields::FieldHashes, handle::SamplingHandle, mode::Mode, sampler::Sampler, stats::SamplingStats,
 };
@@ -113,7 +114,7 @@ impl SamplingFilter {
             return Interest::always();
         }
         let cs = self.sampler.register(meta);
-        if cs.sampled {
+        if cs.sampled || self.sampler.repeat_covers(cs) {
             Interest::sometimes()
         } else {
             Interest::always()
@@ -223,6 +224,12 @@ where
     /// Spans: always `true`. Events whose callsite needs no field to decide
     /// are decided here; the others in `event_enabled`.
     fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+        match self.sampler.repeat_early(meta) {
+            // At the capture trigger's level it still writes its span's context.
+            Early::Suppress => return self.sampler.capture.suppressed_trigger(self.id(), meta),
+            Early::Defer => return true, // judged first in `event_enabled`
+            Early::Pass => {}
+        }
         let keep = self.sampler.decide_early(meta);
         // A sampled-out event inside a capturing span may be diverted instead.
         self.sampler.capture.after_enabled(self.id(), meta, keep)
@@ -233,6 +240,14 @@ where
     }
 
     fn event_enabled(&self, event: &Event<'_>, cx: &Context<'_, S>) -> bool {
+        if !self.sampler.repeat_gate(event, true) {
+            // Suppressed: never sampled, never captured; at the capture
+            // trigger's level it still writes its span's captured context.
+            return self
+                .sampler
+                .capture
+                .suppressed_trigger(self.id(), event.metadata());
+        }
         // Without capture, the decision alone; with it, a dropped event may be diverted.
         let capture = &self.sampler.capture;
         if !capture.is_active() {
@@ -314,13 +329,18 @@ where
 
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
         match self.placement {
-            Placement::OnRegistry => self.sampler.decide_early(meta),
+            Placement::OnRegistry => match self.sampler.repeat_early(meta) {
+                Early::Suppress => false,
+                Early::Defer => true,
+                Early::Pass => self.sampler.decide_early(meta),
+            },
             Placement::Above => true,
         }
     }
 
     fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
-        self.decide(event, &ctx)
+        let early = self.placement == Placement::OnRegistry;
+        self.sampler.repeat_gate(event, early) && self.decide(event, &ctx)
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {

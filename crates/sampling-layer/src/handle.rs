@@ -64,7 +64,9 @@ impl SamplingHandle {
     pub fn set_directives(&self, directives: &str) -> Result<(), ParseError> {
         self.sampler.capture_dispatch();
         let (set, _) = DirectiveSet::parse(directives, false)?;
-        self.sampler.replace_directives(set)
+        self.sampler.replace_directives(set)?;
+        self.sampler.repeats.rebuild_interest();
+        Ok(())
     }
 
     /// Sets the rate of one target, leaving every other directive as it is.
@@ -156,7 +158,9 @@ impl SamplingHandle {
             }
             None => None,
         };
-        self.sampler.edit(&sel, item.as_deref(), expiry)
+        let had = self.sampler.edit(&sel, item.as_deref(), expiry)?;
+        self.sampler.repeats.rebuild_interest();
+        Ok(had)
     }
 
     /// Figures of context capture (see [`CaptureStats`](crate::CaptureStats)).
@@ -181,6 +185,35 @@ impl SamplingHandle {
         self.sampler.notices.name(dispatch);
     }
 
+    /// Writes the summary of every repeat window that suppressed anything
+    /// and is still open (or ended with no event since to write it), on this
+    /// thread, into the sampler's dispatcher, and returns once every waiting
+    /// summary is written. Call it at shutdown, before dropping the writer's
+    /// guard (see [`repeat`](crate::repeat)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sampling_layer::SamplingFilter;
+    /// use tracing_subscriber::{fmt, prelude::*};
+    ///
+    /// let sampler = SamplingFilter::try_new("app::db=first 2/1s").unwrap();
+    /// let handle = sampler.handle();
+    /// let subscriber = tracing_subscriber::registry().with(fmt::layer().with_filter(sampler));
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     for _ in 0..10 {
+    ///         tracing::error!(target: "app::db", "connection refused"); // 2 written
+    ///     }
+    ///     handle.flush_repeats(); // "repeated event suppressed ... kept=2 suppressed=8"
+    /// });
+    /// let db = &handle.stats().repeats.targets[0];
+    /// assert_eq!((db.kept, db.suppressed, db.summaries), (2, 8, 1));
+    /// ```
+    pub fn flush_repeats(&self) {
+        self.sampler.capture_dispatch();
+        self.sampler.flush_repeats();
+    }
+
     /// Identifies the sampler (as `Sampler::id` does).
     pub(crate) fn id(&self) -> usize {
         self.sampler.id()
@@ -192,6 +225,7 @@ impl SamplingHandle {
     /// parses to the current set.
     pub fn directives(&self) -> String {
         self.sampler.expire_due(true);
+        self.sampler.repeats.rebuild_interest();
         self.sampler.directives()
     }
 
@@ -199,7 +233,9 @@ impl SamplingHandle {
     /// its hold period has passed with no events to notice it.
     pub fn stats(&self) -> SamplingStats {
         self.sampler.capture_dispatch();
-        self.sampler.stats()
+        let stats = self.sampler.stats();
+        self.sampler.repeats.rebuild_interest();
+        stats
     }
 }
 

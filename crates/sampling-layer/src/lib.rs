@@ -97,6 +97,8 @@
 //!             | [target "="] level "@" limit   the level for EnvFilter, the limit for the sampler
 //!             | "+" name | "+{" field "}" | "+" name "{" field "}"
 //!                                              spans that capture context (see Context capture)
+//!             | target "=" "first" N "/" window ["by" field ("+" field)*]
+//!                                              repeat suppression (see the `repeat` module)
 //! limit      := rate | budget
 //! rate       := decimal | decimal "%" | integer "/" integer          in [0, 1]
 //! budget     := integer "/" unit               lines per second or per minute, 1 .. 10^9
@@ -126,6 +128,12 @@
 //! starts with, so it never collides with `target[key]=rate` nor with
 //! `EnvFilter`'s `[span]` and `{field}` filters (which sit inside brackets);
 //! [`split_directives`] hands it to the sampler as written.
+//!
+//! A repeat item's right-hand side starts with the word `first` (any case),
+//! which no rate, budget or `EnvFilter` level does; `N` is 1 ..= 1 000 000,
+//! `window` is `s`, `min` or a whole number and `ms`, `s`, `sec`, `m` or
+//! `min` (1 ms ..= 24 h). What it keeps, its key and its summary line:
+//! [`repeat`]. [`split_directives`] hands it to the sampler as written.
 //!
 //! Targets match as in `EnvFilter`: a directive's target matches every event
 //! target that starts with it (`app` matches `app::db`, and also `apple`), so
@@ -261,7 +269,8 @@
 //!
 //! Events at or above [`keep_level`](SamplingFilterBuilder::keep_level)
 //! (`WARN` by default) are never sampled and their callsites answer
-//! `Interest::always()`; sampled callsites answer `sometimes()`; spans are
+//! `Interest::always()` (unless a [`repeat`] directive covers them: then
+//! `sometimes()`); sampled callsites answer `sometimes()`; spans are
 //! never filtered. The sampler gives no `max_level_hint` (`None`), so the
 //! level hint of your `EnvFilter`/`LevelFilter` stays in force and events
 //! disabled by level cost what they cost without the sampler (see
@@ -642,6 +651,7 @@ pub mod otel;
 mod pressure;
 pub mod probability;
 mod rate;
+pub mod repeat;
 mod rule;
 mod sampler;
 mod stats;

@@ -107,4 +107,6 @@ pub struct SamplingStats {
     // error-triggered capture
     /// Context capture's figures (all zero without capture).
     pub capture: crate::CaptureStats,
+    /// Repeat suppression's figures (empty without repeat directives).
+    pub repeats: crate::repeat::RepeatStats,
 }

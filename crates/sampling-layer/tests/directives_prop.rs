@@ -65,6 +65,42 @@ proptest! {
     }
 
     #[test]
+    fn repeat_directives_never_panic(s in r"[a-z:_=+/ ]{0,6}first[a-z0-9:_=+/ .\-]{0,24}") {
+        let _ = SamplingFilter::try_new(&s);
+        let _ = SamplingFilter::builder().parse_lossy(&s);
+        let _ = sampling_layer::split_directives(&s);
+    }
+
+    #[test]
+    fn repeat_directives_round_trip(
+        n in 1u32..=1_000_000,
+        ms in 1u64..=86_400_000,
+        fields in proptest::collection::vec("[a-z_][a-z0-9_.]{0,8}", 0..=8),
+        upper in any::<bool>(),
+    ) {
+        let by = if fields.is_empty() { String::new() } else { format!(" by {}", fields.join("+")) };
+        let word = if upper { "FIRST" } else { "first" };
+        let text = format!("app::db={word} {n}/{ms}ms{by}");
+        let f = SamplingFilter::try_new(&text).unwrap();
+        let shown = f.stats().repeats.targets[0].configured.clone().unwrap();
+        // The canonical form (display) parses to itself, and so does the set's string.
+        let again = SamplingFilter::try_new(&format!("app::db={shown}")).unwrap();
+        prop_assert_eq!(again.stats().repeats.targets[0].configured.clone().unwrap(), shown.clone());
+        let back = SamplingFilter::try_new(&f.directives()).unwrap();
+        prop_assert_eq!(back.stats().repeats.targets[0].configured.clone().unwrap(), shown.clone());
+        let prefix = format!("first {}/", n);
+        prop_assert!(shown.starts_with(&prefix));
+    }
+
+    #[test]
+    fn repeat_windows_out_of_range_are_rejected(n in 0u32..3, ms in 86_400_001u64..1_000_000_000_000) {
+        let zero = format!("t=first {n}/0ms");
+        let long = format!("t=first {}/{ms}ms", n + 1);
+        prop_assert!(SamplingFilter::try_new(&zero).is_err());
+        prop_assert!(SamplingFilter::try_new(&long).is_err());
+    }
+
+    #[test]
     fn out_of_range_is_always_rejected(x in 1.0000001f64..1e9) {
         let above = format!("{x}");
         let below = format!("-{x}");

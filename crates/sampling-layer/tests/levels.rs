@@ -340,3 +340,16 @@ fn a_budget_the_sampler_refuses_leaves_the_level_alone() {
     assert_eq!(lh.directives(), "info,app::db=debug");
     assert_eq!(sh.directives(), "0.1,app::db=0.5");
 }
+
+#[test]
+fn a_repeat_item_is_not_a_level_and_changes_nothing() {
+    let levels = Levels::try_new("info").unwrap();
+    let sampler = SamplingFilter::try_new("0.1").unwrap();
+    let (lh, sh) = (levels.handle(), sampler.handle());
+    let e = sampling_layer::level::set_target(&lh, &sh, "app::db=first 5/1s", None).unwrap_err();
+    assert!(e.to_string().contains("set_directives"), "{e}");
+    assert_eq!(
+        (lh.directives(), sh.directives()),
+        ("info".into(), "0.1".into())
+    );
+}

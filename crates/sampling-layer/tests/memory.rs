@@ -113,3 +113,37 @@ fn no_allocation_per_event_under_key_churn_and_eviction() {
     eprintln!("{allocs} allocations on the logging thread for {N} new keys");
     assert!(allocs <= 16, "{allocs} allocations for {N} events");
 }
+
+#[test]
+fn a_suppressed_repeat_of_a_known_key_allocates_nothing() {
+    let _serial = serial();
+    let clock = sampling_layer::ManualClock::new();
+    let s = SamplingFilter::builder()
+        .breaker(Breaker::disabled())
+        .clock(clock.clone())
+        .parse("app=first 2/1s by peer+message")
+        .unwrap();
+    let handle = s.handle();
+    // A layer below the sampler, so kept copies cost no formatting here.
+    let sub = tracing_subscriber::registry().with(s);
+    tracing::subscriber::with_default(sub, || {
+        let peers = ["db-1", "db-2", "db-3"];
+        // One callsite: the key is the callsite and the two values.
+        let refused = |p: &str| tracing::error!(target: "app", peer = p, "refused by {}", 7);
+        // The keys become known (each formats its message once) and fill their window.
+        for _ in 0..3 {
+            peers.iter().for_each(|p| refused(p));
+        }
+        let before = thread_allocations();
+        for i in 0..30_000 {
+            refused(peers[i % 3]);
+        }
+        assert_eq!(
+            thread_allocations() - before,
+            0,
+            "allocations on suppressed copies"
+        );
+    });
+    let t = &handle.stats().repeats.targets[0];
+    assert_eq!((t.kept, t.suppressed, t.live_keys), (6, 30_003, 3));
+}

@@ -130,6 +130,8 @@ fn tear_down(
         ..
     } = pipeline;
     throttle.set(0);
+    // Repeat windows still open write their summaries into the pipeline while it runs.
+    sampler.flush_repeats();
     // The producers are gone: everything submitted is now written, dropped or queued.
     drop(dispatch);
     let flushed = guard.flush();

@@ -184,8 +184,11 @@ impl Telemetry {
             stdout_guard,
             exporter,
             tracer_provider,
+            sampling,
             ..
         } = self;
+        // Repeat windows still open write their summaries while the writers run.
+        sampling.flush_repeats();
         // Its exporter may log an error: the writers still run.
         let traces = tracer_provider.map(|p| p.shutdown_with_timeout(deadline));
         if let Some(Err(e)) = &traces {

@@ -311,6 +311,22 @@ impl Capture {
         true
     }
 
+    /// A copy the repeat judgement suppressed, at the trigger level, inside
+    /// this sampler's capturing spans: the request failed, so its captured
+    /// context is still written. The event is enabled with a mark that tells
+    /// [`CaptureWriter`] to write the context and not the line. `false` (stay
+    /// suppressed) outside capturing spans, without capture or without a writer.
+    pub(crate) fn suppressed_trigger(&self, sampler: usize, meta: &Metadata<'_>) -> bool {
+        if !stack::inside_any() || !self.is_active() || *meta.level() > self.trigger() {
+            return false;
+        }
+        if stack::innermost_owner(sampler).is_none() || self.writers.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        stack::set_mark(sampler, meta, CONTEXT_ONLY);
+        true
+    }
+
     pub(crate) fn store(&self, owner: u64, line: Vec<u8>) {
         let mut store = self.lock();
         // Read under the lock that `set_directive_specs`' discard takes after
@@ -341,6 +357,10 @@ fn owner_of(owners: Option<&CaptureOwners>, sampler: usize) -> Option<u64> {
         .find(|(s, _)| *s == sampler)
         .map(|(_, o)| *o)
 }
+
+/// The mark of a suppressed trigger: write the context, drop the line (no
+/// span's id is `u64::MAX`).
+pub(crate) const CONTEXT_ONLY: u64 = u64::MAX;
 
 /// What a sampler that would capture but has no writer to divert into says,
 /// once: the fix, and what happens meanwhile.

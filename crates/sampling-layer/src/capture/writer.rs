@@ -123,6 +123,11 @@ where
         // (A scan of a few entries of a `const` thread-local, beside a
         // formatting.)
         if let Some(owner) = stack::take_mark(sampler, meta) {
+            if owner == super::CONTEXT_ONLY {
+                // A suppressed repeat that is a trigger: its context, not its line.
+                self.write_context(meta);
+                return CaptureSink(Sink::Discard);
+            }
             return CaptureSink(Sink::Buffer {
                 capture,
                 owner,
@@ -133,15 +138,27 @@ where
             return CaptureSink(Sink::Inner(self.inner.make_writer_for(meta)));
         }
         if meta.is_event() && *meta.level() <= capture.trigger() {
-            for line in capture.take_for_trigger(sampler) {
-                // A line the sink refuses is lost like any line it refuses.
-                let _ = match &self.context {
-                    Some(c) => io::Write::write_all(&mut c.make_writer_for(meta), &line),
-                    None => io::Write::write_all(&mut self.inner.make_writer_for(meta), &line),
-                };
-            }
+            self.write_context(meta);
         }
         CaptureSink(Sink::Inner(self.inner.make_writer_for(meta)))
+    }
+}
+
+impl<'a, M, C> CaptureWriter<M, C>
+where
+    M: MakeWriter<'a>,
+    C: MakeWriter<'a>,
+{
+    /// Writes the captured lines of the spans the thread is inside, ahead of
+    /// the trigger `meta`.
+    fn write_context(&'a self, meta: &Metadata<'_>) {
+        for line in self.sampler.0.capture.take_for_trigger(self.sampler.0.id()) {
+            // A line the sink refuses is lost like any line it refuses.
+            let _ = match &self.context {
+                Some(c) => io::Write::write_all(&mut c.make_writer_for(meta), &line),
+                None => io::Write::write_all(&mut self.inner.make_writer_for(meta), &line),
+            };
+        }
     }
 }
 
@@ -150,6 +167,8 @@ pub struct CaptureSink<'a, W>(Sink<'a, W>);
 
 enum Sink<'a, W> {
     Inner(W),
+    /// A suppressed repeat's line, after its context was written.
+    Discard,
     /// The line is stored, marked, when the writer is dropped (`fmt` writes a
     /// line with one `write_all`, then drops the writer).
     Buffer {
@@ -163,6 +182,7 @@ impl<W> fmt::Debug for CaptureSink<'_, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Sink::Inner(_) => f.write_str("CaptureSink::Inner"),
+            Sink::Discard => f.write_str("CaptureSink::Discard"),
             Sink::Buffer { owner, .. } => write!(f, "CaptureSink::Buffer({owner})"),
         }
     }
@@ -172,6 +192,7 @@ impl<W: io::Write> io::Write for CaptureSink<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.0 {
             Sink::Inner(w) => w.write(buf),
+            Sink::Discard => Ok(buf.len()),
             Sink::Buffer { line, .. } => {
                 if line.is_empty() {
                     line.reserve_exact(buf.len() + MARK_LEN);
@@ -185,14 +206,14 @@ impl<W: io::Write> io::Write for CaptureSink<'_, W> {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match &mut self.0 {
             Sink::Inner(w) => w.write_all(buf),
-            Sink::Buffer { .. } => self.write(buf).map(drop),
+            Sink::Discard | Sink::Buffer { .. } => self.write(buf).map(drop),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.0 {
             Sink::Inner(w) => w.flush(),
-            Sink::Buffer { .. } => Ok(()),
+            Sink::Discard | Sink::Buffer { .. } => Ok(()),
         }
     }
 }

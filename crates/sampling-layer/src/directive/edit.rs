@@ -86,6 +86,7 @@ pub(crate) fn check_item(item: &str, rate: &str) -> Result<(), ParseError> {
         Item::Level(l) => Err(err(super::level_item_error(l))),
         // Capture: a `+…` item is not a rate.
         Item::Capture(_) => Err(err(ParseErrorKind::NotARate(rate.trim().to_owned()))),
+        Item::Repeat { .. } => Err(err(ParseErrorKind::NotARate(rate.trim().to_owned()))),
     }
 }
 

@@ -37,6 +37,9 @@ pub(crate) enum Item<'a> {
     /// The sampler's `+name`, `+{field}` or `+name{field}`: which spans
     /// capture context (the text after `+`, already checked).
     Capture(&'a str),
+    /// The sampler's `target=first N/WINDOW [by a+b]`: repeat suppression
+    /// for `target` (the right-hand side, already checked; see [`crate::repeat`]).
+    Repeat { target: &'a str, spec: &'a str },
 }
 
 /// A sampling item: `rate`, `target=rate`, `[target][key]=rate`, `[target=]level@rate`.
@@ -123,6 +126,9 @@ pub(crate) fn parse_item(item: &str) -> Result<Item<'_>, ParseErrorKind> {
         return Ok(Item::Capture(rest));
     }
     let p = parts(item)?;
+    if let Some(repeat) = repeat_item(item, &p) {
+        return repeat;
+    }
     // A bare item is its own value: `0.05`, `info@0.05`; `info`, `my_crate`.
     let (value, bare) = match p.value {
         Some(v) => (v.trim(), false),
@@ -175,6 +181,34 @@ pub(crate) fn parse_item(item: &str) -> Result<Item<'_>, ParseErrorKind> {
         budget: None,
         level,
     }))
+}
+
+/// `target=first N/WINDOW [by a+b]`, if `item` is one (or means to be one).
+fn repeat_item<'a>(item: &'a str, p: &Parts<'a>) -> Option<Result<Item<'a>, ParseErrorKind>> {
+    use crate::repeat::spec::{is_repeat, RepeatSpec};
+    let bad = |why: &str| Some(Err(ParseErrorKind::InvalidRepeat(why.to_owned())));
+    let Some(value) = p.value.filter(|v| is_repeat(v)) else {
+        return (p.value.is_none() && p.bracket.is_none() && is_repeat(item))
+            .then(|| bad("it needs a target, as in `app::db=first 5/1s`"))
+            .flatten();
+    };
+    if p.bracket.is_some() {
+        return bad("it applies to a target, not to a `[key]` (name key fields with `by`)");
+    }
+    let target = p.target.trim();
+    if target.is_empty() {
+        return bad("it needs a target, as in `app::db=first 5/1s`");
+    }
+    if !valid_target(target) {
+        return Some(Err(ParseErrorKind::InvalidTarget(target.to_owned())));
+    }
+    Some(match RepeatSpec::parse(value) {
+        Ok(_) => Ok(Item::Repeat {
+            target,
+            spec: value.trim(),
+        }),
+        Err(why) => Err(ParseErrorKind::InvalidRepeat(why)),
+    })
 }
 
 fn parse_level(level: &str) -> Result<LevelFilter, ParseErrorKind> {

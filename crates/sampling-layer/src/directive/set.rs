@@ -19,6 +19,7 @@ use crate::{
     error::{ParseError, ParseErrorKind},
     limits::{MAX_DIRECTIVES_LEN, MAX_TARGETS},
     rate::Rate,
+    repeat::spec::RepeatSpec,
     stats::OTHER_TARGET,
 };
 
@@ -80,6 +81,8 @@ pub(crate) struct DirectiveSet {
     source: String,
     /// Capture: the `+…` items, each once, in order.
     captures: Vec<CaptureSpec>,
+    /// `target=first N/WINDOW`: one per target, a later one replaces it.
+    repeats: Vec<(Box<str>, RepeatSpec)>,
 }
 
 /// What a lookup found: the rate and the stats label it counts under.
@@ -115,6 +118,7 @@ impl DirectiveSet {
                 Ok(Item::Sample(sample)) => set.add(sample),
                 Ok(Item::Level(l)) => Err(level_item_error(l)),
                 Ok(Item::Capture(c)) => set.add_capture(c), // error-triggered capture
+                Ok(Item::Repeat { target, spec }) => set.add_repeat(target, spec),
                 Err(kind) => Err(kind),
             };
             match parsed {
@@ -303,6 +307,28 @@ impl DirectiveSet {
                 return Err(ParseErrorKind::TooManyCaptures);
             }
             self.captures.push(spec);
+        }
+        Ok(())
+    }
+
+    /// The repeat directives: (target, spec), one per target.
+    pub(crate) fn repeats(&self) -> &[(Box<str>, RepeatSpec)] {
+        &self.repeats
+    }
+
+    // A later directive for the same target replaces the earlier (a linear
+    // scan: at most `MAX_REPEATS`).
+    fn add_repeat(&mut self, target: &str, spec: &str) -> Result<(), ParseErrorKind> {
+        let spec = RepeatSpec::parse(spec).map_err(ParseErrorKind::InvalidRepeat)?;
+        if let Some(slot) = self.repeats.iter_mut().find(|(t, _)| &**t == target) {
+            slot.1 = spec;
+        } else if self.repeats.len() >= crate::repeat::MAX_REPEATS {
+            return Err(ParseErrorKind::InvalidRepeat(format!(
+                "more than {} repeat directives in one set",
+                crate::repeat::MAX_REPEATS
+            )));
+        } else {
+            self.repeats.push((target.into(), spec));
         }
         Ok(())
     }

@@ -33,6 +33,8 @@ pub(crate) fn split(s: &str) -> Result<(String, String), ParseError> {
         match parse_item(item).map_err(err)? {
             // Capture: the sampler's, as written.
             Item::Capture(_) => push(&mut sample, format_args!("{item}")),
+            // Repeat suppression is the sampler's, as written.
+            Item::Repeat { .. } => push(&mut sample, format_args!("{item}")),
             Item::Level(level) => {
                 env_items += 1;
                 if env_items > MAX_LEVEL_DIRECTIVES {

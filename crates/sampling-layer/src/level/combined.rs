@@ -54,6 +54,11 @@ pub fn set_target(
     match directive::parse_item(item).map_err(err)? {
         // Capture items name spans, not targets: `set_directives` sets them.
         Item::Capture(_) => Err(err(ParseErrorKind::InvalidTarget(item.to_owned()))),
+        // A repeat item sits beside a target's rate in the sampler's whole set.
+        Item::Repeat { .. } => Err(err(ParseErrorKind::InvalidRepeat(
+            "set repeat directives with the sampler's `set_directives`, not with a level"
+                .to_owned(),
+        ))),
         Item::Level(_) => {
             let (target, level) = parse_item(item)?;
             set_level(levels, target, name(level), expiry)

@@ -202,6 +202,7 @@ impl Sampler {
             })
             .collect();
         self.capture.set_directive_specs(set.captures()); // error-triggered capture
+        self.repeats.install(set.repeats());
         let new = Arc::new(Installed {
             generation,
             set,
@@ -457,6 +458,7 @@ impl Sampler {
             targets,
             recent_interval: self.timed.interval(),
             capture: self.capture.stats(), // error-triggered capture
+            repeats: self.repeats.stats(),
         }
     }
 }

@@ -169,6 +169,8 @@ impl Sampler {
         if self.timed.armed() {
             self.expire_due(false);
         }
+        // Summaries of repeat windows that ended (one load when none is open).
+        self.poll_repeats();
     }
 
     /// An event outside any trace under a key extractor: its directive rate

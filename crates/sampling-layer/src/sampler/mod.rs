@@ -110,6 +110,8 @@ pub(crate) struct Sampler {
     pub(crate) timed: Timed,
     // Capture: per-span buffers of sampled-out lines.
     pub(crate) capture: Capture,
+    /// Repeat suppression (judged before sampling; see `crate::repeat`).
+    pub(crate) repeats: Arc<crate::repeat::Repeats>,
 }
 
 impl fmt::Debug for Sampler {
@@ -147,6 +149,7 @@ impl Sampler {
             clock,
             recent_interval,
         } = settings;
+        let repeats = Arc::new(crate::repeat::Repeats::new(clock.clone()));
         let sampler = Sampler {
             mode,
             key_field,
@@ -165,6 +168,7 @@ impl Sampler {
             extractor,
             timed: Timed::new(clock, recent_interval),
             capture: Capture::default(), // error-triggered capture
+            repeats,
         };
         sampler.install(set)?;
         Ok(sampler)

@@ -37,7 +37,14 @@ pub(crate) const THREAD_NAME: &str = "sampler-notice";
 
 struct Notice {
     dispatch: Option<WeakDispatch>,
-    transition: Transition,
+    job: Job,
+}
+
+/// What the notice thread does under a notice's dispatcher.
+enum Job {
+    Transition(Transition),
+    /// Other lines the sampler writes from outside its filter (repeat summaries).
+    Run(Box<dyn FnOnce() + Send>),
 }
 
 /// `None` if the thread could not be started (then notices are lost, counted
@@ -103,20 +110,42 @@ impl NoticeRoute {
 
     /// Queues the notice of `t` for the dispatcher named or found.
     pub(crate) fn send(&self, t: Transition) {
+        notify(self.weak(), Job::Transition(t));
+    }
+
+    /// Queues `job` to run under the dispatcher named or found; `false` if
+    /// the channel is full (or there is no thread).
+    pub(crate) fn run(&self, job: Box<dyn FnOnce() + Send>) -> bool {
+        notify(self.weak(), Job::Run(job))
+    }
+
+    /// The dispatcher named or found, if it is still alive.
+    pub(crate) fn dispatch(&self) -> Option<Dispatch> {
+        self.weak()?.upgrade()
+    }
+
+    fn weak(&self) -> Option<WeakDispatch> {
         let named = self.named.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        notify(named.or_else(|| self.found.get().cloned()), t);
+        named.or_else(|| self.found.get().cloned())
     }
 }
 
-/// Queues one WARN notice (target `sampling_layer`) for transition `t`.
-fn notify(dispatch: Option<WeakDispatch>, t: Transition) {
-    let notice = Notice {
-        dispatch,
-        transition: t,
-    };
-    if let Some(tx) = NOTICES.get_or_init(start) {
+/// Queues one job (a transition's WARN notice, target `sampling_layer`).
+fn notify(dispatch: Option<WeakDispatch>, job: Job) -> bool {
+    let notice = Notice { dispatch, job };
+    match NOTICES.get_or_init(start) {
         // Full (or no thread): the notice is lost, never the caller's time.
-        let _ = tx.try_send(notice);
+        Some(tx) => tx.try_send(notice).is_ok(),
+        None => false,
+    }
+}
+
+impl Job {
+    fn run(self) {
+        match self {
+            Job::Transition(t) => emit(t),
+            Job::Run(f) => f(),
+        }
     }
 }
 
@@ -127,8 +156,8 @@ fn start() -> Option<flume::Sender<Notice>> {
         .spawn(move || {
             for n in rx.iter() {
                 match n.dispatch.and_then(|d| d.upgrade()) {
-                    Some(d) => tracing::dispatcher::with_default(&d, || emit(n.transition)),
-                    None => emit(n.transition),
+                    Some(d) => tracing::dispatcher::with_default(&d, || n.job.run()),
+                    None => n.job.run(),
                 }
             }
         })

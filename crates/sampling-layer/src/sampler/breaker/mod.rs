@@ -416,7 +416,7 @@ impl BreakerState {
 impl Sampler {
     /// Counts an event at or above the breaker's level (if there is a breaker).
     #[inline]
-    pub(super) fn observe_breaker(&self, level: Level) {
+    pub(crate) fn observe_breaker(&self, level: Level) {
         if let Some(b) = &self.breaker {
             if level <= b.level {
                 self.record_breaker(b);
