@@ -190,3 +190,41 @@ fn compression_replaces_closed_files_and_a_failure_keeps_the_original() {
         line.repeat(10)
     );
 }
+
+/// The housekeeping thread (compression, retention) runs below normal priority on Linux,
+/// read back from the kernel's own view of the thread: its nice value in `/proc`.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_housekeeping_thread_runs_at_a_lower_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = RollingFile::builder()
+        .filename_prefix("app")
+        .filename_suffix("log")
+        .compression(Compression::Gzip)
+        .build(dir.path())
+        .unwrap();
+    // The kernel keeps 15 bytes of a thread's name.
+    let nice_of_housekeeper = || {
+        fs::read_dir("/proc/self/task").unwrap().find_map(|t| {
+            let t = t.unwrap().path();
+            let comm = fs::read_to_string(t.join("comm")).ok()?;
+            (comm.trim() == "rolling-houseke").then(|| {
+                let stat = fs::read_to_string(t.join("stat")).unwrap();
+                // Fields after the `(comm)`: state is field 3, nice field 19.
+                let after = &stat[stat.rfind(')').unwrap() + 2..];
+                after.split(' ').nth(16).unwrap().parse::<i32>().unwrap()
+            })
+        })
+    };
+    // The thread lowers itself as it starts: wait for it to have done so.
+    let deadline = std::time::Instant::now() + WAIT;
+    let nice = loop {
+        match nice_of_housekeeper() {
+            Some(n) if n != 0 => break n,
+            _ if std::time::Instant::now() > deadline => break 0,
+            _ => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    assert_eq!(nice, 10);
+    drop(sink);
+}

@@ -68,7 +68,27 @@ impl Housekeeper {
     }
 }
 
+/// The niceness the housekeeping thread gives itself: compression and retention are
+/// background work, and on a busy machine they must yield the cores to the producers and
+/// the writer's worker before anything else does.
+pub(crate) const NICENESS: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to [`NICENESS`]; best effort (a
+/// refusal leaves it at normal priority). On Linux, `setpriority(PRIO_PROCESS, 0, ..)`
+/// applies to the calling thread alone (threads are tasks with their own nice value);
+/// elsewhere there is no per-thread equivalent and the thread keeps normal priority.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn lower_priority() {
+    // SAFETY: `setpriority` takes plain integers and touches no memory of ours.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICENESS) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
 fn run(s: Settings, shared: Arc<RollShared>, rx: Receiver<Job>) {
+    lower_priority();
     // When this process closed each file, on the monotonic clock (see `Retention::select`).
     let mut closed_at: HashMap<OsString, Duration> = HashMap::new();
     for job in rx {

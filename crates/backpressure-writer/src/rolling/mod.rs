@@ -104,8 +104,8 @@
 //! `name.gz.part` (not the sink's own name, so retention never counts a half copy), synced,
 //! renamed to `name.gz`, the directory synced, and only then is `name` removed. On any
 //! error the partial copy is removed, the original kept, and
-//! [`compression_failures`](RollingStats::compression_failures) counts it. The thread runs
-//! at normal priority (std has no portable way to lower it). A process that exits while a
+//! [`compression_failures`](RollingStats::compression_failures) counts it. On Linux the thread
+//! runs at nice 10, below the producers and the worker (elsewhere at normal priority). A process that exits while a
 //! file is being compressed leaves the original (and maybe a `.part`); the next run
 //! compresses the original again. gzip only: the pure-Rust `flate2`/`miniz_oxide`, no C
 //! library; zstd would need a C build (`zstd-sys`) and is not offered.
