@@ -23,7 +23,8 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::admit::Admission;
 use crate::error::BuildError;
-use crate::shared::{KeepWait, Reason, Shared, State};
+use crate::shared::{KeepWait, Shared, State};
+use crate::stats::DropReason;
 use crate::sync::Arc;
 
 /// How much of the keep room flushed context may use, and how long a context line waits
@@ -268,7 +269,7 @@ impl Shared {
             || st.context_wait == KeepWait::Stalled
             || st.keep_wait == KeepWait::Stalled
         {
-            return st.drop_line(Reason::Context);
+            return st.drop_line(DropReason::Context);
         }
         let deadline = Instant::now() + limits.wait;
         let (mut st, admitted) =
@@ -276,10 +277,10 @@ impl Shared {
         match admitted {
             Admission::Room => self.enqueue(st, line, true),
             Admission::TimedOut => {
-                st.drop_line(Reason::Context);
+                st.drop_line(DropReason::Context);
                 st.context_wait = KeepWait::Stalled;
             }
-            Admission::WorkerGone => st.drop_line(Reason::WorkerGone),
+            Admission::WorkerGone => st.drop_line(DropReason::WorkerGone),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::error::FlushError;
 use crate::report::PREFIX;
 use crate::shared::Shared;
-use crate::stats::Stats;
+use crate::stats::{DropReason, Stats};
 use crate::sync::{Arc, JoinHandle};
 
 /// Keeps the worker thread running; dropping it drains the queue, flushes the sink and
@@ -88,7 +88,7 @@ impl Drop for WorkerGuard {
         if st.sleep.take_wake() {
             shared.wake_worker();
         }
-        if st.policy_waiters + st.keep_waiters > 0 {
+        if st.waiters.total() > 0 {
             shared.room.notify_all();
         }
         while st.lifecycle.worker_alive() {
@@ -115,7 +115,7 @@ impl Drop for WorkerGuard {
         // the sink: wake it so it sees it was abandoned and exits.
         st.lifecycle.abandon();
         let lost = st.discard_buffered();
-        st.dropped.shutdown += lost;
+        st.count_dropped(DropReason::Shutdown, lost);
         let in_sink = st.in_sink.total();
         drop(st);
         shared.work.notify_all();

@@ -20,20 +20,6 @@ pub(crate) const PREFIX: &str = "backpressure-writer: ";
 /// The `tracing` target of the writer's own lines in the JSON form.
 pub(crate) const TARGET: &str = "backpressure_writer";
 
-/// `a - b`, field by field (counts only grow, so this never underflows).
-pub(crate) fn dropped_since(a: &Dropped, b: &Dropped) -> Dropped {
-    Dropped {
-        newest: a.newest - b.newest,
-        oldest: a.oldest - b.oldest,
-        timeout: a.timeout - b.timeout,
-        keep_timeout: a.keep_timeout - b.keep_timeout,
-        shutdown: a.shutdown - b.shutdown,
-        worker_gone: a.worker_gone - b.worker_gone,
-        write_failed: a.write_failed - b.write_failed,
-        context: a.context - b.context,
-    }
-}
-
 /// Formats a drop report (see the crate docs) for the drops in `d` into `out`, replacing
 /// its contents.
 pub(crate) fn format_drop_report(out: &mut String, d: &Dropped, form: &OwnLineFormat) {
@@ -232,20 +218,5 @@ mod tests {
         let panic = Fault::from_panic(Box::new("kaboom"));
         assert!(panic.is_panic());
         assert_eq!(panic.to_string(), "sink panicked: kaboom");
-    }
-
-    #[test]
-    fn dropped_since_subtracts_each_reason() {
-        let a = Dropped {
-            newest: 10,
-            keep_timeout: 3,
-            ..Dropped::default()
-        };
-        let b = Dropped {
-            newest: 4,
-            ..Dropped::default()
-        };
-        let d = dropped_since(&a, &b);
-        assert_eq!((d.newest, d.keep_timeout, d.total()), (6, 3, 9));
     }
 }

@@ -165,6 +165,47 @@ impl DropReason {
     }
 }
 
+/// The writer's drop counts, one slot per [`DropReason`] (indexed by the variant): the one
+/// place a drop is counted. [`Dropped`] is its public snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DropCounts([u64; DROP_REASONS]);
+
+/// How many reasons there are; a new variant must be added to [`DropReason::ALL`] too,
+/// which the assertion below checks.
+const DROP_REASONS: usize = 8;
+const _: () = assert!(DropReason::ALL.len() == DROP_REASONS);
+
+impl DropCounts {
+    /// Counts `lines` more lines dropped for `reason`.
+    pub(crate) fn add(&mut self, reason: DropReason, lines: u64) {
+        self.0[reason as usize] += lines;
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// `self - earlier`, reason by reason (counts only grow, so this never underflows).
+    pub(crate) fn since(&self, earlier: &DropCounts) -> DropCounts {
+        DropCounts(std::array::from_fn(|i| self.0[i] - earlier.0[i]))
+    }
+
+    /// The public view of the counts.
+    pub(crate) fn snapshot(&self) -> Dropped {
+        let n = |r: DropReason| self.0[r as usize];
+        Dropped {
+            newest: n(DropReason::Newest),
+            oldest: n(DropReason::Oldest),
+            timeout: n(DropReason::Timeout),
+            keep_timeout: n(DropReason::KeepTimeout),
+            shutdown: n(DropReason::Shutdown),
+            worker_gone: n(DropReason::WorkerGone),
+            write_failed: n(DropReason::WriteFailed),
+            context: n(DropReason::Context),
+        }
+    }
+}
+
 impl std::fmt::Display for DropReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -445,5 +486,23 @@ mod tests {
         );
         assert_eq!(d.total(), 255);
         assert_eq!(d.by_reason().len(), DropReason::ALL.len());
+    }
+
+    #[test]
+    fn drop_counts_land_in_their_reasons_field() {
+        let mut counts = DropCounts::default();
+        for (i, &reason) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(reason as usize, i, "ALL is in variant order");
+            counts.add(reason, 1 << i);
+        }
+        let d = counts.snapshot();
+        for (i, (reason, n)) in d.by_reason().enumerate() {
+            assert_eq!(n, 1 << i, "{reason}");
+        }
+        let earlier = counts;
+        counts.add(DropReason::Shutdown, 5);
+        assert_eq!(counts.since(&earlier).snapshot().shutdown, 5);
+        assert_eq!(counts.since(&earlier).total(), 5);
+        assert_eq!(counts.total(), 255 + 5);
     }
 }
