@@ -14,12 +14,12 @@ use crate::sync::{Arc, JoinHandle};
 ///
 /// The drop stops taking lines at once: the drain covers what was submitted before it
 /// began, and lines submitted from then on (other threads may well keep logging) are
-/// counted under [`Dropped::worker_gone`](crate::Dropped::worker_gone), so they cannot
+/// counted under [`Dropped::worker_gone`](crate::stats::Dropped::worker_gone), so they cannot
 /// stretch the drain. If the timeout runs out, the lines still queued and the part of the
 /// worker's batch not yet handed to the sink are counted under
-/// [`Dropped::shutdown`](crate::Dropped::shutdown) and are never written; the chunk inside
+/// [`Dropped::shutdown`](crate::stats::Dropped::shutdown) and are never written; the chunk inside
 /// the sink's `write` at that moment is counted as written or failed when that call
-/// returns (until then it shows in [`Stats::in_sink`](crate::Stats::in_sink) and
+/// returns (until then it shows in [`Stats::in_sink`](crate::stats::Stats::in_sink) and
 /// `queue_depth`), and the worker thread then exits on its own. One line on stderr names
 /// both numbers:
 ///
@@ -27,7 +27,7 @@ use crate::sync::{Arc, JoinHandle};
 /// backpressure-writer: shutdown timed out after 5s: 0 lines were not written (counted as shutdown); 100 lines are still inside the sink's write, counted as written or write_failed if it returns
 /// ```
 ///
-/// (the part after `;` only when the sink holds lines at that moment). [The accounting invariant](crate::Stats#accounting) holds throughout.
+/// (the part after `;` only when the sink holds lines at that moment). [The accounting invariant](crate::stats::Stats#accounting) holds throughout.
 #[must_use = "dropping the guard at once shuts the writer down: keep it until the end of main"]
 pub struct WorkerGuard {
     shared: Arc<Shared>,

@@ -15,7 +15,7 @@ use crate::error::FlushError;
 /// and the panic hook's work, without end.
 pub(crate) const MAX_WRITERS: usize = 256;
 
-/// What [`flush_all`](crate::flush_all) found, writer by writer.
+/// What [`flush_all`](crate::panic_flush::flush_all) found, writer by writer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FlushAllReport {

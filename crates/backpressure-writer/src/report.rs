@@ -1,5 +1,5 @@
 //! What the writer says about its own losses: the drop-report line it writes into the
-//! output (its format is documented once, in the crate docs' "The drop report"; its form,
+//! output (its format is documented once, in the `stats` module's docs, "The drop report"; its form,
 //! text or JSON, is the configured [`OwnLineFormat`]), and the sink-fault messages it
 //! prints on stderr.
 
@@ -20,7 +20,7 @@ pub(crate) const PREFIX: &str = "backpressure-writer: ";
 /// The `tracing` target of the writer's own lines in the JSON form.
 pub(crate) const TARGET: &str = "backpressure_writer";
 
-/// Formats a drop report (see the crate docs) for the drops in `d` into `out`, replacing
+/// Formats a drop report (see the `stats` module docs) for the drops in `d` into `out`, replacing
 /// its contents.
 pub(crate) fn format_drop_report(out: &mut String, d: &Dropped, form: &OwnLineFormat) {
     let mut message = String::with_capacity(48);

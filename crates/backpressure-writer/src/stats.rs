@@ -1,9 +1,40 @@
-//! Plain snapshots of the writer's counters.
+//! Plain snapshots of the writer's counters ([`NonBlocking::stats`](crate::NonBlocking::stats)),
+//! and the drop report the writer writes into its own output.
 //!
 //! These types are the contract with `logmetrics` and with anyone polling the writer: they
 //! hold no references into the writer and cost nothing to keep. Taking a snapshot reads a
 //! handful of relaxed atomics; it never takes the queue lock for long and never waits on
-//! the sink.
+//! the sink. Losses are counted exactly, by [`DropReason`], with
+//! `submitted == lines_written + dropped.total() + queue_depth` in every snapshot
+//! ([the accounting invariant](Stats#accounting)).
+//!
+//! # The drop report
+//!
+//! After lines were dropped, the worker writes one line into the output (at most one per
+//! [`drop_report_interval`](crate::NonBlockingBuilder::drop_report_interval), 1 s by
+//! default, the first as soon as drops are seen, and a last one at shutdown if drops
+//! remain unreported; [`drop_report(false)`](crate::NonBlockingBuilder::drop_report) turns
+//! it off). In the default text form:
+//!
+//! ```text
+//! backpressure-writer: dropped 1234 lines since last report (newest=1234 oldest=0 timeout=0 keep_timeout=0 shutdown=0 worker_gone=0 write_failed=0)
+//! ```
+//!
+//! `dropped N` is the sum of the counts that follow, always in this order with the names of
+//! [`DropReason::as_str`] (the order of [`DropReason::ALL`]). The seven reasons above are
+//! always named; `context=N` ([`Dropped::context`]) follows only in a report where context
+//! lines were dropped ([`DropReason::in_every_report`]), so the format stays as it was for
+//! writers without a [`context_writer`](crate::NonBlocking::context_writer). It follows
+//! the batch of lines that was queued while the drops happened. It ends with `\n` and
+//! counts in `bytes_written` but not in `lines_written`.
+//!
+//! For output made by `fmt::layer().json()`,
+//! [`OwnLineFormat::Json`](crate::OwnLineFormat::Json) (set with
+//! [`own_line_format`](crate::NonBlockingBuilder::own_line_format)) writes the same report
+//! as one JSON object in fmt's layout (level `WARN`, target `backpressure_writer`, the
+//! message and the per-reason counts under `fields`), so the file still parses line by
+//! line; a closure can take any other form. [`OwnLineFormat`](crate::OwnLineFormat)
+//! documents the forms.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -83,7 +114,7 @@ impl Dropped {
     /// # Examples
     ///
     /// ```
-    /// use backpressure_writer::{DropReason, Dropped};
+    /// use backpressure_writer::stats::{DropReason, Dropped};
     ///
     /// let mut d = Dropped::default();
     /// d.newest = 3;
@@ -232,7 +263,7 @@ pub(crate) const LATENCY_BUCKETS: usize = 24;
 ///
 /// ```
 /// use std::time::Duration;
-/// use backpressure_writer::LatencySnapshot;
+/// use backpressure_writer::stats::LatencySnapshot;
 ///
 /// let mut h = LatencySnapshot::default();
 /// h.record(Duration::from_micros(3)); // (2 µs, 4 µs]: bucket 2

@@ -8,7 +8,8 @@ mod common;
 use std::io::Write;
 use std::time::Duration;
 
-use backpressure_writer::{BuildError, ContextShare, NonBlocking, NonBlockingBuilder};
+use backpressure_writer::context::ContextShare;
+use backpressure_writer::{BuildError, NonBlocking, NonBlockingBuilder};
 use common::{assert_accounting, Gate, GatedSink};
 use tracing_subscriber::fmt::MakeWriter;
 

@@ -10,7 +10,8 @@ mod common;
 
 use std::io::Write;
 
-use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow, Stats};
+use backpressure_writer::stats::Stats;
+use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow};
 use common::{assert_accounting, Gate};
 
 const INFO: usize = 20_000;

@@ -10,7 +10,8 @@ use std::os::unix::fs::symlink;
 use std::sync::Arc;
 
 use backpressure_writer::rolling::RollingFile;
-use backpressure_writer::{NonBlocking, NonBlockingBuilder, Stats};
+use backpressure_writer::stats::Stats;
+use backpressure_writer::{NonBlocking, NonBlockingBuilder};
 use rolling_common::{all_lines, names, Fault, Faults};
 
 fn write_lines(w: &mut NonBlocking, from: usize, n: usize) {

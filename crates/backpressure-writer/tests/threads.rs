@@ -16,7 +16,7 @@ fn payload(t: usize, i: usize) -> String {
     format!("t{t} {i:05} {}|", "x".repeat((t * 7 + i) % 97))
 }
 
-fn run(overflow: Overflow, capacity: usize) -> (Vec<String>, backpressure_writer::Stats) {
+fn run(overflow: Overflow, capacity: usize) -> (Vec<String>, backpressure_writer::stats::Stats) {
     let (gate, sink) = Gate::open_sink();
     let (w, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(capacity)

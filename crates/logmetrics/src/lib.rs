@@ -11,8 +11,8 @@
 //!   [`ExporterBuilder::spawn`] and stopped (after one last export) when the
 //!   `#[must_use]` [`ExporterGuard`] is dropped; or on demand with
 //!   [`Exporter::export_now`];
-//! - each writer ([`WriterSource`]: a `NonBlocking` or a closure) and sampler
-//!   ([`SamplerSource`]: a `SamplingHandle` or a closure) is registered under a name, which becomes the `name` label,
+//! - each writer ([`WriterSource`](source::WriterSource): a `NonBlocking` or a closure) and sampler
+//!   ([`SamplerSource`](source::SamplerSource): a `SamplingHandle` or a closure) is registered under a name, which becomes the `name` label,
 //!   so an application log and an audit log stay apart;
 //! - counters are published with `Counter::absolute`, gauges with `set`, and the writer's
 //!   latency buckets as `Histogram::record_many(bucket bound, new observations)` so a
@@ -21,7 +21,7 @@
 //!   mirrored by `docs/metrics.md`. Labels are bounded: `reason` has eight values and
 //!   `target` only the sampler's directive targets plus `(other)` and `(default)`, never a
 //!   per-key value;
-//! - [`Exporter::health`] returns a typed [`HealthReport`] for readiness probes: counts
+//! - [`Exporter::health`] returns a typed [`HealthReport`](health::HealthReport) for readiness probes: counts
 //!   (drops, write errors, breaker trips) over a fixed window of recent time, the same
 //!   answer for every caller ([`health`] says exactly what a probe sees); and
 //!   [`self_check`] confirms at start-up that a line reaches the sink (the line takes the
@@ -103,17 +103,15 @@ pub mod health;
 pub mod names;
 mod publish;
 mod self_check;
-mod source;
+pub mod source;
 mod window;
 
-pub use error::Error;
+pub use error::BuildError;
 pub use exporter::{
     Exporter, ExporterBuilder, ExporterGuard, DEFAULT_HEALTH_WINDOW_INTERVALS, DEFAULT_INTERVAL,
     DEFAULT_THREAD_NAME, MAX_HEALTH_WINDOW_INTERVALS,
 };
-pub use health::{HealthReport, HealthThresholds, Problem, SamplerHealth, WriterHealth};
 pub use publish::latency_bucket_bounds;
 pub use self_check::{
     self_check, self_check_line, SelfCheckError, SelfCheckReport, SELF_CHECK_LINE,
 };
-pub use source::{IntoSamplerSource, IntoWriterSource, SamplerSource, WriterSource};

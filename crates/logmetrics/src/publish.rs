@@ -7,7 +7,7 @@
 //! exporter thread or in `export_now`, never on the logging hot path.
 
 use backpressure_writer::rolling::RollingStats;
-use backpressure_writer::{DropReason, LatencySnapshot, Stats};
+use backpressure_writer::stats::{DropReason, LatencySnapshot, Stats};
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString};
 use sampling_layer::{CaptureStats, SamplingStats};
 

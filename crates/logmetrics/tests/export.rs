@@ -5,7 +5,7 @@ mod common;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use backpressure_writer::{LatencySnapshot, Stats};
+use backpressure_writer::stats::{LatencySnapshot, Stats};
 use logmetrics::{latency_bucket_bounds, names, Exporter};
 use metrics_util::debugging::DebuggingRecorder;
 use sampling_layer::{SamplingStats, TargetStats, OTHER_TARGET};

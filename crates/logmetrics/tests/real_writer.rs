@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backpressure_writer::{FlushError, NonBlocking, NonBlockingBuilder, Overflow, WorkerGuard};
-use logmetrics::{names, Exporter, Problem, SelfCheckError, SELF_CHECK_LINE};
+use logmetrics::health::Problem;
+use logmetrics::{names, Exporter, SelfCheckError, SELF_CHECK_LINE};
 use metrics_util::debugging::DebuggingRecorder;
 
 use common::{take, ManualClock};

@@ -119,7 +119,7 @@
 //! # A full disk, a file that cannot be created
 //!
 //! A write the file system refuses (`ENOSPC`, `EIO`, …) fails the writer's batch: its lines
-//! count under [`Dropped::write_failed`](crate::Dropped::write_failed) and `write_errors`,
+//! count under [`Dropped::write_failed`](crate::stats::Dropped::write_failed) and `write_errors`,
 //! the first error goes to stderr, and lines wholly written before a short write count as
 //! written. The bytes of a line cut by a short write are taken back (the file is truncated
 //! to its last line end), so the next line starts on a line of its own. An open that fails

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use backpressure_writer::Stats;
+use backpressure_writer::stats::Stats;
 
 #[derive(Default)]
 struct Inner {
