@@ -132,7 +132,8 @@ impl Shared {
 
     /// Waits on the `room` condvar until `has_room` holds, the deadline passes or the worker
     /// goes away. With `give_up_on_stall`, also once a keep line marked the sink stalled.
-    // Hook (writer-context): crate-visible for the context admission in `context.rs`.
+    // Crate-visible: a context line (`context.rs`) waits for its share of the keep room
+    // through the same loop, so it gives up on a stall exactly as a keep line does.
     pub(crate) fn wait_for_room<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
@@ -184,7 +185,7 @@ impl Shared {
 
     /// Appends the line and wakes the worker if, and only if, it sleeps: a busy worker will
     /// find the line on its next swap without a syscall on our side.
-    // Hook (writer-context): crate-visible for `context.rs`.
+    // Crate-visible: a context line that finds room is queued as a keep line.
     pub(crate) fn enqueue(&self, mut st: MutexGuard<'_, State>, line: &[u8], keep: bool) {
         let seq = st.next_seq;
         st.next_seq += 1;
@@ -233,7 +234,7 @@ impl Shared {
 /// One line in this many has its queue wait timed.
 const QUEUE_WAIT_SAMPLE: u64 = 64;
 
-// Hook (writer-context): crate-visible for `context.rs`.
+// Crate-visible: `context.rs` admits its lines through `wait_for_room` too.
 pub(crate) enum Admission {
     Room,
     TimedOut,

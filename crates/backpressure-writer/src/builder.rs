@@ -435,7 +435,7 @@ impl NonBlockingBuilder {
         let shared = Arc::new(Shared::new(config));
         let handle = worker::spawn(Arc::clone(&shared), writer, self.thread_name)
             .map_err(BuildError::Spawn)?;
-        // Hook (writer-misc): within reach of `flush_all` and the panic hook.
+        // Listed, so that `flush_all` and the panic hook reach it without its guard.
         crate::registry::register(&shared);
         Ok((
             NonBlocking::from_shared(Arc::clone(&shared)),

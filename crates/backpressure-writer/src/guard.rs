@@ -74,8 +74,8 @@ impl WorkerGuard {
 
 impl Drop for WorkerGuard {
     fn drop(&mut self) {
-        // Hooks (writer-misc): out of the panic hook's reach from now on, and a line
-        // written after this point says once on stderr why it is lost.
+        // Out of `flush_all`'s reach from now on (the drain below does its job), and a
+        // line written after this point says once on stderr why it is lost.
         crate::registry::deregister(&self.shared);
         self.shared.gone_notice.guard_dropped();
         let shared = &self.shared;

@@ -114,7 +114,8 @@ impl NonBlocking {
     /// ahead of its trigger, e.g. `sampling-layer`'s `CaptureWriter::with_context_writer`):
     /// in the trigger's class, but within a capped share of the keep room and with a wait
     /// bound of their own. See the [`context`](crate::context) module.
-    // Hook (writer-context): the type and its admission live in `context.rs`.
+    // The type and its admission live in `context.rs`, beside the rest of what context
+    // lines do; here only the handle that producers see.
     pub fn context_writer(
         &self,
         share: crate::context::ContextShare,

@@ -1,4 +1,4 @@
-//! The last lines before a crash (issue 10): the panic hook flushes every live writer
+//! The last lines before a crash: the panic hook flushes every live writer
 //! before the previous hook runs, `flush_all` reaches writers without their guards, and a
 //! writer used after its guard was dropped says so once on stderr.
 //!

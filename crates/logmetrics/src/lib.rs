@@ -61,34 +61,17 @@
 //! assert!(exporter.health().is_healthy());
 //! ```
 //!
-//! # With Prometheus
+//! # Where each topic lives
 //!
-//! With `metrics-exporter-prometheus`, give both latency histograms the writer's buckets so
-//! they are exported as real histograms:
-//!
-//! ```ignore
-//! let bounds = logmetrics::latency_bucket_bounds();
-//! PrometheusBuilder::new()
-//!     .with_http_listener(([127, 0, 0, 1], 9000))
-//!     .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &bounds)?
-//!     .install()?;
-//! let _metrics = Exporter::builder()
-//!     .writer("app", writer.clone())
-//!     .sampler("main", sampler.handle())
-//!     .spawn()?;
-//! ```
-//!
-//! `examples/examples/prometheus.rs` is a complete service; `docs/metrics.md` documents
-//! every metric, the Grafana dashboard and the alert rules.
-//!
-//! # Costs
-//!
-//! One export takes each source's snapshot (a few relaxed loads and a short lock in the
-//! writer) and makes one recorder call per series: ~25 per writer plus one `record_many` per
-//! histogram bucket that gained observations, 6 + 3 per target per sampler. Keys are built once, so
-//! after the first export publishing allocates nothing of its own (`tests/alloc.rs` counts
-//! it); the sampler's snapshot (its per-target list) and the recorder may. Nothing here
-//! runs per log event.
+//! | Topic | Where |
+//! |---|---|
+//! | Configuration, validation ([`BuildError`]), the export thread | [`ExporterBuilder`], [`ExporterGuard`] |
+//! | What one export publishes and costs | [`Exporter::export_now`] |
+//! | Metric names, kinds, units, labels | [`names`] (mirrored by `docs/metrics.md`) |
+//! | Latency buckets for a Prometheus recorder | [`latency_bucket_bounds`] |
+//! | Readiness: what a probe sees, thresholds, problems | [`health`] |
+//! | What can be registered as a writer or a sampler | [`source`] |
+//! | The start-up check that a line reaches the sink | [`self_check`] |
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,

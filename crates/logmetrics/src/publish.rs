@@ -26,6 +26,22 @@ static METADATA: Metadata<'static> =
 ///
 /// A `Vec` (one per [`LatencySnapshot::bucket_count`]) rather than an array, so that the
 /// writer may add buckets in a minor release.
+///
+/// With `metrics-exporter-prometheus` (`examples/examples/prometheus.rs` is a complete
+/// service; `docs/metrics.md` documents every metric, the Grafana dashboard and the alert
+/// rules):
+///
+/// ```ignore
+/// let bounds = logmetrics::latency_bucket_bounds();
+/// PrometheusBuilder::new()
+///     .with_http_listener(([127, 0, 0, 1], 9000))
+///     .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &bounds)?
+///     .install()?;
+/// let _metrics = Exporter::builder()
+///     .writer("app", writer.clone())
+///     .sampler("main", sampler.handle())
+///     .spawn()?;
+/// ```
 pub fn latency_bucket_bounds() -> Vec<f64> {
     (0..LatencySnapshot::bucket_count())
         .map(|i| LatencySnapshot::bucket_upper_bound(i).as_secs_f64())

@@ -290,7 +290,7 @@ fn sampler_figures_are_published_per_target() {
     assert_eq!(snap.counter(names::SAMPLING_BREAKER_RECOVERIES, &m), 1);
 
     let t = |target: &'static str| [("name", "main"), ("target", target)];
-    // Budgets and effective rates (issue 11): the budget series only for budget targets.
+    // Budgets and effective rates: the budget series only for budget targets.
     assert_eq!(snap.gauge(names::SAMPLING_BUDGET, &t("app::db")), 100.0);
     assert_eq!(
         snap.gauge(names::SAMPLING_EFFECTIVE_RATE, &t("app::db")),
