@@ -210,8 +210,8 @@ impl NonBlockingBuilder {
     /// they wait, up to `keep_timeout`. Default [`Level::WARN`]. A keep line that finds
     /// room never waits, however long the sink stalls (a 64-line queue stuck while
     /// 20 000 INFO and 200 ERROR lines arrive writes all 200 once it recovers:
-    /// `tests/keep_reserve.rs`). Context lines flushed ahead of an error get a capped share
-    /// of that room ([`context`](crate::context)).
+    /// `tests/writer/keep_reserve.rs`). Context lines flushed ahead of an error get a
+    /// capped share of that room ([`context`](crate::context)).
     ///
     /// # Examples
     ///

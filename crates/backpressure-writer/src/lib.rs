@@ -5,9 +5,9 @@
 //! [`NonBlockingBuilder`] (`buffered_lines_limit`, `lossy`, `thread_name`, `finish`) mean
 //! what they mean in tracing-appender, and the [`non_blocking`](mod@non_blocking) module
 //! offers tracing-appender's paths. Two differences show in tracing-appender's own tests,
-//! ported in `tests/appender_compat.rs`: lines that meet in the queue reach the sink in one
-//! `write` call (tracing-appender makes one per line), and `buffered_lines_limit` counts
-//! the lines being written as well as those queued. The per-event writer is a
+//! ported in `tests/writer/appender_compat.rs`: lines that meet in the queue reach the
+//! sink in one `write` call (tracing-appender makes one per line), and
+//! `buffered_lines_limit` counts the lines being written as well as those queued. The per-event writer is a
 //! [`LineWriter`], a borrow of the shared state rather than a `NonBlocking` clone, which
 //! spares an atomic reference-count round trip per event.
 //!

@@ -30,7 +30,7 @@
 //! - **the panic's own line**: the file ends with the ERROR event the hook logged for the
 //!   panic, after every line logged before it.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::io::{self, Write};
@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use backpressure_writer::non_blocking;
 use backpressure_writer::panic_flush::{flush_all, FlushAllReport, PanicFlush};
-use common::{assert_accounting, line, wait_until, Gate};
+use support::{assert_accounting, line, wait_until, Gate};
 
 /// Selects the child's scenario; its value is the output file (or unused).
 const CHILD: &str = "BACKPRESSURE_WRITER_TEST_CHILD";

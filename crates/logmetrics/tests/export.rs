@@ -1,6 +1,6 @@
 //! Exact values published through a `DebuggingRecorder` after known workloads.
 
-mod common;
+mod support;
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -10,7 +10,7 @@ use logmetrics::{latency_bucket_bounds, names, Exporter};
 use metrics_util::debugging::DebuggingRecorder;
 use sampling_layer::{SamplingStats, TargetStats, OTHER_TARGET};
 
-use common::{take, Value};
+use support::{take, Value};
 
 const APP: &[(&str, &str)] = &[("name", "app")];
 

@@ -1,12 +1,12 @@
 //! Health reports: thresholds, the health window (the same answer for every caller) and
 //! errors.
 
-mod common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::ManualClock;
+use support::ManualClock;
 
 use backpressure_writer::stats::Stats;
 use logmetrics::health::{HealthThresholds, Problem};

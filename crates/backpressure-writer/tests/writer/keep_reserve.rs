@@ -6,13 +6,11 @@
 //! The sink is a gate the test opens: the stall lasts as long as the test wants, far
 //! longer than `keep_timeout` (5 ms by default) while every line is submitted.
 
-mod common;
-
 use std::io::Write;
 
+use crate::support::{assert_accounting, Gate};
 use backpressure_writer::stats::Stats;
 use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow};
-use common::{assert_accounting, Gate};
 
 const INFO: usize = 20_000;
 const ERROR: usize = 200;

@@ -1,12 +1,10 @@
 //! Several producer threads: no torn or interleaved lines, each thread's order kept.
 
-mod common;
-
 use std::io::Write;
 use std::thread;
 
+use crate::support::{assert_accounting, Gate};
 use backpressure_writer::{NonBlockingBuilder, Overflow};
-use common::{assert_accounting, Gate};
 
 const THREADS: usize = 4;
 const LINES: usize = 5_000;

@@ -2,13 +2,11 @@
 //! through `NonBlocking::context_writer`, ahead of the ERROR line, within the share.
 #![cfg(not(backpressure_writer_loom))]
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{assert_accounting, Gate};
 use backpressure_writer::context::{ContextShare, ContextWriter};
 use backpressure_writer::{NonBlocking, NonBlockingBuilder, WorkerGuard};
-use common::{assert_accounting, Gate};
 use sampling_layer::{Breaker, CaptureWriter, SamplingFilter};
 use tracing_subscriber::{fmt, prelude::*};
 

@@ -1,12 +1,10 @@
 //! `WorkerGuard::flush()` and the guard's drop write everything, and flush the sink.
 
-mod common;
-
 use std::io::Write;
 use std::time::Duration;
 
+use crate::support::{assert_accounting, line, wait_until, Gate};
 use backpressure_writer::{non_blocking, FlushError, NonBlockingBuilder};
-use common::{assert_accounting, line, wait_until, Gate};
 
 #[test]
 fn flush_returns_once_everything_before_it_is_written_and_flushed() {

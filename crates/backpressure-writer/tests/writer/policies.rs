@@ -1,14 +1,12 @@
 //! Each overflow policy against a sink the test holds shut: exact contents and exact
 //! accounting after every scenario.
 
-mod common;
-
 use std::io::Write;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::{assert_accounting, line, wait_until, Gate};
 use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow, WorkerGuard};
-use common::{assert_accounting, line, wait_until, Gate};
 
 /// A writer with a 4-line capacity whose worker is stuck writing `line 0`.
 fn stalled(overflow: Overflow) -> (Gate, NonBlocking, WorkerGuard) {
