@@ -65,6 +65,16 @@ enum Step {
     Exit,
 }
 
+/// What `next_step` should do about the drop report.
+enum Report {
+    /// Write one now, for these counts.
+    Now(DropCounts),
+    /// One is due after this long: the worker sleeps at most that.
+    Due(Duration),
+    /// None is pending (or the last one was written).
+    Nothing,
+}
+
 struct Worker<W> {
     alive: AliveGuard,
     sink: W,
@@ -137,9 +147,10 @@ impl<W: Write> Worker<W> {
                 st.durable = resolved;
                 shared.progress.notify_all();
             }
-            let wait = match self.report_step(&mut st) {
-                Ok(step) => return Some(step),
-                Err(wait) => wait,
+            let wait = match self.report_step(&st) {
+                Report::Now(drops) => return Some(Step::Report { drops }),
+                Report::Due(wait) => Some(wait),
+                Report::Nothing => None,
             };
             if st.lifecycle == Lifecycle::Closing {
                 return Some(Step::Exit);
@@ -168,11 +179,11 @@ impl<W: Write> Worker<W> {
         }
     }
 
-    /// `Ok`: a drop report to write now. `Err`: none now; `Some(d)` if one is due in `d`,
-    /// which bounds how long the worker may sleep.
-    fn report_step(&mut self, st: &mut State) -> Result<Step, Option<Duration>> {
+    /// Whether a drop report is to be written now, later (bounding how long the worker
+    /// may sleep), or not at all.
+    fn report_step(&mut self, st: &State) -> Report {
         if self.final_reported || !self.report_pending(&st.dropped) {
-            return Err(None);
+            return Report::Nothing;
         }
         let now = Instant::now();
         let due = self.report_due(now);
@@ -181,9 +192,9 @@ impl<W: Write> Worker<W> {
             // Closing, one last report: lines other threads keep submitting are
             // `worker_gone` and would make a report due after every report.
             self.final_reported = closing;
-            return Ok(Step::Report { drops: st.dropped });
+            return Report::Now(st.dropped);
         }
-        Err(Some(due - now))
+        Report::Due(due - now)
     }
 
     fn report_pending(&self, now: &DropCounts) -> bool {
