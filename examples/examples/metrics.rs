@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     guard.flush()?;
     // Publish the final figures now rather than at the next interval.
-    exporter.export_now();
+    exporter.exporter().export_now();
     println!("serving http://{addr}/metrics until stdin closes");
     std::io::stdin().read_to_end(&mut Vec::new())?;
     Ok(())

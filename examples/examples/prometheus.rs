@@ -147,10 +147,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     // sees the final figures, then report them.
     app_guard.flush_timeout(Duration::from_secs(30))?;
     audit_guard.flush_timeout(Duration::from_secs(30))?;
-    exporter.export_now();
+    exporter.exporter().export_now();
     let summary = summary(&app, &audit, &handle.stats());
     print!("{summary}");
-    println!("health: {}", exporter.health());
+    println!("health: {}", exporter.exporter().health());
     if let Some(path) = &args.summary {
         // Write then rename, so a reader never sees half a file.
         let tmp = path.with_extension("tmp");

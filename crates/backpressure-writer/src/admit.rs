@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::Overflow;
 use crate::lifecycle::Sleep;
-use crate::shared::{KeepWait, Reason, Shared, State};
+use crate::shared::{KeepWait, Shared, State};
+use crate::stats::DropReason;
 use crate::sync::{thread, MutexGuard};
 
 impl Shared {
@@ -30,7 +31,7 @@ impl Shared {
         if st.lifecycle.accepts() {
             return Some(st);
         }
-        st.drop_line(Reason::WorkerGone);
+        st.drop_line(DropReason::WorkerGone);
         drop(st);
         self.gone_notice.line_refused();
         None
@@ -61,21 +62,21 @@ impl Shared {
         // A line longer than the byte bound would never fit: no policy may wait for it or
         // evict for it. It is the newest line, and it is dropped.
         if len > config.byte_capacity {
-            return st.drop_line(Reason::Newest);
+            return st.drop_line(DropReason::Newest);
         }
         match config.overflow {
-            Overflow::DropNewest => st.drop_line(Reason::Newest),
+            Overflow::DropNewest => st.drop_line(DropReason::Newest),
             Overflow::DropOldest => {
                 // Evicting queued lines makes room only if the line fits beside what the
                 // worker holds; otherwise nothing is evicted for nothing.
-                let can_make_room = st.policy_in_flight < config.capacity
-                    && st.policy_in_flight_bytes + len <= config.byte_capacity;
+                let can_make_room = st.in_flight.policy < config.capacity
+                    && st.in_flight_bytes.policy + len <= config.byte_capacity;
                 if !can_make_room {
-                    return st.drop_line(Reason::Newest);
+                    return st.drop_line(DropReason::Newest);
                 }
                 while !st.policy_fits(len, config) {
-                    st.policy.evict_front();
-                    st.dropped.oldest += 1;
+                    st.queue.policy.evict_front();
+                    st.count_dropped(DropReason::Oldest, 1);
                 }
                 self.enqueue(st, line, false);
             }
@@ -85,8 +86,8 @@ impl Shared {
                     .wait_for_room(st, deadline, false, false, |st| st.policy_fits(len, config));
                 match admitted {
                     Admission::Room => self.enqueue(st, line, false),
-                    Admission::TimedOut => st.drop_line(Reason::Timeout),
-                    Admission::WorkerGone => st.drop_line(Reason::WorkerGone),
+                    Admission::TimedOut => st.drop_line(DropReason::Timeout),
+                    Admission::WorkerGone => st.drop_line(DropReason::WorkerGone),
                 }
             }
         }
@@ -100,13 +101,13 @@ impl Shared {
         }
         // Longer than the reserved room: it would never fit, so it never waits.
         if len > config.keep_byte_capacity {
-            return st.drop_line(Reason::KeepTimeout);
+            return st.drop_line(DropReason::KeepTimeout);
         }
         let (wait, like_policy) = config.keep_wait();
         // `keep_timeout(0)`: never wait. And a keep line already timed out against this
         // stall: don't make every later one wait the full timeout again (see `KeepWait`).
         if !like_policy && (wait == Some(Duration::ZERO) || st.keep_wait == KeepWait::Stalled) {
-            st.drop_line(Reason::KeepTimeout);
+            st.drop_line(DropReason::KeepTimeout);
             return;
         }
         let deadline = wait.map(|d| Instant::now() + d);
@@ -116,22 +117,23 @@ impl Shared {
         match admitted {
             Admission::Room => self.enqueue(st, line, true),
             Admission::TimedOut => {
-                st.drop_line(Reason::KeepTimeout);
+                st.drop_line(DropReason::KeepTimeout);
                 if !like_policy {
                     st.keep_wait = KeepWait::Stalled;
                     // Keep lines that started waiting after this one give up now, too.
-                    if st.keep_waiters > 0 {
+                    if st.waiters.keep > 0 {
                         self.room.notify_all();
                     }
                 }
             }
-            Admission::WorkerGone => st.drop_line(Reason::WorkerGone),
+            Admission::WorkerGone => st.drop_line(DropReason::WorkerGone),
         }
     }
 
     /// Waits on the `room` condvar until `has_room` holds, the deadline passes or the worker
     /// goes away. With `give_up_on_stall`, also once a keep line marked the sink stalled.
-    // Hook (writer-context): crate-visible for the context admission in `context.rs`.
+    // Crate-visible: a context line (`context.rs`) waits for its share of the keep room
+    // through the same loop, so it gives up on a stall exactly as a keep line does.
     pub(crate) fn wait_for_room<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
@@ -148,7 +150,7 @@ impl Shared {
         {
             return (st, Admission::TimedOut);
         }
-        *st.waiters(keep) += 1;
+        *st.waiters.get_mut(keep) += 1;
         if st.sleep.take_wake() {
             self.wake_worker();
         }
@@ -177,13 +179,13 @@ impl Shared {
                 }
             }
         };
-        *st.waiters(keep) -= 1;
+        *st.waiters.get_mut(keep) -= 1;
         (st, outcome)
     }
 
     /// Appends the line and wakes the worker if, and only if, it sleeps: a busy worker will
     /// find the line on its next swap without a syscall on our side.
-    // Hook (writer-context): crate-visible for `context.rs`.
+    // Crate-visible: a context line that finds room is queued as a keep line.
     pub(crate) fn enqueue(&self, mut st: MutexGuard<'_, State>, line: &[u8], keep: bool) {
         let seq = st.next_seq;
         st.next_seq += 1;
@@ -195,12 +197,15 @@ impl Shared {
         };
         // Grown here, within the bound, rather than by `Vec`'s doubling: see `reserve`.
         if keep {
-            st.keep.reserve(line.len(), self.config.keep_byte_capacity);
-            st.keep.push(line, seq, stamp);
+            st.queue
+                .keep
+                .reserve(line.len(), self.config.keep_byte_capacity);
+            st.queue.keep.push(line, seq, stamp);
         } else {
-            st.policy
+            st.queue
+                .policy
                 .reserve(line.len(), self.config.policy_buffer_max());
-            st.policy.push(line, seq, stamp);
+            st.queue.policy.push(line, seq, stamp);
         }
         let depth = st.buffered();
         if depth > st.high_water {
@@ -214,10 +219,10 @@ impl Shared {
         // shrink the batches of a mixed stream to a few lines.
         let wake = st.sleep.take_idle()
             || (st.sleep == Sleep::Napping
-                && (st.policy.len() >= (self.config.capacity / 2).max(1)
-                    || st.keep.len() >= (self.config.keep_capacity / 2).max(1)
-                    || st.policy.live_bytes() >= self.config.byte_capacity / 2
-                    || st.keep.live_bytes() >= self.config.keep_byte_capacity / 2)
+                && (st.queue.policy.len() >= (self.config.capacity / 2).max(1)
+                    || st.queue.keep.len() >= (self.config.keep_capacity / 2).max(1)
+                    || st.queue.policy.live_bytes() >= self.config.byte_capacity / 2
+                    || st.queue.keep.live_bytes() >= self.config.keep_byte_capacity / 2)
                 && st.sleep.take_wake());
         drop(st);
         if wake {
@@ -229,7 +234,7 @@ impl Shared {
 /// One line in this many has its queue wait timed.
 const QUEUE_WAIT_SAMPLE: u64 = 64;
 
-// Hook (writer-context): crate-visible for `context.rs`.
+// Crate-visible: `context.rs` admits its lines through `wait_for_room` too.
 pub(crate) enum Admission {
     Room,
     TimedOut,

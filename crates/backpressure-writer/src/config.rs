@@ -16,7 +16,7 @@ use crate::own_line::OwnLineFormat;
 /// Lines at or above the writer's `keep_level` (WARN by default) never follow this policy:
 /// they have their own reserved room (bounded by its bytes unless `keep_capacity` is set)
 /// and, only when that is full, wait for room up to `keep_timeout` (5 ms by default). A line longer than the byte bound could never fit: under every policy it is
-/// dropped at once and counted under [`Dropped::newest`](crate::Dropped::newest).
+/// dropped at once and counted under [`Dropped::newest`](crate::stats::Dropped::newest).
 ///
 /// # Examples
 ///
@@ -81,18 +81,18 @@ use crate::own_line::OwnLineFormat;
 #[non_exhaustive]
 pub enum Overflow {
     /// Drop the line being written and keep what is queued (tracing-appender's lossy mode).
-    /// Counted under [`Dropped::newest`](crate::Dropped::newest).
+    /// Counted under [`Dropped::newest`](crate::stats::Dropped::newest).
     DropNewest,
     /// Evict the oldest queued lines to make room for the new one (as many as its length
     /// needs), so a stalled sink leaves the most recent lines in the buffer. Counted under
-    /// [`Dropped::oldest`](crate::Dropped::oldest). When evicting cannot make room (every
+    /// [`Dropped::oldest`](crate::stats::Dropped::oldest). When evicting cannot make room (every
     /// buffered line is already being written by the worker, or the new line would not fit
     /// beside those), nothing is evicted and the new line is dropped, counted under
-    /// [`Dropped::newest`](crate::Dropped::newest).
+    /// [`Dropped::newest`](crate::stats::Dropped::newest).
     DropOldest,
     /// Wait for room. `timeout: None` waits as long as it takes (tracing-appender's
     /// `lossy(false)`); `Some(t)` gives up after `t` and counts the line under
-    /// [`Dropped::timeout`](crate::Dropped::timeout).
+    /// [`Dropped::timeout`](crate::stats::Dropped::timeout).
     Block {
         /// How long a line may wait for room; `None` waits forever (or until the worker is
         /// gone).
@@ -129,8 +129,8 @@ pub(crate) struct Config {
     pub(crate) drop_report_interval: Duration,
     pub(crate) error_summary_interval: Duration,
     pub(crate) own_line_format: OwnLineFormat,
-    /// Idle polls the worker makes after a batch before it parks (latency hook, see
-    /// `worker::POLL`).
+    /// Idle polls the worker makes after a batch before it parks (`park_after` in whole
+    /// polls of `worker::idle::POLL`).
     pub(crate) park_polls: u32,
 }
 

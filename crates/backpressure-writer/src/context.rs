@@ -1,18 +1,47 @@
 //! Flushed context: a `MakeWriter` for the lines an error-triggered capture (such as
-//! `sampling-layer`'s `CaptureWriter`) writes ahead of its trigger line.
+//! `sampling-layer`'s `CaptureWriter`) writes ahead of its trigger line, possibly hundreds
+//! at once.
 //!
-//! Context lines take the trigger's class, so at a keep level they go into the keep room
-//! and the overflow policy cannot drop them at the moment they are needed. But there may be
-//! hundreds of them per trigger, and the keep room is there for real WARN/ERROR lines: a
-//! context line is admitted only while the keep room's occupancy (lines and bytes, context
-//! or not) is below a share of it, and waits for that at most its own short bound. Since
+//! [`NonBlocking::context_writer`](crate::NonBlocking::context_writer) gives the capture a
+//! writer for them. A line for a keep-level trigger goes into the keep room, so the
+//! overflow policy cannot drop the context at the moment it is needed; but only while the
+//! keep room's occupancy (lines and bytes, context or not) is below a share of it, so that
+//! context never crowds out real WARN/ERROR lines, which may use the whole room. Since
 //! every context line entered below the share mark and counts in the occupancy, context
 //! never holds more than the share, and a real keep line always finds the rest.
+//!
+//! The [`ContextShare`] sets the share (a quarter by default, refused outside (0, 1]) and
+//! the context's own wait bound, 1 ms by default and independent of `keep_timeout` and of
+//! the overflow policy: a context line that finds the share full waits at most that long,
+//! then is dropped and counted under [`Dropped::context`](crate::stats::Dropped::context);
+//! after such a timeout later context lines do not wait until the keep room has drained to
+//! half the share, so a flush against a stalled sink costs one wait, not one per line.
+//! Context lines keep their order with the trigger line (one thread, one order); when the
+//! share fills up during a flush, the lines that get in are its first ones (later ones only
+//! as the worker drains the room), while the capture's own buffer keeps a span's newest
+//! lines. For a trigger below `keep_level` the context follows the overflow policy, as the
+//! trigger itself does.
 //!
 //! A threshold on the whole room rather than a count of the context lines in it: the worker
 //! then needs no per-line tag (it settles keep lines without knowing which were context),
 //! and context also yields when real keep lines already fill the room past the share, when
 //! the room is under pressure anyway.
+//!
+//! ```
+//! use backpressure_writer::context::ContextShare;
+//! use backpressure_writer::NonBlockingBuilder;
+//! use sampling_layer::{CaptureWriter, SamplingFilter};
+//! use tracing_subscriber::{fmt, prelude::*};
+//!
+//! let (writer, _guard) = NonBlockingBuilder::default().finish(std::io::sink());
+//! let sampler = SamplingFilter::builder().capture_span("request").parse("0.01").unwrap();
+//! let share = ContextShare::builder().share_of_keep_capacity(0.25).build()?;
+//! let capture = CaptureWriter::new(writer.clone(), &sampler.handle())
+//!     .with_context_writer(writer.context_writer(share));
+//! let _subscriber = tracing_subscriber::registry()
+//!     .with(fmt::layer().with_writer(capture).with_filter(sampler));
+//! # Ok::<(), backpressure_writer::BuildError>(())
+//! ```
 
 use std::fmt;
 use std::io;
@@ -23,7 +52,8 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::admit::Admission;
 use crate::error::BuildError;
-use crate::shared::{KeepWait, Reason, Shared, State};
+use crate::shared::{KeepWait, Shared, State};
+use crate::stats::DropReason;
 use crate::sync::Arc;
 
 /// How much of the keep room flushed context may use, and how long a context line waits
@@ -34,7 +64,7 @@ use crate::sync::Arc;
 ///
 /// ```
 /// use std::time::Duration;
-/// use backpressure_writer::ContextShare;
+/// use backpressure_writer::context::ContextShare;
 ///
 /// let share = ContextShare::builder()
 ///     .share_of_keep_capacity(0.5)
@@ -60,7 +90,7 @@ impl ContextShare {
     pub const DEFAULT_SHARE: f64 = 0.25;
     /// The default wait bound of a context line: 1 ms. Short, as a flush may hold many
     /// lines and runs on the caller's thread, and after one context line timed out the
-    /// rest do not wait (see [`Dropped::context`](crate::Dropped::context)); so a flush
+    /// rest do not wait (see [`Dropped::context`](crate::stats::Dropped::context)); so a flush
     /// against a stalled sink costs one wait, not one per line.
     pub const DEFAULT_WAIT: Duration = Duration::from_millis(1);
 
@@ -110,7 +140,7 @@ impl ContextShareBuilder {
     }
 
     /// How long a context line waits for room below the share before it is dropped
-    /// (counted under [`Dropped::context`](crate::Dropped::context)); zero never waits.
+    /// (counted under [`Dropped::context`](crate::stats::Dropped::context)); zero never waits.
     /// The context's own bound: the writer's `keep_timeout` and overflow policy do not
     /// apply to it.
     pub fn wait(mut self, wait: Duration) -> Self {
@@ -268,7 +298,7 @@ impl Shared {
             || st.context_wait == KeepWait::Stalled
             || st.keep_wait == KeepWait::Stalled
         {
-            return st.drop_line(Reason::Context);
+            return st.drop_line(DropReason::Context);
         }
         let deadline = Instant::now() + limits.wait;
         let (mut st, admitted) =
@@ -276,10 +306,10 @@ impl Shared {
         match admitted {
             Admission::Room => self.enqueue(st, line, true),
             Admission::TimedOut => {
-                st.drop_line(Reason::Context);
+                st.drop_line(DropReason::Context);
                 st.context_wait = KeepWait::Stalled;
             }
-            Admission::WorkerGone => st.drop_line(Reason::WorkerGone),
+            Admission::WorkerGone => st.drop_line(DropReason::WorkerGone),
         }
     }
 }

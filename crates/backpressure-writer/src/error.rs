@@ -27,7 +27,7 @@ pub enum BuildError {
     },
     /// The OS refused to start the worker thread.
     Spawn(io::Error),
-    /// [`ContextShareBuilder::build`](crate::ContextShareBuilder::build): the share of the
+    /// [`ContextShareBuilder::build`](crate::context::ContextShareBuilder::build): the share of the
     /// keep room given to flushed context is outside (0, 1] (or NaN).
     ContextShare {
         /// The share as given.
@@ -93,7 +93,7 @@ pub enum FlushError {
     /// The worker thread has stopped (the writer was shut down, or the thread died).
     WorkerGone,
     /// Every line was handled, but the sink failed at least once meanwhile, so some of
-    /// them were lost (see [`Dropped::write_failed`](crate::Dropped::write_failed)).
+    /// them were lost (see [`Dropped::write_failed`](crate::stats::Dropped::write_failed)).
     SinkFailed {
         /// Failed sink operations during the flush.
         errors: u64,

@@ -1,5 +1,5 @@
 //! Waiting until what was submitted is in the sink: the handshake behind
-//! [`WorkerGuard::flush`](crate::WorkerGuard::flush) and [`flush_all`](crate::flush_all),
+//! [`WorkerGuard::flush`](crate::WorkerGuard::flush) and [`flush_all`](crate::panic_flush::flush_all),
 //! in two halves so that a caller flushing several writers asks them all first and then
 //! waits for them together, under one deadline.
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::error::FlushError;
 use crate::report::PREFIX;
 use crate::shared::Shared;
-use crate::stats::Stats;
+use crate::stats::{DropReason, Stats};
 use crate::sync::{Arc, JoinHandle};
 
 /// Keeps the worker thread running; dropping it drains the queue, flushes the sink and
@@ -14,12 +14,12 @@ use crate::sync::{Arc, JoinHandle};
 ///
 /// The drop stops taking lines at once: the drain covers what was submitted before it
 /// began, and lines submitted from then on (other threads may well keep logging) are
-/// counted under [`Dropped::worker_gone`](crate::Dropped::worker_gone), so they cannot
+/// counted under [`Dropped::worker_gone`](crate::stats::Dropped::worker_gone), so they cannot
 /// stretch the drain. If the timeout runs out, the lines still queued and the part of the
 /// worker's batch not yet handed to the sink are counted under
-/// [`Dropped::shutdown`](crate::Dropped::shutdown) and are never written; the chunk inside
+/// [`Dropped::shutdown`](crate::stats::Dropped::shutdown) and are never written; the chunk inside
 /// the sink's `write` at that moment is counted as written or failed when that call
-/// returns (until then it shows in [`Stats::in_sink`](crate::Stats::in_sink) and
+/// returns (until then it shows in [`Stats::in_sink`](crate::stats::Stats::in_sink) and
 /// `queue_depth`), and the worker thread then exits on its own. One line on stderr names
 /// both numbers:
 ///
@@ -27,7 +27,7 @@ use crate::sync::{Arc, JoinHandle};
 /// backpressure-writer: shutdown timed out after 5s: 0 lines were not written (counted as shutdown); 100 lines are still inside the sink's write, counted as written or write_failed if it returns
 /// ```
 ///
-/// (the part after `;` only when the sink holds lines at that moment). [The accounting invariant](crate::Stats#accounting) holds throughout.
+/// (the part after `;` only when the sink holds lines at that moment). [The accounting invariant](crate::stats::Stats#accounting) holds throughout.
 #[must_use = "dropping the guard at once shuts the writer down: keep it until the end of main"]
 pub struct WorkerGuard {
     shared: Arc<Shared>,
@@ -74,8 +74,8 @@ impl WorkerGuard {
 
 impl Drop for WorkerGuard {
     fn drop(&mut self) {
-        // Hooks (writer-misc): out of the panic hook's reach from now on, and a line
-        // written after this point says once on stderr why it is lost.
+        // Out of `flush_all`'s reach from now on (the drain below does its job), and a
+        // line written after this point says once on stderr why it is lost.
         crate::registry::deregister(&self.shared);
         self.shared.gone_notice.guard_dropped();
         let shared = &self.shared;
@@ -88,7 +88,7 @@ impl Drop for WorkerGuard {
         if st.sleep.take_wake() {
             shared.wake_worker();
         }
-        if st.policy_waiters + st.keep_waiters > 0 {
+        if st.waiters.total() > 0 {
             shared.room.notify_all();
         }
         while st.lifecycle.worker_alive() {
@@ -115,7 +115,7 @@ impl Drop for WorkerGuard {
         // the sink: wake it so it sees it was abandoned and exits.
         st.lifecycle.abandon();
         let lost = st.discard_buffered();
-        st.dropped.shutdown += lost;
+        st.count_dropped(DropReason::Shutdown, lost);
         let in_sink = st.in_sink.total();
         drop(st);
         shared.work.notify_all();

@@ -90,7 +90,7 @@ type CustomFn = dyn Fn(&OwnLine<'_>, &mut String) + Send + Sync;
 /// [`NonBlockingBuilder::own_line_format`](crate::NonBlockingBuilder::own_line_format).
 ///
 /// - [`Text`](Self::Text), the default: `{name}: {message}`, then ` (k=v k=v ...)` when the
-///   line has fields (the crate docs' "The drop report" shows one).
+///   line has fields ([the drop report](crate::stats#the-drop-report) shows one).
 /// - [`Json`](Self::Json): one object laid out as `tracing_subscriber::fmt::layer().json()`
 ///   lays out an event with its default settings, keys in the same order: `timestamp`
 ///   (RFC 3339 in UTC with microseconds, as fmt's default timer), `level`, `fields` (the

@@ -1,12 +1,20 @@
-//! The last lines before a crash: a panic hook that logs the panic and flushes every live
-//! writer before the previous hook runs, and [`flush_all`] for the exits no hook sees.
+//! The last lines before a crash: [`PanicFlush`] chains a panic hook that logs the panic
+//! as an ERROR event and flushes every live writer of the process within a deadline
+//! before the previous hook runs, so a crash (also with `panic = "abort"`, where no guard
+//! drains) leaves its own line and the lines before it in the file; [`flush_all`] does the
+//! same before `process::exit`, and says in a [`FlushAllReport`] what it found.
+//! [`PanicFlush`] says what this can and cannot promise (`abort`, signals).
+//!
+//! A writer used after its guard was dropped (`let (writer, _) = non_blocking(..)` drops
+//! the guard at once) says so once on stderr; its lines count as `worker_gone`.
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::error::BuildError;
-use crate::registry::{self, FlushAllReport};
+use crate::registry;
+pub use crate::registry::FlushAllReport;
 
 /// Flushes every live writer of the process (built and whose [`WorkerGuard`] is not
 /// dropped), waiting at most `timeout` in all: every line submitted before the call is
@@ -27,7 +35,7 @@ use crate::registry::{self, FlushAllReport};
 /// let subscriber = tracing_subscriber::fmt().with_writer(writer).finish();
 /// tracing::subscriber::with_default(subscriber, || tracing::info!("about to exit"));
 ///
-/// let report = backpressure_writer::flush_all(Duration::from_secs(2));
+/// let report = backpressure_writer::panic_flush::flush_all(Duration::from_secs(2));
 /// assert!(report.all_flushed());
 /// assert_eq!(stats.stats().lines_written, 1);
 /// // std::process::exit(0) would lose nothing now.
@@ -37,25 +45,6 @@ use crate::registry::{self, FlushAllReport};
 /// [`WorkerGuard::flush`]: crate::WorkerGuard::flush
 pub fn flush_all(timeout: Duration) -> FlushAllReport {
     registry::flush_listed(Instant::now() + timeout)
-}
-
-/// `PanicFlush::new(deadline).install()`: on a panic, log it as an ERROR event, flush every
-/// live writer within `deadline`, then run the hook that was installed before.
-///
-/// See [`PanicFlush`] for what this can and cannot promise.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-///
-/// backpressure_writer::install_panic_flush(Duration::from_secs(2))
-///     .expect("a positive deadline");
-/// // Any panic from now on, also with `panic = "abort"`, leaves its own ERROR line and
-/// // the lines before it in every writer's sink.
-/// ```
-pub fn install_panic_flush(deadline: Duration) -> Result<(), BuildError> {
-    PanicFlush::new(deadline).install()
 }
 
 /// A panic hook that saves the last lines before a crash.

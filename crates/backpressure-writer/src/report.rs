@@ -1,5 +1,5 @@
 //! What the writer says about its own losses: the drop-report line it writes into the
-//! output (its format is documented once, in the crate docs' "The drop report"; its form,
+//! output (its format is documented once, in the `stats` module's docs, "The drop report"; its form,
 //! text or JSON, is the configured [`OwnLineFormat`]), and the sink-fault messages it
 //! prints on stderr.
 
@@ -20,21 +20,7 @@ pub(crate) const PREFIX: &str = "backpressure-writer: ";
 /// The `tracing` target of the writer's own lines in the JSON form.
 pub(crate) const TARGET: &str = "backpressure_writer";
 
-/// `a - b`, field by field (counts only grow, so this never underflows).
-pub(crate) fn dropped_since(a: &Dropped, b: &Dropped) -> Dropped {
-    Dropped {
-        newest: a.newest - b.newest,
-        oldest: a.oldest - b.oldest,
-        timeout: a.timeout - b.timeout,
-        keep_timeout: a.keep_timeout - b.keep_timeout,
-        shutdown: a.shutdown - b.shutdown,
-        worker_gone: a.worker_gone - b.worker_gone,
-        write_failed: a.write_failed - b.write_failed,
-        context: a.context - b.context,
-    }
-}
-
-/// Formats a drop report (see the crate docs) for the drops in `d` into `out`, replacing
+/// Formats a drop report (see the `stats` module docs) for the drops in `d` into `out`, replacing
 /// its contents.
 pub(crate) fn format_drop_report(out: &mut String, d: &Dropped, form: &OwnLineFormat) {
     let mut message = String::with_capacity(48);
@@ -232,20 +218,5 @@ mod tests {
         let panic = Fault::from_panic(Box::new("kaboom"));
         assert!(panic.is_panic());
         assert_eq!(panic.to_string(), "sink panicked: kaboom");
-    }
-
-    #[test]
-    fn dropped_since_subtracts_each_reason() {
-        let a = Dropped {
-            newest: 10,
-            keep_timeout: 3,
-            ..Dropped::default()
-        };
-        let b = Dropped {
-            newest: 4,
-            ..Dropped::default()
-        };
-        let d = dropped_since(&a, &b);
-        assert_eq!((d.newest, d.keep_timeout, d.total()), (6, 3, 9));
     }
 }

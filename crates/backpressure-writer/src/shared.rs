@@ -1,7 +1,17 @@
 //! The state producers, the worker and the guard share: one mutex-protected [`State`]
 //! with every count that has to add up exactly, three condvars, and the relaxed atomics
 //! that only feed statistics.
-
+//!
+//! [`Shared`]'s behaviour is split by job, one `impl Shared` per file:
+//!
+//! - here: construction, locking, waking the worker, and the [`Stats`] snapshot;
+//! - `admit.rs`: a producer's line, from `write` to the queue or a counted drop (the
+//!   overflow policy, the keep room, waiting for room);
+//! - `context.rs`: a flushed context line, admitted into its share of the keep room;
+//! - `flush.rs`: `flush()` requests and waiting for them.
+//!
+//! The worker (`worker/`) and the guard (`guard.rs`) use these and change [`State`]
+//! under the same lock; the queue itself is `queue.rs`.
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -11,31 +21,42 @@ use crate::gone_notice::GoneNotice;
 use crate::lifecycle::{Lifecycle, Sleep};
 use crate::queue::LineQueue;
 use crate::report::Fault;
-use crate::stats::{Dropped, Histogram, Stats};
+use crate::stats::{DropCounts, DropReason, Histogram, Stats};
 use crate::sync::{lock_yielding, Condvar, Mutex, MutexGuard, ThreadId};
 
-/// Why a line was dropped; maps onto a [`Dropped`] field.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Reason {
-    Newest,
-    Timeout,
-    KeepTimeout,
-    WorkerGone,
-    /// Hook (writer-context): a flushed context line refused (`context.rs`).
-    Context,
+/// One value per class of line: under the overflow policy, or keep-level. Every figure the
+/// two classes keep apart (their queues, lines and bytes in flight, waiting producers)
+/// is one of these, so a class can never be updated without its peer being in sight.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ByClass<T> {
+    pub(crate) policy: T,
+    pub(crate) keep: T,
 }
 
-/// A number of lines (or of their bytes, where the name says so), by class: under the
-/// overflow policy, or keep-level.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Lines {
-    pub(crate) policy: usize,
-    pub(crate) keep: usize,
+impl<T> ByClass<T> {
+    /// The keep-level value if `keep`, the policy one otherwise.
+    pub(crate) fn get_mut(&mut self, keep: bool) -> &mut T {
+        if keep {
+            &mut self.keep
+        } else {
+            &mut self.policy
+        }
+    }
 }
+
+/// A number of lines (or of their bytes, where the name says so), by class.
+pub(crate) type Lines = ByClass<usize>;
 
 impl Lines {
     pub(crate) fn total(&self) -> usize {
         self.policy + self.keep
+    }
+}
+
+impl std::ops::SubAssign for Lines {
+    fn sub_assign(&mut self, rhs: Lines) {
+        self.policy -= rhs.policy;
+        self.keep -= rhs.keep;
     }
 }
 
@@ -55,39 +76,35 @@ pub(crate) enum KeepWait {
 /// Everything that must stay consistent; guarded by [`Shared::state`].
 #[derive(Debug)]
 pub(crate) struct State {
-    /// Lines under the overflow policy.
-    pub(crate) policy: LineQueue,
-    /// Keep-level lines, in their own reserved capacity.
-    pub(crate) keep: LineQueue,
+    /// The queued lines, by class: keep-level lines have their own reserved capacity.
+    pub(crate) queue: ByClass<LineQueue>,
     /// Lines the worker took and has not yet written or lost; they still count against
     /// capacity, so `buffered_lines_limit` bounds memory as it does in tracing-appender.
-    pub(crate) policy_in_flight: usize,
-    pub(crate) keep_in_flight: usize,
+    pub(crate) in_flight: Lines,
     /// The bytes of those lines, which count against the byte bound the same way.
-    pub(crate) policy_in_flight_bytes: usize,
-    pub(crate) keep_in_flight_bytes: usize,
+    pub(crate) in_flight_bytes: Lines,
     /// Of the lines in flight, those of the chunk inside the sink's `write` right now.
     /// Nobody can take them back: if the guard gives up on the worker, the rest of its
     /// batch is counted as `shutdown`, but these are counted as written (or failed) when
     /// the write returns, whenever that is.
     pub(crate) in_sink: Lines,
-    /// Their bytes, by class (`Lines` counts bytes here).
+    /// Their bytes.
     pub(crate) in_sink_bytes: Lines,
     /// Sequence number of the next line; equals the number of lines submitted so far.
     pub(crate) next_seq: u64,
     pub(crate) lines_written: u64,
-    pub(crate) dropped: Dropped,
+    /// Every drop, by reason; counted only through [`State::count_dropped`].
+    pub(crate) dropped: DropCounts,
     pub(crate) write_errors: u64,
     pub(crate) sink_panics: u64,
     pub(crate) high_water: usize,
     /// How the worker waits, and so who must wake it.
     pub(crate) sleep: Sleep,
-    /// Producers waiting for room under the policy, and keep-level ones.
-    pub(crate) policy_waiters: usize,
-    pub(crate) keep_waiters: usize,
+    /// Producers waiting for room, by the class of their line.
+    pub(crate) waiters: Lines,
     pub(crate) keep_wait: KeepWait,
-    /// Hook (writer-context): whether flushed context lines wait for their share of the
-    /// keep room (`context.rs`, which also resets it).
+    /// Whether flushed context lines wait for their share of the keep room. Only
+    /// `context.rs` reads and resets it, so the worker needs to know nothing of context.
     pub(crate) context_wait: KeepWait,
     pub(crate) lifecycle: Lifecycle,
     /// The worker thread, so that a sink which logs into its own writer never waits for
@@ -101,11 +118,11 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn policy_occupancy(&self) -> usize {
-        self.policy.len() + self.policy_in_flight
+        self.queue.policy.len() + self.in_flight.policy
     }
 
     pub(crate) fn keep_occupancy(&self) -> usize {
-        self.keep.len() + self.keep_in_flight
+        self.queue.keep.len() + self.in_flight.keep
     }
 
     /// Lines neither written nor dropped yet.
@@ -115,11 +132,11 @@ impl State {
 
     /// Bytes of lines under the policy neither written nor dropped yet.
     pub(crate) fn policy_bytes(&self) -> usize {
-        self.policy.live_bytes() + self.policy_in_flight_bytes
+        self.queue.policy.live_bytes() + self.in_flight_bytes.policy
     }
 
     pub(crate) fn keep_bytes(&self) -> usize {
-        self.keep.live_bytes() + self.keep_in_flight_bytes
+        self.queue.keep.live_bytes() + self.in_flight_bytes.keep
     }
 
     /// Whether a line of `len` bytes under the policy fits now: both bounds, lines and
@@ -140,37 +157,27 @@ impl State {
     /// the caller to count under its reason (`shutdown`, `worker_gone`).
     pub(crate) fn discard_buffered(&mut self) -> u64 {
         let lost = (self.buffered() - self.in_sink.total()) as u64;
-        self.policy.clear();
-        self.keep.clear();
-        self.policy_in_flight = self.in_sink.policy;
-        self.keep_in_flight = self.in_sink.keep;
-        self.policy_in_flight_bytes = self.in_sink_bytes.policy;
-        self.keep_in_flight_bytes = self.in_sink_bytes.keep;
+        self.queue.policy.clear();
+        self.queue.keep.clear();
+        self.in_flight = self.in_sink;
+        self.in_flight_bytes = self.in_sink_bytes;
         lost
     }
 
     pub(crate) fn queued(&self) -> usize {
-        self.policy.len() + self.keep.len()
+        self.queue.policy.len() + self.queue.keep.len()
     }
 
-    pub(crate) fn waiters(&mut self, keep: bool) -> &mut usize {
-        if keep {
-            &mut self.keep_waiters
-        } else {
-            &mut self.policy_waiters
-        }
+    /// Counts `lines` lines dropped for `reason`: the one place a drop is counted.
+    pub(crate) fn count_dropped(&mut self, reason: DropReason, lines: u64) {
+        self.dropped.add(reason, lines);
     }
 
-    pub(crate) fn drop_line(&mut self, reason: Reason) {
+    /// Refuses a line just submitted: it takes a sequence number, as every submitted line
+    /// does, and is counted dropped for `reason`.
+    pub(crate) fn drop_line(&mut self, reason: DropReason) {
         self.next_seq += 1;
-        let d = &mut self.dropped;
-        match reason {
-            Reason::Newest => d.newest += 1,
-            Reason::Timeout => d.timeout += 1,
-            Reason::KeepTimeout => d.keep_timeout += 1,
-            Reason::WorkerGone => d.worker_gone += 1,
-            Reason::Context => d.context += 1,
-        }
+        self.count_dropped(reason, 1);
     }
 
     /// Counts a failed sink call: one more error (and panic, if it was one), and the
@@ -179,7 +186,7 @@ impl State {
     pub(crate) fn count_fault(&mut self, fault: &Fault, lost: u64) {
         self.write_errors += 1;
         self.sink_panics += u64::from(fault.is_panic());
-        self.dropped.write_failed += lost;
+        self.count_dropped(DropReason::WriteFailed, lost);
     }
 }
 
@@ -210,7 +217,7 @@ pub(crate) struct Shared {
     pub(crate) progress: Condvar,
     pub(crate) counters: Counters,
     pub(crate) epoch: Instant,
-    /// Hook (writer-misc): says once why lines are refused after the guard's drop.
+    /// Says once, on stderr, why lines are refused after the guard's drop.
     pub(crate) gone_notice: GoneNotice,
 }
 
@@ -227,23 +234,19 @@ impl Shared {
         Shared {
             config,
             state: Mutex::new(State {
-                policy: LineQueue::default(),
-                keep: LineQueue::default(),
-                policy_in_flight: 0,
-                keep_in_flight: 0,
-                policy_in_flight_bytes: 0,
-                keep_in_flight_bytes: 0,
+                queue: ByClass::default(),
+                in_flight: Lines::default(),
+                in_flight_bytes: Lines::default(),
                 in_sink: Lines::default(),
                 in_sink_bytes: Lines::default(),
                 next_seq: 0,
                 lines_written: 0,
-                dropped: Dropped::default(),
+                dropped: DropCounts::default(),
                 write_errors: 0,
                 sink_panics: 0,
                 high_water: 0,
                 sleep: Sleep::Awake,
-                policy_waiters: 0,
-                keep_waiters: 0,
+                waiters: Lines::default(),
                 keep_wait: KeepWait::Wait,
                 context_wait: KeepWait::Wait,
                 lifecycle: Lifecycle::Running,
@@ -289,7 +292,7 @@ impl Shared {
         let mut s = Stats {
             queue_depth: st.buffered(),
             queued: st.queued(),
-            in_flight: st.policy_in_flight + st.keep_in_flight,
+            in_flight: st.in_flight.total(),
             in_sink: st.in_sink.total(),
             capacity: self.config.capacity,
             keep_capacity: self.config.keep_capacity,
@@ -299,10 +302,10 @@ impl Shared {
             high_water: st.high_water,
             submitted: st.next_seq,
             lines_written: st.lines_written,
-            dropped: st.dropped,
+            dropped: st.dropped.snapshot(),
             write_errors: st.write_errors,
             sink_panics: st.sink_panics,
-            blocked_producers: st.policy_waiters + st.keep_waiters,
+            blocked_producers: st.waiters.total(),
             worker_alive: st.lifecycle.worker_alive(),
             worker_parked: st.sleep == Sleep::Idle,
             ..Stats::default()

@@ -20,6 +20,45 @@ use crate::sync::Arc;
 /// its caller); losses show in [`stats`](Self::stats) and in the drop report.
 /// `flush` returns at once: use [`WorkerGuard::flush`](crate::WorkerGuard::flush) to wait for
 /// the sink.
+///
+/// # What a line costs the logging thread
+///
+/// A line that finds room (the usual case) is appended into one shared, reused byte buffer
+/// under a short lock: one lock acquisition, a `memcpy` and a 24-byte record, and a clock
+/// read for one line in 64. A producer that finds the lock taken yields its core to the
+/// holder rather than sleeping on it, so eight producers on two cores cost about what two
+/// do (`docs/benchmarks.md` §4). That path allocates nothing once the buffers have grown
+/// to their working size, and makes no syscall unless the worker is parked. The
+/// exceptions, exactly:
+///
+/// - the first line after a burst larger than 256 KiB regrows the buffers, under the
+///   lock (a worker gone idle gives back larger buffers);
+/// - the first line after the worker parked pays one futex wake;
+/// - a line that finds no room waits as its [`Overflow`](crate::Overflow) policy or
+///   [`keep_timeout`](crate::NonBlockingBuilder::keep_timeout) says, on a condvar;
+/// - the first line refused after the guard's drop prints one notice on stderr.
+///
+/// The worker swaps the whole buffer out and writes it in chunks of up to 1 MiB outside
+/// the lock (keep-level lines merged with the others in submission order, in the same
+/// chunks), so a slow sink never holds the producers' lock. After a batch it polls for
+/// [`park_after`](crate::NonBlockingBuilder::park_after) before it parks (a half-full
+/// queue, a blocked producer, `flush()` or shutdown wake it at once), so during a busy
+/// stretch producers never pay a wake-up and batches stay large. It flushes the sink when
+/// the queue runs empty, on [`flush_interval`](crate::NonBlockingBuilder::flush_interval),
+/// and on [`WorkerGuard::flush`](crate::WorkerGuard::flush).
+///
+/// # Sink faults
+///
+/// A sink error loses that batch (counted under
+/// [`write_failed`](crate::stats::Dropped::write_failed) and `write_errors`; the first
+/// error and then periodic summaries go to stderr): `WouldBlock`, `Ok(0)` and every other
+/// error at once, `Interrupted` after 16 retries per chunk (never retried without end, as
+/// `write_all` would); lines a partial write put wholly in the output count as written. A
+/// panicking sink is caught and counted; once the worker is gone, producers never wait
+/// and their lines count as `worker_gone`. A sink that logs into its own writer (its lines
+/// come from the worker thread) never waits for room: such a line that finds no room is
+/// dropped at once, counted as a timeout, instead of deadlocking. A line counted dropped
+/// never appears in the output.
 #[derive(Clone)]
 pub struct NonBlocking {
     shared: Arc<Shared>,
@@ -74,10 +113,13 @@ impl NonBlocking {
     /// A `MakeWriter` for flushed context lines (those an error-triggered capture writes
     /// ahead of its trigger, e.g. `sampling-layer`'s `CaptureWriter::with_context_writer`):
     /// in the trigger's class, but within a capped share of the keep room and with a wait
-    /// bound of their own. See [`ContextWriter`](crate::ContextWriter) and the crate docs,
-    /// *Flushed context*.
-    // Hook (writer-context): the type and its admission live in `context.rs`.
-    pub fn context_writer(&self, share: crate::ContextShare) -> crate::ContextWriter {
+    /// bound of their own. See the [`context`](crate::context) module.
+    // The type and its admission live in `context.rs`, beside the rest of what context
+    // lines do; here only the handle that producers see.
+    pub fn context_writer(
+        &self,
+        share: crate::context::ContextShare,
+    ) -> crate::context::ContextWriter {
         crate::context::ContextWriter::new(Arc::clone(&self.shared), share)
     }
 
@@ -161,7 +203,7 @@ impl fmt::Debug for ErrorCounter {
 }
 
 impl ErrorCounter {
-    /// Lines dropped so far (all reasons of [`Dropped`](crate::Dropped), summed).
+    /// Lines dropped so far (all reasons of [`Dropped`](crate::stats::Dropped), summed).
     pub fn dropped_lines(&self) -> usize {
         self.0.lock().dropped.total() as usize
     }

@@ -7,13 +7,13 @@
 //! Measured with the counting global allocator (live heap bytes, process-wide). One test
 //! in this binary, so nothing else allocates meanwhile.
 
-mod common;
+mod support;
 
 use std::io::Write;
 
 use backpressure_writer::{NonBlockingBuilder, DEFAULT_BUFFERED_BYTES_LIMIT};
-use common::counting::{live_bytes, Counting};
-use common::{assert_accounting, Gate};
+use support::counting::{live_bytes, Counting};
+use support::{assert_accounting, Gate};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;

@@ -7,7 +7,8 @@
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
-use backpressure_writer::{NonBlockingBuilder, Stats};
+use backpressure_writer::stats::Stats;
+use backpressure_writer::NonBlockingBuilder;
 
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<u8>>>);
@@ -308,7 +309,7 @@ fn lines_blocked_on_the_byte_bound_are_woken() {
 /// keep line of its own thread.
 #[test]
 fn context_lines_waiting_for_their_share_are_woken_and_keep_lines_get_in() {
-    use backpressure_writer::ContextShare;
+    use backpressure_writer::context::ContextShare;
     use tracing_subscriber::fmt::MakeWriter;
     model(|| {
         let sink = Recorder::default();

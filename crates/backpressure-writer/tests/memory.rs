@@ -7,13 +7,13 @@
 //! `/proc/self/statm` (Linux), with a few MiB of slack for the allocator's caching. One
 //! test in this binary, so nothing else allocates meanwhile.
 
-mod common;
+mod support;
 
 use std::io::Write;
 
 use backpressure_writer::{NonBlockingBuilder, DEFAULT_BUFFERED_BYTES_LIMIT};
-use common::counting::{live_bytes, Counting};
-use common::{assert_accounting, wait_until, Gate};
+use support::counting::{live_bytes, Counting};
+use support::{assert_accounting, wait_until, Gate};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;

@@ -1,13 +1,13 @@
 //! No heap allocation per line on the producer side once the buffers have grown: the
 //! counting global allocator, counting this thread's allocations.
 
-mod common;
+mod support;
 
 use std::io::Write;
 
 use backpressure_writer::NonBlockingBuilder;
-use common::counting::{allocations_in, Counting};
-use common::{assert_accounting, Gate};
+use support::counting::{allocations_in, Counting};
+use support::{assert_accounting, Gate};
 use tracing_subscriber::fmt::MakeWriter;
 
 #[global_allocator]

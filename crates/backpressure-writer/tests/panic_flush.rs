@@ -1,4 +1,4 @@
-//! The last lines before a crash (issue 10): the panic hook flushes every live writer
+//! The last lines before a crash: the panic hook flushes every live writer
 //! before the previous hook runs, `flush_all` reaches writers without their guards, and a
 //! writer used after its guard was dropped says so once on stderr.
 //!
@@ -16,7 +16,7 @@
 //! the same sequence of events from this test binary instead: with
 //! `panic = "abort"` the runtime calls the panic hook and then `abort()`s, with no
 //! unwinding and no destructor. The child's first hook does exactly that last step (std's
-//! default hook, then `abort()`), and `install_panic_flush` chains in front of it. So the
+//! default hook, then `abort()`), and `PanicFlush::install` chains in front of it. So the
 //! panic runs our hook, then the default hook, then the process dies of SIGABRT; nothing
 //! after the hook runs. The parent checks each part of the claim:
 //!
@@ -30,7 +30,7 @@
 //! - **the panic's own line**: the file ends with the ERROR event the hook logged for the
 //!   panic, after every line logged before it.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::io::{self, Write};
@@ -40,8 +40,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backpressure_writer::{flush_all, install_panic_flush, non_blocking, FlushAllReport};
-use common::{assert_accounting, line, wait_until, Gate};
+use backpressure_writer::non_blocking;
+use backpressure_writer::panic_flush::{flush_all, FlushAllReport, PanicFlush};
+use support::{assert_accounting, line, wait_until, Gate};
 
 /// Selects the child's scenario; its value is the output file (or unused).
 const CHILD: &str = "BACKPRESSURE_WRITER_TEST_CHILD";
@@ -106,7 +107,7 @@ fn panicking_child(path: &Path) -> ! {
         default_hook(info);
         std::process::abort();
     }));
-    install_panic_flush(Duration::from_secs(30)).unwrap();
+    PanicFlush::new(Duration::from_secs(30)).install().unwrap();
 
     let (writer, guard) = non_blocking(HeldFile(fs::File::create(path).unwrap()));
     // Bound (not `_`), so it lives until the end of this function: only unwinding or a
@@ -268,7 +269,7 @@ fn a_user_hook_installed_after_it_logs_the_panic_and_is_flushed_too() {
             default_hook(info);
             std::process::abort();
         }));
-        backpressure_writer::PanicFlush::new(Duration::from_secs(30))
+        PanicFlush::new(Duration::from_secs(30))
             .log_panic(false)
             .install()
             .unwrap();

@@ -3,7 +3,7 @@
 //! the guard gave up), the drain stops at what was queued when the drop began, and a sink
 //! that keeps failing with `Interrupted` cannot keep the worker alive.
 
-mod common;
+mod support;
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use backpressure_writer::{NonBlocking, NonBlockingBuilder};
-use common::{assert_accounting, line, wait_until, Gate};
+use support::{assert_accounting, line, wait_until, Gate};
 
 /// Lines whose number of bytes puts two of them in one 1 MiB chunk.
 fn big(i: usize) -> Vec<u8> {
@@ -89,7 +89,7 @@ fn a_chunk_inside_a_stalled_sink_is_settled_when_its_write_returns() {
 fn the_drain_stops_at_what_was_queued_when_the_drop_began() {
     struct Coupled {
         produced: Arc<AtomicU64>,
-        inner: common::GatedSink,
+        inner: support::GatedSink,
     }
     impl Write for Coupled {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

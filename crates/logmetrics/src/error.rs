@@ -7,7 +7,7 @@ use std::time::Duration;
 /// What was wrong with an exporter's configuration, or why its thread did not start.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Error {
+pub enum BuildError {
     /// `interval(Duration::ZERO)`: the exporter would spin.
     ZeroInterval,
     /// Neither a writer nor a sampler was registered.
@@ -48,44 +48,46 @@ pub enum Error {
     Spawn(io::Error),
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::ZeroInterval => {
+            BuildError::ZeroInterval => {
                 f.write_str("logmetrics: export interval must be greater than zero")
             }
-            Error::NothingToExport => {
+            BuildError::NothingToExport => {
                 f.write_str("logmetrics: no writer or sampler registered, nothing to export")
             }
-            Error::EmptyName { kind } => {
+            BuildError::EmptyName { kind } => {
                 write!(f, "logmetrics: {kind} registered with an empty name")
             }
-            Error::DuplicateName { kind, name } => write!(
+            BuildError::DuplicateName { kind, name } => write!(
                 f,
                 "logmetrics: two {kind}s registered as {name:?}; their series would merge"
             ),
-            Error::ThreadNameNul { name } => write!(
+            BuildError::ThreadNameNul { name } => write!(
                 f,
                 "logmetrics: thread_name must not contain a NUL byte (got {name:?})"
             ),
-            Error::InvalidThreshold { what, why } => {
+            BuildError::InvalidThreshold { what, why } => {
                 write!(f, "logmetrics: health threshold {what}: {why}")
             }
-            Error::InvalidHealthWindow { window, interval } => write!(
+            BuildError::InvalidHealthWindow { window, interval } => write!(
                 f,
                 "logmetrics: health window {window:?} must span between 1 and {} export \
                  intervals of {interval:?}",
                 crate::MAX_HEALTH_WINDOW_INTERVALS
             ),
-            Error::Spawn(e) => write!(f, "logmetrics: could not start the exporter thread: {e}"),
+            BuildError::Spawn(e) => {
+                write!(f, "logmetrics: could not start the exporter thread: {e}")
+            }
         }
     }
 }
 
-impl std::error::Error for Error {
+impl std::error::Error for BuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Spawn(e) => Some(e),
+            BuildError::Spawn(e) => Some(e),
             _ => None,
         }
     }

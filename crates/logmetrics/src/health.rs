@@ -23,7 +23,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use backpressure_writer::Stats;
+use backpressure_writer::stats::Stats;
 use sampling_layer::SamplingStats;
 
 use crate::window::WriterCounts;
@@ -40,8 +40,9 @@ use crate::window::WriterCounts;
 /// by `build()`:
 ///
 /// ```
-/// use backpressure_writer::Stats;
-/// use logmetrics::{Exporter, HealthThresholds, Problem};
+/// use backpressure_writer::stats::Stats;
+/// use logmetrics::health::{HealthThresholds, Problem};
+/// use logmetrics::Exporter;
 ///
 /// let source = || {
 ///     let mut s = Stats::default();
@@ -135,16 +136,16 @@ impl HealthThresholds {
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<(), crate::Error> {
+    pub(crate) fn validate(&self) -> Result<(), crate::BuildError> {
         let s = self.max_queue_saturation;
         if !(s > 0.0 && s <= 1.0) {
-            return Err(crate::Error::InvalidThreshold {
+            return Err(crate::BuildError::InvalidThreshold {
                 what: "max_queue_saturation",
                 why: format!("{s} is not in (0, 1]"),
             });
         }
         if self.max_write_stall.is_zero() {
-            return Err(crate::Error::InvalidThreshold {
+            return Err(crate::BuildError::InvalidThreshold {
                 what: "max_write_stall",
                 why: "zero would report every non-empty queue as stalled".to_owned(),
             });

@@ -11,8 +11,8 @@
 //!   [`ExporterBuilder::spawn`] and stopped (after one last export) when the
 //!   `#[must_use]` [`ExporterGuard`] is dropped; or on demand with
 //!   [`Exporter::export_now`];
-//! - each writer ([`WriterSource`]: a `NonBlocking` or a closure) and sampler
-//!   ([`SamplerSource`]: a `SamplingHandle` or a closure) is registered under a name, which becomes the `name` label,
+//! - each writer ([`WriterSource`](source::WriterSource): a `NonBlocking` or a closure) and sampler
+//!   ([`SamplerSource`](source::SamplerSource): a `SamplingHandle` or a closure) is registered under a name, which becomes the `name` label,
 //!   so an application log and an audit log stay apart;
 //! - counters are published with `Counter::absolute`, gauges with `set`, and the writer's
 //!   latency buckets as `Histogram::record_many(bucket bound, new observations)` so a
@@ -21,7 +21,7 @@
 //!   mirrored by `docs/metrics.md`. Labels are bounded: `reason` has eight values and
 //!   `target` only the sampler's directive targets plus `(other)` and `(default)`, never a
 //!   per-key value;
-//! - [`Exporter::health`] returns a typed [`HealthReport`] for readiness probes: counts
+//! - [`Exporter::health`] returns a typed [`HealthReport`](health::HealthReport) for readiness probes: counts
 //!   (drops, write errors, breaker trips) over a fixed window of recent time, the same
 //!   answer for every caller ([`health`] says exactly what a probe sees); and
 //!   [`self_check`] confirms at start-up that a line reaches the sink (the line takes the
@@ -61,34 +61,17 @@
 //! assert!(exporter.health().is_healthy());
 //! ```
 //!
-//! # With Prometheus
+//! # Where each topic lives
 //!
-//! With `metrics-exporter-prometheus`, give both latency histograms the writer's buckets so
-//! they are exported as real histograms:
-//!
-//! ```ignore
-//! let bounds = logmetrics::latency_bucket_bounds();
-//! PrometheusBuilder::new()
-//!     .with_http_listener(([127, 0, 0, 1], 9000))
-//!     .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &bounds)?
-//!     .install()?;
-//! let _metrics = Exporter::builder()
-//!     .writer("app", writer.clone())
-//!     .sampler("main", sampler.handle())
-//!     .spawn()?;
-//! ```
-//!
-//! `examples/examples/prometheus.rs` is a complete service; `docs/metrics.md` documents
-//! every metric, the Grafana dashboard and the alert rules.
-//!
-//! # Costs
-//!
-//! One export takes each source's snapshot (a few relaxed loads and a short lock in the
-//! writer) and makes one recorder call per series: ~25 per writer plus one `record_many` per
-//! histogram bucket that gained observations, 6 + 3 per target per sampler. Keys are built once, so
-//! after the first export publishing allocates nothing of its own (`tests/alloc.rs` counts
-//! it); the sampler's snapshot (its per-target list) and the recorder may. Nothing here
-//! runs per log event.
+//! | Topic | Where |
+//! |---|---|
+//! | Configuration, validation ([`BuildError`]), the export thread | [`ExporterBuilder`], [`ExporterGuard`] |
+//! | What one export publishes and costs | [`Exporter::export_now`] |
+//! | Metric names, kinds, units, labels | [`names`] (mirrored by `docs/metrics.md`) |
+//! | Latency buckets for a Prometheus recorder | [`latency_bucket_bounds`] |
+//! | Readiness: what a probe sees, thresholds, problems | [`health`] |
+//! | What can be registered as a writer or a sampler | [`source`] |
+//! | The start-up check that a line reaches the sink | [`self_check`] |
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -103,17 +86,15 @@ pub mod health;
 pub mod names;
 mod publish;
 mod self_check;
-mod source;
+pub mod source;
 mod window;
 
-pub use error::Error;
+pub use error::BuildError;
 pub use exporter::{
     Exporter, ExporterBuilder, ExporterGuard, DEFAULT_HEALTH_WINDOW_INTERVALS, DEFAULT_INTERVAL,
     DEFAULT_THREAD_NAME, MAX_HEALTH_WINDOW_INTERVALS,
 };
-pub use health::{HealthReport, HealthThresholds, Problem, SamplerHealth, WriterHealth};
 pub use publish::latency_bucket_bounds;
 pub use self_check::{
     self_check, self_check_line, SelfCheckError, SelfCheckReport, SELF_CHECK_LINE,
 };
-pub use source::{IntoSamplerSource, IntoWriterSource, SamplerSource, WriterSource};

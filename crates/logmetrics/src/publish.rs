@@ -7,7 +7,7 @@
 //! exporter thread or in `export_now`, never on the logging hot path.
 
 use backpressure_writer::rolling::RollingStats;
-use backpressure_writer::{DropReason, LatencySnapshot, Stats};
+use backpressure_writer::stats::{DropReason, LatencySnapshot, Stats};
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString};
 use sampling_layer::{repeat::RepeatStats, CaptureStats, SamplingStats};
 
@@ -26,6 +26,22 @@ static METADATA: Metadata<'static> =
 ///
 /// A `Vec` (one per [`LatencySnapshot::bucket_count`]) rather than an array, so that the
 /// writer may add buckets in a minor release.
+///
+/// With `metrics-exporter-prometheus` (`examples/examples/prometheus.rs` is a complete
+/// service; `docs/metrics.md` documents every metric, the Grafana dashboard and the alert
+/// rules):
+///
+/// ```ignore
+/// let bounds = logmetrics::latency_bucket_bounds();
+/// PrometheusBuilder::new()
+///     .with_http_listener(([127, 0, 0, 1], 9000))
+///     .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &bounds)?
+///     .install()?;
+/// let _metrics = Exporter::builder()
+///     .writer("app", writer.clone())
+///     .sampler("main", sampler.handle())
+///     .spawn()?;
+/// ```
 pub fn latency_bucket_bounds() -> Vec<f64> {
     (0..LatencySnapshot::bucket_count())
         .map(|i| LatencySnapshot::bucket_upper_bound(i).as_secs_f64())

@@ -1,6 +1,7 @@
 //! What the exporter polls: anything that can hand out a writer's or a sampler's snapshot.
 
-use backpressure_writer::{NonBlocking, Stats};
+use backpressure_writer::stats::Stats;
+use backpressure_writer::NonBlocking;
 use sampling_layer::{SamplingHandle, SamplingStats};
 
 /// A source of writer [`Stats`]: a [`NonBlocking`], or any `Fn() -> Stats` closure (handy

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use backpressure_writer::{Dropped, Stats};
+use backpressure_writer::stats::{Dropped, Stats};
 use sampling_layer::SamplingStats;
 
 /// One writer's counters that health reads as differences.

@@ -7,7 +7,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use backpressure_writer::{LatencySnapshot, Stats};
+use backpressure_writer::stats::{LatencySnapshot, Stats};
 use logmetrics::Exporter;
 
 struct Counting;

@@ -114,7 +114,7 @@ fn every_alert_is_unit_tested_and_documented_under_one_name() {
     let tests = repo_file("docs/prometheus/alerts.test.yml");
     let doc = repo_file("docs/metrics.md");
     let alerts = alert_names(&rules);
-    // The crates say `WorkerGone` for a writer without its worker (issue 9): so does the
+    // The crates say `WorkerGone` for a writer without its worker: so does the
     // alert, or silences written from the docs would not match what fires.
     assert_eq!(
         alerts,

@@ -1,16 +1,16 @@
 //! Exact values published through a `DebuggingRecorder` after known workloads.
 
-mod common;
+mod support;
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use backpressure_writer::{LatencySnapshot, Stats};
+use backpressure_writer::stats::{LatencySnapshot, Stats};
 use logmetrics::{latency_bucket_bounds, names, Exporter};
 use metrics_util::debugging::DebuggingRecorder;
 use sampling_layer::{SamplingStats, TargetStats, OTHER_TARGET};
 
-use common::{take, Value};
+use support::{take, Value};
 
 const APP: &[(&str, &str)] = &[("name", "app")];
 
@@ -297,7 +297,7 @@ fn sampler_figures_are_published_per_target() {
     assert_eq!(snap.counter(names::SAMPLING_BREAKER_RECOVERIES, &m), 1);
 
     let t = |target: &'static str| [("name", "main"), ("target", target)];
-    // Budgets and effective rates (issue 11): the budget series only for budget targets.
+    // Budgets and effective rates: the budget series only for budget targets.
     assert_eq!(snap.gauge(names::SAMPLING_BUDGET, &t("app::db")), 100.0);
     assert_eq!(
         snap.gauge(names::SAMPLING_EFFECTIVE_RATE, &t("app::db")),

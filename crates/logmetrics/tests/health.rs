@@ -1,15 +1,16 @@
 //! Health reports: thresholds, the health window (the same answer for every caller) and
 //! errors.
 
-mod common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::ManualClock;
+use support::ManualClock;
 
-use backpressure_writer::Stats;
-use logmetrics::{Error, Exporter, HealthThresholds, Problem};
+use backpressure_writer::stats::Stats;
+use logmetrics::health::{HealthThresholds, Problem};
+use logmetrics::{BuildError, Exporter};
 use sampling_layer::SamplingStats;
 
 fn idle_writer() -> Stats {
@@ -303,14 +304,14 @@ fn bad_configuration_is_refused_with_a_clear_error() {
     let w = || Exporter::builder().writer("app", Stats::default);
 
     let e = err(w().interval(Duration::ZERO));
-    assert!(matches!(e, Error::ZeroInterval));
+    assert!(matches!(e, BuildError::ZeroInterval));
     assert!(
         e.to_string().contains("interval must be greater than zero"),
         "{e}"
     );
 
     let e = err(Exporter::builder());
-    assert!(matches!(e, Error::NothingToExport));
+    assert!(matches!(e, BuildError::NothingToExport));
 
     let e = err(Exporter::builder().writer("", Stats::default));
     assert_eq!(
@@ -330,14 +331,14 @@ fn bad_configuration_is_refused_with_a_clear_error() {
         .sampler("s", SamplingStats::default));
     assert!(matches!(
         e,
-        Error::DuplicateName {
+        BuildError::DuplicateName {
             kind: "sampler",
             ..
         }
     ));
 
     let e = err(w().thread_name("bad\0name"));
-    assert!(matches!(e, Error::ThreadNameNul { ref name } if name.contains('\0')));
+    assert!(matches!(e, BuildError::ThreadNameNul { ref name } if name.contains('\0')));
     assert!(e.to_string().contains("NUL"));
 
     for bad in [0.0, 1.5, f64::NAN, -0.1] {
@@ -345,7 +346,7 @@ fn bad_configuration_is_refused_with_a_clear_error() {
         assert!(e.to_string().contains("max_queue_saturation"), "{bad}: {e}");
     }
     let e = err(w().health_window(Duration::from_secs(4)));
-    assert!(matches!(e, Error::InvalidHealthWindow { .. }));
+    assert!(matches!(e, BuildError::InvalidHealthWindow { .. }));
     assert_eq!(
         e.to_string(),
         "logmetrics: health window 4s must span between 1 and 10000 export intervals of 5s"
@@ -353,7 +354,7 @@ fn bad_configuration_is_refused_with_a_clear_error() {
     let e = err(w()
         .interval(Duration::from_millis(1))
         .health_window(Duration::from_secs(11)));
-    assert!(matches!(e, Error::InvalidHealthWindow { .. }), "{e}");
+    assert!(matches!(e, BuildError::InvalidHealthWindow { .. }), "{e}");
     assert!(w().health_window(Duration::from_secs(5)).build().is_ok());
     // The default window is six intervals, however long an interval is.
     assert_eq!(
@@ -365,6 +366,6 @@ fn bad_configuration_is_refused_with_a_clear_error() {
     // spawn validates the same way, before starting any thread.
     assert!(matches!(
         w().interval(Duration::ZERO).spawn().unwrap_err(),
-        Error::ZeroInterval
+        BuildError::ZeroInterval
     ));
 }

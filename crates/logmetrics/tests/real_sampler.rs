@@ -1,7 +1,7 @@
 //! The exporter against a real `SamplingFilter` in deterministic 1/N mode, so kept counts
 //! are exact, composed with a real writer in one subscriber.
 
-mod common;
+mod support;
 
 use std::io;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use sampling_layer::{Mode, SamplingFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
-use common::take;
+use support::take;
 
 const APP: &[(&str, &str)] = &[("name", "app")];
 

@@ -1,7 +1,7 @@
 //! The exporter, health report and self-check against a real `backpressure-writer`, with a
 //! gated sink so that what is written and what is dropped is exact.
 
-mod common;
+mod support;
 
 use std::io::{self, Write};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backpressure_writer::{FlushError, NonBlocking, NonBlockingBuilder, Overflow, WorkerGuard};
-use logmetrics::{names, Exporter, Problem, SelfCheckError, SELF_CHECK_LINE};
+use logmetrics::health::Problem;
+use logmetrics::{names, Exporter, SelfCheckError, SELF_CHECK_LINE};
 use metrics_util::debugging::DebuggingRecorder;
 
-use common::{take, ManualClock};
+use support::{take, ManualClock};
 
 const APP: &[(&str, &str)] = &[("name", "app")];
 const NEWEST: &[(&str, &str)] = &[("name", "app"), ("reason", "newest")];

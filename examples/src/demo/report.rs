@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use backpressure_writer::Stats;
+use backpressure_writer::stats::Stats;
 use sampling_layer::{SamplingStats, TargetStats, OTHER_TARGET};
 
 use super::pressure::PressureComparison;

@@ -9,10 +9,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backpressure_writer::context::ContextShare;
+use backpressure_writer::panic_flush::PanicFlush;
 use backpressure_writer::rolling::{RollingFile, RollingHandle, Rotation};
+use backpressure_writer::stats::Stats;
 use backpressure_writer::{
-    install_panic_flush, ContextShare, FlushError, NonBlocking, NonBlockingBuilder, Overflow,
-    OwnLineFormat, Stats, WorkerGuard,
+    FlushError, NonBlocking, NonBlockingBuilder, Overflow, OwnLineFormat, WorkerGuard,
 };
 use logmetrics::{names, Exporter, ExporterGuard};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -102,7 +104,7 @@ impl Telemetry {
         // A panic (also with `panic = "abort"`, where no guard drains) logs itself as an
         // ERROR line in the request's span and flushes both writers before the previous
         // hook runs: the lines before a crash are the ones an incident needs.
-        install_panic_flush(settings.panic_flush_deadline)?;
+        PanicFlush::new(settings.panic_flush_deadline).install()?;
 
         let sampling = filters.sampler.handle();
         // The context of a failed request (`+{request_id}` in `RUST_LOG_SAMPLE`): the

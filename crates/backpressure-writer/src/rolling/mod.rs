@@ -119,7 +119,7 @@
 //! # A full disk, a file that cannot be created
 //!
 //! A write the file system refuses (`ENOSPC`, `EIO`, …) fails the writer's batch: its lines
-//! count under [`Dropped::write_failed`](crate::Dropped::write_failed) and `write_errors`,
+//! count under [`Dropped::write_failed`](crate::stats::Dropped::write_failed) and `write_errors`,
 //! the first error goes to stderr, and lines wholly written before a short write count as
 //! written. The bytes of a line cut by a short write are taken back (the file is truncated
 //! to its last line end), so the next line starts on a line of its own. An open that fails
@@ -135,7 +135,7 @@
 //! buffered, so nothing waits in user space at a crash). A rotation adds a close, an open,
 //! and a channel send; a change of period also a listing of the directory.
 //!
-//! Measured (`tests/rolling_cost.rs`, release build: 2 producers write 1 M lines of 120
+//! Measured (`tests/rolling/cost.rs`, release build: 2 producers write 1 M lines of 120
 //! bytes with `lossy(false)`, whole run with the drain, 9 rounds each interleaving a plain
 //! `File`, a `RollingFile` rotating every 10 MB (12 rotations) and the same with gzip; on a
 //! shared 2-vCPU VM at load average 8–10 from other work): rotating against plain, the

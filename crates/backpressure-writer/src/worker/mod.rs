@@ -7,76 +7,20 @@
 //! retries) fails its batch, so no sink can keep the worker busy forever.
 
 mod chunk;
+mod idle;
 
 use std::io::{self, Write};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use crate::lifecycle::{Lifecycle, Sleep};
+use crate::lifecycle::Lifecycle;
 use crate::queue::LineQueue;
-use crate::report::{dropped_since, format_drop_report, FaultLog};
+use crate::report::{format_drop_report, FaultLog};
 use crate::shared::{KeepWait, Lines, Shared, State};
-use crate::stats::Dropped;
+use crate::stats::{DropCounts, DropReason};
 use crate::sync::{thread, Arc, JoinHandle, MutexGuard};
 use chunk::{guarded, write_bounded, Chunk};
-
-/// How long one idle poll waits, after a batch, for the next to build up before the worker
-/// looks again (see [`Sleep::Napping`]). While the worker polls, producers never wake
-/// it (only a half-full queue, a producer about to block, a flush or shutdown does): the
-/// futex wake that would otherwise land on the first line of every burst stays off the
-/// producer's path. The cost: a line written while the worker polls waits up to this long
-/// before the worker takes it, and each poll is one timed wake-up of the worker: about 830
-/// a second (timer slack) at 1–2% of a core, measured on a loaded 2-vCPU VM
-/// (`benches/benches/latency.rs`, idle CPU section).
-pub(crate) const POLL: Duration = Duration::from_millis(1);
-
-/// How long the worker keeps polling after its last batch before it parks (the default of
-/// `NonBlockingBuilder::park_after`). Parked, it costs no CPU at all, and the first line
-/// after that pays one futex wake on its producer's thread.
-pub(crate) const PARK_AFTER: Duration = Duration::from_millis(100);
-
-/// The idle polls that make up `park_after` (at least one: the old single nap).
-pub(crate) fn park_polls(park_after: Duration) -> u32 {
-    let polls = (park_after.as_nanos() / POLL.as_nanos()).clamp(1, u32::MAX as u128) as u32;
-    // loom's timed waits never time out, so a poll is modelled by a yield (see
-    // `poll_wait`); two of them explore the poll-to-park transition without multiplying
-    // the model's state space by a hundred.
-    if cfg!(backpressure_writer_loom) {
-        polls.min(2)
-    } else {
-        polls
-    }
-}
-
-/// One idle poll: waits up to [`POLL`] for a notification (it only comes for what must not
-/// wait), then hands the lock back for the caller to look at the queues again.
-#[cfg(not(backpressure_writer_loom))]
-fn poll_wait<'a>(shared: &'a Shared, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-    sleep(shared, st, Sleep::Napping, Some(POLL))
-}
-
-/// loom's `wait_timeout` never times out, which would turn a poll into a park that only a
-/// notification ends: the model yields and re-checks instead, as a poll's timeout would.
-#[cfg(backpressure_writer_loom)]
-fn poll_wait<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-    st.sleep = Sleep::Napping;
-    drop(st);
-    thread::yield_now();
-    let mut st = shared.lock();
-    st.sleep = Sleep::Awake;
-    st
-}
-
-/// What each buffer (the two shared queues, the worker's two, its merge buffer) may keep
-/// once the worker goes idle; a larger one is freed. A writer that never sees a burst
-/// never reaches it, so it never reallocates; after a burst, the five hold at most
-/// 1.25 MiB between them.
-#[cfg(not(backpressure_writer_loom))]
-pub(crate) const IDLE_RETAIN: usize = 256 * 1024;
-/// Under loom every idle worker gives its buffers back, so that the models go through the
-/// unlock-free-relock of that path.
-#[cfg(backpressure_writer_loom)]
-pub(crate) const IDLE_RETAIN: usize = 0;
+pub(crate) use idle::{park_polls, PARK_AFTER};
 
 pub(crate) fn spawn<W: Write + Send + 'static>(
     shared: Arc<Shared>,
@@ -93,7 +37,7 @@ pub(crate) fn spawn<W: Write + Send + 'static>(
             chunk: Chunk::default(),
             dirty: false,
             last_flush: Instant::now(),
-            reported: Dropped::default(),
+            reported: DropCounts::default(),
             last_report: None,
             report_buf: String::new(),
             faults: FaultLog::new(interval),
@@ -109,16 +53,26 @@ enum Step {
     /// The queues were swapped into the worker's; `drops` is the drop count at that moment.
     Batch {
         taken_upto: u64,
-        drops: Dropped,
+        drops: DropCounts,
     },
     /// The sink needs a flush; afterwards every line below `resolved` is settled.
     Flush {
         resolved: u64,
     },
     Report {
-        drops: Dropped,
+        drops: DropCounts,
     },
     Exit,
+}
+
+/// What `next_step` should do about the drop report.
+enum Report {
+    /// Write one now, for these counts.
+    Now(DropCounts),
+    /// One is due after this long: the worker sleeps at most that.
+    Due(Duration),
+    /// None is pending (or the last one was written).
+    Nothing,
 }
 
 struct Worker<W> {
@@ -132,7 +86,7 @@ struct Worker<W> {
     dirty: bool,
     last_flush: Instant,
     /// Drop counts already reported in the output.
-    reported: Dropped,
+    reported: DropCounts,
     last_report: Option<Instant>,
     report_buf: String,
     faults: FaultLog,
@@ -170,6 +124,10 @@ impl<W: Write> Worker<W> {
     }
 
     /// Sleeps until there is something to do. `None`: the guard abandoned us.
+    ///
+    /// The jobs, in the order they are looked at: take a batch (`take_batch`), flush what
+    /// was written, mark everything settled durable, write a due drop report
+    /// (`report_step`), exit once closing, and otherwise go idle (`idle`, in `idle.rs`).
     fn next_step(&mut self) -> Option<Step> {
         let shared = Arc::clone(&self.alive.0);
         let mut st = shared.lock();
@@ -178,17 +136,7 @@ impl<W: Write> Worker<W> {
                 return None;
             }
             if st.queued() > 0 {
-                std::mem::swap(&mut st.policy, &mut self.policy);
-                std::mem::swap(&mut st.keep, &mut self.keep);
-                self.polls_left = shared.config.park_polls;
-                st.policy_in_flight = self.policy.len();
-                st.keep_in_flight = self.keep.len();
-                st.policy_in_flight_bytes = self.policy.live_bytes();
-                st.keep_in_flight_bytes = self.keep.live_bytes();
-                return Some(Step::Batch {
-                    taken_upto: st.next_seq,
-                    drops: st.dropped,
-                });
+                return Some(self.take_batch(&mut st));
             }
             // Nothing queued and nothing in flight: every line submitted so far is settled.
             let resolved = st.next_seq;
@@ -199,56 +147,58 @@ impl<W: Write> Worker<W> {
                 st.durable = resolved;
                 shared.progress.notify_all();
             }
-            let mut wait = None;
-            if !self.final_reported && self.report_pending(&st.dropped) {
-                let now = Instant::now();
-                let due = self.report_due(now);
-                let closing = st.lifecycle == Lifecycle::Closing;
-                if closing || due <= now {
-                    // Closing, one last report: lines other threads keep submitting are
-                    // `worker_gone` and would make a report due after every report.
-                    self.final_reported = closing;
-                    return Some(Step::Report { drops: st.dropped });
-                }
-                wait = Some(due - now);
-            }
+            let wait = match self.report_step(&st) {
+                Report::Now(drops) => return Some(Step::Report { drops }),
+                Report::Due(wait) => Some(wait),
+                Report::Nothing => None,
+            };
             if st.lifecycle == Lifecycle::Closing {
                 return Some(Step::Exit);
             }
-            if wait.is_none() && self.polls_left > 0 {
-                self.polls_left -= 1;
-                st = poll_wait(&shared, st);
-                shared.counters.worker_wakeups.fetch_add(1, Relaxed);
-                continue;
-            }
-            // Going idle: a burst that grew the buffers is over, give their memory back
-            // (outside the lock: freeing a large buffer takes a while), then look again.
-            if self.oversized(&st) {
-                let spare = (take_oversized(&mut st.policy), take_oversized(&mut st.keep));
-                drop(st);
-                drop(spare);
-                drop(take_oversized(&mut self.policy));
-                drop(take_oversized(&mut self.keep));
-                self.chunk.shrink(IDLE_RETAIN);
-                st = shared.lock();
-                continue;
-            }
-            st = sleep(&shared, st, Sleep::Idle, wait);
-            shared.counters.worker_wakeups.fetch_add(1, Relaxed);
+            st = self.idle(&shared, st, wait);
         }
     }
 
-    /// Whether any buffer holds more than [`IDLE_RETAIN`] (the shared queues are empty
-    /// when this is asked, and so are the worker's between batches).
-    fn oversized(&self, st: &State) -> bool {
-        [&st.policy, &st.keep, &self.policy, &self.keep]
-            .iter()
-            .any(|q| q.heap_bytes() > IDLE_RETAIN)
-            || self.chunk.oversized(IDLE_RETAIN)
+    /// Swaps both shared queues with the worker's (empty) ones: the whole queue in one
+    /// step, under the lock, so producers wait for nothing but the swap.
+    fn take_batch(&mut self, st: &mut State) -> Step {
+        std::mem::swap(&mut st.queue.policy, &mut self.policy);
+        std::mem::swap(&mut st.queue.keep, &mut self.keep);
+        self.polls_left = self.shared().config.park_polls;
+        st.in_flight = Lines {
+            policy: self.policy.len(),
+            keep: self.keep.len(),
+        };
+        st.in_flight_bytes = Lines {
+            policy: self.policy.live_bytes(),
+            keep: self.keep.live_bytes(),
+        };
+        Step::Batch {
+            taken_upto: st.next_seq,
+            drops: st.dropped,
+        }
     }
 
-    fn report_pending(&self, now: &Dropped) -> bool {
-        self.shared().config.drop_report && dropped_since(now, &self.reported).total() > 0
+    /// Whether a drop report is to be written now, later (bounding how long the worker
+    /// may sleep), or not at all.
+    fn report_step(&mut self, st: &State) -> Report {
+        if self.final_reported || !self.report_pending(&st.dropped) {
+            return Report::Nothing;
+        }
+        let now = Instant::now();
+        let due = self.report_due(now);
+        let closing = st.lifecycle == Lifecycle::Closing;
+        if closing || due <= now {
+            // Closing, one last report: lines other threads keep submitting are
+            // `worker_gone` and would make a report due after every report.
+            self.final_reported = closing;
+            return Report::Now(st.dropped);
+        }
+        Report::Due(due - now)
+    }
+
+    fn report_pending(&self, now: &DropCounts) -> bool {
+        self.shared().config.drop_report && now.since(&self.reported).total() > 0
     }
 
     fn report_due(&self, now: Instant) -> Instant {
@@ -258,13 +208,13 @@ impl<W: Write> Worker<W> {
 
     /// Writes the batch in runs merged by sequence number, accounting each chunk as it
     /// lands. Returns false if the guard abandoned the worker meanwhile.
-    fn write_batch(&mut self, taken_upto: u64, mut drops: Dropped) -> bool {
+    fn write_batch(&mut self, taken_upto: u64, mut drops: DropCounts) -> bool {
         let started = Instant::now();
         let shared = Arc::clone(&self.alive.0);
         let now = shared.now_nanos();
         for m in self.policy.metas().chain(self.keep.metas()) {
             if m.stamp != 0 {
-                let waited = std::time::Duration::from_nanos(now.saturating_sub(m.stamp));
+                let waited = Duration::from_nanos(now.saturating_sub(m.stamp));
                 shared.counters.queue_wait.record(waited);
             }
         }
@@ -296,10 +246,8 @@ impl<W: Write> Worker<W> {
             // are in the output (written) or not (failed), and nobody counted them yet.
             st.in_sink = Lines::default();
             st.in_sink_bytes = Lines::default();
-            st.policy_in_flight -= lines.policy;
-            st.keep_in_flight -= lines.keep;
-            st.policy_in_flight_bytes -= lines_bytes.policy;
-            st.keep_in_flight_bytes -= lines_bytes.keep;
+            st.in_flight -= lines;
+            st.in_flight_bytes -= lines_bytes;
             st.lines_written += written.total() as u64;
             let torn = (lines.total() - written.total()) as u64;
             let abandoned = st.lifecycle == Lifecycle::Abandoned;
@@ -322,17 +270,21 @@ impl<W: Write> Worker<W> {
             // The rest of the batch goes with the failed chunk: a sink that just failed is
             // unlikely to take the next chunk, and one error per batch keeps `write_errors`
             // meaning "failed batches".
-            let rest = (self.policy.len(), self.keep.len());
-            st.policy_in_flight_bytes -= self.policy.live_bytes();
-            st.keep_in_flight_bytes -= self.keep.live_bytes();
+            let rest = Lines {
+                policy: self.policy.len(),
+                keep: self.keep.len(),
+            };
+            st.in_flight_bytes -= Lines {
+                policy: self.policy.live_bytes(),
+                keep: self.keep.live_bytes(),
+            };
             self.policy.clear();
             self.keep.clear();
-            st.policy_in_flight -= rest.0;
-            st.keep_in_flight -= rest.1;
-            let lost = torn + (rest.0 + rest.1) as u64;
+            st.in_flight -= rest;
+            let lost = torn + rest.total() as u64;
             st.count_fault(&fault, lost);
             // The report after this batch tells of its own loss, too.
-            drops.write_failed += lost;
+            drops.add(DropReason::WriteFailed, lost);
             settle(&shared, st, true);
             self.faults.record(&fault, lost);
             break;
@@ -402,8 +354,8 @@ impl<W: Write> Worker<W> {
     }
 
     /// Writes one drop-report line for the drops in `drops` not yet reported.
-    fn write_report(&mut self, drops: Dropped) {
-        let since = dropped_since(&drops, &self.reported);
+    fn write_report(&mut self, drops: DropCounts) {
+        let since = drops.since(&self.reported);
         self.reported = drops;
         self.last_report = Some(Instant::now());
         if since.total() == 0 {
@@ -411,7 +363,7 @@ impl<W: Write> Worker<W> {
         }
         format_drop_report(
             &mut self.report_buf,
-            &since,
+            &since.snapshot(),
             &self.alive.0.config.own_line_format,
         );
         let shared = Arc::clone(&self.alive.0);
@@ -430,41 +382,6 @@ impl<W: Write> Worker<W> {
     }
 }
 
-/// Leaves an empty queue in the place of one that holds more than [`IDLE_RETAIN`] bytes,
-/// and returns that one for the caller to drop where it likes (an empty one otherwise).
-/// Only for an empty queue.
-fn take_oversized(q: &mut LineQueue) -> LineQueue {
-    debug_assert_eq!(q.len(), 0);
-    if q.heap_bytes() > IDLE_RETAIN {
-        std::mem::take(q)
-    } else {
-        LineQueue::default()
-    }
-}
-
-/// Waits on `work` in the given sleep state (until notified, or for at most `timeout`), and
-/// is awake again on return, whoever woke it.
-fn sleep<'a>(
-    shared: &'a Shared,
-    mut st: MutexGuard<'a, State>,
-    how: Sleep,
-    timeout: Option<std::time::Duration>,
-) -> MutexGuard<'a, State> {
-    st.sleep = how;
-    st = match timeout {
-        None => shared.work.wait(st).unwrap_or_else(|e| e.into_inner()),
-        Some(d) => {
-            shared
-                .work
-                .wait_timeout(st, d)
-                .unwrap_or_else(|e| e.into_inner())
-                .0
-        }
-    };
-    st.sleep = Sleep::Awake;
-    st
-}
-
 /// After the worker made progress: keep lines wait for room again once the keep backlog has
 /// halved, in lines and in bytes (see `KeepWait`), and producers
 /// waiting for room are woken, but only once half the capacity is free again or the batch
@@ -480,9 +397,9 @@ fn settle(shared: &Shared, mut st: MutexGuard<'_, State>, batch_done: bool) {
     if keep_halved {
         st.keep_wait = KeepWait::Wait;
     }
-    let wake = (st.policy_waiters > 0
+    let wake = (st.waiters.policy > 0
         && (batch_done || st.policy_occupancy() <= config.capacity / 2))
-        || (st.keep_waiters > 0 && (batch_done || keep_halved));
+        || (st.waiters.keep > 0 && (batch_done || keep_halved));
     drop(st);
     if wake {
         shared.room.notify_all();
@@ -502,7 +419,8 @@ impl Drop for AliveGuard {
         // whose write never returned, if the thread died in it); nobody will write them.
         st.in_sink = Lines::default();
         st.in_sink_bytes = Lines::default();
-        st.dropped.worker_gone += st.discard_buffered();
+        let lost = st.discard_buffered();
+        st.count_dropped(DropReason::WorkerGone, lost);
         drop(st);
         shared.room.notify_all();
         shared.progress.notify_all();

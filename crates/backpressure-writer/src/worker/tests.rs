@@ -1,4 +1,5 @@
-use super::*;
+use super::idle::*;
+use std::time::Duration;
 
 #[test]
 fn park_after_is_counted_in_whole_polls() {

@@ -48,7 +48,9 @@ fn main() {
         let lines = std::fs::read_to_string(&file).unwrap_or_default().lines().count();
         eprintln!("CHILD: the previous hook sees {lines} lines in the file");
     }));
-    backpressure_writer::install_panic_flush(Duration::from_secs(30)).unwrap();
+    backpressure_writer::panic_flush::PanicFlush::new(Duration::from_secs(30))
+        .install()
+        .unwrap();
 
     let (writer, guard) =
         backpressure_writer::non_blocking(HeldFile(std::fs::File::create(&path).unwrap()));

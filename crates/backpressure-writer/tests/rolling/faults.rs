@@ -2,16 +2,15 @@
 //! counted (written or `write_failed`), none torn, and writing resumes when the fault
 //! clears.
 
-mod rolling_common;
-
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::symlink;
 use std::sync::Arc;
 
+use crate::support::rolling::{all_lines, names, Fault, Faults};
 use backpressure_writer::rolling::RollingFile;
-use backpressure_writer::{NonBlocking, NonBlockingBuilder, Stats};
-use rolling_common::{all_lines, names, Fault, Faults};
+use backpressure_writer::stats::Stats;
+use backpressure_writer::{NonBlocking, NonBlockingBuilder};
 
 fn write_lines(w: &mut NonBlocking, from: usize, n: usize) {
     for i in from..from + n {

@@ -3,16 +3,14 @@
 //! on time, up to that bound plus scheduling slack.
 #![cfg(not(backpressure_writer_loom))]
 
-mod common;
-
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::{assert_accounting, Gate};
 use backpressure_writer::NonBlockingBuilder;
-use common::{assert_accounting, Gate};
 use tracing::instrument::WithSubscriber;
 
 /// The documented default `keep_timeout`.

@@ -3,12 +3,13 @@
 #![allow(dead_code)]
 
 pub(crate) mod counting;
+pub(crate) mod rolling;
 
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use backpressure_writer::Stats;
+use backpressure_writer::stats::Stats;
 
 #[derive(Default)]
 struct Inner {

@@ -6,12 +6,11 @@
 //! The sink is a gate the test opens: the stall lasts as long as the test wants, far
 //! longer than `keep_timeout` (5 ms by default) while every line is submitted.
 
-mod common;
-
 use std::io::Write;
 
-use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow, Stats};
-use common::{assert_accounting, Gate};
+use crate::support::{assert_accounting, Gate};
+use backpressure_writer::stats::Stats;
+use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow};
 
 const INFO: usize = 20_000;
 const ERROR: usize = 200;

@@ -1,7 +1,5 @@
 //! Retention and compression of the rolling sink's closed files, on its own thread.
 
-mod rolling_common;
-
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::symlink;
@@ -9,8 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::rolling::{names, read_text, start_time, Fault, Faults};
 use backpressure_writer::rolling::{Compression, ManualClock, RollingFile, Rotation};
-use rolling_common::{names, read_text, start_time, Fault, Faults};
 
 const WAIT: Duration = Duration::from_secs(30);
 

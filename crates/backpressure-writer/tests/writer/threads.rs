@@ -1,12 +1,10 @@
 //! Several producer threads: no torn or interleaved lines, each thread's order kept.
 
-mod common;
-
 use std::io::Write;
 use std::thread;
 
+use crate::support::{assert_accounting, Gate};
 use backpressure_writer::{NonBlockingBuilder, Overflow};
-use common::{assert_accounting, Gate};
 
 const THREADS: usize = 4;
 const LINES: usize = 5_000;
@@ -16,7 +14,7 @@ fn payload(t: usize, i: usize) -> String {
     format!("t{t} {i:05} {}|", "x".repeat((t * 7 + i) % 97))
 }
 
-fn run(overflow: Overflow, capacity: usize) -> (Vec<String>, backpressure_writer::Stats) {
+fn run(overflow: Overflow, capacity: usize) -> (Vec<String>, backpressure_writer::stats::Stats) {
     let (gate, sink) = Gate::open_sink();
     let (w, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(capacity)

@@ -2,12 +2,11 @@
 //! through `NonBlocking::context_writer`, ahead of the ERROR line, within the share.
 #![cfg(not(backpressure_writer_loom))]
 
-mod common;
-
 use std::time::Duration;
 
-use backpressure_writer::{ContextShare, NonBlocking, NonBlockingBuilder, WorkerGuard};
-use common::{assert_accounting, Gate};
+use crate::support::{assert_accounting, Gate};
+use backpressure_writer::context::{ContextShare, ContextWriter};
+use backpressure_writer::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use sampling_layer::{Breaker, CaptureWriter, SamplingFilter};
 use tracing_subscriber::{fmt, prelude::*};
 
@@ -23,11 +22,7 @@ fn request(n: usize) {
     tracing::warn!("after");
 }
 
-fn run(
-    writer: &NonBlocking,
-    share: ContextShare,
-    body: impl FnOnce(),
-) -> backpressure_writer::ContextWriter {
+fn run(writer: &NonBlocking, share: ContextShare, body: impl FnOnce()) -> ContextWriter {
     let sampler = SamplingFilter::builder()
         .breaker(Breaker::disabled())
         .capture_span("request")

@@ -2,14 +2,12 @@
 //! bound in lines, counted under the same reasons, with the keep-level room reserved in
 //! bytes too; a line that could never fit is dropped at once, never waited for.
 
-mod common;
-
 use std::io::Write;
 use std::thread;
 use std::time::Duration;
 
+use crate::support::{assert_accounting, wait_until, Gate};
 use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow, WorkerGuard};
-use common::{assert_accounting, wait_until, Gate};
 
 /// A line of exactly `len` bytes that names itself: `"<name> ....\n"`.
 fn sized(name: &str, len: usize) -> Vec<u8> {

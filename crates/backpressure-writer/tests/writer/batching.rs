@@ -2,13 +2,11 @@
 //! writes does not depend on how many lines are keep-level, and one thread's lines keep
 //! their order across the two classes.
 
-mod common;
-
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex};
 
+use crate::support::{assert_accounting, Gate};
 use backpressure_writer::{NonBlocking, NonBlockingBuilder};
-use common::{assert_accounting, Gate};
 
 const LINES: usize = 200_000;
 const LINE_LEN: usize = 100;

@@ -1,13 +1,11 @@
 //! A sink that fails (`/dev/full`) or panics: counted, reported, and survived.
 
-mod common;
-
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::support::{assert_accounting, line, Gate};
 use backpressure_writer::{FlushError, NonBlocking, NonBlockingBuilder};
-use common::{assert_accounting, line, Gate};
 
 #[test]
 fn dev_full_counts_errors_and_lost_lines_and_keeps_going() {
@@ -94,7 +92,7 @@ fn the_drop_report_tells_of_failed_writes() {
 fn a_sink_logging_into_its_own_writer_does_not_deadlock() {
     struct Reentrant {
         writer: Arc<Mutex<Option<NonBlocking>>>,
-        inner: common::GatedSink,
+        inner: crate::support::GatedSink,
     }
     impl Write for Reentrant {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

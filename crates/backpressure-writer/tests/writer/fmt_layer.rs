@@ -1,10 +1,8 @@
 //! Through a real `tracing_subscriber::fmt()` subscriber: `make_writer_for` carries the
 //! level, so a WARN event survives an INFO flood into a stalled sink.
 
-mod common;
-
+use crate::support::{assert_accounting, Gate};
 use backpressure_writer::{NonBlockingBuilder, Overflow};
-use common::{assert_accounting, Gate};
 
 #[test]
 fn warn_event_survives_an_info_flood_into_a_stalled_sink() {

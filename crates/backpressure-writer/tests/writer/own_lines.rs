@@ -1,12 +1,10 @@
 //! The writer's own lines (the drop report) in the form the builder asks for: JSON objects
 //! in `fmt::layer().json()`'s layout, so a JSON-lines output stays parseable, or a closure.
 
-mod common;
-
 use std::io::Write;
 
+use crate::support::{assert_accounting, Gate};
 use backpressure_writer::{NonBlockingBuilder, Overflow, OwnLineFormat};
-use common::{assert_accounting, Gate};
 use serde_json::Value;
 use tracing_subscriber::prelude::*;
 

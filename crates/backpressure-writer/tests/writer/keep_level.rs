@@ -1,14 +1,12 @@
 //! Keep-level lines (WARN and more severe by default) against a flood of lower-level lines
 //! into a stalled sink, in every policy.
 
-mod common;
-
 use std::io::Write;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::{assert_accounting, wait_until, Gate};
 use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow};
-use common::{assert_accounting, wait_until, Gate};
 
 fn write_each(w: &mut NonBlocking, prefix: &str, range: std::ops::Range<usize>) {
     for i in range {

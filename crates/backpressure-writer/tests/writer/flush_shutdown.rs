@@ -1,12 +1,10 @@
 //! `WorkerGuard::flush()` and the guard's drop write everything, and flush the sink.
 
-mod common;
-
 use std::io::Write;
 use std::time::Duration;
 
+use crate::support::{assert_accounting, line, wait_until, Gate};
 use backpressure_writer::{non_blocking, FlushError, NonBlockingBuilder};
-use common::{assert_accounting, line, wait_until, Gate};
 
 #[test]
 fn flush_returns_once_everything_before_it_is_written_and_flushed() {
@@ -105,9 +103,8 @@ fn guard_drop_drains_everything_and_flushes() {
 
 /// The line stuck inside the sink's write is not `shutdown` (it may yet reach the output):
 /// it stays buffered (`in_sink`) until its write returns, then counts as written. The
-/// queued rest is `shutdown` and never written. (Until issue 8 this test was
-/// `guard_drop_against_a_stuck_sink_counts_the_rest_as_shutdown` and counted the stuck line
-/// as `shutdown` too, although the abandoned worker later wrote it.)
+/// queued rest is `shutdown` and never written. (Counting the stuck line as `shutdown` too
+/// would be wrong: the abandoned worker may later write it.)
 #[test]
 fn guard_drop_against_a_stuck_sink_counts_the_queue_as_shutdown_and_the_stuck_line_when_it_lands() {
     let (gate, sink) = Gate::closed_on_write();

@@ -8,16 +8,14 @@
 //!   lines queued *plus* those the worker is writing, where tracing-appender's bound is its
 //!   channel's and the line in the worker's hands comes on top.
 
-mod common;
-
 use std::io::Write;
 use std::thread;
 
 // The import a tracing-appender user already has, with only the crate name changed.
+use crate::support::{assert_accounting, wait_until, Gate};
 use backpressure_writer::non_blocking::{
     ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard, DEFAULT_BUFFERED_LINES_LIMIT,
 };
-use common::{assert_accounting, wait_until, Gate};
 
 fn report(newest: u64) -> String {
     format!(

@@ -3,13 +3,12 @@
 //! order with the trigger line kept.
 #![cfg(not(backpressure_writer_loom))]
 
-mod common;
-
 use std::io::Write;
 use std::time::Duration;
 
-use backpressure_writer::{BuildError, ContextShare, NonBlocking, NonBlockingBuilder};
-use common::{assert_accounting, Gate, GatedSink};
+use crate::support::{assert_accounting, Gate, GatedSink};
+use backpressure_writer::context::ContextShare;
+use backpressure_writer::{BuildError, NonBlocking, NonBlockingBuilder};
 use tracing_subscriber::fmt::MakeWriter;
 
 fn share(share: f64, wait: Duration) -> ContextShare {

@@ -1,12 +1,10 @@
 //! The drop-report line the worker writes into the output.
 
-mod common;
-
 use std::io::Write;
 use std::time::Duration;
 
+use crate::support::{assert_accounting, line, Gate};
 use backpressure_writer::{NonBlockingBuilder, Overflow};
-use common::{assert_accounting, line, Gate};
 
 fn report(newest: u64, oldest: u64) -> String {
     format!(

@@ -3,14 +3,12 @@
 //! down to half the keep room, in lines and in bytes), and `keep_timeout` zero for never
 //! waiting. (The default bound against a tokio runtime: tests/keep_runtime.rs.)
 
-mod common;
-
 use std::io::Write;
 use std::thread;
 use std::time::Duration;
 
+use crate::support::{assert_accounting, wait_until, Gate};
 use backpressure_writer::NonBlockingBuilder;
-use common::{assert_accounting, wait_until, Gate};
 
 /// Lines whose size puts two in one 1 MiB chunk, so room frees up a chunk at a time.
 fn big(name: &str) -> Vec<u8> {

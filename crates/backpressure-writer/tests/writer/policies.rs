@@ -1,14 +1,12 @@
 //! Each overflow policy against a sink the test holds shut: exact contents and exact
 //! accounting after every scenario.
 
-mod common;
-
 use std::io::Write;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::{assert_accounting, line, wait_until, Gate};
 use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow, WorkerGuard};
-use common::{assert_accounting, line, wait_until, Gate};
 
 /// A writer with a 4-line capacity whose worker is stuck writing `line 0`.
 fn stalled(overflow: Overflow) -> (Gate, NonBlocking, WorkerGuard) {
@@ -164,8 +162,8 @@ fn block_mode_producer_never_hangs_when_the_guard_gives_up() {
 
     // The sink stays stuck. The blocked producer gives up as the drop begins (its line was
     // never submitted before it: `worker_gone`); line 0, inside the sink's write, is
-    // neither written nor lost yet. (Before issue 8 it was counted as `shutdown` here, and
-    // then written anyway once the sink moved.)
+    // neither written nor lost yet. (Counting it as `shutdown` here would be wrong: it is
+    // written anyway once the sink moves.)
     drop(guard);
     producer.join().unwrap();
     write_lines(&mut w, 2..3);

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use backpressure_writer::{NonBlockingBuilder, Stats};
+use backpressure_writer::stats::Stats;
+use backpressure_writer::NonBlockingBuilder;
 
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<u8>>>);

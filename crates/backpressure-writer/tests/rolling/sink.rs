@@ -1,8 +1,6 @@
 //! The rolling file sink: lines never split or lost across rotations, size bound, time
 //! boundaries, restart, reopen.
 
-mod rolling_common;
-
 use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
@@ -10,9 +8,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::support::rolling::{all_lines, files, names, read_text, start_time};
 use backpressure_writer::rolling::{Compression, ManualClock, RollingFile, Rotation};
 use backpressure_writer::NonBlockingBuilder;
-use rolling_common::{all_lines, files, names, read_text, start_time};
 
 const REPORT: &str = "backpressure-writer: dropped";
 

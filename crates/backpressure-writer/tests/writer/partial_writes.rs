@@ -1,13 +1,11 @@
 //! A chunk the sink takes only in part: the lines wholly in the output count as written,
 //! the torn one and the rest of the batch as `write_failed`.
 
-mod common;
-
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex};
 
+use crate::support::{assert_accounting, line};
 use backpressure_writer::NonBlockingBuilder;
-use common::{assert_accounting, line};
 
 /// Call 1 waits for the test, then takes everything; call 2 takes 25 bytes; later calls
 /// fail.

@@ -4,7 +4,7 @@
 //! drain: into a plain `File`, a `RollingFile` rotating every 10 MB, and the same with
 //! gzip beside it; 9 rounds, the three interleaved in each. Prints median and spread.
 //!
-//! Run: `cargo test --release -p backpressure-writer --test rolling_cost -- --ignored --nocapture`
+//! Run: `cargo test --release -p backpressure-writer --test rolling -- cost --ignored --nocapture`
 
 use std::fs::File;
 use std::io::Write;

@@ -1,0 +1,151 @@
+//! The worker between batches: it polls for a while after a batch (cheap wake-ups for the
+//! producers), then gives back the memory a burst grew and parks until a line arrives.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use super::Worker;
+use crate::lifecycle::Sleep;
+use crate::queue::LineQueue;
+use crate::shared::{Shared, State};
+#[cfg(backpressure_writer_loom)]
+use crate::sync::thread;
+use crate::sync::MutexGuard;
+
+/// How long one idle poll waits, after a batch, for the next to build up before the worker
+/// looks again (see [`Sleep::Napping`]). While the worker polls, producers never wake
+/// it (only a half-full queue, a producer about to block, a flush or shutdown does): the
+/// futex wake that would otherwise land on the first line of every burst stays off the
+/// producer's path. The cost: a line written while the worker polls waits up to this long
+/// before the worker takes it, and each poll is one timed wake-up of the worker: about 830
+/// a second (timer slack) at 1–2% of a core, measured on a loaded 2-vCPU VM
+/// (`benches/benches/latency.rs`, idle CPU section).
+pub(crate) const POLL: Duration = Duration::from_millis(1);
+
+/// How long the worker keeps polling after its last batch before it parks (the default of
+/// `NonBlockingBuilder::park_after`). Parked, it costs no CPU at all, and the first line
+/// after that pays one futex wake on its producer's thread.
+pub(crate) const PARK_AFTER: Duration = Duration::from_millis(100);
+
+/// The idle polls that make up `park_after` (at least one: the old single nap).
+pub(crate) fn park_polls(park_after: Duration) -> u32 {
+    let polls = (park_after.as_nanos() / POLL.as_nanos()).clamp(1, u32::MAX as u128) as u32;
+    // loom's timed waits never time out, so a poll is modelled by a yield (see
+    // `poll_wait`); two of them explore the poll-to-park transition without multiplying
+    // the model's state space by a hundred.
+    if cfg!(backpressure_writer_loom) {
+        polls.min(2)
+    } else {
+        polls
+    }
+}
+
+/// One idle poll: waits up to [`POLL`] for a notification (it only comes for what must not
+/// wait), then hands the lock back for the caller to look at the queues again.
+#[cfg(not(backpressure_writer_loom))]
+fn poll_wait<'a>(shared: &'a Shared, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    sleep(shared, st, Sleep::Napping, Some(POLL))
+}
+
+/// loom's `wait_timeout` never times out, which would turn a poll into a park that only a
+/// notification ends: the model yields and re-checks instead, as a poll's timeout would.
+#[cfg(backpressure_writer_loom)]
+fn poll_wait<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    st.sleep = Sleep::Napping;
+    drop(st);
+    thread::yield_now();
+    let mut st = shared.lock();
+    st.sleep = Sleep::Awake;
+    st
+}
+
+/// What each buffer (the two shared queues, the worker's two, its merge buffer) may keep
+/// once the worker goes idle; a larger one is freed. A writer that never sees a burst
+/// never reaches it, so it never reallocates; after a burst, the five hold at most
+/// 1.25 MiB between them.
+#[cfg(not(backpressure_writer_loom))]
+pub(crate) const IDLE_RETAIN: usize = 256 * 1024;
+/// Under loom every idle worker gives its buffers back, so that the models go through the
+/// unlock-free-relock of that path.
+#[cfg(backpressure_writer_loom)]
+pub(crate) const IDLE_RETAIN: usize = 0;
+
+impl<W> Worker<W> {
+    /// Nothing to do: polls while polls are left after the last batch (unless a drop
+    /// report is due in `wait`), gives back the buffers a burst grew, or sleeps (for at
+    /// most `wait`). Returns the lock for the caller to look at the queues again.
+    pub(super) fn idle<'a>(
+        &mut self,
+        shared: &'a Shared,
+        mut st: MutexGuard<'a, State>,
+        wait: Option<Duration>,
+    ) -> MutexGuard<'a, State> {
+        if wait.is_none() && self.polls_left > 0 {
+            self.polls_left -= 1;
+            let st = poll_wait(shared, st);
+            shared.counters.worker_wakeups.fetch_add(1, Relaxed);
+            return st;
+        }
+        // Going idle: a burst that grew the buffers is over, give their memory back
+        // (outside the lock: freeing a large buffer takes a while), then look again.
+        if self.oversized(&st) {
+            let spare = (
+                take_oversized(&mut st.queue.policy),
+                take_oversized(&mut st.queue.keep),
+            );
+            drop(st);
+            drop(spare);
+            drop(take_oversized(&mut self.policy));
+            drop(take_oversized(&mut self.keep));
+            self.chunk.shrink(IDLE_RETAIN);
+            return shared.lock();
+        }
+        st = sleep(shared, st, Sleep::Idle, wait);
+        shared.counters.worker_wakeups.fetch_add(1, Relaxed);
+        st
+    }
+
+    /// Whether any buffer holds more than [`IDLE_RETAIN`] (the shared queues are empty
+    /// when this is asked, and so are the worker's between batches).
+    fn oversized(&self, st: &State) -> bool {
+        [&st.queue.policy, &st.queue.keep, &self.policy, &self.keep]
+            .iter()
+            .any(|q| q.heap_bytes() > IDLE_RETAIN)
+            || self.chunk.oversized(IDLE_RETAIN)
+    }
+}
+
+/// Leaves an empty queue in the place of one that holds more than [`IDLE_RETAIN`] bytes,
+/// and returns that one for the caller to drop where it likes (an empty one otherwise).
+/// Only for an empty queue.
+fn take_oversized(q: &mut LineQueue) -> LineQueue {
+    debug_assert_eq!(q.len(), 0);
+    if q.heap_bytes() > IDLE_RETAIN {
+        std::mem::take(q)
+    } else {
+        LineQueue::default()
+    }
+}
+
+/// Waits on `work` in the given sleep state (until notified, or for at most `timeout`), and
+/// is awake again on return, whoever woke it.
+fn sleep<'a>(
+    shared: &'a Shared,
+    mut st: MutexGuard<'a, State>,
+    how: Sleep,
+    timeout: Option<Duration>,
+) -> MutexGuard<'a, State> {
+    st.sleep = how;
+    st = match timeout {
+        None => shared.work.wait(st).unwrap_or_else(|e| e.into_inner()),
+        Some(d) => {
+            shared
+                .work
+                .wait_timeout(st, d)
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+        }
+    };
+    st.sleep = Sleep::Awake;
+    st
+}
