@@ -1,5 +1,5 @@
 //! Stats labels never collide: a target named like the catch-all or the
-//! default's label gets a row of its own (issue 8, item 12).
+//! default's label gets a row of its own.
 
 mod support;
 
