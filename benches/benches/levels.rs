@@ -49,6 +49,13 @@ type MakeDispatch = Box<dyn Fn() -> Dispatch>;
 /// rebuilds the callsites' interest for the dispatchers alive).
 fn stacks() -> Vec<(&'static str, MakeDispatch)> {
     vec![
+        // The floor: the same stack with no level filter at all, so every event is
+        // enabled (in the `below_level` row too). An `enabled` row at this figure means
+        // the filter itself costs nothing per event.
+        (
+            "no_filter_global",
+            Box::new(|| Dispatch::new(tracing_subscriber::registry().with(Sink))),
+        ),
         (
             "env_filter_global",
             Box::new(|| {

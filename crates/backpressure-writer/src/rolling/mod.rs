@@ -135,16 +135,10 @@
 //! buffered, so nothing waits in user space at a crash). A rotation adds a close, an open,
 //! and a channel send; a change of period also a listing of the directory.
 //!
-//! Measured (`tests/rolling/cost.rs`, release build: 2 producers write 1 M lines of 120
-//! bytes with `lossy(false)`, whole run with the drain, 9 rounds each interleaving a plain
-//! `File`, a `RollingFile` rotating every 10 MB (12 rotations) and the same with gzip; on a
-//! shared 2-vCPU VM at load average 8–10 from other work): rotating against plain, the
-//! median ratio was 1.21, 1.01, 0.97, 0.96 and 1.30 in five sets, each set's min–max
-//! spanning ±40 % or more, so rotation's cost is within the noise. With gzip beside it:
-//! 1.25, 1.48 and 2.19 in three sets: on two busy cores the compressor's CPU competes with
-//! the producers and the worker (it never blocks them), so the goal of "within the spread
-//! or ≤ 5 %" is not shown on this machine; measure on yours. (The test's lines are all
-//! `x`, cheaper to compress than real ones.)
+//! Measured in whole runs (`tests/rolling/cost.rs`; figures in the repository's
+//! `docs/benchmarks.md`, *Rolling file sink*): rotating every 10 MB costs 1.04–1.37× a plain
+//! file on a quiet 2-core machine, and gzip beside it 1.4–1.8×, as the compressor's CPU
+//! competes with the producers and the worker (it never blocks them).
 //!
 //! # Why not an existing crate
 //!
