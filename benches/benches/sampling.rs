@@ -56,6 +56,17 @@ fn sampler(directives: &str) -> SamplingFilter {
         .unwrap()
 }
 
+/// The sampler as a per-layer filter in front of a layer that does nothing.
+fn filtered<
+    F: tracing_subscriber::layer::Filter<tracing_subscriber::Registry> + Send + Sync + 'static,
+>(
+    filter: F,
+) -> Dispatch {
+    tracing_subscriber::registry()
+        .with(Sink.with_filter(filter))
+        .into()
+}
+
 fn bench_with(c: &mut Criterion, name: &str, dispatch: Dispatch, mut f: impl FnMut(u64)) {
     tracing::dispatcher::with_default(&dispatch, || {
         let mut i = 0u64;
@@ -69,9 +80,7 @@ fn bench_with(c: &mut Criterion, name: &str, dispatch: Dispatch, mut f: impl FnM
 }
 
 fn sampled_out(c: &mut Criterion) {
-    let floor: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(DynFilterFn::new(|_, _| false)))
-        .into();
+    let floor: Dispatch = filtered(DynFilterFn::new(|_, _| false));
     bench_with(
         c,
         "sampled_out/floor_dyn_filter_fn_rejects_all",
@@ -79,9 +88,7 @@ fn sampled_out(c: &mut Criterion) {
         |_| info!(target: "app", n = 1, "event"),
     );
 
-    let s: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(sampler("app=0.001")))
-        .into();
+    let s: Dispatch = filtered(sampler("app=0.001"));
     bench_with(
         c,
         "sampled_out/sampler_callsite_key_rate_0.001",
@@ -91,9 +98,7 @@ fn sampled_out(c: &mut Criterion) {
 
     // The same event under a budget: after the first adjustment (1 s, in the
     // warm-up) its callsite's rate is 1/N, read from the same rule cache.
-    let s: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(sampler("app=1000/s")))
-        .into();
+    let s: Dispatch = filtered(sampler("app=1000/s"));
     bench_with(
         c,
         "sampled_out/sampler_callsite_key_budget_1000_per_s",
@@ -101,9 +106,7 @@ fn sampled_out(c: &mut Criterion) {
         |_| info!(target: "app", n = 1, "event"),
     );
 
-    let s: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(sampler("app=0")))
-        .into();
+    let s: Dispatch = filtered(sampler("app=0"));
     bench_with(
         c,
         "sampled_out/sampler_callsite_key_rate_0",
@@ -136,9 +139,7 @@ fn sampled_out(c: &mut Criterion) {
         .with_policy(Policy::count_based(1).unwrap())
         .build()
         .unwrap();
-    let t: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(throttle))
-        .into();
+    let t: Dispatch = filtered(throttle);
     bench_with(
         c,
         "sampled_out/tracing_throttle_suppressed",
@@ -147,9 +148,7 @@ fn sampled_out(c: &mut Criterion) {
     );
 
     let keys: Vec<String> = (0..1000).map(|i| format!("client-{i:04}")).collect();
-    let s: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(sampler("app=0.001")))
-        .into();
+    let s: Dispatch = filtered(sampler("app=0.001"));
     bench_with(
         c,
         "sampled_out/sampler_dynamic_string_key_1000_keys",
@@ -157,9 +156,7 @@ fn sampled_out(c: &mut Criterion) {
         |i| info!(target: "app", sample_key = keys[(i % 1000) as usize].as_str(), "event"),
     );
 
-    let s: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(sampler("app=1000/s")))
-        .into();
+    let s: Dispatch = filtered(sampler("app=1000/s"));
     bench_with(
         c,
         "sampled_out/sampler_dynamic_string_key_1000_keys_budget_1000_per_s",
@@ -302,9 +299,7 @@ fn contended(dispatch: &Dispatch, threads: usize, iters: u64) -> Duration {
 }
 
 fn one_key_threads(c: &mut Criterion) {
-    let d: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(sampler("app=0.001")))
-        .into();
+    let d: Dispatch = filtered(sampler("app=0.001"));
     for threads in [1, 2] {
         c.bench_function(&format!("one_key/{threads}_thread"), |b| {
             b.iter_custom(|iters| contended(&d, threads, iters))
@@ -366,18 +361,14 @@ fn capture(c: &mut Criterion) {
     };
     // The sampled-out path, with nothing to format: capture off, then on
     // but outside a capturing span, then inside a span that does not capture.
-    let s: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(sampler("app=0.001")))
-        .into();
+    let s: Dispatch = filtered(sampler("app=0.001"));
     bench_with(
         c,
         "capture/sampled_out_capture_off",
         s,
         |_| info!(target: "app", n = 1, "event"),
     );
-    let s: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(with_capture("app=0.001")))
-        .into();
+    let s: Dispatch = filtered(with_capture("app=0.001"));
     bench_with(
         c,
         "capture/sampled_out_outside_capturing_span",
@@ -430,36 +421,28 @@ fn capture(c: &mut Criterion) {
 /// Repeat suppression: every row after its key's first 5 copies is a
 /// suppressed copy (the window is a minute, so no summary in a run).
 fn repeats(c: &mut Criterion) {
-    let s: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(sampler("app=0.001")))
-        .into();
+    let s: Dispatch = filtered(sampler("app=0.001"));
     bench_with(
         c,
         "repeats/reference_sampled_out_rate_0.001",
         s,
         |_| info!(target: "app", n = 1, "event"),
     );
-    let s: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(sampler("app=first 5/1min")))
-        .into();
+    let s: Dispatch = filtered(sampler("app=first 5/1min"));
     bench_with(
         c,
         "repeats/suppressed_callsite_key",
         s,
         |_| error!(target: "app", n = 1, "event"),
     );
-    let s: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(sampler("app=first 5/1min by peer+code")))
-        .into();
+    let s: Dispatch = filtered(sampler("app=first 5/1min by peer+code"));
     bench_with(
         c,
         "repeats/suppressed_two_named_fields",
         s,
         |_| error!(target: "app", peer = "db-1", code = 503, "event"),
     );
-    let s: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(sampler("app=first 5/1min by message")))
-        .into();
+    let s: Dispatch = filtered(sampler("app=first 5/1min by message"));
     bench_with(
         c,
         "repeats/suppressed_formatted_message",
@@ -476,9 +459,7 @@ fn repeats(c: &mut Criterion) {
         .with_policy(Policy::count_based(5).unwrap())
         .build()
         .unwrap();
-    let t: Dispatch = tracing_subscriber::registry()
-        .with(Sink.with_filter(throttle))
-        .into();
+    let t: Dispatch = filtered(throttle);
     bench_with(
         c,
         "repeats/tracing_throttle_suppressed",
