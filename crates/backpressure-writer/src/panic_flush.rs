@@ -85,7 +85,7 @@ pub fn flush_all(timeout: Duration) -> FlushAllReport {
 ///   thread). `flush_all` takes locks and waits, so it must never run inside an async
 ///   signal handler. SIGKILL (and the kernel's OOM killer) leave no chance at all.
 /// - A hook set later with [`std::panic::set_hook`] replaces this one unless it calls the
-///   previous hook ([`std::panic::take_hook`]); install this one last.
+///   previous hook, which [`std::panic::take_hook`] returns; install this one last.
 ///
 /// # Installing
 ///

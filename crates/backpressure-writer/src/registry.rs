@@ -1,5 +1,5 @@
-//! The process-wide list of live writers, so that a panic hook (or a caller about to
-//! `process::exit`) can flush every one of them without holding their guards.
+//! The process-wide list of live writers, so that a panic hook, or a caller about to
+//! `process::exit`, can flush every one of them without holding their guards.
 //!
 //! A writer is listed from `finish` until its guard's drop begins; the list holds weak
 //! references, so it keeps nothing alive. It is touched only when a writer starts and
