@@ -122,6 +122,17 @@ mod tests;
 
 pub(crate) use state::Repeats;
 
+/// A key whose window is full reads the sampler's clock once per this many
+/// suppressed copies and judges the others in the window it has open: a
+/// clock read is most of what a suppressed copy costs. So a window's end
+/// is noticed at most `CLOCK_READ_EVERY - 1` copies late (those copies are
+/// counted, suppressed, in the window that ended: `kept + suppressed` still
+/// adds up to what was emitted), and a summary's `last_suppressed_ms` is
+/// the time of a copy at most `CLOCK_READ_EVERY - 1` copies before the
+/// window's last. Kept copies and a window's first suppressed copy always
+/// read it.
+pub const CLOCK_READ_EVERY: u64 = 16;
+
 /// Live repeat keys, at most, per sampler.
 pub const MAX_REPEAT_KEYS: usize = 4096;
 
