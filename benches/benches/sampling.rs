@@ -449,8 +449,8 @@ fn repeats(c: &mut Criterion) {
         s,
         |_| error!(target: "app", "connection refused by {}", black_box(10)),
     );
-    // What one read of the sampler's default clock costs here (a repeat
-    // judgement reads it once per copy).
+    // What one read of the sampler's default clock costs here (a kept
+    // copy reads it; a suppressed one once per `CLOCK_READ_EVERY` copies).
     let clock = sampling_layer::SystemClock::default();
     c.bench_function("repeats/system_clock_read", |b| {
         b.iter(|| black_box(sampling_layer::Clock::now(&clock)))

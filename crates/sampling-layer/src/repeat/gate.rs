@@ -221,11 +221,11 @@ impl Sampler {
         target: &str,
         message: impl FnOnce() -> Option<Box<str>>,
     ) -> bool {
-        let now = self.repeats.now_ns();
+        // The clock is read by the key only when due (see `CLOCK_READ_EVERY`).
         let level = *meta.level();
         let verdict = self
             .repeats
-            .judge(rule, hash, now, || (target.into(), level, message()));
+            .judge(rule, hash, || (target.into(), level, message()));
         self.wake_repeats();
         match verdict {
             Verdict::Keep => true,

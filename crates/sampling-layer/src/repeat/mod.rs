@@ -72,7 +72,8 @@
 //! ```
 //!
 //! `kept` and `suppressed` are the window's copies of that key (`kept +
-//! suppressed` is what was emitted in it); the times are Unix milliseconds of
+//! suppressed` is what was emitted in it, its end noticed up to
+//! [`CLOCK_READ_EVERY`]` - 1` copies late); the times are Unix milliseconds of
 //! the first and last suppressed copy. It is written (through the breaker's
 //! notice thread, since a subscriber must not be re-entered from its own
 //! filter) by the first event of a repeat target, or the first event the
@@ -102,10 +103,12 @@
 //! (a suppressed copy is never built); keys with fields and `log` records in
 //! `event_enabled`. Either costs a callsite-table probe, a check of the
 //! thread's copy of the installed repeat set (one load; a directive change
-//! makes each thread take a new copy once, under a read lock), one clock
-//! read, the key (the thread's last key if it is the same, else the key
-//! map's shard read lock) and, kept, one CAS on the key's word, suppressed,
-//! a load and one RMW, plus a store of the time. Named fields add hashing
+//! makes each thread take a new copy once, under a read lock), the key (the
+//! thread's last key if it is the same, else the key map's shard read lock)
+//! and, kept, a clock read and one CAS on the key's word; suppressed, two
+//! loads and one RMW, and a clock read only once per [`CLOCK_READ_EVERY`]
+//! copies (the window's end is then noticed up to that many copies minus
+//! one late; counts still add up). Named fields add hashing
 //! their text as it is formatted. A known key allocates nothing
 //! (`tests/memory.rs` counts); the first copy after a window's end that has
 //! summaries to write queues one boxed job for the notice thread. Events of
@@ -121,6 +124,17 @@ pub(crate) mod state;
 mod tests;
 
 pub(crate) use state::Repeats;
+
+/// A key whose window is full reads the sampler's clock once per this many
+/// suppressed copies and judges the others in the window it has open: a
+/// clock read is most of what a suppressed copy costs. So a window's end
+/// is noticed at most `CLOCK_READ_EVERY - 1` copies late (those copies are
+/// counted, suppressed, in the window that ended: `kept + suppressed` still
+/// adds up to what was emitted), and a summary's `last_suppressed_ms` is
+/// the time of a copy at most `CLOCK_READ_EVERY - 1` copies before the
+/// window's last. Kept copies and a window's first suppressed copy always
+/// read it.
+pub const CLOCK_READ_EVERY: u64 = 16;
 
 /// Live repeat keys, at most, per sampler.
 pub const MAX_REPEAT_KEYS: usize = 4096;

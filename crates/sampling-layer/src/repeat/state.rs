@@ -3,8 +3,10 @@
 //!
 //! A key's window state is one word, `window index << KEPT_BITS | kept in it`, so a
 //! kept copy is one CAS and a suppressed copy is a load of that word plus
-//! two RMWs (the window's suppressed count, the last time) and nothing
-//! else: no lock besides the key map's shard read lock, no allocation.
+//! one RMW (the window's suppressed count) and nothing else: no lock (the
+//! thread keeps its last key), no allocation, and a clock read only every
+//! [`CLOCK_READ_EVERY`](super::CLOCK_READ_EVERY)-th copy (see there for
+//! what that costs in precision).
 //! A key whose first copy in a window is suppressed is listed once in
 //! `pending`, so a window that ended is summarised even if its key never
 //! comes back; `next_due` (the earliest end of a listed window) tells a
@@ -226,41 +228,46 @@ impl Repeats {
         }
     }
 
-    /// The verdict on a copy of key `hash` under `rule`, at `now` ns; `make`
+    /// The verdict on a copy of key `hash` under `rule`, now; `make`
     /// builds a new key's description (the only allocation, once per key).
     /// The thread's last key is kept at hand: a storm is one key hammered,
     /// and the map's shard lock is two RMWs on a line every thread shares.
+    /// A copy that did not read the clock (see
+    /// [`CLOCK_READ_EVERY`](super::CLOCK_READ_EVERY)) does not poll either:
+    /// ended windows of other keys wait for the next reading.
     #[inline]
     pub(crate) fn judge(
         &self,
         rule: &Rule,
         hash: u64,
-        now: u64,
         make: impl FnOnce() -> (Box<str>, Level, Option<Box<str>>),
     ) -> Verdict {
         let me = self as *const Repeats as usize;
         let mut make = Some(make);
-        let verdict = LAST_KEY
+        let judged = LAST_KEY
             .try_with(|c| {
                 let mut c = c.try_borrow_mut().ok()?;
                 if let Some((owner, h, k)) = &*c {
                     if *owner == me && *h == hash && !k.gone.load(Ordering::Relaxed) {
-                        return Some(k.judge(self, now));
+                        return Some(k.judge(self));
                     }
                 }
-                let k = self.key(rule, hash, now, make.take()?);
-                let verdict = k.judge(self, now);
+                let k = self.key(rule, hash, make.take()?);
+                let judged = k.judge(self);
                 *c = Some((me, hash, k));
-                Some(verdict)
+                Some(judged)
             })
             .ok()
             .flatten();
-        let verdict = match (verdict, make) {
+        let (verdict, now) = match (judged, make) {
             (Some(v), _) => v,
-            (None, Some(make)) => self.key(rule, hash, now, make).judge(self, now),
-            (None, None) => Verdict::Keep, // unreachable: `make` is taken only with a verdict
+            (None, Some(make)) => self.key(rule, hash, make).judge(self),
+            // unreachable: `make` is taken only with a verdict
+            (None, None) => (Verdict::Keep, None),
         };
-        self.poll(now);
+        if let Some(now) = now {
+            self.poll(now);
+        }
         verdict
     }
 
@@ -269,12 +276,11 @@ impl Repeats {
         &self,
         rule: &Rule,
         hash: u64,
-        now: u64,
         make: impl FnOnce() -> (Box<str>, Level, Option<Box<str>>),
     ) -> Arc<KeyState> {
         match self.keys.get(&hash) {
             Some(k) => k.value().clone(),
-            None => self.insert(rule, hash, now, make),
+            None => self.insert(rule, hash, self.now_ns(), make),
         }
     }
 
@@ -300,6 +306,7 @@ impl Repeats {
             first_at: AtomicU64::new(0),
             last_at: AtomicU64::new(0),
             listed: AtomicBool::new(false),
+            read_due: AtomicBool::new(true),
             gone: AtomicBool::new(false),
             first: rule.spec.first,
             window_ns: rule.window_ns,
@@ -416,6 +423,8 @@ impl Repeats {
                 return true;
             }
             self.take(k, None);
+            // Its next copy reads the clock, so is not counted in this window.
+            k.read_due.store(true, Ordering::Relaxed);
             k.listed.store(false, Ordering::SeqCst);
             // A copy suppressed since `take` found `listed` still set: list it again.
             if k.suppressed.load(Ordering::SeqCst) > 0 && !k.listed.swap(true, Ordering::SeqCst) {
