@@ -15,6 +15,17 @@ use tracing_subscriber::{fmt, prelude::*};
 const PER_SEC: u64 = 50_000;
 const STEP: Duration = Duration::from_micros(1_000_000 / PER_SEC);
 
+/// One test at a time in this binary: the tests share helper callsites (`storm`,
+/// `refused`), and tracing keeps one cached interest per callsite for the whole process,
+/// rebuilt whenever a test's dispatcher comes or goes; a rebuild racing another test's
+/// events could let an event of a repeat target skip the sampler's judgement.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn sampler(clock: &ManualClock, breaker: Breaker, directives: &str) -> SamplingFilter {
     SamplingFilter::builder()
         .clock(clock.clone())
@@ -78,6 +89,7 @@ fn refused(i: u64) {
 
 #[test]
 fn a_storm_of_one_error_keeps_five_per_window_and_every_distinct_error() {
+    let _serial = serial();
     let clock = ManualClock::new();
     let s = sampler(&clock, Breaker::disabled(), "app::db=first 5/1s");
     let distinct = [(1, 100), (2, 25_000), (3, 49_999)];
@@ -137,6 +149,7 @@ fn a_storm_of_one_error_keeps_five_per_window_and_every_distinct_error() {
 
 #[test]
 fn shutdown_mid_window_writes_the_last_summary() {
+    let _serial = serial();
     let clock = ManualClock::new();
     let s = sampler(&clock, Breaker::disabled(), "app::db=first 5/1s");
     let (lines, handle) = json_run(s, |h| {
@@ -172,6 +185,7 @@ fn shutdown_mid_window_writes_the_last_summary() {
 
 #[test]
 fn without_a_repeat_directive_every_error_is_written() {
+    let _serial = serial();
     let clock = ManualClock::new();
     let s = sampler(&clock, Breaker::disabled(), "0,app::cache=first 1/1s");
     let (lines, handle) = json_run(s, |h| {
@@ -189,6 +203,7 @@ fn without_a_repeat_directive_every_error_is_written() {
 
 #[test]
 fn repeats_at_a_sampled_level_are_judged_before_sampling() {
+    let _serial = serial();
     // A kept copy is then sampled at 1/2: written copies weighted by
     // 1/sample_rate plus the summaries' suppressed add up to what was emitted.
     let clock = ManualClock::new();
@@ -224,6 +239,7 @@ fn repeats_at_a_sampled_level_are_judged_before_sampling() {
 
 #[test]
 fn named_fields_make_keys_and_an_open_breaker_does_not_lift_suppression() {
+    let _serial = serial();
     let clock = ManualClock::new();
     let breaker = Breaker::default()
         .threshold_per_sec(100.0)
@@ -257,6 +273,7 @@ fn named_fields_make_keys_and_an_open_breaker_does_not_lift_suppression() {
 
 #[test]
 fn bad_repeat_directives_name_the_problem() {
+    let _serial = serial();
     let err = |d: &str| SamplingFilter::try_new(d).unwrap_err().to_string();
     assert!(
         err("app=first 0/1s").contains("N `0`"),
@@ -280,6 +297,7 @@ fn bad_repeat_directives_name_the_problem() {
 #[cfg(feature = "env-filter")]
 #[test]
 fn split_hands_repeat_directives_to_the_sampler() {
+    let _serial = serial();
     let (env, s) = sampling_layer::split_directives("info,app::db=first 5/1s,app=0.1").unwrap();
     assert_eq!(env.to_string(), "info");
     assert_eq!(s.directives(), "app::db=first 5/1s,app=0.1");
@@ -287,6 +305,7 @@ fn split_hands_repeat_directives_to_the_sampler() {
 
 #[test]
 fn a_directive_change_summarises_open_windows_and_figures_carry_on() {
+    let _serial = serial();
     let clock = ManualClock::new();
     let s = sampler(&clock, Breaker::disabled(), "app::db=first 1/1s");
     let (lines, handle) = json_run(s, |h| {
@@ -326,6 +345,7 @@ mod legacy_dep {
 
 #[test]
 fn a_log_crate_error_repeating_is_collapsed_by_its_real_target() {
+    let _serial = serial();
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| tracing_log::LogTracer::init().expect("the only logger"));
     let clock = ManualClock::new();
@@ -372,6 +392,7 @@ fn a_log_crate_error_repeating_is_collapsed_by_its_real_target() {
 
 #[test]
 fn a_suppressed_error_still_writes_its_requests_captured_context() {
+    let _serial = serial();
     use sampling_layer::CaptureWriter;
     let clock = ManualClock::new();
     let s = SamplingFilter::builder()
@@ -420,6 +441,7 @@ fn a_suppressed_error_still_writes_its_requests_captured_context() {
 
 #[test]
 fn summaries_are_never_sampled_nor_suppressed() {
+    let _serial = serial();
     // WARN is sampled here (keep level ERROR) at rate 0 by default, and a
     // repeat directive names the summaries' own target: neither touches them.
     let clock = ManualClock::new();
@@ -454,6 +476,7 @@ fn summaries_are_never_sampled_nor_suppressed() {
 
 #[test]
 fn threads_hammering_one_key_keep_exactly_n_per_window() {
+    let _serial = serial();
     const THREADS: u64 = 2;
     const EACH: u64 = 20_000;
     let clock = ManualClock::new();
@@ -483,6 +506,7 @@ fn threads_hammering_one_key_keep_exactly_n_per_window() {
 
 #[test]
 fn a_repeat_directive_added_at_run_time_reaches_error_callsites_already_registered() {
+    let _serial = serial();
     let clock = ManualClock::new();
     let s = sampler(&clock, Breaker::disabled(), "0");
     let (lines, handle) = json_run(s, |h| {
