@@ -282,9 +282,12 @@ fn split_directives_and_the_env_accept_budgets() {
 /// interval, 5 events each. New keys start at rate 1 only within the
 /// allowance (a tenth of the budget's lines), the rest at the rate that
 /// spends the budget on the counted traffic, each at a random point of its
-/// first window: the budget holds and the weighted estimate stays true.
-/// (Which keys keep a line is random: about 16 lines of standard deviation
-/// per interval, 5 for the mean of ten; the bounds are 5 deviations away.)
+/// first window: the budget holds, plus the allowance, and the weighted
+/// estimate stays true. The allowance's tenth comes on top of the lines the
+/// average rate spends, so the mean is about 1.10-1.15x the budget (twelve
+/// runs: 1.09-1.15x). Which keys keep a line is random: about 16 lines of
+/// standard deviation per interval, 5 for the mean of ten; the bounds are
+/// 5 deviations above a mean of 1.15x.
 #[test]
 fn key_churn_cannot_blow_the_budget() {
     let clock = ManualClock::new();
@@ -333,13 +336,13 @@ fn key_churn_cannot_blow_the_budget() {
     assert_eq!(kept[0], 5_000, "no estimate yet: every new key starts at 1");
     for (i, &k) in kept.iter().enumerate().skip(2) {
         assert!(
-            k as f64 <= 1.25 * BUDGET,
+            k as f64 <= 1.32 * BUDGET,
             "interval {i}: {k} kept: {kept:?}"
         );
     }
     let mean = kept[2..].iter().sum::<usize>() as f64 / 10.0;
     assert!(
-        (0.85 * BUDGET..=1.15 * BUDGET).contains(&mean),
+        (0.95 * BUDGET..=1.2 * BUDGET).contains(&mean),
         "mean {mean}: {kept:?}"
     );
     assert!((estimate - 50_000.0).abs() <= 0.05 * 50_000.0, "{estimate}");
