@@ -163,6 +163,16 @@ fn sampled_out(c: &mut Criterion) {
         s,
         |i| info!(target: "app", sample_key = keys[(i % 1000) as usize].as_str(), "event"),
     );
+
+    // A kept keyed event under a budget it never reaches: the whole kept path
+    // (key table, rule, count, the figures a kept event moves) with a rate of 1.
+    let s: Dispatch = filtered(sampler("app=1000000000/s"));
+    bench_with(
+        c,
+        "kept/sampler_dynamic_string_key_1000_keys_budget_unreached",
+        s,
+        |i| info!(target: "app", sample_key = keys[(i % 1000) as usize].as_str(), "event"),
+    );
 }
 
 /// A sampled-out event keyed on the OpenTelemetry trace vs one keyed on its
