@@ -626,54 +626,43 @@
 )]
 
 mod annotate;
-mod budget;
-mod builder;
-mod callsites;
 mod capture;
 mod clock;
-mod compose;
-mod counts;
+mod control;
+mod decide;
 mod directive;
 mod error;
-mod extract;
-mod fields;
+mod figures;
 mod filter;
-mod handle;
-mod keys;
-mod ledger;
 pub mod level;
 mod limits;
-mod log_bridge;
 #[cfg(all(test, sampling_layer_loom))]
 mod loom_models;
-mod mode;
 #[cfg(feature = "opentelemetry")]
 pub mod otel;
-mod pressure;
 pub mod probability;
-mod rate;
 pub mod repeat;
-mod rule;
 mod sampler;
-mod stats;
 mod sync;
 
 pub use annotate::{sample_rate, Annotated};
-#[cfg(feature = "env-filter")]
-pub use builder::split_directives;
-pub use builder::{SamplingFilterBuilder, DEFAULT_ENV};
-pub use capture::{CaptureSink, CaptureStats, CaptureWriter, NotCaptured};
+pub use capture::CaptureStats;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use compose::{SamplerAnd, SamplerNot, SamplerOr};
+pub use control::breaker::Breaker;
+pub use control::pressure::{Pressure, PressureSignal};
+pub use decide::extract::{KeyExtractor, TraceKey, TracePolicy};
+pub use decide::keys::BYTES_PER_KEY;
+pub use decide::log_sites::MAX_LOG_SITES;
+pub use decide::mode::Mode;
+pub use directive::rate::MAX_DENOMINATOR;
 pub use error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind, SettingError};
-pub use extract::{KeyExtractor, TraceKey, TracePolicy};
+pub use figures::stats::{SamplingStats, TargetStats, OTHER_TARGET};
+#[cfg(feature = "env-filter")]
+pub use filter::builder::split_directives;
+pub use filter::builder::{SamplingFilterBuilder, DEFAULT_ENV};
+pub use filter::capture_writer::{CaptureSink, CaptureWriter};
+pub use filter::combinator::{SamplerAnd, SamplerNot, SamplerOr};
+pub use filter::handle::SamplingHandle;
+pub use filter::not_captured::NotCaptured;
 pub use filter::SamplingFilter;
-pub use handle::SamplingHandle;
-pub use keys::BYTES_PER_KEY;
 pub use limits::{MAX_DIRECTIVES_LEN, MAX_TARGETS};
-pub use log_bridge::MAX_LOG_SITES;
-pub use mode::Mode;
-pub use pressure::{Pressure, PressureSignal};
-pub use rate::MAX_DENOMINATOR;
-pub use sampler::breaker::Breaker;
-pub use stats::{SamplingStats, TargetStats, OTHER_TARGET};

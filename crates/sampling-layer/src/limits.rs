@@ -25,3 +25,6 @@ pub const MAX_TARGETS: usize = MAX_BUCKETS - 1;
 /// (16 000 distinct targets take ~70 ms); this bound keeps it to a few
 /// milliseconds.
 pub(crate) const MAX_LEVEL_DIRECTIVES: usize = 4096;
+
+/// Repeat directives in one set, at most.
+pub(crate) const MAX_REPEATS: usize = 256;

@@ -35,11 +35,8 @@
 //! were kept. And a layer added beside the writer with `and_then` is given
 //! the diverted events too, unless it has [`NotCaptured`] as its filter.
 
-pub(crate) mod not_captured;
-pub(crate) mod spec;
 pub(crate) mod stack;
 pub(crate) mod store;
-pub(crate) mod writer;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -50,10 +47,8 @@ use tracing_subscriber::{layer::Context, registry::LookupSpan};
 
 use crate::annotate;
 
-pub use not_captured::NotCaptured;
-pub(crate) use spec::{CaptureSettings, CaptureSpec};
+pub(crate) use crate::directive::capture_spec::{CaptureSettings, CaptureSpec};
 pub use store::CaptureStats;
-pub use writer::{CaptureSink, CaptureWriter};
 
 use store::Store;
 

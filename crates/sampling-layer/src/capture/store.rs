@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use super::spec::CaptureSettings;
+use crate::directive::capture_spec::CaptureSettings;
 
 /// One held line: its place in the capture order (across spans), and its bytes.
 type Held = (u64, Vec<u8>);

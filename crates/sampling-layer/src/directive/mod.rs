@@ -13,7 +13,11 @@
 //! targets (lookups probe the event target's prefixes by the lengths that
 //! occur), and the labels come out of the table as built.
 
+pub(crate) mod budget;
+pub(crate) mod capture_spec;
 pub(crate) mod edit;
+pub(crate) mod rate;
+pub(crate) mod repeat_spec;
 pub(crate) mod set;
 #[cfg(feature = "env-filter")]
 pub(crate) mod split;
@@ -22,9 +26,13 @@ mod tests;
 
 use tracing_core::LevelFilter;
 
-use crate::{budget::Budget, error::ParseErrorKind, rate::Rate};
+use crate::{directive::budget::Budget, directive::rate::Rate, error::ParseErrorKind};
 
 pub(crate) use set::DirectiveSet;
+
+/// The label used for events that no directive's target matches. A directive
+/// target never starts with `(`, so no target can share this label.
+pub const OTHER_TARGET: &str = "(other)";
 
 /// One comma-separated item, classified.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,7 +130,7 @@ fn is_ours(value: &str) -> bool {
 pub(crate) fn parse_item(item: &str) -> Result<Item<'_>, ParseErrorKind> {
     // Capture: no target starts with `+`, nor any `EnvFilter` form.
     if let Some(rest) = item.strip_prefix('+') {
-        crate::capture::CaptureSpec::parse(rest)?;
+        capture_spec::CaptureSpec::parse(rest)?;
         return Ok(Item::Capture(rest));
     }
     let p = parts(item)?;
@@ -185,7 +193,7 @@ pub(crate) fn parse_item(item: &str) -> Result<Item<'_>, ParseErrorKind> {
 
 /// `target=first N/WINDOW [by a+b]`, if `item` is one (or means to be one).
 fn repeat_item<'a>(item: &'a str, p: &Parts<'a>) -> Option<Result<Item<'a>, ParseErrorKind>> {
-    use crate::repeat::spec::{is_repeat, RepeatSpec};
+    use crate::directive::repeat_spec::{is_repeat, RepeatSpec};
     let bad = |why: &str| Some(Err(ParseErrorKind::InvalidRepeat(why.to_owned())));
     let Some(value) = p.value.filter(|v| is_repeat(v)) else {
         return (p.value.is_none() && p.bracket.is_none() && is_repeat(item))

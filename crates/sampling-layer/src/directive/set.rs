@@ -14,13 +14,13 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::{level_item_error, parse_item, Item, Sample};
 use crate::{
-    budget::Budget,
-    capture::CaptureSpec,
+    directive::budget::Budget,
+    directive::capture_spec::CaptureSpec,
+    directive::rate::Rate,
+    directive::repeat_spec::RepeatSpec,
+    directive::OTHER_TARGET,
     error::{ParseError, ParseErrorKind},
     limits::{MAX_DIRECTIVES_LEN, MAX_TARGETS},
-    rate::Rate,
-    repeat::spec::RepeatSpec,
-    stats::OTHER_TARGET,
 };
 
 /// Counts the parser's per-item work (hash-map operations) so a test can show
@@ -322,10 +322,10 @@ impl DirectiveSet {
         let spec = RepeatSpec::parse(spec).map_err(ParseErrorKind::InvalidRepeat)?;
         if let Some(slot) = self.repeats.iter_mut().find(|(t, _)| &**t == target) {
             slot.1 = spec;
-        } else if self.repeats.len() >= crate::repeat::MAX_REPEATS {
+        } else if self.repeats.len() >= crate::limits::MAX_REPEATS {
             return Err(ParseErrorKind::InvalidRepeat(format!(
                 "more than {} repeat directives in one set",
-                crate::repeat::MAX_REPEATS
+                crate::limits::MAX_REPEATS
             )));
         } else {
             self.repeats.push((target.into(), spec));

@@ -3,8 +3,8 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::set::work;
 use super::*;
 use crate::error::ParseError;
+use crate::figures::stats::OTHER_TARGET;
 use crate::limits::{MAX_DIRECTIVES_LEN, MAX_TARGETS};
-use crate::stats::OTHER_TARGET;
 
 fn set(s: &str) -> DirectiveSet {
     DirectiveSet::parse(s, false).unwrap().0

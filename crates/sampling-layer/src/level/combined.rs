@@ -6,7 +6,7 @@ use super::table::{check_target, name, parse_item};
 use super::LevelHandle;
 use crate::directive::{self, Item};
 use crate::error::{ParseError, ParseErrorKind};
-use crate::handle::SamplingHandle;
+use crate::filter::handle::SamplingHandle;
 
 /// Applies one item of the combined grammar that
 /// `split_directives` reads, at run time, to a level handle and a sampling

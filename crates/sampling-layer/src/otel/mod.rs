@@ -117,7 +117,7 @@ use opentelemetry::{trace::TraceContextExt, Context};
 
 pub mod logs;
 
-use crate::extract::{KeyExtractor, TraceKey, TracePolicy};
+use crate::decide::extract::{KeyExtractor, TraceKey, TracePolicy};
 
 /// The trace of the current OpenTelemetry context, if its span context is
 /// valid (a non-zero trace id and span id), with the `ot` entry of its

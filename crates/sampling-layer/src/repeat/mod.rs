@@ -117,8 +117,7 @@
 //! `docs/benchmarks.md`, *Repeat suppression*.
 
 pub(crate) mod gate;
-mod key;
-pub(crate) mod spec;
+pub(crate) mod key;
 pub(crate) mod state;
 #[cfg(all(test, not(sampling_layer_loom)))]
 mod tests;
@@ -138,9 +137,6 @@ pub const CLOCK_READ_EVERY: u64 = 16;
 
 /// Live repeat keys, at most, per sampler.
 pub const MAX_REPEAT_KEYS: usize = 4096;
-
-/// Repeat directives in one set, at most.
-pub(crate) const MAX_REPEATS: usize = 256;
 
 /// Repeat suppression's figures ([`SamplingStats::repeats`](crate::SamplingStats::repeats)).
 #[derive(Debug, Clone, Default, PartialEq)]

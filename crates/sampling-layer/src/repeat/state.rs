@@ -22,10 +22,10 @@ use dashmap::DashMap;
 use tracing_core::Level;
 
 use super::key::{window_end, window_of, KeyState, Verdict, KEPT_BITS, KEPT_MASK};
-use super::spec::RepeatSpec;
 use super::{RepeatStats, RepeatTargetStats, MAX_REPEAT_KEYS};
 use crate::clock::Clock;
-use crate::keys::PassThrough;
+use crate::decide::keys::PassThrough;
+use crate::directive::repeat_spec::RepeatSpec;
 
 /// Summaries waiting to be written, at most (one per key and window; the
 /// notice thread drains them as they come, so this is only reached if it

@@ -7,10 +7,10 @@ use std::time::Duration;
 use tracing_core::Level;
 
 use super::key::Verdict;
-use super::spec::RepeatSpec;
 use super::state::{Repeats, Summary};
 use super::CLOCK_READ_EVERY as READ_EVERY;
 use crate::clock::{Clock, ManualClock};
+use crate::directive::repeat_spec::RepeatSpec;
 
 fn repeats(spec: &str) -> (Repeats, ManualClock) {
     let clock = ManualClock::new();

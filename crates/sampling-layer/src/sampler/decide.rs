@@ -14,13 +14,13 @@ use tracing_core::{Event, Metadata};
 use super::{Sampler, BREAKER_OPEN, FLAG_BITS, FLAG_MASK};
 use crate::{
     annotate::{self, Reason},
-    callsites::CallsiteState,
-    counts::Counts,
-    fields::FieldHashes,
-    log_bridge,
-    mode::{self, Mode},
-    rate::Rate,
-    rule::Rule,
+    decide::callsites::CallsiteState,
+    decide::counts::Counts,
+    decide::fields::FieldHashes,
+    decide::log_sites,
+    decide::mode::{self, Mode},
+    decide::rule::Rule,
+    directive::rate::Rate,
     sync::Ordering,
 };
 
@@ -411,10 +411,10 @@ impl Sampler {
         generation: u64,
         value_hash: &mut impl FnMut() -> Option<u64>,
     ) -> bool {
-        let key = log_bridge::site_key(event, *cs.meta.level());
+        let key = log_sites::site_key(event, *cs.meta.level());
         let site = self
             .log_sites
-            .get_or_insert(key, || log_bridge::record_target(event));
+            .get_or_insert(key, || log_sites::record_target(event));
         let (cache, counts, cell, target) = match site {
             Some(s) => (&s.rule, &s.counts, &s.budget, &*s.target),
             None => (&cs.rule, &cs.counts, &cs.budget, cs.meta.target()),

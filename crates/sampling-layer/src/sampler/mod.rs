@@ -12,19 +12,18 @@
 //!   path feeds it;
 //! - [`notice`]: the breaker's notices and the dispatcher they go to;
 //! - `adjust`: the budget adjustment's pass over the keys (the algorithm is
-//!   in [`budget`](crate::budget)).
+//!   in [`budget`](crate::control::budget)).
 //! - [`timed`]: changing one directive, changes that expire, recent figures.
 //!
 //! Nothing here imports a module above it (`handle`, `filter`, `builder`):
 //! the filter and the handle call into this type, never the other way round.
 
-pub(crate) mod accounts;
-mod adjust;
-pub(crate) mod breaker;
+mod after;
+mod breaker;
 mod decide;
-pub(crate) mod notice;
-mod timed;
-pub(crate) mod trigger;
+mod edit;
+pub(crate) mod install;
+mod repeat;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
@@ -34,24 +33,24 @@ use tracing_core::{Dispatch, Level, Metadata};
 
 use crate::capture::Capture;
 use crate::{
-    budget::Budgets,
-    callsites::{CallsiteState, CallsiteTable},
     clock::Clock,
+    control::budget::Budgets,
+    control::pressure::PressureState,
+    decide::callsites::{CallsiteState, CallsiteTable},
+    decide::extract::KeyExtractor,
+    decide::keys::KeyStore,
+    decide::log_sites::LogSites,
+    decide::mode::Mode,
     directive::DirectiveSet,
     error::ParseError,
-    extract::KeyExtractor,
-    keys::KeyStore,
-    ledger::Ledger,
-    log_bridge::LogSites,
-    mode::Mode,
-    pressure::PressureState,
+    figures::ledger::Ledger,
     sync::{AtomicU64, Ordering},
 };
 
-use accounts::Installed;
-use breaker::BreakerState;
-use notice::{NoticeRoute, NOTICE_TARGET};
-use timed::Timed;
+use crate::control::breaker::notice::{NoticeRoute, NOTICE_TARGET};
+use crate::control::breaker::BreakerState;
+use crate::control::timed::Timed;
+use install::Installed;
 
 /// Low bits of [`Sampler::state`]; any set means keep everything.
 pub(crate) const DISABLED: u64 = 1;

@@ -35,16 +35,16 @@ use tracing_core::Metadata;
 
 use super::{Sampler, BREAKER_OPEN, DISABLED, FLAG_BITS};
 use crate::{
-    budget::{scaled, BudgetCell, TargetBudget},
-    callsites::CallsiteState,
-    counts::{Counts, Flushed},
+    control::budget::{scaled, BudgetCell, TargetBudget},
+    control::pressure::Scale,
+    decide::callsites::CallsiteState,
+    decide::counts::{Counts, Flushed},
+    decide::rule::{Rule, RuleCache},
+    directive::rate::Rate,
     directive::DirectiveSet,
     error::{ParseError, ParseErrorKind},
-    ledger::Ledger,
-    pressure::Scale,
-    rate::Rate,
-    rule::{Rule, RuleCache},
-    stats::{SamplingStats, TargetStats},
+    figures::ledger::Ledger,
+    figures::stats::{SamplingStats, TargetStats},
     sync::Ordering,
 };
 
@@ -146,7 +146,7 @@ impl Sampler {
     /// Costs one pass over the callsites and the live keys.
     pub(crate) fn install(&self, set: DirectiveSet) -> Result<(), ParseError> {
         // For budgets: refused where they cannot be defined.
-        if matches!(self.mode, crate::mode::Mode::Consistent { .. }) {
+        if matches!(self.mode, crate::decide::mode::Mode::Consistent { .. }) {
             if let Some((label, b)) = set.budgets().next() {
                 let item = if label.is_empty() {
                     b.to_string()
@@ -162,7 +162,7 @@ impl Sampler {
         // The key extractor: the one refusal point for builds and
         // `set_directives` alike. For budgets: pass
         // `set.budgets().next().is_some()` for `false`.
-        crate::extract::check_settings(
+        crate::decide::extract::check_settings(
             self.extractor.as_ref(),
             set.budgets().next().is_some(),
             set.source(),
@@ -291,7 +291,7 @@ impl Sampler {
             if cache.current().0 == 0 {
                 let rule = inst.rule(target, None);
                 if cache.publish(inst.generation, rule, |_| {}) {
-                    crate::budget::start(counts, rule, self.seed);
+                    crate::control::budget::start(counts, rule, self.seed);
                 }
             }
             if let Some(rule) = cache.get(inst.generation) {
@@ -322,7 +322,7 @@ impl Sampler {
                 }
                 let rule = inst.rule(meta.target(), Some(key_hash));
                 if e.rule.publish(inst.generation, rule, |_| {}) {
-                    crate::budget::start(&e.counts, rule, self.seed);
+                    crate::control::budget::start(&e.counts, rule, self.seed);
                 }
                 true
             });

@@ -1,6 +1,6 @@
 //! The budget adjustment: once per interval, re-estimate every budget key and
 //! give it the rate that spends its target's budget (the algorithm is in
-//! [`budget`](crate::budget); this is the pass over the sampler's keys).
+//! [`budget`](crate::control::budget); this is the pass over the sampler's keys).
 //!
 //! It runs on the thread of an event that notices it is due, behind
 //! try-locks: a kept event of a budget key (a kept event is formatted and
@@ -25,13 +25,13 @@
 
 use std::sync::{Arc, MutexGuard, RwLock, TryLockError};
 
-use super::accounts::Installed;
+use super::install::Installed;
 use super::Sampler;
 use crate::{
-    budget::{rate_for, BudgetCell, Footing, Histogram},
-    counts::Counts,
-    ledger::Ledger,
-    rule::{Rule, RuleCache},
+    control::budget::{rate_for, BudgetCell, Footing, Histogram},
+    decide::counts::Counts,
+    decide::rule::{Rule, RuleCache},
+    figures::ledger::Ledger,
     sync::Ordering,
 };
 

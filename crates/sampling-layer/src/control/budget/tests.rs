@@ -1,6 +1,7 @@
 //! Unit tests of the budget arithmetic: parsing, water filling, rounding,
 //! the estimate, the allowance.
 use super::*;
+use crate::error::ParseErrorKind;
 
 #[test]
 fn budgets_parse_apart_from_fractions() {

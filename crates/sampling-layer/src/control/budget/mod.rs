@@ -77,190 +77,18 @@
 mod histogram;
 mod schedule;
 
-use std::fmt;
-
 pub(crate) use histogram::Histogram;
 pub(crate) use schedule::{Budgets, DEFAULT_INTERVAL};
 
-use crate::counts::Counts;
-use crate::error::ParseErrorKind;
-use crate::rate::Rate;
-use crate::rule::Rule;
+pub(crate) use crate::decide::budget_cell::{BudgetCell, Footing};
+use crate::decide::counts::Counts;
+use crate::decide::rule::Rule;
+pub(crate) use crate::directive::budget::Budget;
+use crate::directive::rate::Rate;
 use crate::sync::{AtomicU64, Ordering};
-
-/// The largest budget: a billion lines per unit.
-const MAX_AMOUNT: u64 = 1_000_000_000;
 
 /// How much of the budget (per interval) new keys may take at rate 1.
 const FRESH_SHARE: f64 = 0.1;
-
-/// A budget as written: `amount` lines per second or per minute.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Budget {
-    amount: u32,
-    per_minute: bool,
-}
-
-impl Budget {
-    /// `Some` if `text` is a budget (`<integer>/s`, `<integer>/min`, any case
-    /// of the unit), with the parse result; `None` if it is not written as one
-    /// (a rate, `1/20`, has digits after the `/`).
-    pub(crate) fn parse(text: &str) -> Option<Result<Budget, ParseErrorKind>> {
-        let (amount, unit) = text.trim().split_once('/')?;
-        let unit = unit.trim();
-        let per_minute = if unit.eq_ignore_ascii_case("s") || unit.eq_ignore_ascii_case("sec") {
-            false
-        } else if unit.eq_ignore_ascii_case("min") || unit.eq_ignore_ascii_case("m") {
-            true
-        } else if unit.bytes().next().is_some_and(|b| b.is_ascii_alphabetic()) {
-            return Some(Err(ParseErrorKind::InvalidBudget(text.trim().to_owned())));
-        } else {
-            return None;
-        };
-        let amount = amount.trim();
-        let bad = || Some(Err(ParseErrorKind::InvalidBudget(text.trim().to_owned())));
-        if amount.is_empty() || amount.len() > 10 || !amount.bytes().all(|b| b.is_ascii_digit()) {
-            return bad();
-        }
-        match amount.parse::<u64>() {
-            Ok(n) if (1..=MAX_AMOUNT).contains(&n) => Some(Ok(Budget {
-                amount: n as u32,
-                per_minute,
-            })),
-            _ => bad(),
-        }
-    }
-
-    /// Lines per second.
-    pub(crate) fn per_sec(self) -> f64 {
-        if self.per_minute {
-            f64::from(self.amount) / 60.0
-        } else {
-            f64::from(self.amount)
-        }
-    }
-}
-
-/// Written as parsed (`200/s`, `30/min`): parsing the output gives it back.
-impl fmt::Display for Budget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let unit = if self.per_minute { "min" } else { "s" };
-        write!(f, "{}/{unit}", self.amount)
-    }
-}
-
-impl fmt::Debug for Budget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Budget({self})")
-    }
-}
-
-/// Per-key budget state, beside the key's counts word: the estimate (an
-/// `f32` of events per second, high half; all ones = none yet), how far it
-/// can be trusted ([`Footing`], bits 30..32) and the events moved out of the
-/// word by anyone but the pass since the last pass (bits 0..30). Written only
-/// under the stats ledger lock, which every move of figures holds, so plain
-/// loads and stores suffice.
-#[derive(Debug)]
-pub(crate) struct BudgetCell(AtomicU64);
-
-const NO_ESTIMATE: u64 = 0xFFFF_FFFF;
-const CARRY_MASK: u64 = (1 << 30) - 1;
-const FOOTING_SHIFT: u32 = 30;
-
-/// What an estimate was measured over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Footing {
-    /// A full interval after an earlier estimate: it falls only halfway.
-    Settled = 0,
-    /// The key's first pass, which may have begun long before the key: it
-    /// can under-estimate, so the key's rate stays at least its target's
-    /// average rate (where a new key starts), and the next pass replaces it.
-    First = 1,
-    /// A stretch shorter than half an interval (an early pass): a few
-    /// events' noise, replaced by the next pass.
-    Short = 2,
-}
-
-impl BudgetCell {
-    pub(crate) fn new() -> Self {
-        BudgetCell(AtomicU64::new(NO_ESTIMATE << 32))
-    }
-
-    /// Counts events moved out of the word by a flush or a re-resolution, for
-    /// the next pass.
-    pub(crate) fn carry(&self, (kept, dropped): (u64, u64)) {
-        let cur = self.0.load(Ordering::Relaxed);
-        let carried = (cur & CARRY_MASK).saturating_add(kept + dropped);
-        self.0.store(
-            (cur & !CARRY_MASK) | carried.min(CARRY_MASK),
-            Ordering::Relaxed,
-        );
-    }
-
-    /// Folds `counted` events over `secs` seconds (plus the carry) into the
-    /// estimate, for an interval of `interval` seconds; returns the new
-    /// estimate (events per second) and the events it counted.
-    pub(crate) fn observe(&self, counted: u64, secs: f64, interval: f64) -> (f64, u64) {
-        let cur = self.0.load(Ordering::Relaxed);
-        let n = counted + (cur & CARRY_MASK);
-        let seen = n as f64 / secs;
-        let short = secs < 0.5 * interval;
-        let (estimate, footing) = match self.get() {
-            None => (seen, Footing::First),
-            Some((old, footing)) => {
-                // Up at once, down halfway per interval (never under-estimate
-                // a rise, and a brief lull does not flood the next interval);
-                // an estimate that was not settled is replaced.
-                let e = if seen >= old || footing != Footing::Settled {
-                    seen
-                } else {
-                    old + (seen - old) * 0.5 * (secs / interval).min(1.0)
-                };
-                (
-                    e,
-                    if short {
-                        Footing::Short
-                    } else {
-                        Footing::Settled
-                    },
-                )
-            }
-        };
-        let bits = u64::from((estimate as f32).to_bits());
-        self.0.store(
-            bits << 32 | (footing as u64) << FOOTING_SHIFT,
-            Ordering::Relaxed,
-        );
-        (estimate, n)
-    }
-
-    /// Events moved out of the word since the last pass (an evicted key's
-    /// carry).
-    pub(crate) fn carried(&self) -> u64 {
-        self.0.load(Ordering::Relaxed) & CARRY_MASK
-    }
-
-    /// The estimate of the last pass (events per second), if any.
-    #[cfg(test)]
-    pub(crate) fn estimate(&self) -> Option<f64> {
-        self.get().map(|(e, _)| e)
-    }
-
-    /// The estimate of the last pass and its footing, if any.
-    pub(crate) fn get(&self) -> Option<(f64, Footing)> {
-        let cur = self.0.load(Ordering::Relaxed);
-        let footing = match (cur >> FOOTING_SHIFT) & 3 {
-            1 => Footing::First,
-            2 => Footing::Short,
-            _ => Footing::Settled,
-        };
-        match cur >> 32 {
-            NO_ESTIMATE => None,
-            bits => Some((f64::from(f32::from_bits(bits as u32)), footing)),
-        }
-    }
-}
 
 /// A target's budget at run time (one per budget label of the installed
 /// set, kept by later sets that leave the label's budget as it is).
@@ -436,7 +264,7 @@ fn keys_for(lines: f64, per_key: f64) -> u64 {
 pub(crate) fn start(counts: &Counts, rule: Rule, seed: u64) {
     let rate = rule.rate();
     if rule.is_budget() && !rate.is_one() && !rate.is_zero() {
-        counts.set_position(crate::mode::draw(seed) % u64::from(rate.denominator()));
+        counts.set_position(crate::decide::mode::draw(seed) % u64::from(rate.denominator()));
     }
 }
 
@@ -457,7 +285,7 @@ pub(crate) fn quantize(r: f64) -> Rate {
     if r < 1.0 / 16.0 {
         let n = (1.0 / r)
             .round()
-            .clamp(16.0, f64::from(crate::rate::MAX_DENOMINATOR));
+            .clamp(16.0, f64::from(crate::directive::rate::MAX_DENOMINATOR));
         return Rate::from_fraction(1, n as u32).unwrap_or(Rate::ONE);
     }
     let p = (r * 1024.0).round().clamp(64.0, 1024.0) as u32;

@@ -78,10 +78,10 @@ impl Trigger {
 }
 
 /// Samples kept: one per slot of the window, and the one before it.
-const RING: usize = super::breaker::SLOTS + 1;
+const RING: usize = super::SLOTS + 1;
 
 /// Slots of history the baseline averages over (about six windows).
-const BASELINE_SLOTS: f64 = 6.0 * super::breaker::SLOTS as f64;
+const BASELINE_SLOTS: f64 = 6.0 * super::SLOTS as f64;
 
 /// The triggers' settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -134,7 +134,7 @@ impl History {
         if newest.tick != tick + 1 {
             return None;
         }
-        let window = slot_nanos.saturating_mul(super::breaker::SLOTS as u64);
+        let window = slot_nanos.saturating_mul(super::SLOTS as u64);
         let older = self.samples.iter().filter(|s| {
             s.tick != 0 && s.tick < newest.tick && newest.at.saturating_sub(s.at) >= slot_nanos
         });
@@ -218,7 +218,7 @@ impl TriggerState {
                 }
             }
         }
-        let armed = h.seen_slots >= super::breaker::SLOTS as u64;
+        let armed = h.seen_slots >= super::SLOTS as u64;
         Some(Verdict {
             ratio,
             baseline: h.baseline.filter(|_| armed),
@@ -252,7 +252,7 @@ impl TriggerState {
         slot_errors: impl Fn(u64) -> u64,
     ) {
         let slot_secs = slot_nanos as f64 / 1e9;
-        let slots = super::breaker::SLOTS as u64;
+        let slots = super::SLOTS as u64;
         // Exclusive: slot `tick - (SLOTS - 1)` (the oldest of the window) is the last.
         let upto = (tick + 1).saturating_sub(slots - 1);
         // Errors counted in slots before `upto`: every slot from `upto` on is

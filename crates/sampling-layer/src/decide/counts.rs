@@ -11,8 +11,8 @@
 //! snapshot taken under it sees every event exactly once (in a word or in a
 //! bucket), and no field ever overflows, whatever value the word starts from.
 
-use crate::mode::keep_position;
-use crate::rate::Rate;
+use crate::decide::mode::keep_position;
+use crate::directive::rate::Rate;
 use crate::sync::{AtomicU64, Ordering};
 
 const POS_MASK: u64 = (1 << 24) - 1;

@@ -29,10 +29,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::budget::quantize;
 use crate::clock::{Clock, SystemClock};
+use crate::control::budget::quantize;
+use crate::directive::rate::Rate;
 use crate::error::SettingError;
-use crate::rate::Rate;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// A source of pressure: how full the downstream queue is, in `[0, 1]`

@@ -40,10 +40,10 @@ use tracing_core::{
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::{
-    counts::Counts,
-    keys::{KeySeed, PassThrough},
-    mode::splitmix64,
-    rule::RuleCache,
+    decide::counts::Counts,
+    decide::keys::{KeySeed, PassThrough},
+    decide::mode::splitmix64,
+    decide::rule::RuleCache,
     sync::{AtomicUsize, Ordering},
 };
 
@@ -71,7 +71,7 @@ pub(crate) struct LogSite {
     pub(crate) rule: RuleCache,
     pub(crate) counts: Counts,
     /// For budgets: the site's estimate (see `budget`).
-    pub(crate) budget: crate::budget::BudgetCell,
+    pub(crate) budget: crate::decide::budget_cell::BudgetCell,
     pub(crate) target: Box<str>,
 }
 
@@ -115,7 +115,7 @@ impl LogSites {
                     Box::new(LogSite {
                         rule: RuleCache::new(),
                         counts: Counts::new(),
-                        budget: crate::budget::BudgetCell::new(),
+                        budget: crate::decide::budget_cell::BudgetCell::new(),
                         target: target().into_boxed_str(),
                     })
                 });

@@ -59,9 +59,7 @@ impl TargetStats {
     }
 }
 
-/// The label used for events that no directive's target matches. A directive
-/// target never starts with `(`, so no target can share this label.
-pub const OTHER_TARGET: &str = "(other)";
+pub use crate::directive::OTHER_TARGET;
 
 /// A point-in-time view of a sampler's state.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -24,10 +24,9 @@ use std::sync::{Mutex, OnceLock};
 
 use tracing_core::dispatcher::{get_default, Dispatch, WeakDispatch};
 
-use super::breaker::Transition;
+use super::Transition;
 
-/// Target of the breaker's own notices; never sampled.
-pub(crate) const NOTICE_TARGET: &str = "sampling_layer";
+pub(crate) use crate::decide::NOTICE_TARGET;
 
 /// Notices waiting for the notice thread, at most.
 pub(crate) const CAPACITY: usize = 256;

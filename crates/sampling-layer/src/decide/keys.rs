@@ -45,9 +45,9 @@ use std::sync::{Mutex, OnceLock};
 use dashmap::DashMap;
 use tracing_core::Metadata;
 
-use crate::budget::BudgetCell;
-use crate::counts::Counts;
-use crate::rule::RuleCache;
+use crate::decide::budget_cell::BudgetCell;
+use crate::decide::counts::Counts;
+use crate::decide::rule::RuleCache;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// Documented bound on the heap bytes the key store may use per unit of

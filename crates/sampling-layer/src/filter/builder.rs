@@ -14,20 +14,20 @@ use tracing_core::Level;
 #[cfg(feature = "env-filter")]
 use tracing_subscriber::EnvFilter;
 
-use crate::budget::Budgets;
 use crate::capture::{CaptureSettings, CaptureSpec};
 use crate::clock::{Clock, SystemClock};
+use crate::control::breaker::{Breaker, BreakerState};
+use crate::control::budget::Budgets;
+use crate::control::pressure::{Pressure, PressureState};
+use crate::decide::extract::KeyExtractor;
+use crate::decide::mode::Mode;
 #[cfg(feature = "env-filter")]
 use crate::directive::split;
 use crate::directive::DirectiveSet;
 #[cfg(feature = "env-filter")]
 use crate::error::ParseErrorKind;
 use crate::error::{BuildError, BuildErrorKind, ParseError, SettingError};
-use crate::extract::KeyExtractor;
 use crate::filter::SamplingFilter;
-use crate::mode::Mode;
-use crate::pressure::{Pressure, PressureState};
-use crate::sampler::breaker::{Breaker, BreakerState};
 use crate::sampler::{Sampler, Settings};
 
 /// The environment variable [`SamplingFilterBuilder::from_env`] reads by default.
@@ -113,7 +113,7 @@ impl Default for SamplingFilterBuilder {
             seed: None,
             breaker: Breaker::default(),
             env_var: DEFAULT_ENV.to_owned(),
-            budget_interval: crate::budget::DEFAULT_INTERVAL,
+            budget_interval: crate::control::budget::DEFAULT_INTERVAL,
             budget_clock: Arc::new(SystemClock::default()),
             budget_initial_rate: 1.0,
             pressure: None,
@@ -447,7 +447,7 @@ impl SamplingFilterBuilder {
         }
         let initial = Some(self.budget_initial_rate)
             .filter(|r| r.is_finite() && *r > 0.0 && *r <= 1.0)
-            .map(crate::budget::quantize)
+            .map(crate::control::budget::quantize)
             .ok_or_else(|| {
                 SettingError::new(
                     "budget_initial_rate",

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use tracing_core::Metadata;
 use tracing_subscriber::fmt::MakeWriter;
 
-use super::{stack, Capture};
-use crate::{handle::SamplingHandle, sampler::Sampler};
+use crate::capture::{stack, Capture};
+use crate::{filter::handle::SamplingHandle, sampler::Sampler};
 
 /// Wraps the `MakeWriter` of the layer a [`SamplingFilter`](crate::SamplingFilter)
 /// filters, so that the sampler's context capture works (see the crate docs,
@@ -123,7 +123,7 @@ where
         // (A scan of a few entries of a `const` thread-local, beside a
         // formatting.)
         if let Some(owner) = stack::take_mark(sampler, meta) {
-            if owner == super::CONTEXT_ONLY {
+            if owner == crate::capture::CONTEXT_ONLY {
                 // A suppressed repeat that is a trigger: its context, not its line.
                 self.write_context(meta);
                 return CaptureSink(Sink::Discard);

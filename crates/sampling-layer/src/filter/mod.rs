@@ -3,7 +3,13 @@
 //! The sampler itself is [`Sampler`]; this type adds what only a
 //! `tracing-subscriber` filter or layer needs: where it sits in the stack,
 //! the consistent-mode values recorded on spans, and recognising itself in a
-//! dispatcher. Its constructors are with the builder ([`crate::builder`]).
+//! dispatcher. Its constructors are with the builder ([`crate::filter::builder`]).
+
+pub(crate) mod builder;
+pub(crate) mod capture_writer;
+pub(crate) mod combinator;
+pub(crate) mod handle;
+pub(crate) mod not_captured;
 
 use std::any::TypeId;
 use std::fmt;
@@ -21,7 +27,8 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::repeat::gate::Early;
 use crate::{
-    fields::FieldHashes, handle::SamplingHandle, mode::Mode, sampler::Sampler, stats::SamplingStats,
+    decide::fields::FieldHashes, decide::mode::Mode, figures::stats::SamplingStats,
+    filter::handle::SamplingHandle, sampler::Sampler,
 };
 
 /// Samples events per callsite or per key. Use it as a per-layer filter
@@ -76,7 +83,7 @@ impl SamplingFilter {
 
     /// The id of the `SamplingFilter` `dispatch` holds as a per-layer filter,
     /// if any: how a sampler recognises its own dispatcher (see
-    /// [`NoticeRoute::capture`](crate::sampler::notice::NoticeRoute::capture)).
+    /// [`NoticeRoute::capture`](crate::control::breaker::notice::NoticeRoute::capture)).
     pub(crate) fn recognise(dispatch: &Dispatch) -> Option<usize> {
         dispatch.downcast_ref::<SamplingFilter>().map(Self::id)
     }

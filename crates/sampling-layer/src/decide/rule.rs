@@ -13,8 +13,8 @@
 //! newer, and a reader that sees the tag at the current generation reads that
 //! generation's rule or a newer one. Cost on the hit path: two loads, no RMW.
 
+use crate::directive::rate::Rate;
 use crate::limits::MAX_BUCKETS;
-use crate::rate::Rate;
 use crate::sync::{fence, AtomicU64, Ordering};
 
 const BUSY: u64 = 1;

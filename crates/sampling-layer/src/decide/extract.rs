@@ -11,9 +11,9 @@ use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::directive::rate::Rate;
 use crate::error::{ParseError, ParseErrorKind};
 use crate::probability::{self, Threshold};
-use crate::rate::Rate;
 
 /// The trace an event belongs to, as a [`KeyExtractor`]'s closure reads it
 /// from the current context: its trace id (the W3C 16 bytes, big-endian, as

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::Histogram;
 use crate::clock::{Clock, SystemClock};
-use crate::rate::Rate;
+use crate::directive::rate::Rate;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// The adjustment's clock and schedule, owned by the sampler.

@@ -10,8 +10,8 @@ use crate::annotate::Annotated;
 use crate::directive::edit::{check_item, Selector};
 use crate::directive::DirectiveSet;
 use crate::error::ParseError;
+use crate::figures::stats::SamplingStats;
 use crate::sampler::Sampler;
-use crate::stats::SamplingStats;
 
 /// Controls a [`SamplingFilter`](crate::SamplingFilter) after it was installed.
 /// Cheap to clone; `Send + Sync`. Changes take effect from the next event,

@@ -6,8 +6,8 @@ use std::fmt;
 use tracing_core::{subscriber::Interest, Event, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Filter};
 
-use super::stack;
-use crate::handle::SamplingHandle;
+use crate::capture::stack;
+use crate::filter::handle::SamplingHandle;
 #[cfg(doc)]
 use crate::CaptureWriter;
 

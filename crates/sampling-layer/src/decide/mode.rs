@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 
-use crate::rate::Rate;
+use crate::directive::rate::Rate;
 
 /// How the sampler decides, per key, which events to keep.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

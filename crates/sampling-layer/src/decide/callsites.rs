@@ -15,9 +15,9 @@
 use dashmap::DashMap;
 use tracing_core::{field::Field, Metadata};
 
-use crate::budget::BudgetCell;
-use crate::counts::Counts;
-use crate::rule::RuleCache;
+use crate::decide::budget_cell::BudgetCell;
+use crate::decide::counts::Counts;
+use crate::decide::rule::RuleCache;
 use crate::sync::{AtomicPtr, AtomicUsize, Mutex, Ordering};
 
 /// Slots in the lock-free part of the table (16 bytes each).
@@ -49,7 +49,7 @@ pub(crate) struct CallsiteState {
     pub(crate) log_bridge: bool,
     pub(crate) meta: &'static Metadata<'static>,
     /// The repeat directive that applies here, cached (see `repeat::gate`).
-    pub(crate) repeat: crate::repeat::gate::RepeatCell,
+    pub(crate) repeat: RepeatCell,
 }
 
 impl CallsiteState {
@@ -64,7 +64,7 @@ impl CallsiteState {
         // A probe (`event_enabled!`) asks whether an event may be enabled; it
         // is not one, so it is never counted and never takes a kept position.
         let sampled = sampled && !is_probe(meta);
-        let log_bridge = crate::log_bridge::is_log_callsite(meta);
+        let log_bridge = crate::decide::log_sites::is_log_callsite(meta);
         CallsiteState {
             early: sampled && !log_bridge && key_field.is_none() && consistent_field.is_none(),
             log_bridge,
@@ -76,7 +76,7 @@ impl CallsiteState {
             target_hash: xxhash_rust::xxh3::xxh3_64(meta.target().as_bytes()),
             sampled,
             meta,
-            repeat: crate::repeat::gate::RepeatCell::new(),
+            repeat: RepeatCell::new(),
         }
     }
 }
@@ -267,3 +267,14 @@ unsafe impl<const N: usize> Sync for CallsiteTable<N> {}
 // The docs (crate root) quote this size (three cache lines since the
 // budget estimate was added).
 const _: () = assert!(std::mem::size_of::<CallsiteState>() <= 192);
+
+/// A callsite's repeat rule, cached: `generation << 16 | code`, 0 before
+/// the first resolution.
+#[derive(Debug, Default)]
+pub(crate) struct RepeatCell(pub(crate) std::sync::atomic::AtomicU64);
+
+impl RepeatCell {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+}
