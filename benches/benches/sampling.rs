@@ -30,6 +30,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use sampling_layer::capture::Capture;
 use sampling_layer::{Breaker, Mode, SamplingFilter};
 use tracing::{debug, error, info, Dispatch, Subscriber};
 use tracing_subscriber::{
@@ -182,7 +183,7 @@ fn sampled_out(c: &mut Criterion) {
 fn otel_keyed(c: &mut Criterion) {
     use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-    use sampling_layer::{otel, KeyExtractor};
+    use sampling_layer::{extract::KeyExtractor, otel};
 
     let provider = SdkTracerProvider::builder()
         .with_sampler(Sampler::AlwaysOff)
@@ -329,13 +330,13 @@ fn parse(c: &mut Criterion) {
     g.sample_size(20);
     // ~1 MB: 64 000 distinct keys under one target (keys need no stats row).
     let keys = items(64_000, |i| format!("app[k{i:05}]=0.5"));
-    assert!(keys.len() > 1_000_000 && keys.len() <= sampling_layer::MAX_DIRECTIVES_LEN);
+    assert!(keys.len() > 1_000_000 && keys.len() <= sampling_layer::limits::MAX_DIRECTIVES_LEN);
     let handle = sampler(&keys).handle();
     g.bench_function("set_directives_1mb_64000_distinct_keys", |b| {
         b.iter(|| handle.set_directives(black_box(&keys)).unwrap())
     });
     // The most distinct targets a set may have.
-    let targets = items(sampling_layer::MAX_TARGETS, |i| {
+    let targets = items(sampling_layer::limits::MAX_TARGETS, |i| {
         format!("app::module_{i:04}=0.5")
     });
     let handle = sampler(&targets).handle();
@@ -344,7 +345,9 @@ fn parse(c: &mut Criterion) {
     });
     // ~1 MB with 64 000 distinct targets: refused at the first target too many.
     let too_many = items(64_000, |i| format!("app::m{i:05}=0.5"));
-    assert!(too_many.len() > 1_000_000 && too_many.len() <= sampling_layer::MAX_DIRECTIVES_LEN);
+    assert!(
+        too_many.len() > 1_000_000 && too_many.len() <= sampling_layer::limits::MAX_DIRECTIVES_LEN
+    );
     g.bench_function("set_directives_1mb_64000_distinct_targets_refused", |b| {
         b.iter(|| handle.set_directives(black_box(&too_many)).unwrap_err())
     });
@@ -354,7 +357,7 @@ fn parse(c: &mut Criterion) {
         items(4096, |i| format!("app::module_{i:04}=debug")),
         items(57_500, |i| format!("app[k{i:05}]=0.5"))
     );
-    assert!(mixed.len() > 1_000_000 && mixed.len() <= sampling_layer::MAX_DIRECTIVES_LEN);
+    assert!(mixed.len() > 1_000_000 && mixed.len() <= sampling_layer::limits::MAX_DIRECTIVES_LEN);
     g.bench_function("split_directives_1mb_4096_levels_57500_keys", |b| {
         b.iter(|| sampling_layer::split_directives(black_box(&mixed)).unwrap())
     });
@@ -365,7 +368,7 @@ fn capture(c: &mut Criterion) {
     let with_capture = |d: &str| {
         SamplingFilter::builder()
             .breaker(Breaker::disabled())
-            .capture_span("request")
+            .capture(Capture::default().span("request"))
             .parse(d)
             .unwrap()
     };
@@ -401,7 +404,7 @@ fn capture(c: &mut Criterion) {
     // (formatted, copied into the span's buffer; past 1 000 lines the oldest
     // is dropped, the steady state of a long request).
     let fmt_layer = |sampler: SamplingFilter| {
-        let writer = sampling_layer::CaptureWriter::new(std::io::sink, &sampler.handle());
+        let writer = sampling_layer::capture::CaptureWriter::new(std::io::sink, &sampler.handle());
         tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(writer)
@@ -461,9 +464,9 @@ fn repeats(c: &mut Criterion) {
     );
     // What one read of the sampler's default clock costs here (a kept
     // copy reads it; a suppressed one once per `CLOCK_READ_EVERY` copies).
-    let clock = sampling_layer::SystemClock::default();
+    let clock = sampling_layer::clock::SystemClock::default();
     c.bench_function("repeats/system_clock_read", |b| {
-        b.iter(|| black_box(sampling_layer::Clock::now(&clock)))
+        b.iter(|| black_box(sampling_layer::clock::Clock::now(&clock)))
     });
     let throttle = TracingRateLimitLayer::builder()
         .with_policy(Policy::count_based(5).unwrap())

@@ -11,6 +11,7 @@
 //! With `capture`, the sampler captures `request` spans, and the events are
 //! outside any: the cost every event outside capturing spans pays.
 
+use sampling_layer::capture::Capture;
 use sampling_layer::{Breaker, SamplingFilter};
 use tracing::{info, Dispatch, Subscriber};
 use tracing_subscriber::{layer::Context, prelude::*, Layer};
@@ -32,7 +33,7 @@ fn main() {
         .expect("usage: capture_instr <events> [capture]");
     let builder = SamplingFilter::builder().breaker(Breaker::disabled());
     let builder = match args.next().as_deref() {
-        Some("capture") => builder.capture_span("request"),
+        Some("capture") => builder.capture(Capture::default().span("request")),
         _ => builder,
     };
     let sampler = builder.parse("app=0.001").expect("valid directives");

@@ -192,7 +192,7 @@ fn workload(events: u64) {
 fn summary(
     app: &NonBlocking,
     audit: &NonBlocking,
-    sampling: &sampling_layer::SamplingStats,
+    sampling: &sampling_layer::stats::SamplingStats,
 ) -> String {
     let (a, b) = (app.stats(), audit.stats());
     let mut out = String::new();

@@ -30,11 +30,12 @@
 //! ```
 //! use backpressure_writer::context::ContextShare;
 //! use backpressure_writer::NonBlockingBuilder;
-//! use sampling_layer::{CaptureWriter, SamplingFilter};
+//! use sampling_layer::capture::{Capture, CaptureWriter};
+//! use sampling_layer::SamplingFilter;
 //! use tracing_subscriber::{fmt, prelude::*};
 //!
 //! let (writer, _guard) = NonBlockingBuilder::default().finish(std::io::sink());
-//! let sampler = SamplingFilter::builder().capture_span("request").parse("0.01").unwrap();
+//! let sampler = SamplingFilter::builder().capture(Capture::default().span("request")).parse("0.01").unwrap();
 //! let share = ContextShare::builder().share_of_keep_capacity(0.25).build()?;
 //! let capture = CaptureWriter::new(writer.clone(), &sampler.handle())
 //!     .with_context_writer(writer.context_writer(share));

@@ -107,7 +107,7 @@ impl ExporterBuilder {
 
     /// Registers a sampler under `name`: a
     /// [`SamplingHandle`](sampling_layer::SamplingHandle), by value or by reference, or a
-    /// closure returning [`SamplingStats`](sampling_layer::SamplingStats).
+    /// closure returning [`SamplingStats`](sampling_layer::stats::SamplingStats).
     pub fn sampler(mut self, name: impl Into<String>, source: impl IntoSamplerSource) -> Self {
         self.samplers
             .push((name.into(), Box::new(source.into_sampler_source())));

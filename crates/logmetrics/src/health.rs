@@ -24,7 +24,7 @@ use std::fmt;
 use std::time::Duration;
 
 use backpressure_writer::stats::Stats;
-use sampling_layer::SamplingStats;
+use sampling_layer::stats::SamplingStats;
 
 use crate::window::WriterCounts;
 

@@ -9,7 +9,7 @@
 use backpressure_writer::rolling::RollingStats;
 use backpressure_writer::stats::{DropReason, LatencySnapshot, Stats};
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString};
-use sampling_layer::{repeat::RepeatStats, CaptureStats, SamplingStats};
+use sampling_layer::{capture::CaptureStats, repeat::RepeatStats, stats::SamplingStats};
 
 use crate::names::{self, MetricKind};
 

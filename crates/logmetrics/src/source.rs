@@ -2,7 +2,7 @@
 
 use backpressure_writer::stats::Stats;
 use backpressure_writer::NonBlocking;
-use sampling_layer::{SamplingHandle, SamplingStats};
+use sampling_layer::{stats::SamplingStats, SamplingHandle};
 
 /// A source of writer [`Stats`]: a [`NonBlocking`], or any `Fn() -> Stats` closure (handy
 /// in tests, or to adapt another writer).

@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use backpressure_writer::stats::{Dropped, Stats};
-use sampling_layer::SamplingStats;
+use sampling_layer::stats::SamplingStats;
 
 /// One writer's counters that health reads as differences.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

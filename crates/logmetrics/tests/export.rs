@@ -8,7 +8,7 @@ use std::time::Duration;
 use backpressure_writer::stats::{LatencySnapshot, Stats};
 use logmetrics::{latency_bucket_bounds, names, Exporter};
 use metrics_util::debugging::DebuggingRecorder;
-use sampling_layer::{SamplingStats, TargetStats, OTHER_TARGET};
+use sampling_layer::stats::{SamplingStats, TargetStats, OTHER_TARGET};
 
 use support::{take, Value};
 

@@ -11,7 +11,7 @@ use support::ManualClock;
 use backpressure_writer::stats::Stats;
 use logmetrics::health::{HealthThresholds, Problem};
 use logmetrics::{BuildError, Exporter};
-use sampling_layer::SamplingStats;
+use sampling_layer::stats::SamplingStats;
 
 fn idle_writer() -> Stats {
     let mut s = Stats::default();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use backpressure_writer::NonBlockingBuilder;
 use logmetrics::{names, Exporter};
 use metrics_util::debugging::DebuggingRecorder;
+use sampling_layer::capture::Capture;
 use sampling_layer::{Mode, SamplingFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
@@ -74,7 +75,7 @@ fn kept_and_seen_per_target_are_exact_and_move_by_the_new_traffic() {
     assert_eq!(first.counter(names::SAMPLING_EVENTS_SEEN, &db), 30);
     assert_eq!(first.counter(names::SAMPLING_EVENTS_KEPT, &db), 15);
     assert_eq!(first.gauge(names::SAMPLING_RATE, &db), 0.5);
-    let other = target(sampling_layer::OTHER_TARGET);
+    let other = target(sampling_layer::stats::OTHER_TARGET);
     assert_eq!(first.counter(names::SAMPLING_EVENTS_SEEN, &other), 7);
     assert_eq!(first.counter(names::SAMPLING_EVENTS_KEPT, &other), 7);
     assert_eq!(first.gauge(names::SAMPLING_RATE, &other), 1.0);
@@ -94,7 +95,7 @@ fn kept_and_seen_per_target_are_exact_and_move_by_the_new_traffic() {
             [
                 "app::router",
                 "app::db",
-                sampling_layer::OTHER_TARGET,
+                sampling_layer::stats::OTHER_TARGET,
                 "(default)"
             ]
             .contains(&t),
@@ -125,7 +126,7 @@ fn kept_and_seen_per_target_are_exact_and_move_by_the_new_traffic() {
 #[test]
 fn context_capture_figures_are_published_exactly() {
     let sampler = SamplingFilter::builder()
-        .capture_span("request")
+        .capture(Capture::default().span("request"))
         .parse("app=0")
         .unwrap();
     let handle = sampler.handle();
@@ -133,7 +134,7 @@ fn context_capture_figures_are_published_exactly() {
         .sampler("main", &handle)
         .build()
         .unwrap();
-    let writer = sampling_layer::CaptureWriter::new(io::sink, &handle);
+    let writer = sampling_layer::capture::CaptureWriter::new(io::sink, &handle);
     let subscriber = tracing_subscriber::registry().with(
         tracing_subscriber::fmt::layer()
             .with_writer(writer)

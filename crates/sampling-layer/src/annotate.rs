@@ -243,6 +243,8 @@ pub fn sample_rate(event: &Event<'_>) -> Option<f64> {
 /// 0.3 (0.3.23) gives a `Writer` over a `String` no way to keep colours
 /// (`Writer::new` turns them off; `Writer::with_ansi` is crate-private).
 /// Events that carry no rate keep the layer's colours.
+///
+#[doc = include_str!("annotate.md")]
 #[derive(Debug, Clone, Default)]
 pub struct Annotated<F> {
     inner: F,

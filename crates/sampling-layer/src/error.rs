@@ -57,10 +57,10 @@ pub enum ParseErrorKind {
     NumericLevel(String),
     /// `target[{field}]=rate`: field filters are `EnvFilter`'s and take a level.
     FieldFilterWithRate,
-    /// The whole string is longer than [`MAX_DIRECTIVES_LEN`](crate::MAX_DIRECTIVES_LEN)
+    /// The whole string is longer than [`MAX_DIRECTIVES_LEN`](crate::limits::MAX_DIRECTIVES_LEN)
     /// bytes (its length).
     TooLong(usize),
-    /// The directive would be the [`MAX_TARGETS`](crate::MAX_TARGETS)` + 1`th distinct target.
+    /// The directive would be the [`MAX_TARGETS`](crate::limits::MAX_TARGETS)` + 1`th distinct target.
     TooManyTargets,
     /// More level directives than `split_directives` hands to `EnvFilter` (4 096).
     TooManyLevelDirectives,
@@ -76,7 +76,7 @@ pub enum ParseErrorKind {
     /// rates that follow each process's own traffic would make processes
     /// disagree on the same value.
     BudgetInConsistentMode,
-    /// A budget in a set decided by a [`KeyExtractor`](crate::KeyExtractor)
+    /// A budget in a set decided by a [`KeyExtractor`](crate::extract::KeyExtractor)
     /// (the trace decides; a budget would drop logs of traces the policy keeps).
     /// The policy's name is the field.
     BudgetWithKeyExtractor(String),

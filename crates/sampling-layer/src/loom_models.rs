@@ -226,12 +226,9 @@ fn loom_breaker_opens_exactly_once() {
     loom::model(|| {
         let clock = ManualClock::new();
         // The absolute trigger alone: what is modelled is the exactly-once CAS.
-        let cfg = Breaker::default()
-            .threshold_per_sec(0.15)
-            .threshold_only()
-            .clock(clock);
+        let cfg = Breaker::default().threshold_per_sec(0.15).threshold_only();
         // 10 s window: two events = 0.2/s > 0.15/s.
-        let b = StdArc::new(BreakerState::new(&cfg));
+        let b = StdArc::new(BreakerState::new(&cfg, StdArc::new(clock)));
         let spawn = |b: StdArc<BreakerState>| {
             thread::spawn(move || b.record(&mut || None).filter(|t| t.opened).is_some() as u32)
         };
@@ -244,7 +241,7 @@ fn loom_breaker_opens_exactly_once() {
     });
 }
 
-/// The protocol that keeps stats monotonic (`sampler::accounts`): figures leave a word
+/// The protocol that keeps stats monotonic (`sampler::install`): figures leave a word
 /// only under the ledger lock (a full word, or a re-resolution that moves
 /// them to the old rule's bucket), and a snapshot holds the same lock while it
 /// reads the ledger and the words. Two snapshots, a thread counting into a

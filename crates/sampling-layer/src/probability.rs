@@ -1,9 +1,9 @@
 //! OpenTelemetry's consistent probability sampling, as its specification
 //! defines it (the `ProbabilitySampler` and the `th`/`rv` values of the `ot`
 //! entry in the W3C `tracestate`), for
-//! [`TracePolicy::Probability`](crate::TracePolicy::Probability) and for the
+//! [`TracePolicy::Probability`](crate::extract::TracePolicy::Probability) and for the
 //! head sampler's threshold read by
-//! [`TracePolicy::FollowTrace`](crate::TracePolicy::FollowTrace).
+//! [`TracePolicy::FollowTrace`](crate::extract::TracePolicy::FollowTrace).
 //!
 //! - A trace's randomness R is a 56-bit number: `rv` from the `ot` entry
 //!   when it holds exactly 14 lowercase hex digits, else the rightmost 56

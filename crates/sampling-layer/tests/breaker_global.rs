@@ -5,15 +5,15 @@ mod support;
 
 use std::time::Duration;
 
-use sampling_layer::ManualClock;
-use support::{breaker_sampler, text_layer, Capture};
+use sampling_layer::clock::ManualClock;
+use support::{breaker_sampler, text_layer, Output};
 use tracing::error;
 use tracing_subscriber::prelude::*;
 
 #[test]
 fn per_layer_filter_notice_reaches_the_global_subscriber() {
     let clock = ManualClock::new();
-    let (cap, rx) = Capture::with_channel();
+    let (cap, rx) = Output::with_channel();
     let s = breaker_sampler(&clock, 1.0, Duration::from_secs(60));
     let handle = s.handle();
     tracing_subscriber::registry()

@@ -5,8 +5,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sampling_layer::capture::Capture;
 use sampling_layer::level::{self, Levels, PendingLevel};
-use sampling_layer::{ManualClock, ParseErrorKind, SamplingFilter, MAX_DIRECTIVES_LEN};
+use sampling_layer::{
+    clock::ManualClock, limits::MAX_DIRECTIVES_LEN, ParseErrorKind, SamplingFilter,
+};
 use tracing::level_filters::LevelFilter;
 use tracing::{debug, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
@@ -249,13 +252,12 @@ fn a_level_change_leaves_the_sampler_figures_budgets_and_capture_alone() {
     let clock = ManualClock::new();
     let sampler = SamplingFilter::builder()
         .clock(clock.clone())
-        .budget_clock(clock.clone())
-        .capture_span("request")
+        .capture(Capture::default().span("request"))
         .parse("app::db=1/4,app::http=100/s")
         .unwrap();
     let sh = sampler.handle();
-    // Capture diverts only while a capture writer of this sampler exists.
-    let _diverting = sampling_layer::CaptureWriter::new(std::io::sink, &sh);
+    // Output diverts only while a capture writer of this sampler exists.
+    let _diverting = sampling_layer::capture::CaptureWriter::new(std::io::sink, &sh);
     let levels = Levels::builder()
         .clock(clock.clone())
         .parse("debug")
@@ -269,17 +271,17 @@ fn a_level_change_leaves_the_sampler_figures_budgets_and_capture_alone() {
         for _ in 0..20 {
             log_both();
         }
-        let (stats, capture) = (sh.stats(), sh.capture_stats());
+        let (stats, capture) = (sh.stats(), sh.stats().capture);
         lh.set_target_level("lib", "trace").unwrap();
         lh.set_target_level_for("app::db", "info", Duration::from_secs(1))
             .unwrap();
         assert_eq!(lh.stats().rebuilds, 2);
-        assert_eq!((sh.stats(), sh.capture_stats()), (stats.clone(), capture));
+        assert_eq!((sh.stats(), sh.stats().capture), (stats.clone(), capture));
         // Nothing new was seen while `app::db` is at INFO; `app::http` carries on.
         for _ in 0..4 {
             log_both();
         }
-        let db = |s: &sampling_layer::SamplingStats, t: &str| {
+        let db = |s: &sampling_layer::stats::SamplingStats, t: &str| {
             let t = s.targets.iter().find(|x| x.target == t).unwrap().clone();
             (t.seen, t.kept)
         };

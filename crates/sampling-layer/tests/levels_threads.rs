@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sampling_layer::clock::ManualClock;
 use sampling_layer::level::{LevelHandle, Levels};
-use sampling_layer::ManualClock;
 use tracing::level_filters::LevelFilter;
 use tracing::{debug, info, trace, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};

@@ -6,7 +6,7 @@ mod support;
 use std::sync::Once;
 
 use sampling_layer::{Annotated, SamplingHandle};
-use support::{sampler, Capture};
+use support::{sampler, Output};
 use tracing_subscriber::{fmt, prelude::*};
 
 /// A dependency that logs through `log` only (its records carry its module
@@ -34,9 +34,9 @@ fn init_log_tracer() {
     ONCE.call_once(|| tracing_log::LogTracer::init().expect("the only logger"));
 }
 
-fn run(directives: &str, f: impl FnOnce(&SamplingHandle)) -> (Capture, SamplingHandle) {
+fn run(directives: &str, f: impl FnOnce(&SamplingHandle)) -> (Output, SamplingHandle) {
     init_log_tracer();
-    let cap = Capture::new();
+    let cap = Output::new();
     let s = sampler(directives);
     let handle = s.handle();
     let layer = fmt::layer()
@@ -137,7 +137,7 @@ fn log_call_sites_carry_on_across_set_directives() {
 #[test]
 fn a_global_sampler_samples_log_records_by_call_site_too() {
     init_log_tracer();
-    let cap = Capture::new();
+    let cap = Output::new();
     let s = sampler("legacy_dep=1/5");
     let handle = s.handle();
     let sub = tracing_subscriber::registry()
@@ -161,7 +161,7 @@ fn a_global_sampler_samples_log_records_by_call_site_too() {
 fn log_call_sites_beyond_the_table_bound_fall_back_to_the_level_callsite() {
     let extra = 10;
     let (_, handle) = run("legacy_dep=1/2", |_| {
-        for line in 0..(sampling_layer::MAX_LOG_SITES + extra) as u32 {
+        for line in 0..(sampling_layer::limits::MAX_LOG_SITES + extra) as u32 {
             // One record per line of a generated file: each its own call site.
             log::logger().log(
                 &log::Record::builder()
@@ -179,14 +179,14 @@ fn log_call_sites_beyond_the_table_bound_fall_back_to_the_level_callsite() {
     assert_eq!(
         seen_kept(&handle, "legacy_dep"),
         (
-            sampling_layer::MAX_LOG_SITES as u64,
-            sampling_layer::MAX_LOG_SITES as u64
+            sampling_layer::limits::MAX_LOG_SITES as u64,
+            sampling_layer::limits::MAX_LOG_SITES as u64
         )
     );
     // The rest counted under `log` (no directive: `other`, rate 1).
     assert_eq!(
-        seen_kept(&handle, sampling_layer::OTHER_TARGET),
+        seen_kept(&handle, sampling_layer::stats::OTHER_TARGET),
         (extra as u64, extra as u64)
     );
-    assert_eq!(st.callsite_keys, sampling_layer::MAX_LOG_SITES + 1);
+    assert_eq!(st.callsite_keys, sampling_layer::limits::MAX_LOG_SITES + 1);
 }

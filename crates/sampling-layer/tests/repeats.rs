@@ -5,10 +5,11 @@ mod support;
 
 use std::time::Duration;
 
+use sampling_layer::capture::Capture;
 use sampling_layer::repeat::CLOCK_READ_EVERY;
-use sampling_layer::{Breaker, ManualClock, SamplingFilter, SamplingHandle};
+use sampling_layer::{clock::ManualClock, Breaker, SamplingFilter, SamplingHandle};
 use serde_json::Value;
-use support::Capture;
+use support::Output;
 use tracing::{error, info, warn, Dispatch};
 use tracing_subscriber::{fmt, prelude::*};
 
@@ -37,7 +38,7 @@ fn sampler(clock: &ManualClock, breaker: Breaker, directives: &str) -> SamplingF
 /// Runs `f` under a JSON layer filtered by `s`, whose notices (and repeat
 /// summaries) go to the same dispatcher; returns the parsed lines.
 fn json_run(s: SamplingFilter, f: impl FnOnce(&SamplingHandle)) -> (Vec<Value>, SamplingHandle) {
-    let cap = Capture::new();
+    let cap = Output::new();
     let handle = s.handle();
     let layer = fmt::layer().json().with_writer(cap.clone()).with_filter(s);
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
@@ -245,8 +246,7 @@ fn named_fields_make_keys_and_an_open_breaker_does_not_lift_suppression() {
         .threshold_per_sec(100.0)
         .threshold_only()
         .window(Duration::from_secs(1))
-        .hold(Duration::from_secs(60))
-        .clock(clock.clone());
+        .hold(Duration::from_secs(60));
     let s = sampler(&clock, breaker, "app::db=first 2/1s by peer");
     let (lines, handle) = json_run(s, |h| {
         for i in 0..3_000u64 {
@@ -393,16 +393,16 @@ fn a_log_crate_error_repeating_is_collapsed_by_its_real_target() {
 #[test]
 fn a_suppressed_error_still_writes_its_requests_captured_context() {
     let _serial = serial();
-    use sampling_layer::CaptureWriter;
+    use sampling_layer::capture::CaptureWriter;
     let clock = ManualClock::new();
     let s = SamplingFilter::builder()
         .clock(clock.clone())
         .breaker(Breaker::disabled())
-        .capture_span("request")
+        .capture(Capture::default().span("request"))
         .parse("0,app=first 1/1s")
         .unwrap();
     let handle = s.handle();
-    let cap = Capture::new();
+    let cap = Output::new();
     let layer = fmt::layer()
         .without_time()
         .with_ansi(false)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sampling_layer::SamplingStats;
+use sampling_layer::stats::SamplingStats;
 
 use super::args::{Config, SinkKind};
 use super::human;

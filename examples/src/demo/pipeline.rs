@@ -10,7 +10,8 @@ use std::time::Duration;
 use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow, WorkerGuard};
 use logmetrics::{names, ExporterGuard};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
-use sampling_layer::{Annotated, Breaker, CaptureWriter, SamplingFilter, SamplingHandle};
+use sampling_layer::capture::{Capture, CaptureWriter};
+use sampling_layer::{Annotated, Breaker, SamplingFilter, SamplingHandle};
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
@@ -72,7 +73,7 @@ impl Pipeline {
                     .hold(schedule.breaker_hold()),
             )
             // A failed request comes with its sampled-out lines (the writer below too).
-            .capture_span("request")
+            .capture(Capture::default().span("request"))
             .parse(&directives)
             .map_err(|e| format!("RUST_LOG_SAMPLE={directives:?}: {e}"))?;
         let handle = sampler.handle();

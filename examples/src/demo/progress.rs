@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use backpressure_writer::NonBlocking;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use sampling_layer::{SamplingHandle, OTHER_TARGET};
+use sampling_layer::{stats::OTHER_TARGET, SamplingHandle};
 
 use super::human;
 use super::scenario::Schedule;

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use backpressure_writer::stats::Stats;
-use sampling_layer::{SamplingStats, TargetStats, OTHER_TARGET};
+use sampling_layer::stats::{SamplingStats, TargetStats, OTHER_TARGET};
 
 use super::pressure::PressureComparison;
 use super::readback::FileCounts;

@@ -21,7 +21,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use sampling_layer::level::LevelHandle;
-use sampling_layer::{Annotated, CaptureWriter, SamplingHandle};
+use sampling_layer::{capture::CaptureWriter, Annotated, SamplingHandle};
 use tracing_subscriber::{filter::filter_fn, fmt as tfmt, prelude::*};
 
 use super::filters::Filters;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::support::{assert_accounting, Gate};
 use backpressure_writer::context::{ContextShare, ContextWriter};
 use backpressure_writer::{NonBlocking, NonBlockingBuilder, WorkerGuard};
-use sampling_layer::{Breaker, CaptureWriter, SamplingFilter};
+use sampling_layer::capture::{Capture, CaptureWriter};
+use sampling_layer::{Breaker, SamplingFilter};
 use tracing_subscriber::{fmt, prelude::*};
 
 /// A request span with `n` DEBUG steps (all sampled out at rate 0, so all captured),
@@ -25,7 +26,7 @@ fn request(n: usize) {
 fn run(writer: &NonBlocking, share: ContextShare, body: impl FnOnce()) -> ContextWriter {
     let sampler = SamplingFilter::builder()
         .breaker(Breaker::disabled())
-        .capture_span("request")
+        .capture(Capture::default().span("request"))
         .parse("0")
         .unwrap();
     let context = writer.context_writer(share);

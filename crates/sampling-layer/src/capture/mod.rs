@@ -1,42 +1,49 @@
 //! Error-triggered context: the sampled-out lines of a span that ends in an error.
 //!
-//! The design, top to bottom (the user-facing manual is in the crate docs,
-//! section *Context capture*):
-//!
-//! - [`spec`]: which spans capture (`+name`, `+{field}`, `+name{field}`), and
-//!   the settings from the builder.
-//! - [`stack`]: two thread-locals. The stack of capturing spans the thread is
-//!   inside (pushed in `on_enter`, popped in `on_exit`, so it follows a task
-//!   across `.await` and threads), and the *marks* the decision leaves for the
-//!   writer: "sampler S diverted the event of callsite M into span B".
-//! - [`store`]: the per-span buffers behind one mutex, with the per-span and
-//!   total bounds and the figures.
-//! - [`writer`]: [`CaptureWriter`], the `MakeWriter` wrapper that takes a mark
-//!   and diverts the line into the span's buffer, or, for a trigger line,
-//!   writes the buffers ahead of it.
-//! - [`not_captured`]: [`NotCaptured`], the filter for a layer beside the
-//!   writer under the same sampler.
-//!
-//! Why this shape: `fmt` formats an event only if the filter enabled it, and a
-//! `MakeWriter` sees only the metadata. So a sampled-out event inside a
-//! capturing span is *enabled* (formatted once, as a kept one is), and the
-//! decision leaves a thread-local mark keyed by (sampler, callsite) that the
-//! writer, called on the same thread right after formatting, picks up. Outside
-//! capturing spans a dropped event pays one load of a `const` thread-local
-//! (how many capturing spans the thread is inside); `active` is read only
-//! when that is not zero, or on the rare kept event.
-//!
-//! What this shape cannot do: a `Filter` enables an event for the whole layer
-//! it filters and never sees that layer's writer. So the sampler diverts only
-//! while some `CaptureWriter` of its own exists (each registers itself while
-//! it lives); with none, an event it would divert stays sampled out, counted,
-//! and the sampler says so once on stderr. Otherwise a layer with a plain
-//! writer would write every sampled-out event of a capturing span as if it
-//! were kept. And a layer added beside the writer with `and_then` is given
-//! the diverted events too, unless it has [`NotCaptured`] as its filter.
+#![doc = include_str!("capture.md")]
 
+// How it is built (for maintainers):
+//
+// The design, top to bottom (the user-facing manual is `capture.md`):
+//
+// - `directive::capture_spec`: which spans capture (`+name`, `+{field}`,
+//   `+name{field}`), and the settings the builder checked; `config`: the
+//   public `Capture` value they come from.
+// - `stack`: two thread-locals. The stack of capturing spans the thread is
+//   inside (pushed in `on_enter`, popped in `on_exit`, so it follows a task
+//   across `.await` and threads), and the *marks* the decision leaves for the
+//   writer: "sampler S diverted the event of callsite M into span B".
+// - `store`: the per-span buffers behind one mutex, with the per-span and
+//   total bounds and the figures.
+// - `writer`: `CaptureWriter`, the `MakeWriter` wrapper that takes a mark
+//   and diverts the line into the span's buffer, or, for a trigger line,
+//   writes the buffers ahead of it.
+// - `not_captured`: `NotCaptured`, the filter for a layer beside the
+//   writer under the same sampler.
+//
+// Why this shape: `fmt` formats an event only if the filter enabled it, and a
+// `MakeWriter` sees only the metadata. So a sampled-out event inside a
+// capturing span is *enabled* (formatted once, as a kept one is), and the
+// decision leaves a thread-local mark keyed by (sampler, callsite) that the
+// writer, called on the same thread right after formatting, picks up. Outside
+// capturing spans a dropped event pays one load of a `const` thread-local
+// (how many capturing spans the thread is inside); `active` is read only
+// when that is not zero, or on the rare kept event.
+//
+// What this shape cannot do: a `Filter` enables an event for the whole layer
+// it filters and never sees that layer's writer. So the sampler diverts only
+// while some `CaptureWriter` of its own exists (each registers itself while
+// it lives); with none, an event it would divert stays sampled out, counted,
+// and the sampler says so once on stderr. Otherwise a layer with a plain
+// writer would write every sampled-out event of a capturing span as if it
+// were kept. And a layer added beside the writer with `and_then` is given
+// the diverted events too, unless it has `NotCaptured` as its filter.
+
+mod config;
+mod not_captured;
 pub(crate) mod stack;
 pub(crate) mod store;
+mod writer;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -48,13 +55,16 @@ use tracing_subscriber::{layer::Context, registry::LookupSpan};
 use crate::annotate;
 
 pub(crate) use crate::directive::capture_spec::{CaptureSettings, CaptureSpec};
+pub use config::Capture;
+pub use not_captured::NotCaptured;
 pub use store::CaptureStats;
+pub use writer::{CaptureSink, CaptureWriter};
 
 use store::Store;
 
 /// One sampler's capture state. Inactive until some spec is configured, by
 /// the builder or a directive.
-pub(crate) struct Capture {
+pub(crate) struct CaptureState {
     active: AtomicBool,
     /// The builder's specs followed by the installed directive set's.
     specs: RwLock<Arc<[CaptureSpec]>>,
@@ -69,18 +79,18 @@ pub(crate) struct Capture {
     warned: AtomicBool,
 }
 
-impl fmt::Debug for Capture {
+impl fmt::Debug for CaptureState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Capture")
+        f.debug_struct("CaptureState")
             .field("active", &self.is_active())
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
-impl Default for Capture {
+impl Default for CaptureState {
     fn default() -> Self {
-        Capture {
+        CaptureState {
             active: AtomicBool::new(false),
             specs: RwLock::new(Arc::from(Vec::new())),
             settings: CaptureSettings::default(),
@@ -98,7 +108,7 @@ impl Default for Capture {
 #[derive(Debug)]
 struct CaptureOwners(Vec<(usize, u64)>);
 
-impl Capture {
+impl CaptureState {
     /// Whether any span kind captures. A relaxed load: a change of directives
     /// takes effect from the next event, as for rates.
     #[inline]
@@ -110,16 +120,13 @@ impl Capture {
         self.settings.trigger
     }
 
-    /// Applies the builder's settings (before the sampler is shared).
-    pub(crate) fn configure(&mut self, settings: CaptureSettings) {
-        let directive: Vec<CaptureSpec> = self
-            .current_specs()
-            .iter()
-            .skip(self.settings.specs.len())
-            .cloned()
-            .collect();
-        self.settings = settings;
-        self.set_directive_specs(&directive);
+    /// With the builder's settings; the directives' specs come with each
+    /// install ([`set_directive_specs`](Self::set_directive_specs)).
+    pub(crate) fn new(settings: CaptureSettings) -> Self {
+        CaptureState {
+            settings,
+            ..CaptureState::default()
+        }
     }
 
     fn current_specs(&self) -> Arc<[CaptureSpec]> {
@@ -362,16 +369,16 @@ pub(crate) const CONTEXT_ONLY: u64 = u64::MAX;
 const NO_WRITER_WARNING: &str = "warning: sampling-layer: context capture is configured but no \
      `CaptureWriter` of this sampler exists, so nothing can be captured; sampled-out events \
      inside capturing spans are dropped as sampled out (counted in \
-     `capture_stats().no_writer`). Wrap the writer of the layer this sampler filters: \
+     `stats().capture.no_writer`). Wrap the writer of the layer this sampler filters: \
      `fmt::layer().with_writer(CaptureWriter::new(writer, &sampler.handle()))`";
 
 #[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
-    use super::Capture;
+    use super::CaptureState;
 
     #[test]
     fn a_missing_writer_is_reported_once_and_every_time_counted() {
-        let c = Capture::default();
+        let c = CaptureState::default();
         assert!(c.no_writer());
         assert!(!c.no_writer());
         assert_eq!(c.stats().no_writer, 2);

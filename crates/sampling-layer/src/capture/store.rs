@@ -28,7 +28,7 @@ pub(crate) const LINE_COST: usize = std::mem::size_of::<Held>();
 /// ordering-map entries, the deque header, and the maps' spare capacity.
 pub(crate) const SPAN_COST: usize = 384;
 
-/// Figures of a sampler's context capture ([`SamplingHandle::capture_stats`](crate::SamplingHandle::capture_stats)).
+/// Figures of a sampler's context capture (`stats().capture`, from [`SamplingHandle::stats`](crate::SamplingHandle::stats)).
 ///
 /// Every captured line ends in exactly one place:
 /// `captured == flushed + discarded + evicted_span_cap + evicted_total_cap + buffered_lines`.
@@ -60,7 +60,7 @@ pub struct CaptureStats {
     /// Span buffers held now.
     pub buffered_spans: u64,
     /// Sampled-out events inside capturing spans that were not captured
-    /// because no [`CaptureWriter`](crate::CaptureWriter) of this sampler
+    /// because no [`CaptureWriter`](crate::capture::CaptureWriter) of this sampler
     /// exists to divert them: they stay sampled out (counted dropped in the
     /// sampler's figures) and are written nowhere. Not part of the identity
     /// above: none of them was captured.

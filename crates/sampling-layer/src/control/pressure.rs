@@ -29,7 +29,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::control::budget::quantize;
 use crate::directive::rate::Rate;
 use crate::error::SettingError;
@@ -52,7 +52,10 @@ impl<F: Fn() -> f64 + Send + Sync> PressureSignal for F {
 /// [`SamplingFilterBuilder::pressure`](crate::SamplingFilterBuilder::pressure).
 ///
 /// Defaults: tighten above 0.5, relax below 0.25, by a factor of 2 per read,
-/// down to 1/1024 of the configured rates, read every 50 ms, system clock.
+/// down to 1/1024 of the configured rates, read every 50 ms (timed with the
+/// builder's [`clock`](crate::SamplingFilterBuilder::clock)).
+///
+#[doc = include_str!("pressure.md")]
 #[derive(Clone)]
 pub struct Pressure {
     signal: Arc<dyn PressureSignal>,
@@ -61,7 +64,6 @@ pub struct Pressure {
     pub(crate) step: f64,
     pub(crate) floor: f64,
     pub(crate) every: Duration,
-    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for Pressure {
@@ -86,7 +88,6 @@ impl Pressure {
             step: 0.5,
             floor: 1.0 / 1024.0,
             every: Duration::from_millis(50),
-            clock: Arc::new(SystemClock::default()),
         }
     }
 
@@ -119,12 +120,6 @@ impl Pressure {
     /// first once the period is over). Default 50 ms.
     pub fn every(mut self, period: Duration) -> Self {
         self.every = period;
-        self
-    }
-
-    /// The clock reads are timed with (tests: a [`ManualClock`](crate::ManualClock)).
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
         self
     }
 
@@ -182,6 +177,7 @@ impl Scale {
 #[derive(Debug)]
 pub(crate) struct PressureState {
     cfg: Pressure,
+    clock: Arc<dyn Clock>,
     pub(crate) scale: Arc<Scale>,
     /// Clock time (ns) of the next read.
     next: AtomicU64,
@@ -192,9 +188,10 @@ pub(crate) struct PressureState {
 }
 
 impl PressureState {
-    pub(crate) fn new(cfg: Pressure) -> Self {
+    pub(crate) fn new(cfg: Pressure, clock: Arc<dyn Clock>) -> Self {
         PressureState {
             cfg,
+            clock,
             scale: Arc::new(Scale::default()),
             next: AtomicU64::new(0),
             pending: AtomicBool::new(false),
@@ -206,7 +203,7 @@ impl PressureState {
     /// reads the signal if due and moves the scale; true if it changed. One
     /// clock read and one load when not due.
     pub(crate) fn tick(&self) -> bool {
-        let now = self.cfg.clock.now().as_nanos() as u64;
+        let now = self.clock.now().as_nanos() as u64;
         if now < self.next.load(Ordering::Relaxed) {
             return false;
         }
@@ -258,9 +255,8 @@ mod tests {
         let fill = Arc::new(StdU64::new(0f64.to_bits()));
         let f = fill.clone();
         let p = PressureState::new(
-            Pressure::new(move || f64::from_bits(f.load(Ordering::Relaxed)))
-                .floor(0.25)
-                .clock(clock.clone()),
+            Pressure::new(move || f64::from_bits(f.load(Ordering::Relaxed))).floor(0.25),
+            Arc::new(clock.clone()),
         );
         let set = |v: f64| fill.store(v.to_bits(), Ordering::Relaxed);
         let step = |expect: f64| {

@@ -2,7 +2,7 @@
 //! kept/dropped figures, so a decision costs a single atomic RMW.
 //!
 //! Layout: bits 0..24 the position in the current window of `q` events (`q`
-//! fits in 24 bits, see [`MAX_DENOMINATOR`](crate::MAX_DENOMINATOR)), bits
+//! fits in 24 bits, see [`MAX_DENOMINATOR`](crate::limits::MAX_DENOMINATOR)), bits
 //! 24..44 kept, bits 44..64 dropped. The position wraps at `q`. When counting
 //! an event would bring either figure to [`FLUSH_AT`], nothing is counted and
 //! the caller moves the figures out ([`take`](Counts::take)) into the stats
@@ -130,7 +130,7 @@ impl Counts {
     }
 
     /// Moves the position to `pos` (a budget key's random start, see
-    /// `budget::start`), keeping the figures.
+    /// `control::budget::start`), keeping the figures.
     pub(crate) fn set_position(&self, pos: u64) {
         let _ = self
             .0

@@ -175,11 +175,11 @@ type Extract = dyn Fn() -> Option<TraceKey> + Send + Sync;
 /// [pressure](crate::Pressure) does not thin events inside a trace: they are
 /// decided at their directive rate whatever the pressure scale, while events
 /// outside any trace fall back at the rate under the scale (and their
-/// `sample_rate` says so). [`TargetStats::effective_rate`](crate::TargetStats::effective_rate)
+/// `sample_rate` says so). [`TargetStats::effective_rate`](crate::stats::TargetStats::effective_rate)
 /// is then the directive rate.
 ///
 /// ```
-/// use sampling_layer::{KeyExtractor, SamplingFilter, TraceKey, TracePolicy};
+/// use sampling_layer::{extract::{KeyExtractor, TraceKey, TracePolicy}, SamplingFilter};
 /// use std::cell::Cell;
 ///
 /// thread_local! {

@@ -4,7 +4,7 @@
 //! key string. Entries live in a sharded `DashMap`; each is seven words
 //! (56 bytes, 64 with its map key): the rule cache, the counts word, the
 //! budget estimate, the "last touched" tick, and the callsite and key hash it was made for (so a
-//! directive change can re-resolve it at once, see `sampler::accounts`). A hit costs the
+//! directive change can re-resolve it at once, see `sampler::install`). A hit costs the
 //! shard's read lock (one atomic add and one sub), the decision's atomics and,
 //! at most once per new key inserted anywhere, a store of the tick.
 //!
@@ -49,10 +49,6 @@ use crate::decide::budget_cell::BudgetCell;
 use crate::decide::counts::Counts;
 use crate::decide::rule::RuleCache;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
-
-/// Documented bound on the heap bytes the key store may use per unit of
-/// `max_keys` (see the module docs for the derivation).
-pub const BYTES_PER_KEY: usize = 300;
 
 // The bound above counts on this size; a change must revisit it.
 const _: () = assert!(std::mem::size_of::<KeyEntry>() == 56);

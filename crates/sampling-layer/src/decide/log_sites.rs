@@ -47,8 +47,7 @@ use crate::{
     sync::{AtomicUsize, Ordering},
 };
 
-/// `log` call sites with a counter of their own, at most.
-pub const MAX_LOG_SITES: usize = 16_384;
+pub(crate) use crate::limits::MAX_LOG_SITES;
 
 const TARGET: &str = "log.target";
 const FILE: &str = "log.file";

@@ -5,7 +5,7 @@
 pub(crate) mod budget_cell;
 pub(crate) mod callsites;
 pub(crate) mod counts;
-pub(crate) mod extract;
+pub mod extract;
 pub(crate) mod fields;
 pub(crate) mod keys;
 pub(crate) mod log_sites;

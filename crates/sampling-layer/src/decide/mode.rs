@@ -5,6 +5,8 @@ use std::cell::Cell;
 use crate::directive::rate::Rate;
 
 /// How the sampler decides, per key, which events to keep.
+///
+#[doc = include_str!("modes.md")]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Mode {

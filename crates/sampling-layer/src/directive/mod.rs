@@ -41,7 +41,7 @@ pub(crate) enum Item<'a> {
     Sample(Sample<'a>),
     /// `EnvFilter`'s: a level, a target, a span or field filter, as written.
     Level(&'a str),
-    // error-triggered capture
+
     /// The sampler's `+name`, `+{field}` or `+name{field}`: which spans
     /// capture context (the text after `+`, already checked).
     Capture(&'a str),
@@ -240,7 +240,7 @@ fn numeric_level(s: &str) -> Option<LevelFilter> {
 /// A target as `EnvFilter` accepts it (a letter, digit, `_`, `-` or `:`
 /// first), without the characters of the directive syntax. Because of the
 /// first rule no target can equal a label that starts with `(`, such as
-/// [`OTHER_TARGET`](crate::OTHER_TARGET) or `logmetrics`' `(default)`.
+/// [`OTHER_TARGET`](crate::stats::OTHER_TARGET) or `logmetrics`' `(default)`.
 pub(crate) fn valid_target(t: &str) -> bool {
     t.chars()
         .next()

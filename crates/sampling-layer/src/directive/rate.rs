@@ -9,9 +9,7 @@ use std::fmt;
 
 use crate::error::ParseErrorKind;
 
-/// The largest denominator a rate may have (`2^24 - 1`): `1/16777215` is the
-/// smallest non-zero rate. Seven decimal places (`0.0000001`) fit.
-pub const MAX_DENOMINATOR: u32 = (1 << 24) - 1;
+pub(crate) use crate::limits::MAX_DENOMINATOR;
 
 /// Decimal places accepted in a decimal or percentage rate.
 const MAX_DECIMALS: u32 = 7;
@@ -19,7 +17,7 @@ const MAX_DECIMALS: u32 = 7;
 /// A sampling rate in `[0, 1]`, held as the reduced fraction `numerator / denominator`.
 ///
 /// Crate-private: the public API takes rates as directive text and shows them
-/// as `f64` ([`TargetStats::rate`](crate::TargetStats::rate),
+/// as `f64` ([`TargetStats::rate`](crate::stats::TargetStats::rate),
 /// [`sample_rate`](crate::sample_rate)).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Rate {

@@ -117,7 +117,7 @@ impl DirectiveSet {
             let parsed = match parse_item(item) {
                 Ok(Item::Sample(sample)) => set.add(sample),
                 Ok(Item::Level(l)) => Err(level_item_error(l)),
-                Ok(Item::Capture(c)) => set.add_capture(c), // error-triggered capture
+                Ok(Item::Capture(c)) => set.add_capture(c),
                 Ok(Item::Repeat { target, spec }) => set.add_repeat(target, spec),
                 Err(kind) => Err(kind),
             };

@@ -18,7 +18,7 @@
 //! are not monotonic over the sampler's life).
 //!
 //! All of it sits behind one mutex in the sampler, which every move of figures
-//! takes, and so does a stats snapshot: see `sampler::accounts`.
+//! takes, and so does a stats snapshot: see `sampler::install`.
 
 use std::collections::{HashMap, VecDeque};
 

@@ -2,4 +2,4 @@
 //! snapshots the sampler hands out.
 
 pub(crate) mod ledger;
-pub(crate) mod stats;
+pub mod stats;

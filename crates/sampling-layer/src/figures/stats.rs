@@ -1,4 +1,6 @@
 //! Plain snapshots of the sampler's counters: the contract with `logmetrics`.
+//!
+#![doc = include_str!("stats.md")]
 
 /// Figures for one directive target (or the catch-all [`OTHER_TARGET`]).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -102,9 +104,9 @@ pub struct SamplingStats {
     /// The length of the interval `TargetStats::recent_seen` covers
     /// ([`recent_interval`](crate::SamplingFilterBuilder::recent_interval)).
     pub recent_interval: std::time::Duration,
-    // error-triggered capture
+
     /// Context capture's figures (all zero without capture).
-    pub capture: crate::CaptureStats,
+    pub capture: crate::capture::CaptureStats,
     /// Repeat suppression's figures (empty without repeat directives).
     pub repeats: crate::repeat::RepeatStats,
 }

@@ -14,7 +14,7 @@ use tracing_core::Level;
 #[cfg(feature = "env-filter")]
 use tracing_subscriber::EnvFilter;
 
-use crate::capture::{CaptureSettings, CaptureSpec};
+use crate::capture::Capture;
 use crate::clock::{Clock, SystemClock};
 use crate::control::breaker::{Breaker, BreakerState};
 use crate::control::budget::Budgets;
@@ -92,11 +92,10 @@ pub struct SamplingFilterBuilder {
     breaker: Breaker,
     env_var: String,
     budget_interval: Duration,
-    budget_clock: Arc<dyn Clock>,
     budget_initial_rate: f64,
     pressure: Option<Pressure>,
-    // error-triggered capture
-    capture: CaptureBuilder,
+
+    capture: Capture,
     // The key extractor, if one is set.
     extractor: Option<KeyExtractor>,
     clock: Option<Arc<dyn Clock>>,
@@ -114,10 +113,9 @@ impl Default for SamplingFilterBuilder {
             breaker: Breaker::default(),
             env_var: DEFAULT_ENV.to_owned(),
             budget_interval: crate::control::budget::DEFAULT_INTERVAL,
-            budget_clock: Arc::new(SystemClock::default()),
             budget_initial_rate: 1.0,
             pressure: None,
-            capture: CaptureBuilder::default(),
+            capture: Capture::default(),
             extractor: None,
             clock: None,
             recent_interval: Duration::from_secs(10),
@@ -177,13 +175,6 @@ impl SamplingFilterBuilder {
         self
     }
 
-    /// The clock budgets are measured with (tests: a
-    /// [`ManualClock`](crate::ManualClock)). Default the system clock.
-    pub fn budget_clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.budget_clock = Arc::new(clock);
-        self
-    }
-
     /// The rate a new budget's keys start at, until its first adjustment
     /// has measured them (Refinery's `InitialSampleRate`, as a fraction), in
     /// (0, 1]. Default 1: the first keys, within the allowance (a tenth of
@@ -223,72 +214,29 @@ impl SamplingFilterBuilder {
         self
     }
 
-    /// The clock that times expiring changes
+    /// The one clock the sampler reads: the breaker's window and hold,
+    /// pressure reads, budget adjustments, repeat windows, expiring changes
     /// ([`SamplingHandle::set_target_rate_for`](crate::SamplingHandle::set_target_rate_for))
-    /// and recent figures (tests: a [`ManualClock`](crate::ManualClock)).
-    /// Default: the system's monotonic clock. The breaker has its own
-    /// ([`Breaker::clock`]).
+    /// and recent figures. Tests give a [`ManualClock`](crate::clock::ManualClock)
+    /// and need no sleeps. Default: the system's monotonic clock.
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
         self
     }
 
     /// The interval the recent figures cover
-    /// ([`TargetStats::recent_seen`](crate::TargetStats::recent_seen)).
+    /// ([`TargetStats::recent_seen`](crate::stats::TargetStats::recent_seen)).
     /// Default 10 s; must be more than zero.
     pub fn recent_interval(mut self, interval: Duration) -> Self {
         self.recent_interval = interval;
         self
     }
 
-    /// Spans named `name` capture context (see the crate docs, *Context
-    /// capture*); the directive `+name` does the same. Needs a
-    /// [`CaptureWriter`](crate::CaptureWriter) around the layer's writer.
-    pub fn capture_span(mut self, name: &str) -> Self {
-        self.capture.specs.push((Some(name.to_owned()), None));
-        self
-    }
-
-    /// Spans that carry the field `field` (say `request_id`) capture context;
-    /// the directive `+{field}` does the same.
-    pub fn capture_field(mut self, field: &str) -> Self {
-        self.capture.specs.push((None, Some(field.to_owned())));
-        self
-    }
-
-    /// Spans named `name` that carry the field `field` capture context; the
-    /// directive `+name{field}` does the same.
-    pub fn capture_span_with_field(mut self, name: &str, field: &str) -> Self {
-        self.capture
-            .specs
-            .push((Some(name.to_owned()), Some(field.to_owned())));
-        self
-    }
-
-    /// A line at this level or more severe, written inside a capturing span,
-    /// writes the span's captured lines ahead of it. Default `ERROR`.
-    pub fn capture_trigger(mut self, level: Level) -> Self {
-        self.capture.settings.trigger = level;
-        self
-    }
-
-    /// The most lines one span keeps (the newest; older ones are dropped and
-    /// counted). Default 1 000.
-    pub fn capture_span_lines(mut self, n: usize) -> Self {
-        self.capture.settings.span_lines = n;
-        self
-    }
-
-    /// The most bytes one span's lines hold (the newest). Default 256 KiB.
-    pub fn capture_span_bytes(mut self, n: usize) -> Self {
-        self.capture.settings.span_bytes = n;
-        self
-    }
-
-    /// The most bytes all spans' buffers hold together; past it the oldest
-    /// spans' buffers are dropped whole (counted). Default 16 MiB.
-    pub fn capture_total_bytes(mut self, n: usize) -> Self {
-        self.capture.settings.total_bytes = n;
+    /// Error-triggered context (see [`Capture`]): which spans keep their
+    /// sampled-out lines until a trigger line writes them. Default: none
+    /// besides those the directives name (`+request`).
+    pub fn capture(mut self, capture: Capture) -> Self {
+        self.capture = capture;
         self
     }
 
@@ -469,31 +417,32 @@ impl SamplingFilterBuilder {
             h.write_u64(0x5eed);
             h.finish()
         });
+        let clock = self
+            .clock
+            .unwrap_or_else(|| Arc::new(SystemClock::default()));
         let breaker = self
             .breaker
             .enabled
-            .then(|| BreakerState::new(&self.breaker));
+            .then(|| BreakerState::new(&self.breaker, clock.clone()));
+        let capture = self.capture.validate()?;
         Ok(Settings {
+            capture,
             mode: self.mode,
             key_field: self.key_field,
             keep_level: self.keep_level,
             seed,
             max_keys: self.max_keys,
             breaker,
-            budgets: Budgets::new(self.budget_interval, self.budget_clock, initial),
-            pressure: self.pressure.map(PressureState::new),
+            budgets: Budgets::new(self.budget_interval, clock.clone(), initial),
+            pressure: self.pressure.map(|p| PressureState::new(p, clock.clone())),
             extractor: self.extractor,
-            clock: self
-                .clock
-                .unwrap_or_else(|| Arc::new(SystemClock::default())),
+            clock,
             recent_interval: self.recent_interval,
         })
     }
 
-    fn build(mut self, set: DirectiveSet) -> Result<SamplingFilter, BuildError> {
-        let capture = std::mem::take(&mut self.capture).validate()?; // error-triggered capture
-        let mut sampler = Sampler::new(self.settings()?, set, SamplingFilter::recognise)?;
-        sampler.capture.configure(capture); // error-triggered capture
+    fn build(self, set: DirectiveSet) -> Result<SamplingFilter, BuildError> {
+        let sampler = Sampler::new(self.settings()?, set, SamplingFilter::recognise)?;
         Ok(SamplingFilter::from_sampler(sampler))
     }
 }
@@ -534,8 +483,8 @@ impl SamplingFilterBuilder {
 /// Targets match as in `EnvFilter` on both sides: `app` matches every target
 /// that starts with `app` (`app::db`, also `apple`), the longest match wins.
 ///
-/// Limits: the string is at most [`MAX_DIRECTIVES_LEN`](crate::MAX_DIRECTIVES_LEN)
-/// bytes, the rates name at most [`MAX_TARGETS`](crate::MAX_TARGETS) targets,
+/// Limits: the string is at most [`MAX_DIRECTIVES_LEN`](crate::limits::MAX_DIRECTIVES_LEN)
+/// bytes, the rates name at most [`MAX_TARGETS`](crate::limits::MAX_TARGETS) targets,
 /// and at most 4 096 items go to `EnvFilter` (whose own parsing is quadratic
 /// in their number).
 ///
@@ -557,37 +506,4 @@ pub fn split_directives(s: &str) -> Result<(EnvFilter, SamplingFilter), ParseErr
     SamplingFilter::builder()
         .split(s)
         .map_err(defaults_are_valid)
-}
-
-/// Capture: the capture settings as given, checked in `build`.
-#[derive(Debug, Clone, Default)]
-struct CaptureBuilder {
-    specs: Vec<(Option<String>, Option<String>)>,
-    settings: CaptureSettings,
-}
-
-impl CaptureBuilder {
-    fn validate(self) -> Result<CaptureSettings, SettingError> {
-        let mut settings = self.settings;
-        for (name, field) in &self.specs {
-            let spec = CaptureSpec::new(name.as_deref(), field.as_deref()).map_err(|_| {
-                SettingError::new(
-                    "capture_span / capture_field",
-                    "a non-empty name without whitespace or any of [ ] = @ , { } +",
-                )
-            })?;
-            if !settings.specs.contains(&spec) {
-                settings.specs.push(spec);
-            }
-        }
-        let bounds = [
-            ("capture_span_lines", settings.span_lines),
-            ("capture_span_bytes", settings.span_bytes),
-            ("capture_total_bytes", settings.total_bytes),
-        ];
-        if let Some((setting, _)) = bounds.iter().find(|(_, n)| *n == 0) {
-            return Err(SettingError::new(setting, "must be at least 1"));
-        }
-        Ok(settings)
-    }
 }

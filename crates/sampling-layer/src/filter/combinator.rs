@@ -13,6 +13,8 @@
 //! `env.and(sampler)` has no hint (`None`). The types here ask the sampler in
 //! the method where it decides, and are what `SamplingFilter::and`, `or` and
 //! `not` return (inherent methods, so they win over `FilterExt`'s).
+//!
+#![doc = include_str!("combinator.md")]
 
 use tracing_core::{span, subscriber::Interest, Event, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::{

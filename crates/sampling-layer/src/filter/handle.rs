@@ -7,6 +7,7 @@ use std::time::Duration;
 use tracing_core::dispatcher::Dispatch;
 
 use crate::annotate::Annotated;
+use crate::capture::{CaptureWriter, NotCaptured};
 use crate::directive::edit::{check_item, Selector};
 use crate::directive::DirectiveSet;
 use crate::error::ParseError;
@@ -25,6 +26,8 @@ use crate::sampler::Sampler;
 /// for a while, then puts it back. [`directives`](Self::directives) reads
 /// the set back as a string that builds the same set. Figures of targets
 /// that stay configured carry on through every change.
+///
+#[doc = include_str!("handle.md")]
 #[derive(Clone)]
 pub struct SamplingHandle {
     pub(crate) sampler: Arc<Sampler>,
@@ -109,7 +112,7 @@ impl SamplingHandle {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use sampling_layer::{ManualClock, SamplingFilter};
+    /// use sampling_layer::{clock::ManualClock, SamplingFilter};
     ///
     /// let clock = ManualClock::new();
     /// let handle = SamplingFilter::builder()
@@ -161,12 +164,6 @@ impl SamplingHandle {
         let had = self.sampler.edit(&sel, item.as_deref(), expiry)?;
         self.sampler.repeats.rebuild_interest();
         Ok(had)
-    }
-
-    /// Figures of context capture (see [`CaptureStats`](crate::CaptureStats)).
-    // error-triggered capture
-    pub fn capture_stats(&self) -> crate::CaptureStats {
-        self.sampler.capture.stats()
     }
 
     /// `false` suspends sampling (every event is kept); `true` resumes it.
@@ -244,5 +241,20 @@ impl<F> Annotated<F> {
     /// this formatter belongs to), whatever other samplers decided.
     pub fn for_sampler(self, sampler: &SamplingHandle) -> Self {
         self.bind(sampler.id(), sampler.sampler.clone())
+    }
+}
+
+impl<M> CaptureWriter<M> {
+    /// Wraps `inner` for the sampler `handle` belongs to (the one that filters
+    /// this writer's layer).
+    pub fn new(inner: M, handle: &SamplingHandle) -> Self {
+        CaptureWriter::for_sampler(inner, handle.sampler.capture.clone(), handle.sampler.id())
+    }
+}
+
+impl NotCaptured {
+    /// For the sampler `handle` belongs to.
+    pub fn new(handle: &SamplingHandle) -> Self {
+        NotCaptured::for_sampler(handle.sampler.id())
     }
 }

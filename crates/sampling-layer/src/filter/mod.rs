@@ -6,10 +6,8 @@
 //! dispatcher. Its constructors are with the builder ([`crate::filter::builder`]).
 
 pub(crate) mod builder;
-pub(crate) mod capture_writer;
-pub(crate) mod combinator;
+pub mod combinator;
 pub(crate) mod handle;
-pub(crate) mod not_captured;
 
 use std::any::TypeId;
 use std::fmt;
@@ -35,6 +33,9 @@ use crate::{
 /// (`fmt::layer().with_filter(sampler)`) or as a global layer
 /// (`registry().with(sampler)`). Spans are never filtered, only events; events
 /// at or above `keep_level` (default `WARN`) are never sampled.
+///
+#[doc = include_str!("directives.md")]
+#[doc = include_str!("cost.md")]
 pub struct SamplingFilter {
     pub(crate) sampler: Arc<Sampler>,
     placement: Placement,

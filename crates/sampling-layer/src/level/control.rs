@@ -17,7 +17,7 @@
 //! is `always` or `never` never reaches the filter again. So a thread
 //! (`sampling-layer-levels`) runs while a return is pending: it sleeps until
 //! the earliest due time (waking at least every second to re-read the clock,
-//! which may be a [`ManualClock`](crate::ManualClock)), applies what is due,
+//! which may be a [`ManualClock`](crate::clock::ManualClock)), applies what is due,
 //! and exits when nothing is pending. Every handle call applies what is due
 //! too, so on a manual clock a test needs no thread.
 
@@ -347,7 +347,7 @@ impl LevelHandle {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use sampling_layer::{level::Levels, ManualClock};
+    /// use sampling_layer::{level::Levels, clock::ManualClock};
     ///
     /// let clock = ManualClock::new();
     /// let handle = Levels::builder().clock(clock.clone()).parse("info").unwrap().handle();

@@ -128,7 +128,7 @@ pub struct LevelsBuilder {
 
 impl LevelsBuilder {
     /// The clock timed changes expire on (default: [`SystemClock`]); a
-    /// [`ManualClock`](crate::ManualClock) makes expiry testable without sleeps.
+    /// [`ManualClock`](crate::clock::ManualClock) makes expiry testable without sleeps.
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
         self

@@ -138,7 +138,7 @@ pub const CLOCK_READ_EVERY: u64 = 16;
 /// Live repeat keys, at most, per sampler.
 pub const MAX_REPEAT_KEYS: usize = 4096;
 
-/// Repeat suppression's figures ([`SamplingStats::repeats`](crate::SamplingStats::repeats)).
+/// Repeat suppression's figures ([`SamplingStats::repeats`](crate::stats::SamplingStats::repeats)).
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct RepeatStats {

@@ -21,7 +21,7 @@
 //! word under the same lock, so a retune never holds a tag an install's
 //! sweep needs, and a word the install already moved to the next generation
 //! is left alone (a retune only applies to the generation it was computed
-//! under). Lock order as in `accounts`: ledger, then the key map's shards.
+//! under). Lock order as in `install`: ledger, then the key map's shards.
 
 use std::sync::{Arc, MutexGuard, RwLock, TryLockError};
 

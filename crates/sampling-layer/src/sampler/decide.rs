@@ -7,7 +7,38 @@
 //! records (their own target and call site come from the fields). Both count
 //! the event where it is decided, in one atomic RMW on a [`Counts`] word
 //! ([`Sampler::count`]); moving figures out of a full word or re-resolving a
-//! stale rule is [`accounts`](super::accounts)' job.
+//! stale rule is [`install`](super::install)'s job.
+//!
+//! # The path of one event
+//!
+//! A kept `debug!(target: "app", sample_key = %client, ...)` under
+//! `app=200/s`, in the order it runs. This file is the hub: each step below
+//! is a call from here into a leaf that returns here, and nothing calls back
+//! up.
+//!
+//! 1. `filter/mod.rs`: `Filter::enabled` answers "not decided yet" (the
+//!    callsite has a key field); `Filter::event_enabled` calls
+//!    [`Sampler::decide`].
+//! 2. `decide/callsites.rs`: the callsite's state, found from its
+//!    `&'static Metadata` by a lock-free probe, with its cached rule
+//!    (`decide/rule.rs`, one load and a generation compare).
+//! 3. `decide/fields.rs`: the `sample_key` value hashed as the event's fields
+//!    are visited (no allocation).
+//! 4. `decide/keys.rs`: the key's entry, under one shard's lock (a read lock
+//!    on a hit), with its own cached rule and its counts word;
+//!    [`Sampler::count`] (`decide/counts.rs`, inlined) decides and counts in
+//!    one compare-and-swap.
+//! 5. Kept: `annotate.rs` leaves the rate for the formatter, and
+//!    `sampler/after.rs` runs the kept event's duties: a pressure read if due,
+//!    and the budget's pace check (`control/budget/schedule.rs`: one clock
+//!    read and two loads when nothing is due).
+//!
+//! A sampled-out event stops after step 4 (every 128th of its word also runs
+//! the timed duties of step 5). Rare paths leave this list: a stale rule
+//! re-resolves in `sampler/install.rs`, a due budget pass runs in
+//! `sampler/after.rs` over `control/budget/`, the breaker is fed in
+//! `sampler/breaker.rs`, and an event inside a capturing span goes on to
+//! `capture/` after the decision.
 
 use tracing_core::{Event, Metadata};
 

@@ -201,7 +201,7 @@ impl Sampler {
                 (bucket, target)
             })
             .collect();
-        self.capture.set_directive_specs(set.captures()); // error-triggered capture
+        self.capture.set_directive_specs(set.captures());
         self.repeats.install(set.repeats());
         let new = Arc::new(Installed {
             generation,
@@ -457,7 +457,7 @@ impl Sampler {
             forgotten_targets,
             targets,
             recent_interval: self.timed.interval(),
-            capture: self.capture.stats(), // error-triggered capture
+            capture: self.capture.stats(),
             repeats: self.repeats.stats(),
         }
     }

@@ -1,22 +1,25 @@
 //! [`Sampler`]: the state one sampler shares with its handles, and the parts
 //! it owns.
 //!
-//! The type and its construction are here; its behaviour is split by job into
-//! the child modules, each an `impl Sampler` block over the fields below:
+//! The type and its construction are here. It owns the parts below it
+//! (the tables in `decide/`, the breaker, pressure and budgets in `control/`,
+//! the ledger in `figures/`, capture and repeats), and its behaviour is split
+//! by job into the child modules, each an `impl Sampler` block that calls
+//! into those parts:
 //!
-//! - [`decide`]: the per-event decision (callsite or key lookup, rule, mode,
-//!   count), including `log` records;
-//! - [`accounts`]: installing a directive set, moving figures into the stats
+//! - [`decide`]: the per-event decision, and the path of one event through
+//!   the files;
+//! - [`after`]: what runs after a decision (pressure reads, the budgets'
+//!   pace and pass), a short dispatcher over `control/`;
+//! - [`install`]: installing a directive set, moving figures into the stats
 //!   buckets, and the (monotonic) stats snapshot;
-//! - [`breaker`]: the circuit breaker's state machine and how the decision
-//!   path feeds it;
-//! - [`notice`]: the breaker's notices and the dispatcher they go to;
-//! - `adjust`: the budget adjustment's pass over the keys (the algorithm is
-//!   in [`budget`](crate::control::budget)).
-//! - [`timed`]: changing one directive, changes that expire, recent figures.
+//! - [`breaker`]: how the decision path feeds the breaker and acts on its
+//!   transitions (the state machine is `control::breaker`);
+//! - [`edit`]: changing one directive, changes that expire;
+//! - [`repeat`]: where the decision asks the repeat gate.
 //!
-//! Nothing here imports a module above it (`handle`, `filter`, `builder`):
-//! the filter and the handle call into this type, never the other way round.
+//! Nothing here imports a module above it (`filter/`): the filter and the
+//! handle call into this type, never the other way round.
 
 mod after;
 mod breaker;
@@ -31,7 +34,7 @@ use std::time::Duration;
 
 use tracing_core::{Dispatch, Level, Metadata};
 
-use crate::capture::Capture;
+use crate::capture::{CaptureSettings, CaptureState};
 use crate::{
     clock::Clock,
     control::budget::Budgets,
@@ -62,6 +65,8 @@ pub(crate) const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
 /// its directives.
 #[derive(Debug)]
 pub(crate) struct Settings {
+    /// Error-triggered capture's settings, from the builder.
+    pub(crate) capture: CaptureSettings,
     pub(crate) mode: Mode,
     pub(crate) key_field: String,
     pub(crate) keep_level: Level,
@@ -93,7 +98,7 @@ pub(crate) struct Sampler {
     pub(crate) state: AtomicU64,
     pub(crate) installed: RwLock<Arc<Installed>>,
     /// Figures moved out of callsites and keys, per stats bucket. Every move
-    /// takes this lock, and so does a snapshot (see [`accounts`]).
+    /// takes this lock, and so does a snapshot (see [`install`]).
     pub(crate) ledger: Mutex<Ledger>,
     pub(crate) breaker: Option<BreakerState>,
     /// For budgets: the adjustment's clock and schedule.
@@ -107,8 +112,8 @@ pub(crate) struct Sampler {
     pub(crate) extractor: Option<KeyExtractor>,
     /// Edits, expiring changes and recent figures.
     pub(crate) timed: Timed,
-    // Capture: per-span buffers of sampled-out lines.
-    pub(crate) capture: Capture,
+    // CaptureState: per-span buffers of sampled-out lines.
+    pub(crate) capture: Arc<CaptureState>,
     /// Repeat suppression (judged before sampling; see `crate::repeat`).
     pub(crate) repeats: Arc<crate::repeat::Repeats>,
 }
@@ -136,6 +141,7 @@ impl Sampler {
         recognise: fn(&Dispatch) -> Option<usize>,
     ) -> Result<Self, ParseError> {
         let Settings {
+            capture,
             mode,
             key_field,
             keep_level,
@@ -166,7 +172,7 @@ impl Sampler {
             notices: NoticeRoute::new(recognise),
             extractor,
             timed: Timed::new(clock, recent_interval),
-            capture: Capture::default(), // error-triggered capture
+            capture: Arc::new(CaptureState::new(capture)),
             repeats,
         };
         sampler.install(set)?;

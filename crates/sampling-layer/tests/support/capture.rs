@@ -5,7 +5,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
-use sampling_layer::CaptureStats;
+use sampling_layer::capture::CaptureStats;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Every captured line is flushed, discarded, evicted by a bound, or still

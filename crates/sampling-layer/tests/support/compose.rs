@@ -3,7 +3,7 @@
 use sampling_layer::SamplingHandle;
 use tracing::{info, warn};
 
-use super::Capture;
+use super::Output;
 
 /// 100 events per callsite kind at target `app` (one decided in `enabled`, one
 /// keyed, so decided in `event_enabled`), 100 at `vip`, 10 WARN.
@@ -19,7 +19,7 @@ pub fn emit() {
 }
 
 /// (plain, keyed, vip, warned) lines written.
-pub fn counts(cap: &Capture) -> (usize, usize, usize, usize) {
+pub fn counts(cap: &Output) -> (usize, usize, usize, usize) {
     (
         cap.count("plain"),
         cap.count("keyed"),

@@ -14,12 +14,12 @@ use tracing_subscriber::fmt::MakeWriter;
 /// Captures everything written; `lines()` splits it. Optionally also sends each
 /// write to a channel (a gate for output produced on another thread).
 #[derive(Clone, Default)]
-pub struct Capture {
+pub struct Output {
     buf: Arc<Mutex<Vec<u8>>>,
     tx: Option<Arc<Mutex<mpsc::Sender<String>>>>,
 }
 
-impl Capture {
+impl Output {
     pub fn new() -> Self {
         Self::default()
     }
@@ -27,7 +27,7 @@ impl Capture {
     pub fn with_channel() -> (Self, mpsc::Receiver<String>) {
         let (tx, rx) = mpsc::channel();
         (
-            Capture {
+            Output {
                 buf: Arc::default(),
                 tx: Some(Arc::new(Mutex::new(tx))),
             },
@@ -48,9 +48,9 @@ impl Capture {
     }
 }
 
-pub struct CaptureWriter(Capture);
+pub struct OutputWriter(Output);
 
-impl io::Write for CaptureWriter {
+impl io::Write for OutputWriter {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         self.0.buf.lock().unwrap().extend_from_slice(b);
         if let Some(tx) = &self.0.tx {
@@ -66,21 +66,21 @@ impl io::Write for CaptureWriter {
     }
 }
 
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = CaptureWriter;
-    fn make_writer(&'a self) -> CaptureWriter {
-        CaptureWriter(self.clone())
+impl<'a> MakeWriter<'a> for Output {
+    type Writer = OutputWriter;
+    fn make_writer(&'a self) -> OutputWriter {
+        OutputWriter(self.clone())
     }
 }
 
 /// A plain text fmt layer into `capture`: no time, no ANSI, target shown.
 pub fn text_layer<S>(
-    capture: &Capture,
+    capture: &Output,
 ) -> tracing_subscriber::fmt::Layer<
     S,
     tracing_subscriber::fmt::format::DefaultFields,
     tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Full, ()>,
-    Capture,
+    Output,
 >
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
@@ -102,7 +102,7 @@ pub fn sampler(d: &str) -> sampling_layer::SamplingFilter {
 /// A sampler at rate 0 whose breaker opens above `per_sec` ERROR events per
 /// second over a 1 s window and closes after `hold`, on `clock`.
 pub fn breaker_sampler(
-    clock: &sampling_layer::ManualClock,
+    clock: &sampling_layer::clock::ManualClock,
     per_sec: f64,
     hold: std::time::Duration,
 ) -> sampling_layer::SamplingFilter {
@@ -113,9 +113,9 @@ pub fn breaker_sampler(
                 // The absolute trigger alone (the ratio and spike: tests/triggers.rs).
                 .threshold_only()
                 .window(std::time::Duration::from_secs(1))
-                .hold(hold)
-                .clock(clock.clone()),
+                .hold(hold),
         )
+        .clock(clock.clone())
         .parse("0")
         .unwrap()
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use tracing_core::Level;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::error::SettingError;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use trigger::{Trigger, TriggerState, Triggers};
@@ -39,8 +39,10 @@ pub(crate) const SLOTS: usize = 10;
 ///
 /// Defaults: on, 50 events per second at `ERROR` over a 10 s window as a
 /// floor, above which the error ratio (> 1%) or a spike (> 10× the baseline)
-/// opens it (see the crate docs, *Circuit breaker*), 60 s hold, the system
-/// clock.
+/// opens it (see the crate docs, *Circuit breaker*), 60 s hold. It measures
+/// with the builder's [`clock`](crate::SamplingFilterBuilder::clock).
+///
+#[doc = include_str!("breaker.md")]
 #[derive(Debug, Clone)]
 #[must_use = "a breaker does nothing until it is given to `SamplingFilterBuilder::breaker`"]
 pub struct Breaker {
@@ -49,7 +51,6 @@ pub struct Breaker {
     pub(crate) window: Duration,
     pub(crate) hold: Duration,
     pub(crate) level: Level,
-    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) triggers: Triggers,
 }
 
@@ -61,7 +62,6 @@ impl Default for Breaker {
             window: Duration::from_secs(10),
             hold: Duration::from_secs(60),
             level: Level::ERROR,
-            clock: Arc::new(SystemClock::default()),
             triggers: Triggers::default(),
         }
     }
@@ -143,12 +143,6 @@ impl Breaker {
         self
     }
 
-    /// The clock to measure with (tests: a [`ManualClock`](crate::ManualClock)).
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
     pub(crate) fn validate(&self) -> Result<(), SettingError> {
         if !self.enabled {
             return Ok(());
@@ -224,7 +218,7 @@ pub(crate) struct BreakerState {
 }
 
 impl BreakerState {
-    pub(crate) fn new(cfg: &Breaker) -> Self {
+    pub(crate) fn new(cfg: &Breaker, clock: Arc<dyn Clock>) -> Self {
         let window = cfg.window.as_nanos() as u64;
         BreakerState {
             level: cfg.level,
@@ -232,7 +226,7 @@ impl BreakerState {
             slot_nanos: window / SLOTS as u64,
             window_secs: (window / SLOTS as u64 * SLOTS as u64) as f64 / 1e9,
             hold_nanos: cfg.hold.as_nanos().min(u128::from(u64::MAX / 2)) as u64,
-            clock: cfg.clock.clone(),
+            clock,
             slots: std::array::from_fn(|_| AtomicU64::new(0)),
             errors: AtomicU64::new(0),
             open: AtomicBool::new(false),

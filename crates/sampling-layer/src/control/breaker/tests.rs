@@ -7,8 +7,8 @@ fn state(clock: &ManualClock) -> BreakerState {
             .threshold_per_sec(5.0)
             .window(Duration::from_secs(1))
             .hold(Duration::from_secs(60))
-            .threshold_only()
-            .clock(clock.clone()),
+            .threshold_only(),
+        Arc::new(clock.clone()),
     )
 }
 
@@ -96,8 +96,8 @@ fn bursts_that_left_the_ring_still_feed_the_baseline() {
         &Breaker::default()
             .threshold_per_sec(1_000.0)
             .window(Duration::from_secs(1))
-            .without_ratio()
-            .clock(clock.clone()),
+            .without_ratio(),
+        Arc::new(clock.clone()),
     );
     for _ in 0..60 {
         for _ in 0..100 {

@@ -1,0 +1,8 @@
+//! Budgets and pressure: one test binary, a module per topic.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod pressure;
+mod sharing;
+mod time;
