@@ -1,12 +1,13 @@
-//! [`SamplingFilterBuilder`]: settings, then directives; and every way to
-//! make a [`SamplingFilter`] (`SamplingFilter::builder`, `try_new`, `new`,
-//! `from_str`, [`split_directives`]).
+//! [`SamplingFilterBuilder`]: settings, then directives, then a
+//! [`SamplingFilter`]; and [`split_directives`], one string for `EnvFilter`
+//! and the sampler.
 //!
-//! This module sits above the filter: it validates the settings into one
-//! [`Settings`], parses the directives, builds the [`Sampler`] and wraps it.
+//! The builder validates the settings into one [`Settings`], parses the
+//! directives, builds the [`Sampler`] and wraps it. The shorthand
+//! constructors (`SamplingFilter::try_new`, `new`, `from_str`) are with the
+//! filter and call this builder.
 
 use std::hash::{BuildHasher, Hasher};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,59 +26,17 @@ use crate::decide::mode::Mode;
 use crate::directive::split;
 use crate::directive::DirectiveSet;
 #[cfg(feature = "env-filter")]
+use crate::error::ParseError;
+#[cfg(feature = "env-filter")]
 use crate::error::ParseErrorKind;
-use crate::error::{BuildError, BuildErrorKind, ParseError, SettingError};
+use crate::error::{BuildError, SettingError};
+#[cfg(feature = "env-filter")]
+use crate::filter::defaults_are_valid;
 use crate::filter::SamplingFilter;
 use crate::sampler::{Sampler, Settings};
 
 /// The environment variable [`SamplingFilterBuilder::from_env`] reads by default.
 pub const DEFAULT_ENV: &str = "RUST_LOG_SAMPLE";
-
-impl SamplingFilter {
-    /// A builder with the default settings.
-    pub fn builder() -> SamplingFilterBuilder {
-        SamplingFilterBuilder::default()
-    }
-
-    /// Default settings and these directives; the first bad directive is the
-    /// error. The same as `directives.parse::<SamplingFilter>()`.
-    pub fn try_new(directives: &str) -> Result<Self, ParseError> {
-        Self::builder()
-            .parse(directives)
-            .map_err(defaults_are_valid)
-    }
-
-    /// Default settings and these directives, skipping bad ones with a warning on stderr.
-    pub fn new(directives: &str) -> Self {
-        Self::builder().parse_lossy(directives)
-    }
-}
-
-/// `"app=0.1".parse::<SamplingFilter>()`: default settings, as
-/// [`SamplingFilter::try_new`].
-///
-/// ```
-/// use sampling_layer::SamplingFilter;
-///
-/// let sampler: SamplingFilter = "0.5,app::db=1/20".parse().unwrap();
-/// assert_eq!(sampler.directives(), "0.5,app::db=1/20");
-/// assert!("app=1.5".parse::<SamplingFilter>().is_err());
-/// ```
-impl FromStr for SamplingFilter {
-    type Err = ParseError;
-
-    fn from_str(directives: &str) -> Result<Self, ParseError> {
-        Self::try_new(directives)
-    }
-}
-
-/// With the default settings only a directive can be refused.
-fn defaults_are_valid(e: BuildError) -> ParseError {
-    match e.kind() {
-        BuildErrorKind::Directive(p) => p.clone(),
-        _ => unreachable!("the default settings are valid: {e}"),
-    }
-}
 
 /// Builds a [`SamplingFilter`]: consuming setters, then one of the parse or
 /// env methods.

@@ -11,6 +11,7 @@ pub(crate) mod handle;
 
 use std::any::TypeId;
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use tracing_core::{
@@ -23,11 +24,13 @@ use tracing_subscriber::{
 };
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::error::{BuildError, BuildErrorKind, ParseError};
 use crate::repeat::gate::Early;
 use crate::{
     decide::fields::FieldHashes, decide::mode::Mode, figures::stats::SamplingStats,
     filter::handle::SamplingHandle, sampler::Sampler,
 };
+use builder::SamplingFilterBuilder;
 
 /// Samples events per callsite or per key. Use it as a per-layer filter
 /// (`fmt::layer().with_filter(sampler)`) or as a global layer
@@ -224,6 +227,52 @@ impl SamplingFilter {
 /// Several samplers in one registry share the list.
 #[derive(Debug)]
 struct SpanValues(Vec<(u64, u64)>);
+
+impl SamplingFilter {
+    /// A builder with the default settings.
+    pub fn builder() -> SamplingFilterBuilder {
+        SamplingFilterBuilder::default()
+    }
+
+    /// Default settings and these directives; the first bad directive is the
+    /// error. The same as `directives.parse::<SamplingFilter>()`.
+    pub fn try_new(directives: &str) -> Result<Self, ParseError> {
+        Self::builder()
+            .parse(directives)
+            .map_err(defaults_are_valid)
+    }
+
+    /// Default settings and these directives, skipping bad ones with a warning on stderr.
+    pub fn new(directives: &str) -> Self {
+        Self::builder().parse_lossy(directives)
+    }
+}
+
+/// `"app=0.1".parse::<SamplingFilter>()`: default settings, as
+/// [`SamplingFilter::try_new`].
+///
+/// ```
+/// use sampling_layer::SamplingFilter;
+///
+/// let sampler: SamplingFilter = "0.5,app::db=1/20".parse().unwrap();
+/// assert_eq!(sampler.directives(), "0.5,app::db=1/20");
+/// assert!("app=1.5".parse::<SamplingFilter>().is_err());
+/// ```
+impl FromStr for SamplingFilter {
+    type Err = ParseError;
+
+    fn from_str(directives: &str) -> Result<Self, ParseError> {
+        Self::try_new(directives)
+    }
+}
+
+/// With the default settings only a directive can be refused.
+pub(crate) fn defaults_are_valid(e: BuildError) -> ParseError {
+    match e.kind() {
+        BuildErrorKind::Directive(p) => p.clone(),
+        _ => unreachable!("the default settings are valid: {e}"),
+    }
+}
 
 impl<S> Filter<S> for SamplingFilter
 where

@@ -118,6 +118,7 @@
 
 pub(crate) mod gate;
 pub(crate) mod key;
+mod rules;
 pub(crate) mod state;
 #[cfg(all(test, not(sampling_layer_loom)))]
 mod tests;
