@@ -1,5 +1,6 @@
 //! [`NonBlockingBuilder`] and [`non_blocking`]: configuration, validation, start-up.
 
+use crate::context::ContextShare;
 use std::io::Write;
 use std::time::Duration;
 
@@ -64,6 +65,7 @@ pub struct NonBlockingBuilder {
     error_summary_interval: Duration,
     own_line_format: OwnLineFormat,
     park_after: Duration,
+    context: ContextShare,
 }
 
 impl Default for NonBlockingBuilder {
@@ -83,6 +85,7 @@ impl Default for NonBlockingBuilder {
             error_summary_interval: Duration::from_secs(10),
             own_line_format: OwnLineFormat::Text,
             park_after: worker::PARK_AFTER,
+            context: ContextShare::default(),
         }
     }
 }
@@ -371,7 +374,17 @@ impl NonBlockingBuilder {
         self
     }
 
+    /// How much of the keep room flushed context may use, and how long a context line
+    /// waits for it (see [`ContextShare`] and the [`context`](crate::context) module);
+    /// what [`NonBlocking::context_writer`](crate::NonBlocking::context_writer) writes
+    /// within. Default: a quarter, 1 ms. A share outside (0, 1] is refused by `try_finish`.
+    pub fn context_share(mut self, share: ContextShare) -> Self {
+        self.context = share;
+        self
+    }
+
     fn validate(&self) -> Result<Config, BuildError> {
+        self.context.validate()?;
         if self.capacity == 0 {
             return Err(BuildError::ZeroCapacity);
         }
@@ -423,6 +436,7 @@ impl NonBlockingBuilder {
             error_summary_interval: self.error_summary_interval,
             own_line_format: self.own_line_format.clone(),
             park_polls: worker::park_polls(self.park_after),
+            context: self.context,
         })
     }
 

@@ -129,6 +129,8 @@ pub(crate) struct Config {
     pub(crate) drop_report_interval: Duration,
     pub(crate) error_summary_interval: Duration,
     pub(crate) own_line_format: OwnLineFormat,
+    /// What flushed context may use of the keep room (`context_share`).
+    pub(crate) context: crate::context::ContextShare,
     /// Idle polls the worker makes after a batch before it parks (`park_after` in whole
     /// polls of `worker::idle::POLL`).
     pub(crate) park_polls: u32,

@@ -10,7 +10,7 @@
 //! every context line entered below the share mark and counts in the occupancy, context
 //! never holds more than the share, and a real keep line always finds the rest.
 //!
-//! The [`ContextShare`] sets the share (a quarter by default, refused outside (0, 1]) and
+//! The builder's [`ContextShare`] sets the share (a quarter by default, refused outside (0, 1]) and
 //! the context's own wait bound, 1 ms by default and independent of `keep_timeout` and of
 //! the overflow policy: a context line that finds the share full waits at most that long,
 //! then is dropped and counted under [`Dropped::context`](crate::stats::Dropped::context);
@@ -34,11 +34,15 @@
 //! use sampling_layer::SamplingFilter;
 //! use tracing_subscriber::{fmt, prelude::*};
 //!
-//! let (writer, _guard) = NonBlockingBuilder::default().finish(std::io::sink());
-//! let sampler = SamplingFilter::builder().capture(Capture::default().span("request")).parse("0.01").unwrap();
-//! let share = ContextShare::builder().share_of_keep_capacity(0.25).build()?;
+//! let (writer, _guard) = NonBlockingBuilder::default()
+//!     .context_share(ContextShare::default().share_of_keep_capacity(0.25))
+//!     .try_finish(std::io::sink())?;
+//! let sampler = SamplingFilter::builder()
+//!     .capture(Capture::default().span("request"))
+//!     .parse("0.01")
+//!     .unwrap();
 //! let capture = CaptureWriter::new(writer.clone(), &sampler.handle())
-//!     .with_context_writer(writer.context_writer(share));
+//!     .with_context_writer(writer.context_writer());
 //! let _subscriber = tracing_subscriber::registry()
 //!     .with(fmt::layer().with_writer(capture).with_filter(sampler));
 //! # Ok::<(), backpressure_writer::BuildError>(())
@@ -58,29 +62,36 @@ use crate::stats::DropReason;
 use crate::sync::Arc;
 
 /// How much of the keep room flushed context may use, and how long a context line waits
-/// for it: what [`NonBlocking::context_writer`](crate::NonBlocking::context_writer) takes.
-///
-/// Made by [`ContextShare::builder`] (or [`Default`]: a quarter of the keep room, waits of
-/// at most 1 ms).
+/// for it: a setting of [`NonBlockingBuilder::context_share`](crate::NonBlockingBuilder::context_share),
+/// checked by its `try_finish` (a share outside (0, 1] is
+/// [`BuildError::ContextShare`]). Default: a quarter of the keep room, waits of at most
+/// 1 ms.
 ///
 /// ```
 /// use std::time::Duration;
 /// use backpressure_writer::context::ContextShare;
+/// use backpressure_writer::NonBlockingBuilder;
 ///
-/// let share = ContextShare::builder()
+/// let share = ContextShare::default()
 ///     .share_of_keep_capacity(0.5)
-///     .wait(Duration::from_micros(500))
-///     .build()
+///     .wait(Duration::from_micros(500));
+/// let (writer, _guard) = NonBlockingBuilder::default()
+///     .context_share(share)
+///     .try_finish(std::io::sink())
 ///     .unwrap();
-/// assert_eq!(share.share_of_keep_capacity(), 0.5);
+/// let _context = writer.context_writer();
 ///
-/// let err = ContextShare::builder().share_of_keep_capacity(1.5).build().unwrap_err();
+/// let err = NonBlockingBuilder::default()
+///     .context_share(ContextShare::default().share_of_keep_capacity(1.5))
+///     .try_finish(std::io::sink())
+///     .unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
 ///     "backpressure-writer: the context share of keep_capacity must be in (0, 1] (got 1.5)"
 /// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[must_use = "a context share does nothing until it is given to `NonBlockingBuilder::context_share`"]
 pub struct ContextShare {
     share: f64,
     wait: Duration,
@@ -95,43 +106,6 @@ impl ContextShare {
     /// against a stalled sink costs one wait, not one per line.
     pub const DEFAULT_WAIT: Duration = Duration::from_millis(1);
 
-    /// A builder, starting from the defaults.
-    pub fn builder() -> ContextShareBuilder {
-        ContextShareBuilder {
-            share: Self::DEFAULT_SHARE,
-            wait: Self::DEFAULT_WAIT,
-        }
-    }
-
-    /// The share of `keep_capacity` (and of the keep room's bytes) context may fill.
-    pub fn share_of_keep_capacity(&self) -> f64 {
-        self.share
-    }
-
-    /// How long a context line waits for the keep room to fall below the share.
-    pub fn wait(&self) -> Duration {
-        self.wait
-    }
-}
-
-impl Default for ContextShare {
-    fn default() -> Self {
-        ContextShare {
-            share: Self::DEFAULT_SHARE,
-            wait: Self::DEFAULT_WAIT,
-        }
-    }
-}
-
-/// Builds a [`ContextShare`]; [`build`](Self::build) refuses a share outside (0, 1].
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct ContextShareBuilder {
-    share: f64,
-    wait: Duration,
-}
-
-impl ContextShareBuilder {
     /// The share of the keep room context lines may fill, in (0, 1]: a context line is
     /// admitted while the keep room holds fewer than `share × keep_capacity` lines (at
     /// least one) and its bytes stay within `share ×` the keep room's bytes.
@@ -149,15 +123,21 @@ impl ContextShareBuilder {
         self
     }
 
-    /// The settings, or [`BuildError::ContextShare`] for a share outside (0, 1] (or NaN).
-    pub fn build(self) -> Result<ContextShare, BuildError> {
+    /// [`BuildError::ContextShare`] for a share outside (0, 1] (or NaN).
+    pub(crate) fn validate(&self) -> Result<(), BuildError> {
         if !(self.share > 0.0 && self.share <= 1.0) {
             return Err(BuildError::ContextShare { share: self.share });
         }
-        Ok(ContextShare {
-            share: self.share,
-            wait: self.wait,
-        })
+        Ok(())
+    }
+}
+
+impl Default for ContextShare {
+    fn default() -> Self {
+        ContextShare {
+            share: Self::DEFAULT_SHARE,
+            wait: Self::DEFAULT_WAIT,
+        }
     }
 }
 

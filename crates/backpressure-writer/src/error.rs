@@ -27,8 +27,8 @@ pub enum BuildError {
     },
     /// The OS refused to start the worker thread.
     Spawn(io::Error),
-    /// [`ContextShareBuilder::build`](crate::context::ContextShareBuilder::build): the share of the
-    /// keep room given to flushed context is outside (0, 1] (or NaN).
+    /// [`NonBlockingBuilder::context_share`](crate::NonBlockingBuilder::context_share): the
+    /// share of the keep room given to flushed context is outside (0, 1] (or NaN).
     ContextShare {
         /// The share as given.
         share: f64,

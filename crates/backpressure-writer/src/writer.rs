@@ -113,13 +113,13 @@ impl NonBlocking {
     /// A `MakeWriter` for flushed context lines (those an error-triggered capture writes
     /// ahead of its trigger, e.g. `sampling-layer`'s `CaptureWriter::with_context_writer`):
     /// in the trigger's class, but within a capped share of the keep room and with a wait
-    /// bound of their own. See the [`context`](crate::context) module.
+    /// bound of their own, set by the builder's
+    /// [`context_share`](crate::NonBlockingBuilder::context_share). See the
+    /// [`context`](crate::context) module.
     // The type and its admission live in `context.rs`, beside the rest of what context
     // lines do; here only the handle that producers see.
-    pub fn context_writer(
-        &self,
-        share: crate::context::ContextShare,
-    ) -> crate::context::ContextWriter {
+    pub fn context_writer(&self) -> crate::context::ContextWriter {
+        let share = self.shared.config.context;
         crate::context::ContextWriter::new(Arc::clone(&self.shared), share)
     }
 

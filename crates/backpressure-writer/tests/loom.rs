@@ -313,17 +313,16 @@ fn context_lines_waiting_for_their_share_are_woken_and_keep_lines_get_in() {
     use tracing_subscriber::fmt::MakeWriter;
     model(|| {
         let sink = Recorder::default();
+        let share = ContextShare::default()
+            .share_of_keep_capacity(0.5)
+            .wait(std::time::Duration::from_secs(1));
         let (w, guard) = NonBlockingBuilder::default()
             .buffered_lines_limit(1)
             .keep_capacity(2)
+            .context_share(share)
             .drop_report(false)
             .finish(sink.clone());
-        let share = ContextShare::builder()
-            .share_of_keep_capacity(0.5)
-            .wait(std::time::Duration::from_secs(1))
-            .build()
-            .unwrap();
-        let context = w.context_writer(share);
+        let context = w.context_writer();
         let mut warn = w.keeping();
         let mut warn2 = w.keeping();
         let other = loom::thread::spawn(move || warn2.write_all(b"w\n").unwrap());

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backpressure_writer::context::ContextShare;
 use backpressure_writer::panic_flush::PanicFlush;
 use backpressure_writer::rolling::{RollingFile, RollingHandle, Rotation};
 use backpressure_writer::stats::Stats;
@@ -111,8 +110,8 @@ impl Telemetry {
         // capture writer diverts its sampled-out lines into the request's span and, on an
         // ERROR, writes them first through the writer's context share, so a burst of
         // context cannot crowd the ERROR lines themselves out of the keep reserve.
-        let file_writer = CaptureWriter::new(file.clone(), &sampling)
-            .with_context_writer(file.context_writer(ContextShare::default()));
+        let file_writer =
+            CaptureWriter::new(file.clone(), &sampling).with_context_writer(file.context_writer());
         let file_layer = tfmt::layer()
             .json()
             .event_format(Annotated::new(tfmt::format().json().with_span_list(false)))

@@ -12,18 +12,20 @@ use backpressure_writer::{BuildError, NonBlocking, NonBlockingBuilder};
 use tracing_subscriber::fmt::MakeWriter;
 
 fn share(share: f64, wait: Duration) -> ContextShare {
-    ContextShare::builder()
+    ContextShare::default()
         .share_of_keep_capacity(share)
         .wait(wait)
-        .build()
-        .unwrap()
 }
 
 /// A writer whose worker is held inside the sink with the line `gate`, so that what
 /// follows stays queued until the test opens the gate.
-fn stalled(keep_capacity: usize) -> (Gate, NonBlocking, backpressure_writer::WorkerGuard) {
+fn stalled(
+    keep_capacity: usize,
+    context: ContextShare,
+) -> (Gate, NonBlocking, backpressure_writer::WorkerGuard) {
     let (gate, sink): (Gate, GatedSink) = Gate::closed_on_write();
     let (mut writer, guard) = NonBlockingBuilder::default()
+        .context_share(context)
         .buffered_lines_limit(100)
         .keep_capacity(keep_capacity)
         .keep_timeout(Duration::from_secs(60))
@@ -50,9 +52,9 @@ fn expected(parts: &[(&str, usize)]) -> Vec<String> {
 #[test]
 fn a_share_outside_zero_to_one_is_refused_by_name() {
     for bad in [0.0, -0.5, 1.5, f64::NAN, f64::INFINITY] {
-        let err = ContextShare::builder()
-            .share_of_keep_capacity(bad)
-            .build()
+        let err = NonBlockingBuilder::default()
+            .context_share(ContextShare::default().share_of_keep_capacity(bad))
+            .try_finish(std::io::sink())
             .unwrap_err();
         assert!(matches!(err, BuildError::ContextShare { .. }), "{err:?}");
         assert_eq!(
@@ -62,22 +64,27 @@ fn a_share_outside_zero_to_one_is_refused_by_name() {
             )
         );
     }
-    let whole = ContextShare::builder()
-        .share_of_keep_capacity(1.0)
-        .build()
+    let (whole, _guard) = NonBlockingBuilder::default()
+        .keep_capacity(8)
+        .context_share(ContextShare::default().share_of_keep_capacity(1.0))
+        .try_finish(std::io::sink())
         .unwrap();
-    assert_eq!(whole.share_of_keep_capacity(), 1.0);
-    let d = ContextShare::default();
+    assert_eq!(whole.context_writer().max_lines(), 8);
+    let (d, _guard) = NonBlockingBuilder::default()
+        .keep_capacity(8)
+        .try_finish(std::io::sink())
+        .unwrap();
+    assert_eq!(d.context_writer().max_lines(), 2, "a quarter by default");
     assert_eq!(
-        (d.share_of_keep_capacity(), d.wait()),
+        (ContextShare::DEFAULT_SHARE, ContextShare::DEFAULT_WAIT),
         (0.25, Duration::from_millis(1))
     );
 }
 
 #[test]
 fn context_never_takes_more_than_its_share_and_warn_lines_still_find_room() {
-    let (gate, writer, guard) = stalled(8);
-    let context = writer.context_writer(share(0.5, Duration::ZERO));
+    let (gate, writer, guard) = stalled(8, share(0.5, Duration::ZERO));
+    let context = writer.context_writer();
     assert_eq!(context.max_lines(), 4);
     write_lines(context.make_writer(), "ctx", 10);
     // Half the keep room of 8 went to context, the rest was refused at once.
@@ -105,8 +112,8 @@ fn context_never_takes_more_than_its_share_and_warn_lines_still_find_room() {
 
 #[test]
 fn context_yields_when_real_keep_lines_already_fill_the_share() {
-    let (gate, writer, guard) = stalled(8);
-    let context = writer.context_writer(share(0.5, Duration::ZERO));
+    let (gate, writer, guard) = stalled(8, share(0.5, Duration::ZERO));
+    let context = writer.context_writer();
     write_lines(writer.keeping(), "warn", 4);
     write_lines(context.make_writer(), "ctx", 3);
     // The keep room still has 4 free slots, and they stay for keep lines.
@@ -128,12 +135,13 @@ fn the_share_bounds_the_keep_room_bytes_too() {
         .buffered_lines_limit(1000)
         .keep_capacity(1000)
         .buffered_bytes_limit(8000)
+        .context_share(share(0.5, Duration::ZERO))
         .drop_report(false)
         .finish(sink);
     writer.write_all(b"gate\n").unwrap();
     gate.wait_arrivals(1);
     assert_eq!(writer.stats().keep_byte_capacity, 8000);
-    let context = writer.context_writer(share(0.5, Duration::ZERO));
+    let context = writer.context_writer();
     assert_eq!((context.max_lines(), context.max_bytes()), (500, 4000));
     // 100-byte lines: 40 fit in 4 000 bytes, long before 500 lines.
     let line = |i: usize| format!("{i:03}{}\n", "c".repeat(96));
@@ -159,8 +167,8 @@ fn the_share_bounds_the_keep_room_bytes_too() {
 /// still get in, in order.
 #[test]
 fn warn_lines_after_a_flood_of_context_still_get_in() {
-    let (gate, writer, guard) = stalled(16);
-    let context = writer.context_writer(share(0.25, Duration::from_millis(1)));
+    let (gate, writer, guard) = stalled(16, share(0.25, Duration::from_millis(1)));
+    let context = writer.context_writer();
     assert_eq!(context.max_lines(), 4);
     write_lines(context.make_writer(), "ctx", 1000);
     write_lines(writer.keeping(), "warn", 12);
@@ -185,8 +193,8 @@ fn warn_lines_after_a_flood_of_context_still_get_in() {
 /// Below the keep level, the trigger's class is the policy's, and so is its context.
 #[test]
 fn context_for_a_trigger_below_the_keep_level_follows_the_policy() {
-    let (gate, writer, guard) = stalled(2);
-    let context = writer.context_writer(share(0.5, Duration::ZERO));
+    let (gate, writer, guard) = stalled(2, share(0.5, Duration::ZERO));
+    let context = writer.context_writer();
     let info = tracing::Metadata::new(
         "info",
         "t",

@@ -23,13 +23,13 @@ fn request(n: usize) {
     tracing::warn!("after");
 }
 
-fn run(writer: &NonBlocking, share: ContextShare, body: impl FnOnce()) -> ContextWriter {
+fn run(writer: &NonBlocking, body: impl FnOnce()) -> ContextWriter {
     let sampler = SamplingFilter::builder()
         .breaker(Breaker::disabled())
         .capture(Capture::default().span("request"))
         .parse("0")
         .unwrap();
-    let context = writer.context_writer(share);
+    let context = writer.context_writer();
     let capture =
         CaptureWriter::new(writer.clone(), &sampler.handle()).with_context_writer(context.clone());
     let subscriber = tracing_subscriber::registry().with(
@@ -44,9 +44,10 @@ fn run(writer: &NonBlocking, share: ContextShare, body: impl FnOnce()) -> Contex
     context
 }
 
-fn finish(keep_capacity: usize) -> (Gate, NonBlocking, WorkerGuard) {
+fn finish(keep_capacity: usize, context: ContextShare) -> (Gate, NonBlocking, WorkerGuard) {
     let (gate, sink) = Gate::closed_on_write();
     let (writer, guard) = NonBlockingBuilder::default()
+        .context_share(context)
         .buffered_lines_limit(100)
         .keep_capacity(keep_capacity)
         .keep_timeout(Duration::from_secs(60))
@@ -57,9 +58,9 @@ fn finish(keep_capacity: usize) -> (Gate, NonBlocking, WorkerGuard) {
 
 #[test]
 fn a_failed_requests_context_arrives_marked_in_order_before_its_error() {
-    let (gate, writer, guard) = finish(64);
+    let (gate, writer, guard) = finish(64, ContextShare::default());
     gate.open();
-    run(&writer, ContextShare::default(), || request(10));
+    run(&writer, || request(10));
     guard.flush().unwrap();
     let mut want: Vec<String> = (0..10)
         .map(|i| format!("DEBUG request: step i={i} captured=true"))
@@ -77,15 +78,13 @@ fn a_failed_requests_context_arrives_marked_in_order_before_its_error() {
 /// after the context that got in.
 #[test]
 fn with_a_stalled_sink_context_takes_its_share_and_the_error_still_gets_in() {
-    let (gate, mut writer, guard) = finish(16);
+    let share = ContextShare::default()
+        .share_of_keep_capacity(0.25)
+        .wait(Duration::ZERO);
+    let (gate, mut writer, guard) = finish(16, share);
     std::io::Write::write_all(&mut writer, b"gate\n").unwrap();
     gate.wait_arrivals(1);
-    let share = ContextShare::builder()
-        .share_of_keep_capacity(0.25)
-        .wait(Duration::ZERO)
-        .build()
-        .unwrap();
-    let context = run(&writer, share, || request(50));
+    let context = run(&writer, || request(50));
     assert_eq!(context.max_lines(), 4);
     let s = writer.stats();
     assert_eq!((s.dropped.total(), s.dropped.context), (46, 46));
