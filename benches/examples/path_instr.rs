@@ -1,0 +1,80 @@
+//! Instructions per event on the sampler's main paths, for `callgrind`
+//! (deterministic where criterion's nanoseconds are noisy on a shared
+//! machine): run a case at two counts and divide the difference of the
+//! totals by the difference of the counts (`docs/benchmarks.md`,
+//! *The sampler regrouped*).
+//!
+//! ```text
+//! valgrind --tool=callgrind ./path_instr <case> 100000
+//! valgrind --tool=callgrind ./path_instr <case> 200000
+//! ```
+//!
+//! Cases, as the criterion rows of the same names: `rate` (a sampled-out
+//! callsite-keyed event at 1/1000), `budget` (the same under `1000/s`),
+//! `key` (a sampled-out event keyed by one of 1 000 strings), `kept_key`
+//! (the same keys under a budget they never reach: every event kept),
+//! `formatted` (a kept event formatted by `fmt` through a `CaptureWriter`
+//! to `io::sink`).
+
+use sampling_layer::capture::{Capture, CaptureWriter};
+use sampling_layer::{Breaker, SamplingFilter};
+use tracing::{info, Dispatch, Subscriber};
+use tracing_subscriber::{layer::Context, prelude::*, Layer};
+
+/// The end of the stack: does nothing with what reaches it.
+struct Sink;
+
+impl<S: Subscriber> Layer<S> for Sink {
+    fn on_event(&self, e: &tracing::Event<'_>, _: Context<'_, S>) {
+        std::hint::black_box(e);
+    }
+}
+
+fn sampler(directives: &str, capture: bool) -> SamplingFilter {
+    let b = SamplingFilter::builder().breaker(Breaker::disabled());
+    let b = if capture {
+        b.capture(Capture::default().span("request"))
+    } else {
+        b
+    };
+    b.parse(directives).expect("valid directives")
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: path_instr rate|budget|key|kept_key|formatted <events>";
+    let case = args.next().expect(usage);
+    let n: u64 = args.next().and_then(|a| a.parse().ok()).expect(usage);
+    let keys: Vec<String> = (0..1000).map(|i| format!("client-{i:04}")).collect();
+    let plain = |d: &str| -> Dispatch {
+        tracing_subscriber::registry()
+            .with(Sink.with_filter(sampler(d, false)))
+            .into()
+    };
+    let (dispatch, keyed) = match case.as_str() {
+        "rate" => (plain("app=0.001"), false),
+        "budget" => (plain("app=1000/s"), false),
+        "key" => (plain("app=0.001"), true),
+        "kept_key" => (plain("app=1000000000/s"), true),
+        "formatted" => {
+            let s = sampler("app=1", true);
+            let writer = CaptureWriter::new(std::io::sink, &s.handle());
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer)
+                .with_filter(s);
+            (tracing_subscriber::registry().with(layer).into(), false)
+        }
+        _ => panic!("{usage}"),
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..n {
+            std::hint::black_box(i);
+            if keyed {
+                info!(target: "app", sample_key = keys[(i % 1000) as usize].as_str(), "event");
+            } else {
+                info!(target: "app", n = 1, "event");
+            }
+        }
+    });
+}
