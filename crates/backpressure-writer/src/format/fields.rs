@@ -1,5 +1,6 @@
 //! A drop-in for `fmt::format::DefaultFields` without the ANSI machinery on plain output.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::sync::OnceLock;
 
@@ -43,28 +44,66 @@ impl PlainFields {
 }
 
 impl<'writer> FormatFields<'writer> for PlainFields {
-    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+    // A span's fields land in a fresh `String` that `fmt` grows piece by piece (8, 16, 32,
+    // 64 bytes: four allocations for a request span's `method`, `uri` and `version`). They
+    // are laid out in a reused per-thread buffer instead and handed over in one write, so
+    // the span's `String` is allocated once, at its final size. For an event the copy is
+    // all it costs (the line buffer is `fmt`'s own, reused).
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
         if writer.has_ansi_escapes() {
             return DefaultFields::new().format_fields(writer, fields);
         }
-        let mut visitor = PlainVisitor {
-            writer,
-            is_empty: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.finish()
+        let sanitize = writer.sanitizes_ansi_escapes();
+        STAGE.with(|stage| match stage.try_borrow_mut() {
+            Ok(mut stage) => {
+                stage.clear();
+                let result = visit(&mut *stage, sanitize, &fields);
+                let written = writer.write_str(&stage);
+                // A rare huge value does not keep its memory on the thread.
+                if stage.capacity() > STAGE_KEEP {
+                    *stage = String::with_capacity(STAGE_KEEP);
+                }
+                result.and(written)
+            }
+            // A field's `Debug` logged, and this thread is formatting already: write
+            // straight through.
+            Err(_) => visit(&mut writer, sanitize, &fields),
+        })
     }
 }
 
+/// The bytes a thread's staging buffer keeps between calls.
+const STAGE_KEEP: usize = 1024;
+
+thread_local! {
+    static STAGE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn visit<W: fmt::Write, R: RecordFields>(out: W, sanitize: bool, fields: &R) -> fmt::Result {
+    let mut visitor = PlainVisitor {
+        out,
+        sanitize,
+        is_empty: true,
+        result: Ok(()),
+    };
+    fields.record(&mut visitor);
+    visitor.finish()
+}
+
 /// Writes fields as `DefaultVisitor` does with ANSI off.
-struct PlainVisitor<'a> {
-    writer: Writer<'a>,
+struct PlainVisitor<W> {
+    out: W,
+    /// Whether the writer sanitizes messages (`fmt`'s `with_ansi_sanitization`).
+    sanitize: bool,
     is_empty: bool,
     result: fmt::Result,
 }
 
-impl PlainVisitor<'_> {
+impl<W: fmt::Write> PlainVisitor<W> {
     /// `false` for a field `DefaultVisitor` leaves out, after the separating space for
     /// one it writes.
     fn begin(&mut self, name: &str) -> bool {
@@ -74,16 +113,16 @@ impl PlainVisitor<'_> {
         if self.is_empty {
             self.is_empty = false;
         } else {
-            self.result = self.writer.write_char(' ');
+            self.result = self.out.write_char(' ');
         }
         self.result.is_ok()
     }
 
     /// `name=` as `DefaultVisitor` writes it (raw identifiers without their `r#`).
     fn name(&mut self, name: &str) -> fmt::Result {
-        self.writer
+        self.out
             .write_str(name.strip_prefix("r#").unwrap_or(name))?;
-        self.writer.write_char('=')
+        self.out.write_char('=')
     }
 
     /// `{:?}` of an integer is its decimal digits: laid out on the stack, one write.
@@ -106,13 +145,13 @@ impl PlainVisitor<'_> {
             buf[at] = b'-';
         }
         self.result = self.name(field.name()).and_then(|()| {
-            self.writer
+            self.out
                 .write_str(std::str::from_utf8(&buf[at..]).map_err(|_| fmt::Error)?)
         });
     }
 }
 
-impl Visit for PlainVisitor<'_> {
+impl<W: fmt::Write> Visit for PlainVisitor<W> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() != "message" {
             return self.record_debug(field, &value);
@@ -121,10 +160,10 @@ impl Visit for PlainVisitor<'_> {
             return;
         }
         // `DefaultVisitor` prints a `str` message through `format_args!("{}")`: its text.
-        self.result = if self.writer.sanitizes_ansi_escapes() {
-            Escaping(&mut self.writer).write_str(value)
+        self.result = if self.sanitize {
+            Escaping(&mut self.out).write_str(value)
         } else {
-            self.writer.write_str(value)
+            self.out.write_str(value)
         };
     }
 
@@ -151,13 +190,13 @@ impl Visit for PlainVisitor<'_> {
         }
         self.result = self
             .name(field.name())
-            .and_then(|()| self.writer.write_str(if value { "true" } else { "false" }));
+            .and_then(|()| self.out.write_str(if value { "true" } else { "false" }));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         // The same value `DefaultVisitor` builds, with ANSI off: the error, then its
         // sources as a list under `<name>.sources`.
-        let sanitize = self.writer.sanitizes_ansi_escapes();
+        let sanitize = self.sanitize;
         if let Some(source) = value.source() {
             self.record_debug(
                 field,
@@ -181,27 +220,27 @@ impl Visit for PlainVisitor<'_> {
             return;
         }
         self.result = if field.name() == "message" {
-            if self.writer.sanitizes_ansi_escapes() {
-                write!(Escaping(&mut self.writer), "{value:?}")
+            if self.sanitize {
+                write!(Escaping(&mut self.out), "{value:?}")
             } else {
-                write!(self.writer, "{value:?}")
+                write!(self.out, "{value:?}")
             }
         } else {
             self.name(field.name())
-                .and_then(|()| write!(self.writer, "{value:?}"))
+                .and_then(|()| write!(self.out, "{value:?}"))
         };
     }
 }
 
-impl VisitOutput<fmt::Result> for PlainVisitor<'_> {
+impl<W: fmt::Write> VisitOutput<fmt::Result> for PlainVisitor<W> {
     fn finish(self) -> fmt::Result {
         self.result
     }
 }
 
-impl VisitFmt for PlainVisitor<'_> {
+impl<W: fmt::Write> VisitFmt for PlainVisitor<W> {
     fn writer(&mut self) -> &mut dyn fmt::Write {
-        &mut self.writer
+        &mut self.out
     }
 }
 
