@@ -4,7 +4,8 @@
 //! - `kept_event/*`: one kept event with a literal message and three fields (`u64`, `&str`,
 //!   `bool`) inside a request span, formatted by `fmt::layer()` (ANSI off) into `io::sink`
 //!   and into this crate's writer: `fmt`'s own formatters; `fmt`'s with the cached timer
-//!   only; the `format` module's three together;
+//!   only; the `format` module's three together; both behind a sampler keeping 999 in
+//!   1000 with `sampling-layer`'s `Annotated` (the service benchmark's formatter);
 //! - `timer/*`: `fmt::time::SystemTime` and `CachedSystemTime` writing a timestamp;
 //! - `request_span/*`: the request span tower-http's `TraceLayer` opens (`%method`, `%uri`,
 //!   `?version`), entered, exited and closed with no event: under a bare `registry()`,
@@ -16,6 +17,7 @@
 use axum::http::{Method, Uri, Version};
 use backpressure_writer::format::{CachedSystemTime, PlainFields, PlainFull};
 use criterion::{criterion_group, criterion_main, Criterion};
+use sampling_layer::Annotated;
 use tracing::Dispatch;
 use tracing_subscriber::fmt::{format::Writer, time::FormatTime};
 use tracing_subscriber::{fmt, prelude::*};
@@ -80,6 +82,33 @@ fn kept_event(c: &mut Criterion) {
         ),
     ];
     for (name, dispatch) in stacks {
+        let (dispatch, span) = in_span(dispatch);
+        bench(c, name, dispatch, || span.in_scope(event));
+    }
+    // Behind a sampler keeping 999 in 1000, each kept line annotated with its rate by
+    // `sampling-layer`'s `Annotated`, as the service benchmark's lines are.
+    for plain in [false, true] {
+        let sampler =
+            || sampling_layer::SamplingFilter::try_new("app::router=0.999").expect("directives");
+        let layer = fmt::layer().with_ansi(false).with_writer(std::io::sink);
+        let (name, dispatch): (&str, Dispatch) = if plain {
+            let layer = layer
+                .fmt_fields(PlainFields::new())
+                .event_format(Annotated::new(PlainFull::new()))
+                .with_filter(sampler());
+            (
+                "kept_event/plain_annotated",
+                tracing_subscriber::registry().with(layer).into(),
+            )
+        } else {
+            let layer = layer
+                .event_format(Annotated::new(fmt::format()))
+                .with_filter(sampler());
+            (
+                "kept_event/fmt_stock_annotated",
+                tracing_subscriber::registry().with(layer).into(),
+            )
+        };
         let (dispatch, span) = in_span(dispatch);
         bench(c, name, dispatch, || span.in_scope(event));
     }

@@ -79,6 +79,7 @@ fn main() {
 fn parent(modes: &[String], rounds: usize, seconds: f64) {
     let exe = std::env::current_exe().expect("own path");
     let mut figures: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     for round in 0..rounds {
         for (m, mode) in modes.iter().enumerate() {
             let out = Command::new(&exe)
@@ -87,13 +88,21 @@ fn parent(modes: &[String], rounds: usize, seconds: f64) {
                 .expect("child process");
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(out.status.success(), "{mode}: {out:?}");
-            let rps: f64 = text
-                .lines()
-                .find_map(|l| l.strip_prefix("requests_per_sec="))
-                .and_then(|v| v.trim().parse().ok())
+            let figure = |key: &str| -> Option<f64> {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|v| v.trim().parse().ok())
+            };
+            let rps = figure("requests_per_sec=")
                 .unwrap_or_else(|| panic!("{mode}: no figure in {text}"));
-            eprintln!("round {}: {mode:<8} {rps:>9.0} req/s", round + 1);
+            let us = figure("cpu_us_per_request=");
+            eprintln!(
+                "round {}: {mode:<10} {rps:>9.0} req/s  {} CPU µs/request",
+                round + 1,
+                us.map_or("-".into(), |u| format!("{u:.2}"))
+            );
             figures[m].push(rps);
+            cpu[m].extend(us);
         }
     }
     let best = |m: usize| figures[m].iter().cloned().fold(0.0, f64::max);
@@ -112,6 +121,34 @@ fn parent(modes: &[String], rounds: usize, seconds: f64) {
             all.join(" ")
         );
     }
+    // CPU time per request moves far less than throughput on a shared machine: a
+    // neighbour's load takes cores away (fewer requests per second) more than it makes
+    // each request dearer. The least of the rounds is the figure least disturbed.
+    let least = |m: usize| cpu[m].iter().cloned().reduce(f64::min);
+    let Some(none) = modes.iter().position(|m| m == "none").and_then(least) else {
+        return;
+    };
+    println!("\nCPU time per request (the whole process, load generator included), least round:");
+    for (m, mode) in modes.iter().enumerate() {
+        if let Some(us) = least(m) {
+            println!(
+                "  {mode:<10} {us:>6.2} µs  {:+.2} µs over none  (none's CPU per request: {:.2} of this)",
+                us - none,
+                none / us
+            );
+        }
+    }
+}
+
+/// CPU time this process has used (user and system, all threads), from `/proc/self/stat`
+/// (in ticks of 1/100 s, Linux's `USER_HZ`); `None` elsewhere.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces), from field 3 on.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// One run: installs the mode's stack, serves, loads, prints the figure.
@@ -188,6 +225,7 @@ fn child(mode: &str, length: Duration) {
         .build()
         .expect("load runtime");
     let done = Arc::new(AtomicU64::new(0));
+    let cpu_before = process_cpu();
     let started = Instant::now();
     load.block_on(async {
         let deadline = started + length;
@@ -199,10 +237,14 @@ fn child(mode: &str, length: Duration) {
         }
     });
     let elapsed = started.elapsed().as_secs_f64();
-    println!(
-        "requests_per_sec={:.1}",
-        done.load(Ordering::Relaxed) as f64 / elapsed
-    );
+    let requests = done.load(Ordering::Relaxed) as f64;
+    println!("requests_per_sec={:.1}", requests / elapsed);
+    if let (Some(before), Some(after)) = (cpu_before, process_cpu()) {
+        println!(
+            "cpu_us_per_request={:.3}",
+            (after - before).as_secs_f64() * 1e6 / requests
+        );
+    }
     polling.store(true, Ordering::Relaxed);
     server.shutdown_timeout(Duration::from_secs(1));
     drop(guards);
