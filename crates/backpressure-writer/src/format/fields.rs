@@ -58,21 +58,24 @@ impl<'writer> FormatFields<'writer> for PlainFields {
             return DefaultFields::new().format_fields(writer, fields);
         }
         let sanitize = writer.sanitizes_ansi_escapes();
-        STAGE.with(|stage| match stage.try_borrow_mut() {
-            Ok(mut stage) => {
-                stage.clear();
-                let result = visit(&mut *stage, sanitize, &fields);
-                let written = writer.write_str(&stage);
-                // A rare huge value does not keep its memory on the thread.
-                if stage.capacity() > STAGE_KEEP {
-                    *stage = String::with_capacity(STAGE_KEEP);
-                }
-                result.and(written)
+        let staged = STAGE.try_with(|stage| {
+            let mut stage = stage.try_borrow_mut().ok()?;
+            stage.clear();
+            let result = visit(&mut *stage, sanitize, &fields);
+            let written = writer.write_str(&stage);
+            // A rare huge value does not keep its memory on the thread.
+            if stage.capacity() > STAGE_KEEP {
+                *stage = String::with_capacity(STAGE_KEEP);
             }
-            // A field's `Debug` logged, and this thread is formatting already: write
+            Some(result.and(written))
+        });
+        match staged {
+            Ok(Some(result)) => result,
+            // A field's `Debug` logged while this thread formats already, or the thread is
+            // exiting and its buffer is gone (an event logged from a destructor): write
             // straight through.
-            Err(_) => visit(&mut writer, sanitize, &fields),
-        })
+            _ => visit(&mut writer, sanitize, &fields),
+        }
     }
 }
 

@@ -55,16 +55,19 @@ impl FormatTime for CachedSystemTime {
     fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
         let (secs, nanos) = split((self.clock)());
         let mut line = [0u8; LINE_CAP];
-        let len = PREFIX.with(|cell| {
-            let mut prefix = cell.get();
-            if prefix.secs != Some(secs) {
-                prefix = Prefix::of(secs);
-                cell.set(prefix);
-            }
-            let n = usize::from(prefix.len);
-            line[..n].copy_from_slice(&prefix.text[..n]);
-            n
-        });
+        let prefix = PREFIX
+            .try_with(|cell| {
+                let mut prefix = cell.get();
+                if prefix.secs != Some(secs) {
+                    prefix = Prefix::of(secs);
+                    cell.set(prefix);
+                }
+                prefix
+            })
+            // A thread past its thread-locals (an event logged from a destructor).
+            .unwrap_or_else(|_| Prefix::of(secs));
+        let len = usize::from(prefix.len);
+        line[..len].copy_from_slice(&prefix.text[..len]);
         let mut micros = nanos / 1_000;
         for i in (0..6).rev() {
             line[len + i] = b'0' + (micros % 10) as u8;

@@ -2,8 +2,10 @@
 //!
 //! `lines.rs` runs a corpus of events and spans through `fmt`'s formatters and through
 //! ours side by side in one subscriber and compares the output line by line; `timer.rs`
-//! holds the timer against `fmt`'s `SystemTime` on the real clock and against known dates.
+//! holds the timer against `fmt`'s `SystemTime` on the real clock and against known dates;
+//! `exit.rs` formats from a thread-local destructor, after the per-thread buffers are gone.
 
 mod clock;
+mod exit;
 mod lines;
 mod timer;
