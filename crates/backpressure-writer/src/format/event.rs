@@ -85,7 +85,9 @@ where
     T: FormatTime,
 {
     // Costs the timer, a handful of `write_str` calls into the line buffer, one
-    // extensions read-lock per span in scope, and the fields; no allocation.
+    // extensions read-lock per span in scope, and the fields; no allocation (with
+    // tracing-subscriber's default `smallvec` feature, which walks the scope from the
+    // root on the stack, as for `fmt`'s own format).
     fn format_event(
         &self,
         ctx: &FmtContext<'_, S, N>,
