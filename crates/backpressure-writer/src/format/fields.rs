@@ -9,9 +9,8 @@ use tracing_subscriber::field::{RecordFields, VisitFmt, VisitOutput};
 use tracing_subscriber::fmt::format::{DefaultFields, Writer};
 use tracing_subscriber::fmt::FormatFields;
 
-/// The field formatter of `fmt`'s text output,
-/// [`DefaultFields`], printing the same bytes
-/// (`name=value`, a space between fields, the message first as written) for less.
+/// `fmt`'s field formatter for text, [`DefaultFields`], printing the same bytes
+/// (`name=value`, a space between fields, the message as written) for less.
 ///
 /// On a writer without ANSI colours, each field is written as its parts — the name, an
 /// `=`, the value — instead of through `nu_ansi_term` styles that print nothing, integers
