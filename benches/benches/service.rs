@@ -6,6 +6,7 @@
 //! ```text
 //! cargo bench -p benches --bench service                 # 5 rounds of 4 s per mode
 //! cargo bench -p benches --bench service -- --rounds 3 --seconds 2
+//! cargo bench -p benches --bench service -- --modes none,none_poll,ours
 //! ```
 //!
 //! Each run is a child process (a global subscriber is once per process), the modes
@@ -15,19 +16,29 @@
 //! - `none`: no subscriber at all (the ceiling);
 //! - `bare`: `registry()` with no layer (what spans cost without anyone listening);
 //! - `appender`: `fmt` text into `tracing_appender::non_blocking` (lossy), no sampler;
-//! - `ours`: the same `fmt` layer, annotated and filtered by `sampling-layer` at
-//!   `app::router=0.05,app::conn=0.01,tower_http=0.01`, into `backpressure-writer`.
+//! - `ours_stock`: the same `fmt` layer, annotated and filtered by `sampling-layer` at
+//!   `app::router=0.05,app::conn=0.01,tower_http=0.01`, into `backpressure-writer`;
+//! - `ours`: the same, with `backpressure_writer::format`'s drop-ins for `fmt`'s
+//!   formatters (`PlainFields`, `PlainFull` and its `CachedSystemTime`): the same lines.
+//!
+//! - `none_poll` (only when named in `--modes`): no subscriber, and a thread that wakes
+//!   every millisecond, as the writer's worker does while lines keep coming. On a VM an
+//!   idle vCPU halts and waking it costs the loopback traffic dearly, so a process with a
+//!   thread that keeps waking can serve more than one without: this mode measures that
+//!   effect alone.
 //!
 //! Every stack with a writer writes into a temporary file.
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::Router;
+use backpressure_writer::format::{PlainFields, PlainFull};
+use sampling_layer::Annotated;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower_http::trace::TraceLayer;
@@ -38,7 +49,7 @@ const DIRECTIVES: &str = "app::router=0.05,app::conn=0.01,tower_http=0.01";
 /// Keep-alive connections of the load generator.
 const CONNECTIONS: usize = 32;
 /// The modes, in the order each round runs them.
-const MODES: [&str; 4] = ["none", "bare", "appender", "ours"];
+const MODES: [&str; 5] = ["none", "bare", "appender", "ours_stock", "ours"];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -57,42 +68,87 @@ fn main() {
     let smoke = !args.iter().any(|a| a == "--bench") && value("--rounds").is_none();
     let rounds: usize = value("--rounds").map_or(5, |s| s.parse().expect("--rounds"));
     let (rounds, seconds) = if smoke { (1, 0.3) } else { (rounds, seconds) };
-    parent(rounds, seconds);
+    let modes: Vec<String> = value("--modes").map_or_else(
+        || MODES.iter().map(|m| m.to_string()).collect(),
+        |m| m.split(',').map(str::to_owned).collect(),
+    );
+    parent(&modes, rounds, seconds);
 }
 
 /// Runs every mode `rounds` times, interleaved, and prints the table.
-fn parent(rounds: usize, seconds: f64) {
+fn parent(modes: &[String], rounds: usize, seconds: f64) {
     let exe = std::env::current_exe().expect("own path");
-    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); MODES.len()];
+    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     for round in 0..rounds {
-        for (m, mode) in MODES.iter().enumerate() {
+        for (m, mode) in modes.iter().enumerate() {
             let out = Command::new(&exe)
-                .args(["--child", mode, "--seconds", &seconds.to_string()])
+                .args(["--child", mode.as_str(), "--seconds", &seconds.to_string()])
                 .output()
                 .expect("child process");
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(out.status.success(), "{mode}: {out:?}");
-            let rps: f64 = text
-                .lines()
-                .find_map(|l| l.strip_prefix("requests_per_sec="))
-                .and_then(|v| v.trim().parse().ok())
+            let figure = |key: &str| -> Option<f64> {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|v| v.trim().parse().ok())
+            };
+            let rps = figure("requests_per_sec=")
                 .unwrap_or_else(|| panic!("{mode}: no figure in {text}"));
-            eprintln!("round {}: {mode:<8} {rps:>9.0} req/s", round + 1);
+            let us = figure("cpu_us_per_request=");
+            eprintln!(
+                "round {}: {mode:<10} {rps:>9.0} req/s  {} CPU µs/request",
+                round + 1,
+                us.map_or("-".into(), |u| format!("{u:.2}"))
+            );
             figures[m].push(rps);
+            cpu[m].extend(us);
         }
     }
     let best = |m: usize| figures[m].iter().cloned().fold(0.0, f64::max);
+    let best_of = |name: &str| modes.iter().position(|m| m == name).map(best);
     println!("\nservice, {CONNECTIONS} connections, {rounds} rounds of {seconds} s, best round:");
-    for (m, mode) in MODES.iter().enumerate() {
+    for (m, mode) in modes.iter().enumerate() {
         let all: Vec<String> = figures[m].iter().map(|f| format!("{f:.0}")).collect();
+        let ratio = |base: Option<f64>, name: &str| {
+            base.map_or(String::new(), |b| format!("  {:.2} of {name}", best(m) / b))
+        };
         println!(
-            "  {mode:<8} {:>9.0} req/s  {:.2} of none  {:.2} of bare   (rounds: {})",
+            "  {mode:<10} {:>9.0} req/s{}{}   (rounds: {})",
             best(m),
-            best(m) / best(0),
-            best(m) / best(1),
+            ratio(best_of("none"), "none"),
+            ratio(best_of("bare"), "bare"),
             all.join(" ")
         );
     }
+    // CPU time per request moves far less than throughput on a shared machine: a
+    // neighbour's load takes cores away (fewer requests per second) more than it makes
+    // each request dearer. The least of the rounds is the figure least disturbed.
+    let least = |m: usize| cpu[m].iter().cloned().reduce(f64::min);
+    let Some(none) = modes.iter().position(|m| m == "none").and_then(least) else {
+        return;
+    };
+    println!("\nCPU time per request (the whole process, load generator included), least round:");
+    for (m, mode) in modes.iter().enumerate() {
+        if let Some(us) = least(m) {
+            println!(
+                "  {mode:<10} {us:>6.2} µs  {:+.2} µs over none  (none's CPU per request: {:.2} of this)",
+                us - none,
+                none / us
+            );
+        }
+    }
+}
+
+/// CPU time this process has used (user and system, all threads), from `/proc/self/stat`
+/// (in ticks of 1/100 s, Linux's `USER_HZ`); `None` elsewhere.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces), from field 3 on.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// One run: installs the mode's stack, serves, loads, prints the figure.
@@ -102,8 +158,17 @@ fn child(mode: &str, length: Duration) {
     // Guards that drain the writers after the run: their drain is not timed here (the
     // server's throughput is), but it must not be cut short either.
     let mut guards: Vec<Box<dyn std::any::Any>> = Vec::new();
+    let polling = Arc::new(AtomicBool::new(false));
     match mode {
         "none" => {}
+        "none_poll" => {
+            let stop = Arc::clone(&polling);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+        }
         "bare" => tracing::subscriber::set_global_default(tracing_subscriber::registry())
             .expect("global subscriber"),
         "appender" => {
@@ -113,19 +178,27 @@ fn child(mode: &str, length: Duration) {
             tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
                 .expect("global subscriber");
         }
-        "ours" => {
+        "ours_stock" | "ours" => {
             let (writer, guard) = backpressure_writer::NonBlockingBuilder::default()
                 .try_finish(file())
                 .expect("writer");
             guards.push(Box::new(guard));
             let sampler = sampling_layer::SamplingFilter::try_new(DIRECTIVES).expect("directives");
-            let layer = fmt::layer()
-                .with_ansi(false)
-                .with_writer(writer)
-                .event_format(sampling_layer::Annotated::new(fmt::format()))
-                .with_filter(sampler);
-            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
-                .expect("global subscriber");
+            let layer = fmt::layer().with_ansi(false).with_writer(writer);
+            let subscriber = tracing_subscriber::registry();
+            if mode == "ours" {
+                let layer = layer
+                    .fmt_fields(PlainFields::new())
+                    .event_format(Annotated::new(PlainFull::new()))
+                    .with_filter(sampler);
+                tracing::subscriber::set_global_default(subscriber.with(layer))
+            } else {
+                let layer = layer
+                    .event_format(Annotated::new(fmt::format()))
+                    .with_filter(sampler);
+                tracing::subscriber::set_global_default(subscriber.with(layer))
+            }
+            .expect("global subscriber");
         }
         other => panic!("unknown mode {other:?}"),
     }
@@ -152,6 +225,7 @@ fn child(mode: &str, length: Duration) {
         .build()
         .expect("load runtime");
     let done = Arc::new(AtomicU64::new(0));
+    let cpu_before = process_cpu();
     let started = Instant::now();
     load.block_on(async {
         let deadline = started + length;
@@ -163,10 +237,15 @@ fn child(mode: &str, length: Duration) {
         }
     });
     let elapsed = started.elapsed().as_secs_f64();
-    println!(
-        "requests_per_sec={:.1}",
-        done.load(Ordering::Relaxed) as f64 / elapsed
-    );
+    let requests = done.load(Ordering::Relaxed) as f64;
+    println!("requests_per_sec={:.1}", requests / elapsed);
+    if let (Some(before), Some(after)) = (cpu_before, process_cpu()) {
+        println!(
+            "cpu_us_per_request={:.3}",
+            (after - before).as_secs_f64() * 1e6 / requests
+        );
+    }
+    polling.store(true, Ordering::Relaxed);
     server.shutdown_timeout(Duration::from_secs(1));
     drop(guards);
 }

@@ -29,6 +29,7 @@
 //! | Lines flushed ahead of an error by a capture | [`context`] |
 //! | The last lines before a crash or `process::exit` | [`panic_flush`] |
 //! | Files that rotate, are kept and gzipped | [`rolling`] |
+//! | A kept line's formatting on the caller, cheaper and byte for byte `fmt`'s | [`format`](mod@format) |
 //!
 //! # Example
 //!
@@ -87,6 +88,7 @@ mod config;
 pub mod context;
 mod error;
 mod flush;
+pub mod format;
 mod gone_notice;
 mod guard;
 mod lifecycle;

@@ -72,3 +72,103 @@ fn producer_path_does_not_allocate_per_line() {
     assert_eq!(s.dropped.total(), 0);
     assert_accounting(&s);
 }
+
+/// Allocations on this thread for `spans` request spans created, entered and closed
+/// under `dispatch`, after a warm-up (slab pages, thread-locals, the extension map).
+fn span_allocations(dispatch: tracing::Dispatch, spans: u64) -> u64 {
+    tracing::dispatcher::with_default(&dispatch, || {
+        // Fields as tower-http's `TraceLayer` records them: two `%` borrows and a `?`.
+        let span = || {
+            let s = tracing::debug_span!(
+                "request",
+                method = %"GET",
+                uri = %"/work?page=2&sort=asc",
+                version = ?"HTTP/1.1",
+            );
+            drop(s.enter());
+        };
+        for _ in 0..16 {
+            span();
+        }
+        allocations_in(|| {
+            for _ in 0..spans {
+                span();
+            }
+        })
+    })
+}
+
+/// `fmt::Layer` formats a span's fields into a new `String` when the span is created;
+/// `PlainFields` hands the text over in one write, so that `String` is allocated once
+/// (`DefaultFields`' piece-by-piece writes grow it through 8, 16, 32 and 64 bytes).
+#[test]
+fn plain_fields_allocate_a_span_s_text_once() {
+    use backpressure_writer::format::PlainFields;
+    use tracing_subscriber::{fmt, prelude::*};
+    const SPANS: u64 = 1_000;
+    // Per span, rounded: a stray allocation of the registry's slab (a page now and then)
+    // does not move it, one more allocation per span does.
+    let per_span = |n: u64| (n + SPANS / 2) / SPANS;
+    let layer = || fmt::layer().with_ansi(false).with_writer(std::io::sink);
+    let bare = span_allocations(tracing_subscriber::registry().into(), SPANS);
+    let stock = span_allocations(tracing_subscriber::registry().with(layer()).into(), SPANS);
+    let plain = span_allocations(
+        tracing_subscriber::registry()
+            .with(layer().fmt_fields(PlainFields::new()))
+            .into(),
+        SPANS,
+    );
+    // Per span: the extension's box and the fields' `String`, nothing else; `fmt`'s own
+    // field formatter three more for the `String`'s growth.
+    assert_eq!(per_span(bare), 0, "bare {bare}");
+    assert_eq!(per_span(plain), 2, "plain {plain}");
+    assert_eq!(per_span(stock), 5, "stock {stock}");
+}
+
+/// A kept event in a span through `fmt::Layer` with the `format` module's formatters: no
+/// allocation per event once the thread's buffers have grown (with tracing-subscriber's
+/// default `smallvec` feature: without it, walking the span scope from the root collects
+/// it into a `Vec`, for `fmt`'s own format as for ours). The writer's side is
+/// `producer_path_does_not_allocate_per_line`'s.
+#[test]
+fn a_kept_event_formatted_by_the_format_module_does_not_allocate() {
+    use backpressure_writer::format::{PlainFields, PlainFull};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use tracing_subscriber::{fmt, prelude::*};
+
+    /// Counts the lines `fmt` hands it, and drops them.
+    struct Lines(AtomicU64);
+    impl Write for &Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.fetch_add(1, Relaxed);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    static LINES: Lines = Lines(AtomicU64::new(0));
+
+    let layer = fmt::layer()
+        .with_ansi(false)
+        .with_writer(|| &LINES)
+        .fmt_fields(PlainFields::new())
+        .event_format(PlainFull::new());
+    let dispatch: tracing::Dispatch = tracing_subscriber::registry().with(layer).into();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let span = tracing::info_span!("request", method = %"GET", uri = %"/work");
+        let _entered = span.enter();
+        let event =
+            |i: u64| tracing::info!(pool = i, route = "/work", cached = true, "checked out");
+        for i in 0..100 {
+            event(i);
+        }
+        let allocations = allocations_in(|| {
+            for i in 0..1_000 {
+                event(i);
+            }
+        });
+        assert_eq!(allocations, 0, "a kept event allocated");
+    });
+    assert_eq!(LINES.0.load(Relaxed), 1_100);
+}
