@@ -108,10 +108,16 @@ pub const SAMPLING_ENABLED: &str = "log_sampling_enabled";
 /// The rate a target samples at now (configured rate under pressure, or a budget
 /// target's kept share), by `target`.
 pub const SAMPLING_EFFECTIVE_RATE: &str = "log_sampling_effective_rate";
-/// A budget target's budget under pressure, in lines per second, by `target`.
+/// A budget target's goal in this process (its budget under pressure, a fleet budget
+/// divided by the fleet size), in lines per second, by `target`.
 pub const SAMPLING_BUDGET: &str = "log_sampling_budget_lines_per_second";
 /// The pressure scale on every sampled rate and budget, in `(0, 1]`.
 pub const SAMPLING_PRESSURE_SCALE: &str = "log_sampling_pressure_scale";
+/// The fleet's size a `/fleet` budget is shared out by, as last read (with a fleet size
+/// provider only).
+pub const SAMPLING_FLEET_SIZE: &str = "log_sampling_fleet_size";
+/// Reads of the fleet size refused (0, too large, or a panic); the last good size held.
+pub const SAMPLING_FLEET_SIZE_REFUSED: &str = "log_sampling_fleet_size_refused_total";
 /// Sampled-out lines put into a capturing span's buffer (context capture).
 pub const SAMPLING_CAPTURED: &str = "log_sampling_captured_lines_total";
 /// Captured lines written ahead of a trigger line.
@@ -232,8 +238,10 @@ pub const METRICS: &[MetricDef] = &[
     def(SAMPLING_BREAKER_TRIPS, Counter, Some(Unit::Count), BY_NAME, "Times the sampler's circuit breaker has opened."),
     def(SAMPLING_ENABLED, Gauge, None, BY_NAME, "1 while sampling is enabled, 0 while it is switched off at run time."),
     def(SAMPLING_EFFECTIVE_RATE, Gauge, None, BY_NAME_TARGET, "Rate a target samples at now: its configured rate under the pressure scale, or for a budget target the share kept in the last adjustment interval."),
-    def(SAMPLING_BUDGET, Gauge, None, BY_NAME_TARGET, "A budget target's budget under the pressure scale, in lines per second (budget targets only)."),
+    def(SAMPLING_BUDGET, Gauge, None, BY_NAME_TARGET, "A budget target's goal in this process, in lines per second: its budget under the pressure scale, divided by the fleet size for a fleet budget (budget targets only)."),
     def(SAMPLING_PRESSURE_SCALE, Gauge, None, BY_NAME, "Pressure scale on every sampled rate and budget, in (0, 1]; 1 without pressure."),
+    def(SAMPLING_FLEET_SIZE, Gauge, None, BY_NAME, "The fleet's size a fleet budget (`/fleet`) is shared out by, as last read (samplers with a fleet size provider only)."),
+    def(SAMPLING_FLEET_SIZE_REFUSED, Counter, Some(Unit::Count), BY_NAME, "Reads of the fleet size refused (0, above 1048576, or a panic of the provider); the last good size was held."),
     def(SAMPLING_CAPTURED, Counter, Some(Unit::Count), BY_NAME, "Sampled-out lines kept in a capturing span's buffer (context capture)."),
     def(SAMPLING_CAPTURE_FLUSHED, Counter, Some(Unit::Count), BY_NAME, "Captured lines written ahead of an error (trigger) in their span."),
     def(SAMPLING_CAPTURE_DISCARDED, Counter, Some(Unit::Count), BY_NAME, "Captured lines discarded because their span closed without a trigger."),

@@ -251,6 +251,8 @@ pub(crate) struct SamplerSeries {
     breaker_trips: Key,
     enabled: Key,
     pressure_scale: Key,
+    fleet_size: Key,
+    fleet_size_refused: Key,
     retired_targets: Key,
     forgotten_targets: Key,
     breaker_recoveries: Key,
@@ -274,6 +276,8 @@ impl SamplerSeries {
             breaker_trips: key(names::SAMPLING_BREAKER_TRIPS, &n),
             enabled: key(names::SAMPLING_ENABLED, &n),
             pressure_scale: key(names::SAMPLING_PRESSURE_SCALE, &n),
+            fleet_size: key(names::SAMPLING_FLEET_SIZE, &n),
+            fleet_size_refused: key(names::SAMPLING_FLEET_SIZE_REFUSED, &n),
             retired_targets: key(names::SAMPLING_RETIRED_TARGETS, &n),
             forgotten_targets: key(names::SAMPLING_TARGETS_FORGOTTEN, &n),
             breaker_recoveries: key(names::SAMPLING_BREAKER_RECOVERIES, &n),
@@ -296,6 +300,11 @@ impl SamplerSeries {
         counter(r, &self.breaker_trips, s.breaker_trips);
         gauge(r, &self.enabled, if s.enabled { 1.0 } else { 0.0 });
         gauge(r, &self.pressure_scale, s.pressure_scale);
+        // Only samplers with a fleet have the series.
+        if let Some(size) = s.fleet_size {
+            gauge(r, &self.fleet_size, size as f64);
+            counter(r, &self.fleet_size_refused, s.fleet_size_refused);
+        }
         gauge(r, &self.retired_targets, s.retired_targets as f64);
         counter(r, &self.forgotten_targets, s.forgotten_targets);
         counter(r, &self.breaker_recoveries, s.breaker_recoveries);

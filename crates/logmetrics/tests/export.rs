@@ -63,6 +63,8 @@ fn sampler_stats() -> SamplingStats {
     s.breaker_trips = 2;
     s.enabled = true;
     s.pressure_scale = 0.5;
+    s.fleet_size = Some(4);
+    s.fleet_size_refused = 2;
     let mut db = target("app::db", 1.0, 4_000, 100);
     db.budget = Some(200.0);
     db.effective_budget = Some(100.0);
@@ -292,6 +294,8 @@ fn sampler_figures_are_published_per_target() {
     assert_eq!(snap.counter(names::SAMPLING_BREAKER_TRIPS, &m), 2);
     assert_eq!(snap.gauge(names::SAMPLING_ENABLED, &m), 1.0);
     assert_eq!(snap.gauge(names::SAMPLING_PRESSURE_SCALE, &m), 0.5);
+    assert_eq!(snap.gauge(names::SAMPLING_FLEET_SIZE, &m), 4.0);
+    assert_eq!(snap.counter(names::SAMPLING_FLEET_SIZE_REFUSED, &m), 2);
     assert_eq!(snap.gauge(names::SAMPLING_RETIRED_TARGETS, &m), 9.0);
     assert_eq!(snap.counter(names::SAMPLING_TARGETS_FORGOTTEN, &m), 17);
     assert_eq!(snap.counter(names::SAMPLING_BREAKER_RECOVERIES, &m), 1);

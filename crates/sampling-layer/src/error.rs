@@ -66,8 +66,9 @@ pub enum ParseErrorKind {
     TooManyLevelDirectives,
     /// `EnvFilter` refused the directive; its error is the [`source`](Error::source).
     EnvFilter,
-    /// A budget that is not `<integer>/s` or `<integer>/min` with an integer
-    /// from 1 to 1 000 000 000 (`0/s`, `1.5/s`, `5/hour`).
+    /// A budget that is not `<integer>/s` or `<integer>/min` (optionally
+    /// followed by `/fleet`) with an integer from 1 to 1 000 000 000 (`0/s`,
+    /// `1.5/s`, `5/hour`, `5/s/pod`).
     InvalidBudget(String),
     /// `target[key]=200/s`: a budget applies to a whole target (shared out
     /// among its keys); a `[key]` directive takes a rate.
@@ -80,6 +81,9 @@ pub enum ParseErrorKind {
     /// (the trace decides; a budget would drop logs of traces the policy keeps).
     /// The policy's name is the field.
     BudgetWithKeyExtractor(String),
+    /// A fleet budget (`app=10000/s/fleet`) in a sampler built without a fleet
+    /// size ([`SamplingFilterBuilder::fleet_size`](crate::SamplingFilterBuilder::fleet_size)).
+    FleetBudgetWithoutSize,
     // Capture: the `+span{field}` item.
     /// `+…` that is not `+name`, `+{field}` or `+name{field}` (the text after `+`).
     InvalidCapture(String),
@@ -205,11 +209,16 @@ impl fmt::Display for ParseErrorKind {
             InvalidBudget(b) => write!(
                 f,
                 "`{b}` is not a budget (write lines per second or per minute as an integer \
-                 from 1 to 1000000000: `200/s`, `30/min`)"
+                 from 1 to 1000000000: `200/s`, `30/min`, or `10000/s/fleet` for the fleet)"
             ),
             BudgetOnKey => f.write_str(
                 "a budget applies to a target, not to one `[key]` (write `target=200/s`; \
                  a `[key]` directive takes a rate)",
+            ),
+            FleetBudgetWithoutSize => f.write_str(
+                "a fleet budget (`/fleet`) is shared out by the fleet's size, and this sampler \
+                 has none: give the builder `fleet_size(|| members)`, or write a budget for \
+                 this process (`200/s`)",
             ),
             BudgetInConsistentMode => f.write_str(
                 "budgets are not available in consistent mode: rates that follow each \

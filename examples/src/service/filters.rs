@@ -169,7 +169,12 @@ pub fn parse_rates_with(
         field: REQUEST_ID.into(),
     });
     let builder = match keys {
-        Keys::PerEvent => SamplingFilter::builder(),
+        Keys::PerEvent => match std::env::var_os(FLEET_SIZE) {
+            // Read at every budget pass: a value that is not a count is refused
+            // there (counted, the last good size held), and at start-up here.
+            Some(_) => SamplingFilter::builder().fleet_size(fleet_size_from_env),
+            None => SamplingFilter::builder(),
+        },
         Keys::RequestId => consistent,
         Keys::FollowTrace => consistent.key_extractor(otel::follow_trace()),
     };
@@ -187,6 +192,17 @@ pub fn parse_rates_with(
     })
 }
 
+/// The replicas a fleet budget (`/fleet`) is shared out by.
+pub const FLEET_SIZE: &str = "FLEET_SIZE";
+
+/// `FLEET_SIZE` as a count; 0 (refused by the sampler) when it is not one.
+fn fleet_size_from_env() -> u64 {
+    std::env::var(FLEET_SIZE)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn env_var(name: &str) -> Result<Option<String>, ConfigError> {
     match std::env::var(name) {
         Ok(v) => Ok(Some(v)),
@@ -196,5 +212,34 @@ fn env_var(name: &str) -> Result<Option<String>, ConfigError> {
             directive: v.to_string_lossy().into_owned(),
             reason: "not valid Unicode".to_owned(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `FLEET_SIZE` gives a per-event sampler its fleet (one test: the variable is the
+    /// process's).
+    #[test]
+    fn fleet_size_comes_from_the_environment_and_a_bad_one_fails_start_up() {
+        let fleet = "app::handlers=2000/s/fleet";
+        std::env::remove_var(FLEET_SIZE);
+        let e = parse_rates_with("RUST_LOG_SAMPLE", fleet, Keys::PerEvent).unwrap_err();
+        assert!(e.reason.contains("fleet's size"), "{}", e.reason);
+        std::env::set_var(FLEET_SIZE, "4");
+        let s = parse_rates_with("RUST_LOG_SAMPLE", fleet, Keys::PerEvent).unwrap();
+        let st = s.handle().stats();
+        assert_eq!(st.fleet_size, Some(4));
+        let t = st
+            .targets
+            .iter()
+            .find(|t| t.target == "app::handlers")
+            .unwrap();
+        assert_eq!(t.effective_budget, Some(500.0));
+        std::env::set_var(FLEET_SIZE, "four");
+        let e = parse_rates_with("RUST_LOG_SAMPLE", fleet, Keys::PerEvent).unwrap_err();
+        assert!(e.reason.contains("fleet_size"), "{}", e.reason);
+        std::env::remove_var(FLEET_SIZE);
     }
 }

@@ -50,13 +50,16 @@ use self::filters::{Filters, Keys};
 use self::routes::AppState;
 use self::telemetry::{Outcome, Settings, Telemetry};
 
-/// What `--help` says after the flags: the two variables that are not flags.
+/// What `--help` says after the flags: the variables that are not flags.
 const ENVIRONMENT_HELP: &str = "\
 Environment:
   RUST_LOG         levels of everything (target=level, a default level) [default: info]
   RUST_LOG_SAMPLE  the file's sampling directives (sampling-layer syntax); empty: keep
                    every line [default: app::handlers=0.25,legacy_dep=0.1,+{request_id};
                    with --sampling per-event: app::handlers=200/s,legacy_dep=0.1,+{request_id}]
+  FLEET_SIZE       the replicas a fleet budget (`app::handlers=2000/s/fleet`, with
+                   --sampling per-event) is shared out by; read again every second, so
+                   a deployment that rewrites it (or a sidecar) moves each replica's share
   Each flag can also be set through the SERVICE_* variable shown beside it.";
 
 /// The service's command line; every flag can also come from the environment.

@@ -5,7 +5,7 @@
 //! close, never on the sampled-out path outside capturing spans. Bytes are
 //! counted as memory, not as text: a line's capacity plus its `Vec` header,
 //! and a fixed cost per span buffer for the map entries and the deque, so the
-//! total bound bounds what the store holds (`tests/capture_bounds.rs`
+//! total bound bounds what the store holds (`tests/memory/capture.rs`
 //! measures it with a counting allocator).
 //!
 //! Each line carries its place in the order lines were captured, across

@@ -291,7 +291,7 @@ fn spec_threshold(rate: Rate) -> Option<Threshold> {
 
 /// OpenTelemetry's `TraceIdRatioBased` decision below rate 1, reimplemented
 /// (the SDK's function is crate-private): `opentelemetry_sdk` 0.33,
-/// `sample_based_on_probability`. `tests/otel_ratio_prop.rs` pins it against
+/// `sample_based_on_probability`. `tests/otel/ratio_prop.rs` pins it against
 /// `Sampler::should_sample`.
 #[inline]
 pub(crate) fn trace_id_ratio_keeps(trace_id: &[u8; 16], p: f64) -> bool {

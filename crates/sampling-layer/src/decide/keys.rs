@@ -35,7 +35,7 @@
 //! (7/8 of the table) are live, else it doubles; tables are powers of two. So
 //! a shard holds at most `2 * 2 * 8/7 = 4.57` slots per live entry: 297
 //! bytes. [`BYTES_PER_KEY`] (300) is that bound with rounding; the steady
-//! state measured by `tests/memory.rs` (1 M distinct keys, `max_keys(10_000)`)
+//! state measured by `tests/memory/keys.rs` (1 M distinct keys, `max_keys(10_000)`)
 //! is about 3.3 slots per key (213 bytes).
 
 use std::collections::hash_map::RandomState;

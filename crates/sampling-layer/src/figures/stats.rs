@@ -27,8 +27,9 @@ pub struct TargetStats {
     /// rate: events inside a trace are decided at it whatever the pressure
     /// (events outside any trace at it under the scale).
     pub effective_rate: f64,
-    /// A budget target's budget under the pressure scale, in lines per second
-    /// (as of the last adjustment).
+    /// A budget target's goal in this process, in lines per second (as of
+    /// the last adjustment): its budget under the pressure scale, and for a
+    /// fleet budget (`/fleet`) divided by the fleet's size.
     pub effective_budget: Option<f64>,
     /// Seen over the last complete recent interval
     /// ([`SamplingStats::recent_interval`], 10 s by default): the difference
@@ -97,6 +98,14 @@ pub struct SamplingStats {
     /// The pressure scale every sampled rate and budget is multiplied by, in
     /// `(0, 1]`: 1 without pressure (see [`Pressure`](crate::Pressure)).
     pub pressure_scale: f64,
+    /// The fleet's size as last read, with a
+    /// [`fleet_size`](crate::SamplingFilterBuilder::fleet_size) provider
+    /// (`None` without one): a `/fleet` budget's per-process goal is the
+    /// budget divided by it ([`TargetStats::effective_budget`]).
+    pub fleet_size: Option<u64>,
+    /// Reads of the fleet size refused (0, above 1 048 576, or a panic of the
+    /// provider); the last good size was held each time.
+    pub fleet_size_refused: u64,
     /// Whether sampling is enabled (`SamplingHandle::set_enabled`).
     pub enabled: bool,
     /// Per target: seen, kept, dropped and the configured rate.

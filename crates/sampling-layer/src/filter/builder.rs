@@ -18,7 +18,7 @@ use tracing_subscriber::EnvFilter;
 use crate::capture::Capture;
 use crate::clock::{Clock, SystemClock};
 use crate::control::breaker::{Breaker, BreakerState};
-use crate::control::budget::Budgets;
+use crate::control::budget::{Budgets, Fleet, FleetProvider};
 use crate::control::pressure::{Pressure, PressureState};
 use crate::decide::extract::KeyExtractor;
 use crate::decide::mode::Mode;
@@ -52,6 +52,7 @@ pub struct SamplingFilterBuilder {
     env_var: String,
     budget_interval: Duration,
     budget_initial_rate: f64,
+    fleet_size: Option<FleetProvider>,
     pressure: Option<Pressure>,
 
     capture: Capture,
@@ -73,6 +74,7 @@ impl Default for SamplingFilterBuilder {
             env_var: DEFAULT_ENV.to_owned(),
             budget_interval: crate::control::budget::DEFAULT_INTERVAL,
             budget_initial_rate: 1.0,
+            fleet_size: None,
             pressure: None,
             capture: Capture::default(),
             extractor: None,
@@ -154,6 +156,41 @@ impl SamplingFilterBuilder {
     /// ```
     pub fn budget_initial_rate(mut self, rate: f64) -> Self {
         self.budget_initial_rate = rate;
+        self
+    }
+
+    /// The fleet's size, for budgets stated for the whole fleet
+    /// (`app=10000/s/fleet`): each process keeps `budget / size` lines per
+    /// second of them, so autoscaling does not multiply the bill. `size` is
+    /// read at build (it must give 1 to 1 048 576, else the build is refused)
+    /// and then once per budget pass, so the goal follows the fleet within an
+    /// interval; a later read of 0 or above the bound (or one that panics) is
+    /// counted ([`SamplingStats::fleet_size_refused`](crate::stats::SamplingStats::fleet_size_refused))
+    /// and the last good size held. Give it what your platform knows: a
+    /// value your service-discovery callback updates, a replica count from
+    /// the environment. With members of unequal traffic, the fleet keeps
+    /// less than the budget: a member below its share keeps all it has, and
+    /// no member takes up another's unspent share.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use sampling_layer::SamplingFilter;
+    ///
+    /// let members = Arc::new(AtomicU64::new(4));
+    /// let m = members.clone();
+    /// let sampler = SamplingFilter::builder()
+    ///     .fleet_size(move || m.load(Ordering::Relaxed))
+    ///     .parse("app=10000/s/fleet") // 2 500/s in this process while there are 4
+    ///     .unwrap();
+    /// assert_eq!(sampler.handle().stats().fleet_size, Some(4));
+    /// members.store(8, Ordering::Relaxed); // read at the next budget pass
+    ///
+    /// let e = SamplingFilter::builder().fleet_size(|| 0).parse("app=10000/s/fleet");
+    /// assert!(e.unwrap_err().to_string().contains("fleet_size"));
+    /// ```
+    pub fn fleet_size(mut self, size: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.fleet_size = Some(FleetProvider(Arc::new(size)));
         self
     }
 
@@ -329,7 +366,7 @@ impl SamplingFilterBuilder {
     }
 
     /// The settings, validated.
-    fn settings(self) -> Result<Settings, SettingError> {
+    fn settings(mut self) -> Result<Settings, SettingError> {
         if self.max_keys == 0 {
             return Err(SettingError::new("max_keys", "must be at least 1"));
         }
@@ -383,6 +420,23 @@ impl SamplingFilterBuilder {
             .breaker
             .enabled
             .then(|| BreakerState::new(&self.breaker, clock.clone()));
+        let fleet = match self.fleet_size.take() {
+            None => None,
+            Some(provider) => {
+                let size =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (provider.0)()))
+                        .map_err(|_| {
+                            SettingError::new("fleet_size", "the size provider panicked")
+                        })?;
+                if !crate::control::budget::fleet_valid(size) {
+                    return Err(SettingError::new(
+                        "fleet_size",
+                        "must give a fleet of 1 to 1048576 members",
+                    ));
+                }
+                Some(Fleet::new(provider, size))
+            }
+        };
         let capture = self.capture.validate()?;
         Ok(Settings {
             capture,
@@ -392,7 +446,7 @@ impl SamplingFilterBuilder {
             seed,
             max_keys: self.max_keys,
             breaker,
-            budgets: Budgets::new(self.budget_interval, clock.clone(), initial),
+            budgets: Budgets::new(self.budget_interval, clock.clone(), initial, fleet),
             pressure: self.pressure.map(|p| PressureState::new(p, clock.clone())),
             extractor: self.extractor,
             clock,

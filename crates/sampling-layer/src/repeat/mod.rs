@@ -110,7 +110,7 @@
 //! copies (the window's end is then noticed up to that many copies minus
 //! one late; counts still add up). Named fields add hashing
 //! their text as it is formatted. A known key allocates nothing
-//! (`tests/memory.rs` counts); the first copy after a window's end that has
+//! (`tests/memory/keys.rs` counts); the first copy after a window's end that has
 //! summaries to write queues one boxed job for the notice thread. Events of
 //! other targets pay one relaxed load while no repeat directive is
 //! installed, and a callsite probe and a load when one is. Measured figures:

@@ -143,6 +143,8 @@ impl Sampler {
             return;
         };
         let scale = inst.scale.get();
+        // Read once per pass: every fleet budget's share follows it from here.
+        let fleet = self.budgets.refresh_fleet();
         let secs = now.saturating_sub(pass.last) as f64 / 1e9;
         let secs_full = now.saturating_sub(pass.last_full) as f64 / 1e9;
         let interval = self.budgets.interval_secs();
@@ -204,17 +206,20 @@ impl Sampler {
         self.log_sites
             .for_each(|s| observe(&s.rule, &s.counts, &s.budget));
 
-        // Pressure scales every budget (see `pressure`).
+        // Pressure scales every budget (see `pressure`); a fleet budget is
+        // this process's share of it.
         let mut pace = (0.0, 0.0);
         for (b, target) in &inst.budgets {
-            target.renew(&histograms[b], secs, scale, early);
-            let (p, slack) = target.pace(scale);
+            let s = scale * target.share_of(fleet);
+            target.renew(&histograms[b], secs, s, early);
+            let (p, slack) = target.pace(s);
             pace = (pace.0 + p, pace.1 + slack);
         }
         self.budgets.set_pace(!inst.budgets.is_empty(), pace);
         let level = |bucket: usize| -> Option<f64> {
             let h: &Histogram = histograms.get(&bucket)?;
-            Some(h.level(inst.budgets.get(&bucket)?.budget.per_sec() * scale))
+            let target = inst.budgets.get(&bucket)?;
+            Some(h.level(target.budget.per_sec() * scale * target.share_of(fleet)))
         };
         let retune = |cache: &RuleCache, cell: &BudgetCell| {
             let (g, rule) = cache.current();

@@ -127,11 +127,12 @@ impl Installed {
         })
     }
 
-    /// The budgets' pace (lines per second, slack) under the current scale.
-    fn pace(&self) -> (f64, f64) {
+    /// The budgets' pace (lines per second, slack) under the current scale,
+    /// fleet budgets at their share of a fleet of `fleet_size`.
+    fn pace(&self, fleet_size: u64) -> (f64, f64) {
         let scale = self.scale.get();
         self.budgets.values().fold((0.0, 0.0), |(p, s), b| {
-            let (bp, bs) = b.pace(scale);
+            let (bp, bs) = b.pace(scale * b.share_of(fleet_size));
             (p + bp, s + bs)
         })
     }
@@ -159,6 +160,21 @@ impl Sampler {
                 ));
             }
         }
+        // A fleet budget needs the fleet's size.
+        if self.budgets.fleet.is_none() {
+            if let Some((label, b)) = set.budgets().find(|(_, b)| b.is_fleet()) {
+                let item = if label.is_empty() {
+                    b.to_string()
+                } else {
+                    format!("{label}={b}")
+                };
+                return Err(ParseError::new(
+                    &item,
+                    ParseErrorKind::FleetBudgetWithoutSize,
+                ));
+            }
+        }
+        let fleet = self.budgets.fleet_size();
         // The key extractor: the one refusal point for builds and
         // `set_directives` alike. For budgets: pass
         // `set.budgets().next().is_some()` for `false`.
@@ -193,10 +209,16 @@ impl Sampler {
                 let target = match before {
                     Some(t) if t.budget == b => t.clone(),
                     Some(t) => {
-                        ratios.insert(bucket, b.per_sec() / t.budget.per_sec());
-                        Arc::new(TargetBudget::replacing(t, b, interval))
+                        let new = TargetBudget::replacing(t, b, interval, fleet);
+                        // This process's goals, new over old (a fleet share included).
+                        ratios.insert(
+                            bucket,
+                            (b.per_sec() * new.share_of(fleet))
+                                / (t.budget.per_sec() * t.share_of(fleet)),
+                        );
+                        Arc::new(new)
                     }
-                    None => Arc::new(TargetBudget::new(b, interval, self.budgets.initial)),
+                    None => Arc::new(TargetBudget::new(b, interval, self.budgets.initial, fleet)),
                 };
                 (bucket, target)
             })
@@ -258,7 +280,8 @@ impl Sampler {
         self.log_sites
             .for_each(|s| sweep(&s.rule, &s.counts, &s.budget, &s.target, None));
         ledger.commit(&new.buckets, &moved);
-        self.budgets.set_pace(!new.budgets.is_empty(), new.pace());
+        self.budgets
+            .set_pace(!new.budgets.is_empty(), new.pace(fleet));
         *installed = new;
         // Published after the set, so a reader that sees the new generation and
         // misses its cache resolves against this set (or a newer one). Installs
@@ -446,6 +469,8 @@ impl Sampler {
             breaker_trips: self.breaker.as_ref().map_or(0, |b| b.trips()),
             breaker_recoveries: self.breaker.as_ref().map_or(0, |b| b.recoveries()),
             pressure_scale: self.pressure.as_ref().map_or(1.0, |p| p.scale.get()),
+            fleet_size: self.budgets.fleet.as_ref().map(|f| f.size()),
+            fleet_size_refused: self.budgets.fleet.as_ref().map_or(0, |f| f.refused()),
             breaker_trigger: self
                 .breaker
                 .as_ref()

@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod fleet;
 mod pressure;
 mod sharing;
 mod time;

@@ -131,7 +131,7 @@ fn warn_error_and_unsampled_targets_are_untouched() {
     });
 }
 
-/// A budget under pressure: the three-key scenario of `tests/budget.rs` at
+/// A budget under pressure: the three-key scenario of `tests/budget/sharing.rs` at
 /// 500/s; with the scale at 1/4, about 125 lines per interval.
 #[test]
 fn budgets_shrink_with_the_scale() {

@@ -1,4 +1,4 @@
-//! Budgets (`target=500/s`): the acceptance scenario of the budget issue,
+//! Budgets (`target=500/s`): a busy target held to its budget with rare keys kept,
 //! with an injected clock, read from the annotated output.
 
 use std::collections::HashMap;

@@ -21,6 +21,30 @@ proptest! {
         let _ = sampling_layer::split_directives(&s);
     }
 
+    /// Budgets, per process or per fleet: any amount in range, either unit in
+    /// any case, spaces around the slashes; the budget reads back per second,
+    /// and a fleet budget is shared out by the fleet's size.
+    #[test]
+    fn budgets_round_trip_and_fleet_budgets_share_by_size(
+        amount in 1u32..=1_000_000_000,
+        unit in prop_oneof![Just(("s", 1.0)), Just(("SEC", 1.0)), Just(("min", 60.0)), Just(("M", 60.0))],
+        fleet in proptest::option::of((1u64..=1 << 20, "[fF][lL][eE][eE][tT]")),
+        pad in proptest::collection::vec(0usize..3, 4),
+    ) {
+        let sp = |i: usize| " ".repeat(pad[i]);
+        let scope = fleet.as_ref().map(|(_, word)| format!("{}/{}{word}", sp(2), sp(3))).unwrap_or_default();
+        let text = format!("t={amount}{}/{}{}{scope}", sp(0), sp(1), unit.0);
+        let size = fleet.as_ref().map_or(1, |(n, _)| *n);
+        let f = SamplingFilter::builder().fleet_size(move || size).parse(&text);
+        prop_assert!(f.is_ok(), "{text:?}: {:?}", f.err());
+        let st = f.unwrap().handle().stats();
+        let t = st.targets.iter().find(|t| t.target == "t").unwrap();
+        let per_sec = f64::from(amount) / unit.1;
+        prop_assert_eq!(t.budget, Some(per_sec));
+        let goal = t.effective_budget.unwrap();
+        prop_assert!((goal - per_sec / size as f64).abs() <= goal * 1e-12, "{text:?}: {goal}");
+    }
+
     #[test]
     fn decimals_round_trip(num in 0u32..=10_000_000, scale in 0u32..=7) {
         let den = 10u32.pow(scale);

@@ -110,7 +110,7 @@ pub fn breaker_sampler(
         .breaker(
             sampling_layer::Breaker::default()
                 .threshold_per_sec(per_sec)
-                // The absolute trigger alone (the ratio and spike: tests/triggers.rs).
+                // The absolute trigger alone (the ratio and spike: tests/breaker/triggers.rs).
                 .threshold_only()
                 .window(std::time::Duration::from_secs(1))
                 .hold(hold),

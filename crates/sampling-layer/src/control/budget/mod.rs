@@ -57,7 +57,7 @@
 //! keys in the same interval start at the target's average rate
 //! (`B / events` at the last pass). So key churn (dynamic client ids) costs
 //! about the allowance extra: 1 000 new keys an interval under a budget
-//! keep 1.09-1.15x the budget on average (`tests/budget.rs`).
+//! keep 1.09-1.15x the budget on average (`tests/budget/sharing.rs`).
 //!
 //! A key kept in full can still bring far more than its allowance in lines
 //! (a fresh budget over a busy callsite, steady keys coming back after
@@ -74,9 +74,11 @@
 //! budget whose amount changed scales its keys' learned rates by the ratio;
 //! a target switched from a rate to a budget starts from the rate it had.
 
+mod fleet;
 mod histogram;
 mod schedule;
 
+pub(crate) use fleet::{valid as fleet_valid, Fleet, Provider as FleetProvider};
 pub(crate) use histogram::Histogram;
 pub(crate) use schedule::{Budgets, DEFAULT_INTERVAL};
 
@@ -117,17 +119,24 @@ pub(crate) struct TargetBudget {
 }
 
 impl TargetBudget {
-    pub(crate) fn new(budget: Budget, interval_secs: f64, initial: Rate) -> Self {
+    /// A budget of its own (no earlier state), `fleet_size` the fleet's size
+    /// now (for a fleet budget's share until its first pass).
+    pub(crate) fn new(budget: Budget, interval_secs: f64, initial: Rate, fleet_size: u64) -> Self {
         let per_interval = budget.per_sec() * interval_secs;
+        let share = if budget.is_fleet() {
+            1.0 / fleet_size.max(1) as f64
+        } else {
+            1.0
+        };
         TargetBudget {
             budget,
             fresh: AtomicU64::new(0),
             start: AtomicU64::new(initial.pack()),
             fresh_rate: AtomicU64::new(initial.pack()),
             // Until the first pass knows how many lines a key brings: one each.
-            allowance: AtomicU64::new(keys_for(per_interval * FRESH_SHARE, 1.0)),
+            allowance: AtomicU64::new(keys_for(per_interval * share * FRESH_SHARE, 1.0)),
             per_interval,
-            effective: AtomicU64::new(budget.per_sec().to_bits()),
+            effective: AtomicU64::new((budget.per_sec() * share).to_bits()),
             share: AtomicU64::new(1f64.to_bits()),
             evicted_events: AtomicU64::new(0),
             evicted_keys: AtomicU64::new(0),
@@ -137,9 +146,16 @@ impl TargetBudget {
     /// `budget` replacing `old` on the same target: what `old` learned (its
     /// allowance, where new keys start) carries over, the average rate scaled
     /// by `ratio` (the new budget over the old).
-    pub(crate) fn replacing(old: &TargetBudget, budget: Budget, interval_secs: f64) -> Self {
-        let t = TargetBudget::new(budget, interval_secs, Rate::ONE);
-        let ratio = budget.per_sec() / old.budget.per_sec();
+    pub(crate) fn replacing(
+        old: &TargetBudget,
+        budget: Budget,
+        interval_secs: f64,
+        fleet_size: u64,
+    ) -> Self {
+        let t = TargetBudget::new(budget, interval_secs, Rate::ONE, fleet_size);
+        // This process's goals, new over old (a fleet budget's share included).
+        let ratio = (budget.per_sec() * t.share_of(fleet_size))
+            / (old.budget.per_sec() * old.share_of(fleet_size));
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         t.start.store(load(&old.start), Ordering::Relaxed);
         let fresh_rate = Rate::unpack(load(&old.fresh_rate));
@@ -152,6 +168,16 @@ impl TargetBudget {
         t.effective
             .store((old.effective() * ratio).to_bits(), Ordering::Relaxed);
         t
+    }
+
+    /// What this process keeps of the budget: all of it, or for a fleet
+    /// budget one member's share of a fleet of `fleet_size`.
+    pub(crate) fn share_of(&self, fleet_size: u64) -> f64 {
+        if self.budget.is_fleet() {
+            1.0 / fleet_size.max(1) as f64
+        } else {
+            1.0
+        }
     }
 
     /// The rate a key seen for the first time starts at (see the module docs).
@@ -169,7 +195,8 @@ impl TargetBudget {
         Rate::unpack(self.fresh_rate.load(Ordering::Relaxed))
     }
 
-    /// The budget under pressure at the last pass, in lines per second.
+    /// This process's goal at the last pass, in lines per second: the budget
+    /// under pressure, and for a fleet budget divided by the fleet's size.
     pub(crate) fn effective(&self) -> f64 {
         f64::from_bits(self.effective.load(Ordering::Relaxed))
     }
@@ -201,7 +228,8 @@ impl TargetBudget {
     /// refills too (as many keys as bring a tenth of the budget's lines at
     /// the last interval's lines per active key); an early pass leaves it, so
     /// a burst of early passes cannot hand out more.
-    /// `scale` is the pressure's (1 without).
+    /// `scale` is the pressure's (1 without) times this process's share of
+    /// a fleet budget ([`share_of`](Self::share_of)).
     pub(crate) fn renew(&self, h: &Histogram, secs: f64, scale: f64, early: bool) {
         let (events, kept, active) = h.events();
         if !early {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
-use super::Histogram;
+use super::{Fleet, Histogram};
 use crate::clock::{Clock, SystemClock};
 use crate::directive::rate::Rate;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
@@ -43,6 +43,9 @@ pub(crate) struct Budgets {
     held: AtomicBool,
     /// Where a budget's new keys start before its first pass.
     pub(crate) initial: Rate,
+    /// The fleet `/fleet` budgets are shared out over, if the builder was
+    /// given its size.
+    pub(crate) fleet: Option<Fleet>,
     pass: Mutex<Pass>,
 }
 
@@ -66,12 +69,18 @@ impl Default for Budgets {
             DEFAULT_INTERVAL,
             Arc::new(SystemClock::default()),
             Rate::ONE,
+            None,
         )
     }
 }
 
 impl Budgets {
-    pub(crate) fn new(interval: Duration, clock: Arc<dyn Clock>, initial: Rate) -> Self {
+    pub(crate) fn new(
+        interval: Duration,
+        clock: Arc<dyn Clock>,
+        initial: Rate,
+        fleet: Option<Fleet>,
+    ) -> Self {
         let interval_nanos = interval.as_nanos().clamp(1, u128::from(u64::MAX / 4)) as u64;
         let now = clock.now().as_nanos() as u64;
         Budgets {
@@ -85,12 +94,24 @@ impl Budgets {
             active: AtomicBool::new(false),
             held: AtomicBool::new(false),
             initial,
+            fleet,
             pass: Mutex::new(Pass {
                 last: now,
                 last_full: now,
                 histograms: HashMap::new(),
             }),
         }
+    }
+
+    /// The fleet's size as last read (1 without a fleet: a process is its
+    /// own fleet).
+    pub(crate) fn fleet_size(&self) -> u64 {
+        self.fleet.as_ref().map_or(1, Fleet::size)
+    }
+
+    /// Reads the fleet's size again (at the start of a pass).
+    pub(crate) fn refresh_fleet(&self) -> u64 {
+        self.fleet.as_ref().map_or(1, Fleet::refresh)
     }
 
     pub(crate) fn interval_secs(&self) -> f64 {

@@ -4,6 +4,36 @@ use super::*;
 use crate::error::ParseErrorKind;
 
 #[test]
+fn fleet_budgets_parse_round_trip_and_near_misses_are_refused() {
+    let p =
+        |s: &str| Budget::parse(s).map(|r| r.map(|b| (b.per_sec(), b.is_fleet(), b.to_string())));
+    assert_eq!(
+        p("10000/s/fleet"),
+        Some(Ok((10000.0, true, "10000/s/fleet".into())))
+    );
+    assert_eq!(
+        p(" 60 / MIN / Fleet "),
+        Some(Ok((1.0, true, "60/min/fleet".into())))
+    );
+    assert_eq!(p("200/s"), Some(Ok((200.0, false, "200/s".into()))));
+    for bad in [
+        "10/s/pod",
+        "10/s/",
+        "10/fleet",
+        "10/s/fleet/fleet",
+        "0/s/fleet",
+    ] {
+        assert!(
+            matches!(
+                Budget::parse(bad),
+                Some(Err(ParseErrorKind::InvalidBudget(_)))
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn budgets_parse_apart_from_fractions() {
     let b = |s| Budget::parse(s).map(|r| r.map(Budget::per_sec));
     assert_eq!(b("200/s"), Some(Ok(200.0)));
@@ -84,7 +114,7 @@ fn the_estimate_rises_at_once_and_falls_halfway() {
 
 #[test]
 fn new_keys_start_at_one_within_the_allowance() {
-    let t = TargetBudget::new(Budget::parse("200/s").unwrap().unwrap(), 1.0, Rate::ONE);
+    let t = TargetBudget::new(Budget::parse("200/s").unwrap().unwrap(), 1.0, Rate::ONE, 1);
     for _ in 0..20 {
         assert_eq!(t.start_rate(), Rate::ONE);
     }
@@ -124,6 +154,7 @@ fn an_early_pass_does_not_refill_the_allowance() {
         Budget::parse("20/s").unwrap().unwrap(),
         1.0,
         Rate::from_fraction(1, 10).unwrap(),
+        1,
     );
     // Before any pass: the initial rate within the allowance (2 keys).
     assert_eq!(t.start_rate(), Rate::from_fraction(1, 10).unwrap());
@@ -155,7 +186,12 @@ fn the_pace_calls_an_early_pass_and_a_futile_one_holds_them_off() {
     use std::sync::Arc;
     use std::time::Duration;
     let clock = ManualClock::new();
-    let b = Budgets::new(Duration::from_secs(1), Arc::new(clock.clone()), Rate::ONE);
+    let b = Budgets::new(
+        Duration::from_secs(1),
+        Arc::new(clock.clone()),
+        Rate::ONE,
+        None,
+    );
     b.set_pace(true, (200.0, 20.0));
     let ms = |n| clock.advance(Duration::from_millis(n));
     // 20 lines: within the slack.
