@@ -1,14 +1,23 @@
-//! Time for the circuit breaker, injectable so tests need no sleeps.
+//! The sampler's one clock (breaker, pressure, budgets, repeat windows,
+//! expiring changes, recent figures), injectable so tests need no sleeps.
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A monotonic clock: time elapsed since some fixed origin.
 pub trait Clock: Send + Sync + Debug {
     /// Time since this clock's origin. Must never go backwards.
     fn now(&self) -> Duration;
+
+    /// Wall-clock time (since the Unix epoch), if this clock knows it: what
+    /// processes share, so that consistent-mode budgets change their rates
+    /// on the same boundaries everywhere. `None` (the default) aligns
+    /// nothing.
+    fn wall(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The real clock (`Instant`, origin = creation).
@@ -28,6 +37,10 @@ impl Default for SystemClock {
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
         self.origin.elapsed()
+    }
+
+    fn wall(&self) -> Option<Duration> {
+        SystemTime::now().duration_since(UNIX_EPOCH).ok()
     }
 }
 
@@ -49,8 +62,14 @@ impl ManualClock {
     }
 }
 
+/// Its time is also its wall-clock time: samplers that share one manual
+/// clock are aligned, as processes on the same wall clock are.
 impl Clock for ManualClock {
     fn now(&self) -> Duration {
         Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+
+    fn wall(&self) -> Option<Duration> {
+        Some(self.now())
     }
 }

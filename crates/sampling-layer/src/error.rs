@@ -73,10 +73,6 @@ pub enum ParseErrorKind {
     /// `target[key]=200/s`: a budget applies to a whole target (shared out
     /// among its keys); a `[key]` directive takes a rate.
     BudgetOnKey,
-    /// A budget in [`Mode::Consistent`](crate::Mode::Consistent): per-key
-    /// rates that follow each process's own traffic would make processes
-    /// disagree on the same value.
-    BudgetInConsistentMode,
     /// A budget in a set decided by a [`KeyExtractor`](crate::extract::KeyExtractor)
     /// (the trace decides; a budget would drop logs of traces the policy keeps).
     /// The policy's name is the field.
@@ -219,11 +215,6 @@ impl fmt::Display for ParseErrorKind {
                 "a fleet budget (`/fleet`) is shared out by the fleet's size, and this sampler \
                  has none: give the builder `fleet_size(|| members)`, or write a budget for \
                  this process (`200/s`)",
-            ),
-            BudgetInConsistentMode => f.write_str(
-                "budgets are not available in consistent mode: rates that follow each \
-                 process's traffic would make processes disagree on the same value; \
-                 use a rate, or the deterministic or probabilistic mode",
             ),
             EnvFilter => f.write_str("EnvFilter refused it"),
             EmptyTarget => {

@@ -324,15 +324,11 @@ fn one_item_sets_a_level_and_a_budget_for_a_while() {
 #[test]
 fn a_budget_the_sampler_refuses_leaves_the_level_alone() {
     let levels = Levels::try_new("info").unwrap();
-    let sampler = SamplingFilter::builder()
-        .mode(sampling_layer::Mode::Consistent {
-            field: "request_id".into(),
-        })
-        .parse("0.1")
-        .unwrap();
+    // A fleet budget in a sampler that was given no fleet size.
+    let sampler = SamplingFilter::builder().parse("0.1").unwrap();
     let (lh, sh) = (levels.handle(), sampler.handle());
-    let e = level::set_target(&lh, &sh, "app::db=debug@200/s", None).unwrap_err();
-    assert_eq!(e.kind(), &ParseErrorKind::BudgetInConsistentMode);
+    let e = level::set_target(&lh, &sh, "app::db=debug@200/s/fleet", None).unwrap_err();
+    assert_eq!(e.kind(), &ParseErrorKind::FleetBudgetWithoutSize);
     assert_eq!(
         (lh.directives(), sh.directives()),
         ("info".into(), "0.1".into())

@@ -109,9 +109,9 @@ fn levels_or_default(rust_log: Option<&str>) -> &str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Keys {
     /// Each callsite (or `sample_key`) on its own, deterministic 1-in-N: requests are not
-    /// kept whole, but budgets (`app::handlers=200/s`) are allowed, which consistent
-    /// decisions refuse (rates that follow each process's own traffic would make
-    /// processes disagree about a request).
+    /// kept whole, and a budget (`app::handlers=200/s`) is shared out among the callsites
+    /// (rare ones kept in full); under the consistent keys a budget is one rate for the
+    /// whole target, so requests stay whole.
     PerEvent,
     /// The `request_id` span field (xxh3 of its text): the same requests in every process
     /// that samples by it.

@@ -438,6 +438,12 @@ impl SamplingFilterBuilder {
             }
         };
         let capture = self.capture.validate()?;
+        let mut budgets = Budgets::new(self.budget_interval, clock.clone(), initial, fleet);
+        // Consistent mode: budgets change their one rate per target only at
+        // wall-clock-aligned interval ends, so processes agree on requests.
+        if matches!(self.mode, Mode::Consistent { .. }) {
+            budgets.align_to_wall_clock();
+        }
         Ok(Settings {
             capture,
             mode: self.mode,
@@ -446,7 +452,7 @@ impl SamplingFilterBuilder {
             seed,
             max_keys: self.max_keys,
             breaker,
-            budgets: Budgets::new(self.budget_interval, clock.clone(), initial, fleet),
+            budgets,
             pressure: self.pressure.map(|p| PressureState::new(p, clock.clone())),
             extractor: self.extractor,
             clock,

@@ -212,6 +212,8 @@ impl Sampler {
         for (b, target) in &inst.budgets {
             let s = scale * target.share_of(fleet);
             target.renew(&histograms[b], secs, s, early);
+            // Consistent mode: one rate for the target, from its traffic.
+            target.renew_whole(histograms[b].events().0, secs, target.budget.per_sec() * s);
             let (p, slack) = target.pace(s);
             pace = (pace.0 + p, pace.1 + slack);
         }
@@ -224,6 +226,18 @@ impl Sampler {
         let retune = |cache: &RuleCache, cell: &BudgetCell| {
             let (g, rule) = cache.current();
             if g != generation || !rule.is_budget() {
+                return;
+            }
+            // Consistent mode: every word of the target at the target's rate,
+            // so a request is kept or dropped whole.
+            if let Some(rate) = inst
+                .budgets
+                .get(&rule.bucket())
+                .and_then(|t| t.whole_rate())
+            {
+                if rate != rule.rate() {
+                    cache.retune(generation, rule.with_rate(rate));
+                }
                 return;
             }
             let (Some((e, footing)), Some(c)) = (cell.get(), level(rule.bucket())) else {

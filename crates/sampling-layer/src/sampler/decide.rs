@@ -294,7 +294,7 @@ impl Sampler {
         // For budgets: a budget shares out per key, so every key is tracked.
         let needs_key = cs.key_field.is_some()
             && (cs_rule.key_rules()
-                || cs_rule.is_budget()
+                || (cs_rule.is_budget() && !consistent)
                 || (deterministic && !cs_rate.is_one() && !cs_rate.is_zero()));
         let needs_value = consistent && !cs_rule.rate().is_one() && bypass == 0;
         let mut hashes = FieldHashes {

@@ -146,20 +146,6 @@ impl Sampler {
     /// Makes `set` the current directives; takes effect from the next event.
     /// Costs one pass over the callsites and the live keys.
     pub(crate) fn install(&self, set: DirectiveSet) -> Result<(), ParseError> {
-        // For budgets: refused where they cannot be defined.
-        if matches!(self.mode, crate::decide::mode::Mode::Consistent { .. }) {
-            if let Some((label, b)) = set.budgets().next() {
-                let item = if label.is_empty() {
-                    b.to_string()
-                } else {
-                    format!("{label}={b}")
-                };
-                return Err(ParseError::new(
-                    &item,
-                    ParseErrorKind::BudgetInConsistentMode,
-                ));
-            }
-        }
         // A fleet budget needs the fleet's size.
         if self.budgets.fleet.is_none() {
             if let Some((label, b)) = set.budgets().find(|(_, b)| b.is_fleet()) {
@@ -218,7 +204,13 @@ impl Sampler {
                         );
                         Arc::new(new)
                     }
-                    None => Arc::new(TargetBudget::new(b, interval, self.budgets.initial, fleet)),
+                    None => Arc::new(TargetBudget::new(
+                        b,
+                        interval,
+                        self.budgets.initial,
+                        fleet,
+                        self.budgets.aligned(),
+                    )),
                 };
                 (bucket, target)
             })

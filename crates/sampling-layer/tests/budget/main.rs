@@ -7,3 +7,4 @@ mod fleet;
 mod pressure;
 mod sharing;
 mod time;
+mod whole;

@@ -220,29 +220,29 @@ fn warn_and_error_are_outside_every_budget() {
     assert_eq!(app.seen, 3_000, "WARN/ERROR are not counted against it");
 }
 
+/// Consistent mode takes budgets (one power-of-two rate per target: see
+/// `whole.rs`), at build and at run time; a budget on a `[key]` stays refused.
 #[test]
-fn budgets_are_refused_in_consistent_mode_with_the_reason() {
-    let e = SamplingFilter::builder()
-        .mode(Mode::Consistent {
+fn consistent_mode_takes_budgets_at_build_and_at_run_time() {
+    let consistent = || {
+        SamplingFilter::builder().mode(Mode::Consistent {
             field: "request_id".into(),
         })
-        .parse("app=200/s")
-        .unwrap_err();
-    match e.kind() {
-        sampling_layer::BuildErrorKind::Directive(d) => assert_eq!(d.directive(), "app=200/s"),
-        k => panic!("{k:?}"),
-    }
-    assert!(e.to_string().contains("consistent mode"), "{e}");
-    // At run time too, and the old set stays.
-    let s = SamplingFilter::builder()
-        .mode(Mode::Consistent {
-            field: "request_id".into(),
-        })
-        .parse("app=0.5")
-        .unwrap();
+    };
+    let s = consistent().parse("app=200/s").unwrap();
+    let app = |h: &sampling_layer::SamplingHandle| {
+        h.stats()
+            .targets
+            .into_iter()
+            .find(|t| t.target == "app")
+            .map(|t| t.budget)
+    };
+    assert_eq!(app(&s.handle()), Some(Some(200.0)));
+    let s = consistent().parse("app=0.5").unwrap();
     let h = s.handle();
-    assert!(h.set_directives("0.1,30/min").is_err());
-    assert_eq!(h.directives(), "app=0.5");
+    h.set_directives("0.1,app=30/min").unwrap();
+    assert_eq!(app(&h), Some(Some(0.5)));
+    assert!(consistent().parse("app[k]=200/s").is_err());
 }
 
 #[test]

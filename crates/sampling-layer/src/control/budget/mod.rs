@@ -67,6 +67,15 @@
 //! traffic counted so far, without waiting for the interval to end. A new
 //! budget's first interval is held to about its budget plus the allowance.
 //!
+//! # Consistent mode: one rate per target
+//!
+//! In consistent mode no key gets a rate of its own ([`TargetBudget::renew_whole`]):
+//! the target has one, a power of two computed from the goal and the
+//! target's counted traffic at the end of each wall-clock-aligned interval
+//! (the schedule makes no early pass then), with hysteresis. Every word of
+//! the target is retuned to it, and new words start at it, so the events of
+//! one request share one rate and one consistent decision.
+//!
 //! # Run-time edits
 //!
 //! An install keeps the state of every budget whose directive is unchanged
@@ -116,12 +125,21 @@ pub(crate) struct TargetBudget {
     /// the last pass (their words are gone; the pass counts them at their mean).
     evicted_events: AtomicU64,
     evicted_keys: AtomicU64,
+    /// Consistent mode: one rate for the whole target (every callsite, every
+    /// request), a power of two, packed; see [`whole_rate`](Self::whole_rate).
+    whole: Option<AtomicU64>,
 }
 
 impl TargetBudget {
     /// A budget of its own (no earlier state), `fleet_size` the fleet's size
     /// now (for a fleet budget's share until its first pass).
-    pub(crate) fn new(budget: Budget, interval_secs: f64, initial: Rate, fleet_size: u64) -> Self {
+    pub(crate) fn new(
+        budget: Budget,
+        interval_secs: f64,
+        initial: Rate,
+        fleet_size: u64,
+        whole: bool,
+    ) -> Self {
         let per_interval = budget.per_sec() * interval_secs;
         let share = if budget.is_fleet() {
             1.0 / fleet_size.max(1) as f64
@@ -140,6 +158,7 @@ impl TargetBudget {
             share: AtomicU64::new(1f64.to_bits()),
             evicted_events: AtomicU64::new(0),
             evicted_keys: AtomicU64::new(0),
+            whole: whole.then(|| AtomicU64::new(power_of_two_below(initial.as_f64()).pack())),
         }
     }
 
@@ -152,7 +171,12 @@ impl TargetBudget {
         interval_secs: f64,
         fleet_size: u64,
     ) -> Self {
-        let t = TargetBudget::new(budget, interval_secs, Rate::ONE, fleet_size);
+        let whole = old.whole.is_some();
+        let t = TargetBudget::new(budget, interval_secs, Rate::ONE, fleet_size, whole);
+        if let (Some(w), Some(old_w)) = (&t.whole, &old.whole) {
+            // Until the next aligned pass: the rate the old budget had.
+            w.store(old_w.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         // This process's goals, new over old (a fleet budget's share included).
         let ratio = (budget.per_sec() * t.share_of(fleet_size))
             / (old.budget.per_sec() * old.share_of(fleet_size));
@@ -180,8 +204,43 @@ impl TargetBudget {
         }
     }
 
+    /// Consistent mode's one rate for the target, if this is such a budget.
+    pub(crate) fn whole_rate(&self) -> Option<Rate> {
+        self.whole
+            .as_ref()
+            .map(|w| Rate::unpack(w.load(Ordering::Relaxed)))
+    }
+
+    /// Consistent mode, at an aligned pass that counted `events` of the
+    /// target over `secs`: the largest power of two at most `goal` lines per
+    /// second over that traffic (the same in every process that saw the same
+    /// traffic; see the module docs). No events: the rate stays. With
+    /// hysteresis: the rate stays while the ideal one is within 0.9× to 2.2×
+    /// of it, so traffic that hovers at a power of two does not flip the rate
+    /// every interval (each flip splits the requests that straddle it); the
+    /// price is up to a tenth over the goal while it hovers below.
+    pub(crate) fn renew_whole(&self, events: u64, secs: f64, goal: f64) {
+        let Some(w) = self.whole.as_ref().filter(|_| events > 0) else {
+            return;
+        };
+        let ideal = goal * secs / events as f64;
+        let now = Rate::unpack(w.load(Ordering::Relaxed)).as_f64();
+        if ideal >= 0.9 * now && ideal < 2.2 * now {
+            return;
+        }
+        let r = if ideal >= 2.2 * now {
+            power_of_two_below(ideal / 1.1)
+        } else {
+            power_of_two_below(ideal)
+        };
+        w.store(r.pack(), Ordering::Relaxed);
+    }
+
     /// The rate a key seen for the first time starts at (see the module docs).
     pub(crate) fn start_rate(&self) -> Rate {
+        if let Some(r) = self.whole_rate() {
+            return r;
+        }
         if self.fresh.fetch_add(1, Ordering::Relaxed) < self.allowance.load(Ordering::Relaxed) {
             Rate::unpack(self.start.load(Ordering::Relaxed))
         } else {
@@ -267,6 +326,21 @@ impl TargetBudget {
             (self.per_interval * scale * FRESH_SHARE).max(1.0),
         )
     }
+}
+
+/// The largest `1/2^k` at most `r` (1 at most; `1/2^23` at least, the
+/// smallest power of two a rate can be).
+pub(crate) fn power_of_two_below(r: f64) -> Rate {
+    // At least 1, or NaN: keep everything.
+    if r >= 1.0 || r.is_nan() {
+        return Rate::ONE;
+    }
+    // k = ceil(-log2 r), from the exponent, corrected for rounding.
+    let mut k = (-r.log2()).ceil().clamp(1.0, 23.0) as u32;
+    while k > 1 && 1.0 / f64::from(1u32 << (k - 1)) <= r {
+        k -= 1;
+    }
+    Rate::from_fraction(1, 1 << k).expect("1/2^k with k <= 23 is a rate")
 }
 
 /// `rate` times `ratio`, as a budget's fraction (1 at most).

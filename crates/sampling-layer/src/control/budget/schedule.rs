@@ -46,6 +46,10 @@ pub(crate) struct Budgets {
     /// The fleet `/fleet` budgets are shared out over, if the builder was
     /// given its size.
     pub(crate) fleet: Option<Fleet>,
+    /// Consistent mode: passes only at the end of wall-clock-aligned
+    /// intervals (no early ones), so every process changes its rates on the
+    /// same boundaries.
+    aligned: bool,
     pass: Mutex<Pass>,
 }
 
@@ -95,12 +99,40 @@ impl Budgets {
             held: AtomicBool::new(false),
             initial,
             fleet,
+            aligned: false,
             pass: Mutex::new(Pass {
                 last: now,
                 last_full: now,
                 histograms: HashMap::new(),
             }),
         }
+    }
+
+    /// Makes passes come at the end of wall-clock-aligned intervals only
+    /// (consistent mode; before the sampler is shared).
+    pub(crate) fn align_to_wall_clock(&mut self) {
+        self.aligned = true;
+        let now = self.clock.now().as_nanos() as u64;
+        self.next.store(self.interval_end(now), Ordering::Relaxed);
+    }
+
+    /// Whether passes are aligned (and never early).
+    pub(crate) fn aligned(&self) -> bool {
+        self.aligned
+    }
+
+    /// When the interval that runs at `now` ends: `interval` later, or
+    /// aligned, at the next multiple of the interval in wall-clock time.
+    fn interval_end(&self, now: u64) -> u64 {
+        let wall = self.aligned.then(|| self.clock.wall()).flatten();
+        let rest = match wall {
+            Some(w) => {
+                let into = (w.as_nanos() % u128::from(self.interval_nanos)) as u64;
+                self.interval_nanos - into
+            }
+            None => self.interval_nanos,
+        };
+        now.saturating_add(rest)
     }
 
     /// The fleet's size as last read (1 without a fleet: a process is its
@@ -146,7 +178,7 @@ impl Budgets {
 
     /// Whether the budgets kept more than their pace allows by `now`.
     fn ahead(&self, now: u64) -> bool {
-        if self.held.load(Ordering::Relaxed) {
+        if self.aligned || self.held.load(Ordering::Relaxed) {
             return false;
         }
         let kept = self.kept.load(Ordering::Relaxed) as f64;
@@ -202,8 +234,7 @@ impl Budgets {
         if !early {
             self.held.store(false, Ordering::Relaxed);
             pass.last_full = now;
-            self.next
-                .store(now.saturating_add(self.interval_nanos), Ordering::Relaxed);
+            self.next.store(self.interval_end(now), Ordering::Relaxed);
         }
     }
 }

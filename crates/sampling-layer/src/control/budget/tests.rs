@@ -114,7 +114,13 @@ fn the_estimate_rises_at_once_and_falls_halfway() {
 
 #[test]
 fn new_keys_start_at_one_within_the_allowance() {
-    let t = TargetBudget::new(Budget::parse("200/s").unwrap().unwrap(), 1.0, Rate::ONE, 1);
+    let t = TargetBudget::new(
+        Budget::parse("200/s").unwrap().unwrap(),
+        1.0,
+        Rate::ONE,
+        1,
+        false,
+    );
     for _ in 0..20 {
         assert_eq!(t.start_rate(), Rate::ONE);
     }
@@ -155,6 +161,7 @@ fn an_early_pass_does_not_refill_the_allowance() {
         1.0,
         Rate::from_fraction(1, 10).unwrap(),
         1,
+        false,
     );
     // Before any pass: the initial rate within the allowance (2 keys).
     assert_eq!(t.start_rate(), Rate::from_fraction(1, 10).unwrap());
@@ -225,4 +232,56 @@ fn the_pace_calls_an_early_pass_and_a_futile_one_holds_them_off() {
     }
     ms(10);
     assert!(b.due().is_some_and(|(_, _, early)| early));
+}
+
+#[test]
+fn whole_rates_are_powers_of_two_at_most_the_ideal_and_hold_near_it() {
+    let p = |r: f64| power_of_two_below(r).as_f64();
+    assert_eq!(p(1.5), 1.0);
+    assert_eq!(p(f64::NAN), 1.0);
+    assert_eq!(p(0.5), 0.5, "exactly a power of two");
+    assert_eq!(p(0.49), 0.25);
+    assert_eq!(p(0.0625), 0.0625);
+    assert_eq!(p(0.0), 1.0 / f64::from(1u32 << 23), "the smallest");
+    let t = TargetBudget::new(
+        Budget::parse("50/s").unwrap().unwrap(),
+        1.0,
+        Rate::ONE,
+        1,
+        true,
+    );
+    assert_eq!(
+        t.whole_rate(),
+        Some(Rate::ONE),
+        "the initial rate until a pass"
+    );
+    assert_eq!(t.start_rate(), Rate::ONE);
+    // 600 events a second against 50: ideal 1/12, kept 1/16.
+    t.renew_whole(600, 1.0, 50.0);
+    assert_eq!(t.whole_rate().unwrap().as_f64(), 1.0 / 16.0);
+    assert_eq!(t.start_rate().as_f64(), 1.0 / 16.0, "new words start at it");
+    // Hovering at the power of two (ideal 0.059 .. 0.137): held.
+    for events in [840, 365, 800] {
+        t.renew_whole(events, 1.0, 50.0);
+        assert_eq!(t.whole_rate().unwrap().as_f64(), 1.0 / 16.0, "{events}");
+    }
+    // Well below (ideal 1/40): down to 1/64; well above (ideal 0.3): up to 1/4.
+    t.renew_whole(2_000, 1.0, 50.0);
+    assert_eq!(t.whole_rate().unwrap().as_f64(), 1.0 / 64.0);
+    t.renew_whole(166, 1.0, 50.0);
+    assert_eq!(t.whole_rate().unwrap().as_f64(), 0.25);
+    // No traffic: stays.
+    t.renew_whole(0, 1.0, 50.0);
+    assert_eq!(t.whole_rate().unwrap().as_f64(), 0.25);
+    assert_eq!(
+        TargetBudget::new(
+            Budget::parse("50/s").unwrap().unwrap(),
+            1.0,
+            Rate::ONE,
+            1,
+            false
+        )
+        .whole_rate(),
+        None
+    );
 }
