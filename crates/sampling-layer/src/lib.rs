@@ -108,9 +108,9 @@ pub use decide::extract;
 pub use decide::mode::Mode;
 pub use error::{BuildError, BuildErrorKind, ParseError, ParseErrorKind, SettingError};
 pub use figures::stats;
-#[cfg(feature = "env-filter")]
-pub use filter::builder::split_directives;
 pub use filter::builder::{SamplingFilterBuilder, DEFAULT_ENV};
 pub use filter::combinator;
 pub use filter::handle::SamplingHandle;
+#[cfg(feature = "env-filter")]
+pub use filter::split::split_directives;
 pub use filter::SamplingFilter;

@@ -8,6 +8,8 @@
 pub(crate) mod builder;
 pub mod combinator;
 pub(crate) mod handle;
+#[cfg(feature = "env-filter")]
+pub(crate) mod split;
 
 use std::any::TypeId;
 use std::fmt;

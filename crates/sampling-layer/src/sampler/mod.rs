@@ -26,6 +26,7 @@ mod breaker;
 mod decide;
 mod edit;
 pub(crate) mod install;
+mod installed;
 mod repeat;
 
 use std::fmt;
