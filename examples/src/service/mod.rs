@@ -97,8 +97,9 @@ pub struct Config {
     #[arg(long, env = "SERVICE_SHUTDOWN_DEADLINE_MS", default_value_t = 5_000)]
     pub shutdown_deadline_ms: u64,
     /// How the file's sampler decides: `consistent` keeps whole requests (by `request_id`,
-    /// the same ones in every process); `per-event` decides per callsite, 1 in N, and
-    /// allows budgets (`app::handlers=200/s`), which consistent decisions refuse.
+    /// the same ones in every process; a budget there is one rate for the target);
+    /// `per-event` decides per callsite, 1 in N, and shares a budget
+    /// (`app::handlers=200/s`) out among the callsites, rare ones kept in full.
     #[arg(long, env = "SERVICE_SAMPLING", value_enum, default_value_t = Sampling::Consistent)]
     pub sampling: Sampling,
     /// Trace with OpenTelemetry, and keep in the file the logs of the sampled traces

@@ -49,14 +49,25 @@ fn a_failed_request_comes_with_its_context() {
     assert_eq!(failed[1].get("captured"), None, "{:?}", failed[1]);
 }
 
-/// Consistent decisions refuse a budget, naming the directive; `--sampling per-event`
-/// takes it, and the admin view shows the budget.
+/// A budget under both keys (by request id it is one rate for the target, so requests
+/// stay whole); with the trace deciding (`follow-trace`) it is refused, naming the
+/// directive. `--sampling per-event` takes the default budget rates, and the admin view
+/// shows the budget.
 #[test]
 fn budgets_come_with_per_event_sampling() {
-    let e = filters::parse_rates_with(
+    let whole = filters::parse_rates_with(
         "RUST_LOG_SAMPLE",
         "app::handlers=200/s",
         filters::Keys::RequestId,
+    )
+    .unwrap();
+    let t = whole.handle().stats().targets;
+    let handlers = t.iter().find(|t| t.target == "app::handlers").unwrap();
+    assert_eq!(handlers.budget, Some(200.0));
+    let e = filters::parse_rates_with(
+        "RUST_LOG_SAMPLE",
+        "app::handlers=200/s",
+        filters::Keys::FollowTrace,
     )
     .unwrap_err();
     assert_eq!(e.directive, "app::handlers=200/s", "{e}");
