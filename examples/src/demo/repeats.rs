@@ -107,7 +107,7 @@ impl RepeatRow {
     }
 
     /// `repeats demo::upstream=first 5/1s: 412 WARN/ERROR emitted, 10 written, 402
-    /// suppressed, summaries add up (3 summary lines: 10 + 402 = 412)`.
+    /// suppressed, summaries add up (2 summary lines: 10 + 402 = 412)`.
     pub(super) fn print(&self, out: &mut dyn Write) -> io::Result<()> {
         write!(
             out,
@@ -132,10 +132,11 @@ impl RepeatRow {
                 } else {
                     "summaries DO NOT add up"
                 };
+                let plural = if lines == 1 { "" } else { "s" };
                 writeln!(
                     out,
                     "{written} written, {suppressed} suppressed, {verdict} ({lines} summary \
-                     lines: {written} + {suppressed} = {})",
+                     line{plural}: {written} + {suppressed} = {})",
                     written + suppressed
                 )
             }
