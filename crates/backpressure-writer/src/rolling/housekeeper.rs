@@ -20,6 +20,7 @@ use super::compress::{compress, Pace, PART_SUFFIX};
 use super::io_hook::IoHook;
 use super::naming::Pattern;
 use super::retention::{scan, Retention};
+use super::spare;
 use super::stats::RollShared;
 
 pub(crate) enum Job {
@@ -170,15 +171,62 @@ fn remove_partial_copies(s: &Settings) {
     }
 }
 
+/// Spare files kept ready: enough for the rotations that come while the compressor
+/// sleeps between two blocks (up to 100 ms) under a writer rotating every few
+/// milliseconds; unnamed, they cost an inode each and leave nothing behind.
+const SPARES: usize = 4;
+
+/// Tops the spares up to [`SPARES`] unnamed files (see `spare`); gives spares up for good
+/// if the directory cannot have them.
+fn refill_spare(s: &Settings, shared: &RollShared) {
+    if shared.spares_off.load(Relaxed) {
+        return;
+    }
+    let mut spares = shared.spares.lock().unwrap_or_else(PoisonError::into_inner);
+    while spares.len() < SPARES {
+        match spare::create(&s.dir) {
+            Ok(f) => spares.push(f),
+            Err(_) => {
+                shared.spares_off.store(true, Relaxed);
+                return;
+            }
+        }
+    }
+}
+
+/// The writer's pace, plus a spare for the sink between two blocks: a long, paced
+/// compression does not leave the next rotation without one.
+struct Between<'a, P> {
+    pace: P,
+    s: &'a Settings,
+    shared: &'a RollShared,
+}
+
+impl<P: Pace> Pace for Between<'_, P> {
+    fn before_block(&mut self) {
+        refill_spare(self.s, self.shared);
+        self.pace.before_block();
+    }
+
+    fn after_block(&mut self) {
+        self.pace.after_block();
+    }
+}
+
 fn run(s: Settings, shared: Arc<RollShared>, rx: Receiver<Job>) {
     lower_priority();
+    refill_spare(&s, &shared);
     // Before any job: a compression this run starts writes its own `.part` afresh.
     if s.compression != Compression::None {
         remove_partial_copies(&s);
     }
     // When this process closed each file, on the monotonic clock (see `Retention::select`).
     let mut closed_at: HashMap<OsString, Duration> = HashMap::new();
-    let mut pace = WriterPace::new(&shared.writes, thread::sleep);
+    let mut pace = Between {
+        pace: WriterPace::new(&shared.writes, thread::sleep),
+        s: &s,
+        shared: &shared,
+    };
     for job in rx {
         if let Job::Closed {
             path,
@@ -187,6 +235,7 @@ fn run(s: Settings, shared: Arc<RollShared>, rx: Receiver<Job>) {
         } = job
         {
             drop(file);
+            refill_spare(&s, &shared);
             let mut name = path.file_name().map(OsString::from).unwrap_or_default();
             if this_run {
                 closed_at.insert(name.clone(), s.clock.monotonic());

@@ -196,6 +196,7 @@ mod io_hook;
 mod naming;
 mod retention;
 mod sink;
+mod spare;
 mod stats;
 
 pub use builder::{Compression, RollingFileBuilder};

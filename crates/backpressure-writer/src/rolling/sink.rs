@@ -14,6 +14,7 @@ use super::housekeeper::{Housekeeper, Job, Settings};
 use super::io_hook::IoHook;
 use super::naming::Pattern;
 use super::retention::{scan, Retention};
+use super::spare;
 use super::stats::{RollShared, RollingHandle};
 
 /// How many existing, already full files of one period a single write may step over
@@ -166,12 +167,7 @@ impl RollingFile {
                 this_run: true,
             });
         }
-        let opened = self.hook.open(&self.path).and_then(|()| {
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-        });
+        let opened = self.hook.open(&self.path).and_then(|()| self.open_file());
         let file = match opened {
             Ok(f) => f,
             Err(e) => {
@@ -188,6 +184,28 @@ impl RollingFile {
         self.file = Some(file);
         self.point_link();
         Ok(())
+    }
+
+    /// The file at `self.path`, for appending: the housekeeper's spare given that name if
+    /// there is one and the name is free (a `linkat`, tens of microseconds), else the
+    /// ordinary open, which creates the file if need be (a few hundred on ext4).
+    fn open_file(&self) -> io::Result<File> {
+        let spare = match self.shared.spares.try_lock() {
+            Ok(mut spares) => spares.pop(),
+            Err(_) => None, // the housekeeper is putting one there: not worth a wait
+        };
+        if let Some(file) = spare {
+            match spare::link(&file, &self.path) {
+                Ok(()) => return Ok(file),
+                // Named already (a restart's file, logrotate's `create`): open that one.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(_) => self.shared.spares_off.store(true, Relaxed),
+            }
+        }
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
     }
 
     /// Points the stable name at the file just opened: a new link under a temporary name,
@@ -332,8 +350,9 @@ impl Write for RollingFile {
     /// length: the whole batch, unless it must continue in the next file, in which case
     /// the prefix ends at a line end and the caller's next call (the worker's write loop,
     /// or `write_all`) starts the next file. Per call: a clock read, two relaxed atomic
-    /// stores, and the file's `write`; a rotation adds an open (creating the file) and a
-    /// channel send (the housekeeper closes the old file).
+    /// stores, and the file's `write`; a rotation adds naming the housekeeper's spare file
+    /// (or creating one), an `fstat` and a channel send (the housekeeper closes the old
+    /// file).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);

@@ -56,6 +56,11 @@ pub(crate) struct RollShared {
     pub(crate) writes: AtomicU64,
     /// The file being written (never deleted by retention).
     pub(crate) current: Mutex<PathBuf>,
+    /// Unnamed files the housekeeper created in the sink's directory, for the sink's next
+    /// opens to name (see `spare`).
+    pub(crate) spares: Mutex<Vec<std::fs::File>>,
+    /// Set once spares turned out not to work here (then every open is the ordinary one).
+    pub(crate) spares_off: AtomicBool,
     /// Housekeeping jobs sent and not yet finished.
     pub(crate) pending: Mutex<u64>,
     pub(crate) idle: Condvar,
