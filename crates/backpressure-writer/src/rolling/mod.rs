@@ -150,18 +150,28 @@
 //! Per `write` call (one batch, up to 1 MiB): a clock read, a scan for the first line end,
 //! two relaxed atomic stores (the file size, the count of writes the compressor paces
 //! itself by), and the file's `write` (one `write(2)`; none is buffered, so nothing waits
-//! in user space at a crash). A rotation adds creating the next file (an `open` with
-//! `O_CREAT`, most of a rotation's cost: about 30–100 µs on ext4), an `fstat` and a
-//! channel send; the old file is closed by the housekeeper (a close can wait on the file
-//! system). A change of period also lists the directory (names only, no `stat` per file).
+//! in user space at a crash). A rotation adds naming a file the housekeeper created ahead
+//! of need (below), an `fstat` and a channel send; the old file is closed by the
+//! housekeeper (a close can wait on the file system). A change of period also lists the
+//! directory (names only, no `stat` per file).
+//!
+//! Creating a file is most of what a rotation would cost (on ext4 the `open` with
+//! `O_CREAT` and the first writes into the new inode took hundreds of microseconds), so on
+//! Linux the housekeeper keeps up to four unnamed files (`O_TMPFILE`) open in the
+//! directory, and a rotation gives one its name (`linkat` through `/proc/self/fd`). They
+//! leave nothing behind: unused, they vanish with the process. A name that exists already
+//! (a restart, logrotate's `create`) is opened as it is, and where unnamed files are not
+//! to be had (another platform, a file system without them) every open is the ordinary
+//! one.
 //!
 //! Measured (`tests/rolling/cost.rs`; figures in the repository's `docs/benchmarks.md`,
-//! *Rolling file sink*): a rotation adds about 75–160 µs to the write call that makes it;
-//! in whole runs of 1 M lines (12 rotations) rotating every 10 MB and a plain file are
-//! within each other's spread on a shared 2-core machine. While such a run lasts the paced
-//! compressor is on a CPU for about 3–5 ms (was 7–35 ms before it paced itself), and the
-//! runs with gzip or zstd beside them are within the spread of the runs without.
-//!
+//! *Rolling file sink*): a rotation adds about 30–60 µs to the write call that makes it
+//! (was 75–270 µs before the files were created ahead). While a whole run of 1 M lines
+//! lasts, the paced compressor is on a CPU for about 3–5 ms (was 7–58 ms), and a run with
+//! gzip beside it costs about what it costs without (1.02×). Rotating every 10 MB measured
+//! 1.13× a plain file in whole runs on a shared 2-core machine, most of it not the
+//! rotations (a sink that never rotates measured about as much).
+
 //! # Why not an existing crate
 //!
 //! Looked at (December 2026, versions as `cargo info` lists them). `file-rotate` 0.8
