@@ -247,6 +247,12 @@ fn run(s: Settings, shared: Arc<RollShared>, rx: Receiver<Job>) {
         sweep(&s, &shared, &mut closed_at);
         shared.job_done();
     }
+    // The sink is gone: its spares go now, not when the last handle does.
+    shared
+        .spares
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
 }
 
 fn compress_one(
