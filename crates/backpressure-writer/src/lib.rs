@@ -28,7 +28,7 @@
 //! | A bounded shutdown | [`WorkerGuard`] |
 //! | Lines flushed ahead of an error by a capture | [`context`] |
 //! | The last lines before a crash or `process::exit` | [`panic_flush`] |
-//! | Files that rotate, are kept and gzipped | [`rolling`] |
+//! | Files that rotate, are kept and compressed (gzip, or zstd with the `zstd` feature) | [`rolling`] |
 //! | A kept line's formatting on the caller, cheaper and byte for byte `fmt`'s | [`format`](mod@format) |
 //!
 //! # Example
@@ -62,7 +62,8 @@
 //!
 //! `tracing-core` (levels, metadata), `tracing-subscriber` (the `MakeWriter` trait),
 //! `tracing` (the panic hook logs the panic as an event) and `flate2` on its pure-Rust
-//! backend (gzip of closed files in [`rolling`]); on Linux `libc`, for the one call that
+//! backend (gzip of closed files in [`rolling`]); with the `zstd` feature `ruzstd` (pure
+//! Rust, zstd of closed files); on Linux `libc`, for the one call that
 //! lowers the rolling sink's housekeeping thread's priority. The queue is a `Mutex` + `Condvar`
 //! design from `std` (`loom` replaces them under `cfg(backpressure_writer_loom)` for the
 //! model checks in `tests/loom.rs`).

@@ -18,7 +18,7 @@ use super::scenario::{
     Load, Phase, Schedule, BREAKER_THRESHOLD, FLOOD_BATCH, SLOW_SINK_BYTES_PER_SEC,
     STORM_ERRORS_PER_SEC,
 };
-use super::service::{self, Dice, Emitted, Pacer};
+use super::service::{self, Dice, Emitted, Module, Pacer};
 
 /// What the conductor saw on the way: the sampler's figures as the steady phase ended,
 /// the actual rates before the breaker and the rate change blur them.
@@ -90,8 +90,9 @@ fn enter(
                 pipeline.throttle.set(0);
             }
             format!(
-                " ({STORM_ERRORS_PER_SEC} ERROR/s; breaker threshold {BREAKER_THRESHOLD}/s, \
-                 hold {})",
+                " ({STORM_ERRORS_PER_SEC} ERROR/s from {}; breaker threshold \
+                 {BREAKER_THRESHOLD}/s, hold {})",
+                Module::Upstream.target(),
                 human::duration(schedule.breaker_hold())
             )
         }
@@ -126,6 +127,9 @@ fn produce(n: u64, clock: Instant, schedule: &Schedule, emitted: &Emitted) {
             // otherwise "catch up" on the time it did not run, flat out.
             load = Some(current);
             pacer = Pacer::new(current.per_sec());
+            if current == Load::Storm {
+                service::storm_cause(emitted);
+            }
         }
         seq += 1;
         match current {

@@ -18,6 +18,7 @@ mod pipeline;
 mod pressure;
 mod progress;
 mod readback;
+mod repeats;
 mod report;
 mod scenario;
 mod service;
@@ -26,7 +27,8 @@ mod sink;
 pub use args::{Config, SinkKind};
 pub use pipeline::{DEFAULT_DIRECTIVES, DEFAULT_LEVELS};
 pub use pressure::{PressureComparison, PressurePass};
-pub use readback::FileCounts;
+pub use readback::{FileCounts, Summaries};
+pub use repeats::RepeatRow;
 pub use report::{ModuleRow, Outcome};
 pub use scenario::Phase;
 pub use service::Module;
@@ -45,8 +47,9 @@ use service::Emitted;
 
 /// The whole command: parses `args` (after the program name), runs the demo, and returns
 /// the process exit code: 0 when every check passed (or for `--help`, whose text goes to
-/// `out`), 1 when one failed (a WARN/ERROR line missing from the file, accounting that
-/// does not add up), 2 for bad arguments or a run that could not start.
+/// `out`), 1 when one failed (a WARN/ERROR line neither in the file nor counted in a
+/// repeat summary, accounting that does not add up), 2 for bad arguments or a run that
+/// could not start.
 pub fn cli<I, S>(args: I, out: &mut dyn Write) -> u8
 where
     I: IntoIterator<Item = S>,
@@ -132,6 +135,11 @@ fn tear_down(
     throttle.set(0);
     // Repeat windows still open write their summaries into the pipeline while it runs.
     sampler.flush_repeats();
+    // Whether the level filter lets those summaries (the sampler's WARN) into the file.
+    let summaries_visible = tracing::dispatcher::with_default(
+        &dispatch,
+        || tracing::enabled!(target: "sampling_layer", tracing::Level::WARN),
+    );
     // The producers are gone: everything submitted is now written, dropped or queued.
     drop(dispatch);
     let flushed = guard.flush();
@@ -150,6 +158,7 @@ fn tear_down(
         &sampling_stats,
         &writer_stats,
         file,
+        summaries_visible,
         flushed.err().map(|e| e.to_string()),
     ))
 }

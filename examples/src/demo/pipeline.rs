@@ -28,12 +28,15 @@ use super::sink::{Throttle, ThrottledSink};
 ///
 /// Each module has a target-wide rate (what the summary shows as "rate"); the router's
 /// tool calls carry `sample_key = "tool_call"`, and the connection manager's heartbeats and
-/// latency metrics have rates of their own under it.
+/// latency metrics have rates of their own under it. The upstream client's errors, which
+/// repeat through the error storm, keep their first 5 copies per key and second, and the
+/// rest is counted in one summary line per second.
 pub const DEFAULT_DIRECTIVES: &str = "demo::router=0.05,\
 demo::websocket=0.01,\
 demo::connection_manager=0.05,\
 demo::connection_manager[heartbeat]=0.01,\
-demo::connection_manager[metrics]=10%";
+demo::connection_manager[metrics]=10%,\
+demo::upstream=first 5/1s";
 
 /// The embedded default levels: `RUST_LOG` replaces them.
 pub const DEFAULT_LEVELS: &str = "debug";
@@ -103,6 +106,13 @@ impl Pipeline {
         // The breaker's own WARN notices go through this dispatcher: the run uses scoped
         // dispatchers (so that a test can run the demo), which a per-layer filter can't find.
         handle.set_notice_dispatch(&dispatch);
+        // A sampler given repeat directives recomputes every callsite's interest at its
+        // handle's first call (so that their WARN/ERROR callsites ask it per event), and
+        // while one dispatcher is registered tracing asks only the calling thread's
+        // default one: a first call from the conductor or the progress thread (no default
+        // there) would switch callsites off. Made here, with this pipeline's dispatcher
+        // as the default, it leaves nothing for those calls to recompute.
+        tracing::dispatcher::with_default(&dispatch, || handle.stats());
 
         let (metrics, metrics_error) = match cfg.metrics_addr {
             Some(addr) => match serve_metrics(addr, &writer, &handle) {

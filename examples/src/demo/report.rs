@@ -9,6 +9,7 @@ use sampling_layer::stats::{SamplingStats, TargetStats, OTHER_TARGET};
 
 use super::pressure::PressureComparison;
 use super::readback::FileCounts;
+use super::repeats::RepeatRow;
 use super::service::{Emitted, Module};
 
 /// One module's line in the summary.
@@ -35,6 +36,9 @@ pub struct ModuleRow {
     pub warn_error_emitted: u64,
     /// WARN and ERROR lines of this module found in the file.
     pub warn_error_in_file: Option<u64>,
+    /// WARN and ERROR copies left out by repeat suppression (what the summaries say), so
+    /// that `in file + suppressed == emitted`; 0 without a repeat directive.
+    pub warn_error_suppressed: u64,
 }
 
 /// Everything the demo measured, and what failed its checks.
@@ -54,6 +58,8 @@ pub struct Outcome {
     pub problems: Vec<String>,
     /// The pressure phase, once it has run.
     pub pressure: Option<PressureComparison>,
+    /// One row per module whose target has a repeat directive (the error storm's).
+    pub repeats: Vec<RepeatRow>,
 }
 
 fn target_stats(s: &SamplingStats, m: Module) -> Option<&TargetStats> {
@@ -67,6 +73,7 @@ impl Outcome {
         sampler: &SamplingStats,
         writer: &Stats,
         file: Option<FileCounts>,
+        summaries_visible: bool,
         flush_error: Option<String>,
     ) -> Self {
         let mut problems = Vec::new();
@@ -85,6 +92,9 @@ impl Outcome {
                 let warn_error_in_file = file
                     .as_ref()
                     .map(|f| f.get(m.target(), "WARN") + f.get(m.target(), "ERROR"));
+                let warn_error_suppressed = file.as_ref().map_or(0, |f| {
+                    RepeatRow::warn_error_suppressed(m, sampler, f, summaries_visible)
+                });
                 ModuleRow {
                     module: m,
                     emitted: emitted.total(m),
@@ -98,21 +108,40 @@ impl Outcome {
                     in_file: file.as_ref().map(|f| f.target_total(m.target())),
                     warn_error_emitted,
                     warn_error_in_file,
+                    warn_error_suppressed,
                 }
             })
             .collect();
 
         for row in &modules {
             if let Some(found) = row.warn_error_in_file {
-                if found != row.warn_error_emitted {
+                let suppressed = row.warn_error_suppressed;
+                if found + suppressed != row.warn_error_emitted {
+                    let summarised = match suppressed {
+                        0 => String::new(),
+                        n => format!(" and {n} in repeat summaries"),
+                    };
                     problems.push(format!(
-                        "{}: {} WARN/ERROR events emitted but {} found in the log file",
+                        "{}: {} WARN/ERROR events emitted but {} found in the log file{summarised}",
                         row.module.target(),
                         row.warn_error_emitted,
                         found
                     ));
                 }
             }
+        }
+        let repeats: Vec<RepeatRow> = RepeatRow::all(sampler, file.as_ref(), summaries_visible)
+            .into_iter()
+            .map(|r| {
+                let row = modules.iter().find(|m| m.module == r.module);
+                match row {
+                    Some(row) => r.with_row(row),
+                    None => r,
+                }
+            })
+            .collect();
+        for r in &repeats {
+            r.check(&mut problems);
         }
         let accounted = writer.lines_written + writer.dropped.total() + writer.queue_depth as u64;
         if writer.submitted != accounted {
@@ -160,6 +189,7 @@ impl Outcome {
             file,
             problems,
             pressure: None,
+            repeats,
         }
     }
 
@@ -241,7 +271,8 @@ impl Outcome {
             "(kept: sampled-level events the sampler kept; rate: configured for the module, a \
              budget as lines/s=its effective rate;\n \
              steady: kept/seen over phase 1; overall: kept/seen over the run, raised by the \
-             breaker\n and the rate change; reduction: emitted vs lines in the file)"
+             breaker\n and the rate change; reduction: emitted vs lines in the file; WARN+ERROR: in the \
+             file/emitted,\n the rest of a repeat target's in its summaries, below)"
         )?;
         if let Some((seen, kept)) = self.steady {
             writeln!(
@@ -250,6 +281,9 @@ impl Outcome {
                  modules ({} less)",
                 pct(seen.saturating_sub(kept), seen)
             )?;
+        }
+        for r in &self.repeats {
+            r.print(out)?;
         }
         if let Some(p) = &self.pressure {
             p.print(out)?;
@@ -291,11 +325,7 @@ impl Outcome {
             }
         )?;
         if let Some(f) = &self.file {
-            writeln!(
-                out,
-                "breaker notices in the file: {}",
-                f.get("sampling_layer", "WARN")
-            )?;
+            writeln!(out, "breaker notices in the file: {}", f.breaker_notices())?;
             writeln!(
                 out,
                 "drop reports in the file: {} (saying {} lines)",
@@ -331,11 +361,16 @@ impl Outcome {
                 .iter()
                 .map(|m| m.warn_error_emitted)
                 .sum::<u64>();
+            let suppressed = self
+                .modules
+                .iter()
+                .map(|m| m.warn_error_suppressed)
+                .sum::<u64>();
             if self.file.is_some() {
                 writeln!(
                     out,
-                    "\nOK: every one of {kept} WARN/ERROR lines is in the file and every line \
-                     is accounted for"
+                    "\nOK: every one of {kept} WARN/ERROR lines is in the file ({suppressed} \
+                     repeats of them counted in summaries) and every line is accounted for"
                 )?;
             } else {
                 writeln!(
@@ -380,6 +415,7 @@ mod tests {
             &SamplingStats::default(),
             &writer,
             Some(file),
+            true,
             None,
         )
     }

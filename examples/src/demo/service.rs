@@ -1,7 +1,9 @@
 //! The simulated service: a request router, a websocket layer and a connection manager
 //! (the modules whose rates [`DEFAULT_DIRECTIVES`](super::DEFAULT_DIRECTIVES) embeds), each
 //! with its chatty DEBUG traffic and its rarer WARN and ERROR events, plus a batch exporter
-//! whose flood makes the overload burst.
+//! whose flood makes the overload burst and the upstream client whose one repeated ERROR
+//! makes the error storm (its target has a repeat directive of its own: the first copies
+//! per window are written, the rest counted in a summary line).
 //!
 //! Every event the demo emits is counted here by module and level, so the summary can
 //! compare what was emitted with what the sampler kept and what reached the file.
@@ -22,15 +24,21 @@ pub enum Module {
     ConnectionManager,
     /// `demo::exporter`: the batch job whose unsampled INFO flood overloads the sink.
     Exporter,
+    /// `demo::upstream`: the client of the service's upstream, whose ERROR repeats through
+    /// the error storm (`first 5/1s`: 5 copies per second written, the rest summarised).
+    /// A target of its own, because repeats apply at every level of a target: the same
+    /// directive on the connection manager would also collapse its sampled DEBUG traffic.
+    Upstream,
 }
 
 impl Module {
     /// All modules, in table order.
-    pub const ALL: [Module; 4] = [
+    pub const ALL: [Module; 5] = [
         Module::Router,
         Module::Websocket,
         Module::ConnectionManager,
         Module::Exporter,
+        Module::Upstream,
     ];
 
     /// The module's tracing target (what directives and the log file name it by).
@@ -40,6 +48,7 @@ impl Module {
             Module::Websocket => "demo::websocket",
             Module::ConnectionManager => "demo::connection_manager",
             Module::Exporter => "demo::exporter",
+            Module::Upstream => "demo::upstream",
         }
     }
 
@@ -59,9 +68,9 @@ impl Module {
 /// only after the producer threads have been joined.
 #[derive(Debug, Default)]
 pub(crate) struct Emitted {
-    total: [AtomicU64; 4],
-    warn: [AtomicU64; 4],
-    error: [AtomicU64; 4],
+    total: [AtomicU64; Module::ALL.len()],
+    warn: [AtomicU64; Module::ALL.len()],
+    error: [AtomicU64; Module::ALL.len()],
 }
 
 impl Emitted {
@@ -186,15 +195,26 @@ pub(crate) fn export_row(row: u64, counts: &Emitted) {
 }
 
 /// One failed request of the error storm: upstream is down; the request logs two DEBUG
-/// steps (sampled out, captured) and then its ERROR, which writes them ahead of it.
+/// steps (sampled out, captured) and then the storm's ERROR, the same at every request:
+/// its first copies per window are written (with the context they write ahead of them),
+/// the rest suppressed and counted in the window's summary line.
 pub(crate) fn storm_error(seq: u64, counts: &Emitted) {
     let span = tracing::info_span!("request");
     let _entered = span.enter();
     debug!(target: "demo::connection_manager", sample_key = "connection", request_id = seq, pool = "primary", "connecting to upstream");
     debug!(target: "demo::connection_manager", sample_key = "connection", request_id = seq, attempt = 2, "retrying upstream");
-    error!(target: "demo::connection_manager", request_id = seq, "upstream unavailable: connection reset");
-    let enabled = tracing::enabled!(target: "demo::connection_manager", Level::ERROR);
-    counts.add(Module::ConnectionManager, 3, 0, u64::from(enabled));
+    counts.add(Module::ConnectionManager, 2, 0, 0);
+    error!(target: "demo::upstream", request_id = seq, "upstream unavailable: connection reset");
+    let enabled = tracing::enabled!(target: "demo::upstream", Level::ERROR);
+    counts.add(Module::Upstream, 1, 0, u64::from(enabled));
+}
+
+/// The storm's cause, logged once as it begins: a different ERROR of the same target (so
+/// a key of its own), which the repeats of the first never hold back.
+pub(crate) fn storm_cause(counts: &Emitted) {
+    error!(target: "demo::upstream", expired = "2026-12-01", "upstream TLS certificate expired: every handshake fails");
+    let enabled = tracing::enabled!(target: "demo::upstream", Level::ERROR);
+    counts.add(Module::Upstream, 1, 0, u64::from(enabled));
 }
 
 /// Holds a loop to `per_sec` iterations per second: call [`Pacer::tick`] once per

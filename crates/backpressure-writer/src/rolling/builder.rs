@@ -20,6 +20,25 @@ pub enum Compression {
     None,
     /// Replaced by `name.gz` (gzip, default level) on the housekeeping thread.
     Gzip,
+    /// Replaced by `name.zst` (zstd) on the housekeeping thread: about three times as
+    /// fast as [`Gzip`](Self::Gzip), files about half again as large (ruzstd's pure-Rust
+    /// encoder, roughly zstd's level 1). The file is a series of zstd frames, one per
+    /// 128 KiB of the original, which `zstd -d`, `zstdcat` and every zstd library read as
+    /// one stream. Needs the crate's `zstd` feature.
+    #[cfg(feature = "zstd")]
+    Zstd,
+}
+
+impl Compression {
+    /// The extension a compressed copy gets (`None`: no compression).
+    pub(crate) fn extension(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some(".gz"),
+            #[cfg(feature = "zstd")]
+            Compression::Zstd => Some(".zst"),
+        }
+    }
 }
 
 /// Configures a [`RollingFile`]. `Default` is no rotation, no limit, no retention, no
@@ -208,7 +227,7 @@ impl RollingFileBuilder {
             max_file_size: self.max_file_size,
             offset_secs: self.offset_secs,
             retention: self.retention,
-            compress: self.compression == Compression::Gzip,
+            compression: self.compression,
             clock: self
                 .clock
                 .unwrap_or_else(|| Arc::new(SystemClock::default())),

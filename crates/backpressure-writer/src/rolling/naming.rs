@@ -90,7 +90,8 @@ impl Rotation {
     }
 }
 
-/// What a name of this pattern says: its period, its index, whether it is the gzip copy.
+/// What a name of this pattern says: its period, its index, whether it is a compressed
+/// copy (`.gz` or `.zst`, whichever compression wrote it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct NameKey {
     pub(crate) period: i64,
@@ -125,9 +126,13 @@ impl Pattern {
         name
     }
 
-    /// `Some` only for a name this pattern writes (plain or `.gz`).
+    /// `Some` only for a name this pattern writes (plain, `.gz` or `.zst`: a sink whose
+    /// compression changed between two runs still counts the other's copies as its own).
     pub(crate) fn parse(&self, name: &str) -> Option<NameKey> {
-        let (name, compressed) = match name.strip_suffix(".gz") {
+        let (name, compressed) = match name
+            .strip_suffix(".gz")
+            .or_else(|| name.strip_suffix(".zst"))
+        {
             Some(plain) => (plain, true),
             None => (name, false),
         };
@@ -250,6 +255,7 @@ mod tests {
                 ..key
             };
             assert_eq!(daily.parse(&format!("{name}.gz")), Some(gz));
+            assert_eq!(daily.parse(&format!("{name}.zst")), Some(gz));
         }
         for foreign in [
             "app.log",
@@ -262,6 +268,9 @@ mod tests {
             "app.2026-12-06-16.log",
             "apps.2026-12-06.log",
             "app.2026-12-06.log.gz.part",
+            "app.2026-12-06.log.zst.part",
+            "app.2026-12-06.log.gz.zst",
+            "app.2026-12-06.log.xz",
             "other.2026-12-06.log",
         ] {
             assert_eq!(daily.parse(foreign), None, "{foreign}");

@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::sync::{Arc, PoisonError};
 
-use super::builder::RollingFileBuilder;
+use super::builder::{Compression, RollingFileBuilder};
 use super::clock::Clock;
 use super::error::BuildError;
 use super::housekeeper::{Housekeeper, Job, Settings};
 use super::io_hook::IoHook;
 use super::naming::Pattern;
-use super::retention::{scan, OwnFile, Retention};
+use super::retention::{scan, Retention};
+use super::spare;
 use super::stats::{RollShared, RollingHandle};
 
 /// How many existing, already full files of one period a single write may step over
@@ -27,7 +28,7 @@ pub(crate) struct SinkSettings {
     pub(crate) max_file_size: Option<u64>,
     pub(crate) offset_secs: i32,
     pub(crate) retention: Retention,
-    pub(crate) compress: bool,
+    pub(crate) compression: Compression,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) hook: Arc<dyn IoHook>,
 }
@@ -54,9 +55,13 @@ pub struct RollingFile {
     /// `size` just after the last `\n` written: where a line begins. The sink changes
     /// files only when `size == line_start`.
     line_start: u64,
-    /// A file closed by rotation, handed to the housekeeper once the next file's name is
-    /// published, so that its sweep counts the new file as the current one.
-    closed: Option<PathBuf>,
+    /// A file rotated out, handed to the housekeeper once the next file's name is
+    /// published, so that its sweep counts the new file as the current one. Its handle
+    /// goes along: the housekeeper closes it, since a close can wait on the file system
+    /// (a network file system writes the file back on close).
+    closed: Option<(PathBuf, File)>,
+    /// Write calls so far, published in `shared.writes` for the housekeeper's pacing.
+    writes: u64,
 }
 
 impl RollingFile {
@@ -94,7 +99,7 @@ impl RollingFile {
                 dir: s.dir.clone(),
                 pattern: s.pattern.clone(),
                 retention: s.retention,
-                compress: s.compress,
+                compression: s.compression,
                 clock: Arc::clone(&s.clock),
                 hook: Arc::clone(&s.hook),
             },
@@ -118,6 +123,7 @@ impl RollingFile {
             size: 0,
             line_start: 0,
             closed: None,
+            writes: 0,
         };
         if let Err(e) = sink.open() {
             return Err(BuildError::Io {
@@ -126,11 +132,12 @@ impl RollingFile {
             });
         }
         // Files an earlier run closed but did not get to compress.
-        if s.compress {
+        if s.compression != Compression::None {
             for f in existing.iter().filter(|f| !f.key.compressed) {
                 if f.path != sink.path {
                     sink.housekeeper.send(Job::Closed {
                         path: f.path.clone(),
+                        file: None,
                         this_run: false,
                     });
                 }
@@ -153,18 +160,14 @@ impl RollingFile {
             .current
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = self.path.clone();
-        if let Some(path) = self.closed.take() {
+        if let Some((path, file)) = self.closed.take() {
             self.housekeeper.send(Job::Closed {
                 path,
+                file: Some(file),
                 this_run: true,
             });
         }
-        let opened = self.hook.open(&self.path).and_then(|()| {
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-        });
+        let opened = self.hook.open(&self.path).and_then(|()| self.open_file());
         let file = match opened {
             Ok(f) => f,
             Err(e) => {
@@ -181,6 +184,28 @@ impl RollingFile {
         self.file = Some(file);
         self.point_link();
         Ok(())
+    }
+
+    /// The file at `self.path`, for appending: the housekeeper's spare given that name if
+    /// there is one and the name is free (a `linkat`, tens of microseconds), else the
+    /// ordinary open, which creates the file if need be (a few hundred on ext4).
+    fn open_file(&self) -> io::Result<File> {
+        let spare = match self.shared.spares.try_lock() {
+            Ok(mut spares) => spares.pop(),
+            Err(_) => None, // the housekeeper is putting one there: not worth a wait
+        };
+        if let Some(file) = spare {
+            match spare::link(&file, &self.path) {
+                Ok(()) => return Ok(file),
+                // Named already (a restart's file, logrotate's `create`): open that one.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(_) => self.shared.spares_off.store(true, Relaxed),
+            }
+        }
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
     }
 
     /// Points the stable name at the file just opened: a new link under a temporary name,
@@ -201,12 +226,12 @@ impl RollingFile {
     #[cfg(not(unix))]
     fn point_link(&self) {}
 
-    /// Closes the current file for a rotation; the next [`open`](Self::open) hands it to
-    /// the housekeeper.
+    /// Takes the current file out for a rotation; the next [`open`](Self::open) hands it
+    /// to the housekeeper, which closes it.
     fn rotate_out(&mut self) {
-        if self.file.take().is_some() {
+        if let Some(file) = self.file.take() {
             RollShared::bump(&self.shared.counters.rotations);
-            self.closed = Some(self.path.clone());
+            self.closed = Some((self.path.clone(), file));
         }
     }
 
@@ -250,12 +275,19 @@ impl RollingFile {
 
     /// The first index of `period` that names no existing file (0 on an ordinary period
     /// change; past the old files when the clock went back to a period already written).
+    ///
+    /// Runs on the worker at a period change: one directory listing, names only (no
+    /// `stat` per file, unlike a retention sweep): any entry with one of the sink's names
+    /// counts, whatever its type, which can only skip an index, never reuse one.
     fn fresh_index(&self, period: i64) -> u32 {
-        let files: Vec<OwnFile> = scan(&self.dir, &self.pattern).unwrap_or_default();
-        files
-            .iter()
-            .filter(|f| f.key.period == period)
-            .map(|f| f.key.index + 1)
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| self.pattern.parse(n)))
+            .filter(|k| k.period == period)
+            .map(|k| k.index + 1)
             .max()
             .unwrap_or(0)
     }
@@ -308,6 +340,8 @@ impl RollingFile {
             .counters
             .current_file_size
             .store(self.size, Relaxed);
+        self.writes += 1;
+        self.shared.writes.store(self.writes, Relaxed);
     }
 }
 
@@ -315,8 +349,10 @@ impl Write for RollingFile {
     /// Writes a prefix of `buf` into the current file in one `write` call, and returns its
     /// length: the whole batch, unless it must continue in the next file, in which case
     /// the prefix ends at a line end and the caller's next call (the worker's write loop,
-    /// or `write_all`) starts the next file. Per call: a clock read, an atomic store, and
-    /// the file's `write`; a rotation adds a close, an open and a channel send.
+    /// or `write_all`) starts the next file. Per call: a clock read, two relaxed atomic
+    /// stores, and the file's `write`; a rotation adds naming the housekeeper's spare file
+    /// (or creating one), an `fstat` and a channel send (the housekeeper closes the old
+    /// file).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);

@@ -20,7 +20,7 @@ pub struct RollingStats {
     pub files_deleted: u64,
     /// Files retention tried and failed to delete (kept; tried again at the next sweep).
     pub delete_failures: u64,
-    /// Closed files replaced by their gzip copy.
+    /// Closed files replaced by their compressed copy.
     pub files_compressed: u64,
     /// Bytes of those files before compression.
     pub bytes_compressed: u64,
@@ -51,8 +51,16 @@ pub(crate) struct RollShared {
     pub(crate) counters: Counters,
     /// Set by [`RollingHandle::reopen`]; the sink takes it at its next write.
     pub(crate) reopen: AtomicBool,
+    /// The sink's write calls so far (a plain store by the one writing thread); the
+    /// housekeeper reads it to tell whether the writer is busy.
+    pub(crate) writes: AtomicU64,
     /// The file being written (never deleted by retention).
     pub(crate) current: Mutex<PathBuf>,
+    /// Unnamed files the housekeeper created in the sink's directory, for the sink's next
+    /// opens to name (see `spare`).
+    pub(crate) spares: Mutex<Vec<std::fs::File>>,
+    /// Set once spares turned out not to work here (then every open is the ordinary one).
+    pub(crate) spares_off: AtomicBool,
     /// Housekeeping jobs sent and not yet finished.
     pub(crate) pending: Mutex<u64>,
     pub(crate) idle: Condvar,

@@ -16,16 +16,35 @@ pub(crate) fn start_time() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_796_573_742)
 }
 
-/// The text of a file, decompressed if its name ends in `.gz`.
+/// The text of a file, decompressed if its name ends in `.gz` (or `.zst`, with the
+/// crate's `zstd` feature).
 pub(crate) fn read_text(path: &Path) -> String {
     let raw = fs::read(path).unwrap();
     if path.extension().is_some_and(|e| e == "gz") {
         let mut s = String::new();
         GzDecoder::new(&raw[..]).read_to_string(&mut s).unwrap();
         s
+    } else if path.extension().is_some_and(|e| e == "zst") {
+        unzstd(&raw)
     } else {
         String::from_utf8(raw).unwrap()
     }
+}
+
+/// Every frame of a zstd file, one after another (the sink writes a frame per block).
+#[cfg(feature = "zstd")]
+fn unzstd(raw: &[u8]) -> String {
+    let mut out = vec![0; 64 << 20];
+    let n = ruzstd::decoding::FrameDecoder::new()
+        .decode_all(raw, &mut out)
+        .unwrap();
+    out.truncate(n);
+    String::from_utf8(out).unwrap()
+}
+
+#[cfg(not(feature = "zstd"))]
+fn unzstd(_: &[u8]) -> String {
+    panic!("a .zst file, read without the `zstd` feature")
 }
 
 /// Every regular file of `dir` by name, sorted.
