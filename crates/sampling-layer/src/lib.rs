@@ -90,6 +90,7 @@ mod directive;
 mod error;
 mod figures;
 mod filter;
+mod interest;
 pub mod level;
 pub mod limits;
 #[cfg(all(test, sampling_layer_loom))]

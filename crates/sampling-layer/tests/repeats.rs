@@ -527,3 +527,69 @@ fn a_repeat_directive_added_at_run_time_reaches_error_callsites_already_register
     assert_eq!(summaries(&lines).len(), 1);
     assert_eq!(handle.stats().repeats.targets[0].suppressed, 9);
 }
+
+/// The first handle call can come from any thread (a progress thread, an
+/// admin handler): with the sampler's dispatcher the only one in the process,
+/// an interest rebuild from a thread that does not have it as its default
+/// would ask a no-op subscriber and switch every callsite off. A sampler
+/// built with repeat directives needs no rebuild, and a later change rebuilds
+/// under the sampler's own dispatcher.
+#[test]
+fn handle_calls_from_another_thread_do_not_switch_callsites_off() {
+    let _serial = serial();
+    let clock = ManualClock::new();
+    let s = sampler(&clock, Breaker::disabled(), "app=1,app::db=first 2/1s");
+    let handle = s.handle();
+    let cap = Output::new();
+    let layer = fmt::layer().json().with_writer(cap.clone()).with_filter(s);
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let emit = |n: u64| {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for i in 0..n {
+                error!(target: "app::db", i, "refused");
+                info!(target: "app::http", i, "served");
+            }
+        })
+    };
+    // Before any event: the first call, from a thread with no dispatcher.
+    let h = handle.clone();
+    std::thread::spawn(move || h.directives()).join().unwrap();
+    emit(3);
+    // A run-time change of the repeat targets, again from a thread without
+    // the dispatcher (not named, so not known): the rebuild waits; the
+    // callsites keep working, and the new targets apply.
+    clock.advance(Duration::from_secs(1));
+    let h = handle.clone();
+    std::thread::spawn(move || {
+        h.set_directives("app=1,app::db=first 1/1s,app::http=first 1/1s")
+            .unwrap()
+    })
+    .join()
+    .unwrap();
+    emit(3);
+    let lines: Vec<Value> = cap
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let count = |target: &str| lines.iter().filter(|v| v["target"] == target).count();
+    // First run: 2 of 3 errors (the third suppressed), all 3 infos; second
+    // run, in a new window: the first of each kept, 2 of each suppressed.
+    assert_eq!((count("app::db"), count("app::http")), (3, 4), "{lines:#?}");
+    let suppressed: u64 = handle
+        .stats()
+        .repeats
+        .targets
+        .iter()
+        .map(|t| t.suppressed)
+        .sum();
+    assert_eq!(suppressed, 1 + 2 + 2);
+    // Under the dispatcher the due rebuild runs (it switches nothing off).
+    tracing::dispatcher::with_default(&dispatch, || handle.directives());
+    emit(1);
+    assert_eq!(
+        cap.lines().len(),
+        lines.len(),
+        "both suppressed in the same window"
+    );
+}

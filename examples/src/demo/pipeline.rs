@@ -106,13 +106,6 @@ impl Pipeline {
         // The breaker's own WARN notices go through this dispatcher: the run uses scoped
         // dispatchers (so that a test can run the demo), which a per-layer filter can't find.
         handle.set_notice_dispatch(&dispatch);
-        // A sampler given repeat directives recomputes every callsite's interest at its
-        // handle's first call (so that their WARN/ERROR callsites ask it per event), and
-        // while one dispatcher is registered tracing asks only the calling thread's
-        // default one: a first call from the conductor or the progress thread (no default
-        // there) would switch callsites off. Made here, with this pipeline's dispatcher
-        // as the default, it leaves nothing for those calls to recompute.
-        tracing::dispatcher::with_default(&dispatch, || handle.stats());
 
         let (metrics, metrics_error) = match cfg.metrics_addr {
             Some(addr) => match serve_metrics(addr, &writer, &handle) {

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use sampling_layer::SamplingStats;
+use sampling_layer::stats::SamplingStats;
 
 use super::readback::FileCounts;
 use super::report::ModuleRow;

@@ -68,7 +68,7 @@ impl SamplingHandle {
         self.sampler.capture_dispatch();
         let (set, _) = DirectiveSet::parse(directives, false)?;
         self.sampler.replace_directives(set)?;
-        self.sampler.repeats.rebuild_interest();
+        self.sampler.rebuild_repeat_interest();
         Ok(())
     }
 
@@ -162,7 +162,7 @@ impl SamplingHandle {
             None => None,
         };
         let had = self.sampler.edit(&sel, item.as_deref(), expiry)?;
-        self.sampler.repeats.rebuild_interest();
+        self.sampler.rebuild_repeat_interest();
         Ok(had)
     }
 
@@ -222,7 +222,7 @@ impl SamplingHandle {
     /// parses to the current set.
     pub fn directives(&self) -> String {
         self.sampler.expire_due(true);
-        self.sampler.repeats.rebuild_interest();
+        self.sampler.rebuild_repeat_interest();
         self.sampler.directives()
     }
 
@@ -231,7 +231,7 @@ impl SamplingHandle {
     pub fn stats(&self) -> SamplingStats {
         self.sampler.capture_dispatch();
         let stats = self.sampler.stats();
-        self.sampler.repeats.rebuild_interest();
+        self.sampler.rebuild_repeat_interest();
         stats
     }
 }

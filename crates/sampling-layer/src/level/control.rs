@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use tracing_core::callsite::rebuild_interest_cache;
+use crate::interest::rebuild;
 use tracing_core::dispatcher::WeakDispatch;
 use tracing_core::{Dispatch, Level, LevelFilter, Metadata};
 
@@ -213,27 +213,6 @@ impl Shared {
 
     fn next_due(&self) -> Option<Duration> {
         self.lock_edits().reverts.values().map(|r| r.at).min()
-    }
-}
-
-/// Rebuilds tracing's interest cache, one rebuild at a time in the process.
-///
-/// Two rebuilds that overlap race inside `tracing-core`: each computes a
-/// callsite's interest (and the level hint) and stores it, so the one that
-/// read the older table can store last and leave a callsite stale. Each
-/// rebuild here reads the table after its own change was published, so
-/// whichever runs last stores the newest decisions.
-///
-/// With one dispatcher in the process, `tracing-core` rebuilds through the
-/// calling thread's default only; a global `Levels` knows its dispatcher and
-/// makes it the default for the rebuild, so a change from any thread (or the
-/// return thread) reaches it.
-fn rebuild(dispatch: Option<Dispatch>) {
-    static REBUILD: Mutex<()> = Mutex::new(());
-    let _one = REBUILD.lock().unwrap_or_else(|e| e.into_inner());
-    match dispatch {
-        Some(d) => tracing_core::dispatcher::with_default(&d, rebuild_interest_cache),
-        None => rebuild_interest_cache(),
     }
 }
 

@@ -179,13 +179,19 @@ impl Repeats {
         }
     }
 
+    /// The current targets' interest needs no rebuild (see `Sampler::new`).
+    pub(crate) fn interest_settled(&self) {
+        self.interest_stale.store(false, Ordering::Relaxed);
+    }
+
     /// Recomputes every callsite's interest if the repeat targets changed:
     /// a callsite they cover must answer `Interest::sometimes()`, even at
-    /// `WARN`/`ERROR`. Called from handle methods, never from inside a
+    /// `WARN`/`ERROR`. Under `dispatch` (the sampler's, when known: see
+    /// `crate::interest`). Called from handle methods, never from inside a
     /// dispatch (the rebuild asks every dispatcher about every callsite).
-    pub(crate) fn rebuild_interest(&self) {
+    pub(crate) fn rebuild_interest(&self, dispatch: Option<tracing_core::Dispatch>) {
         if self.interest_stale.swap(false, Ordering::Relaxed) {
-            tracing_core::callsite::rebuild_interest_cache();
+            crate::interest::rebuild(dispatch);
         }
     }
 

@@ -177,6 +177,11 @@ impl Sampler {
             repeats,
         };
         sampler.install(set)?;
+        // The first set needs no interest rebuild: the dispatcher this sampler
+        // joins asks every callsite afresh when it is made. (A rebuild from a
+        // handle call on a thread without that dispatcher would ask a no-op
+        // subscriber instead, and switch every callsite off.)
+        sampler.repeats.interest_settled();
         Ok(sampler)
     }
 
@@ -216,6 +221,27 @@ impl Sampler {
     #[inline]
     pub(crate) fn id(&self) -> usize {
         self as *const Sampler as usize
+    }
+
+    /// After a change of the repeat targets: the interest rebuild, under this
+    /// sampler's dispatcher when it is known (see `crate::interest`).
+    ///
+    /// Where neither is known (no event has named it, no
+    /// `set_notice_dispatch`) and this thread has no subscriber, a rebuild
+    /// would ask a no-op subscriber and switch every callsite off: it waits,
+    /// still due, for a handle call made where there is one. Until then the
+    /// change reaches callsites registered from then on, and those already
+    /// registered keep their interest.
+    pub(crate) fn rebuild_repeat_interest(&self) {
+        let dispatch = self.notices.dispatch();
+        let here = || {
+            tracing_core::dispatcher::get_default(|d| {
+                !d.is::<tracing_core::subscriber::NoSubscriber>()
+            })
+        };
+        if dispatch.is_some() || here() {
+            self.repeats.rebuild_interest(dispatch);
+        }
     }
 
     /// Looks for the dispatcher this sampler is part of (see
