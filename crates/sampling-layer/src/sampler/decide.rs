@@ -35,8 +35,8 @@
 //!
 //! A sampled-out event stops after step 4 (every 128th of its word also runs
 //! the timed duties of step 5). Rare paths leave this list: a stale rule
-//! re-resolves in `sampler/install.rs`, a due budget pass runs in
-//! `sampler/after.rs` over `control/budget/`, the breaker is fed in
+//! re-resolves in `sampler/install.rs`, a due budget pass is started by
+//! `sampler/after.rs` and runs in `control/budget/pass.rs`, the breaker is fed in
 //! `sampler/breaker.rs`, and an event inside a capturing span goes on to
 //! `capture/` after the decision.
 

@@ -5,7 +5,7 @@
 //! still decided by its own rate, cached in its rule exactly as a configured
 //! rate is (so a sampled-out event costs what it costs in the same mode
 //! without a budget); what changes is who writes that rate: once per
-//! adjustment interval, a pass ([`crate::adjust`]) estimates each key's event
+//! adjustment interval, a pass ([`pass`]) estimates each key's event
 //! rate and gives it the rate that spends the budget.
 //!
 //! # The estimate
@@ -85,6 +85,7 @@
 
 mod fleet;
 mod histogram;
+pub(crate) mod pass;
 mod schedule;
 
 pub(crate) use fleet::{valid as fleet_valid, Fleet, Provider as FleetProvider};
