@@ -14,10 +14,13 @@
 //! `key` (a sampled-out event keyed by one of 1 000 strings), `kept_key`
 //! (the same keys under a budget they never reach: every event kept),
 //! `formatted` (a kept event formatted by `fmt` through a `CaptureWriter`
-//! to `io::sink`).
+//! to `io::sink`), `annotated` (a kept event at 1/2 formatted by `fmt`
+//! inside `Annotated`, which writes its `sample_rate`, to `io::sink`; half
+//! the events are sampled out, so divide by two for the kept line's cost
+//! after subtracting a sampled-out event's).
 
 use sampling_layer::capture::{Capture, CaptureWriter};
-use sampling_layer::{Breaker, SamplingFilter};
+use sampling_layer::{Annotated, Breaker, SamplingFilter};
 use tracing::{info, Dispatch, Subscriber};
 use tracing_subscriber::{layer::Context, prelude::*, Layer};
 
@@ -42,7 +45,7 @@ fn sampler(directives: &str, capture: bool) -> SamplingFilter {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: path_instr rate|budget|key|kept_key|formatted <events>";
+    let usage = "usage: path_instr rate|budget|key|kept_key|formatted|annotated <events>";
     let case = args.next().expect(usage);
     let n: u64 = args.next().and_then(|a| a.parse().ok()).expect(usage);
     let keys: Vec<String> = (0..1000).map(|i| format!("client-{i:04}")).collect();
@@ -63,6 +66,16 @@ fn main() {
                 .with_ansi(false)
                 .with_writer(writer)
                 .with_filter(s);
+            (tracing_subscriber::registry().with(layer).into(), false)
+        }
+        "annotated" => {
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .event_format(Annotated::new(
+                    tracing_subscriber::fmt::format().with_ansi(false),
+                ))
+                .with_writer(std::io::sink)
+                .with_filter(sampler("app=1/2", false));
             (tracing_subscriber::registry().with(layer).into(), false)
         }
         _ => panic!("{usage}"),

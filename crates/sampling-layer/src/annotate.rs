@@ -288,17 +288,36 @@ where
         let Some(rate) = rate else {
             return self.inner.format_event(ctx, writer, event);
         };
-        // Only kept, sampled events pay for this buffer.
-        let mut line = String::with_capacity(256);
-        self.inner
-            .format_event(ctx, Writer::new(&mut line), event)?;
-        writer.write_str(&insert_rate(&line, rate))
+        // Only kept, sampled events pay for this: the inner line goes into a
+        // buffer the thread reuses, then out in pieces with the rate inserted
+        // (no allocation once the buffer has grown, no second string). Taken
+        // out of its cell, so a formatter that logs while formatting finds an
+        // empty buffer rather than a borrowed one.
+        let mut line = LINE.try_with(Cell::take).unwrap_or_default();
+        line.clear();
+        let written = self
+            .inner
+            .format_event(ctx, Writer::new(&mut line), event)
+            .and_then(|()| write_with_rate(&mut writer, &line, rate));
+        // A line far longer than usual is not kept for the next one.
+        if line.capacity() <= MAX_KEPT_BUFFER {
+            let _ = LINE.try_with(|c| c.set(line));
+        }
+        written
     }
 }
 
-/// Puts the rate into a formatted record: first member of a JSON object, or
-/// before the trailing newline of a text line.
-fn insert_rate(line: &str, rate: f64) -> String {
+thread_local! {
+    /// The thread's buffer for an annotated line (see `format_event`).
+    static LINE: Cell<String> = const { Cell::new(String::new()) };
+}
+
+/// The largest buffer a thread keeps between lines: 64 KiB.
+const MAX_KEPT_BUFFER: usize = 64 << 10;
+
+/// Writes a formatted record with the rate put in: first member of a JSON
+/// object, or before the trailing newline of a text line.
+fn write_with_rate(out: &mut impl fmt::Write, line: &str, rate: f64) -> fmt::Result {
     let trimmed = line.trim_end_matches(['\n', '\r']);
     let ending = &line[trimmed.len()..];
     if trimmed.starts_with('{') && trimmed.ends_with('}') {
@@ -308,10 +327,20 @@ fn insert_rate(line: &str, rate: f64) -> String {
         } else {
             ","
         };
-        format!("{{\"sample_rate\":{rate}{sep}{body}{ending}")
+        write!(out, "{{\"sample_rate\":{rate}{sep}")?;
+        out.write_str(body)?;
     } else {
-        format!("{trimmed} sample_rate={rate}{ending}")
+        out.write_str(trimmed)?;
+        write!(out, " sample_rate={rate}")?;
     }
+    out.write_str(ending)
+}
+
+#[cfg(all(test, not(sampling_layer_loom)))]
+fn insert_rate(line: &str, rate: f64) -> String {
+    let mut out = String::new();
+    write_with_rate(&mut out, line, rate).expect("a String takes every write");
+    out
 }
 
 #[cfg(all(test, not(sampling_layer_loom)))]

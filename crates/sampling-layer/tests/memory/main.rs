@@ -9,5 +9,6 @@ static ALLOC: Counting = Counting;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod annotated;
 mod capture;
 mod keys;
