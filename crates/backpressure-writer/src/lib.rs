@@ -76,12 +76,6 @@
 // One `unsafe` block in the crate, allowed where it stands: the rolling sink's
 // housekeeping thread lowering its own priority (`rolling/housekeeper.rs`).
 #![deny(unsafe_code)]
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    rust_2018_idioms,
-    unreachable_pub
-)]
 
 mod admit;
 mod builder;

@@ -73,12 +73,6 @@
 //! | What can be registered as a writer or a sampler | [`source`] |
 //! | The start-up check that a line reaches the sink | [`self_check`] |
 #![forbid(unsafe_code)]
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    rust_2018_idioms,
-    unreachable_pub
-)]
 
 mod error;
 mod exporter;

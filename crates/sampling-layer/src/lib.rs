@@ -74,12 +74,6 @@
 //! decision's tables, rules, modes and counts) and `directive/` (the grammar).
 //! The path of one event is written out in `sampler/decide.rs`.
 
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    rust_2018_idioms,
-    unreachable_pub
-)]
 
 mod annotate;
 pub mod capture;
