@@ -74,7 +74,6 @@
 //! decision's tables, rules, modes and counts) and `directive/` (the grammar).
 //! The path of one event is written out in `sampler/decide.rs`.
 
-
 mod annotate;
 pub mod capture;
 pub mod clock;

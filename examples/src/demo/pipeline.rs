@@ -1,6 +1,7 @@
 //! Setting the run up: the sampler, the writer over its sink, the subscriber, and
 //! `/metrics`, exactly as a service would set them up, plus the knobs the run turns.
 
+use backpressure_writer::format::{PlainFields, PlainFull};
 use std::error::Error;
 use std::fs;
 use std::io::{self, Write};
@@ -96,7 +97,10 @@ impl Pipeline {
         let fmt_layer = fmt::layer()
             .with_ansi(false)
             .with_writer(CaptureWriter::new(writer.clone(), &handle))
-            .event_format(Annotated::new(fmt::format()))
+            // `fmt`'s text, byte for byte, for less work on the caller (see
+            // `backpressure_writer::format`).
+            .fmt_fields(PlainFields::new())
+            .event_format(Annotated::new(PlainFull::new()))
             .with_filter(sampler);
         let dispatch = Dispatch::new(
             tracing_subscriber::registry()

@@ -8,6 +8,7 @@
 //! sink throttled to the main run's slow-disk speed, and counts the WARN/ERROR lines
 //! that reach the sink: every one emitted must be there, with or without pressure.
 
+use backpressure_writer::format::{PlainFields, PlainFull};
 use std::error::Error;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,7 +134,8 @@ fn pass(
     let layer = fmt::layer()
         .with_ansi(false)
         .with_writer(writer.clone())
-        .event_format(Annotated::new(fmt::format()))
+        .fmt_fields(PlainFields::new())
+        .event_format(Annotated::new(PlainFull::new()))
         .with_filter(sampler);
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
 

@@ -5,7 +5,7 @@
 //! arithmetic of the timestamp, and — even with ANSI colours off — `nu_ansi_term` styles
 //! that print nothing around the level, each span name, the target and each field name.
 //! The types here do that work once or not at all, and print what `fmt` prints, byte for
-//! byte (`tests/format.rs` compares them line by line with `fmt`'s over a corpus of events
+//! byte (`tests/format/lines.rs` compares them line by line with `fmt`'s over a corpus of events
 //! and spans, with colours on and off, escaping on and off, and `sampling-layer`'s
 //! `Annotated` around both):
 //!
