@@ -16,6 +16,18 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
 /// Counts the events it receives, by target.
+
+/// The tests here run one at a time: each changes levels, which rebuilds
+/// tracing's process-wide interest cache through every registered dispatcher
+/// while the others' dispatchers come and go (their shared callsites then
+/// miss events in about 1 run in 15 when run in parallel).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[derive(Clone, Default)]
 struct Count(Arc<Mutex<HashMap<String, usize>>>);
 
@@ -40,6 +52,7 @@ fn log_both() {
 
 #[test]
 fn raised_then_lowered_per_layer_really_stops_again() {
+    let _serial = serial();
     let count = Count::default();
     let levels = Levels::try_new("info").unwrap();
     let handle = levels.handle();
@@ -63,6 +76,7 @@ fn raised_then_lowered_per_layer_really_stops_again() {
 
 #[test]
 fn metadata_that_is_no_registered_callsite_is_matched_too() {
+    let _serial = serial();
     // `LogTracer` asks `enabled` with metadata it builds per record: not a
     // callsite the filter decided, so it is matched against the table.
     struct Cs;
@@ -100,6 +114,7 @@ fn metadata_that_is_no_registered_callsite_is_matched_too() {
 
 #[test]
 fn a_level_raised_for_50ms_returns_on_time() {
+    let _serial = serial();
     let clock = ManualClock::new();
     let count = Count::default();
     let levels = Levels::builder()
@@ -141,6 +156,7 @@ fn a_level_raised_for_50ms_returns_on_time() {
 
 #[test]
 fn timed_changes_stack_and_a_lasting_change_cancels_the_return() {
+    let _serial = serial();
     let clock = ManualClock::new();
     let handle = Levels::builder()
         .clock(clock.clone())
@@ -173,6 +189,7 @@ fn timed_changes_stack_and_a_lasting_change_cancels_the_return() {
 
 #[test]
 fn directives_round_trip() {
+    let _serial = serial();
     for s in [
         "",
         "info",
@@ -196,6 +213,7 @@ fn directives_round_trip() {
 
 #[test]
 fn bad_input_is_refused_naming_the_problem_and_changes_nothing() {
+    let _serial = serial();
     let handle = Levels::try_new("info,app=debug").unwrap().handle();
     let kind = |r: Result<(), sampling_layer::ParseError>| r.unwrap_err().kind().clone();
     assert_eq!(
@@ -249,6 +267,7 @@ fn bad_input_is_refused_naming_the_problem_and_changes_nothing() {
 
 #[test]
 fn a_level_change_leaves_the_sampler_figures_budgets_and_capture_alone() {
+    let _serial = serial();
     let clock = ManualClock::new();
     let sampler = SamplingFilter::builder()
         .clock(clock.clone())
@@ -296,6 +315,7 @@ fn a_level_change_leaves_the_sampler_figures_budgets_and_capture_alone() {
 
 #[test]
 fn one_item_sets_a_level_and_a_budget_for_a_while() {
+    let _serial = serial();
     let clock = ManualClock::new();
     let sampler = SamplingFilter::builder()
         .clock(clock.clone())
@@ -323,6 +343,7 @@ fn one_item_sets_a_level_and_a_budget_for_a_while() {
 
 #[test]
 fn a_budget_the_sampler_refuses_leaves_the_level_alone() {
+    let _serial = serial();
     let levels = Levels::try_new("info").unwrap();
     // A fleet budget in a sampler that was given no fleet size.
     let sampler = SamplingFilter::builder().parse("0.1").unwrap();
@@ -341,6 +362,7 @@ fn a_budget_the_sampler_refuses_leaves_the_level_alone() {
 
 #[test]
 fn a_repeat_item_is_not_a_level_and_changes_nothing() {
+    let _serial = serial();
     let levels = Levels::try_new("info").unwrap();
     let sampler = SamplingFilter::try_new("0.1").unwrap();
     let (lh, sh) = (levels.handle(), sampler.handle());
