@@ -15,8 +15,6 @@ use tracing::{debug, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
-/// Counts the events it receives, by target.
-
 /// The tests here run one at a time: each changes levels, which rebuilds
 /// tracing's process-wide interest cache through every registered dispatcher
 /// while the others' dispatchers come and go (their shared callsites then
@@ -28,6 +26,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Counts the events it receives, by target.
 #[derive(Clone, Default)]
 struct Count(Arc<Mutex<HashMap<String, usize>>>);
 
