@@ -155,7 +155,8 @@ impl SamplingFilterBuilder {
     /// and then once per budget pass, so the goal follows the fleet within an
     /// interval; a later read of 0 or above the bound (or one that panics) is
     /// counted ([`SamplingStats::fleet_size_refused`](crate::stats::SamplingStats::fleet_size_refused))
-    /// and the last good size held. Give it what your platform knows: a
+    /// and the last good size held (a panic is caught, except under
+    /// `panic = "abort"`, where nothing is). Give it what your platform knows: a
     /// value your service-discovery callback updates, a replica count from
     /// the environment. With members of unequal traffic, the fleet keeps
     /// less than the budget: a member below its share keeps all it has, and

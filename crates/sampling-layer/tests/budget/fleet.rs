@@ -237,3 +237,48 @@ fn a_fleet_budget_needs_a_fleet_size_and_a_bad_first_size_is_refused() {
     assert_eq!(app(&st).budget, Some(400.0));
     assert!((app(&st).effective_budget.unwrap() - 400.0 / 3.0).abs() < 1e-9);
 }
+
+/// A provider that panics at run time is counted like a refused size, the
+/// last good size held; a fleet budget set one target at a time, or through
+/// `split` with a level, takes the same share.
+#[test]
+fn a_panicking_provider_is_held_and_fleet_budgets_come_in_every_form() {
+    let clock = ManualClock::new();
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = calls.clone();
+    let sampler = SamplingFilter::builder()
+        .breaker(Breaker::disabled())
+        .clock(clock.clone())
+        .fleet_size(move || {
+            // Good at build, then panics on every read.
+            if c.fetch_add(1, Ordering::Relaxed) > 0 {
+                panic!("discovery down");
+            }
+            5
+        })
+        .parse("app=100/s")
+        .unwrap();
+    let h = sampler.handle();
+    h.set_target_rate("app", "1000/s/fleet").unwrap();
+    assert_eq!(app(&h.stats()).effective_budget, Some(200.0));
+    let dispatch: Dispatch = tracing_subscriber::registry()
+        .with(Count(Arc::new(AtomicU64::new(0))).with_filter(sampler))
+        .into();
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..300 {
+            tracing::debug!(target: "app", "work");
+            clock.advance(STEP);
+        }
+    });
+    let st = h.stats();
+    assert_eq!(st.fleet_size, Some(5), "held");
+    assert!(st.fleet_size_refused >= 2, "{}", st.fleet_size_refused);
+    assert_eq!(app(&st).effective_budget, Some(200.0));
+
+    let (levels, split) = SamplingFilter::builder()
+        .fleet_size(|| 4)
+        .split("info,app=debug@400/s/fleet")
+        .unwrap();
+    assert_eq!(levels.to_string(), "app=debug,info");
+    assert_eq!(app(&split.handle().stats()).effective_budget, Some(100.0));
+}
