@@ -404,11 +404,12 @@ fn capture(c: &mut Criterion) {
     // (formatted, copied into the span's buffer; past 1 000 lines the oldest
     // is dropped, the steady state of a long request).
     let fmt_layer = |sampler: SamplingFilter| {
-        let writer = sampling_layer::capture::CaptureWriter::new(std::io::sink, &sampler.handle());
-        tracing_subscriber::fmt::layer()
+        let handle = sampler.handle();
+        let writer = sampling_layer::capture::CaptureWriter::new(std::io::sink, &handle);
+        let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
-            .with_writer(writer)
-            .with_filter(sampler)
+            .with_writer(writer);
+        sampling_layer::capture::CaptureLayer::new(layer, &handle).with_filter(sampler)
     };
     for (name, directives) in [
         ("capture/kept_formatted_to_io_sink", "app=1"),

@@ -13,13 +13,13 @@
 //! callsite-keyed event at 1/1000), `budget` (the same under `1000/s`),
 //! `key` (a sampled-out event keyed by one of 1 000 strings), `kept_key`
 //! (the same keys under a budget they never reach: every event kept),
-//! `formatted` (a kept event formatted by `fmt` through a `CaptureWriter`
+//! `formatted` (a kept event formatted by `fmt` in a `CaptureLayer`, through a `CaptureWriter`
 //! to `io::sink`), `annotated` (a kept event at 1/2 formatted by `fmt`
 //! inside `Annotated`, which writes its `sample_rate`, to `io::sink`; half
 //! the events are sampled out, so divide by two for the kept line's cost
 //! after subtracting a sampled-out event's).
 
-use sampling_layer::capture::{Capture, CaptureWriter};
+use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
 use sampling_layer::{Annotated, Breaker, SamplingFilter};
 use tracing::{info, Dispatch, Subscriber};
 use tracing_subscriber::{layer::Context, prelude::*, Layer};
@@ -61,11 +61,12 @@ fn main() {
         "kept_key" => (plain("app=1000000000/s"), true),
         "formatted" => {
             let s = sampler("app=1", true);
-            let writer = CaptureWriter::new(std::io::sink, &s.handle());
+            let handle = s.handle();
+            let writer = CaptureWriter::new(std::io::sink, &handle);
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
-                .with_writer(writer)
-                .with_filter(s);
+                .with_writer(writer);
+            let layer = CaptureLayer::new(layer, &handle).with_filter(s);
             (tracing_subscriber::registry().with(layer).into(), false)
         }
         "annotated" => {

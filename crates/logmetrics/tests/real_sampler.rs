@@ -136,9 +136,11 @@ fn context_capture_figures_are_published_exactly() {
         .unwrap();
     let writer = sampling_layer::capture::CaptureWriter::new(io::sink, &handle);
     let subscriber = tracing_subscriber::registry().with(
-        tracing_subscriber::fmt::layer()
-            .with_writer(writer)
-            .with_filter(sampler),
+        sampling_layer::capture::CaptureLayer::new(
+            tracing_subscriber::fmt::layer().with_writer(writer),
+            &handle,
+        )
+        .with_filter(sampler),
     );
     tracing::subscriber::with_default(subscriber, || {
         for failed in [true, false] {

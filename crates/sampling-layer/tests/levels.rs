@@ -274,7 +274,8 @@ fn a_level_change_leaves_the_sampler_figures_budgets_and_capture_alone() {
         .parse("app::db=1/4,app::http=100/s")
         .unwrap();
     let sh = sampler.handle();
-    // Output diverts only while a capture writer of this sampler exists.
+    // The sampler captures only while a capture writer and a capture layer
+    // of its own exist; the counting layer is the one captured events reach.
     let _diverting = sampling_layer::capture::CaptureWriter::new(std::io::sink, &sh);
     let levels = Levels::builder()
         .clock(clock.clone())
@@ -282,7 +283,10 @@ fn a_level_change_leaves_the_sampler_figures_budgets_and_capture_alone() {
         .unwrap();
     let lh = levels.handle();
     let count = Count::default();
-    let sub = tracing_subscriber::registry().with(count.clone().with_filter(sampler.and(levels)));
+    let sub = tracing_subscriber::registry().with(
+        sampling_layer::capture::CaptureLayer::new(count.clone(), &sh)
+            .with_filter(sampler.and(levels)),
+    );
     tracing::subscriber::with_default(sub, || {
         let span = tracing::info_span!("request");
         let _e = span.enter();

@@ -393,7 +393,7 @@ fn a_log_crate_error_repeating_is_collapsed_by_its_real_target() {
 #[test]
 fn a_suppressed_error_still_writes_its_requests_captured_context() {
     let _serial = serial();
-    use sampling_layer::capture::CaptureWriter;
+    use sampling_layer::capture::{CaptureLayer, CaptureWriter};
     let clock = ManualClock::new();
     let s = SamplingFilter::builder()
         .clock(clock.clone())
@@ -403,11 +403,14 @@ fn a_suppressed_error_still_writes_its_requests_captured_context() {
         .unwrap();
     let handle = s.handle();
     let cap = Output::new();
-    let layer = fmt::layer()
-        .without_time()
-        .with_ansi(false)
-        .with_writer(CaptureWriter::new(cap.clone(), &handle))
-        .with_filter(s);
+    let layer = CaptureLayer::new(
+        fmt::layer()
+            .without_time()
+            .with_ansi(false)
+            .with_writer(CaptureWriter::new(cap.clone(), &handle)),
+        &handle,
+    )
+    .with_filter(s);
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
     handle.set_notice_dispatch(&dispatch);
     let request = |steps: u32| {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow, WorkerGuard};
 use logmetrics::{names, ExporterGuard};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
-use sampling_layer::capture::{Capture, CaptureWriter};
+use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
 use sampling_layer::{Annotated, Breaker, SamplingFilter, SamplingHandle};
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
@@ -100,8 +100,9 @@ impl Pipeline {
             // `fmt`'s text, byte for byte, for less work on the caller (see
             // `backpressure_writer::format`).
             .fmt_fields(PlainFields::new())
-            .event_format(Annotated::new(PlainFull::new()))
-            .with_filter(sampler);
+            .event_format(Annotated::new(PlainFull::new()));
+        // Captured lines are written through this layer alone.
+        let fmt_layer = CaptureLayer::new(fmt_layer, &handle).with_filter(sampler);
         let dispatch = Dispatch::new(
             tracing_subscriber::registry()
                 .with(env_filter)

@@ -20,8 +20,9 @@ use logmetrics::{names, Exporter, ExporterGuard};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use sampling_layer::capture::{CaptureLayer, CaptureWriter};
 use sampling_layer::level::LevelHandle;
-use sampling_layer::{capture::CaptureWriter, Annotated, SamplingHandle};
+use sampling_layer::{Annotated, SamplingHandle};
 use tracing_subscriber::{filter::filter_fn, fmt as tfmt, prelude::*};
 
 use super::filters::Filters;
@@ -123,8 +124,9 @@ impl Telemetry {
                     .with_span_list(false)
                     .with_timer(CachedSystemTime::new()),
             ))
-            .with_writer(file_writer)
-            .with_filter(filters.sampler);
+            .with_writer(file_writer);
+        // Captured lines are written through the file's layer alone.
+        let file_layer = CaptureLayer::new(file_layer, &sampling).with_filter(filters.sampler);
         let stdout_layer = tfmt::layer()
             .with_timer(CachedSystemTime::new())
             .with_ansi(std::io::stdout().is_terminal())

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::support::{assert_accounting, Gate};
 use backpressure_writer::context::{ContextShare, ContextWriter};
 use backpressure_writer::{NonBlocking, NonBlockingBuilder, WorkerGuard};
-use sampling_layer::capture::{Capture, CaptureWriter};
+use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
 use sampling_layer::{Breaker, SamplingFilter};
 use tracing_subscriber::{fmt, prelude::*};
 
@@ -30,16 +30,15 @@ fn run(writer: &NonBlocking, body: impl FnOnce()) -> ContextWriter {
         .parse("0")
         .unwrap();
     let context = writer.context_writer();
-    let capture =
-        CaptureWriter::new(writer.clone(), &sampler.handle()).with_context_writer(context.clone());
-    let subscriber = tracing_subscriber::registry().with(
-        fmt::layer()
-            .without_time()
-            .with_ansi(false)
-            .with_target(false)
-            .with_writer(capture)
-            .with_filter(sampler),
-    );
+    let handle = sampler.handle();
+    let capture = CaptureWriter::new(writer.clone(), &handle).with_context_writer(context.clone());
+    let layer = fmt::layer()
+        .without_time()
+        .with_ansi(false)
+        .with_target(false)
+        .with_writer(capture);
+    let subscriber =
+        tracing_subscriber::registry().with(CaptureLayer::new(layer, &handle).with_filter(sampler));
     tracing::subscriber::with_default(subscriber, body);
     context
 }

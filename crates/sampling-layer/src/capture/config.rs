@@ -15,7 +15,8 @@ use crate::error::SettingError;
 /// Spans can also be named in the directives (`+request`, `+{request_id}`,
 /// `+request{request_id}`); both lists apply. Nothing is captured unless a
 /// [`CaptureWriter`](super::CaptureWriter) wraps the filtered layer's writer
-/// (see [the module docs](super)).
+/// and a [`CaptureLayer`](super::CaptureLayer) the layer (see [the module
+/// docs](super)).
 ///
 /// ```
 /// use sampling_layer::{capture::Capture, SamplingFilter};

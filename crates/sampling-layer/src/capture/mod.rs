@@ -18,33 +18,34 @@
 // - `writer`: `CaptureWriter`, the `MakeWriter` wrapper that takes a mark
 //   and diverts the line into the span's buffer, or, for a trigger line,
 //   writes the buffers ahead of it.
-// - `not_captured`: `NotCaptured`, the filter for a layer beside the
-//   writer under the same sampler.
+// - `layer`: `CaptureLayer`, the wrapper of the layer that owns the
+//   `CaptureWriter`; the sampler writes a captured event through it alone.
 //
-// Why this shape: `fmt` formats an event only if the filter enabled it, and a
-// `MakeWriter` sees only the metadata. So a sampled-out event inside a
-// capturing span is *enabled* (formatted once, as a kept one is), and the
-// decision leaves a thread-local mark keyed by (sampler, callsite) that the
-// writer, called on the same thread right after formatting, picks up. Outside
+// Why this shape: a `MakeWriter` sees only the metadata, and a `Filter`
+// enables an event for every layer under it. So the sampler never enables a
+// sampled-out event inside a capturing span: it leaves a thread-local mark
+// keyed by (sampler, callsite), hands the event straight to the one layer
+// wrapped in `CaptureLayer` (formatted once, as a kept one is), whose writer,
+// called on the same thread while formatting, picks the mark up; then it
+// answers "sampled out", so no other layer sees the event. Outside
 // capturing spans a dropped event pays one load of a `const` thread-local
 // (how many capturing spans the thread is inside); `active` is read only
 // when that is not zero, or on the rare kept event.
 //
-// What this shape cannot do: a `Filter` enables an event for the whole layer
-// it filters and never sees that layer's writer. So the sampler diverts only
-// while some `CaptureWriter` of its own exists (each registers itself while
-// it lives); with none, an event it would divert stays sampled out, counted,
-// and the sampler says so once on stderr. Otherwise a layer with a plain
-// writer would write every sampled-out event of a capturing span as if it
-// were kept. And a layer added beside the writer with `and_then` is given
-// the diverted events too, unless it has `NotCaptured` as its filter.
+// What this shape needs: the sampler never sees its layer's writer, so it
+// diverts only while a `CaptureLayer` (registered when added to a
+// subscriber) and a `CaptureWriter` of its own exist; with either missing, an
+// event it would divert stays sampled out, counted, and the sampler says so
+// once on stderr. Otherwise a layer with a plain writer would write every
+// sampled-out event of a capturing span as if it were kept.
 
 mod config;
-mod not_captured;
+mod layer;
 pub(crate) mod stack;
 pub(crate) mod store;
 mod writer;
 
+use std::any::Any;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -56,10 +57,11 @@ use crate::annotate;
 
 pub(crate) use crate::directive::capture_spec::{CaptureSettings, CaptureSpec};
 pub use config::Capture;
-pub use not_captured::NotCaptured;
+pub use layer::CaptureLayer;
 pub use store::CaptureStats;
 pub use writer::{CaptureSink, CaptureWriter};
 
+use layer::WriteCaptured;
 use store::Store;
 
 /// One sampler's capture state. Inactive until some spec is configured, by
@@ -73,6 +75,13 @@ pub(crate) struct CaptureState {
     /// `CaptureWriter`s of this sampler alive now: diverting is safe only
     /// while one exists.
     writers: AtomicUsize,
+    /// The `CaptureLayer` captured events are written through: a
+    /// `WriteCaptured<S>` for the subscriber type it was added to, with its
+    /// registration's token. `has_layer` says whether it is set, so the
+    /// decision reads an atomic, not the lock.
+    layer: RwLock<Option<(u64, AnyWrite)>>,
+    has_layer: AtomicBool,
+    next_token: AtomicU64,
     /// Events not diverted for want of a writer (`CaptureStats::no_writer`).
     no_writer: AtomicU64,
     /// Whether the missing writer has been reported (once per sampler).
@@ -96,11 +105,17 @@ impl Default for CaptureState {
             settings: CaptureSettings::default(),
             store: Mutex::new(Store::default()),
             writers: AtomicUsize::new(0),
+            layer: RwLock::new(None),
+            has_layer: AtomicBool::new(false),
+            next_token: AtomicU64::new(1),
             no_writer: AtomicU64::new(0),
             warned: AtomicBool::new(false),
         }
     }
 }
+
+/// A type-erased `WriteCaptured<S>`.
+type AnyWrite = Box<dyn Any + Send + Sync>;
 
 /// Which capturing span owns a span's events, per sampler: the span itself if
 /// it matches a spec, else its parent's owner. Several samplers in one
@@ -167,6 +182,66 @@ impl CaptureState {
     /// A `CaptureWriter` of this sampler was dropped.
     pub(crate) fn writer_dropped(&self) {
         self.writers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A `CaptureLayer` of this sampler was added to a subscriber: its token,
+    /// or `None` (with a warning) if another one holds the place.
+    pub(crate) fn register_layer(&self, write: AnyWrite) -> Option<u64> {
+        let mut slot = self.layer.write().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            eprintln!("{SECOND_LAYER_WARNING}");
+            return None;
+        }
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        *slot = Some((token, write));
+        self.has_layer.store(true, Ordering::Relaxed);
+        Some(token)
+    }
+
+    /// The `CaptureLayer` holding `token` was dropped.
+    pub(crate) fn unregister_layer(&self, token: u64) {
+        let mut slot = self.layer.write().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|(t, _)| *t == token) {
+            *slot = None;
+            self.has_layer.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a captured line has somewhere to go: a `CaptureLayer` to be
+    /// written through and a `CaptureWriter` to divert it.
+    #[inline]
+    fn can_divert(&self) -> bool {
+        self.has_layer.load(Ordering::Relaxed) && self.writers.load(Ordering::Relaxed) != 0
+    }
+
+    /// Hands an event the decision marked (captured, or a suppressed
+    /// trigger's context) to the `CaptureLayer`, which formats it into its
+    /// `CaptureWriter`. The caller then answers "sampled out", so no other
+    /// layer sees it. The lock is a read lock, taken once per captured event,
+    /// which has a formatting ahead of it anyway.
+    pub(crate) fn write_diverted<S: 'static>(
+        &self,
+        sampler: usize,
+        event: &Event<'_>,
+        cx: &Context<'_, S>,
+    ) {
+        let write = {
+            let slot = self.layer.read().unwrap_or_else(|e| e.into_inner());
+            slot.as_ref()
+                .and_then(|(_, w)| w.downcast_ref::<WriteCaptured<S>>())
+                .cloned()
+        };
+        match write {
+            Some(write) => write.call(event, cx),
+            // The layer went away since the decision read `has_layer` (its
+            // subscriber is being dropped), or sits in another subscriber type.
+            None => {
+                self.no_writer.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // A layer that did not write the line (a filter inside it) leaves
+        // its mark: clear it, so no later line of the callsite takes it.
+        stack::clear_mark(sampler, event.metadata());
     }
 
     /// An event would have been diverted but no writer can take it: it stays
@@ -268,13 +343,15 @@ impl CaptureState {
     }
 
     /// `Filter::event_enabled`: an event `enabled` diverted is not decided
-    /// (and counted) again; one `decide` drops is diverted if it can be.
-    /// Diverted events carry no `sample_rate`.
+    /// (and counted) again; one `decide` drops is diverted if it can be. A
+    /// diverted event is written through the `CaptureLayer` here, carrying no
+    /// `sample_rate`, and answered `false`: sampled out for every layer.
     #[inline]
-    pub(crate) fn event_enabled(
+    pub(crate) fn event_enabled<S: 'static>(
         &self,
         sampler: usize,
         event: &Event<'_>,
+        cx: &Context<'_, S>,
         decide: impl FnOnce() -> bool,
     ) -> bool {
         let meta = event.metadata();
@@ -286,12 +363,13 @@ impl CaptureState {
         };
         if diverted {
             annotate::set(sampler, event, None);
+            self.write_diverted(sampler, event, cx);
         }
-        diverted
+        false
     }
 
     /// If the thread is inside a capturing span, leaves a mark for the writer
-    /// and answers `true` (enable it so that `fmt` formats it). Outside every
+    /// and answers `true` (write it through the `CaptureLayer`). Outside every
     /// capturing span this is one thread-local load, inlined.
     #[inline(always)]
     fn divert(&self, sampler: usize, meta: &Metadata<'_>) -> bool {
@@ -305,7 +383,7 @@ impl CaptureState {
         let Some(owner) = stack::innermost_owner(sampler) else {
             return false;
         };
-        if self.writers.load(Ordering::Relaxed) == 0 {
+        if !self.can_divert() {
             self.no_writer();
             return false;
         }
@@ -315,14 +393,16 @@ impl CaptureState {
 
     /// A copy the repeat judgement suppressed, at the trigger level, inside
     /// this sampler's capturing spans: the request failed, so its captured
-    /// context is still written. The event is enabled with a mark that tells
-    /// [`CaptureWriter`] to write the context and not the line. `false` (stay
-    /// suppressed) outside capturing spans, without capture or without a writer.
+    /// context is still written. The event gets a mark that tells
+    /// [`CaptureWriter`] to write the context and not the line, and goes to
+    /// the `CaptureLayer` ([`write_diverted`](Self::write_diverted)). `false`
+    /// (stay suppressed) outside capturing spans, without capture or without
+    /// a layer and writer.
     pub(crate) fn suppressed_trigger(&self, sampler: usize, meta: &Metadata<'_>) -> bool {
         if !stack::inside_any() || !self.is_active() || *meta.level() > self.trigger() {
             return false;
         }
-        if stack::innermost_owner(sampler).is_none() || self.writers.load(Ordering::Relaxed) == 0 {
+        if stack::innermost_owner(sampler).is_none() || !self.can_divert() {
             return false;
         }
         stack::set_mark(sampler, meta, CONTEXT_ONLY);
@@ -360,17 +440,24 @@ fn owner_of(owners: Option<&CaptureOwners>, sampler: usize) -> Option<u64> {
         .map(|(_, o)| *o)
 }
 
+/// What a second `CaptureLayer` of one sampler says: only one layer can be
+/// the one a captured line is written through.
+const SECOND_LAYER_WARNING: &str = "warning: sampling-layer: this sampler already writes captured \
+     events through a `CaptureLayer`; a second one is not used for capture (its layer sees the \
+     sampler's kept events only)";
+
 /// The mark of a suppressed trigger: write the context, drop the line (no
 /// span's id is `u64::MAX`).
 pub(crate) const CONTEXT_ONLY: u64 = u64::MAX;
 
 /// What a sampler that would capture but has no writer to divert into says,
 /// once: the fix, and what happens meanwhile.
-const NO_WRITER_WARNING: &str = "warning: sampling-layer: context capture is configured but no \
-     `CaptureWriter` of this sampler exists, so nothing can be captured; sampled-out events \
-     inside capturing spans are dropped as sampled out (counted in \
-     `stats().capture.no_writer`). Wrap the writer of the layer this sampler filters: \
-     `fmt::layer().with_writer(CaptureWriter::new(writer, &sampler.handle()))`";
+const NO_WRITER_WARNING: &str = "warning: sampling-layer: context capture is configured but this \
+     sampler has no `CaptureLayer` in a subscriber or no `CaptureWriter`, so nothing can be \
+     captured; sampled-out events inside capturing spans are dropped as sampled out (counted in \
+     `stats().capture.no_writer`). Wrap the writer of the layer this sampler filters, and the \
+     layer: `CaptureLayer::new(fmt::layer().with_writer(CaptureWriter::new(writer, &handle)), \
+     &handle).with_filter(sampler)`";
 
 #[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {

@@ -60,8 +60,9 @@ pub struct CaptureStats {
     /// Span buffers held now.
     pub buffered_spans: u64,
     /// Sampled-out events inside capturing spans that were not captured
-    /// because no [`CaptureWriter`](crate::capture::CaptureWriter) of this sampler
-    /// exists to divert them: they stay sampled out (counted dropped in the
+    /// because this sampler had no [`CaptureLayer`](crate::capture::CaptureLayer)
+    /// in a subscriber or no [`CaptureWriter`](crate::capture::CaptureWriter)
+    /// to write them through: they stay sampled out (counted dropped in the
     /// sampler's figures) and are written nowhere. Not part of the identity
     /// above: none of them was captured.
     pub no_writer: u64,

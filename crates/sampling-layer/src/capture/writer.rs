@@ -14,9 +14,10 @@ use super::{stack, CaptureState};
 /// filters, so that the sampler's context capture works (see the crate docs,
 /// *Context capture*). Without capture configured it only forwards.
 ///
-/// The sampler lets a sampled-out event inside a capturing span through to
-/// its layer only while a `CaptureWriter` made for it exists: with none, such
-/// an event stays sampled out (counted in
+/// The sampler hands a sampled-out event inside a capturing span to its
+/// [`CaptureLayer`](crate::capture::CaptureLayer) only while a
+/// `CaptureWriter` made for it exists: with none, such an event stays
+/// sampled out (counted in
 /// [`CaptureStats::no_writer`](crate::capture::CaptureStats::no_writer), reported once
 /// on stderr) rather than reach a writer that would print it as if kept.
 ///
@@ -33,7 +34,7 @@ use super::{stack, CaptureState};
 /// trigger line from the same thread.
 ///
 /// ```
-/// use sampling_layer::capture::{Capture, CaptureWriter};
+/// use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
 /// use sampling_layer::SamplingFilter;
 /// use tracing_subscriber::{fmt, prelude::*};
 ///
@@ -41,9 +42,10 @@ use super::{stack, CaptureState};
 ///     .capture(Capture::default().span("request"))
 ///     .parse("0.01")
 ///     .unwrap();
-/// let writer = CaptureWriter::new(std::io::stdout, &sampler.handle());
-/// let _subscriber = tracing_subscriber::registry()
-///     .with(fmt::layer().with_writer(writer).with_filter(sampler));
+/// let handle = sampler.handle();
+/// let writer = CaptureWriter::new(std::io::stdout, &handle);
+/// let layer = CaptureLayer::new(fmt::layer().with_writer(writer), &handle);
+/// let _subscriber = tracing_subscriber::registry().with(layer.with_filter(sampler));
 /// ```
 pub struct CaptureWriter<M, C = M> {
     inner: M,

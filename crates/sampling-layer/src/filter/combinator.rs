@@ -90,21 +90,21 @@ pub struct SamplerNot {
 /// The sampler's `Filter` methods, named once.
 fn s_enabled<S>(s: &SamplingFilter, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
     <SamplingFilter as Filter<S>>::enabled(s, meta, cx)
 }
 
 fn s_event_enabled<S>(s: &SamplingFilter, event: &Event<'_>, cx: &Context<'_, S>) -> bool
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
     <SamplingFilter as Filter<S>>::event_enabled(s, event, cx)
 }
 
 fn s_interest<S>(s: &SamplingFilter, meta: &'static Metadata<'static>) -> Interest
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
     <SamplingFilter as Filter<S>>::callsite_enabled(s, meta)
 }
@@ -169,7 +169,7 @@ macro_rules! span_hooks {
 
 impl<S, F> Filter<S> for SamplerAnd<F>
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
     F: Filter<S>,
 {
     fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
@@ -203,7 +203,7 @@ where
 
 impl<S, F> Filter<S> for SamplerOr<F>
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
     F: Filter<S>,
 {
     fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
@@ -255,7 +255,7 @@ where
 
 impl<S> Filter<S> for SamplerNot
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
     fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
         if !self.sampler.decides_early(meta) {

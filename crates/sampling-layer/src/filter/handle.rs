@@ -7,7 +7,7 @@ use std::time::Duration;
 use tracing_core::dispatcher::Dispatch;
 
 use crate::annotate::Annotated;
-use crate::capture::{CaptureWriter, NotCaptured};
+use crate::capture::{CaptureLayer, CaptureWriter};
 use crate::directive::edit::{check_item, Selector};
 use crate::directive::DirectiveSet;
 use crate::error::ParseError;
@@ -252,9 +252,10 @@ impl<M> CaptureWriter<M> {
     }
 }
 
-impl NotCaptured {
-    /// For the sampler `handle` belongs to.
-    pub fn new(handle: &SamplingHandle) -> Self {
-        NotCaptured::for_sampler(handle.sampler.id())
+impl<L> CaptureLayer<L> {
+    /// Wraps `layer`, whose writer is a [`CaptureWriter`] of the sampler
+    /// `handle` belongs to (the one that filters this layer).
+    pub fn new(layer: L, handle: &SamplingHandle) -> Self {
+        CaptureLayer::for_sampler(layer, handle.sampler.capture.clone())
     }
 }

@@ -278,7 +278,7 @@ pub(crate) fn defaults_are_valid(e: BuildError) -> ParseError {
 
 impl<S> Filter<S> for SamplingFilter
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
     /// Spans: always `true`. Events whose callsite needs no field to decide
     /// are decided here; the others in `event_enabled`.
@@ -299,20 +299,21 @@ where
     }
 
     fn event_enabled(&self, event: &Event<'_>, cx: &Context<'_, S>) -> bool {
+        let capture = &self.sampler.capture;
         if !self.sampler.repeat_gate(event, true) {
             // Suppressed: never sampled, never captured; at the capture
             // trigger's level it still writes its span's captured context.
-            return self
-                .sampler
-                .capture
-                .suppressed_trigger(self.id(), event.metadata());
+            if capture.suppressed_trigger(self.id(), event.metadata()) {
+                capture.write_diverted(self.id(), event, cx);
+            }
+            return false;
         }
-        // Without capture, the decision alone; with it, a dropped event may be diverted.
-        let capture = &self.sampler.capture;
+        // Without capture, the decision alone; with it, a dropped event may
+        // be diverted (written through the `CaptureLayer`, then sampled out).
         if !capture.is_active() {
             return self.decide(event, cx);
         }
-        capture.event_enabled(self.id(), event, || self.decide(event, cx))
+        capture.event_enabled(self.id(), event, cx, || self.decide(event, cx))
     }
 
     /// `None`: the sampler never disables a level, so it offers no hint and

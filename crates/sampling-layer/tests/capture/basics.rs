@@ -4,7 +4,10 @@
 use crate::support::capture::balanced;
 use crate::support::Output;
 use sampling_layer::capture::Capture;
-use sampling_layer::{capture::CaptureWriter, Annotated, Breaker, SamplingFilter};
+use sampling_layer::{
+    capture::{CaptureLayer, CaptureWriter},
+    Annotated, Breaker, SamplingFilter,
+};
 use tracing_subscriber::{fmt, prelude::*};
 
 fn builder() -> sampling_layer::SamplingFilterBuilder {
@@ -14,13 +17,17 @@ fn builder() -> sampling_layer::SamplingFilterBuilder {
 /// A text layer (no time, no ANSI) through a `CaptureWriter` into `out`,
 /// filtered by `sampler`.
 fn subscriber(sampler: SamplingFilter, out: &Output) -> impl tracing::Subscriber + Send + Sync {
-    let writer = CaptureWriter::new(out.clone(), &sampler.handle());
+    let capture_handle = sampler.handle();
+    let writer = CaptureWriter::new(out.clone(), &capture_handle);
     tracing_subscriber::registry().with(
-        fmt::layer()
-            .without_time()
-            .with_ansi(false)
-            .with_writer(writer)
-            .with_filter(sampler),
+        CaptureLayer::new(
+            fmt::layer()
+                .without_time()
+                .with_ansi(false)
+                .with_writer(writer),
+            &capture_handle,
+        )
+        .with_filter(sampler),
     )
 }
 
@@ -183,13 +190,17 @@ fn child_spans_capture_into_the_capturing_ancestor_and_fields_select_spans() {
 fn json_lines_are_marked_and_stay_json() {
     let out = Output::new();
     let sampler = builder().parse("0,+request").unwrap();
-    let writer = CaptureWriter::new(out.clone(), &sampler.handle());
+    let capture_handle = sampler.handle();
+    let writer = CaptureWriter::new(out.clone(), &capture_handle);
     let sub = tracing_subscriber::registry().with(
-        fmt::layer()
-            .json()
-            .event_format(Annotated::new(fmt::format().json()))
-            .with_writer(writer)
-            .with_filter(sampler),
+        CaptureLayer::new(
+            fmt::layer()
+                .json()
+                .event_format(Annotated::new(fmt::format().json()))
+                .with_writer(writer),
+            &capture_handle,
+        )
+        .with_filter(sampler),
     );
     tracing::subscriber::with_default(sub, || {
         let span = tracing::info_span!("request");
@@ -294,14 +305,18 @@ fn flushed_context_can_go_through_a_writer_of_its_own() {
         .capture(Capture::default().span("request"))
         .parse("0")
         .unwrap();
+    let capture_handle = sampler.handle();
     let writer =
-        CaptureWriter::new(out.clone(), &sampler.handle()).with_context_writer(context.clone());
+        CaptureWriter::new(out.clone(), &capture_handle).with_context_writer(context.clone());
     let sub = tracing_subscriber::registry().with(
-        fmt::layer()
-            .without_time()
-            .with_ansi(false)
-            .with_writer(writer)
-            .with_filter(sampler),
+        CaptureLayer::new(
+            fmt::layer()
+                .without_time()
+                .with_ansi(false)
+                .with_writer(writer),
+            &capture_handle,
+        )
+        .with_filter(sampler),
     );
     tracing::subscriber::with_default(sub, || {
         let span = tracing::info_span!("request");
@@ -335,13 +350,17 @@ fn captured_lines_keep_the_time_they_were_logged_at() {
         .capture(Capture::default().span("request"))
         .parse("0")
         .unwrap();
-    let writer = CaptureWriter::new(out.clone(), &sampler.handle());
+    let capture_handle = sampler.handle();
+    let writer = CaptureWriter::new(out.clone(), &capture_handle);
     let sub = tracing_subscriber::registry().with(
-        fmt::layer()
-            .with_timer(TestClock)
-            .with_ansi(false)
-            .with_writer(writer)
-            .with_filter(sampler),
+        CaptureLayer::new(
+            fmt::layer()
+                .with_timer(TestClock)
+                .with_ansi(false)
+                .with_writer(writer),
+            &capture_handle,
+        )
+        .with_filter(sampler),
     );
     tracing::subscriber::with_default(sub, || {
         let span = tracing::info_span!("request");
@@ -427,14 +446,18 @@ fn an_event_logged_while_a_captured_one_is_formatted_does_not_disturb_it() {
 fn and_composition_captures_and_a_second_layer_is_unaffected() {
     let (out, plain) = (Output::new(), Output::new());
     let sampler = builder().parse("0,+request").unwrap();
-    let writer = CaptureWriter::new(out.clone(), &sampler.handle());
+    let capture_handle = sampler.handle();
+    let writer = CaptureWriter::new(out.clone(), &capture_handle);
     let sub = tracing_subscriber::registry()
         .with(
-            fmt::layer()
-                .without_time()
-                .with_ansi(false)
-                .with_writer(writer)
-                .with_filter(sampler.and(tracing_subscriber::filter::LevelFilter::DEBUG)),
+            CaptureLayer::new(
+                fmt::layer()
+                    .without_time()
+                    .with_ansi(false)
+                    .with_writer(writer),
+                &capture_handle,
+            )
+            .with_filter(sampler.and(tracing_subscriber::filter::LevelFilter::DEBUG)),
         )
         .with(crate::support::text_layer(&plain));
     tracing::subscriber::with_default(sub, || {

@@ -6,7 +6,10 @@
 use crate::support::capture::balanced;
 use crate::support::Output;
 use sampling_layer::capture::Capture;
-use sampling_layer::{capture::CaptureWriter, Breaker, SamplingFilter, SamplingFilterBuilder};
+use sampling_layer::{
+    capture::{CaptureLayer, CaptureWriter},
+    Breaker, SamplingFilter, SamplingFilterBuilder,
+};
 use tracing_subscriber::{fmt, prelude::*};
 
 /// `request` and `db` spans both capture; everything else is sampled out.
@@ -20,13 +23,17 @@ fn builder() -> SamplingFilterBuilder {
 /// message (what follows the last `": "`).
 fn run(sampler: SamplingFilter, f: impl FnOnce()) -> Vec<String> {
     let out = Output::new();
-    let writer = CaptureWriter::new(out.clone(), &sampler.handle());
+    let capture_handle = sampler.handle();
+    let writer = CaptureWriter::new(out.clone(), &capture_handle);
     let sub = tracing_subscriber::registry().with(
-        fmt::layer()
-            .without_time()
-            .with_ansi(false)
-            .with_writer(writer)
-            .with_filter(sampler),
+        CaptureLayer::new(
+            fmt::layer()
+                .without_time()
+                .with_ansi(false)
+                .with_writer(writer),
+            &capture_handle,
+        )
+        .with_filter(sampler),
     );
     tracing::subscriber::with_default(sub, f);
     out.lines()

@@ -1,7 +1,7 @@
-//! Where a line let through for capture may go: only into a writer that
-//! diverts it. A layer whose writer does not divert gets sampling instead
-//! (nothing of a capturing span leaks, counted); a layer beside the writer
-//! under the same sampler sees no captured event through `NotCaptured`.
+//! Where a captured event may go: only through the `CaptureLayer` into its
+//! diverting writer. Without both, the sampler samples instead (nothing of a
+//! capturing span leaks, counted); a layer beside the wrapped one under the
+//! same sampler never sees a captured event.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use crate::support::capture::balanced;
 use crate::support::Output;
 use sampling_layer::capture::Capture;
 use sampling_layer::{
-    capture::{CaptureWriter, NotCaptured},
+    capture::{CaptureLayer, CaptureWriter},
     Breaker, SamplingFilter,
 };
 use tracing::{Event, Subscriber};
@@ -73,7 +73,7 @@ fn of_two_samplers_the_unwrapped_layer_samples_and_the_wrapped_one_captures() {
     let (a, b) = (sampler(), sampler());
     let (ha, hb) = (a.handle(), b.handle());
     let sub = tracing_subscriber::registry()
-        .with(text(CaptureWriter::new(wrapped.clone(), &ha)).with_filter(a))
+        .with(CaptureLayer::new(text(CaptureWriter::new(wrapped.clone(), &ha)), &ha).with_filter(a))
         .with(text(plain.clone()).with_filter(b));
     tracing::subscriber::with_default(sub, || {
         request(false);
@@ -137,8 +137,8 @@ fn the_missing_writer_is_reported_once_on_stderr_naming_the_fix() {
         .collect();
     assert_eq!(warnings.len(), 1, "{stderr}");
     for needle in [
-        "no `CaptureWriter`",
-        "CaptureWriter::new(writer, &sampler.handle())",
+        "no `CaptureLayer` in a subscriber or no `CaptureWriter`",
+        "CaptureLayer::new(fmt::layer().with_writer(CaptureWriter::new(writer, &handle)), &handle)",
         "no_writer",
     ] {
         assert!(warnings[0].contains(needle), "{needle}: {}", warnings[0]);
@@ -162,13 +162,13 @@ impl Count {
 }
 
 #[test]
-fn a_second_layer_beside_the_writer_sees_no_captured_event_through_not_captured() {
+fn a_second_layer_beside_the_capture_layer_sees_no_captured_event() {
     let (out, count) = (Output::new(), Count::default());
     let sampler = sampler();
     let handle = sampler.handle();
     let sub = tracing_subscriber::registry().with(
-        text(CaptureWriter::new(out.clone(), &handle))
-            .and_then(count.clone().with_filter(NotCaptured::new(&handle)))
+        CaptureLayer::new(text(CaptureWriter::new(out.clone(), &handle)), &handle)
+            .and_then(count.clone())
             .with_filter(sampler),
     );
     tracing::subscriber::with_default(sub, || {
@@ -181,17 +181,41 @@ fn a_second_layer_beside_the_writer_sees_no_captured_event_through_not_captured(
     });
     assert_eq!(out.lines().len(), 101);
     assert_eq!(out.count("captured=true"), 100);
+    assert_eq!(out.lines()[100], "ERROR request: capture::routing: failed");
     assert_eq!(count.get(), 1);
     let c = handle.stats().capture;
-    assert_eq!((c.captured, c.flushed, c.discarded), (200, 100, 100));
+    assert_eq!(
+        (c.captured, c.flushed, c.discarded, c.no_writer),
+        (200, 100, 100, 0)
+    );
+    assert!(balanced(&c));
 }
 
-/// What `NotCaptured` is for: a `Filter` enables an event for the whole layer
-/// it filters, so a layer added with `and_then` and no filter of its own is
-/// given every event let through for capture (a `Filter` cannot tell the
-/// layers under it apart). This pins that down so the docs stay true.
+/// The same with the layers the other way round: the wrapped layer second.
 #[test]
-fn without_not_captured_a_layer_added_with_and_then_is_given_the_captured_events() {
+fn a_layer_ahead_of_the_capture_layer_sees_no_captured_event_either() {
+    let (out, count) = (Output::new(), Count::default());
+    let sampler = sampler();
+    let handle = sampler.handle();
+    let sub = tracing_subscriber::registry().with(
+        count
+            .clone()
+            .and_then(CaptureLayer::new(
+                text(CaptureWriter::new(out.clone(), &handle)),
+                &handle,
+            ))
+            .with_filter(sampler),
+    );
+    tracing::subscriber::with_default(sub, || request(true));
+    assert_eq!(out.lines().len(), 101);
+    assert_eq!(count.get(), 1);
+}
+
+/// A `CaptureWriter` alone (no `CaptureLayer`): the sampler cannot tell the
+/// layers under it apart, so it captures nothing and every layer sees only
+/// what it kept; the events it would have captured are counted `no_writer`.
+#[test]
+fn a_capture_writer_without_its_layer_captures_nothing_and_no_layer_sees_the_events() {
     let (out, count) = (Output::new(), Count::default());
     let sampler = sampler();
     let handle = sampler.handle();
@@ -200,7 +224,74 @@ fn without_not_captured_a_layer_added_with_and_then_is_given_the_captured_events
             .and_then(count.clone())
             .with_filter(sampler),
     );
+    tracing::subscriber::with_default(sub, || {
+        request(false);
+        request(true);
+    });
+    assert_eq!(out.lines(), ["ERROR request: capture::routing: failed"]);
+    assert_eq!(count.get(), 1);
+    let c = handle.stats().capture;
+    assert_eq!((c.captured, c.no_writer), (0, 200), "{c:?}");
+}
+
+/// A `CaptureLayer` whose layer writes to a plain writer: with no
+/// `CaptureWriter` of the sampler alive, nothing is handed to it.
+#[test]
+fn a_capture_layer_without_a_capture_writer_samples_instead() {
+    let out = Output::new();
+    let sampler = sampler();
+    let handle = sampler.handle();
+    let sub = tracing_subscriber::registry()
+        .with(CaptureLayer::new(text(out.clone()), &handle).with_filter(sampler));
     tracing::subscriber::with_default(sub, || request(false));
-    assert!(out.lines().is_empty());
-    assert_eq!(count.get(), 100);
+    assert!(out.lines().is_empty(), "{:?}", out.lines());
+    assert_eq!(handle.stats().capture.no_writer, 100);
+}
+
+/// When the subscriber holding the `CaptureLayer` is dropped, the sampler
+/// has no layer to capture through any more, and the layer is freed: the
+/// sampler's registration does not keep it (or its writer) alive.
+#[test]
+fn a_dropped_capture_layer_is_freed_and_leaves_its_sampler_without_one() {
+    let (out, count) = (Output::new(), Count::default());
+    let sampler = sampler();
+    let handle = sampler.handle();
+    let wrapped = count
+        .clone()
+        .and_then(text(CaptureWriter::new(Output::new(), &handle)));
+    let other = tracing_subscriber::registry().with(CaptureLayer::new(wrapped, &handle));
+    // The test and the wrapped layer, which the registration shares.
+    assert_eq!(Arc::strong_count(&count.0), 2);
+    drop(other);
+    assert_eq!(Arc::strong_count(&count.0), 1);
+    // A writer alone does not divert: the layer went with the subscriber.
+    let _writer = CaptureWriter::new(Output::new(), &handle);
+    let sub = tracing_subscriber::registry().with(text(out.clone()).with_filter(sampler));
+    tracing::subscriber::with_default(sub, || request(false));
+    assert!(out.lines().is_empty(), "{:?}", out.lines());
+    let c = handle.stats().capture;
+    assert_eq!((c.captured, c.no_writer), (0, 100), "{c:?}");
+}
+
+/// One layer per sampler captures: a second `CaptureLayer` is refused (a
+/// line must be written once) and its layer sees kept events only.
+#[test]
+fn a_second_capture_layer_of_one_sampler_sees_kept_events_only() {
+    let (first, second) = (Output::new(), Output::new());
+    let sampler = sampler();
+    let handle = sampler.handle();
+    let sub = tracing_subscriber::registry().with(
+        CaptureLayer::new(text(CaptureWriter::new(first.clone(), &handle)), &handle)
+            .and_then(CaptureLayer::new(
+                text(CaptureWriter::new(second.clone(), &handle)),
+                &handle,
+            ))
+            .with_filter(sampler),
+    );
+    tracing::subscriber::with_default(sub, || request(true));
+    let (a, b) = (first.lines(), second.lines());
+    // Whichever registered first captures; the other gets the trigger alone.
+    let (capturing, other) = if a.len() > b.len() { (a, b) } else { (b, a) };
+    assert_eq!(capturing.len(), 101);
+    assert_eq!(other, ["ERROR request: capture::routing: failed"]);
 }

@@ -8,7 +8,10 @@ use std::thread::ThreadId;
 
 use crate::support::capture::ByThread;
 use sampling_layer::capture::Capture;
-use sampling_layer::{capture::CaptureWriter, Breaker, SamplingFilter};
+use sampling_layer::{
+    capture::{CaptureLayer, CaptureWriter},
+    Breaker, SamplingFilter,
+};
 use tracing::instrument::WithSubscriber;
 use tracing_subscriber::{fmt, prelude::*};
 
@@ -63,11 +66,14 @@ fn a_thousand_instrumented_tasks_hopping_threads_each_error_carries_only_its_own
     let writer = CaptureWriter::new(out.clone(), &handle);
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry().with(
-            fmt::layer()
-                .without_time()
-                .with_ansi(false)
-                .with_writer(writer)
-                .with_filter(sampler),
+            CaptureLayer::new(
+                fmt::layer()
+                    .without_time()
+                    .with_ansi(false)
+                    .with_writer(writer),
+                &handle,
+            )
+            .with_filter(sampler),
         ),
     );
     let threads = Arc::new(Mutex::new(HashSet::new()));

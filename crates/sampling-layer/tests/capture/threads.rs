@@ -6,7 +6,10 @@ use std::thread::ThreadId;
 
 use crate::support::capture::{balanced, ByThread};
 use sampling_layer::capture::Capture;
-use sampling_layer::{capture::CaptureWriter, Breaker, SamplingFilter};
+use sampling_layer::{
+    capture::{CaptureLayer, CaptureWriter},
+    Breaker, SamplingFilter,
+};
 use tracing_subscriber::{fmt, prelude::*};
 
 fn builder() -> sampling_layer::SamplingFilterBuilder {
@@ -70,11 +73,14 @@ fn eight_threads_of_interleaved_requests_each_error_carries_only_its_own_lines()
     let writer = CaptureWriter::new(out.clone(), &handle);
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry().with(
-            fmt::layer()
-                .without_time()
-                .with_ansi(false)
-                .with_writer(writer)
-                .with_filter(sampler),
+            CaptureLayer::new(
+                fmt::layer()
+                    .without_time()
+                    .with_ansi(false)
+                    .with_writer(writer),
+                &handle,
+            )
+            .with_filter(sampler),
         ),
     );
     let barrier = Arc::new(Barrier::new(THREADS as usize));

@@ -6,17 +6,24 @@ use crate::support::capture::balanced;
 use crate::support::counting::{live_bytes, serial};
 use crate::support::Output;
 use sampling_layer::capture::Capture;
-use sampling_layer::{capture::CaptureWriter, Breaker, SamplingFilter};
+use sampling_layer::{
+    capture::{CaptureLayer, CaptureWriter},
+    Breaker, SamplingFilter,
+};
 use tracing_subscriber::{fmt, prelude::*};
 
 fn subscriber(sampler: SamplingFilter, out: &Output) -> impl tracing::Subscriber + Send + Sync {
-    let writer = CaptureWriter::new(out.clone(), &sampler.handle());
+    let capture_handle = sampler.handle();
+    let writer = CaptureWriter::new(out.clone(), &capture_handle);
     tracing_subscriber::registry().with(
-        fmt::layer()
-            .without_time()
-            .with_ansi(false)
-            .with_writer(writer)
-            .with_filter(sampler),
+        CaptureLayer::new(
+            fmt::layer()
+                .without_time()
+                .with_ansi(false)
+                .with_writer(writer),
+            &capture_handle,
+        )
+        .with_filter(sampler),
     )
 }
 
