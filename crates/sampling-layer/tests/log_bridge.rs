@@ -190,3 +190,60 @@ fn log_call_sites_beyond_the_table_bound_fall_back_to_the_level_callsite() {
     );
     assert_eq!(st.callsite_keys, sampling_layer::limits::MAX_LOG_SITES + 1);
 }
+
+/// Counts the events it is given.
+#[derive(Clone, Default)]
+struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn log_records_in_a_capturing_span_are_captured_and_reach_the_capture_layer_alone() {
+    use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
+    init_log_tracer();
+    let (cap, count) = (Output::new(), Count::default());
+    let s = sampling_layer::SamplingFilter::builder()
+        .breaker(sampling_layer::Breaker::disabled())
+        .capture(Capture::default().span("request"))
+        .parse("0")
+        .unwrap();
+    let handle = s.handle();
+    let text = fmt::layer()
+        .without_time()
+        .with_ansi(false)
+        .with_writer(CaptureWriter::new(cap.clone(), &handle));
+    let sub = tracing_subscriber::registry().with(
+        CaptureLayer::new(text, &handle)
+            .and_then(count.clone())
+            .with_filter(s),
+    );
+    tracing::subscriber::with_default(sub, || {
+        for fail in [false, true] {
+            let span = tracing::info_span!("request", fail);
+            let _e = span.enter();
+            for i in 0..3 {
+                other_dep::poll(i);
+            }
+            if fail {
+                log::error!(target: "legacy_dep::pool", "exhausted");
+            }
+        }
+    });
+    assert_eq!(
+        cap.lines(),
+        [
+            "DEBUG request{fail=true}: other_dep: poll 0 captured=true",
+            "DEBUG request{fail=true}: other_dep: poll 1 captured=true",
+            "DEBUG request{fail=true}: other_dep: poll 2 captured=true",
+            "ERROR request{fail=true}: legacy_dep::pool: exhausted",
+        ]
+    );
+    // The error only: no captured record reached the layer beside.
+    assert_eq!(count.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let c = handle.stats().capture;
+    assert_eq!((c.captured, c.flushed, c.discarded), (6, 3, 3));
+}
