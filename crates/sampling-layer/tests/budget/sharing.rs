@@ -284,9 +284,12 @@ fn split_directives_and_the_env_accept_budgets() {
 /// first window: the budget holds, plus the allowance, and the weighted
 /// estimate stays true. The allowance's tenth comes on top of the lines the
 /// average rate spends, so the mean is about 1.10-1.15x the budget (twelve
-/// runs: 1.09-1.15x). Which keys keep a line is random: about 16 lines of
-/// standard deviation per interval, 5 for the mean of ten; the bounds are
-/// 5 deviations above a mean of 1.15x.
+/// runs: 1.09-1.15x). Which keys keep a line is random. Measured over 300
+/// runs (3 000 intervals): mean 560 lines, standard deviation 21, with a
+/// heavier upper tail than a normal one (6 intervals above 640, the largest
+/// 672, 1.34x); so the bound per interval is 1.45x (a 5-deviation bound,
+/// 1.32x, failed about once in 300 runs), and the mean of ten, whose spread
+/// is about 7 lines, stays within 0.95-1.2x.
 #[test]
 fn key_churn_cannot_blow_the_budget() {
     let clock = ManualClock::new();
@@ -335,7 +338,7 @@ fn key_churn_cannot_blow_the_budget() {
     assert_eq!(kept[0], 5_000, "no estimate yet: every new key starts at 1");
     for (i, &k) in kept.iter().enumerate().skip(2) {
         assert!(
-            k as f64 <= 1.32 * BUDGET,
+            k as f64 <= 1.45 * BUDGET,
             "interval {i}: {k} kept: {kept:?}"
         );
     }
