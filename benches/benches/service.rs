@@ -20,6 +20,10 @@
 //!   `app::router=0.05,app::conn=0.01,tower_http=0.01`, into `backpressure-writer`;
 //! - `ours`: the same, with `backpressure_writer::format`'s drop-ins for `fmt`'s
 //!   formatters (`PlainFields`, `PlainFull` and its `CachedSystemTime`): the same lines.
+//! - `ours_capture` (only when named in `--modes`): `ours` with error-triggered capture
+//!   of tower-http's `request` spans (`CaptureLayer`, `CaptureWriter`) and no request
+//!   failing: every sampled-out event of a request is formatted into its span's buffer and
+//!   discarded when the span closes, what capture costs a service that never fails.
 //!
 //! - `none_poll` (only when named in `--modes`): no subscriber, and a thread that wakes
 //!   every millisecond, as the writer's worker does while lines keep coming. On a VM an
@@ -38,6 +42,7 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use axum::Router;
 use backpressure_writer::format::{PlainFields, PlainFull};
+use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
 use sampling_layer::Annotated;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -101,6 +106,12 @@ fn parent(modes: &[String], rounds: usize, seconds: f64) {
                 round + 1,
                 us.map_or("-".into(), |u| format!("{u:.2}"))
             );
+            if let Some(line) = text
+                .lines()
+                .find(|l| l.starts_with("captured_per_request="))
+            {
+                eprintln!("         {line}");
+            }
             figures[m].push(rps);
             cpu[m].extend(us);
         }
@@ -159,6 +170,7 @@ fn child(mode: &str, length: Duration) {
     // server's throughput is), but it must not be cut short either.
     let mut guards: Vec<Box<dyn std::any::Any>> = Vec::new();
     let polling = Arc::new(AtomicBool::new(false));
+    let mut captured = None;
     match mode {
         "none" => {}
         "none_poll" => {
@@ -199,6 +211,26 @@ fn child(mode: &str, length: Duration) {
                 tracing::subscriber::set_global_default(subscriber.with(layer))
             }
             .expect("global subscriber");
+        }
+        "ours_capture" => {
+            let (writer, guard) = backpressure_writer::NonBlockingBuilder::default()
+                .try_finish(file())
+                .expect("writer");
+            guards.push(Box::new(guard));
+            let sampler = sampling_layer::SamplingFilter::builder()
+                .capture(Capture::default().span("request"))
+                .parse(DIRECTIVES)
+                .expect("directives");
+            let handle = sampler.handle();
+            let layer = fmt::layer()
+                .with_ansi(false)
+                .with_writer(CaptureWriter::new(writer, &handle))
+                .fmt_fields(PlainFields::new())
+                .event_format(Annotated::new(PlainFull::new()));
+            let layer = CaptureLayer::new(layer, &handle).with_filter(sampler);
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+                .expect("global subscriber");
+            captured = Some(handle);
         }
         other => panic!("unknown mode {other:?}"),
     }
@@ -243,6 +275,15 @@ fn child(mode: &str, length: Duration) {
         println!(
             "cpu_us_per_request={:.3}",
             (after - before).as_secs_f64() * 1e6 / requests
+        );
+    }
+    if let Some(handle) = captured {
+        let c = handle.stats().capture;
+        println!(
+            "captured_per_request={:.2} discarded={} flushed={}",
+            c.captured as f64 / requests,
+            c.discarded,
+            c.flushed
         );
     }
     polling.store(true, Ordering::Relaxed);

@@ -17,8 +17,12 @@
 //! to `io::sink`), `annotated` (a kept event at 1/2 formatted by `fmt`
 //! inside `Annotated`, which writes its `sample_rate`, to `io::sink`; half
 //! the events are sampled out, so divide by two for the kept line's cost
-//! after subtracting a sampled-out event's).
+//! after subtracting a sampled-out event's), `captured` (events at rate 0 four
+//! to a `request` span that captures, discarded when it closes) and `in_spans`
+//! (the same with capture off: subtract it from `captured` for capture's cost);
+//! both format with `backpressure_writer::format`'s `PlainFields` and `PlainFull`.
 
+use backpressure_writer::format::{PlainFields, PlainFull};
 use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
 use sampling_layer::{Annotated, Breaker, SamplingFilter};
 use tracing::{info, Dispatch, Subscriber};
@@ -45,7 +49,8 @@ fn sampler(directives: &str, capture: bool) -> SamplingFilter {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: path_instr rate|budget|key|kept_key|formatted|annotated <events>";
+    let usage =
+        "usage: path_instr rate|budget|key|kept_key|formatted|annotated|captured|in_spans <events>";
     let case = args.next().expect(usage);
     let n: u64 = args.next().and_then(|a| a.parse().ok()).expect(usage);
     let keys: Vec<String> = (0..1000).map(|i| format!("client-{i:04}")).collect();
@@ -54,7 +59,23 @@ fn main() {
             .with(Sink.with_filter(sampler(d, false)))
             .into()
     };
+    // `captured` and `in_spans` log their events four to a `request` span, as a
+    // service's request does: captured (and discarded at the span's close), or
+    // sampled out with capture off; the difference is what capture costs.
+    let in_spans = matches!(case.as_str(), "captured" | "in_spans");
     let (dispatch, keyed) = match case.as_str() {
+        "captured" | "in_spans" => {
+            let s = sampler("app=0", case == "captured");
+            let handle = s.handle();
+            let writer = CaptureWriter::new(std::io::sink, &handle);
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer)
+                .fmt_fields(PlainFields::new())
+                .event_format(PlainFull::new());
+            let layer = CaptureLayer::new(layer, &handle).with_filter(s);
+            (tracing_subscriber::registry().with(layer).into(), false)
+        }
         "rate" => (plain("app=0.001"), false),
         "budget" => (plain("app=1000/s"), false),
         "key" => (plain("app=0.001"), true),
@@ -82,6 +103,16 @@ fn main() {
         _ => panic!("{usage}"),
     };
     tracing::dispatcher::with_default(&dispatch, || {
+        if in_spans {
+            for i in 0..n / 4 {
+                let span = tracing::info_span!("request", id = i);
+                let _e = span.enter();
+                for step in 0..4u64 {
+                    info!(target: "app", step, "event");
+                }
+            }
+            return;
+        }
         for i in 0..n {
             std::hint::black_box(i);
             if keyed {
