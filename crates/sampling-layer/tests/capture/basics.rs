@@ -17,18 +17,7 @@ fn builder() -> sampling_layer::SamplingFilterBuilder {
 /// A text layer (no time, no ANSI) through a `CaptureWriter` into `out`,
 /// filtered by `sampler`.
 fn subscriber(sampler: SamplingFilter, out: &Output) -> impl tracing::Subscriber + Send + Sync {
-    let capture_handle = sampler.handle();
-    let writer = CaptureWriter::new(out.clone(), &capture_handle);
-    tracing_subscriber::registry().with(
-        CaptureLayer::new(
-            fmt::layer()
-                .without_time()
-                .with_ansi(false)
-                .with_writer(writer),
-            &capture_handle,
-        )
-        .with_filter(sampler),
-    )
+    crate::support::capture::text_subscriber(sampler, out.clone())
 }
 
 fn request(id: u32, fail: bool) {

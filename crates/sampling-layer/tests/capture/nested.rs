@@ -6,11 +6,7 @@
 use crate::support::capture::balanced;
 use crate::support::Output;
 use sampling_layer::capture::Capture;
-use sampling_layer::{
-    capture::{CaptureLayer, CaptureWriter},
-    Breaker, SamplingFilter, SamplingFilterBuilder,
-};
-use tracing_subscriber::{fmt, prelude::*};
+use sampling_layer::{Breaker, SamplingFilter, SamplingFilterBuilder};
 
 /// `request` and `db` spans both capture; everything else is sampled out.
 fn builder() -> SamplingFilterBuilder {
@@ -23,18 +19,7 @@ fn builder() -> SamplingFilterBuilder {
 /// message (what follows the last `": "`).
 fn run(sampler: SamplingFilter, f: impl FnOnce()) -> Vec<String> {
     let out = Output::new();
-    let capture_handle = sampler.handle();
-    let writer = CaptureWriter::new(out.clone(), &capture_handle);
-    let sub = tracing_subscriber::registry().with(
-        CaptureLayer::new(
-            fmt::layer()
-                .without_time()
-                .with_ansi(false)
-                .with_writer(writer),
-            &capture_handle,
-        )
-        .with_filter(sampler),
-    );
+    let sub = crate::support::capture::text_subscriber(sampler, out.clone());
     tracing::subscriber::with_default(sub, f);
     out.lines()
         .iter()

@@ -8,12 +8,8 @@ use std::thread::ThreadId;
 
 use crate::support::capture::ByThread;
 use sampling_layer::capture::Capture;
-use sampling_layer::{
-    capture::{CaptureLayer, CaptureWriter},
-    Breaker, SamplingFilter,
-};
+use sampling_layer::{Breaker, SamplingFilter};
 use tracing::instrument::WithSubscriber;
-use tracing_subscriber::{fmt, prelude::*};
 
 const STEPS: u32 = 10;
 
@@ -63,19 +59,10 @@ fn a_thousand_instrumented_tasks_hopping_threads_each_error_carries_only_its_own
         .parse("0.1")
         .unwrap();
     let handle = sampler.handle();
-    let writer = CaptureWriter::new(out.clone(), &handle);
-    let dispatch = tracing::Dispatch::new(
-        tracing_subscriber::registry().with(
-            CaptureLayer::new(
-                fmt::layer()
-                    .without_time()
-                    .with_ansi(false)
-                    .with_writer(writer),
-                &handle,
-            )
-            .with_filter(sampler),
-        ),
-    );
+    let dispatch = tracing::Dispatch::new(crate::support::capture::text_subscriber(
+        sampler,
+        out.clone(),
+    ));
     let threads = Arc::new(Mutex::new(HashSet::new()));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)

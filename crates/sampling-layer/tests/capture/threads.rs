@@ -6,11 +6,7 @@ use std::thread::ThreadId;
 
 use crate::support::capture::{balanced, ByThread};
 use sampling_layer::capture::Capture;
-use sampling_layer::{
-    capture::{CaptureLayer, CaptureWriter},
-    Breaker, SamplingFilter,
-};
-use tracing_subscriber::{fmt, prelude::*};
+use sampling_layer::{Breaker, SamplingFilter};
 
 fn builder() -> sampling_layer::SamplingFilterBuilder {
     SamplingFilter::builder().breaker(Breaker::disabled())
@@ -70,19 +66,10 @@ fn eight_threads_of_interleaved_requests_each_error_carries_only_its_own_lines()
         .parse("0.1")
         .unwrap();
     let handle = sampler.handle();
-    let writer = CaptureWriter::new(out.clone(), &handle);
-    let dispatch = tracing::Dispatch::new(
-        tracing_subscriber::registry().with(
-            CaptureLayer::new(
-                fmt::layer()
-                    .without_time()
-                    .with_ansi(false)
-                    .with_writer(writer),
-                &handle,
-            )
-            .with_filter(sampler),
-        ),
-    );
+    let dispatch = tracing::Dispatch::new(crate::support::capture::text_subscriber(
+        sampler,
+        out.clone(),
+    ));
     let barrier = Arc::new(Barrier::new(THREADS as usize));
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {

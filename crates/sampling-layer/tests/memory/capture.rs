@@ -6,25 +6,10 @@ use crate::support::capture::balanced;
 use crate::support::counting::{live_bytes, serial};
 use crate::support::Output;
 use sampling_layer::capture::Capture;
-use sampling_layer::{
-    capture::{CaptureLayer, CaptureWriter},
-    Breaker, SamplingFilter,
-};
-use tracing_subscriber::{fmt, prelude::*};
+use sampling_layer::{Breaker, SamplingFilter};
 
 fn subscriber(sampler: SamplingFilter, out: &Output) -> impl tracing::Subscriber + Send + Sync {
-    let capture_handle = sampler.handle();
-    let writer = CaptureWriter::new(out.clone(), &capture_handle);
-    tracing_subscriber::registry().with(
-        CaptureLayer::new(
-            fmt::layer()
-                .without_time()
-                .with_ansi(false)
-                .with_writer(writer),
-            &capture_handle,
-        )
-        .with_filter(sampler),
-    )
+    crate::support::capture::text_subscriber(sampler, out.clone())
 }
 
 #[test]

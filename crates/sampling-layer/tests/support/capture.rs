@@ -1,12 +1,29 @@
-//! Helpers of the context-capture tests: the capture accounting identity, and a
-//! writer that records which thread wrote each line.
+//! Helpers of the context-capture tests: the capture accounting identity, the
+//! usual capturing subscriber, and a writer that records which thread wrote
+//! each line.
 
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
-use sampling_layer::capture::CaptureStats;
-use tracing_subscriber::fmt::MakeWriter;
+use sampling_layer::capture::{CaptureLayer, CaptureStats, CaptureWriter};
+use sampling_layer::SamplingFilter;
+use tracing_subscriber::fmt::{self, MakeWriter};
+use tracing_subscriber::prelude::*;
+
+/// A text layer (no time, no ANSI) wrapped in a `CaptureLayer`, through a
+/// `CaptureWriter` into `out`, filtered by `sampler`: how a user sets capture up.
+pub fn text_subscriber<W>(sampler: SamplingFilter, out: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let handle = sampler.handle();
+    let text = fmt::layer()
+        .without_time()
+        .with_ansi(false)
+        .with_writer(CaptureWriter::new(out, &handle));
+    tracing_subscriber::registry().with(CaptureLayer::new(text, &handle).with_filter(sampler))
+}
 
 /// Every captured line is flushed, discarded, evicted by a bound, or still
 /// buffered: the identity the capture figures promise in every snapshot.
