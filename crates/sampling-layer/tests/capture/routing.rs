@@ -295,3 +295,44 @@ fn a_second_capture_layer_of_one_sampler_sees_kept_events_only() {
     assert_eq!(capturing.len(), 101);
     assert_eq!(other, ["ERROR request: capture::routing: failed"]);
 }
+
+/// Two samplers in one registry, each with its own `CaptureLayer`: each
+/// layer gets its own sampler's captured lines, and only those.
+#[test]
+fn two_samplers_each_capture_through_their_own_layer() {
+    let (first, second) = (Output::new(), Output::new());
+    let (a, b) = (sampler(), sampler());
+    let (ha, hb) = (a.handle(), b.handle());
+    let sub = tracing_subscriber::registry()
+        .with(CaptureLayer::new(text(CaptureWriter::new(first.clone(), &ha)), &ha).with_filter(a))
+        .with(CaptureLayer::new(text(CaptureWriter::new(second.clone(), &hb)), &hb).with_filter(b));
+    tracing::subscriber::with_default(sub, || request(true));
+    for out in [&first, &second] {
+        let lines = out.lines();
+        assert_eq!(lines.len(), 101, "{lines:#?}");
+        assert_eq!(out.count("captured=true"), 100);
+        assert_eq!(lines[100], "ERROR request: capture::routing: failed");
+    }
+    for h in [&ha, &hb] {
+        let c = h.stats().capture;
+        assert_eq!((c.captured, c.flushed, c.no_writer), (100, 100, 0));
+    }
+}
+
+/// A boxed layer (as in a `Vec` of layers chosen at run time) still
+/// registers: `Box<dyn Layer>` passes `on_layer` through.
+#[test]
+fn a_boxed_capture_layer_captures() {
+    let (out, count) = (Output::new(), Count::default());
+    let sampler = sampler();
+    let handle = sampler.handle();
+    let sub = tracing_subscriber::registry().with(
+        CaptureLayer::new(text(CaptureWriter::new(out.clone(), &handle)), &handle)
+            .boxed()
+            .and_then(count.clone())
+            .with_filter(sampler),
+    );
+    tracing::subscriber::with_default(sub, || request(true));
+    assert_eq!(out.lines().len(), 101);
+    assert_eq!(count.get(), 1);
+}
