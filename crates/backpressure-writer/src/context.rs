@@ -30,7 +30,7 @@
 //! ```
 //! use backpressure_writer::context::ContextShare;
 //! use backpressure_writer::NonBlockingBuilder;
-//! use sampling_layer::capture::{Capture, CaptureWriter};
+//! use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
 //! use sampling_layer::SamplingFilter;
 //! use tracing_subscriber::{fmt, prelude::*};
 //!
@@ -41,10 +41,11 @@
 //!     .capture(Capture::default().span("request"))
 //!     .parse("0.01")
 //!     .unwrap();
-//! let capture = CaptureWriter::new(writer.clone(), &sampler.handle())
+//! let handle = sampler.handle();
+//! let capture = CaptureWriter::new(writer.clone(), &handle)
 //!     .with_context_writer(writer.context_writer());
-//! let _subscriber = tracing_subscriber::registry()
-//!     .with(fmt::layer().with_writer(capture).with_filter(sampler));
+//! let layer = CaptureLayer::new(fmt::layer().with_writer(capture), &handle);
+//! let _subscriber = tracing_subscriber::registry().with(layer.with_filter(sampler));
 //! # Ok::<(), backpressure_writer::BuildError>(())
 //! ```
 
