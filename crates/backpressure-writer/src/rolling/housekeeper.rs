@@ -34,6 +34,9 @@ pub(crate) enum Job {
     },
     /// Apply retention (at start-up).
     Sweep,
+    /// The sink is gone: close the spare files now (each close of an unnamed file frees
+    /// an inode, file-system work), as a job, so that `wait_housekeeping` covers it.
+    Shutdown,
 }
 
 /// What the thread needs to know, fixed at build.
@@ -75,6 +78,14 @@ impl Housekeeper {
         if self.tx.send(job).is_err() {
             self.shared.job_done();
         }
+    }
+}
+
+impl Drop for Housekeeper {
+    /// The sink is dropped: the last job. The thread ends once it is done, the channel
+    /// then being closed.
+    fn drop(&mut self) {
+        self.send(Job::Shutdown);
     }
 }
 
@@ -228,31 +239,35 @@ fn run(s: Settings, shared: Arc<RollShared>, rx: Receiver<Job>) {
         shared: &shared,
     };
     for job in rx {
-        if let Job::Closed {
-            path,
-            file,
-            this_run,
-        } = job
-        {
-            drop(file);
-            refill_spare(&s, &shared);
-            let mut name = path.file_name().map(OsString::from).unwrap_or_default();
-            if this_run {
-                closed_at.insert(name.clone(), s.clock.monotonic());
+        match job {
+            Job::Closed {
+                path,
+                file,
+                this_run,
+            } => {
+                drop(file);
+                refill_spare(&s, &shared);
+                let mut name = path.file_name().map(OsString::from).unwrap_or_default();
+                if this_run {
+                    closed_at.insert(name.clone(), s.clock.monotonic());
+                }
+                if s.compression != Compression::None {
+                    compress_one(&s, &shared, &mut pace, &path, &mut name, &mut closed_at);
+                }
+                sweep(&s, &shared, &mut closed_at);
             }
-            if s.compression != Compression::None {
-                compress_one(&s, &shared, &mut pace, &path, &mut name, &mut closed_at);
+            Job::Sweep => sweep(&s, &shared, &mut closed_at),
+            // The sink is gone: its spares go now, not when the last handle does.
+            Job::Shutdown => {
+                shared
+                    .spares
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clear();
             }
         }
-        sweep(&s, &shared, &mut closed_at);
         shared.job_done();
     }
-    // The sink is gone: its spares go now, not when the last handle does.
-    shared
-        .spares
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clear();
 }
 
 fn compress_one(

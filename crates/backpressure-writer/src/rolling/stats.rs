@@ -30,6 +30,11 @@ pub struct RollingStats {
     pub open_failures: u64,
     /// Bytes in the file being written now.
     pub current_file_size: u64,
+    /// Existing files the sink opened to append to that ended mid-line (a crash cut
+    /// their last line): each got a `\n` before the first new line, so no line is glued
+    /// to a torn one. That byte is the sink's own, not one of the writer's
+    /// `bytes_written`.
+    pub torn_lines_ended: u64,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +48,7 @@ pub(crate) struct Counters {
     pub(crate) compression_failures: AtomicU64,
     pub(crate) open_failures: AtomicU64,
     pub(crate) current_file_size: AtomicU64,
+    pub(crate) torn_lines_ended: AtomicU64,
 }
 
 /// What the sink, its housekeeping thread and every handle share.
@@ -108,6 +114,7 @@ impl RollingHandle {
             compression_failures: c.compression_failures.load(Relaxed),
             open_failures: c.open_failures.load(Relaxed),
             current_file_size: c.current_file_size.load(Relaxed),
+            torn_lines_ended: c.torn_lines_ended.load(Relaxed),
         }
     }
 
@@ -126,7 +133,9 @@ impl RollingHandle {
     }
 
     /// Waits until the housekeeping thread has finished every compression and retention
-    /// sweep asked of it so far, at most `timeout`. Returns whether it has.
+    /// sweep asked of it so far, at most `timeout`. Returns whether it has. Once the sink
+    /// is dropped, that includes closing the unnamed spare files it kept ready, so
+    /// nothing of the sink is still at work in the file system when this returns.
     pub fn wait_housekeeping(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut p = self

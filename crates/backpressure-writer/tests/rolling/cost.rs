@@ -19,7 +19,38 @@ use backpressure_writer::NonBlockingBuilder;
 const LINES: u64 = 1_000_000;
 const ROUNDS: usize = 15;
 
-fn whole_run<W: Write + Send + 'static>(sink: W) -> (Duration, u64) {
+/// One whole run: its time, and the work the process did meanwhile (counted by the
+/// kernel, which the machine's noise moves far less than the time).
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    took: Duration,
+    /// User + system CPU time of the whole process (all threads, exited ones included).
+    cpu: Duration,
+    /// Context switches: the thread gave up its CPU (waited), or was preempted.
+    voluntary: u64,
+    involuntary: u64,
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn usage() -> (Duration, u64, u64) {
+    // SAFETY: `getrusage` writes one `rusage` we own; zeroed is a valid one.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (
+        tv(u.ru_utime) + tv(u.ru_stime),
+        u.ru_nvcsw as u64,
+        u.ru_nivcsw as u64,
+    )
+}
+
+#[cfg(not(target_os = "linux"))]
+fn usage() -> (Duration, u64, u64) {
+    (Duration::ZERO, 0, 0)
+}
+
+fn whole_run<W: Write + Send + 'static>(sink: W) -> (Run, u64) {
     let (w, guard) = NonBlockingBuilder::default().lossy(false).finish(sink);
     let mut line = vec![b'x'; 119];
     line.push(b'\n');
@@ -35,6 +66,7 @@ fn whole_run<W: Write + Send + 'static>(sink: W) -> (Duration, u64) {
             })
         })
         .collect();
+    let before = usage();
     start.wait();
     let t0 = Instant::now();
     for t in threads {
@@ -42,56 +74,115 @@ fn whole_run<W: Write + Send + 'static>(sink: W) -> (Duration, u64) {
     }
     drop(guard);
     let took = t0.elapsed();
-    (took, w.stats().lines_written)
+    let after = usage();
+    let run = Run {
+        took,
+        cpu: after.0.saturating_sub(before.0),
+        voluntary: after.1 - before.1,
+        involuntary: after.2 - before.2,
+    };
+    (run, w.stats().lines_written)
 }
 
-fn summary(name: &str, runs: &mut [Duration]) -> Duration {
-    runs.sort();
-    let med = runs[runs.len() / 2];
+/// Prints the median and spread of the runs' times, and the median of the work counted
+/// during them; returns the median time.
+fn summary(name: &str, runs: &mut [Run]) -> Duration {
+    let median = |v: &mut Vec<u64>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let mut cpu: Vec<u64> = runs.iter().map(|r| r.cpu.as_micros() as u64).collect();
+    let mut vol: Vec<u64> = runs.iter().map(|r| r.voluntary).collect();
+    let mut invol: Vec<u64> = runs.iter().map(|r| r.involuntary).collect();
+    runs.sort_by_key(|r| r.took);
+    let med = runs[runs.len() / 2].took;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "{name:<28} median {:>7.1} ms  min {:>7.1}  max {:>7.1}",
-        med.as_secs_f64() * 1e3,
-        runs[0].as_secs_f64() * 1e3,
-        runs[runs.len() - 1].as_secs_f64() * 1e3
+        "{name:<10} median {:>6.1} ms  min {:>6.1}  max {:>6.1} | CPU {:>6.1} ms, \
+         switches {} waited + {} preempted (medians)",
+        ms(med),
+        ms(runs[0].took),
+        ms(runs[runs.len() - 1].took),
+        median(&mut cpu) as f64 / 1e3,
+        median(&mut vol),
+        median(&mut invol),
     );
     med
 }
 
-/// Variants measured: `File`, rotating, rotating + gzip, and with the `zstd` feature
-/// rotating + zstd.
-const VARIANTS: usize = if cfg!(feature = "zstd") { 4 } else { 3 };
+/// The variants measured, in the order the summary prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// A plain `File` (created fresh, in a fresh directory): the baseline.
+    File,
+    /// A `RollingFile` with no size limit and no time rotation: the sink's own cost with
+    /// no rotation at all.
+    Never,
+    /// A `RollingFile` rotating every 10 MB (12 rotations).
+    Rotating,
+    /// The same with gzip beside it.
+    Gzip,
+    /// The same with zstd beside it (the `zstd` feature).
+    #[cfg_attr(not(feature = "zstd"), allow(dead_code))]
+    Zstd,
+}
 
-/// One whole run of `variant` (0: `File`, 1: rotating, 2: rotating + gzip, 3: rotating +
-/// zstd) in a fresh directory, which is removed (and its compressions finished) before
-/// the next run, so no run pays for another's leftovers.
-fn one_run(variant: usize, rotations: &mut u64, beside: &mut Vec<(Duration, u64)>) -> Duration {
+#[cfg(feature = "zstd")]
+const VARIANTS: &[Variant] = &[
+    Variant::File,
+    Variant::Never,
+    Variant::Rotating,
+    Variant::Gzip,
+    Variant::Zstd,
+];
+#[cfg(not(feature = "zstd"))]
+const VARIANTS: &[Variant] = &[
+    Variant::File,
+    Variant::Never,
+    Variant::Rotating,
+    Variant::Gzip,
+];
+
+/// One whole run of `variant` in a fresh directory, which is removed (and its
+/// compressions finished) before the next run, so no run pays for another's leftovers.
+/// Returns the run's time, its rotations, and for a compressing run the compressor's time
+/// on a CPU and the bytes it had compressed when the run ended.
+fn one_run(variant: Variant) -> (Run, u64, Option<(Duration, u64)>) {
     let dir = tempfile::tempdir().unwrap();
-    if variant == 0 {
+    if variant == Variant::File {
         let (t, n) = whole_run(File::create(dir.path().join("plain.log")).unwrap());
         assert_eq!(n, LINES);
-        return t;
+        return (t, 0, None);
     }
     let compression = match variant {
-        2 => Compression::Gzip,
+        Variant::Gzip => Compression::Gzip,
         #[cfg(feature = "zstd")]
-        3 => Compression::Zstd,
+        Variant::Zstd => Compression::Zstd,
         _ => Compression::None,
     };
-    let sink = RollingFile::builder()
+    let mut builder = RollingFile::builder()
         .filename_prefix("app")
-        .max_file_size(10_000_000)
-        .compression(compression)
-        .build(dir.path())
-        .unwrap();
+        .compression(compression);
+    if variant != Variant::Never {
+        builder = builder.max_file_size(10_000_000);
+    }
+    let sink = builder.build(dir.path()).unwrap();
     let h = sink.handle();
+    // The housekeeper's start (its spare files) done before the clock starts, as the
+    // `File` run's `create` is.
+    if std::env::var("COST_NO_SETTLE").is_err() {
+        assert!(h.wait_housekeeping(Duration::from_secs(120)));
+    }
     let (t, n) = whole_run(sink);
     assert_eq!(n, LINES);
-    *rotations = h.stats().rotations;
-    if variant >= 2 {
-        beside.push((housekeeper_cpu(), h.stats().bytes_compressed));
+    let stats = h.stats();
+    if variant == Variant::Never {
+        assert_eq!(stats.rotations, 0);
     }
+    let beside =
+        (compression != Compression::None).then(|| (housekeeper_cpu(), stats.bytes_compressed));
     assert!(h.wait_housekeeping(Duration::from_secs(120)));
-    t
+    (t, stats.rotations, beside)
 }
 
 /// The time the (one live) housekeeping thread has been on a CPU, from the kernel's
@@ -120,40 +211,49 @@ fn load_average() -> String {
 #[test]
 #[ignore = "a measurement: run by hand in release"]
 fn rotation_every_10_mb_costs_little() {
-    let mut runs: [Vec<Duration>; 4] = Default::default();
+    let rounds = std::env::var("COST_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(ROUNDS);
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); VARIANTS.len()];
     let mut rotations = 0;
     let mut beside = Vec::new();
     let load_before = load_average();
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         // Each variant takes each place in the round in turn: a run that follows
         // another's file deletion or compression is not always the same variant.
-        for k in 0..VARIANTS {
-            let variant = (round + k) % VARIANTS;
-            runs[variant].push(one_run(variant, &mut rotations, &mut beside));
+        for k in 0..VARIANTS.len() {
+            let i = (round + k) % VARIANTS.len();
+            let (t, r, b) = one_run(VARIANTS[i]);
+            runs[i].push(t);
+            if VARIANTS[i] == Variant::Rotating {
+                rotations = r;
+            }
+            beside.extend(b);
         }
     }
     println!(
-        "{ROUNDS} rounds of interleaved whole runs, 2 producers, {LINES} lines of 120 bytes, \
+        "{rounds} rounds of interleaved whole runs, 2 producers, {LINES} lines of 120 bytes, \
          {rotations} rotations; load average {load_before} before, {} after:",
         load_average()
     );
-    let [plain, rolling, gzip, zstd] = &mut runs;
-    let p = summary("File", plain);
-    let r = summary("RollingFile every 10 MB", rolling);
-    let g = summary("  + gzip beside it", gzip);
+    let med: Vec<f64> = VARIANTS
+        .iter()
+        .zip(&mut runs)
+        .map(|(v, r)| summary(&format!("{v:?}"), r).as_secs_f64())
+        .collect();
+    let (p, never, r, g) = (med[0], med[1], med[2], med[3]);
     println!(
-        "ratio rolling/plain {:.3}, gzip/plain {:.3}, gzip/rolling {:.3}",
-        r.as_secs_f64() / p.as_secs_f64(),
-        g.as_secs_f64() / p.as_secs_f64(),
-        g.as_secs_f64() / r.as_secs_f64()
+        "ratio never/plain {:.3}, rotating/plain {:.3}, rotating/never {:.3}, \
+         gzip/plain {:.3}, gzip/rotating {:.3}",
+        never / p,
+        r / p,
+        r / never,
+        g / p,
+        g / r
     );
-    if !zstd.is_empty() {
-        let z = summary("  + zstd beside it", zstd);
-        println!(
-            "ratio zstd/plain {:.3}, zstd/rolling {:.3}",
-            z.as_secs_f64() / p.as_secs_f64(),
-            z.as_secs_f64() / r.as_secs_f64()
-        );
+    if let Some(z) = med.get(4) {
+        println!("ratio zstd/plain {:.3}, zstd/rotating {:.3}", z / p, z / r);
     }
     // What the compressor did while the run lasted (its thread's CPU time since it
     // started, and the bytes it had finished compressing when the run ended), gzip and
@@ -170,6 +270,25 @@ fn rotation_every_10_mb_costs_little() {
         bytes[bytes.len() / 2] as f64 / 1e6,
         bytes[bytes.len() - 1] as f64 / 1e6
     );
+}
+
+/// One variant alone, `COST_RUNS` whole runs (default 5) of `COST_VARIANT` (`File`,
+/// `Never`, `Rotating`, `Gzip`): for counting a variant's work from outside, under
+/// `strace -f -c` or `perf stat`, with no other variant in the process.
+#[test]
+#[ignore = "a measurement: run by hand in release"]
+fn one_variant_for_counting() {
+    let name = std::env::var("COST_VARIANT").unwrap_or_else(|_| "File".into());
+    let variant = *VARIANTS
+        .iter()
+        .find(|v| format!("{v:?}") == name)
+        .unwrap_or_else(|| panic!("COST_VARIANT {name:?}: not one of {VARIANTS:?}"));
+    let n: usize = std::env::var("COST_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let mut runs: Vec<Run> = (0..n).map(|_| one_run(variant).0).collect();
+    summary(&name, &mut runs);
 }
 
 /// Where a rotation's time goes, on the writer's side alone: the worker's `write` calls
