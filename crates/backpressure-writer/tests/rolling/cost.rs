@@ -1,9 +1,18 @@
 //! The cost of rotation, measured (not asserted: no wall-clock threshold in a test).
 //!
 //! 2 producers write 1 M lines of 120 bytes flat out (`lossy(false)`), whole run with the
-//! drain: into a plain `File`, a `RollingFile` rotating every 10 MB, and the same with
-//! gzip beside it; 15 rounds, the three interleaved in each, each taking each place in
-//! the round in turn. Prints median and spread, and the load average.
+//! drain: into a plain `File`, a `RollingFile` that never rotates, one rotating every
+//! 10 MB, and the same with gzip beside it (and zstd, with the feature); 15 rounds
+//! (`COST_ROUNDS`), the variants interleaved in each, each taking each place in the round
+//! in turn. Prints each variant's median and spread, the ratios of the medians and the
+//! median of the ratios paired within a round, the process's CPU time and context
+//! switches per run (counted by the kernel), and the load average.
+//!
+//! Fair by construction: every run in a fresh directory on the same file system, the same
+//! lines and bytes (checked), no retention, the sink's housekeeping (its spare files)
+//! settled before the clock starts and after the run (as the `File`'s `create` and close
+//! are), and the clock started by the producers themselves (a main thread that took it
+//! after the start barrier could be preempted meanwhile: one run then measured 0.2 ms).
 //!
 //! Run: `cargo test --release -p backpressure-writer --test rolling -- cost --ignored --nocapture`
 
@@ -60,18 +69,22 @@ fn whole_run<W: Write + Send + 'static>(sink: W) -> (Run, u64) {
             let (mut w, start, line) = (w.clone(), Arc::clone(&start), line.clone());
             thread::spawn(move || {
                 start.wait();
+                let began = Instant::now();
                 for _ in 0..LINES / 2 {
                     w.write_all(&line).unwrap();
                 }
+                began
             })
         })
         .collect();
     let before = usage();
     start.wait();
-    let t0 = Instant::now();
-    for t in threads {
-        t.join().unwrap();
-    }
+    // The run starts when the first producer does.
+    let t0 = threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .min()
+        .unwrap();
     drop(guard);
     let took = t0.elapsed();
     let after = usage();
@@ -152,6 +165,7 @@ fn one_run(variant: Variant) -> (Run, u64, Option<(Duration, u64)>) {
     if variant == Variant::File {
         let (t, n) = whole_run(File::create(dir.path().join("plain.log")).unwrap());
         assert_eq!(n, LINES);
+        assert_eq!(bytes_in(dir.path()), LINES * 120);
         return (t, 0, None);
     }
     let compression = match variant {
@@ -168,21 +182,31 @@ fn one_run(variant: Variant) -> (Run, u64, Option<(Duration, u64)>) {
     }
     let sink = builder.build(dir.path()).unwrap();
     let h = sink.handle();
-    // The housekeeper's start (its spare files) done before the clock starts, as the
-    // `File` run's `create` is.
-    if std::env::var("COST_NO_SETTLE").is_err() {
-        assert!(h.wait_housekeeping(Duration::from_secs(120)));
-    }
+    // The housekeeper's start (creating its spare files) done before the clock starts,
+    // as the `File` run's `create` is.
+    assert!(h.wait_housekeeping(Duration::from_secs(120)));
     let (t, n) = whole_run(sink);
     assert_eq!(n, LINES);
+    if compression == Compression::None {
+        assert_eq!(bytes_in(dir.path()), LINES * 120);
+    }
     let stats = h.stats();
     if variant == Variant::Never {
         assert_eq!(stats.rotations, 0);
     }
     let beside =
         (compression != Compression::None).then(|| (housekeeper_cpu(), stats.bytes_compressed));
+    // The sink is gone: this also waits for its spare files to be closed, so that no
+    // run pays for the one before.
     assert!(h.wait_housekeeping(Duration::from_secs(120)));
     (t, stats.rotations, beside)
+}
+
+fn bytes_in(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
 }
 
 /// The time the (one live) housekeeping thread has been on a CPU, from the kernel's
@@ -237,6 +261,26 @@ fn rotation_every_10_mb_costs_little() {
          {rotations} rotations; load average {load_before} before, {} after:",
         load_average()
     );
+    // Paired within each round (the runs of a round are seconds apart, so they share the
+    // machine's load): the median and spread of the per-round ratios.
+    let paired = |a: usize, b: usize| {
+        let mut r: Vec<f64> = runs[a]
+            .iter()
+            .zip(&runs[b])
+            .map(|(x, y)| x.took.as_secs_f64() / y.took.as_secs_f64())
+            .collect();
+        r.sort_by(f64::total_cmp);
+        format!("{:.3} ({:.2}–{:.2})", r[r.len() / 2], r[0], r[r.len() - 1])
+    };
+    let pairs = format!(
+        "paired per round: never/plain {}, rotating/plain {}, rotating/never {}, \
+         gzip/rotating {}",
+        paired(1, 0),
+        paired(2, 0),
+        paired(2, 1),
+        paired(3, 2)
+    );
+    let zstd_pair = (VARIANTS.len() > 4).then(|| paired(4, 2));
     let med: Vec<f64> = VARIANTS
         .iter()
         .zip(&mut runs)
@@ -254,6 +298,10 @@ fn rotation_every_10_mb_costs_little() {
     );
     if let Some(z) = med.get(4) {
         println!("ratio zstd/plain {:.3}, zstd/rotating {:.3}", z / p, z / r);
+    }
+    println!("{pairs}");
+    if let Some(z) = zstd_pair {
+        println!("paired per round: zstd/rotating {z}");
     }
     // What the compressor did while the run lasted (its thread's CPU time since it
     // started, and the bytes it had finished compressing when the run ended), gzip and
