@@ -188,19 +188,26 @@ fn remove_partial_copies(s: &Settings) {
 const SPARES: usize = 4;
 
 /// Tops the spares up to [`SPARES`] unnamed files (see `spare`); gives spares up for good
-/// if the directory cannot have them.
+/// if the directory cannot have them. Each file is created outside the lock (tens of
+/// microseconds on ext4) and only pushed under it, so a rotation taking a spare meanwhile
+/// waits for a push at most. Only this thread adds spares and the sink only takes them,
+/// so the count cannot pass [`SPARES`] between the look and the push.
 fn refill_spare(s: &Settings, shared: &RollShared) {
-    if shared.spares_off.load(Relaxed) {
-        return;
-    }
-    let mut spares = shared.spares.lock().unwrap_or_else(PoisonError::into_inner);
-    while spares.len() < SPARES {
+    let count = || {
+        shared
+            .spares
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    };
+    while !shared.spares_off.load(Relaxed) && count() < SPARES {
         match spare::create(&s.dir) {
-            Ok(f) => spares.push(f),
-            Err(_) => {
-                shared.spares_off.store(true, Relaxed);
-                return;
-            }
+            Ok(f) => shared
+                .spares
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(f),
+            Err(_) => shared.spares_off.store(true, Relaxed),
         }
     }
 }

@@ -160,6 +160,15 @@ impl RollingFile {
             .current
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = self.path.clone();
+        let opened = self
+            .hook
+            .open(&self.path)
+            .and_then(|()| self.open_file())
+            .and_then(|file| self.end_torn_line(file));
+        // Handed on only now that the next file is open: the job wakes the housekeeper,
+        // which then refills its spares; sent before the open, it raced the open for
+        // them, and a lost race meant creating the file here (hundreds of microseconds)
+        // instead of naming a spare.
         if let Some((path, file)) = self.closed.take() {
             self.housekeeper.send(Job::Closed {
                 path,
@@ -167,11 +176,6 @@ impl RollingFile {
                 this_run: true,
             });
         }
-        let opened = self
-            .hook
-            .open(&self.path)
-            .and_then(|()| self.open_file())
-            .and_then(|file| self.end_torn_line(file));
         let (file, size) = match opened {
             Ok(opened) => opened,
             Err(e) => {
@@ -239,13 +243,21 @@ impl RollingFile {
     /// there is one and the name is free (a `linkat`, tens of microseconds), else the
     /// ordinary open, which creates the file if need be (a few hundred on ext4).
     fn open_file(&self) -> io::Result<File> {
-        let spare = match self.shared.spares.try_lock() {
-            Ok(mut spares) => spares.pop(),
-            Err(_) => None, // the housekeeper is putting one there: not worth a wait
-        };
+        // The housekeeper holds this lock only to push a file it created beforehand, so
+        // the wait is at most a push; a `try_lock` that gave up there created the file
+        // here instead.
+        let spare = self
+            .shared
+            .spares
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         if let Some(file) = spare {
             match spare::link(&file, &self.path) {
-                Ok(()) => return Ok(file),
+                Ok(()) => {
+                    RollShared::bump(&self.shared.counters.spare_files_named);
+                    return Ok(file);
+                }
                 // Named already (a restart's file, logrotate's `create`): open that one.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(_) => self.shared.spares_off.store(true, Relaxed),

@@ -35,6 +35,11 @@ pub struct RollingStats {
     /// to a torn one. That byte is the sink's own, not one of the writer's
     /// `bytes_written`.
     pub torn_lines_ended: u64,
+    /// New files the sink opened by naming a spare the housekeeping thread had created
+    /// ahead of need (Linux), instead of creating them on the writer's path. Below the
+    /// count of new files only where spares cannot be had, or when rotations come faster
+    /// than the housekeeper makes spares.
+    pub spare_files_named: u64,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +54,7 @@ pub(crate) struct Counters {
     pub(crate) open_failures: AtomicU64,
     pub(crate) current_file_size: AtomicU64,
     pub(crate) torn_lines_ended: AtomicU64,
+    pub(crate) spare_files_named: AtomicU64,
 }
 
 /// What the sink, its housekeeping thread and every handle share.
@@ -115,6 +121,7 @@ impl RollingHandle {
             open_failures: c.open_failures.load(Relaxed),
             current_file_size: c.current_file_size.load(Relaxed),
             torn_lines_ended: c.torn_lines_ended.load(Relaxed),
+            spare_files_named: c.spare_files_named.load(Relaxed),
         }
     }
 

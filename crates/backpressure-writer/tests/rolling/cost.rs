@@ -6,7 +6,8 @@
 //! (`COST_ROUNDS`), the variants interleaved in each, each taking each place in the round
 //! in turn. Prints each variant's median and spread, the ratios of the medians and the
 //! median of the ratios paired within a round, the process's CPU time and context
-//! switches per run (counted by the kernel), and the load average.
+//! switches per run (counted by the kernel), and the load average. With `COST_APPEND`
+//! set, a plain `File` opened as the sink opens its files (`O_APPEND`) runs too.
 //!
 //! Fair by construction: every run in a fresh directory on the same file system, the same
 //! lines and bytes (checked), no retention, the sink's housekeeping (its spare files)
@@ -35,7 +36,9 @@ struct Run {
     took: Duration,
     /// User + system CPU time of the whole process (all threads, exited ones included).
     cpu: Duration,
-    /// Context switches: the thread gave up its CPU (waited), or was preempted.
+    /// Context switches: a thread waited (a futex, I/O), or gave its CPU up while still
+    /// runnable: preempted, or a `sched_yield` (the writer's lock yields when contended,
+    /// so this counts the producers' collisions on it).
     voluntary: u64,
     involuntary: u64,
 }
@@ -112,7 +115,7 @@ fn summary(name: &str, runs: &mut [Run]) -> Duration {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "{name:<10} median {:>6.1} ms  min {:>6.1}  max {:>6.1} | CPU {:>6.1} ms, \
-         switches {} waited + {} preempted (medians)",
+         switches {} waited + {} yielded (medians)",
         ms(med),
         ms(runs[0].took),
         ms(runs[runs.len() - 1].took),
@@ -138,6 +141,9 @@ enum Variant {
     /// The same with zstd beside it (the `zstd` feature).
     #[cfg_attr(not(feature = "zstd"), allow(dead_code))]
     Zstd,
+    /// A plain `File` opened as the sink opens its files (`O_APPEND`, created), with
+    /// `COST_APPEND` set.
+    Append,
 }
 
 #[cfg(feature = "zstd")]
@@ -158,15 +164,22 @@ const VARIANTS: &[Variant] = &[
 
 /// One whole run of `variant` in a fresh directory, which is removed (and its
 /// compressions finished) before the next run, so no run pays for another's leftovers.
-/// Returns the run's time, its rotations, and for a compressing run the compressor's time
-/// on a CPU and the bytes it had compressed when the run ended.
-fn one_run(variant: Variant) -> (Run, u64, Option<(Duration, u64)>) {
+/// Returns the run, its rotations and how many of its new files were spares the
+/// housekeeper had created ahead (the rest were created on the worker), and for a
+/// compressing run the compressor's time on a CPU and the bytes it had compressed when
+/// the run ended.
+fn one_run(variant: Variant) -> (Run, (u64, u64), Option<(Duration, u64)>) {
     let dir = tempfile::tempdir().unwrap();
-    if variant == Variant::File {
-        let (t, n) = whole_run(File::create(dir.path().join("plain.log")).unwrap());
+    if matches!(variant, Variant::File | Variant::Append) {
+        let path = dir.path().join("plain.log");
+        let file = match variant {
+            Variant::File => File::create(path),
+            _ => File::options().create(true).append(true).open(path),
+        };
+        let (t, n) = whole_run(file.unwrap());
         assert_eq!(n, LINES);
         assert_eq!(bytes_in(dir.path()), LINES * 120);
-        return (t, 0, None);
+        return (t, (0, 0), None);
     }
     let compression = match variant {
         Variant::Gzip => Compression::Gzip,
@@ -199,7 +212,7 @@ fn one_run(variant: Variant) -> (Run, u64, Option<(Duration, u64)>) {
     // The sink is gone: this also waits for its spare files to be closed, so that no
     // run pays for the one before.
     assert!(h.wait_housekeeping(Duration::from_secs(120)));
-    (t, stats.rotations, beside)
+    (t, (stats.rotations, stats.spare_files_named), beside)
 }
 
 fn bytes_in(dir: &std::path::Path) -> u64 {
@@ -239,26 +252,32 @@ fn rotation_every_10_mb_costs_little() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(ROUNDS);
-    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); VARIANTS.len()];
-    let mut rotations = 0;
+    let mut variants = VARIANTS.to_vec();
+    if std::env::var("COST_APPEND").is_ok() {
+        variants.push(Variant::Append);
+    }
+    let variants = &variants[..];
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); variants.len()];
+    let (mut rotations, mut fewest_spares) = (0, u64::MAX);
     let mut beside = Vec::new();
     let load_before = load_average();
     for round in 0..rounds {
         // Each variant takes each place in the round in turn: a run that follows
         // another's file deletion or compression is not always the same variant.
-        for k in 0..VARIANTS.len() {
-            let i = (round + k) % VARIANTS.len();
-            let (t, r, b) = one_run(VARIANTS[i]);
+        for k in 0..variants.len() {
+            let i = (round + k) % variants.len();
+            let (t, r, b) = one_run(variants[i]);
             runs[i].push(t);
-            if VARIANTS[i] == Variant::Rotating {
-                rotations = r;
+            if variants[i] == Variant::Rotating {
+                (rotations, fewest_spares) = (r.0, fewest_spares.min(r.1));
             }
             beside.extend(b);
         }
     }
     println!(
         "{rounds} rounds of interleaved whole runs, 2 producers, {LINES} lines of 120 bytes, \
-         {rotations} rotations; load average {load_before} before, {} after:",
+         {rotations} rotations ({fewest_spares} or more of them named a spare); load average \
+         {load_before} before, {} after:",
         load_average()
     );
     // Paired within each round (the runs of a round are seconds apart, so they share the
@@ -280,8 +299,10 @@ fn rotation_every_10_mb_costs_little() {
         paired(2, 1),
         paired(3, 2)
     );
-    let zstd_pair = (VARIANTS.len() > 4).then(|| paired(4, 2));
-    let med: Vec<f64> = VARIANTS
+    let at = |v: Variant| variants.iter().position(|x| *x == v);
+    let zstd_pair = at(Variant::Zstd).map(|z| paired(z, 2));
+    let append_pair = at(Variant::Append).map(|a| (paired(1, a), paired(a, 0)));
+    let med: Vec<f64> = variants
         .iter()
         .zip(&mut runs)
         .map(|(v, r)| summary(&format!("{v:?}"), r).as_secs_f64())
@@ -296,12 +317,15 @@ fn rotation_every_10_mb_costs_little() {
         g / p,
         g / r
     );
-    if let Some(z) = med.get(4) {
+    if let Some(z) = at(Variant::Zstd).map(|z| med[z]) {
         println!("ratio zstd/plain {:.3}, zstd/rotating {:.3}", z / p, z / r);
     }
     println!("{pairs}");
     if let Some(z) = zstd_pair {
         println!("paired per round: zstd/rotating {z}");
+    }
+    if let Some((never, append)) = append_pair {
+        println!("paired per round: never/append {never}, append/plain {append}");
     }
     // What the compressor did while the run lasted (its thread's CPU time since it
     // started, and the bytes it had finished compressing when the run ended), gzip and
@@ -329,6 +353,7 @@ fn one_variant_for_counting() {
     let name = std::env::var("COST_VARIANT").unwrap_or_else(|_| "File".into());
     let variant = *VARIANTS
         .iter()
+        .chain(&[Variant::Append])
         .find(|v| format!("{v:?}") == name)
         .unwrap_or_else(|| panic!("COST_VARIANT {name:?}: not one of {VARIANTS:?}"));
     let n: usize = std::env::var("COST_RUNS")

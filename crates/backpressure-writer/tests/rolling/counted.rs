@@ -144,6 +144,40 @@ fn once_the_sink_is_gone_waiting_for_housekeeping_covers_its_spare_files() {
     }
 }
 
+/// A rotation names a spare file the housekeeper created ahead of need, also when
+/// rotations come back to back (the housekeeper, woken by the first to close the old
+/// file and refill, is then at work beside the next): counted, every new file was a
+/// spare, none was created on the writer's path.
+#[cfg(target_os = "linux")]
+#[test]
+fn back_to_back_rotations_each_name_a_spare_file() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = RollingFile::builder()
+            .filename_prefix("app")
+            .filename_suffix("log")
+            .max_file_size(1000)
+            .build(dir.path())
+            .unwrap();
+        let handle = sink.handle();
+        let mut line = vec![b'x'; 99];
+        line.push(b'\n');
+        let ten = line.repeat(10);
+        sink.write_all(&ten).unwrap(); // fills app.log exactly
+        assert!(handle.wait_housekeeping(Duration::from_secs(10)));
+        assert!(spares_open_in(dir.path()) >= 3);
+        let before = handle.stats().spare_files_named;
+        for _ in 0..3 {
+            sink.write_all(&ten).unwrap(); // one rotation each
+        }
+        let s = handle.stats();
+        assert_eq!(s.rotations, 3);
+        assert_eq!(s.spare_files_named - before, 3, "{s:?}");
+        drop(sink);
+        assert_eq!(names(dir.path()).len(), 4);
+    }
+}
+
 /// Lines written through `write_all` in pieces (as `write!` does) still land whole.
 #[test]
 fn a_line_written_in_pieces_without_a_size_limit_lands_whole() {
