@@ -14,11 +14,19 @@
 //! settled before the clock starts and after the run (as the `File`'s `create` and close
 //! are), and the clock started by the producers themselves (a main thread that took it
 //! after the start barrier could be preempted meanwhile: one run then measured 0.2 ms).
+//! And every run in one malloc arena (`MALLOC_ARENA_MAX=1`; the test runs itself again
+//! in a child process with it set): glibc gives each new thread the arena a finished
+//! thread left, warm with the last run's queue memory, so a run whose sink starts a
+//! thread of its own before the producers (the housekeeper) left them a cold arena, and
+//! paid for first touching its queue memory in the kernel: 5 000–6 400 page faults and
+//! 7–13 ms more system time a run than the `File` run's 500–2 500, with no difference in
+//! the writing itself (`COST_ARENAS=any` runs in the arenas as they come, to see it).
 //!
 //! Run: `cargo test --release -p backpressure-writer --test rolling -- cost --ignored --nocapture`
 
 use std::fs::File;
 use std::io::Write;
+use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -34,8 +42,11 @@ const ROUNDS: usize = 15;
 #[derive(Debug, Clone, Copy, Default)]
 struct Run {
     took: Duration,
-    /// User + system CPU time of the whole process (all threads, exited ones included).
-    cpu: Duration,
+    /// User and system CPU time of the whole process (all threads, exited ones included).
+    user: Duration,
+    sys: Duration,
+    /// Page faults that needed no I/O (a page mapped on first touch).
+    faults: u64,
     /// Context switches: a thread waited (a futex, I/O), or gave its CPU up while still
     /// runnable: preempted, or a `sched_yield` (the writer's lock yields when contended,
     /// so this counts the producers' collisions on it).
@@ -45,21 +56,24 @@ struct Run {
 
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-fn usage() -> (Duration, u64, u64) {
+fn usage() -> Run {
     // SAFETY: `getrusage` writes one `rusage` we own; zeroed is a valid one.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    (
-        tv(u.ru_utime) + tv(u.ru_stime),
-        u.ru_nvcsw as u64,
-        u.ru_nivcsw as u64,
-    )
+    Run {
+        took: Duration::ZERO,
+        user: tv(u.ru_utime),
+        sys: tv(u.ru_stime),
+        faults: u.ru_minflt as u64,
+        voluntary: u.ru_nvcsw as u64,
+        involuntary: u.ru_nivcsw as u64,
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn usage() -> (Duration, u64, u64) {
-    (Duration::ZERO, 0, 0)
+fn usage() -> Run {
+    Run::default()
 }
 
 fn whole_run<W: Write + Send + 'static>(sink: W) -> (Run, u64) {
@@ -93,9 +107,11 @@ fn whole_run<W: Write + Send + 'static>(sink: W) -> (Run, u64) {
     let after = usage();
     let run = Run {
         took,
-        cpu: after.0.saturating_sub(before.0),
-        voluntary: after.1 - before.1,
-        involuntary: after.2 - before.2,
+        user: after.user.saturating_sub(before.user),
+        sys: after.sys.saturating_sub(before.sys),
+        faults: after.faults - before.faults,
+        voluntary: after.voluntary - before.voluntary,
+        involuntary: after.involuntary - before.involuntary,
     };
     (run, w.stats().lines_written)
 }
@@ -107,19 +123,23 @@ fn summary(name: &str, runs: &mut [Run]) -> Duration {
         v.sort();
         v[v.len() / 2]
     };
-    let mut cpu: Vec<u64> = runs.iter().map(|r| r.cpu.as_micros() as u64).collect();
+    let mut user: Vec<u64> = runs.iter().map(|r| r.user.as_micros() as u64).collect();
+    let mut sys: Vec<u64> = runs.iter().map(|r| r.sys.as_micros() as u64).collect();
+    let mut faults: Vec<u64> = runs.iter().map(|r| r.faults).collect();
     let mut vol: Vec<u64> = runs.iter().map(|r| r.voluntary).collect();
     let mut invol: Vec<u64> = runs.iter().map(|r| r.involuntary).collect();
     runs.sort_by_key(|r| r.took);
     let med = runs[runs.len() / 2].took;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "{name:<10} median {:>6.1} ms  min {:>6.1}  max {:>6.1} | CPU {:>6.1} ms, \
-         switches {} waited + {} yielded (medians)",
+        "{name:<10} median {:>6.1} ms  min {:>6.1}  max {:>6.1} | CPU user {:>5.1} + sys \
+         {:>5.1} ms, {} page faults, switches {} waited + {} yielded (medians)",
         ms(med),
         ms(runs[0].took),
         ms(runs[runs.len() - 1].took),
-        median(&mut cpu) as f64 / 1e3,
+        median(&mut user) as f64 / 1e3,
+        median(&mut sys) as f64 / 1e3,
+        median(&mut faults),
         median(&mut vol),
         median(&mut invol),
     );
@@ -245,9 +265,37 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// Runs the test `name` again in a child process with `MALLOC_ARENA_MAX=1` (see the
+/// module docs), unless this is that child, `COST_ARENAS=any` asks for the arenas as
+/// they come, or the C library is not glibc. Returns whether it did: then the child has
+/// measured and printed, and the caller returns.
+fn rerun_in_one_arena(name: &str) -> bool {
+    let as_is = std::env::var_os("MALLOC_ARENA_MAX").is_some()
+        || std::env::var("COST_ARENAS").is_ok_and(|a| a == "any");
+    if as_is || !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return false;
+    }
+    let status = Command::new(std::env::current_exe().unwrap())
+        .env("MALLOC_ARENA_MAX", "1")
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "the measuring child failed: {status}");
+    true
+}
+
 #[test]
 #[ignore = "a measurement: run by hand in release"]
 fn rotation_every_10_mb_costs_little() {
+    if rerun_in_one_arena("cost::rotation_every_10_mb_costs_little") {
+        return;
+    }
     let rounds = std::env::var("COST_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -274,6 +322,8 @@ fn rotation_every_10_mb_costs_little() {
             beside.extend(b);
         }
     }
+    let arenas = std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "as they come".into());
+    println!("malloc arenas: {arenas}");
     println!(
         "{rounds} rounds of interleaved whole runs, 2 producers, {LINES} lines of 120 bytes, \
          {rotations} rotations ({fewest_spares} or more of them named a spare); load average \
@@ -350,6 +400,9 @@ fn rotation_every_10_mb_costs_little() {
 #[test]
 #[ignore = "a measurement: run by hand in release"]
 fn one_variant_for_counting() {
+    if rerun_in_one_arena("cost::one_variant_for_counting") {
+        return;
+    }
     let name = std::env::var("COST_VARIANT").unwrap_or_else(|_| "File".into());
     let variant = *VARIANTS
         .iter()
