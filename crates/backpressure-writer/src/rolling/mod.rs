@@ -186,9 +186,11 @@
 //! *Rolling file sink*): a rotation adds about 30–60 µs to the write call that makes it
 //! (was 75–270 µs before the files were created ahead). While a whole run of 1 M lines
 //! lasts, the paced compressor is on a CPU for about 3–5 ms (was 7–58 ms), and a run with
-//! gzip beside it costs about what it costs without (1.02×). Rotating every 10 MB measured
-//! 1.13× a plain file in whole runs on a shared 2-core machine, most of it not the
-//! rotations (a sink that never rotates measured about as much).
+//! gzip beside it costs about what it costs without (1.02–1.04×). Whole runs rotating
+//! every 10 MB measured 1.01× a plain file (median of 10 sets on a shared 2-core machine,
+//! 0.84–1.11), and a sink that never rotates 1.00×; the 1.13–1.29× measured before came
+//! from the test (which malloc arena each run's threads got, so whether the run's queue
+//! memory was already mapped), not from the sink's work.
 
 //! # Why not an existing crate
 //!

@@ -56,7 +56,8 @@ pub struct RollingFile {
     /// files only when `size == line_start`.
     line_start: u64,
     /// A file rotated out, handed to the housekeeper once the next file's name is
-    /// published, so that its sweep counts the new file as the current one. Its handle
+    /// published (so that its sweep counts the new file as the current one) and the next
+    /// file is open (so that the housekeeper's refill does not race the open for a spare). Its handle
     /// goes along: the housekeeper closes it, since a close can wait on the file system
     /// (a network file system writes the file back on close).
     closed: Option<(PathBuf, File)>,
