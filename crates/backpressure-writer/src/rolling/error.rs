@@ -26,8 +26,9 @@ pub enum BuildError {
         /// The offset as given, in seconds.
         seconds: i32,
     },
-    /// The directory could not be created or read, or the first file not opened, or a
-    /// thread not started.
+    /// The directory could not be created or read, or the first file not opened (or, if
+    /// a crash left it ending mid-line, its torn line not ended with a `\n`), or a thread
+    /// not started.
     Io {
         /// The path it happened on.
         path: PathBuf,

@@ -34,6 +34,9 @@ pub(crate) enum Job {
     },
     /// Apply retention (at start-up).
     Sweep,
+    /// The sink is gone: close the spare files now (each close of an unnamed file frees
+    /// an inode, file-system work), as a job, so that `wait_housekeeping` covers it.
+    Shutdown,
 }
 
 /// What the thread needs to know, fixed at build.
@@ -75,6 +78,14 @@ impl Housekeeper {
         if self.tx.send(job).is_err() {
             self.shared.job_done();
         }
+    }
+}
+
+impl Drop for Housekeeper {
+    /// The sink is dropped: the last job. The thread ends once it is done, the channel
+    /// then being closed.
+    fn drop(&mut self) {
+        self.send(Job::Shutdown);
     }
 }
 
@@ -177,19 +188,26 @@ fn remove_partial_copies(s: &Settings) {
 const SPARES: usize = 4;
 
 /// Tops the spares up to [`SPARES`] unnamed files (see `spare`); gives spares up for good
-/// if the directory cannot have them.
+/// if the directory cannot have them. Each file is created outside the lock (tens of
+/// microseconds on ext4) and only pushed under it, so a rotation taking a spare meanwhile
+/// waits for a push at most. Only this thread adds spares and the sink only takes them,
+/// so the count cannot pass [`SPARES`] between the look and the push.
 fn refill_spare(s: &Settings, shared: &RollShared) {
-    if shared.spares_off.load(Relaxed) {
-        return;
-    }
-    let mut spares = shared.spares.lock().unwrap_or_else(PoisonError::into_inner);
-    while spares.len() < SPARES {
+    let count = || {
+        shared
+            .spares
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    };
+    while !shared.spares_off.load(Relaxed) && count() < SPARES {
         match spare::create(&s.dir) {
-            Ok(f) => spares.push(f),
-            Err(_) => {
-                shared.spares_off.store(true, Relaxed);
-                return;
-            }
+            Ok(f) => shared
+                .spares
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(f),
+            Err(_) => shared.spares_off.store(true, Relaxed),
         }
     }
 }
@@ -228,31 +246,35 @@ fn run(s: Settings, shared: Arc<RollShared>, rx: Receiver<Job>) {
         shared: &shared,
     };
     for job in rx {
-        if let Job::Closed {
-            path,
-            file,
-            this_run,
-        } = job
-        {
-            drop(file);
-            refill_spare(&s, &shared);
-            let mut name = path.file_name().map(OsString::from).unwrap_or_default();
-            if this_run {
-                closed_at.insert(name.clone(), s.clock.monotonic());
+        match job {
+            Job::Closed {
+                path,
+                file,
+                this_run,
+            } => {
+                drop(file);
+                refill_spare(&s, &shared);
+                let mut name = path.file_name().map(OsString::from).unwrap_or_default();
+                if this_run {
+                    closed_at.insert(name.clone(), s.clock.monotonic());
+                }
+                if s.compression != Compression::None {
+                    compress_one(&s, &shared, &mut pace, &path, &mut name, &mut closed_at);
+                }
+                sweep(&s, &shared, &mut closed_at);
             }
-            if s.compression != Compression::None {
-                compress_one(&s, &shared, &mut pace, &path, &mut name, &mut closed_at);
+            Job::Sweep => sweep(&s, &shared, &mut closed_at),
+            // The sink is gone: its spares go now, not when the last handle does.
+            Job::Shutdown => {
+                shared
+                    .spares
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clear();
             }
         }
-        sweep(&s, &shared, &mut closed_at);
         shared.job_done();
     }
-    // The sink is gone: its spares go now, not when the last handle does.
-    shared
-        .spares
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clear();
 }
 
 fn compress_one(

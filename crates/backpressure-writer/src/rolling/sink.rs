@@ -2,7 +2,7 @@
 //! only between two lines.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::sync::{Arc, PoisonError};
@@ -12,7 +12,7 @@ use super::clock::Clock;
 use super::error::BuildError;
 use super::housekeeper::{Housekeeper, Job, Settings};
 use super::io_hook::IoHook;
-use super::naming::Pattern;
+use super::naming::{Pattern, Rotation};
 use super::retention::{scan, Retention};
 use super::spare;
 use super::stats::{RollShared, RollingHandle};
@@ -56,7 +56,8 @@ pub struct RollingFile {
     /// files only when `size == line_start`.
     line_start: u64,
     /// A file rotated out, handed to the housekeeper once the next file's name is
-    /// published, so that its sweep counts the new file as the current one. Its handle
+    /// published (so that its sweep counts the new file as the current one) and the next
+    /// file is open (so that the housekeeper's refill does not race the open for a spare). Its handle
     /// goes along: the housekeeper closes it, since a close can wait on the file system
     /// (a network file system writes the file back on close).
     closed: Option<(PathBuf, File)>,
@@ -160,6 +161,15 @@ impl RollingFile {
             .current
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = self.path.clone();
+        let opened = self
+            .hook
+            .open(&self.path)
+            .and_then(|()| self.open_file())
+            .and_then(|file| self.end_torn_line(file));
+        // Handed on only now that the next file is open: the job wakes the housekeeper,
+        // which then refills its spares; sent before the open, it raced the open for
+        // them, and a lost race meant creating the file here (hundreds of microseconds)
+        // instead of naming a spare.
         if let Some((path, file)) = self.closed.take() {
             self.housekeeper.send(Job::Closed {
                 path,
@@ -167,15 +177,14 @@ impl RollingFile {
                 this_run: true,
             });
         }
-        let opened = self.hook.open(&self.path).and_then(|()| self.open_file());
-        let file = match opened {
-            Ok(f) => f,
+        let (file, size) = match opened {
+            Ok(opened) => opened,
             Err(e) => {
                 RollShared::bump(&self.shared.counters.open_failures);
                 return Err(e);
             }
         };
-        self.size = file.metadata().map_or(0, |m| m.len());
+        self.size = size;
         self.line_start = self.size;
         self.shared
             .counters
@@ -186,17 +195,70 @@ impl RollingFile {
         Ok(())
     }
 
+    /// An existing file about to be appended to, and its size. If its last byte is not a
+    /// `\n` (a crash cut its last line: the process died inside a `write`, or the
+    /// machine before the page cache reached the disk), a `\n` is written first, so that
+    /// the torn line ends there and the next line starts on a line of its own instead of
+    /// being glued to it; [`torn_lines_ended`](super::RollingStats::torn_lines_ended)
+    /// counts it.
+    ///
+    /// Ending the line in place rather than moving on to the next index: the torn line
+    /// would then stay unterminated at the end of its file, and anything that reads the
+    /// files one after another (`cat`, `zcat`, a shipper following the name) would still
+    /// glue it to the next file's first line.
+    ///
+    /// Costs nothing for a new file (size 0); an existing one costs an `open`, a one-byte
+    /// read and a `close`, at build or a reopen, never per write. If the `\n` cannot be
+    /// written (a full disk), the open fails and is counted as one, and the next batch
+    /// tries again: no line is ever appended to a torn one. A file that cannot be read
+    /// back (no read permission) is appended to as it is.
+    fn end_torn_line(&self, mut file: File) -> io::Result<(File, u64)> {
+        let size = file.metadata().map_or(0, |m| m.len());
+        if size == 0 || !self.ends_mid_line(size) {
+            return Ok((file, size));
+        }
+        let allowed = self.hook.write(&self.path, 1)?;
+        if allowed == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "the file accepted 0 bytes",
+            ));
+        }
+        file.write_all(b"\n")?;
+        RollShared::bump(&self.shared.counters.torn_lines_ended);
+        Ok((file, size + 1))
+    }
+
+    /// Whether the file at `self.path`, `size` bytes long, ends with anything but `\n`.
+    /// Read through a handle of its own: the sink's is opened for appending only.
+    fn ends_mid_line(&self, size: u64) -> bool {
+        let mut last = [0u8];
+        let read = File::open(&self.path).and_then(|mut f| {
+            f.seek(SeekFrom::Start(size - 1))?;
+            f.read_exact(&mut last)
+        });
+        read.is_ok() && last[0] != b'\n'
+    }
+
     /// The file at `self.path`, for appending: the housekeeper's spare given that name if
     /// there is one and the name is free (a `linkat`, tens of microseconds), else the
     /// ordinary open, which creates the file if need be (a few hundred on ext4).
     fn open_file(&self) -> io::Result<File> {
-        let spare = match self.shared.spares.try_lock() {
-            Ok(mut spares) => spares.pop(),
-            Err(_) => None, // the housekeeper is putting one there: not worth a wait
-        };
+        // The housekeeper holds this lock only to push a file it created beforehand, so
+        // the wait is at most a push; a `try_lock` that gave up there created the file
+        // here instead.
+        let spare = self
+            .shared
+            .spares
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         if let Some(file) = spare {
             match spare::link(&file, &self.path) {
-                Ok(()) => return Ok(file),
+                Ok(()) => {
+                    RollShared::bump(&self.shared.counters.spare_files_named);
+                    return Ok(file);
+                }
                 // Named already (a restart's file, logrotate's `create`): open that one.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(_) => self.shared.spares_off.store(true, Relaxed),
@@ -238,14 +300,17 @@ impl RollingFile {
     /// At a line start: takes a reopen request, changes file for a new period, and makes
     /// sure a file is open that the next line (`first_line` bytes) fits in.
     ///
-    /// Costs one clock read per write call (a batch), plus, on a period change, one
-    /// directory listing.
+    /// Costs a relaxed load (the reopen request) and, with time rotation, one clock read
+    /// per write call (a batch, not a line); without time rotation the period never
+    /// changes and the clock is not read. A period change adds one directory listing.
     fn prepare(&mut self, first_line: u64) -> io::Result<()> {
         if self.at_line_start() {
             let reopen =
                 self.shared.reopen.load(Relaxed) && self.shared.reopen.swap(false, Acquire);
-            let now = self.clock.now();
-            let period = self.pattern.rotation.period(now, self.offset_secs);
+            let period = match self.pattern.rotation {
+                Rotation::Never => self.period,
+                rotation => rotation.period(self.clock.now(), self.offset_secs),
+            };
             // However many boundaries passed since the last write, this is one change.
             // A new period opens a new name anyway, which also answers a reopen request;
             // the closed file still goes to the housekeeper as any rotated one does.
@@ -349,18 +414,26 @@ impl Write for RollingFile {
     /// Writes a prefix of `buf` into the current file in one `write` call, and returns its
     /// length: the whole batch, unless it must continue in the next file, in which case
     /// the prefix ends at a line end and the caller's next call (the worker's write loop,
-    /// or `write_all`) starts the next file. Per call: a clock read, two relaxed atomic
-    /// stores, and the file's `write`; a rotation adds naming the housekeeper's spare file
-    /// (or creating one), an `fstat` and a channel send (the housekeeper closes the old
-    /// file).
+    /// or `write_all`) starts the next file. Per call: a relaxed load, a clock read (with
+    /// time rotation only), a scan of the first line (with a size limit only) and back
+    /// from the end to the last line end (one byte for a batch of whole lines), two
+    /// relaxed atomic stores, and the file's `write`, one `write(2)` for the whole batch
+    /// (or for the part that fits before a rotation); a rotation adds naming the
+    /// housekeeper's spare file (or creating one), an `fstat` and a channel send (the
+    /// housekeeper closes the old file).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let first_line = buf
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(buf.len(), |p| p + 1);
+        // Only a size limit needs the first line's length (does it fit?): without one the
+        // batch is not scanned at all.
+        let first_line = match self.max_file_size {
+            Some(_) => buf
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(buf.len(), |p| p + 1),
+            None => buf.len(),
+        };
         self.prepare(first_line as u64)?;
         let n = self.portion(buf, first_line);
         let result = self.hook.write(&self.path, n).and_then(|allowed| {

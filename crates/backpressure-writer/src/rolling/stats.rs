@@ -30,6 +30,16 @@ pub struct RollingStats {
     pub open_failures: u64,
     /// Bytes in the file being written now.
     pub current_file_size: u64,
+    /// Existing files the sink opened to append to that ended mid-line (a crash cut
+    /// their last line): each got a `\n` before the first new line, so no line is glued
+    /// to a torn one. That byte is the sink's own, not one of the writer's
+    /// `bytes_written`.
+    pub torn_lines_ended: u64,
+    /// New files the sink opened by naming a spare the housekeeping thread had created
+    /// ahead of need (Linux), instead of creating them on the writer's path. Below the
+    /// count of new files only where spares cannot be had, or when rotations come faster
+    /// than the housekeeper makes spares.
+    pub spare_files_named: u64,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +53,8 @@ pub(crate) struct Counters {
     pub(crate) compression_failures: AtomicU64,
     pub(crate) open_failures: AtomicU64,
     pub(crate) current_file_size: AtomicU64,
+    pub(crate) torn_lines_ended: AtomicU64,
+    pub(crate) spare_files_named: AtomicU64,
 }
 
 /// What the sink, its housekeeping thread and every handle share.
@@ -108,6 +120,8 @@ impl RollingHandle {
             compression_failures: c.compression_failures.load(Relaxed),
             open_failures: c.open_failures.load(Relaxed),
             current_file_size: c.current_file_size.load(Relaxed),
+            torn_lines_ended: c.torn_lines_ended.load(Relaxed),
+            spare_files_named: c.spare_files_named.load(Relaxed),
         }
     }
 
@@ -126,7 +140,9 @@ impl RollingHandle {
     }
 
     /// Waits until the housekeeping thread has finished every compression and retention
-    /// sweep asked of it so far, at most `timeout`. Returns whether it has.
+    /// sweep asked of it so far, at most `timeout`. Returns whether it has. Once the sink
+    /// is dropped, that includes closing the unnamed spare files it kept ready, so
+    /// nothing of the sink is still at work in the file system when this returns.
     pub fn wait_housekeeping(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut p = self
