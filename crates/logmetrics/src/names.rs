@@ -84,6 +84,8 @@ pub const FILE_COMPRESSION_FAILURES: &str = "log_writer_file_compression_failure
 pub const FILE_OPEN_FAILURES: &str = "log_writer_file_open_failures_total";
 /// Bytes in the file being written now.
 pub const FILE_CURRENT_BYTES: &str = "log_writer_file_current_bytes";
+/// Files found ending mid-line (a crash) and ended with a newline before appending.
+pub const FILE_TORN_LINES_ENDED: &str = "log_writer_file_torn_lines_ended_total";
 
 /// Per-key counters currently live.
 pub const SAMPLING_ACTIVE_KEYS: &str = "log_sampling_active_keys";
@@ -254,6 +256,7 @@ pub const METRICS: &[MetricDef] = &[
     def(FILE_COMPRESSION_FAILURES, Counter, Some(Unit::Count), BY_NAME, "Compressions that failed; the original file was kept each time."),
     def(FILE_OPEN_FAILURES, Counter, Some(Unit::Count), BY_NAME, "Opens of a new or reopened log file that failed (the batch that needed it failed too)."),
     def(FILE_CURRENT_BYTES, Gauge, Some(Unit::Bytes), BY_NAME, "Bytes in the file the rolling sink is writing now."),
+    def(FILE_TORN_LINES_ENDED, Counter, Some(Unit::Count), BY_NAME, "Files the rolling sink found ending mid-line (a crash) and ended with a newline before appending."),
     def(SAMPLING_REPEATS_KEPT, Counter, Some(Unit::Count), BY_NAME_TARGET, "Copies of repeated events kept (the first N of each key per window), by repeat directive target."),
     def(SAMPLING_REPEATS_SUPPRESSED, Counter, Some(Unit::Count), BY_NAME_TARGET, "Copies of repeated events suppressed (open windows included), by repeat directive target."),
     def(SAMPLING_REPEAT_SUMMARIES, Counter, Some(Unit::Count), BY_NAME_TARGET, "Repeat summary lines written (one per key and window that suppressed anything), by repeat directive target."),

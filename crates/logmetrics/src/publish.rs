@@ -457,6 +457,7 @@ pub(crate) struct FileSeries {
     compression_failures: Key,
     open_failures: Key,
     current_bytes: Key,
+    torn_lines_ended: Key,
 }
 
 impl FileSeries {
@@ -470,6 +471,7 @@ impl FileSeries {
             compression_failures: key(names::FILE_COMPRESSION_FAILURES, &n),
             open_failures: key(names::FILE_OPEN_FAILURES, &n),
             current_bytes: key(names::FILE_CURRENT_BYTES, &n),
+            torn_lines_ended: key(names::FILE_TORN_LINES_ENDED, &n),
         }
     }
 
@@ -481,5 +483,6 @@ impl FileSeries {
         counter(r, &self.compression_failures, s.compression_failures);
         counter(r, &self.open_failures, s.open_failures);
         gauge(r, &self.current_bytes, s.current_file_size as f64);
+        counter(r, &self.torn_lines_ended, s.torn_lines_ended);
     }
 }
