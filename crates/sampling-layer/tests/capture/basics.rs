@@ -1,7 +1,7 @@
 //! Error-triggered context capture: a failed request's sampled-out lines are
 //! written ahead of its error, marked; a clean request's are discarded.
 
-use crate::support::capture::balanced;
+use crate::support::capture::{balanced, capture_text};
 use crate::support::Output;
 use sampling_layer::capture::Capture;
 use sampling_layer::{
@@ -297,16 +297,8 @@ fn flushed_context_can_go_through_a_writer_of_its_own() {
     let capture_handle = sampler.handle();
     let writer =
         CaptureWriter::new(out.clone(), &capture_handle).with_context_writer(context.clone());
-    let sub = tracing_subscriber::registry().with(
-        CaptureLayer::new(
-            fmt::layer()
-                .without_time()
-                .with_ansi(false)
-                .with_writer(writer),
-            &capture_handle,
-        )
-        .with_filter(sampler),
-    );
+    let sub = tracing_subscriber::registry()
+        .with(capture_text(writer, &capture_handle).with_filter(sampler));
     tracing::subscriber::with_default(sub, || {
         let span = tracing::info_span!("request");
         let _e = span.enter();
@@ -439,14 +431,8 @@ fn and_composition_captures_and_a_second_layer_is_unaffected() {
     let writer = CaptureWriter::new(out.clone(), &capture_handle);
     let sub = tracing_subscriber::registry()
         .with(
-            CaptureLayer::new(
-                fmt::layer()
-                    .without_time()
-                    .with_ansi(false)
-                    .with_writer(writer),
-                &capture_handle,
-            )
-            .with_filter(sampler.and(tracing_subscriber::filter::LevelFilter::DEBUG)),
+            capture_text(writer, &capture_handle)
+                .with_filter(sampler.and(tracing_subscriber::filter::LevelFilter::DEBUG)),
         )
         .with(crate::support::text_layer(&plain));
     tracing::subscriber::with_default(sub, || {

@@ -7,22 +7,35 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
 use sampling_layer::capture::{CaptureLayer, CaptureStats, CaptureWriter};
-use sampling_layer::SamplingFilter;
+use sampling_layer::{SamplingFilter, SamplingHandle};
 use tracing_subscriber::fmt::{self, MakeWriter};
 use tracing_subscriber::prelude::*;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
 
-/// A text layer (no time, no ANSI) wrapped in a `CaptureLayer`, through a
-/// `CaptureWriter` into `out`, filtered by `sampler`: how a user sets capture up.
+/// A text layer (no time, no ANSI) writing into `writer` (a `CaptureWriter`
+/// of `handle`'s sampler), wrapped in a `CaptureLayer`.
+pub fn capture_text<S, W>(writer: W, handle: &SamplingHandle) -> impl Layer<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let text = fmt::layer()
+        .without_time()
+        .with_ansi(false)
+        .with_writer(writer);
+    CaptureLayer::new(text, handle)
+}
+
+/// [`capture_text`] through a `CaptureWriter` into `out`, filtered by
+/// `sampler`: how a user sets capture up.
 pub fn text_subscriber<W>(sampler: SamplingFilter, out: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let handle = sampler.handle();
-    let text = fmt::layer()
-        .without_time()
-        .with_ansi(false)
-        .with_writer(CaptureWriter::new(out, &handle));
-    tracing_subscriber::registry().with(CaptureLayer::new(text, &handle).with_filter(sampler))
+    let layer = capture_text(CaptureWriter::new(out, &handle), &handle);
+    tracing_subscriber::registry().with(layer.with_filter(sampler))
 }
 
 /// Every captured line is flushed, discarded, evicted by a bound, or still
