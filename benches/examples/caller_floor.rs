@@ -8,6 +8,8 @@
 //! - `record`: a layer that reads the time, visits the fields into a
 //!   thread-local buffer as a compact binary record (the message through its
 //!   `Debug`), and queues that: what deferred formatting would do on the caller;
+//! - `deferred`: `backpressure_writer::deferred`'s layer, its records laid out as
+//!   lines by `Decoded` on the writer's thread (the `record` case, built);
 //! - `plain`: `fmt` with `backpressure_writer::format`'s `PlainFields` +
 //!   `PlainFull` (formatted on the caller, today's cheapest);
 //! - `fmt`: `fmt`'s own formatters.
@@ -25,6 +27,7 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use backpressure_writer::deferred::{Decoded, DeferredLayer};
 use backpressure_writer::format::{PlainFields, PlainFull};
 use backpressure_writer::NonBlocking;
 use tracing::field::{Field, Visit};
@@ -100,7 +103,7 @@ impl<S: tracing::Subscriber> Layer<S> for Record {
 }
 
 fn main() {
-    let usage = "usage: caller_floor floor|record|plain|fmt [events]";
+    let usage = "usage: caller_floor floor|record|deferred|plain|fmt [events]";
     let mut args = std::env::args().skip(1);
     let case = args.next().expect(usage);
     let n: u64 = args
@@ -115,6 +118,7 @@ fn main() {
             .with_ansi(false)
             .with_writer(w.clone())
     };
+    let mut decoded_guard = None;
     let dispatch: tracing::Dispatch = match case.as_str() {
         "floor" => tracing_subscriber::registry().with(Floor(w.clone())).into(),
         "record" => tracing_subscriber::registry()
@@ -128,6 +132,16 @@ fn main() {
             )
             .into(),
         "fmt" => tracing_subscriber::registry().with(fmt()).into(),
+        "deferred" => {
+            // The sink is decoded: this run's writer lays the records out as lines.
+            let (dw, dguard) = backpressure_writer::NonBlockingBuilder::default()
+                .try_finish(Decoded::new(std::io::sink()))
+                .expect("writer");
+            decoded_guard = Some((dguard, dw.clone()));
+            tracing_subscriber::registry()
+                .with(DeferredLayer::new(dw))
+                .into()
+        }
         _ => panic!("{usage}"),
     };
     tracing::dispatcher::with_default(&dispatch, || {
@@ -139,6 +153,22 @@ fn main() {
             tracing::info!(target: "app", n = i, s = "abc", b = true, "event");
         }
         let per = started.elapsed().as_nanos() as f64 / n as f64;
-        println!("{case:<7} {per:>7.1} ns per event on the caller");
+        println!("{case:<8} {per:>7.1} ns per event on the caller");
     });
+    // The whole run: until the worker has written (or laid out) the last line.
+    let drained = Instant::now();
+    let lost = match decoded_guard {
+        Some((guard, writer)) => {
+            drop(guard);
+            writer.stats().dropped.total()
+        }
+        None => {
+            drop(_guard);
+            w.stats().dropped.total()
+        }
+    };
+    println!(
+        "         drained in {:.1} ms after the last event; {lost} lines dropped",
+        drained.elapsed().as_secs_f64() * 1e3
+    );
 }

@@ -81,6 +81,7 @@ mod admit;
 mod builder;
 mod config;
 pub mod context;
+pub mod deferred;
 mod error;
 mod flush;
 pub mod format;

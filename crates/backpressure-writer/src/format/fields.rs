@@ -86,26 +86,41 @@ thread_local! {
 }
 
 fn visit<W: fmt::Write, R: RecordFields>(out: W, sanitize: bool, fields: &R) -> fmt::Result {
-    let mut visitor = PlainVisitor {
-        out,
-        sanitize,
-        is_empty: true,
-        result: Ok(()),
-    };
+    let mut visitor = PlainVisitor::new(out, sanitize, false);
     fields.record(&mut visitor);
     visitor.finish()
 }
 
-/// Writes fields as `DefaultVisitor` does with ANSI off.
-struct PlainVisitor<W> {
+/// Writes fields as `DefaultVisitor` does, with ANSI on or off. `fmt` only ever runs
+/// it with colours off; the deferred decoder, which has no `fmt` writer to hand, runs it
+/// with colours on too (the styles written as `nu_ansi_term` writes them).
+pub(crate) struct PlainVisitor<W> {
     out: W,
     /// Whether the writer sanitizes messages (`fmt`'s `with_ansi_sanitization`).
     sanitize: bool,
+    ansi: bool,
     is_empty: bool,
     result: fmt::Result,
 }
 
+/// `nu_ansi_term`'s italic and dimmed prefixes and its reset, as `DefaultVisitor` paints
+/// a field's name and its `=`.
+const ITALIC: &str = "\x1b[3m";
+const DIMMED: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
 impl<W: fmt::Write> PlainVisitor<W> {
+    /// A visitor writing to `out`, before any field.
+    pub(crate) fn new(out: W, sanitize: bool, ansi: bool) -> Self {
+        PlainVisitor {
+            out,
+            sanitize,
+            ansi,
+            is_empty: true,
+            result: Ok(()),
+        }
+    }
+
     /// `false` for a field `DefaultVisitor` leaves out, after the separating space for
     /// one it writes.
     fn begin(&mut self, name: &str) -> bool {
@@ -122,9 +137,13 @@ impl<W: fmt::Write> PlainVisitor<W> {
 
     /// `name=` as `DefaultVisitor` writes it (raw identifiers without their `r#`).
     fn name(&mut self, name: &str) -> fmt::Result {
-        self.out
-            .write_str(name.strip_prefix("r#").unwrap_or(name))?;
-        self.out.write_char('=')
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        if self.ansi {
+            write!(self.out, "{ITALIC}{name}{RESET}{DIMMED}={RESET}")
+        } else {
+            self.out.write_str(name)?;
+            self.out.write_char('=')
+        }
     }
 
     /// `{:?}` of an integer is its decimal digits: laid out on the stack, one write.
@@ -153,10 +172,47 @@ impl<W: fmt::Write> PlainVisitor<W> {
     }
 }
 
+impl<W: fmt::Write> PlainVisitor<W> {
+    /// A value its caller already formatted with `{:?}`: what `record_debug` writes for
+    /// it, without the formatting machinery.
+    pub(crate) fn record_printed(&mut self, field: &Field, text: &str) {
+        if !self.begin(field.name()) {
+            return;
+        }
+        self.result = if field.name() == "message" {
+            if self.sanitize {
+                Escaping(&mut self.out).write_str(text)
+            } else {
+                self.out.write_str(text)
+            }
+        } else {
+            self.name(field.name())
+                .and_then(|()| self.out.write_str(text))
+        };
+    }
+}
+
+/// Whether `{:?}` prints `s` as itself between quotes: printable ASCII without a quote or
+/// a backslash (anything else goes through `str`'s own `Debug`).
+fn quotes_plainly(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
 impl<W: fmt::Write> Visit for PlainVisitor<W> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() != "message" {
-            return self.record_debug(field, &value);
+            if !quotes_plainly(value) {
+                return self.record_debug(field, &value);
+            }
+            if self.begin(field.name()) {
+                self.result = self.name(field.name()).and_then(|()| {
+                    self.out.write_char('"')?;
+                    self.out.write_str(value)?;
+                    self.out.write_char('"')
+                });
+            }
+            return;
         }
         if !self.begin(field.name()) {
             return;
@@ -199,7 +255,17 @@ impl<W: fmt::Write> Visit for PlainVisitor<W> {
         // The same value `DefaultVisitor` builds, with ANSI off: the error, then its
         // sources as a list under `<name>.sources`.
         let sanitize = self.sanitize;
-        if let Some(source) = value.source() {
+        if let (Some(source), true) = (value.source(), self.ansi) {
+            let name = field.name();
+            self.record_debug(
+                field,
+                &format_args!(
+                    "{} {ITALIC}{name}{RESET}{ITALIC}.sources{RESET}{DIMMED}={RESET}{}",
+                    Guarded(format_args!("{value}"), sanitize),
+                    Sources(source, sanitize)
+                ),
+            )
+        } else if let Some(source) = value.source() {
             self.record_debug(
                 field,
                 &format_args!(
@@ -324,7 +390,7 @@ impl fmt::Display for Sources<'_> {
 /// Whether `DefaultVisitor` leaves out fields named `log.*` (the metadata of a `log`
 /// record, when tracing-subscriber is built with its `tracing-log` feature): asked of
 /// `DefaultFields` itself once per process, so the answer follows the build.
-fn skips_log_fields() -> bool {
+pub(crate) fn skips_log_fields() -> bool {
     static SKIPS: OnceLock<bool> = OnceLock::new();
     *SKIPS.get_or_init(|| {
         let mut out = String::new();

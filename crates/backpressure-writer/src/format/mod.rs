@@ -37,8 +37,8 @@
 //! measured, is in `docs/benchmarks.md` (section *Formatting on the caller*).
 
 mod event;
-mod fields;
-mod time;
+pub(crate) mod fields;
+pub(crate) mod time;
 
 pub use event::PlainFull;
 pub use fields::PlainFields;

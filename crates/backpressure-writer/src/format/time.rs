@@ -54,29 +54,35 @@ impl FormatTime for CachedSystemTime {
     // the calendar arithmetic runs once per second per thread.
     fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
         let (secs, nanos) = split((self.clock)());
-        let mut line = [0u8; LINE_CAP];
-        let prefix = PREFIX
-            .try_with(|cell| {
-                let mut prefix = cell.get();
-                if prefix.secs != Some(secs) {
-                    prefix = Prefix::of(secs);
-                    cell.set(prefix);
-                }
-                prefix
-            })
-            // A thread past its thread-locals (an event logged from a destructor).
-            .unwrap_or_else(|_| Prefix::of(secs));
-        let len = usize::from(prefix.len);
-        line[..len].copy_from_slice(&prefix.text[..len]);
-        let mut micros = nanos / 1_000;
-        for i in (0..6).rev() {
-            line[len + i] = b'0' + (micros % 10) as u8;
-            micros /= 10;
-        }
-        line[len + 6] = b'Z';
-        // Only ASCII was written, so this cannot fail; it costs a scan of 27 bytes.
-        w.write_str(std::str::from_utf8(&line[..len + 7]).map_err(|_| fmt::Error)?)
+        write_instant(w, secs, nanos)
     }
+}
+
+/// Writes an instant as `fmt::time::SystemTime` does, through the thread's cached
+/// prefix: the timer's work, and the deferred decoder's for an instant read on the caller.
+pub(crate) fn write_instant(w: &mut impl fmt::Write, secs: i64, nanos: u32) -> fmt::Result {
+    let mut line = [0u8; LINE_CAP];
+    let prefix = PREFIX
+        .try_with(|cell| {
+            let mut prefix = cell.get();
+            if prefix.secs != Some(secs) {
+                prefix = Prefix::of(secs);
+                cell.set(prefix);
+            }
+            prefix
+        })
+        // A thread past its thread-locals (an event logged from a destructor).
+        .unwrap_or_else(|_| Prefix::of(secs));
+    let len = usize::from(prefix.len);
+    line[..len].copy_from_slice(&prefix.text[..len]);
+    let mut micros = nanos / 1_000;
+    for i in (0..6).rev() {
+        line[len + i] = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    line[len + 6] = b'Z';
+    // Only ASCII was written, so this cannot fail; it costs a scan of 27 bytes.
+    w.write_str(std::str::from_utf8(&line[..len + 7]).map_err(|_| fmt::Error)?)
 }
 
 /// Room for the longest line: `+292277026596-12-04T15:30:07.` plus six digits and `Z`.
@@ -148,7 +154,7 @@ impl Prefix {
 /// Seconds since the epoch (negative before it) and the nanoseconds into that second,
 /// as `fmt` splits an instant: an instant before the epoch belongs to the second that
 /// starts before it.
-fn split(t: SystemTime) -> (i64, u32) {
+pub(crate) fn split(t: SystemTime) -> (i64, u32) {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
         Err(e) => {

@@ -1,5 +1,6 @@
 //! Formatting from a thread-local's destructor, after the formatters' own per-thread
 //! buffers are gone (an event logged while a thread exits): the same text, no panic.
+//! The same for the deferred layer's record buffer.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
@@ -93,4 +94,57 @@ fn formatting_in_a_thread_local_destructor_writes_the_same_text() {
         "2023-11-14T22:13:20.000000Z".to_owned(),
     );
     assert_eq!(*seen.lock().unwrap(), [want.clone(), want]);
+}
+
+/// Hands an event straight to a subscriber (no dispatcher: tracing's own thread-locals
+/// may be gone too) with a deferred layer, when dropped.
+struct RecordsOnDrop(Box<dyn tracing_core::Subscriber + Send>);
+impl Drop for RecordsOnDrop {
+    fn drop(&mut self) {
+        record_now(&*self.0);
+    }
+}
+
+fn record_now(subscriber: &dyn tracing_core::Subscriber) {
+    let fields = META.fields();
+    let (answer, name) = (
+        fields.field("answer").unwrap(),
+        fields.field("name").unwrap(),
+    );
+    let values = [
+        (&answer, Some(&42u64 as &dyn Value)),
+        (&name, Some(&"x" as &dyn Value)),
+    ];
+    let set = fields.value_set(&values);
+    subscriber.event(&tracing_core::Event::new(&META, &set));
+}
+
+thread_local! {
+    static RECORDER: RefCell<Option<RecordsOnDrop>> = const { RefCell::new(None) };
+}
+
+#[test]
+fn recording_in_a_thread_local_destructor_writes_the_same_line() {
+    use backpressure_writer::deferred::{Decoded, DeferredLayer};
+    use tracing_subscriber::prelude::*;
+
+    let out = crate::corpus::Capture::default();
+    let (writer, guard) = backpressure_writer::non_blocking(Decoded::new(out.clone()));
+    let make = move || -> Box<dyn tracing_core::Subscriber + Send> {
+        Box::new(
+            tracing_subscriber::registry()
+                .with(DeferredLayer::new(writer.clone()).with_clock(fixed)),
+        )
+    };
+    std::thread::spawn(move || {
+        // Registered first, so dropped after the layer's buffer (registered by the first
+        // event below) is gone.
+        RECORDER.with(|r| *r.borrow_mut() = Some(RecordsOnDrop(make())));
+        record_now(&*make());
+    })
+    .join()
+    .expect("the thread exits cleanly");
+    drop(guard);
+    let line = "2023-11-14T22:13:20.000000Z  INFO format::exit: answer=42 name=\"x\"";
+    assert_eq!(out.lines(), [line, line]);
 }

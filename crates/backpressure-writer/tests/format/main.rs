@@ -1,11 +1,16 @@
-//! The `format` module's promise: the same bytes as `fmt`'s own formatters.
+//! The promise of the `format` and `deferred` modules: the same bytes as `fmt`'s own
+//! formatters.
 //!
-//! `lines.rs` runs a corpus of events and spans through `fmt`'s formatters and through
-//! ours side by side in one subscriber and compares the output line by line; `timer.rs`
-//! holds the timer against `fmt`'s `SystemTime` on the real clock and against known dates;
-//! `exit.rs` formats from a thread-local destructor, after the per-thread buffers are gone.
+//! `corpus.rs` holds a corpus of events and spans; `lines.rs` runs it through `fmt`'s
+//! formatters and through the `format` drop-ins side by side in one subscriber and
+//! compares the output line by line, and `deferred.rs` does the same for lines laid out on
+//! the writer's thread; `timer.rs` holds the timer against `fmt`'s `SystemTime` on the
+//! real clock and against known dates; `exit.rs` formats from a thread-local destructor,
+//! after the per-thread buffers are gone.
 
 mod clock;
+mod corpus;
+mod deferred;
 mod exit;
 mod lines;
 mod timer;

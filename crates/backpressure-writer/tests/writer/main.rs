@@ -17,6 +17,7 @@ mod byte_bound;
 mod config;
 mod context;
 mod context_capture;
+mod deferred;
 mod drop_report;
 mod faults;
 mod flush_shutdown;

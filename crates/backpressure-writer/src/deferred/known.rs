@@ -1,0 +1,84 @@
+//! The callsites whose records the decoder may read: a record names its event's and its
+//! spans' metadata by address, and the decoder turns an address back into the
+//! `&'static Metadata` only through this table, so a frame that did not come from the
+//! layer (or a damaged one) can never make it read memory that is not a callsite.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::{OnceLock, PoisonError, RwLock};
+
+use tracing_core::Metadata;
+
+type Table = RwLock<HashMap<usize, &'static Metadata<'static>>>;
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(Default::default)
+}
+
+/// Slots of the per-thread cache of addresses already in the table.
+const SEEN: usize = 64;
+
+thread_local! {
+    static RECENT: [Cell<usize>; SEEN] = const { [const { Cell::new(0) }; SEEN] };
+}
+
+/// The address a record carries for `meta`, entered in the table if it is new.
+///
+/// Costs a thread-local load and a compare for a callsite this thread has seen lately
+/// (the usual case); the first sight on a thread takes the table's read lock, the first
+/// sight in the process its write lock and an insertion. The table holds one entry per
+/// callsite the program has, never more.
+pub(crate) fn note(meta: &'static Metadata<'static>) -> u64 {
+    let addr = meta as *const Metadata<'static> as usize;
+    // Metadata lives in statics aligned to 8: the low bits carry nothing.
+    let slot = (addr >> 3) % SEEN;
+    let cached = RECENT
+        .try_with(|seen| seen[slot].get() == addr)
+        .unwrap_or(false);
+    if !cached {
+        let present = table()
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&addr);
+        if !present {
+            table()
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(addr, meta);
+        }
+        let _ = RECENT.try_with(|seen| seen[slot].set(addr));
+    }
+    addr as u64
+}
+
+/// The metadata at `addr`, if a layer noted it.
+fn lookup(addr: u64) -> Option<&'static Metadata<'static>> {
+    let addr = usize::try_from(addr).ok()?;
+    table()
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&addr)
+        .copied()
+}
+
+/// A reader's cache of [`lookup`]: one table read per callsite it meets, then a compare.
+#[derive(Debug)]
+pub(crate) struct Cache([(u64, Option<&'static Metadata<'static>>); SEEN]);
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache([(0, None); SEEN])
+    }
+}
+
+impl Cache {
+    /// The metadata at `addr`, if a layer noted it.
+    pub(crate) fn get(&mut self, addr: u64) -> Option<&'static Metadata<'static>> {
+        let slot = &mut self.0[(addr >> 3) as usize % SEEN];
+        if slot.0 != addr || slot.1.is_none() {
+            *slot = (addr, lookup(addr));
+        }
+        slot.1
+    }
+}

@@ -1,0 +1,192 @@
+//! The caller's side: a layer that turns each event it sees into a record.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+use tracing_core::span::{Attributes, Id, Record as SpanRecord};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use super::known;
+use super::record::{self, Values, ANSI, SANITIZE};
+use crate::format::time::split;
+
+/// A layer that lays out `fmt`'s lines on the writer's thread instead of the caller's.
+///
+/// Each event it sees becomes a compact record (see the [module docs](super)) written
+/// to its `MakeWriter` as one line; a [`Decoded`](super::Decoded) sink turns records back
+/// into `fmt`'s text or JSON lines on the writer's thread. Use it where `fmt::layer()`
+/// would go, with the same writer, and put the decoder around the sink.
+///
+/// Its options are `fmt`'s that change the bytes of a line: colours, sanitizing, the
+/// clock; and the sample rate for `sampling-layer`'s annotation. The layout is `fmt`'s
+/// default (`fmt::format()` with `DefaultFields`): timestamp, level, spans with their
+/// fields, target, fields.
+pub struct DeferredLayer<W> {
+    make_writer: W,
+    flags: u8,
+    clock: fn() -> SystemTime,
+    sample_rate: Option<fn(&Event<'_>) -> Option<f64>>,
+    /// Tells this layer's span values from another deferred layer's in the same stack.
+    id: usize,
+}
+
+impl<W> fmt::Debug for DeferredLayer<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeferredLayer")
+            .field("ansi", &(self.flags & ANSI != 0))
+            .field("sanitize", &(self.flags & SANITIZE != 0))
+            .field("sample_rate", &self.sample_rate.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W> DeferredLayer<W>
+where
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    /// Records into `make_writer`: text without colours, messages sanitized (`fmt`'s
+    /// default), times read from [`SystemTime::now`].
+    pub fn new(make_writer: W) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        DeferredLayer {
+            make_writer,
+            flags: SANITIZE,
+            clock: SystemTime::now,
+            sample_rate: None,
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl<W> DeferredLayer<W> {
+    fn flag(mut self, flag: u8, on: bool) -> Self {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+        self
+    }
+
+    /// Lines with ANSI colours, as `fmt::Layer::with_ansi` (off by default: a deferred
+    /// line goes to a file, not a terminal).
+    pub fn with_ansi(self, ansi: bool) -> Self {
+        self.flag(ANSI, ansi)
+    }
+
+    /// Whether control characters in messages are escaped, as
+    /// `fmt::Layer::with_ansi_sanitization` (on by default, as there).
+    pub fn with_ansi_sanitization(self, sanitize: bool) -> Self {
+        self.flag(SANITIZE, sanitize)
+    }
+
+    /// Reads the time from `clock` instead of [`SystemTime::now`] (tests; replaying).
+    pub fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Asks `rate` for each event's sample rate on the caller, and writes it as
+    /// `sampling_layer::Annotated` does (` sample_rate=0.05` at the end of a text line,
+    /// the first member of a JSON object): pass `sampling_layer::sample_rate`.
+    pub fn with_sample_rate(mut self, rate: fn(&Event<'_>) -> Option<f64>) -> Self {
+        self.sample_rate = Some(rate);
+        self
+    }
+}
+
+/// A span's recorded values, kept in its extensions.
+struct SpanValues {
+    owner: usize,
+    bytes: Vec<u8>,
+}
+
+thread_local! {
+    /// The record being built, reused from event to event.
+    static FRAME: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The bytes a thread's record buffer keeps between events.
+const FRAME_KEEP: usize = 16 << 10;
+
+impl<S, W> Layer<S> for DeferredLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    // A span costs what `fmt` pays for it minus the layout: its values are visited into
+    // one `Vec` (integers and booleans copied, `?`/`%` values formatted, as they borrow).
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        known::note(span.metadata());
+        let mut ext = span.extensions_mut();
+        // A second deferred layer in the stack shares the first one's values.
+        if ext.get_mut::<SpanValues>().is_none() {
+            let mut bytes = Vec::new();
+            attrs.record(&mut Values(&mut bytes));
+            ext.insert(SpanValues {
+                owner: self.id,
+                bytes,
+            });
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(own) = ext.get_mut::<SpanValues>().filter(|v| v.owner == self.id) {
+            record::push_segment(&mut own.bytes);
+            values.record(&mut Values(&mut own.bytes));
+        }
+    }
+
+    // Costs a clock read, the fields visited into a reused thread-local buffer (a `%` or
+    // `?` value and the message formatted, everything else copied), a read of each span's
+    // extensions to copy its values, and one write into the writer: no allocation once
+    // the buffer has grown, no layout.
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let at = split((self.clock)());
+        let rate = self.sample_rate.and_then(|rate| rate(event));
+        let build = |buf: &mut Vec<u8>| {
+            record::begin(buf, self.flags, at, known::note(meta), rate);
+            let count_at = buf.len();
+            buf.extend_from_slice(&[0, 0]);
+            let mut spans = 0u16;
+            if let Some(scope) = ctx.event_scope(event) {
+                for span in scope.from_root() {
+                    let ext = span.extensions();
+                    let values = ext.get::<SpanValues>().map_or(&[][..], |v| &v.bytes);
+                    record::push_span(buf, known::note(span.metadata()), values);
+                    spans = spans.saturating_add(1);
+                }
+            }
+            buf[count_at..count_at + 2].copy_from_slice(&spans.to_le_bytes());
+            event.record(&mut Values(buf));
+            if record::end(buf) {
+                let _ = self.make_writer.make_writer_for(meta).write_all(buf);
+            }
+        };
+        let reused = FRAME.try_with(|frame| match frame.try_borrow_mut() {
+            Ok(mut buf) => {
+                build(&mut buf);
+                if buf.capacity() > FRAME_KEEP {
+                    *buf = Vec::new();
+                }
+                true
+            }
+            Err(_) => false,
+        });
+        // A value's `Debug` that logs, or a thread past its thread-locals: a buffer of
+        // its own.
+        if reused != Ok(true) {
+            build(&mut Vec::new());
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Lines laid out on the writer's thread: the caller records, the worker formats.
+//!
+//! `fmt` formats every kept line on the thread that logs it: the timestamp, the level,
+//! each span's fields, the event's fields, before the writer ever sees the line. A
+//! [`DeferredLayer`] does on the caller only what cannot wait — the time read, each
+//! value copied (a `?` or `%` value and the message formatted, since they borrow from the
+//! caller) — and writes that as a compact record; a [`Decoded`] sink around the file lays
+//! each record out as the line `fmt::layer()` would have written, on the writer's worker
+//! thread. The bytes are `fmt`'s (`tests/deferred` compares them line by line with
+//! `fmt`'s over a corpus of events and spans, colours on and off, sanitizing on and off,
+//! and `sampling-layer`'s `Annotated`).
+//!
+//! ```
+//! use backpressure_writer::deferred::{Decoded, DeferredLayer};
+//! use tracing_subscriber::prelude::*;
+//!
+//! let (writer, guard) = backpressure_writer::non_blocking(Decoded::new(std::io::sink()));
+//! let subscriber = tracing_subscriber::registry().with(DeferredLayer::new(writer));
+//! tracing::subscriber::with_default(subscriber, || tracing::info!(n = 1, "hello"));
+//! drop(guard);
+//! ```
+//!
+//! What a line costs its caller this way, against `fmt` and this crate's
+//! [`format`](crate::format) drop-ins, is in `docs/benchmarks.md` (section *Formatting
+//! on the writer's thread*).
+//!
+//! # What differs from `fmt`
+//!
+//! - The line's bytes are what the writer counts and bounds: a record is about as long
+//!   as its line (shorter for numbers and the timestamp, longer by a header), so byte
+//!   capacities and byte figures count records, not the lines they become.
+//! - The layout is `fmt::format()`'s full text with `DefaultFields` and its defaults;
+//!   `fmt`'s options that change it (JSON, thread names and ids, file and line, no
+//!   target) are not offered.
+//! - A span's fields are recorded when the span is created and when it records more,
+//!   as `fmt` formats them then: a line shows each span's values as of the event.
+
+mod known;
+mod layer;
+mod record;
+mod sink;
+mod text;
+
+pub use layer::DeferredLayer;
+pub use sink::Decoded;
+
+#[cfg(all(test, not(backpressure_writer_loom)))]
+mod tests;

@@ -1,0 +1,416 @@
+//! The record a kept event becomes on its caller's thread, and its reading on the
+//! writer's thread.
+//!
+//! A record is one frame in the writer's byte stream, beside ordinary text lines:
+//!
+//! ```text
+//! frame   := 0x1E  len:u32  len^CHECK:u32  payload[len]
+//! payload := flags:u8  secs:i64  nanos:u32  event:u64  [rate:f64]
+//!            spans:u16  (span:u64  bytes:u32  values[bytes])*  values
+//! values  := (tag:u8 index:u16 data | SEGMENT)*
+//! ```
+//!
+//! (integers little-endian; `event` and `span` are metadata addresses, read back only
+//! through [`known`](super::known)). A value is kept as its type gave it: integers,
+//! floats and booleans as their bits, a `&str` copied, a `Debug` or `Display` value (`?`
+//! and `%` fields, the message) as the text it prints — it borrows from the caller, so it
+//! is formatted there, as `fmt` does — and an error as the texts of itself and each of
+//! its sources. Replaying them into `fmt`'s visitors with the callsite's own `Field`s
+//! prints what `fmt` would have printed from the event itself.
+//!
+//! No text line starts with `0x1E` unless something wrote that byte on purpose; a line
+//! that does and whose next eight bytes are not a consistent header is passed through as
+//! text, and a header whose addresses no layer noted is reported, never followed.
+
+use std::error::Error;
+use std::fmt::{self, Write as _};
+
+use tracing_core::field::{Field, Visit};
+use tracing_core::Metadata;
+
+use super::known::Cache;
+
+/// The first byte of a frame (ASCII "record separator").
+pub(crate) const START: u8 = 0x1e;
+/// Mixed into the header's second word, so a text line that happens to start with
+/// [`START`] is told from a frame.
+const CHECK: u32 = 0x5ec0_d1a7;
+/// Bytes before a frame's payload.
+pub(crate) const HEADER: usize = 9;
+
+/// The line is laid out with ANSI colours.
+pub(crate) const ANSI: u8 = 1;
+/// Messages are sanitized (`fmt`'s `with_ansi_sanitization`).
+pub(crate) const SANITIZE: u8 = 1 << 1;
+/// A sample rate follows the event's address.
+const RATE: u8 = 1 << 3;
+
+const U64: u8 = 1;
+const I64: u8 = 2;
+const F64: u8 = 3;
+const BOOL: u8 = 4;
+const STR: u8 = 5;
+const DEBUG: u8 = 6;
+const ERROR: u8 = 7;
+/// A span's `record` call: its values start a new group, as `fmt` appends them.
+const SEGMENT: u8 = 8;
+
+/// Starts a frame in `buf` (cleared first); [`end`] completes it.
+pub(crate) fn begin(buf: &mut Vec<u8>, flags: u8, at: (i64, u32), event: u64, rate: Option<f64>) {
+    // Laid out on the stack and appended in one copy: one capacity check, not seven.
+    let mut head = [START; HEADER + 29];
+    head[HEADER] = flags | if rate.is_some() { RATE } else { 0 };
+    head[HEADER + 1..HEADER + 9].copy_from_slice(&at.0.to_le_bytes());
+    head[HEADER + 9..HEADER + 13].copy_from_slice(&at.1.to_le_bytes());
+    head[HEADER + 13..HEADER + 21].copy_from_slice(&event.to_le_bytes());
+    let len = match rate {
+        Some(rate) => {
+            head[HEADER + 21..HEADER + 29].copy_from_slice(&rate.to_le_bytes());
+            HEADER + 29
+        }
+        None => HEADER + 21,
+    };
+    buf.clear();
+    buf.extend_from_slice(&head[..len]);
+}
+
+/// Writes the header of the frame [`begin`] started; `false` if it is too long to frame.
+pub(crate) fn end(buf: &mut [u8]) -> bool {
+    let Ok(len) = u32::try_from(buf.len() - HEADER) else {
+        return false;
+    };
+    buf[1..5].copy_from_slice(&len.to_le_bytes());
+    buf[5..9].copy_from_slice(&(len ^ CHECK).to_le_bytes());
+    true
+}
+
+/// Appends a span's values, under the span's metadata address.
+pub(crate) fn push_span(buf: &mut Vec<u8>, span: u64, values: &[u8]) {
+    buf.extend_from_slice(&span.to_le_bytes());
+    buf.extend_from_slice(&(values.len() as u32).to_le_bytes());
+    buf.extend_from_slice(values);
+}
+
+/// Marks the start of a later `record` call's values.
+pub(crate) fn push_segment(buf: &mut Vec<u8>) {
+    buf.push(SEGMENT);
+}
+
+/// Records field values into a byte buffer: the caller's side of a record.
+pub(crate) struct Values<'a>(pub(crate) &'a mut Vec<u8>);
+
+impl Values<'_> {
+    fn head(&mut self, tag: u8, field: &Field) {
+        // A callsite has at most 32 fields (tracing's `ValueSet`), so this never truncates.
+        let [lo, hi] = (field.index() as u16).to_le_bytes();
+        self.0.extend_from_slice(&[tag, lo, hi]);
+    }
+
+    fn text(&mut self, s: &str) {
+        self.0.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    /// Formats `value` straight into the buffer behind a length filled in after.
+    fn formatted(&mut self, value: fmt::Arguments<'_>) {
+        let at = self.0.len();
+        self.0.extend_from_slice(&[0; 4]);
+        // Writing into a `Vec` fails only if the value's own `Display` or `Debug` does;
+        // `fmt` then keeps what was written, and so does this.
+        let _ = Bytes(self.0).write_fmt(value);
+        let len = (self.0.len() - at - 4) as u32;
+        self.0[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
+}
+
+/// `fmt::Write` into a byte buffer.
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl Visit for Values<'_> {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.head(U64, field);
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.head(I64, field);
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.head(F64, field);
+        self.0.extend_from_slice(&value.to_bits().to_le_bytes());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.head(BOOL, field);
+        self.0.push(u8::from(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.head(STR, field);
+        self.text(value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        self.head(ERROR, field);
+        let at = self.0.len();
+        self.0.extend_from_slice(&[0; 2]);
+        let mut count = 0u16;
+        let mut current = Some(value);
+        // A chain longer than this is cut: no error has one, a cycle would never end.
+        while let (Some(e), true) = (current, count < 64) {
+            self.formatted(format_args!("{e}"));
+            count += 1;
+            current = e.source();
+        }
+        self.0[at..at + 2].copy_from_slice(&count.to_le_bytes());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.head(DEBUG, field);
+        self.formatted(format_args!("{value:?}"));
+    }
+}
+
+/// A decoded frame's payload.
+#[derive(Debug)]
+pub(crate) struct Record<'a> {
+    pub(crate) flags: u8,
+    pub(crate) secs: i64,
+    pub(crate) nanos: u32,
+    pub(crate) meta: &'static Metadata<'static>,
+    pub(crate) rate: Option<f64>,
+    spans: u16,
+    rest: &'a [u8],
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unreadable {
+    /// A metadata address no layer noted.
+    UnknownCallsite,
+    /// The payload ends early or holds an unknown tag or field.
+    Damaged,
+}
+
+/// A cursor over a payload.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Unreadable> {
+        if self.0.len() < n {
+            return Err(Unreadable::Damaged);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Unreadable> {
+        self.take(N)?.try_into().map_err(|_| Unreadable::Damaged)
+    }
+    fn u64(&mut self) -> Result<u64, Unreadable> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+    fn u32(&mut self) -> Result<u32, Unreadable> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    fn u16(&mut self) -> Result<u16, Unreadable> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+    fn text(&mut self) -> Result<&'a str, Unreadable> {
+        let len = self.u32()? as usize;
+        std::str::from_utf8(self.take(len)?).map_err(|_| Unreadable::Damaged)
+    }
+    fn meta(&mut self, cache: &mut Cache) -> Result<&'static Metadata<'static>, Unreadable> {
+        cache.get(self.u64()?).ok_or(Unreadable::UnknownCallsite)
+    }
+}
+
+/// The length of the frame at the start of `buf`, header included, if `buf` starts with
+/// a whole, consistent frame.
+pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
+    if buf.len() < HEADER || buf[0] != START {
+        return None;
+    }
+    let len = u32::from_le_bytes(buf[1..5].try_into().ok()?);
+    let check = u32::from_le_bytes(buf[5..9].try_into().ok()?);
+    let total = HEADER.checked_add(len as usize)?;
+    (check == len ^ CHECK && buf.len() >= total).then_some(total)
+}
+
+impl<'a> Record<'a> {
+    /// Reads a payload (a frame without its header).
+    pub(crate) fn read(payload: &'a [u8], cache: &mut Cache) -> Result<Self, Unreadable> {
+        let mut c = Cursor(payload);
+        let flags = c.array::<1>()?[0];
+        let secs = c.u64()? as i64;
+        let nanos = c.u32()?;
+        let meta = c.meta(cache)?;
+        let rate = if flags & RATE != 0 {
+            Some(f64::from_bits(c.u64()?))
+        } else {
+            None
+        };
+        let spans = c.u16()?;
+        Ok(Record {
+            flags,
+            secs,
+            nanos,
+            meta,
+            rate,
+            spans,
+            rest: c.0,
+        })
+    }
+
+    /// The spans in scope, from the root, and then the event's own values.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn parts(
+        &self,
+        cache: &mut Cache,
+    ) -> Result<(Vec<(&'static Metadata<'static>, Fields<'a>)>, Fields<'a>), Unreadable> {
+        let mut c = Cursor(self.rest);
+        let mut spans = Vec::with_capacity(usize::from(self.spans));
+        for _ in 0..self.spans {
+            let meta = c.meta(cache)?;
+            let len = c.u32()? as usize;
+            spans.push((meta, Fields::new(meta, c.take(len)?)));
+        }
+        Ok((spans, Fields::new(self.meta, c.0)))
+    }
+}
+
+/// One recorded value, with the field it belongs to.
+#[derive(Debug)]
+pub(crate) enum Value<'a> {
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Str(&'a str),
+    Debug(&'a str),
+    Error(Vec<&'a str>),
+}
+
+/// The recorded values of one callsite, read in the order they were recorded.
+#[derive(Debug, Clone)]
+pub(crate) struct Fields<'a> {
+    meta: &'static Metadata<'static>,
+    bytes: &'a [u8],
+}
+
+/// What [`Fields::next`] found.
+#[derive(Debug)]
+pub(crate) enum Item<'a> {
+    Value(Field, Value<'a>),
+    /// The values after this came from a later `record` call.
+    Segment,
+}
+
+impl<'a> Fields<'a> {
+    fn new(meta: &'static Metadata<'static>, bytes: &'a [u8]) -> Self {
+        Fields { meta, bytes }
+    }
+
+    /// The next item, `Ok(None)` at the end.
+    pub(crate) fn next(&mut self) -> Result<Option<Item<'a>>, Unreadable> {
+        let mut c = Cursor(self.bytes);
+        let Ok([tag]) = c.array::<1>() else {
+            return Ok(None);
+        };
+        if tag == SEGMENT {
+            self.bytes = c.0;
+            return Ok(Some(Item::Segment));
+        }
+        let index = usize::from(c.u16()?);
+        let field = self
+            .meta
+            .fields()
+            .iter()
+            .nth(index)
+            .ok_or(Unreadable::Damaged)?;
+        let value = match tag {
+            U64 => Value::U64(c.u64()?),
+            I64 => Value::I64(c.u64()? as i64),
+            F64 => Value::F64(f64::from_bits(c.u64()?)),
+            BOOL => Value::Bool(c.array::<1>()?[0] != 0),
+            STR => Value::Str(c.text()?),
+            DEBUG => Value::Debug(c.text()?),
+            ERROR => {
+                let n = c.u16()?;
+                (0..n)
+                    .map(|_| c.text())
+                    .collect::<Result<_, _>>()
+                    .map(Value::Error)?
+            }
+            _ => return Err(Unreadable::Damaged),
+        };
+        self.bytes = c.0;
+        Ok(Some(Item::Value(field, value)))
+    }
+}
+
+impl Value<'_> {
+    /// Hands the value to `visitor` as the event handed it to the layer.
+    pub(crate) fn visit(&self, field: &Field, visitor: &mut dyn Visit) {
+        match self {
+            Value::U64(v) => visitor.record_u64(field, *v),
+            Value::I64(v) => visitor.record_i64(field, *v),
+            Value::F64(v) => visitor.record_f64(field, *v),
+            Value::Bool(v) => visitor.record_bool(field, *v),
+            Value::Str(v) => visitor.record_str(field, v),
+            Value::Debug(text) => visitor.record_debug(field, &Printed(text)),
+            Value::Error(texts) => {
+                if let Some(chain) = Replayed::chain(texts) {
+                    visitor.record_error(field, &chain);
+                }
+            }
+        }
+    }
+}
+
+/// Text that `Debug` prints as it is: a value the caller already formatted.
+struct Printed<'a>(&'a str);
+
+impl fmt::Debug for Printed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// An error rebuilt from the texts of an error and its sources.
+#[derive(Debug)]
+struct Replayed {
+    text: String,
+    source: Option<Box<Replayed>>,
+}
+
+impl Replayed {
+    fn chain(texts: &[&str]) -> Option<Self> {
+        let (first, rest) = texts.split_first()?;
+        Some(Replayed {
+            text: (*first).to_owned(),
+            source: Replayed::chain(rest).map(Box::new),
+        })
+    }
+}
+
+impl fmt::Display for Replayed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Error for Replayed {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}

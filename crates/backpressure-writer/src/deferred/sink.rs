@@ -1,0 +1,166 @@
+//! The writer's side: a sink wrapper that turns records back into lines.
+
+use std::fmt;
+use std::io::{self, Write};
+
+use super::known::Cache;
+use super::record::{frame_len, Record, Unreadable, HEADER, START};
+use super::text;
+
+/// A sink that writes each record a [`DeferredLayer`](super::DeferredLayer) made as the
+/// line `fmt` would have written, and everything else as it comes.
+///
+/// Put it around the sink of the writer the layer writes to:
+/// `backpressure_writer::non_blocking(Decoded::new(file))`. Text lines (the writer's own
+/// report lines, other layers' lines) pass through unchanged and in order. A frame it
+/// cannot read — one whose callsite no layer noted, or a damaged one: neither comes from
+/// the layer — is written as the line `<unreadable log record>` and counted in
+/// [`unreadable`](Self::unreadable), never dropped in silence.
+///
+/// Errors keep the writer's accounting exact: when the inner sink fails part-way, the
+/// lines it took whole are reported written (a short write), and the error comes with
+/// the next call, as from any sink.
+pub struct Decoded<W> {
+    inner: W,
+    out: Vec<u8>,
+    /// For each unit of the input: where it ends in the input and in `out`.
+    ends: Vec<(usize, usize)>,
+    line: String,
+    scratch: String,
+    callsites: Cache,
+    unreadable: u64,
+}
+
+impl<W> fmt::Debug for Decoded<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoded")
+            .field("unreadable", &self.unreadable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Write> Decoded<W> {
+    /// Decodes into `inner`.
+    pub fn new(inner: W) -> Self {
+        Decoded {
+            inner,
+            out: Vec::new(),
+            ends: Vec::new(),
+            line: String::new(),
+            scratch: String::new(),
+            callsites: Cache::default(),
+            unreadable: 0,
+        }
+    }
+}
+
+impl<W> Decoded<W> {
+    /// Frames written as `<unreadable log record>` so far.
+    pub fn unreadable(&self) -> u64 {
+        self.unreadable
+    }
+
+    /// The inner sink.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// The inner sink, mutably.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    /// The inner sink, unwrapped.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+
+    /// Lays out one frame's payload into `out`.
+    fn decode(&mut self, payload: &[u8]) -> Result<(), Unreadable> {
+        let record = Record::read(payload, &mut self.callsites)?;
+        self.line.clear();
+        text::write_line(
+            &mut self.line,
+            &record,
+            &mut self.scratch,
+            &mut self.callsites,
+        )?;
+        self.out.extend_from_slice(self.line.as_bytes());
+        Ok(())
+    }
+
+    /// Decodes `buf` into `out`, unit by unit (a frame, or text up to its newline).
+    fn decode_all(&mut self, buf: &[u8]) {
+        self.out.clear();
+        self.ends.clear();
+        let mut at = 0;
+        while at < buf.len() {
+            let rest = &buf[at..];
+            let end = match frame_len(rest) {
+                Some(len) => {
+                    if self.decode(&rest[HEADER..len]).is_err() {
+                        self.unreadable += 1;
+                        self.out.extend_from_slice(b"<unreadable log record>\n");
+                    }
+                    at + len
+                }
+                None => {
+                    // Text runs to its newline, or to the next frame's start byte (a
+                    // producer that wrote a line without one).
+                    let skip = usize::from(rest[0] == START);
+                    let len = rest[skip..]
+                        .iter()
+                        .position(|&b| b == b'\n' || b == START)
+                        .map_or(rest.len(), |i| {
+                            skip + i + usize::from(rest[skip + i] == b'\n')
+                        });
+                    self.out.extend_from_slice(&rest[..len]);
+                    at + len
+                }
+            };
+            self.ends.push((end, self.out.len()));
+            at = end;
+        }
+    }
+}
+
+impl<W: Write> Write for Decoded<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.decode_all(buf);
+        let mut written = 0;
+        let mut interrupted = 0;
+        while written < self.out.len() {
+            match self.inner.write(&self.out[written..]) {
+                Ok(0) => return self.short(written, io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted && interrupted < 16 => {
+                    interrupted += 1;
+                }
+                Err(e) => return self.short(written, e),
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W> Decoded<W> {
+    /// After the inner sink failed with `written` bytes of `out` taken: the input of the
+    /// units it took whole, or the error if it took none.
+    fn short(&self, written: usize, error: io::Error) -> io::Result<usize> {
+        let whole = self
+            .ends
+            .iter()
+            .take_while(|&&(_, out_end)| out_end <= written)
+            .last()
+            .map_or(0, |&(in_end, _)| in_end);
+        if whole > 0 {
+            Ok(whole)
+        } else {
+            Err(error)
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! A record laid out as `fmt::format()`'s full text line, with `DefaultFields`.
+
+use std::fmt::{self, Write as _};
+
+use tracing_core::Level;
+use tracing_subscriber::field::VisitOutput;
+
+use super::known::Cache;
+use super::record::{Fields, Item, Record, Unreadable, Value, ANSI, SANITIZE};
+use crate::format::fields::{skips_log_fields, PlainVisitor};
+use crate::format::time::write_instant;
+
+/// `nu_ansi_term`'s codes, as `fmt` paints with them.
+const BOLD: &str = "\x1b[1m";
+const DIMMED: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+/// The level as `fmt` pads it, and its colour.
+fn level(level: &Level) -> (&'static str, &'static str) {
+    match *level {
+        Level::TRACE => ("TRACE", "\x1b[35m"),
+        Level::DEBUG => ("DEBUG", "\x1b[34m"),
+        Level::INFO => (" INFO", "\x1b[32m"),
+        Level::WARN => (" WARN", "\x1b[33m"),
+        Level::ERROR => ("ERROR", "\x1b[31m"),
+    }
+}
+
+/// `text`, painted with `style` when colours are on.
+fn paint(out: &mut impl fmt::Write, ansi: bool, style: &str, text: &str) -> fmt::Result {
+    if ansi {
+        write!(out, "{style}{text}{RESET}")
+    } else {
+        out.write_str(text)
+    }
+}
+
+/// Replays `fields` into `fmt`'s field layout, each `record` call's values appended as
+/// `fmt` appends them to a span's: after a space if anything was written before.
+pub(super) fn write_fields(
+    out: &mut String,
+    mut fields: Fields<'_>,
+    sanitize: bool,
+    ansi: bool,
+) -> Result<(), Unreadable> {
+    let mut visitor = PlainVisitor::new(&mut *out, sanitize, ansi);
+    while let Some(item) = fields.next()? {
+        match item {
+            Item::Value(field, Value::Debug(text)) => visitor.record_printed(&field, text),
+            Item::Value(field, value) => value.visit(&field, &mut visitor),
+            Item::Segment => {
+                let _ = visitor.finish();
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                visitor = PlainVisitor::new(&mut *out, sanitize, ansi);
+            }
+        }
+    }
+    let _ = visitor.finish();
+    Ok(())
+}
+
+/// The target `fmt` prints: a `log` record's own (`tracing-log` names every event it
+/// makes "log event" and carries the record's target in `log.target`), when `fmt`
+/// reads it (the build that skips `log.*` fields is the one that does).
+pub(super) fn target<'a>(
+    record: &Record<'_>,
+    fields: &Fields<'a>,
+) -> Result<Option<&'a str>, Unreadable> {
+    if record.meta.name() != "log event" || !skips_log_fields() {
+        return Ok(None);
+    }
+    let mut fields = fields.clone();
+    while let Some(item) = fields.next()? {
+        if let Item::Value(field, Value::Str(target)) = item {
+            if field.name() == "log.target" {
+                return Ok(Some(target));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Writes the line of `record` into `out`, with its newline.
+pub(super) fn write_line(
+    out: &mut String,
+    record: &Record<'_>,
+    scratch: &mut String,
+    cache: &mut Cache,
+) -> Result<(), Unreadable> {
+    let sanitize = record.flags & SANITIZE != 0;
+    // `Annotated` lays an annotated line out without colours (see its docs).
+    let ansi = record.flags & ANSI != 0 && record.rate.is_none();
+    // ... but a span's fields were laid out when it was created, with the layer's colours.
+    let span_ansi = record.flags & ANSI != 0;
+    let (spans, fields) = record.parts(cache)?;
+    let meta = record.meta;
+    // A `String` takes every write: the results below cannot be errors.
+    if ansi {
+        out.push_str(DIMMED);
+    }
+    let _ = write_instant(out, record.secs, record.nanos);
+    if ansi {
+        out.push_str(RESET);
+    }
+    out.push(' ');
+    let (text, colour) = level(meta.level());
+    let _ = paint(out, ansi, colour, text);
+    out.push(' ');
+    for (span, values) in &spans {
+        let _ = paint(out, ansi, BOLD, span.name());
+        scratch.clear();
+        write_fields(scratch, values.clone(), sanitize, span_ansi)?;
+        if !scratch.is_empty() {
+            let _ = paint(out, ansi, BOLD, "{");
+            out.push_str(scratch);
+            let _ = paint(out, ansi, BOLD, "}");
+        }
+        let _ = paint(out, ansi, DIMMED, ":");
+    }
+    if !spans.is_empty() {
+        out.push(' ');
+    }
+    let target_text = target(record, &fields)?.unwrap_or(meta.target());
+    let _ = paint(out, ansi, DIMMED, target_text);
+    let _ = paint(out, ansi, DIMMED, ":");
+    out.push(' ');
+    scratch.clear();
+    write_fields(scratch, fields, sanitize, ansi)?;
+    out.push_str(scratch);
+    if let Some(rate) = record.rate {
+        let _ = write!(out, " sample_rate={rate}");
+    }
+    out.push('\n');
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! The events and spans every formatter of this crate is compared with `fmt` over, and
+//! the in-memory sink the comparisons read.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::clock;
+
+/// Lines written into memory.
+#[derive(Clone, Default)]
+pub(crate) struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+impl Capture {
+    pub(crate) fn lines(&self) -> Vec<String> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+}
+
+#[derive(Debug)]
+struct Inner;
+impl std::fmt::Display for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("disk \u{1b}[31mfull")
+    }
+}
+impl std::error::Error for Inner {}
+
+#[derive(Debug)]
+struct Outer(Inner);
+impl std::fmt::Display for Outer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("write failed")
+    }
+}
+impl std::error::Error for Outer {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Every kind of field and line the formatters treat apart, at instants that cross
+/// seconds, days and years. Returns how many events it emitted.
+pub(crate) fn corpus() -> usize {
+    let mut n = 0;
+    let mut at = |secs: i64, nanos: u32| {
+        clock::set(secs, nanos);
+        n += 1;
+    };
+    at(1_700_000_000, 999_999_999);
+    tracing::info!("literal message");
+    at(1_700_000_001, 0);
+    tracing::debug!(target: "app::router", route = "/work", "routed");
+    at(1_700_000_001, 1_000);
+    tracing::trace!(
+        a = 1u64,
+        b = -2i64,
+        c = true,
+        d = 0.5f64,
+        e = 1.0f64,
+        "n={} s={:?}",
+        3,
+        "x"
+    );
+    at(1_700_000_001, 2_000);
+    tracing::warn!(
+        max = u64::MAX,
+        min = i64::MIN,
+        zero = 0i64,
+        f = false,
+        nan = f64::NAN
+    );
+    at(1_700_000_002, 0);
+    tracing::error!(s = "quote \" and\nnewline", disp = %"shown \u{1b} raw", dbg = ?Some("x"));
+    at(1_735_689_599, 999_999_000);
+    tracing::info!(r#type = "raw", r#async = 5u64, "raw identifiers");
+    at(1_735_689_599, 999_999_001);
+    tracing::info!("r#quoted" = 1u64, "r#flag" = true, "string names with r#");
+    at(1_735_689_600, 0);
+    tracing::info!(message = "a message given as a str", k = 1u64);
+    at(1_735_689_600, 1);
+    tracing::info!(message = 42u64);
+    at(1_735_689_600, 2);
+    tracing::info!("escapes: esc \u{1b}[31m bel \u{7} bs \u{8} ff \u{c} del \u{7f} c1 \u{85}\u{9f} keep \u{a0} é");
+    at(1_735_689_600, 3);
+    tracing::info!("escapes in args: {}", "esc \u{1b} c1 \u{90}");
+    at(1_735_689_600, 4);
+    tracing::info!(k = 1u64);
+    at(1_735_689_600, 5);
+    tracing::info!(
+        log.target = "not a log record",
+        other = 2u64,
+        "log-named field"
+    );
+    let outer = Outer(Inner);
+    at(1_735_689_600, 6);
+    tracing::error!(
+        error = &outer as &(dyn std::error::Error + 'static),
+        "with sources"
+    );
+    at(1_735_689_600, 7);
+    tracing::error!(
+        error = &Inner as &(dyn std::error::Error + 'static),
+        "no sources"
+    );
+    at(1_735_689_600, 8);
+    tracing::error!(message = &outer as &(dyn std::error::Error + 'static));
+
+    // Spans: fields formatted at creation, recorded later, empty, nested, none.
+    let request = tracing::debug_span!(
+        target: "tower_http::trace::on_request",
+        "request",
+        method = %"GET",
+        uri = %"/work?x=1",
+        version = ?"HTTP/1.1",
+        late = tracing::field::Empty,
+    );
+    let _r = request.enter();
+    at(1_735_689_600, 9);
+    tracing::debug!(target: "tower_http::trace::on_request", "started processing request");
+    request.record("late", 7u64);
+    let inner = tracing::info_span!("inner");
+    let _i = inner.enter();
+    at(1_735_689_601, 10);
+    tracing::info!(pool = 3u64, "connection checked out");
+    let deeper = tracing::info_span!("deeper", id = 9i64, name = "x\u{1b}y");
+    let _d = deeper.enter();
+    at(1_735_689_601, 11);
+    tracing::warn!("three spans deep");
+    deeper.record("id", 10i64);
+    at(1_735_689_601, 12);
+    tracing::warn!("after a record");
+    drop(_d);
+    drop(_i);
+    drop(_r);
+
+    // A `log` record, as `tracing-log` turns it into an event.
+    at(1_735_689_602, 13);
+    tracing_log::format_trace(
+        &log::Record::builder()
+            .args(format_args!("from log {}", 1))
+            .level(log::Level::Warn)
+            .target("legacy::dep")
+            .module_path_static(Some("legacy::dep"))
+            .file_static(Some("legacy.rs"))
+            .line(Some(12))
+            .build(),
+    )
+    .unwrap();
+    n
+}

@@ -1,0 +1,98 @@
+//! `DeferredLayer` + `Decoded` against `fmt::layer()` with the same clock, in one
+//! subscriber, over the corpus: every line compared whole, nothing masked. The deferred
+//! lines go the whole way: recorded on the caller, queued by the non-blocking writer,
+//! laid out by `Decoded` on its worker.
+
+use backpressure_writer::deferred::{Decoded, DeferredLayer};
+use backpressure_writer::format::CachedSystemTime;
+use sampling_layer::{Annotated, SamplingFilter};
+use tracing_subscriber::fmt;
+use tracing_subscriber::prelude::*;
+
+use crate::clock;
+use crate::corpus::{corpus, Capture};
+use crate::lines::assert_same;
+
+/// Runs `emit` through `fmt` and through a deferred layer side by side; returns both
+/// outputs and what `emit` returned.
+fn both(
+    ansi: bool,
+    sanitize: bool,
+    emit: impl FnOnce() -> usize,
+) -> (Vec<String>, Vec<String>, usize) {
+    let (stock, ours) = (Capture::default(), Capture::default());
+    let (writer, guard) = backpressure_writer::non_blocking(Decoded::new(ours.clone()));
+    let stock_layer = fmt::layer()
+        .with_ansi(ansi)
+        .with_ansi_sanitization(sanitize)
+        .with_writer(stock.clone())
+        .event_format(fmt::format().with_timer(CachedSystemTime::with_clock(clock::now)));
+    let our_layer = DeferredLayer::new(writer)
+        .with_ansi(ansi)
+        .with_ansi_sanitization(sanitize)
+        .with_clock(clock::now);
+    let subscriber = tracing_subscriber::registry()
+        .with(stock_layer)
+        .with(our_layer)
+        .with(tracing_subscriber::filter::LevelFilter::TRACE);
+    let n = tracing::subscriber::with_default(subscriber, emit);
+    drop(guard);
+    (stock.lines(), ours.lines(), n)
+}
+
+#[test]
+fn deferred_lines_are_fmts_byte_for_byte() {
+    let (stock, ours, n) = both(false, true, corpus);
+    assert_same(&stock, &ours, n);
+}
+
+#[test]
+fn deferred_lines_without_sanitizing_are_fmts_byte_for_byte() {
+    let (stock, ours, n) = both(false, false, corpus);
+    assert_same(&stock, &ours, n);
+    assert!(stock.join("\n").contains("esc \u{1b}[31m bel"));
+}
+
+#[test]
+fn deferred_coloured_lines_are_fmts_byte_for_byte() {
+    let (stock, ours, n) = both(true, true, corpus);
+    assert_same(&stock, &ours, n);
+    assert!(
+        stock[0].contains("\u{1b}["),
+        "colours are on: {:?}",
+        stock[0]
+    );
+}
+
+/// `Annotated` around `fmt`'s format against the deferred layer asking
+/// `sampling_layer::sample_rate`, both under one sampler.
+#[test]
+fn deferred_annotated_lines_are_fmts_byte_for_byte() {
+    let (stock, ours) = (Capture::default(), Capture::default());
+    let (writer, guard) = backpressure_writer::non_blocking(Decoded::new(ours.clone()));
+    let stock_layer = fmt::layer()
+        .with_ansi(false)
+        .with_writer(stock.clone())
+        .event_format(Annotated::new(
+            fmt::format().with_timer(CachedSystemTime::with_clock(clock::now)),
+        ));
+    let our_layer = DeferredLayer::new(writer)
+        .with_clock(clock::now)
+        .with_sample_rate(sampling_layer::sample_rate);
+    let sampler = SamplingFilter::try_new("0.5").expect("directives");
+    let subscriber =
+        tracing_subscriber::registry().with(stock_layer.and_then(our_layer).with_filter(sampler));
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..20 {
+            corpus();
+        }
+    });
+    drop(guard);
+    let (stock, ours) = (stock.lines(), ours.lines());
+    let annotated = stock
+        .iter()
+        .filter(|l| l.ends_with("sample_rate=0.5"))
+        .count();
+    assert!(annotated > 0, "the sampler annotated nothing: {stock:#?}");
+    assert_same(&stock, &ours, stock.len());
+}
