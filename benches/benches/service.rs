@@ -20,10 +20,15 @@
 //!   `app::router=0.05,app::conn=0.01,tower_http=0.01`, into `backpressure-writer`;
 //! - `ours`: the same, with `backpressure_writer::format`'s drop-ins for `fmt`'s
 //!   formatters (`PlainFields`, `PlainFull` and its `CachedSystemTime`): the same lines.
+//! - `ours_deferred`: `ours`'s lines laid out on the writer's thread:
+//!   `backpressure_writer::deferred`'s layer, annotated through
+//!   `sampling_layer::sample_rate`, its records decoded by `Decoded` around the file;
 //! - `ours_capture` (only when named in `--modes`): `ours` with error-triggered capture
 //!   of tower-http's `request` spans (`CaptureLayer`, `CaptureWriter`) and no request
 //!   failing: every sampled-out event of a request is formatted into its span's buffer and
-//!   discarded when the span closes, what capture costs a service that never fails.
+//!   discarded when the span closes, what capture costs a service that never fails;
+//!   `ours_deferred_capture` (also only when named) the same with `ours_deferred`'s
+//!   layer, which records the captured events instead of formatting them.
 //!
 //! - `none_poll` (only when named in `--modes`): no subscriber, and a thread that wakes
 //!   every millisecond, as the writer's worker does while lines keep coming. On a VM an
@@ -41,6 +46,7 @@ use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::Router;
+use backpressure_writer::deferred::{Decoded, DeferredLayer};
 use backpressure_writer::format::{PlainFields, PlainFull};
 use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
 use sampling_layer::Annotated;
@@ -54,7 +60,14 @@ const DIRECTIVES: &str = "app::router=0.05,app::conn=0.01,tower_http=0.01";
 /// Keep-alive connections of the load generator.
 const CONNECTIONS: usize = 32;
 /// The modes, in the order each round runs them.
-const MODES: [&str; 5] = ["none", "bare", "appender", "ours_stock", "ours"];
+const MODES: [&str; 6] = [
+    "none",
+    "bare",
+    "appender",
+    "ours_stock",
+    "ours",
+    "ours_deferred",
+];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -212,24 +225,51 @@ fn child(mode: &str, length: Duration) {
             }
             .expect("global subscriber");
         }
-        "ours_capture" => {
+        "ours_deferred" => {
             let (writer, guard) = backpressure_writer::NonBlockingBuilder::default()
-                .try_finish(file())
+                .try_finish(Decoded::new(file()))
                 .expect("writer");
+            guards.push(Box::new(guard));
+            let sampler = sampling_layer::SamplingFilter::try_new(DIRECTIVES).expect("directives");
+            let layer = DeferredLayer::new(writer)
+                .with_sample_rate(sampling_layer::sample_rate)
+                .with_filter(sampler);
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+                .expect("global subscriber");
+        }
+        "ours_capture" | "ours_deferred_capture" => {
+            let deferred = mode == "ours_deferred_capture";
+            let (writer, guard) = if deferred {
+                backpressure_writer::NonBlockingBuilder::default()
+                    .try_finish(Box::new(Decoded::new(file())) as Box<dyn std::io::Write + Send>)
+            } else {
+                backpressure_writer::NonBlockingBuilder::default()
+                    .try_finish(Box::new(file()) as Box<dyn std::io::Write + Send>)
+            }
+            .expect("writer");
             guards.push(Box::new(guard));
             let sampler = sampling_layer::SamplingFilter::builder()
                 .capture(Capture::default().span("request"))
                 .parse(DIRECTIVES)
                 .expect("directives");
             let handle = sampler.handle();
-            let layer = fmt::layer()
-                .with_ansi(false)
-                .with_writer(CaptureWriter::new(writer, &handle))
-                .fmt_fields(PlainFields::new())
-                .event_format(Annotated::new(PlainFull::new()));
-            let layer = CaptureLayer::new(layer, &handle).with_filter(sampler);
-            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
-                .expect("global subscriber");
+            let capture = CaptureWriter::new(writer, &handle);
+            let registry = tracing_subscriber::registry();
+            if deferred {
+                let layer =
+                    DeferredLayer::new(capture).with_sample_rate(sampling_layer::sample_rate);
+                let layer = CaptureLayer::new(layer, &handle).with_filter(sampler);
+                tracing::subscriber::set_global_default(registry.with(layer))
+            } else {
+                let layer = fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(capture)
+                    .fmt_fields(PlainFields::new())
+                    .event_format(Annotated::new(PlainFull::new()));
+                let layer = CaptureLayer::new(layer, &handle).with_filter(sampler);
+                tracing::subscriber::set_global_default(registry.with(layer))
+            }
+            .expect("global subscriber");
             captured = Some(handle);
         }
         other => panic!("unknown mode {other:?}"),

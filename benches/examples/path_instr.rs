@@ -20,8 +20,11 @@
 //! after subtracting a sampled-out event's), `captured` (events at rate 0 four
 //! to a `request` span that captures, discarded when it closes) and `in_spans`
 //! (the same with capture off: subtract it from `captured` for capture's cost);
-//! both format with `backpressure_writer::format`'s `PlainFields` and `PlainFull`.
+//! both format with `backpressure_writer::format`'s `PlainFields` and `PlainFull`;
+//! `captured_deferred` and `in_spans_deferred` are the same with
+//! `backpressure_writer::deferred`'s layer, which records instead of formatting.
 
+use backpressure_writer::deferred::DeferredLayer;
 use backpressure_writer::format::{PlainFields, PlainFull};
 use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
 use sampling_layer::{Annotated, Breaker, SamplingFilter};
@@ -50,7 +53,7 @@ fn sampler(directives: &str, capture: bool) -> SamplingFilter {
 fn main() {
     let mut args = std::env::args().skip(1);
     let usage =
-        "usage: path_instr rate|budget|key|kept_key|formatted|annotated|captured|in_spans <events>";
+        "usage: path_instr rate|budget|key|kept_key|formatted|annotated|captured|in_spans|captured_deferred|in_spans_deferred <events>";
     let case = args.next().expect(usage);
     let n: u64 = args.next().and_then(|a| a.parse().ok()).expect(usage);
     let keys: Vec<String> = (0..1000).map(|i| format!("client-{i:04}")).collect();
@@ -62,8 +65,18 @@ fn main() {
     // `captured` and `in_spans` log their events four to a `request` span, as a
     // service's request does: captured (and discarded at the span's close), or
     // sampled out with capture off; the difference is what capture costs.
-    let in_spans = matches!(case.as_str(), "captured" | "in_spans");
+    let in_spans = matches!(
+        case.as_str(),
+        "captured" | "in_spans" | "captured_deferred" | "in_spans_deferred"
+    );
     let (dispatch, keyed) = match case.as_str() {
+        "captured_deferred" | "in_spans_deferred" => {
+            let s = sampler("app=0", case == "captured_deferred");
+            let handle = s.handle();
+            let writer = CaptureWriter::new(std::io::sink, &handle);
+            let layer = CaptureLayer::new(DeferredLayer::new(writer), &handle).with_filter(s);
+            (tracing_subscriber::registry().with(layer).into(), false)
+        }
         "captured" | "in_spans" => {
             let s = sampler("app=0", case == "captured");
             let handle = s.handle();

@@ -10,10 +10,10 @@ use tracing_core::span::{Attributes, Id, Record as SpanRecord};
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::known;
-use super::record::{self, Values, ANSI, SANITIZE};
+use super::record::{self, Values, ANSI, EXPLICIT_PARENT, JSON, SANITIZE};
 use crate::format::time::split;
 
 /// A layer that lays out `fmt`'s lines on the writer's thread instead of the caller's.
@@ -23,10 +23,11 @@ use crate::format::time::split;
 /// into `fmt`'s text or JSON lines on the writer's thread. Use it where `fmt::layer()`
 /// would go, with the same writer, and put the decoder around the sink.
 ///
-/// Its options are `fmt`'s that change the bytes of a line: colours, sanitizing, the
-/// clock; and the sample rate for `sampling-layer`'s annotation. The layout is `fmt`'s
-/// default (`fmt::format()` with `DefaultFields`): timestamp, level, spans with their
-/// fields, target, fields.
+/// Its options are `fmt`'s that change the bytes of a line: colours, sanitizing, text
+/// or JSON, the clock; and the sample rate for `sampling-layer`'s annotation. The layout
+/// is `fmt`'s default (`fmt::format()` with `DefaultFields`: timestamp, level, spans with
+/// their fields, target, fields), or with [`json`](Self::json) `fmt::format().json()`
+/// with `JsonFields`.
 pub struct DeferredLayer<W> {
     make_writer: W,
     flags: u8,
@@ -41,6 +42,7 @@ impl<W> fmt::Debug for DeferredLayer<W> {
         f.debug_struct("DeferredLayer")
             .field("ansi", &(self.flags & ANSI != 0))
             .field("sanitize", &(self.flags & SANITIZE != 0))
+            .field("json", &(self.flags & JSON != 0))
             .field("sample_rate", &self.sample_rate.is_some())
             .finish_non_exhaustive()
     }
@@ -84,6 +86,13 @@ impl<W> DeferredLayer<W> {
     /// `fmt::Layer::with_ansi_sanitization` (on by default, as there).
     pub fn with_ansi_sanitization(self, sanitize: bool) -> Self {
         self.flag(SANITIZE, sanitize)
+    }
+
+    /// JSON lines, as `fmt::layer().json()` with its defaults (the event's fields under
+    /// `"fields"`, the current span and the span list). Needs the `json` feature.
+    #[cfg(feature = "json")]
+    pub fn json(self) -> Self {
+        self.flag(JSON, true)
     }
 
     /// Reads the time from `clock` instead of [`SystemTime::now`] (tests; replaying).
@@ -154,18 +163,32 @@ where
         let meta = event.metadata();
         let at = split((self.clock)());
         let rate = self.sample_rate.and_then(|rate| rate(event));
+        let json = self.flags & JSON != 0;
+        // `fmt`'s JSON names the event's explicit parent as its span but lists the
+        // current span's scope; the text line shows the event's own scope.
+        let parent = event.parent().and_then(|id| ctx.span(id)).filter(|_| json);
+        let flags = self.flags | if parent.is_some() { EXPLICIT_PARENT } else { 0 };
         let build = |buf: &mut Vec<u8>| {
-            record::begin(buf, self.flags, at, known::note(meta), rate);
+            record::begin(buf, flags, at, known::note(meta), rate);
             let count_at = buf.len();
             buf.extend_from_slice(&[0, 0]);
             let mut spans = 0u16;
-            if let Some(scope) = ctx.event_scope(event) {
-                for span in scope.from_root() {
-                    let ext = span.extensions();
-                    let values = ext.get::<SpanValues>().map_or(&[][..], |v| &v.bytes);
-                    record::push_span(buf, known::note(span.metadata()), values);
-                    spans = spans.saturating_add(1);
-                }
+            let mut push = |buf: &mut Vec<u8>, span: &SpanRef<'_, S>| {
+                let ext = span.extensions();
+                let values = ext.get::<SpanValues>().map_or(&[][..], |v| &v.bytes);
+                record::push_span(buf, known::note(span.metadata()), values);
+                spans = spans.saturating_add(1);
+            };
+            let scope = if json {
+                ctx.lookup_current().map(|leaf| leaf.scope())
+            } else {
+                ctx.event_scope(event)
+            };
+            for span in scope.into_iter().flat_map(|scope| scope.from_root()) {
+                push(buf, &span);
+            }
+            if let Some(parent) = &parent {
+                push(buf, parent);
             }
             buf[count_at..count_at + 2].copy_from_slice(&spans.to_le_bytes());
             event.record(&mut Values(buf));

@@ -35,6 +35,8 @@
 //! - A span's fields are recorded when the span is created and when it records more,
 //!   as `fmt` formats them then: a line shows each span's values as of the event.
 
+#[cfg(feature = "json")]
+mod json;
 mod known;
 mod layer;
 mod record;

@@ -42,6 +42,10 @@ pub(crate) const HEADER: usize = 9;
 pub(crate) const ANSI: u8 = 1;
 /// Messages are sanitized (`fmt`'s `with_ansi_sanitization`).
 pub(crate) const SANITIZE: u8 = 1 << 1;
+/// The line is JSON rather than text.
+pub(crate) const JSON: u8 = 1 << 2;
+/// (JSON) The last span is the event's explicit parent, not part of the span list.
+pub(crate) const EXPLICIT_PARENT: u8 = 1 << 4;
 /// A sample rate follows the event's address.
 const RATE: u8 = 1 << 3;
 

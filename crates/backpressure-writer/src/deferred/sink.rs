@@ -11,7 +11,9 @@ use super::text;
 /// line `fmt` would have written, and everything else as it comes.
 ///
 /// Put it around the sink of the writer the layer writes to:
-/// `backpressure_writer::non_blocking(Decoded::new(file))`. Text lines (the writer's own
+/// `backpressure_writer::non_blocking(Decoded::new(file))`. A record that
+/// `sampling-layer`'s `CaptureWriter` captured (it follows the record with
+/// ` captured=true`) gets that mark at the end of its line, as a captured `fmt` line has it. Text lines (the writer's own
 /// report lines, other layers' lines) pass through unchanged and in order. A frame it
 /// cannot read — one whose callsite no layer noted, or a damaged one: neither comes from
 /// the layer — is written as the line `<unreadable log record>` and counted in
@@ -76,12 +78,27 @@ impl<W> Decoded<W> {
     }
 
     /// Lays out one frame's payload into `out`.
-    fn decode(&mut self, payload: &[u8]) -> Result<(), Unreadable> {
+    fn decode(&mut self, payload: &[u8], captured: bool) -> Result<(), Unreadable> {
         let record = Record::read(payload, &mut self.callsites)?;
+        #[cfg(feature = "json")]
+        if record.flags & super::record::JSON != 0 {
+            let at = self.out.len();
+            let written =
+                super::json::write_line(&mut self.out, &record, captured, &mut self.callsites);
+            if written.is_err() {
+                self.out.truncate(at);
+            }
+            return written;
+        }
+        #[cfg(not(feature = "json"))]
+        if record.flags & super::record::JSON != 0 {
+            return Err(Unreadable::Damaged);
+        }
         self.line.clear();
         text::write_line(
             &mut self.line,
             &record,
+            captured,
             &mut self.scratch,
             &mut self.callsites,
         )?;
@@ -98,11 +115,13 @@ impl<W> Decoded<W> {
             let rest = &buf[at..];
             let end = match frame_len(rest) {
                 Some(len) => {
-                    if self.decode(&rest[HEADER..len]).is_err() {
+                    // `sampling-layer`'s capture marks a record by the text that follows it.
+                    let captured = rest[len..].starts_with(CAPTURED);
+                    if self.decode(&rest[HEADER..len], captured).is_err() {
                         self.unreadable += 1;
                         self.out.extend_from_slice(b"<unreadable log record>\n");
                     }
-                    at + len
+                    at + len + if captured { CAPTURED.len() } else { 0 }
                 }
                 None => {
                     // Text runs to its newline, or to the next frame's start byte (a
@@ -123,6 +142,9 @@ impl<W> Decoded<W> {
         }
     }
 }
+
+/// The mark `sampling-layer`'s `CaptureWriter` puts after a captured record.
+const CAPTURED: &[u8] = b" captured=true";
 
 impl<W: Write> Write for Decoded<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

@@ -86,6 +86,7 @@ pub(super) fn target<'a>(
 pub(super) fn write_line(
     out: &mut String,
     record: &Record<'_>,
+    captured: bool,
     scratch: &mut String,
     cache: &mut Cache,
 ) -> Result<(), Unreadable> {
@@ -131,6 +132,9 @@ pub(super) fn write_line(
     out.push_str(scratch);
     if let Some(rate) = record.rate {
         let _ = write!(out, " sample_rate={rate}");
+    }
+    if captured {
+        out.push_str(" captured=true");
     }
     out.push('\n');
     Ok(())

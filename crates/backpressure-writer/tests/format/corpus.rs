@@ -149,6 +149,12 @@ pub(crate) fn corpus() -> usize {
     deeper.record("id", 10i64);
     at(1_735_689_601, 12);
     tracing::warn!("after a record");
+    // An explicit parent other than the current span, and an explicit root.
+    let other = tracing::info_span!(parent: None, "other", k = 1u64);
+    at(1_735_689_601, 13);
+    tracing::info!(parent: &other, "explicit parent");
+    at(1_735_689_601, 14);
+    tracing::info!(parent: None, "explicit root");
     drop(_d);
     drop(_i);
     drop(_r);

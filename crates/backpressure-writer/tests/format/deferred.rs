@@ -96,3 +96,62 @@ fn deferred_annotated_lines_are_fmts_byte_for_byte() {
     assert!(annotated > 0, "the sampler annotated nothing: {stock:#?}");
     assert_same(&stock, &ours, stock.len());
 }
+
+/// `fmt::layer().json()` against the deferred layer's JSON, with and without `Annotated`.
+#[cfg(feature = "json")]
+mod json {
+    use super::*;
+
+    fn both(annotated: bool) -> (Vec<String>, Vec<String>) {
+        let (stock, ours) = (Capture::default(), Capture::default());
+        let (writer, guard) = backpressure_writer::non_blocking(Decoded::new(ours.clone()));
+        let timer = CachedSystemTime::with_clock(clock::now);
+        let stock_layer = fmt::layer().json().with_writer(stock.clone());
+        let our_layer = DeferredLayer::new(writer).json().with_clock(clock::now);
+        let runs = if annotated { 20 } else { 1 };
+        let emit = move || {
+            for _ in 0..runs {
+                corpus();
+            }
+        };
+        if annotated {
+            let stock_layer =
+                stock_layer.event_format(Annotated::new(fmt::format().json().with_timer(timer)));
+            let our_layer = our_layer.with_sample_rate(sampling_layer::sample_rate);
+            let sampler = SamplingFilter::try_new("0.5").expect("directives");
+            let subscriber = tracing_subscriber::registry()
+                .with(stock_layer.and_then(our_layer).with_filter(sampler));
+            tracing::subscriber::with_default(subscriber, emit);
+        } else {
+            let stock_layer = stock_layer.event_format(fmt::format().json().with_timer(timer));
+            let subscriber = tracing_subscriber::registry()
+                .with(stock_layer)
+                .with(our_layer)
+                .with(tracing_subscriber::filter::LevelFilter::TRACE);
+            tracing::subscriber::with_default(subscriber, emit);
+        }
+        drop(guard);
+        (stock.lines(), ours.lines())
+    }
+
+    #[test]
+    fn deferred_json_lines_are_fmts_byte_for_byte() {
+        let (stock, ours) = both(false);
+        assert_same(&stock, &ours, stock.len());
+        let all = stock.join("\n");
+        for needle in [
+            "\"span\":{\"k\":1,\"name\":\"other\"}",
+            "\"spans\":[{\"late\":7,\"method\":\"GET\"",
+            "\"target\":\"legacy::dep\"",
+        ] {
+            assert!(all.contains(needle), "{needle:?} not in\n{all}");
+        }
+    }
+
+    #[test]
+    fn deferred_annotated_json_lines_are_fmts_byte_for_byte() {
+        let (stock, ours) = both(true);
+        assert!(stock.iter().any(|l| l.starts_with("{\"sample_rate\":0.5,")));
+        assert_same(&stock, &ours, stock.len());
+    }
+}

@@ -6,7 +6,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backpressure_writer::deferred::{Decoded, DeferredLayer};
-use backpressure_writer::{NonBlockingBuilder, Overflow};
+use backpressure_writer::format::CachedSystemTime;
+use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow};
+use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
+use sampling_layer::{Breaker, SamplingFilter};
 use tracing_subscriber::prelude::*;
 
 use crate::support::{assert_accounting, Gate};
@@ -144,4 +147,102 @@ fn records_and_text_lines_keep_their_order_from_many_threads() {
         let mine: Vec<&String> = lines.iter().filter(|l| expect.contains(l)).collect();
         assert_eq!(mine, expect.iter().collect::<Vec<_>>(), "thread {t}");
     }
+}
+
+thread_local! {
+    /// A clock that moves a millisecond and a microsecond at each read, on this thread.
+    static TICKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn ticking() -> SystemTime {
+    let n = TICKS.with(|t| {
+        t.set(t.get() + 1);
+        t.get()
+    });
+    at_second() + Duration::from_micros(n * 1_001)
+}
+
+/// Two requests in capturing spans at rate 0: the first fails (its steps are flushed,
+/// marked, before its error), the second does not (its steps are discarded).
+fn requests() {
+    for (id, fail) in [(1u64, true), (2, false)] {
+        let span = tracing::info_span!("request", id, path = %"/work");
+        let _e = span.enter();
+        for i in 0..3u64 {
+            let inner = tracing::debug_span!("step", i);
+            let _s = inner.enter();
+            tracing::debug!(target: "deferred_test", i, ok = true, "stepping");
+        }
+        if fail {
+            tracing::error!(target: "deferred_test", "failed");
+        }
+        tracing::info!(target: "deferred_test", "done");
+    }
+}
+
+/// The lines of `requests` through capture, laid out by `layer_for`'s layer.
+fn captured_lines<L>(
+    decoded: bool,
+    layer_for: impl FnOnce(CaptureWriter<NonBlocking>) -> L,
+) -> Vec<String>
+where
+    L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
+    let (gate, sink) = Gate::open_sink();
+    let (writer, guard) = if decoded {
+        NonBlockingBuilder::default().finish(Decoded::new(sink))
+    } else {
+        NonBlockingBuilder::default().finish(sink)
+    };
+    let sampler = SamplingFilter::builder()
+        .breaker(Breaker::disabled())
+        .capture(Capture::default().span("request"))
+        .parse("deferred_test=0")
+        .unwrap();
+    let handle = sampler.handle();
+    let layer = CaptureLayer::new(layer_for(CaptureWriter::new(writer, &handle)), &handle);
+    TICKS.with(|t| t.set(0));
+    tracing::subscriber::with_default(
+        tracing_subscriber::registry().with(layer.with_filter(sampler)),
+        requests,
+    );
+    guard.flush().expect("flushed");
+    gate.lines()
+}
+
+#[test]
+fn captured_records_are_laid_out_as_fmts_captured_lines() {
+    let stock = captured_lines(false, |w| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_timer(CachedSystemTime::with_clock(ticking))
+            .with_writer(w)
+    });
+    let ours = captured_lines(true, |w| DeferredLayer::new(w).with_clock(ticking));
+    assert_eq!(ours, stock);
+    // The failed request's three steps, marked, before its error; its `done` after the
+    // error is captured again (and discarded), as are all of the other request's lines.
+    assert_eq!(stock.len(), 3 + 1, "{stock:#?}");
+    assert!(stock[0].ends_with(
+        "DEBUG request{id=1 path=/work}:step{i=0}: deferred_test: stepping i=0 ok=true captured=true"
+    ), "{stock:#?}");
+    assert!(stock[3].ends_with("ERROR request{id=1 path=/work}: deferred_test: failed"));
+}
+
+#[cfg(feature = "json")]
+#[test]
+fn captured_json_records_are_laid_out_as_fmts_captured_json_lines() {
+    let stock = captured_lines(false, |w| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_timer(CachedSystemTime::with_clock(ticking))
+            .with_writer(w)
+    });
+    let ours = captured_lines(true, |w| DeferredLayer::new(w).json().with_clock(ticking));
+    assert_eq!(ours, stock);
+    assert_eq!(stock.len(), 4, "{stock:#?}");
+    assert!(
+        stock[0].starts_with("{\"captured\":true,\"timestamp\""),
+        "{stock:#?}"
+    );
 }

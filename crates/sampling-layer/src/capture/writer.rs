@@ -23,7 +23,9 @@ use super::{stack, CaptureState};
 ///
 /// For a line the sampler captured it returns a writer into the capturing
 /// span's buffer, which marks the line (` captured=true` at the end of a text
-/// line, `"captured":true` first in a JSON object). For a line at the trigger
+/// line, `"captured":true` first in a JSON object; after a record of
+/// `backpressure-writer`'s deferred layer, whose decoder puts it at the end of
+/// the line it lays out). For a line at the trigger
 /// level (or more severe) inside capturing spans, it first writes those spans'
 /// buffered lines, each through `inner.make_writer_for(trigger's metadata)`,
 /// so a level-aware writer (such as `backpressure-writer`'s) gives them the
@@ -245,9 +247,19 @@ const TEXT_MARK: &[u8] = b" captured=true";
 const JSON_MARK: &[u8] = b"\"captured\":true";
 const MARK_LEN: usize = JSON_MARK.len() + 1;
 
+/// The first byte of a record of `backpressure-writer`'s deferred layer, which
+/// its decoder lays out as a line on the writer's thread.
+const RECORD_START: u8 = 0x1e;
+
 /// Marks a formatted line as captured, in place (the capacity was reserved):
-/// the first member of a JSON object, or the end of a text line.
+/// the first member of a JSON object, or the end of a text line. A deferred
+/// record is binary and has no end of line to put the mark before: the text
+/// mark follows it, where the decoder looks for it and moves it into the line.
 fn mark(line: &mut Vec<u8>) {
+    if line.first() == Some(&RECORD_START) {
+        line.extend_from_slice(TEXT_MARK);
+        return;
+    }
     let body = line.len()
         - line
             .iter()
@@ -294,6 +306,8 @@ mod tests {
             "{\"captured\":true,\"level\":\"DEBUG\"}\n"
         );
         assert_eq!(marked("{}\n"), "{\"captured\":true}\n");
+        // A deferred record: after it, whatever its bytes.
+        assert_eq!(marked("\u{1e}rec\n\0"), "\u{1e}rec\n\0 captured=true");
     }
 
     /// The mark written by inserting it where it goes (the obvious way),
