@@ -5,16 +5,19 @@
 //!   `bool`) inside a request span, formatted by `fmt::layer()` (ANSI off) into `io::sink`
 //!   and into this crate's writer: `fmt`'s own formatters; `fmt`'s with the cached timer
 //!   only; the `format` module's three together; both behind a sampler keeping 999 in
-//!   1000 with `sampling-layer`'s `Annotated` (the service benchmark's formatter);
+//!   1000 with `sampling-layer`'s `Annotated` (the service benchmark's formatter); and
+//!   recorded by `backpressure_writer::deferred`'s layer, laid out on the writer's thread;
 //! - `timer/*`: `fmt::time::SystemTime` and `CachedSystemTime` writing a timestamp;
 //! - `request_span/*`: the request span tower-http's `TraceLayer` opens (`%method`, `%uri`,
 //!   `?version`), entered, exited and closed with no event: under a bare `registry()`,
 //!   with a `fmt` layer formatting its fields with `DefaultFields`, with `PlainFields`,
-//!   and with `PlainFields` behind the service benchmark's sampler.
+//!   with `PlainFields` behind the service benchmark's sampler, and the deferred layer's
+//!   recording of its values, alone and behind the sampler.
 //!
 //! Run: `cargo bench -p benches --bench format -- --warm-up-time 1 --measurement-time 3`
 
 use axum::http::{Method, Uri, Version};
+use backpressure_writer::deferred::{Decoded, DeferredLayer};
 use backpressure_writer::format::{CachedSystemTime, PlainFields, PlainFull};
 use criterion::{criterion_group, criterion_main, Criterion};
 use sampling_layer::Annotated;
@@ -134,6 +137,17 @@ fn kept_event(c: &mut Criterion) {
         bench(c, name, dispatch, || span.in_scope(event));
         drop(guard);
     }
+    // Recorded on the caller, laid out on the writer's thread (`Decoded` around the sink).
+    let (writer, guard) = backpressure_writer::non_blocking(Decoded::new(std::io::sink()));
+    let (dispatch, span) = in_span(
+        tracing_subscriber::registry()
+            .with(DeferredLayer::new(writer))
+            .into(),
+    );
+    bench(c, "kept_event/deferred_into_writer", dispatch, || {
+        span.in_scope(event)
+    });
+    drop(guard);
 }
 
 fn timers(c: &mut Criterion) {
@@ -153,7 +167,13 @@ fn timers(c: &mut Criterion) {
 fn request_spans(c: &mut Criterion) {
     let (method, uri) = (Method::GET, Uri::from_static("/work?page=2"));
     let sink_layer = || fmt::layer().with_ansi(false).with_writer(std::io::sink);
-    let stacks: [(&str, Dispatch); 4] = [
+    let deferred = || {
+        let (writer, guard) = backpressure_writer::non_blocking(Decoded::new(std::io::sink()));
+        // The writer's worker lives as long as the benchmark process; nothing reaches it.
+        std::mem::forget(guard);
+        DeferredLayer::new(writer)
+    };
+    let stacks: [(&str, Dispatch); 6] = [
         (
             "request_span/bare_registry",
             tracing_subscriber::registry().into(),
@@ -180,6 +200,18 @@ fn request_spans(c: &mut Criterion) {
                                 .expect("directives"),
                         ),
                 )
+                .into(),
+        ),
+        (
+            "request_span/deferred",
+            tracing_subscriber::registry().with(deferred()).into(),
+        ),
+        (
+            "request_span/deferred_sampled",
+            tracing_subscriber::registry()
+                .with(deferred().with_filter(
+                    sampling_layer::SamplingFilter::try_new(DIRECTIVES).expect("directives"),
+                ))
                 .into(),
         ),
     ];

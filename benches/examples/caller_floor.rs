@@ -19,9 +19,12 @@
 //! valgrind --tool=callgrind --separate-threads=yes target/release/examples/caller_floor record 100000
 //! ```
 //!
-//! It prints nanoseconds per event on the caller (after 10 000 to warm up);
+//! It prints nanoseconds per event on the caller (after 10 000 to warm up), and how
+//! long the worker took after the last event and how many lines it dropped; with
+//! `BLOCK=1` the writer blocks instead of dropping, so the caller's figure is the whole
+//! run's;
 //! under callgrind, the caller thread's instructions (`-01` file) are the
-//! deterministic figure. The record is not decoded: this measures the caller only.
+//! deterministic figure. `record` is not decoded: it measures the caller only.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -110,9 +113,17 @@ fn main() {
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let (w, _guard) = backpressure_writer::NonBlockingBuilder::default()
-        .try_finish(std::io::sink())
-        .expect("writer");
+    // `BLOCK=1`: lossless (`Overflow::Block`), so the run lasts as long as the writer's
+    // worker takes to write every line: the figure is then the whole run's, per line.
+    let builder = || {
+        let b = backpressure_writer::NonBlockingBuilder::default();
+        if std::env::var_os("BLOCK").is_some() {
+            b.overflow(backpressure_writer::Overflow::Block { timeout: None })
+        } else {
+            b
+        }
+    };
+    let (w, _guard) = builder().try_finish(std::io::sink()).expect("writer");
     let fmt = || {
         tracing_subscriber::fmt::layer()
             .with_ansi(false)
@@ -134,7 +145,7 @@ fn main() {
         "fmt" => tracing_subscriber::registry().with(fmt()).into(),
         "deferred" => {
             // The sink is decoded: this run's writer lays the records out as lines.
-            let (dw, dguard) = backpressure_writer::NonBlockingBuilder::default()
+            let (dw, dguard) = builder()
                 .try_finish(Decoded::new(std::io::sink()))
                 .expect("writer");
             decoded_guard = Some((dguard, dw.clone()));

@@ -30,6 +30,7 @@
 //! | The last lines before a crash or `process::exit` | [`panic_flush`] |
 //! | Files that rotate, are kept and compressed (gzip, or zstd with the `zstd` feature) | [`rolling`] |
 //! | A kept line's formatting on the caller, cheaper and byte for byte `fmt`'s | [`format`](mod@format) |
+//! | A kept line laid out on the worker instead (text, or JSON with the `json` feature), byte for byte `fmt`'s | [`deferred`] |
 //!
 //! # Example
 //!
@@ -63,7 +64,8 @@
 //! `tracing-core` (levels, metadata), `tracing-subscriber` (the `MakeWriter` trait),
 //! `tracing` (the panic hook logs the panic as an event) and `flate2` on its pure-Rust
 //! backend (gzip of closed files in [`rolling`]); with the `zstd` feature `ruzstd` (pure
-//! Rust, zstd of closed files); on Linux `libc`, for the one call that
+//! Rust, zstd of closed files); with the `json` feature `serde`, `serde_json` and
+//! `tracing-serde` (deferred JSON lines, through the visitors `fmt`'s JSON uses); on Linux `libc`, for the one call that
 //! lowers the rolling sink's housekeeping thread's priority. The queue is a `Mutex` + `Condvar`
 //! design from `std` (`loom` replaces them under `cfg(backpressure_writer_loom)` for the
 //! model checks in `tests/loom.rs`).
@@ -71,8 +73,8 @@
 //! # Composition
 //!
 //! The writer knows nothing of sampling or metrics: `sampling-layer` decides which events
-//! reach `fmt::Layer`, this crate decides what happens to the formatted line, and
-//! `logmetrics` polls [`NonBlocking::stats`] to export the figures.
+//! reach `fmt::Layer` (or the [`deferred`] layer), this crate decides what happens to the
+//! line, and `logmetrics` polls [`NonBlocking::stats`] to export the figures.
 // One `unsafe` block in the crate, allowed where it stands: the rolling sink's
 // housekeeping thread lowering its own priority (`rolling/housekeeper.rs`).
 #![deny(unsafe_code)]

@@ -7,9 +7,18 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{OnceLock, PoisonError, RwLock};
 
+use tracing_core::field::Field;
 use tracing_core::Metadata;
 
-type Table = RwLock<HashMap<usize, &'static Metadata<'static>>>;
+/// A noted callsite: its metadata, and its fields by index (made once per callsite, so
+/// that a reader finds a value's field without walking the field set).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Noted {
+    pub(crate) meta: &'static Metadata<'static>,
+    pub(crate) fields: &'static [Field],
+}
+
+type Table = RwLock<HashMap<usize, Noted>>;
 
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
@@ -27,7 +36,8 @@ thread_local! {
 ///
 /// Costs a thread-local load and a compare for a callsite this thread has seen lately
 /// (the usual case); the first sight on a thread takes the table's read lock, the first
-/// sight in the process its write lock and an insertion. The table holds one entry per
+/// sight in the process its write lock and an insertion (and the callsite's fields, kept
+/// for the life of the process, as its metadata is). The table holds one entry per
 /// callsite the program has, never more.
 pub(crate) fn note(meta: &'static Metadata<'static>) -> u64 {
     let addr = meta as *const Metadata<'static> as usize;
@@ -45,15 +55,19 @@ pub(crate) fn note(meta: &'static Metadata<'static>) -> u64 {
             table()
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(addr, meta);
+                .entry(addr)
+                .or_insert_with(|| Noted {
+                    meta,
+                    fields: Box::leak(meta.fields().iter().collect()),
+                });
         }
         let _ = RECENT.try_with(|seen| seen[slot].set(addr));
     }
     addr as u64
 }
 
-/// The metadata at `addr`, if a layer noted it.
-fn lookup(addr: u64) -> Option<&'static Metadata<'static>> {
+/// The callsite at `addr`, if a layer noted it.
+fn lookup(addr: u64) -> Option<Noted> {
     let addr = usize::try_from(addr).ok()?;
     table()
         .read()
@@ -64,7 +78,7 @@ fn lookup(addr: u64) -> Option<&'static Metadata<'static>> {
 
 /// A reader's cache of [`lookup`]: one table read per callsite it meets, then a compare.
 #[derive(Debug)]
-pub(crate) struct Cache([(u64, Option<&'static Metadata<'static>>); SEEN]);
+pub(crate) struct Cache([(u64, Option<Noted>); SEEN]);
 
 impl Default for Cache {
     fn default() -> Self {
@@ -73,8 +87,8 @@ impl Default for Cache {
 }
 
 impl Cache {
-    /// The metadata at `addr`, if a layer noted it.
-    pub(crate) fn get(&mut self, addr: u64) -> Option<&'static Metadata<'static>> {
+    /// The callsite at `addr`, if a layer noted it.
+    pub(crate) fn get(&mut self, addr: u64) -> Option<Noted> {
         let slot = &mut self.0[(addr >> 3) as usize % SEEN];
         if slot.0 != addr || slot.1.is_none() {
             *slot = (addr, lookup(addr));

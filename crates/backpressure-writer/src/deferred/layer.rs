@@ -137,8 +137,23 @@ where
         let mut ext = span.extensions_mut();
         // A second deferred layer in the stack shares the first one's values.
         if ext.get_mut::<SpanValues>().is_none() {
-            let mut bytes = Vec::new();
-            attrs.record(&mut Values(&mut bytes));
+            // Recorded into the thread's record buffer and copied out once, so the span's
+            // `Vec` is allocated at its final size instead of growing value by value.
+            let staged = FRAME.try_with(|frame| {
+                let mut frame = frame.try_borrow_mut().ok()?;
+                frame.clear();
+                attrs.record(&mut Values(&mut frame));
+                let bytes = frame.as_slice().to_vec();
+                if frame.capacity() > FRAME_KEEP {
+                    *frame = Vec::new();
+                }
+                Some(bytes)
+            });
+            let bytes = staged.ok().flatten().unwrap_or_else(|| {
+                let mut bytes = Vec::new();
+                attrs.record(&mut Values(&mut bytes));
+                bytes
+            });
             ext.insert(SpanValues {
                 owner: self.id,
                 bytes,

@@ -28,7 +28,7 @@ use std::fmt::{self, Write as _};
 use tracing_core::field::{Field, Visit};
 use tracing_core::Metadata;
 
-use super::known::Cache;
+use super::known::{Cache, Noted};
 
 /// The first byte of a frame (ASCII "record separator").
 pub(crate) const START: u8 = 0x1e;
@@ -191,6 +191,7 @@ pub(crate) struct Record<'a> {
     pub(crate) secs: i64,
     pub(crate) nanos: u32,
     pub(crate) meta: &'static Metadata<'static>,
+    fields: &'static [Field],
     pub(crate) rate: Option<f64>,
     spans: u16,
     rest: &'a [u8],
@@ -233,7 +234,7 @@ impl<'a> Cursor<'a> {
         let len = self.u32()? as usize;
         std::str::from_utf8(self.take(len)?).map_err(|_| Unreadable::Damaged)
     }
-    fn meta(&mut self, cache: &mut Cache) -> Result<&'static Metadata<'static>, Unreadable> {
+    fn meta(&mut self, cache: &mut Cache) -> Result<Noted, Unreadable> {
         cache.get(self.u64()?).ok_or(Unreadable::UnknownCallsite)
     }
 }
@@ -257,7 +258,7 @@ impl<'a> Record<'a> {
         let flags = c.array::<1>()?[0];
         let secs = c.u64()? as i64;
         let nanos = c.u32()?;
-        let meta = c.meta(cache)?;
+        let Noted { meta, fields } = c.meta(cache)?;
         let rate = if flags & RATE != 0 {
             Some(f64::from_bits(c.u64()?))
         } else {
@@ -269,6 +270,7 @@ impl<'a> Record<'a> {
             secs,
             nanos,
             meta,
+            fields,
             rate,
             spans,
             rest: c.0,
@@ -284,11 +286,11 @@ impl<'a> Record<'a> {
         let mut c = Cursor(self.rest);
         let mut spans = Vec::with_capacity(usize::from(self.spans));
         for _ in 0..self.spans {
-            let meta = c.meta(cache)?;
+            let noted = c.meta(cache)?;
             let len = c.u32()? as usize;
-            spans.push((meta, Fields::new(meta, c.take(len)?)));
+            spans.push((noted.meta, Fields::new(noted.fields, c.take(len)?)));
         }
-        Ok((spans, Fields::new(self.meta, c.0)))
+        Ok((spans, Fields::new(self.fields, c.0)))
     }
 }
 
@@ -307,7 +309,7 @@ pub(crate) enum Value<'a> {
 /// The recorded values of one callsite, read in the order they were recorded.
 #[derive(Debug, Clone)]
 pub(crate) struct Fields<'a> {
-    meta: &'static Metadata<'static>,
+    fields: &'static [Field],
     bytes: &'a [u8],
 }
 
@@ -320,8 +322,8 @@ pub(crate) enum Item<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn new(meta: &'static Metadata<'static>, bytes: &'a [u8]) -> Self {
-        Fields { meta, bytes }
+    fn new(fields: &'static [Field], bytes: &'a [u8]) -> Self {
+        Fields { fields, bytes }
     }
 
     /// The next item, `Ok(None)` at the end.
@@ -335,12 +337,7 @@ impl<'a> Fields<'a> {
             return Ok(Some(Item::Segment));
         }
         let index = usize::from(c.u16()?);
-        let field = self
-            .meta
-            .fields()
-            .iter()
-            .nth(index)
-            .ok_or(Unreadable::Damaged)?;
+        let field = self.fields.get(index).ok_or(Unreadable::Damaged)?.clone();
         let value = match tag {
             U64 => Value::U64(c.u64()?),
             I64 => Value::I64(c.u64()? as i64),

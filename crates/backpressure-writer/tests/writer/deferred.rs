@@ -246,3 +246,27 @@ fn captured_json_records_are_laid_out_as_fmts_captured_json_lines() {
         "{stock:#?}"
     );
 }
+
+#[test]
+fn large_values_arrive_whole_and_counted_once() {
+    let (gate, sink) = Gate::open_sink();
+    let (writer, guard) = NonBlockingBuilder::default().finish(Decoded::new(sink));
+    let big = "x".repeat(300_000);
+    let layer = DeferredLayer::new(writer.clone()).with_clock(at_second);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::info!(target: "deferred_test", big = big.as_str(), "{}", big);
+        tracing::info!(target: "deferred_test", i = 1u64, "event");
+    });
+    guard.flush().expect("flushed");
+    let lines = gate.lines();
+    assert_eq!(
+        lines,
+        [
+            format!("2023-11-14T22:13:20.000000Z  INFO deferred_test: {big} big=\"{big}\""),
+            line(1).trim_end().to_owned(),
+        ]
+    );
+    let s = writer.stats();
+    assert_eq!((s.submitted, s.lines_written), (2, 2), "{s:#?}");
+    assert_accounting(&s);
+}
