@@ -26,7 +26,7 @@ use crate::format::time::split;
 /// Its options are `fmt`'s that change the bytes of a line: colours, sanitizing, text
 /// or JSON, the clock; and the sample rate for `sampling-layer`'s annotation. The layout
 /// is `fmt`'s default (`fmt::format()` with `DefaultFields`: timestamp, level, spans with
-/// their fields, target, fields), or with [`json`](Self::json) `fmt::format().json()`
+/// their fields, target, fields), or with `json` (the `json` feature) `fmt::format().json()`
 /// with `JsonFields`.
 pub struct DeferredLayer<W> {
     make_writer: W,
