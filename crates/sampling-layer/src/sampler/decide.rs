@@ -28,10 +28,16 @@
 //!    on a hit), with its own cached rule and its counts word;
 //!    [`Sampler::count`] (`decide/counts.rs`, inlined) decides and counts in
 //!    one compare-and-swap.
-//! 5. Kept: `annotate.rs` leaves the rate for the formatter, and
-//!    `sampler/after.rs` runs the kept event's duties: a pressure read if due,
-//!    and the budget's pace check (`control/budget/schedule.rs`: one clock
-//!    read and two loads when nothing is due).
+//! 5. Kept: `annotate.rs` leaves the rate for the formatter; two loads ask
+//!    whether a timed change is due (`control/timed.rs`) and whether a repeat
+//!    window ended (`sampler/repeat.rs`); and `sampler/after.rs` runs the
+//!    duties of a kept event under a budget or pressure: a pressure read if
+//!    due, and the budget's pace check (`control/budget/schedule.rs`: one
+//!    clock read and two loads when nothing is due).
+//!
+//! That is twelve files with the leaf value types (rule, counts) and the two
+//! one-load checks: the decision itself is six (`filter/mod.rs`, this file,
+//! the callsite table, the field hashing, the key table, the counts word).
 //!
 //! A sampled-out event stops after step 4 (every 128th of its word also runs
 //! the timed duties of step 5). Rare paths leave this list: a stale rule
