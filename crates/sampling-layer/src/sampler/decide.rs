@@ -35,9 +35,9 @@
 //!    due, and the budget's pace check (`control/budget/schedule.rs`: one
 //!    clock read and two loads when nothing is due).
 //!
-//! That is twelve files with the leaf value types (rule, counts) and the two
-//! one-load checks: the decision itself is six (`filter/mod.rs`, this file,
-//! the callsite table, the field hashing, the key table, the counts word).
+//! That is twelve files: seven for the decision (`filter/mod.rs`, this file,
+//! the callsite table, its rule cache, the field hashing, the key table, the
+//! counts word) and five for the kept event's duties.
 //!
 //! A sampled-out event stops after step 4 (every 128th of its word also runs
 //! the timed duties of step 5). Rare paths leave this list: a stale rule
