@@ -27,8 +27,6 @@ pub struct Decoded<W> {
     out: Vec<u8>,
     /// For each unit of the input: where it ends in the input and in `out`.
     ends: Vec<(usize, usize)>,
-    line: String,
-    scratch: String,
     callsites: Cache,
     unreadable: u64,
 }
@@ -48,8 +46,6 @@ impl<W: Write> Decoded<W> {
             inner,
             out: Vec::new(),
             ends: Vec::new(),
-            line: String::new(),
-            scratch: String::new(),
             callsites: Cache::default(),
             unreadable: 0,
         }
@@ -94,16 +90,12 @@ impl<W> Decoded<W> {
         if record.flags & super::record::JSON != 0 {
             return Err(Unreadable::Damaged);
         }
-        self.line.clear();
-        text::write_line(
-            &mut self.line,
-            &record,
-            captured,
-            &mut self.scratch,
-            &mut self.callsites,
-        )?;
-        self.out.extend_from_slice(self.line.as_bytes());
-        Ok(())
+        let at = self.out.len();
+        let written = text::write_line(&mut self.out, &record, captured, &mut self.callsites);
+        if written.is_err() {
+            self.out.truncate(at);
+        }
+        written
     }
 
     /// Decodes `buf` into `out`, unit by unit (a frame, or text up to its newline).

@@ -35,25 +35,37 @@ fn paint(out: &mut impl fmt::Write, ansi: bool, style: &str, text: &str) -> fmt:
     }
 }
 
-/// Replays `fields` into `fmt`'s field layout, each `record` call's values appended as
-/// `fmt` appends them to a span's: after a space if anything was written before.
-pub(super) fn write_fields(
-    out: &mut String,
+/// The decoder's output: `fmt::Write` into its byte buffer.
+pub(super) struct Out<'a>(pub(super) &'a mut Vec<u8>);
+
+impl fmt::Write for Out<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Replays `fields` into `fmt`'s field layout at the end of `out`, each `record` call's
+/// values appended as `fmt` appends them to a span's: after a space if anything was
+/// written before.
+fn write_fields(
+    out: &mut Vec<u8>,
     mut fields: Fields<'_>,
     sanitize: bool,
     ansi: bool,
 ) -> Result<(), Unreadable> {
-    let mut visitor = PlainVisitor::new(&mut *out, sanitize, ansi);
+    let start = out.len();
+    let mut visitor = PlainVisitor::new(Out(&mut *out), sanitize, ansi);
     while let Some(item) = fields.next()? {
         match item {
             Item::Value(field, Value::Debug(text)) => visitor.record_printed(&field, text),
             Item::Value(field, value) => value.visit(&field, &mut visitor),
             Item::Segment => {
                 let _ = visitor.finish();
-                if !out.is_empty() {
-                    out.push(' ');
+                if out.len() > start {
+                    out.push(b' ');
                 }
-                visitor = PlainVisitor::new(&mut *out, sanitize, ansi);
+                visitor = PlainVisitor::new(Out(&mut *out), sanitize, ansi);
             }
         }
     }
@@ -82,12 +94,11 @@ pub(super) fn target<'a>(
     Ok(None)
 }
 
-/// Writes the line of `record` into `out`, with its newline.
+/// Writes the line of `record` at the end of `out`, with its newline.
 pub(super) fn write_line(
-    out: &mut String,
+    out: &mut Vec<u8>,
     record: &Record<'_>,
     captured: bool,
-    scratch: &mut String,
     cache: &mut Cache,
 ) -> Result<(), Unreadable> {
     let sanitize = record.flags & SANITIZE != 0;
@@ -97,45 +108,48 @@ pub(super) fn write_line(
     let span_ansi = record.flags & ANSI != 0;
     let (spans, fields) = record.parts(cache)?;
     let meta = record.meta;
-    // A `String` takes every write: the results below cannot be errors.
+    // Writing into a `Vec` cannot fail: the results below are never errors.
+    let mut w = Out(&mut *out);
     if ansi {
-        out.push_str(DIMMED);
+        let _ = w.write_str(DIMMED);
     }
-    let _ = write_instant(out, record.secs, record.nanos);
+    let _ = write_instant(&mut w, record.secs, record.nanos);
     if ansi {
-        out.push_str(RESET);
+        let _ = w.write_str(RESET);
     }
-    out.push(' ');
     let (text, colour) = level(meta.level());
-    let _ = paint(out, ansi, colour, text);
-    out.push(' ');
+    let _ = w.write_char(' ');
+    let _ = paint(&mut w, ansi, colour, text);
+    let _ = w.write_char(' ');
     for (span, values) in &spans {
-        let _ = paint(out, ansi, BOLD, span.name());
-        scratch.clear();
-        write_fields(scratch, values.clone(), sanitize, span_ansi)?;
-        if !scratch.is_empty() {
-            let _ = paint(out, ansi, BOLD, "{");
-            out.push_str(scratch);
-            let _ = paint(out, ansi, BOLD, "}");
+        let _ = paint(&mut Out(&mut *out), ansi, BOLD, span.name());
+        // The braces only around fields that print something: written, then taken back.
+        let before = out.len();
+        let _ = paint(&mut Out(&mut *out), ansi, BOLD, "{");
+        let opened = out.len();
+        write_fields(out, values.clone(), sanitize, span_ansi)?;
+        if out.len() == opened {
+            out.truncate(before);
+        } else {
+            let _ = paint(&mut Out(&mut *out), ansi, BOLD, "}");
         }
-        let _ = paint(out, ansi, DIMMED, ":");
+        let _ = paint(&mut Out(&mut *out), ansi, DIMMED, ":");
     }
     if !spans.is_empty() {
-        out.push(' ');
+        out.push(b' ');
     }
     let target_text = target(record, &fields)?.unwrap_or(meta.target());
-    let _ = paint(out, ansi, DIMMED, target_text);
-    let _ = paint(out, ansi, DIMMED, ":");
-    out.push(' ');
-    scratch.clear();
-    write_fields(scratch, fields, sanitize, ansi)?;
-    out.push_str(scratch);
+    let mut w = Out(&mut *out);
+    let _ = paint(&mut w, ansi, DIMMED, target_text);
+    let _ = paint(&mut w, ansi, DIMMED, ":");
+    out.push(b' ');
+    write_fields(out, fields, sanitize, ansi)?;
     if let Some(rate) = record.rate {
-        let _ = write!(out, " sample_rate={rate}");
+        let _ = write!(Out(&mut *out), " sample_rate={rate}");
     }
     if captured {
-        out.push_str(" captured=true");
+        out.extend_from_slice(b" captured=true");
     }
-    out.push('\n');
+    out.push(b'\n');
     Ok(())
 }
