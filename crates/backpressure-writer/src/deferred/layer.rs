@@ -189,10 +189,15 @@ where
             buf.extend_from_slice(&[0, 0]);
             let mut spans = 0u16;
             let mut push = |buf: &mut Vec<u8>, span: &SpanRef<'_, S>| {
+                // A record names at most 65 535 spans (its count is 16 bits); a scope
+                // deeper than that keeps its outermost ones.
+                if spans == u16::MAX {
+                    return;
+                }
                 let ext = span.extensions();
                 let values = ext.get::<SpanValues>().map_or(&[][..], |v| &v.bytes);
                 record::push_span(buf, known::note(span.metadata()), values);
-                spans = spans.saturating_add(1);
+                spans += 1;
             };
             let scope = if json {
                 ctx.lookup_current().map(|leaf| leaf.scope())
@@ -207,6 +212,8 @@ where
             }
             buf[count_at..count_at + 2].copy_from_slice(&spans.to_le_bytes());
             event.record(&mut Values(buf));
+            // A record past 4 GiB cannot be framed (its length is 32 bits); the writer's
+            // byte bound refuses lines far smaller than that anyway.
             if record::end(buf) {
                 let _ = self.make_writer.make_writer_for(meta).write_all(buf);
             }

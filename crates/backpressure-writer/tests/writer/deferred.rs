@@ -270,3 +270,38 @@ fn large_values_arrive_whole_and_counted_once() {
     assert_eq!((s.submitted, s.lines_written), (2, 2), "{s:#?}");
     assert_accounting(&s);
 }
+
+#[test]
+fn two_deferred_layers_share_a_spans_values_and_record_later_ones_once() {
+    let (plain_gate, plain_sink) = Gate::open_sink();
+    let (ansi_gate, ansi_sink) = Gate::open_sink();
+    let (plain, plain_guard) = NonBlockingBuilder::default().finish(Decoded::new(plain_sink));
+    let (ansi, ansi_guard) = NonBlockingBuilder::default().finish(Decoded::new(ansi_sink));
+    let subscriber = tracing_subscriber::registry()
+        .with(DeferredLayer::new(plain).with_clock(at_second))
+        .with(
+            DeferredLayer::new(ansi)
+                .with_ansi(true)
+                .with_clock(at_second),
+        );
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("request", id = 1u64, late = tracing::field::Empty);
+        span.record("late", 2u64);
+        let _e = span.enter();
+        tracing::info!(target: "deferred_test", "inside");
+    });
+    plain_guard.flush().expect("flushed");
+    ansi_guard.flush().expect("flushed");
+    assert_eq!(
+        plain_gate.lines(),
+        ["2023-11-14T22:13:20.000000Z  INFO request{id=1 late=2}: deferred_test: inside"]
+    );
+    let ansi = ansi_gate.lines();
+    assert_eq!(ansi.len(), 1);
+    assert_eq!(ansi[0].matches("late").count(), 1, "{:?}", ansi[0]);
+    assert!(
+        ansi[0].contains("\u{1b}[3mlate\u{1b}[0m\u{1b}[2m=\u{1b}[0m2"),
+        "{:?}",
+        ansi[0]
+    );
+}
