@@ -4,9 +4,34 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use tracing_subscriber::fmt::MakeWriter;
+use backpressure_writer::format::CachedSystemTime;
+use tracing_subscriber::fmt::{self, MakeWriter};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{Layer, Registry};
 
 use crate::clock;
+
+/// Runs the corpus through `fmt::layer()` (colours and sanitizing as given, the test
+/// clock) beside `ours` in one subscriber; returns `fmt`'s lines and how many events the
+/// corpus emitted.
+pub(crate) fn beside_fmt(
+    ansi: bool,
+    sanitize: bool,
+    ours: impl Layer<Registry> + Send + Sync + 'static,
+) -> (Vec<String>, usize) {
+    let stock = Capture::default();
+    let stock_layer = fmt::layer()
+        .with_ansi(ansi)
+        .with_ansi_sanitization(sanitize)
+        .with_writer(stock.clone())
+        .event_format(fmt::format().with_timer(CachedSystemTime::with_clock(clock::now)));
+    let subscriber = tracing_subscriber::registry()
+        .with(ours)
+        .with(stock_layer)
+        .with(tracing_subscriber::filter::LevelFilter::TRACE);
+    let n = tracing::subscriber::with_default(subscriber, corpus);
+    (stock.lines(), n)
+}
 
 /// Lines written into memory.
 #[derive(Clone, Default)]

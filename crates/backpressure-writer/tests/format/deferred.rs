@@ -10,52 +10,38 @@ use tracing_subscriber::fmt;
 use tracing_subscriber::prelude::*;
 
 use crate::clock;
-use crate::corpus::{corpus, Capture};
+use crate::corpus::{beside_fmt, corpus, Capture};
 use crate::lines::assert_same;
 
-/// Runs `emit` through `fmt` and through a deferred layer side by side; returns both
-/// outputs and what `emit` returned.
-fn both(
-    ansi: bool,
-    sanitize: bool,
-    emit: impl FnOnce() -> usize,
-) -> (Vec<String>, Vec<String>, usize) {
-    let (stock, ours) = (Capture::default(), Capture::default());
+/// Runs the corpus through `fmt` and through a deferred layer; returns both outputs.
+fn both(ansi: bool, sanitize: bool) -> (Vec<String>, Vec<String>, usize) {
+    let ours = Capture::default();
     let (writer, guard) = backpressure_writer::non_blocking(Decoded::new(ours.clone()));
-    let stock_layer = fmt::layer()
-        .with_ansi(ansi)
-        .with_ansi_sanitization(sanitize)
-        .with_writer(stock.clone())
-        .event_format(fmt::format().with_timer(CachedSystemTime::with_clock(clock::now)));
     let our_layer = DeferredLayer::new(writer)
         .with_ansi(ansi)
         .with_ansi_sanitization(sanitize)
         .with_clock(clock::now);
-    let subscriber = tracing_subscriber::registry()
-        .with(stock_layer)
-        .with(our_layer)
-        .with(tracing_subscriber::filter::LevelFilter::TRACE);
-    let n = tracing::subscriber::with_default(subscriber, emit);
+    let (stock, n) = beside_fmt(ansi, sanitize, our_layer);
     drop(guard);
-    (stock.lines(), ours.lines(), n)
+    (stock, ours.lines(), n)
 }
 
 #[test]
 fn deferred_lines_are_fmts_byte_for_byte() {
-    let (stock, ours, n) = both(false, true, corpus);
+    let (stock, ours, n) = both(false, true);
     assert_same(&stock, &ours, n);
 }
 
 #[test]
 fn deferred_lines_without_sanitizing_are_fmts_byte_for_byte() {
-    let (stock, ours, n) = both(false, false, corpus);
+    let (stock, ours, n) = both(false, false);
     assert_same(&stock, &ours, n);
     assert!(stock.join("\n").contains("esc \u{1b}[31m bel"));
 }
 
 #[test]
 fn deferred_coloured_lines_are_fmts_byte_for_byte() {
-    let (stock, ours, n) = both(true, true, corpus);
+    let (stock, ours, n) = both(true, true);
     assert_same(&stock, &ours, n);
     assert!(
         stock[0].contains("\u{1b}["),

@@ -39,7 +39,8 @@ fn fixed() -> SystemTime {
 }
 
 /// The fields and the timestamp, as the formatters write them on this thread now.
-fn format_now() -> (String, String) {
+/// Hands `f` the event's values: `answer = 42`, `name = "x"`.
+fn with_values<R>(f: impl FnOnce(&tracing_core::field::ValueSet<'_>) -> R) -> R {
     let fields = META.fields();
     let (answer, name) = (
         fields.field("answer").unwrap(),
@@ -49,14 +50,16 @@ fn format_now() -> (String, String) {
         (&answer, Some(&42u64 as &dyn Value)),
         (&name, Some(&"x" as &dyn Value)),
     ];
-    let set = fields.value_set(&values);
+    f(&fields.value_set(&values))
+}
+
+fn format_now() -> (String, String) {
     let mut text = String::new();
-    PlainFields::new()
-        .format_fields(
-            Writer::new(&mut text),
-            tracing_core::span::Record::new(&set),
-        )
-        .unwrap();
+    with_values(|set| {
+        PlainFields::new()
+            .format_fields(Writer::new(&mut text), tracing_core::span::Record::new(set))
+            .unwrap()
+    });
     let mut time = String::new();
     CachedSystemTime::with_clock(fixed)
         .format_time(&mut Writer::new(&mut time))
@@ -106,17 +109,7 @@ impl Drop for RecordsOnDrop {
 }
 
 fn record_now(subscriber: &dyn tracing_core::Subscriber) {
-    let fields = META.fields();
-    let (answer, name) = (
-        fields.field("answer").unwrap(),
-        fields.field("name").unwrap(),
-    );
-    let values = [
-        (&answer, Some(&42u64 as &dyn Value)),
-        (&name, Some(&"x" as &dyn Value)),
-    ];
-    let set = fields.value_set(&values);
-    subscriber.event(&tracing_core::Event::new(&META, &set));
+    with_values(|set| subscriber.event(&tracing_core::Event::new(&META, set)));
 }
 
 thread_local! {

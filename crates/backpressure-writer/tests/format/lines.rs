@@ -8,29 +8,19 @@ use tracing_subscriber::fmt;
 use tracing_subscriber::prelude::*;
 
 use crate::clock;
-use crate::corpus::{corpus, Capture};
+use crate::corpus::{beside_fmt, corpus, Capture};
 
-/// Runs the corpus through both stacks under `configure` and returns both outputs.
+/// Runs the corpus through `fmt`'s formatters and ours; returns both outputs.
 fn both(ansi: bool, sanitize: bool) -> (Vec<String>, Vec<String>, usize) {
-    let (stock, ours) = (Capture::default(), Capture::default());
-    let timer = CachedSystemTime::with_clock(clock::now);
-    let stock_layer = fmt::layer()
-        .with_ansi(ansi)
-        .with_ansi_sanitization(sanitize)
-        .with_writer(stock.clone())
-        .event_format(fmt::format().with_timer(timer));
+    let ours = Capture::default();
     let our_layer = fmt::layer()
         .with_ansi(ansi)
         .with_ansi_sanitization(sanitize)
         .with_writer(ours.clone())
         .fmt_fields(PlainFields::new())
-        .event_format(PlainFull::new().with_timer(timer));
-    let subscriber = tracing_subscriber::registry()
-        .with(stock_layer)
-        .with(our_layer)
-        .with(tracing_subscriber::filter::LevelFilter::TRACE);
-    let n = tracing::subscriber::with_default(subscriber, corpus);
-    (stock.lines(), ours.lines(), n)
+        .event_format(PlainFull::new().with_timer(CachedSystemTime::with_clock(clock::now)));
+    let (stock, n) = beside_fmt(ansi, sanitize, our_layer);
+    (stock, ours.lines(), n)
 }
 
 pub(crate) fn assert_same(stock: &[String], ours: &[String], events: usize) {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod counting;
+pub(crate) mod partial;
 pub(crate) mod rolling;
 
 use std::io::{self, Write};

@@ -1,8 +1,7 @@
 //! Records through the whole writer: `DeferredLayer` on the caller, the queue, `Decoded`
 //! on the worker. The accounting counts records as lines, whatever the sink does.
 
-use std::io::{self, Write};
-use std::sync::{Arc, Condvar, Mutex};
+use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backpressure_writer::deferred::{Decoded, DeferredLayer};
@@ -12,6 +11,7 @@ use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
 use sampling_layer::{Breaker, SamplingFilter};
 use tracing_subscriber::prelude::*;
 
+use crate::support::partial::Partial;
 use crate::support::{assert_accounting, Gate};
 
 fn at_second() -> SystemTime {
@@ -22,65 +22,15 @@ fn line(i: u64) -> String {
     format!("2023-11-14T22:13:20.000000Z  INFO deferred_test: event i={i}\n")
 }
 
-/// Call 1 waits for the test, then takes everything; call 2 takes `room` bytes; later
-/// calls fail.
-#[derive(Clone)]
-struct Partial(Arc<(Mutex<PartialState>, Condvar)>);
-
-#[derive(Default)]
-struct PartialState {
-    calls: u32,
-    released: bool,
-    room: usize,
-    out: Vec<u8>,
-}
-
-impl Write for Partial {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let (m, cv) = &*self.0;
-        let mut st = m.lock().unwrap();
-        st.calls += 1;
-        cv.notify_all();
-        let n = match st.calls {
-            1 => {
-                while !st.released {
-                    st = cv.wait(st).unwrap();
-                }
-                buf.len()
-            }
-            2 => buf.len().min(st.room),
-            _ => return Err(io::Error::other("disk gone")),
-        };
-        st.out.extend_from_slice(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_sink_failing_part_way_settles_every_record_exactly_once() {
     let room = line(0).len() * 2 + 10;
-    let sink = Partial(Arc::new((
-        Mutex::new(PartialState {
-            room,
-            ..PartialState::default()
-        }),
-        Condvar::new(),
-    )));
+    let sink = Partial::new(room);
     let (mut writer, guard) = NonBlockingBuilder::default()
         .drop_report(false)
         .finish(Decoded::new(sink.clone()));
     writer.write_all(b"first\n").unwrap();
-    {
-        let (m, cv) = &*sink.0;
-        let mut st = m.lock().unwrap();
-        while st.calls == 0 {
-            st = cv.wait(st).unwrap();
-        }
-    }
+    sink.wait_first_call();
     // Ten records queued while "first" is in the sink: the next batch, one chunk.
     let layer = DeferredLayer::new(writer.clone()).with_clock(at_second);
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -88,8 +38,7 @@ fn a_sink_failing_part_way_settles_every_record_exactly_once() {
             tracing::info!(target: "deferred_test", i, "event");
         }
     });
-    sink.0 .0.lock().unwrap().released = true;
-    sink.0 .1.notify_all();
+    sink.release();
     let _ = guard.flush();
     let s = writer.stats();
     // Two decoded lines went whole into the sink, the third in part: two written, eight
@@ -100,7 +49,7 @@ fn a_sink_failing_part_way_settles_every_record_exactly_once() {
         "{s:#?}"
     );
     assert_accounting(&s);
-    let out = String::from_utf8(sink.0 .0.lock().unwrap().out.clone()).unwrap();
+    let out = String::from_utf8(sink.out()).unwrap();
     assert_eq!(
         out,
         format!("first\n{}{}{}", line(0), line(1), &line(2)[..10])
