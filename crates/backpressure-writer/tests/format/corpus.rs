@@ -11,6 +11,36 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::clock;
 
+/// Runs the corpus 20 times under a sampler keeping half, through `Annotated` around
+/// `fmt::format()` and through `ours`, both under the one sampler (so both see the same
+/// kept events with the same rate); returns `fmt`'s lines, some of them annotated.
+pub(crate) fn annotated_beside_fmt(
+    ours: impl Layer<Registry> + Send + Sync + 'static,
+) -> Vec<String> {
+    let stock = Capture::default();
+    let stock_layer = fmt::layer()
+        .with_ansi(false)
+        .with_writer(stock.clone())
+        .event_format(sampling_layer::Annotated::new(
+            fmt::format().with_timer(CachedSystemTime::with_clock(clock::now)),
+        ));
+    let sampler = sampling_layer::SamplingFilter::try_new("0.5").expect("directives");
+    let subscriber =
+        tracing_subscriber::registry().with(stock_layer.and_then(ours).with_filter(sampler));
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..20 {
+            corpus();
+        }
+    });
+    let stock = stock.lines();
+    let annotated = stock
+        .iter()
+        .filter(|l| l.ends_with("sample_rate=0.5"))
+        .count();
+    assert!(annotated > 0, "the sampler annotated nothing: {stock:#?}");
+    stock
+}
+
 /// Runs the corpus through `fmt::layer()` (colours and sanitizing as given, the test
 /// clock) beside `ours` in one subscriber; returns `fmt`'s lines and how many events the
 /// corpus emitted.
