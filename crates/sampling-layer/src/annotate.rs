@@ -177,7 +177,7 @@ pub(crate) fn set_as(sampler: usize, event: &Event<'_>, rate: Option<f64>, reaso
 }
 
 /// The rate `sampler` kept `event` at, if below one.
-fn rate_of(sampler: usize, event: &Event<'_>) -> Option<f64> {
+pub(crate) fn rate_of(sampler: usize, event: &Event<'_>) -> Option<f64> {
     decision(Some(sampler), event).and_then(|(rate, _)| rate)
 }
 

@@ -32,7 +32,7 @@ pub struct DeferredLayer<W> {
     make_writer: W,
     flags: u8,
     clock: fn() -> SystemTime,
-    sample_rate: Option<fn(&Event<'_>) -> Option<f64>>,
+    sample_rate: Option<Box<SampleRate>>,
     /// Tells this layer's span values from another deferred layer's in the same stack.
     id: usize,
 }
@@ -103,12 +103,20 @@ impl<W> DeferredLayer<W> {
 
     /// Asks `rate` for each event's sample rate on the caller, and writes it as
     /// `sampling_layer::Annotated` does (` sample_rate=0.05` at the end of a text line,
-    /// the first member of a JSON object): pass `sampling_layer::sample_rate`.
-    pub fn with_sample_rate(mut self, rate: fn(&Event<'_>) -> Option<f64>) -> Self {
-        self.sample_rate = Some(rate);
+    /// the first member of a JSON object): pass `sampling_layer::sample_rate`, or with
+    /// several samplers in the stack `move |e| handle.sample_rate(e)` with the handle of
+    /// the sampler that filters this layer (as `Annotated::for_sampler`).
+    pub fn with_sample_rate(
+        mut self,
+        rate: impl Fn(&Event<'_>) -> Option<f64> + Send + Sync + 'static,
+    ) -> Self {
+        self.sample_rate = Some(Box::new(rate));
         self
     }
 }
+
+/// What [`DeferredLayer::with_sample_rate`] asks.
+type SampleRate = dyn Fn(&Event<'_>) -> Option<f64> + Send + Sync;
 
 /// A span's recorded values, kept in its extensions.
 struct SpanValues {
@@ -177,7 +185,7 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
         let at = split((self.clock)());
-        let rate = self.sample_rate.and_then(|rate| rate(event));
+        let rate = self.sample_rate.as_ref().and_then(|rate| rate(event));
         let json = self.flags & JSON != 0;
         // `fmt`'s JSON names the event's explicit parent as its span but lists the
         // current span's scope; the text line shows the event's own scope.

@@ -254,3 +254,53 @@ fn two_deferred_layers_share_a_spans_values_and_record_later_ones_once() {
         ansi[0]
     );
 }
+
+/// Two samplers, each filtering its own deferred layer: each line carries the rate of
+/// the sampler that filters its layer, as `Annotated::for_sampler` writes it.
+#[test]
+fn each_layer_writes_the_rate_of_its_own_sampler() {
+    let (half_gate, half_sink) = Gate::open_sink();
+    let (quarter_gate, quarter_sink) = Gate::open_sink();
+    let (half_writer, half_guard) = NonBlockingBuilder::default().finish(Decoded::new(half_sink));
+    let (quarter_writer, quarter_guard) =
+        NonBlockingBuilder::default().finish(Decoded::new(quarter_sink));
+    fn layer<S>(
+        writer: NonBlocking,
+        sampler: SamplingFilter,
+    ) -> tracing_subscriber::filter::Filtered<DeferredLayer<NonBlocking>, SamplingFilter, S>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + 'static,
+    {
+        let handle = sampler.handle();
+        DeferredLayer::new(writer)
+            .with_clock(at_second)
+            .with_sample_rate(move |e| handle.sample_rate(e))
+            .with_filter(sampler)
+    }
+    let subscriber = tracing_subscriber::registry()
+        .with(layer(
+            half_writer,
+            SamplingFilter::try_new("deferred_test=1/2").unwrap(),
+        ))
+        .with(layer(
+            quarter_writer,
+            SamplingFilter::try_new("deferred_test=1/4").unwrap(),
+        ));
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..8u64 {
+            tracing::info!(target: "deferred_test", i, "event");
+        }
+    });
+    half_guard.flush().expect("flushed");
+    quarter_guard.flush().expect("flushed");
+    let rated = |lines: Vec<String>, rate: &str| {
+        assert!(!lines.is_empty());
+        for l in &lines {
+            assert!(l.ends_with(&format!(" sample_rate={rate}")), "{l:?}");
+        }
+        lines.len()
+    };
+    // Deterministic 1 in N: exactly 4 and 2 of the 8.
+    assert_eq!(rated(half_gate.lines(), "0.5"), 4);
+    assert_eq!(rated(quarter_gate.lines(), "0.25"), 2);
+}

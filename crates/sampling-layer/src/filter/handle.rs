@@ -236,6 +236,18 @@ impl SamplingHandle {
     }
 }
 
+impl SamplingHandle {
+    /// The rate this sampler kept `event` at, if below one: what
+    /// [`Annotated::for_sampler`] writes, for a formatter that asks on the
+    /// caller's thread while the event is being handled (such as
+    /// `backpressure-writer`'s deferred layer), whatever other samplers
+    /// decided. [`sample_rate`](crate::sample_rate) is the same for the sampler
+    /// that decided last.
+    pub fn sample_rate(&self, event: &tracing_core::Event<'_>) -> Option<f64> {
+        crate::annotate::rate_of(self.sampler.id(), event)
+    }
+}
+
 impl<F> Annotated<F> {
     /// Writes the rate of this sampler only (the one that filters the layer
     /// this formatter belongs to), whatever other samplers decided.
