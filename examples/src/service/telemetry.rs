@@ -2,7 +2,6 @@
 //! (with OpenTelemetry if asked), the `log` bridge, the figures exporter and the
 //! Prometheus recorder; and their shutdown, in order.
 
-use backpressure_writer::format::CachedSystemTime;
 use std::error::Error;
 use std::fmt;
 use std::io::IsTerminal;
@@ -10,6 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backpressure_writer::deferred::{Decoded, DeferredLayer};
+use backpressure_writer::format::CachedSystemTime;
 use backpressure_writer::panic_flush::PanicFlush;
 use backpressure_writer::rolling::{RollingFile, RollingHandle, Rotation};
 use backpressure_writer::stats::Stats;
@@ -22,7 +23,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use sampling_layer::capture::{CaptureLayer, CaptureWriter};
 use sampling_layer::level::LevelHandle;
-use sampling_layer::{Annotated, SamplingHandle};
+use sampling_layer::SamplingHandle;
 use tracing_subscriber::{filter::filter_fn, fmt as tfmt, prelude::*};
 
 use super::filters::Filters;
@@ -95,7 +96,8 @@ impl Telemetry {
             // In an incident the newest lines matter most; WARN/ERROR are never dropped.
             .overflow(Overflow::DropOldest)
             .thread_name("log-file")
-            .try_finish(appender)?;
+            // The file layer's records become JSON lines here, on the writer's thread.
+            .try_finish(Decoded::new(appender))?;
         let (stdout, stdout_guard) = NonBlockingBuilder::default()
             .thread_name("log-stdout")
             .try_finish(std::io::stdout())?;
@@ -114,17 +116,14 @@ impl Telemetry {
         // context cannot crowd the ERROR lines themselves out of the keep reserve.
         let file_writer =
             CaptureWriter::new(file.clone(), &sampling).with_context_writer(file.context_writer());
-        // The timestamp laid out once a second per thread (`fmt`'s bytes, less work
-        // per line: `backpressure_writer::format`).
-        let file_layer = tfmt::layer()
+        // `fmt`'s JSON lines, laid out on the writer's thread: a kept line costs the
+        // request only its record (`backpressure_writer::deferred`), and carries the
+        // rate this sampler kept it at.
+        let rates = sampling.clone();
+        let file_layer = DeferredLayer::new(file_writer)
             .json()
-            .event_format(Annotated::new(
-                tfmt::format()
-                    .json()
-                    .with_span_list(false)
-                    .with_timer(CachedSystemTime::new()),
-            ))
-            .with_writer(file_writer);
+            .with_span_list(false)
+            .with_sample_rate(move |event| rates.sample_rate(event));
         // Captured lines are written through the file's layer alone.
         let file_layer = CaptureLayer::new(file_layer, &sampling).with_filter(filters.sampler);
         let stdout_layer = tfmt::layer()

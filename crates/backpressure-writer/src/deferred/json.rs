@@ -15,7 +15,9 @@ use tracing_subscriber::field::VisitOutput;
 use tracing_subscriber::fmt::format::{JsonVisitor, Writer};
 
 use super::known::Cache;
-use super::record::{Fields, Item, Record, Unreadable, EXPLICIT_PARENT};
+use super::record::{
+    Fields, Item, Record, Unreadable, EXPLICIT_PARENT, NO_CURRENT_SPAN, NO_SPAN_LIST,
+};
 use crate::format::time::write_instant;
 
 /// Walks every value once, so that serializing cannot meet a damaged one half-way.
@@ -132,8 +134,12 @@ pub(super) fn write_line(
         map.serialize_entry("fields", &EventFields(fields))?;
         map.serialize_entry("target", target)?;
         if let Some(current) = spans.last() {
-            map.serialize_entry("span", current)?;
-            map.serialize_entry("spans", &SpanList(listed))?;
+            if record.flags & NO_CURRENT_SPAN == 0 {
+                map.serialize_entry("span", current)?;
+            }
+            if record.flags & NO_SPAN_LIST == 0 {
+                map.serialize_entry("spans", &SpanList(listed))?;
+            }
         }
         SerializeMap::end(map)
     })();

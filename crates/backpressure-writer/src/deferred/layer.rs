@@ -13,7 +13,9 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::known;
-use super::record::{self, Values, ANSI, EXPLICIT_PARENT, JSON, SANITIZE};
+use super::record::{
+    self, Values, ANSI, EXPLICIT_PARENT, JSON, NO_CURRENT_SPAN, NO_SPAN_LIST, SANITIZE,
+};
 use crate::format::time::split;
 
 /// A layer that lays out `fmt`'s lines on the writer's thread instead of the caller's.
@@ -93,6 +95,20 @@ impl<W> DeferredLayer<W> {
     #[cfg(feature = "json")]
     pub fn json(self) -> Self {
         self.flag(JSON, true)
+    }
+
+    /// (JSON) Whether a line has the `"span"` member, the event's current span, as
+    /// `fmt::format().json().with_current_span` (on by default).
+    #[cfg(feature = "json")]
+    pub fn with_current_span(self, on: bool) -> Self {
+        self.flag(NO_CURRENT_SPAN, !on)
+    }
+
+    /// (JSON) Whether a line has the `"spans"` member, the current span's scope, as
+    /// `fmt::format().json().with_span_list` (on by default).
+    #[cfg(feature = "json")]
+    pub fn with_span_list(self, on: bool) -> Self {
+        self.flag(NO_SPAN_LIST, !on)
     }
 
     /// Reads the time from `clock` instead of [`SystemTime::now`] (tests; replaying).
@@ -187,9 +203,15 @@ where
         let at = split((self.clock)());
         let rate = self.sample_rate.as_ref().and_then(|rate| rate(event));
         let json = self.flags & JSON != 0;
+        // A JSON line with neither span member needs no span.
+        let no_spans = NO_SPAN_LIST | NO_CURRENT_SPAN;
+        let json_spans = json && self.flags & no_spans != no_spans;
         // `fmt`'s JSON names the event's explicit parent as its span but lists the
         // current span's scope; the text line shows the event's own scope.
-        let parent = event.parent().and_then(|id| ctx.span(id)).filter(|_| json);
+        let parent = event
+            .parent()
+            .and_then(|id| ctx.span(id))
+            .filter(|_| json_spans);
         let flags = self.flags | if parent.is_some() { EXPLICIT_PARENT } else { 0 };
         let build = |buf: &mut Vec<u8>| {
             record::begin(buf, flags, at, known::note(meta), rate);
@@ -207,10 +229,12 @@ where
                 record::push_span(buf, known::note(span.metadata()), values);
                 spans += 1;
             };
-            let scope = if json {
+            let scope = if !json {
+                ctx.event_scope(event)
+            } else if json_spans {
                 ctx.lookup_current().map(|leaf| leaf.scope())
             } else {
-                ctx.event_scope(event)
+                None
             };
             for span in scope.into_iter().flat_map(|scope| scope.from_root()) {
                 push(buf, &span);

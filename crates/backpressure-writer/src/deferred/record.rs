@@ -48,6 +48,10 @@ pub(crate) const JSON: u8 = 1 << 2;
 pub(crate) const EXPLICIT_PARENT: u8 = 1 << 4;
 /// A sample rate follows the event's address.
 const RATE: u8 = 1 << 3;
+/// (JSON) No `"span"` member (`fmt`'s `with_current_span(false)`).
+pub(crate) const NO_CURRENT_SPAN: u8 = 1 << 5;
+/// (JSON) No `"spans"` member (`fmt`'s `with_span_list(false)`).
+pub(crate) const NO_SPAN_LIST: u8 = 1 << 6;
 
 const U64: u8 = 1;
 const I64: u8 = 2;

@@ -71,12 +71,21 @@ mod json {
     use super::*;
     use crate::corpus::corpus;
 
-    fn both(annotated: bool) -> (Vec<String>, Vec<String>) {
+    /// `fmt`'s JSON and ours with the span members as given (`"span"`, `"spans"`).
+    fn both(annotated: bool, members: (bool, bool)) -> (Vec<String>, Vec<String>) {
         let (stock, ours) = (Capture::default(), Capture::default());
         let (writer, guard) = backpressure_writer::non_blocking(Decoded::new(ours.clone()));
-        let timer = CachedSystemTime::with_clock(clock::now);
+        let format = fmt::format()
+            .json()
+            .with_current_span(members.0)
+            .with_span_list(members.1)
+            .with_timer(CachedSystemTime::with_clock(clock::now));
         let stock_layer = fmt::layer().json().with_writer(stock.clone());
-        let our_layer = DeferredLayer::new(writer).json().with_clock(clock::now);
+        let our_layer = DeferredLayer::new(writer)
+            .json()
+            .with_current_span(members.0)
+            .with_span_list(members.1)
+            .with_clock(clock::now);
         let runs = if annotated { 20 } else { 1 };
         let emit = move || {
             for _ in 0..runs {
@@ -84,15 +93,14 @@ mod json {
             }
         };
         if annotated {
-            let stock_layer =
-                stock_layer.event_format(Annotated::new(fmt::format().json().with_timer(timer)));
+            let stock_layer = stock_layer.event_format(Annotated::new(format));
             let our_layer = our_layer.with_sample_rate(sampling_layer::sample_rate);
             let sampler = SamplingFilter::try_new("0.5").expect("directives");
             let subscriber = tracing_subscriber::registry()
                 .with(stock_layer.and_then(our_layer).with_filter(sampler));
             tracing::subscriber::with_default(subscriber, emit);
         } else {
-            let stock_layer = stock_layer.event_format(fmt::format().json().with_timer(timer));
+            let stock_layer = stock_layer.event_format(format);
             let subscriber = tracing_subscriber::registry()
                 .with(stock_layer)
                 .with(our_layer)
@@ -105,7 +113,7 @@ mod json {
 
     #[test]
     fn deferred_json_lines_are_fmts_byte_for_byte() {
-        let (stock, ours) = both(false);
+        let (stock, ours) = both(false, (true, true));
         assert_same(&stock, &ours, stock.len());
         let all = stock.join("\n");
         for needle in [
@@ -119,8 +127,19 @@ mod json {
 
     #[test]
     fn deferred_annotated_json_lines_are_fmts_byte_for_byte() {
-        let (stock, ours) = both(true);
+        let (stock, ours) = both(true, (true, true));
         assert!(stock.iter().any(|l| l.starts_with("{\"sample_rate\":0.5,")));
         assert_same(&stock, &ours, stock.len());
+    }
+
+    #[test]
+    fn deferred_json_lines_without_span_members_are_fmts_byte_for_byte() {
+        for members in [(false, true), (true, false), (false, false)] {
+            let (stock, ours) = both(false, members);
+            assert_same(&stock, &ours, stock.len());
+            let all = stock.join("\n");
+            assert_eq!(all.contains("\"span\":"), members.0, "{members:?}");
+            assert_eq!(all.contains("\"spans\":"), members.1, "{members:?}");
+        }
     }
 }
