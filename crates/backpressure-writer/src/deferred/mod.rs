@@ -44,7 +44,7 @@ mod sink;
 mod text;
 
 pub use layer::DeferredLayer;
-pub use sink::Decoded;
+pub use sink::{Decoded, Unreadables};
 
 #[cfg(all(test, not(backpressure_writer_loom)))]
 mod tests;

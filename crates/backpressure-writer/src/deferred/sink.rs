@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::known::Cache;
 use super::record::{frame_len, Record, Unreadable, HEADER, START};
@@ -16,8 +18,9 @@ use super::text;
 /// ` captured=true`) gets that mark at the end of its line, as a captured `fmt` line has it. Text lines (the writer's own
 /// report lines, other layers' lines) pass through unchanged and in order. A frame it
 /// cannot read — one whose callsite no layer noted, or a damaged one: neither comes from
-/// the layer — is written as the line `<unreadable log record>` and counted in
-/// [`unreadable`](Self::unreadable), never dropped in silence.
+/// the layer — is written as the line `<unreadable log record>` and counted (read the
+/// count through [`unreadable`](Self::unreadable), which stays readable after the sink
+/// moved into the writer), never dropped in silence.
 ///
 /// Errors keep the writer's accounting exact: when the inner sink fails part-way, the
 /// lines it took whole are reported written (a short write), and the error comes with
@@ -28,13 +31,25 @@ pub struct Decoded<W> {
     /// For each unit of the input: where it ends in the input and in `out`.
     ends: Vec<(usize, usize)>,
     callsites: Cache,
-    unreadable: u64,
+    unreadable: Unreadables,
+}
+
+/// How many frames a [`Decoded`] sink wrote as `<unreadable log record>`: a handle that
+/// stays with the caller after the sink moved into the writer.
+#[derive(Debug, Clone, Default)]
+pub struct Unreadables(Arc<AtomicU64>);
+
+impl Unreadables {
+    /// Frames written as `<unreadable log record>` so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl<W> fmt::Debug for Decoded<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Decoded")
-            .field("unreadable", &self.unreadable)
+            .field("unreadable", &self.unreadable.get())
             .finish_non_exhaustive()
     }
 }
@@ -47,15 +62,16 @@ impl<W: Write> Decoded<W> {
             out: Vec::new(),
             ends: Vec::new(),
             callsites: Cache::default(),
-            unreadable: 0,
+            unreadable: Unreadables::default(),
         }
     }
 }
 
 impl<W> Decoded<W> {
-    /// Frames written as `<unreadable log record>` so far.
-    pub fn unreadable(&self) -> u64 {
-        self.unreadable
+    /// The count of frames written as `<unreadable log record>`, as a handle: take it
+    /// before handing the sink to the writer.
+    pub fn unreadable(&self) -> Unreadables {
+        self.unreadable.clone()
     }
 
     /// The inner sink.
@@ -110,7 +126,7 @@ impl<W> Decoded<W> {
                     // `sampling-layer`'s capture marks a record by the text that follows it.
                     let captured = rest[len..].starts_with(CAPTURED);
                     if self.decode(&rest[HEADER..len], captured).is_err() {
-                        self.unreadable += 1;
+                        self.unreadable.0.fetch_add(1, Ordering::Relaxed);
                         self.out.extend_from_slice(b"<unreadable log record>\n");
                     }
                     at + len + if captured { CAPTURED.len() } else { 0 }

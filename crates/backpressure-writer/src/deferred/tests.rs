@@ -57,7 +57,7 @@ fn decode(input: &[u8]) -> (String, u64) {
         sink.write(input).expect("a Vec takes every write"),
         input.len()
     );
-    let unreadable = sink.unreadable();
+    let unreadable = sink.unreadable().get();
     (
         String::from_utf8(sink.into_inner()).expect("utf-8"),
         unreadable,
@@ -119,7 +119,7 @@ fn a_header_that_does_not_check_out_is_text() {
         sink.write(&input).expect("a Vec takes every write"),
         input.len()
     );
-    assert_eq!(sink.unreadable(), 0);
+    assert_eq!(sink.unreadable().get(), 0);
     assert_eq!(sink.into_inner(), input, "passed through as it came");
 }
 
@@ -277,6 +277,36 @@ proptest::proptest! {
         let mut sink = Decoded::new(Vec::new());
         proptest::prop_assert_eq!(sink.write(&input).expect("a Vec takes every write"), input.len());
         let frames = chunks.iter().filter(|c| c.1).count() as u64;
-        proptest::prop_assert!(sink.unreadable() <= frames);
+        proptest::prop_assert!(sink.unreadable().get() <= frames);
     }
+}
+
+/// The count stays readable after the sink moved into the writer.
+#[test]
+fn the_unreadable_count_is_read_through_its_handle_after_the_sink_moved() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let out = Shared::default();
+    let sink = Decoded::new(out.clone());
+    let unreadable = sink.unreadable();
+    let (mut writer, guard) = crate::NonBlockingBuilder::default().finish(sink);
+    let stranger = &STRANGER as *const Metadata<'static> as u64;
+    writer.write_all(&frame(stranger, &[])).unwrap();
+    writer.write_all(&frame(known::note(&META), &[])).unwrap();
+    guard.flush().expect("flushed");
+    assert_eq!(unreadable.get(), 1);
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text, format!("<unreadable log record>\n{LINE}"));
 }
