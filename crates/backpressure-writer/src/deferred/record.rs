@@ -62,6 +62,8 @@ const DEBUG: u8 = 6;
 const ERROR: u8 = 7;
 /// A span's `record` call: its values start a new group, as `fmt` appends them.
 const SEGMENT: u8 = 8;
+/// A `[u8]` value (`fmt`'s text prints it as hex through `Debug`; its JSON as numbers).
+const BYTES: u8 = 9;
 
 /// Starts a frame in `buf` (cleared first); [`end`] completes it.
 pub(crate) fn begin(buf: &mut Vec<u8>, flags: u8, at: (i64, u32), event: u64, rate: Option<f64>) {
@@ -165,6 +167,13 @@ impl Visit for Values<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.head(STR, field);
         self.text(value);
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.head(BYTES, field);
+        self.0
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(value);
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
@@ -306,6 +315,7 @@ pub(crate) enum Value<'a> {
     F64(f64),
     Bool(bool),
     Str(&'a str),
+    Bytes(&'a [u8]),
     Debug(&'a str),
     Error(Vec<&'a str>),
 }
@@ -348,6 +358,10 @@ impl<'a> Fields<'a> {
             F64 => Value::F64(f64::from_bits(c.u64()?)),
             BOOL => Value::Bool(c.array::<1>()?[0] != 0),
             STR => Value::Str(c.text()?),
+            BYTES => {
+                let len = c.u32()? as usize;
+                Value::Bytes(c.take(len)?)
+            }
             DEBUG => Value::Debug(c.text()?),
             ERROR => {
                 let n = c.u16()?;
@@ -372,6 +386,7 @@ impl Value<'_> {
             Value::F64(v) => visitor.record_f64(field, *v),
             Value::Bool(v) => visitor.record_bool(field, *v),
             Value::Str(v) => visitor.record_str(field, v),
+            Value::Bytes(v) => visitor.record_bytes(field, v),
             Value::Debug(text) => visitor.record_debug(field, &Printed(text)),
             Value::Error(texts) => {
                 if let Some(chain) = Replayed::chain(texts) {

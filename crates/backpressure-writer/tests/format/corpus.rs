@@ -114,7 +114,7 @@ impl std::error::Error for Outer {
 }
 
 /// Every kind of field and line the formatters treat apart, at instants that cross
-/// seconds, days and years. Returns how many events it emitted.
+/// seconds, days and years. Returns how many lines `fmt` writes for it.
 pub(crate) fn corpus() -> usize {
     let mut n = 0;
     let mut at = |secs: i64, nanos: u32| {
@@ -180,6 +180,61 @@ pub(crate) fn corpus() -> usize {
     at(1_735_689_600, 8);
     tracing::error!(message = &outer as &(dyn std::error::Error + 'static));
 
+    // Values of the kinds a visitor may treat apart, and odd shapes of line.
+    at(1_735_689_600, 20);
+    tracing::info!(
+        wide = i128::MIN,
+        huge = u128::MAX,
+        single = 1.5f32,
+        bytes = &b"\x00ab\xff"[..],
+        nested = ?vec![("a", 1), ("b", 2)],
+        pretty = %"line one\nline two",
+        "kinds"
+    );
+    // Its `%` value prints a newline of its own: two lines for one event.
+    let extra_lines = 1;
+    at(1_735_689_600, 21);
+    tracing::info!("");
+    at(1_735_689_600, 22);
+    tracing::warn!(message = %"a message given with %", k = false);
+    at(1_735_689_600, 23);
+    tracing::info!(target: "ünïcödé::target", "ünïcödé message ✓");
+    at(1_735_689_600, 24);
+    tracing::info!(
+        f0 = 0u64,
+        f1 = 1u64,
+        f2 = 2u64,
+        f3 = 3u64,
+        f4 = 4u64,
+        f5 = 5u64,
+        f6 = 6u64,
+        f7 = 7u64,
+        f8 = 8u64,
+        f9 = 9u64,
+        f10 = 10u64,
+        f11 = 11u64,
+        f12 = 12u64,
+        f13 = 13u64,
+        f14 = 14u64,
+        f15 = 15u64,
+        f16 = 16u64,
+        f17 = 17u64,
+        f18 = 18u64,
+        "many fields"
+    );
+    {
+        let odd = tracing::info_span!(
+            "spän ✓",
+            bytes = &b"\x01"[..],
+            r#type = "raw",
+            err = &Inner as &(dyn std::error::Error + 'static),
+            wide = -5i128,
+        );
+        let _o = odd.enter();
+        at(1_735_689_600, 25);
+        tracing::info!("in an odd span");
+    }
+
     // Spans: fields formatted at creation, recorded later, empty, nested, none.
     let request = tracing::debug_span!(
         target: "tower_http::trace::on_request",
@@ -227,5 +282,5 @@ pub(crate) fn corpus() -> usize {
             .build(),
     )
     .unwrap();
-    n
+    n + extra_lines
 }
