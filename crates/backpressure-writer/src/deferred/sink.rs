@@ -155,6 +155,11 @@ impl<W> Decoded<W> {
 const CAPTURED: &[u8] = b" captured=true";
 
 impl<W: Write> Write for Decoded<W> {
+    // Runs on the writer's worker, once per chunk of up to 1 MiB. A record costs about
+    // 2 400 instructions to lay out (reading it, checking its texts are UTF-8, replaying
+    // its values into the field visitor, the timestamp from the thread's cached second);
+    // a text line a scan for its newline and a copy. The chunk's lines go to the inner
+    // sink in one `write` when it takes them whole.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.decode_all(buf);
         let mut written = 0;
