@@ -8,14 +8,17 @@
 //! payload := flags:u8  secs:i64  nanos:u32  event:u64  [rate:f64]
 //!            spans:u16  (span:u64  bytes:u32  values[bytes])*  values
 //! values  := (tag:u8 index:u16 data | SEGMENT)*
+//! data    := u64 | i64 | f64 bits | bool:u8 | text | bytes | count:u16 text*
+//! text    := len:u32 utf8[len]      bytes := len:u32 byte[len]
 //! ```
 //!
 //! (integers little-endian; `event` and `span` are metadata addresses, read back only
-//! through [`known`](super::known)). A value is kept as its type gave it: integers,
-//! floats and booleans as their bits, a `&str` copied, a `Debug` or `Display` value (`?`
-//! and `%` fields, the message) as the text it prints — it borrows from the caller, so it
-//! is formatted there, as `fmt` does — and an error as the texts of itself and each of
-//! its sources. Replaying them into `fmt`'s visitors with the callsite's own `Field`s
+//! through [`known`](super::known); `SEGMENT` starts the values of a span's later
+//! `record` call). A value is kept as its type gave it: integers, floats and booleans as
+//! their bits, a `&str` and a `[u8]` copied, a `Debug` or `Display` value (`?` and `%`
+//! fields, the message, `i128`/`u128`) as the text it prints — it borrows from the
+//! caller, so it is formatted there, as `fmt` does — and an error as the texts of itself
+//! and each of its sources (at most 64). Replaying them into `fmt`'s visitors with the callsite's own `Field`s
 //! prints what `fmt` would have printed from the event itself.
 //!
 //! No text line starts with `0x1E` unless something wrote that byte on purpose; a line
