@@ -5,10 +5,11 @@
 //! [`DeferredLayer`] does on the caller only what cannot wait — the time read, each
 //! value copied (a `?` or `%` value and the message formatted, since they borrow from the
 //! caller) — and writes that as a compact record; a [`Decoded`] sink around the file lays
-//! each record out as the line `fmt::layer()` would have written, on the writer's worker
-//! thread. The bytes are `fmt`'s (`tests/deferred` compares them line by line with
-//! `fmt`'s over a corpus of events and spans, colours on and off, sanitizing on and off,
-//! and `sampling-layer`'s `Annotated`).
+//! each record out as the line `fmt::layer()` (or `fmt::layer().json()`, with the `json`
+//! feature) would have written, on the writer's worker thread. The bytes are `fmt`'s
+//! (`tests/format/deferred.rs` compares them line by line with `fmt`'s over a corpus of
+//! events and spans: text with colours on and off, sanitizing on and off, JSON with and
+//! without its span members, and `sampling-layer`'s `Annotated` around both).
 //!
 //! ```
 //! use backpressure_writer::deferred::{Decoded, DeferredLayer};
@@ -29,11 +30,26 @@
 //! - The line's bytes are what the writer counts and bounds: a record is about as long
 //!   as its line (shorter for numbers and the timestamp, longer by a header), so byte
 //!   capacities and byte figures count records, not the lines they become.
-//! - The layout is `fmt::format()`'s full text with `DefaultFields` and its defaults;
-//!   `fmt`'s options that change it (JSON, thread names and ids, file and line, no
-//!   target) are not offered.
+//! - The layouts are `fmt::format()`'s full text with `DefaultFields`, and
+//!   `fmt::format().json()` with `JsonFields` (its `with_current_span` and
+//!   `with_span_list` offered); `fmt`'s other options that change a line (thread names
+//!   and ids, file and line, no target, no level, no time, flattened JSON, compact or
+//!   pretty text) are not offered: keep `fmt::layer()` for those.
+//! - An error's chain of sources is kept to 64 (no real error has more; a cycle would
+//!   never end).
+//! - Colours are off unless asked for ([`DeferredLayer::with_ansi`]): a deferred line goes
+//!   to a file.
 //! - A span's fields are recorded when the span is created and when it records more,
 //!   as `fmt` formats them then: a line shows each span's values as of the event.
+//!
+//! # With the rest of the workspace
+//!
+//! Under `sampling-layer`'s sampler it is filtered like any layer;
+//! [`DeferredLayer::with_sample_rate`] writes the annotation `Annotated` writes; inside
+//! `sampling-layer`'s `CaptureLayer`, with a `CaptureWriter` as its writer, captured
+//! events are kept as records (recorded, not formatted, until a trigger writes them) and
+//! come out marked `captured=true`. The writer's accounting is unchanged: one record is
+//! one line.
 
 #[cfg(feature = "json")]
 mod json;
