@@ -124,7 +124,15 @@ fn main() {
             b
         }
     };
-    let (w, _guard) = builder().try_finish(std::io::sink()).expect("writer");
+    // `SINK_FILE=path`: lines go to that file (truncated) instead of `io::sink`, as the
+    // report's side-by-side runs wrote them.
+    let sink = || -> Box<dyn Write + Send> {
+        match std::env::var_os("SINK_FILE") {
+            Some(path) => Box::new(std::fs::File::create(path).expect("sink file")),
+            None => Box::new(std::io::sink()),
+        }
+    };
+    let (w, _guard) = builder().try_finish(sink()).expect("writer");
     let fmt = || {
         tracing_subscriber::fmt::layer()
             .with_ansi(false)
@@ -146,9 +154,7 @@ fn main() {
         "fmt" => tracing_subscriber::registry().with(fmt()).into(),
         "deferred" => {
             // The sink is decoded: this run's writer lays the records out as lines.
-            let (dw, dguard) = builder()
-                .try_finish(Decoded::new(std::io::sink()))
-                .expect("writer");
+            let (dw, dguard) = builder().try_finish(Decoded::new(sink())).expect("writer");
             decoded_guard = Some((dguard, dw.clone()));
             tracing_subscriber::registry()
                 .with(DeferredLayer::new(dw))
