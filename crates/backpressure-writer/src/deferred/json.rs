@@ -112,12 +112,14 @@ pub(super) fn write_line(
     captured: bool,
     cache: &mut Cache,
 ) -> Result<(), Unreadable> {
-    let (spans, fields) = record.parts(cache)?;
+    let (mut listed_spans, fields) = record.parts()?;
     check(fields.clone())?;
-    let spans = spans
-        .into_iter()
-        .map(|(meta, values)| SpanObject::new(meta, values))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Each span's stored object is built and read back, as `fmt` reads it: JSON lines
+    // allocate per span here, as they do in `fmt`.
+    let mut spans = Vec::new();
+    while let Some((meta, values)) = listed_spans.next(cache)? {
+        spans.push(SpanObject::new(meta, values)?);
+    }
     // With an explicit parent, the last span is that parent, and the list is the rest.
     let listed = if record.flags & EXPLICIT_PARENT != 0 {
         &spans[..spans.len().saturating_sub(1)]

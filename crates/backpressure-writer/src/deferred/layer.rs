@@ -210,8 +210,8 @@ where
         // current span's scope; the text line shows the event's own scope.
         let parent = event
             .parent()
-            .and_then(|id| ctx.span(id))
-            .filter(|_| json_spans);
+            .filter(|_| json_spans)
+            .and_then(|id| ctx.span(id));
         let flags = self.flags | if parent.is_some() { EXPLICIT_PARENT } else { 0 };
         let build = |buf: &mut Vec<u8>| {
             record::begin(buf, flags, at, known::note(meta), rate);
@@ -236,8 +236,12 @@ where
             } else {
                 None
             };
-            for span in scope.into_iter().flat_map(|scope| scope.from_root()) {
-                push(buf, &span);
+            // Walked in place: a `flat_map` over the `Option` would move `from_root`'s
+            // inline list of span references (several hundred bytes) once more per event.
+            if let Some(scope) = scope {
+                for span in scope.from_root() {
+                    push(buf, &span);
+                }
             }
             if let Some(parent) = &parent {
                 push(buf, parent);

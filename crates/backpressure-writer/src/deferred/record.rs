@@ -70,21 +70,17 @@ const BYTES: u8 = 9;
 
 /// Starts a frame in `buf` (cleared first); [`end`] completes it.
 pub(crate) fn begin(buf: &mut Vec<u8>, flags: u8, at: (i64, u32), event: u64, rate: Option<f64>) {
-    // Laid out on the stack and appended in one copy: one capacity check, not seven.
-    let mut head = [START; HEADER + 29];
-    head[HEADER] = flags | if rate.is_some() { RATE } else { 0 };
-    head[HEADER + 1..HEADER + 9].copy_from_slice(&at.0.to_le_bytes());
-    head[HEADER + 9..HEADER + 13].copy_from_slice(&at.1.to_le_bytes());
-    head[HEADER + 13..HEADER + 21].copy_from_slice(&event.to_le_bytes());
-    let len = match rate {
-        Some(rate) => {
-            head[HEADER + 21..HEADER + 29].copy_from_slice(&rate.to_le_bytes());
-            HEADER + 29
-        }
-        None => HEADER + 21,
-    };
     buf.clear();
-    buf.extend_from_slice(&head[..len]);
+    // One capacity check for the whole head; the pieces below are then plain stores.
+    buf.reserve(HEADER + 29);
+    buf.extend_from_slice(&[START; HEADER]);
+    buf.push(flags | if rate.is_some() { RATE } else { 0 });
+    buf.extend_from_slice(&at.0.to_le_bytes());
+    buf.extend_from_slice(&at.1.to_le_bytes());
+    buf.extend_from_slice(&event.to_le_bytes());
+    if let Some(rate) = rate {
+        buf.extend_from_slice(&rate.to_le_bytes());
+    }
 }
 
 /// Writes the header of the frame [`begin`] started; `false` if it is too long to frame.
@@ -293,20 +289,52 @@ impl<'a> Record<'a> {
         })
     }
 
-    /// The spans in scope, from the root, and then the event's own values.
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn parts(
-        &self,
-        cache: &mut Cache,
-    ) -> Result<(Vec<(&'static Metadata<'static>, Fields<'a>)>, Fields<'a>), Unreadable> {
+    /// The spans in scope, from the root, and then the event's own values. The spans'
+    /// bounds are checked here; their callsites are looked up as they are read.
+    pub(crate) fn parts(&self) -> Result<(Spans<'a>, Fields<'a>), Unreadable> {
         let mut c = Cursor(self.rest);
-        let mut spans = Vec::with_capacity(usize::from(self.spans));
         for _ in 0..self.spans {
-            let noted = c.meta(cache)?;
+            c.take(8)?;
             let len = c.u32()? as usize;
-            spans.push((noted.meta, Fields::new(noted.fields, c.take(len)?)));
+            c.take(len)?;
         }
+        let spans = Spans {
+            bytes: &self.rest[..self.rest.len() - c.0.len()],
+            left: self.spans,
+        };
         Ok((spans, Fields::new(self.fields, c.0)))
+    }
+}
+
+/// A record's spans, from the root: read in place, with no list to allocate.
+#[derive(Debug, Clone)]
+pub(crate) struct Spans<'a> {
+    bytes: &'a [u8],
+    left: u16,
+}
+
+impl<'a> Spans<'a> {
+    /// Whether the record names no span.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.left == 0
+    }
+
+    /// The next span's metadata and values, `Ok(None)` after the last.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn next(
+        &mut self,
+        cache: &mut Cache,
+    ) -> Result<Option<(&'static Metadata<'static>, Fields<'a>)>, Unreadable> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let mut c = Cursor(self.bytes);
+        let noted = c.meta(cache)?;
+        let len = c.u32()? as usize;
+        let values = Fields::new(noted.fields, c.take(len)?);
+        self.bytes = c.0;
+        self.left -= 1;
+        Ok(Some((noted.meta, values)))
     }
 }
 

@@ -106,7 +106,7 @@ pub(super) fn write_line(
     let ansi = record.flags & ANSI != 0 && record.rate.is_none();
     // ... but a span's fields were laid out when it was created, with the layer's colours.
     let span_ansi = record.flags & ANSI != 0;
-    let (spans, fields) = record.parts(cache)?;
+    let (mut spans, fields) = record.parts()?;
     let meta = record.meta;
     // Writing into a `Vec` cannot fail: the results below are never errors.
     let mut w = Out(&mut *out);
@@ -121,13 +121,14 @@ pub(super) fn write_line(
     let _ = w.write_char(' ');
     let _ = paint(&mut w, ansi, colour, text);
     let _ = w.write_char(' ');
-    for (span, values) in &spans {
+    let in_spans = !spans.is_empty();
+    while let Some((span, values)) = spans.next(cache)? {
         let _ = paint(&mut Out(&mut *out), ansi, BOLD, span.name());
         // The braces only around fields that print something: written, then taken back.
         let before = out.len();
         let _ = paint(&mut Out(&mut *out), ansi, BOLD, "{");
         let opened = out.len();
-        write_fields(out, values.clone(), sanitize, span_ansi)?;
+        write_fields(out, values, sanitize, span_ansi)?;
         if out.len() == opened {
             out.truncate(before);
         } else {
@@ -135,7 +136,7 @@ pub(super) fn write_line(
         }
         let _ = paint(&mut Out(&mut *out), ansi, DIMMED, ":");
     }
-    if !spans.is_empty() {
+    if in_spans {
         out.push(b' ');
     }
     let target_text = target(record, &fields)?.unwrap_or(meta.target());
