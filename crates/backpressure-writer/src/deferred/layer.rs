@@ -131,6 +131,30 @@ impl<W> DeferredLayer<W> {
     }
 }
 
+/// How many parents [`root_first`] reaches by recursion before it walks the rest of a
+/// deeper scope with the registry's iterator.
+const WALK_DEPTH: u8 = 32;
+
+/// Hands `span`'s scope to `push` root first, ending with `span`: the parents by
+/// recursion, so a scope a few spans deep is walked without `Scope::from_root`'s list
+/// (which moved several hundred bytes of span references and cost about 500
+/// instructions an event for one span); past `WALK_DEPTH` parents, with that list.
+fn root_first<'a, S>(span: SpanRef<'a, S>, depth: u8, push: &mut impl FnMut(&SpanRef<'a, S>))
+where
+    S: LookupSpan<'a>,
+{
+    if let Some(parent) = span.parent() {
+        if depth < WALK_DEPTH {
+            root_first(parent, depth + 1, push);
+        } else {
+            for above in parent.scope().from_root() {
+                push(&above);
+            }
+        }
+    }
+    push(&span);
+}
+
 /// What [`DeferredLayer::with_sample_rate`] asks.
 type SampleRate = dyn Fn(&Event<'_>) -> Option<f64> + Send + Sync;
 
@@ -229,19 +253,15 @@ where
                 record::push_span(buf, known::note(span.metadata()), values);
                 spans += 1;
             };
-            let scope = if !json {
-                ctx.event_scope(event)
+            let leaf = if !json {
+                ctx.event_span(event)
             } else if json_spans {
-                ctx.lookup_current().map(|leaf| leaf.scope())
+                ctx.lookup_current()
             } else {
                 None
             };
-            // Walked in place: a `flat_map` over the `Option` would move `from_root`'s
-            // inline list of span references (several hundred bytes) once more per event.
-            if let Some(scope) = scope {
-                for span in scope.from_root() {
-                    push(buf, &span);
-                }
+            if let Some(leaf) = leaf {
+                root_first(leaf, 0, &mut |span| push(buf, span));
             }
             if let Some(parent) = &parent {
                 push(buf, parent);

@@ -282,5 +282,19 @@ pub(crate) fn corpus() -> usize {
             .build(),
     )
     .unwrap();
+
+    // A scope deeper than a deferred layer walks by recursion (forty spans), an event at
+    // its bottom and one whose explicit parent sits halfway up.
+    let mut entered = Vec::new();
+    for depth in 0..40u64 {
+        entered.push(tracing::info_span!("level", depth).entered());
+    }
+    at(1_735_689_603, 0);
+    tracing::info!("forty spans deep");
+    at(1_735_689_603, 1);
+    tracing::info!(parent: entered[20].id(), "explicit parent twenty deep");
+    while let Some(span) = entered.pop() {
+        drop(span);
+    }
     n + extra_lines
 }
