@@ -120,8 +120,13 @@ type AnyWrite = Box<dyn Any + Send + Sync>;
 /// Which capturing span owns a span's events, per sampler: the span itself if
 /// it matches a spec, else its parent's owner. Several samplers in one
 /// registry share the list.
+/// The capturing span that owns a span's captured lines, per sampler: the first
+/// sampler's inline, as a stack rarely has two (no allocation per span for it).
 #[derive(Debug)]
-struct CaptureOwners(Vec<(usize, u64)>);
+struct CaptureOwners {
+    first: (usize, u64),
+    more: Vec<(usize, u64)>,
+}
 
 impl CaptureState {
     /// Whether any span kind captures. A relaxed load: a change of directives
@@ -142,10 +147,6 @@ impl CaptureState {
             settings,
             ..CaptureState::default()
         }
-    }
-
-    fn current_specs(&self) -> Arc<[CaptureSpec]> {
-        self.specs.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Installs a directive set's specs beside the builder's. With none left,
@@ -269,7 +270,10 @@ impl CaptureState {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let Some(span) = ctx.span(id) else { return };
-        let owner = if self.current_specs().iter().any(|s| s.matches(meta)) {
+        // Read in place: cloning the `Arc` out cost two atomic updates a span.
+        let matches =
+            (self.specs.read().unwrap_or_else(|e| e.into_inner()).iter()).any(|s| s.matches(meta));
+        let owner = if matches {
             Some(id.into_u64())
         } else {
             span.parent()
@@ -278,8 +282,11 @@ impl CaptureState {
         let Some(owner) = owner else { return };
         let mut ext = span.extensions_mut();
         match ext.get_mut::<CaptureOwners>() {
-            Some(o) => o.0.push((sampler, owner)),
-            None => ext.insert(CaptureOwners(vec![(sampler, owner)])),
+            Some(o) => o.more.push((sampler, owner)),
+            None => ext.insert(CaptureOwners {
+                first: (sampler, owner),
+                more: Vec::new(),
+            }),
         }
     }
 
@@ -409,7 +416,7 @@ impl CaptureState {
         true
     }
 
-    pub(crate) fn store(&self, owner: u64, line: Vec<u8>) {
+    pub(crate) fn store(&self, owner: u64, line: &[u8]) {
         let mut store = self.lock();
         // Read under the lock that `set_directive_specs`' discard takes after
         // clearing `active`: a line diverted just before capture was switched
@@ -433,9 +440,9 @@ impl CaptureState {
 }
 
 fn owner_of(owners: Option<&CaptureOwners>, sampler: usize) -> Option<u64> {
-    owners?
-        .0
-        .iter()
+    let owners = owners?;
+    std::iter::once(&owners.first)
+        .chain(&owners.more)
         .find(|(s, _)| *s == sampler)
         .map(|(_, o)| *o)
 }

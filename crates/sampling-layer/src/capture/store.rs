@@ -1,12 +1,18 @@
 //! The per-span buffers, their bounds and their figures.
 //!
 //! One mutex over every buffer: it is taken once per captured line (which has
-//! just paid for a formatting), once per trigger and once per capturing span's
-//! close, never on the sampled-out path outside capturing spans. Bytes are
-//! counted as memory, not as text: a line's capacity plus its `Vec` header,
-//! and a fixed cost per span buffer for the map entries and the deque, so the
-//! total bound bounds what the store holds (`tests/memory/capture.rs`
-//! measures it with a counting allocator).
+//! just paid for a formatting or a record), once per trigger and once per
+//! capturing span's close, never on the sampled-out path outside capturing
+//! spans.
+//!
+//! A span's lines live back to back in one ring of bytes, each behind a small
+//! header, so a captured line costs a copy into its span's ring and no
+//! allocation of its own (a `Vec` per line cost an allocation, a free and a
+//! second copy: about 350 instructions a line). Bytes are counted as memory,
+//! not as text: each ring's capacity, plus a fixed cost per span buffer for the
+//! map entries, so the total bound bounds what the store holds
+//! (`tests/memory/capture.rs` measures it with a counting allocator). A ring
+//! grows by doubling up to the span's byte bound, and never past it.
 //!
 //! Each line carries its place in the order lines were captured, across
 //! every span: a trigger inside nested capturing spans writes their lines
@@ -16,18 +22,16 @@
 //! inner span's lines are part of it).
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::directive::capture_spec::CaptureSettings;
 
-/// One held line: its place in the capture order (across spans), and its bytes.
-type Held = (u64, Vec<u8>);
-
-/// What one line costs beside its bytes: its order and `Vec` header in the deque.
-pub(crate) const LINE_COST: usize = std::mem::size_of::<Held>();
-/// What one span's buffer costs beside its lines: its hash-map and
-/// ordering-map entries, the deque header, and the maps' spare capacity.
+/// A line's header in its span's ring: its capture order (`u64`) and its
+/// length (`u32`), little-endian.
+pub(crate) const HEADER: usize = 12;
+/// What one span's buffer costs beside its ring: its hash-map and
+/// ordering entries, the ring's header, and the maps' spare capacity.
 pub(crate) const SPAN_COST: usize = 384;
 
 /// Figures of a sampler's context capture (`stats().capture`, from [`SamplingHandle::stats`](crate::SamplingHandle::stats)).
@@ -70,18 +74,96 @@ pub struct CaptureStats {
     pub no_writer: u64,
 }
 
+/// One span's lines, oldest first.
 #[derive(Debug)]
 struct SpanBuf {
     /// Creation order, for the total bound's "oldest first".
     seq: u64,
-    /// Oldest first (ascending capture order).
-    lines: VecDeque<Held>,
-    /// Of the lines: capacity plus `LINE_COST` each.
-    bytes: usize,
+    /// Each line: `HEADER` bytes (capture order, length), then its bytes.
+    ring: VecDeque<u8>,
+    lines: usize,
 }
 
-fn cost(line: &Held) -> usize {
-    line.1.capacity() + LINE_COST
+/// A line's capture order and bytes, read out of a ring on the rare paths
+/// (a trigger, a hand-up).
+type Held = (u64, Vec<u8>);
+
+impl SpanBuf {
+    fn new(seq: u64) -> Self {
+        SpanBuf {
+            seq,
+            ring: VecDeque::new(),
+            lines: 0,
+        }
+    }
+
+    /// What the buffer counts against the bounds: its ring's capacity.
+    fn cost(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// The bytes its lines take in the ring, headers included.
+    fn used(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Drops the oldest line; `false` if there was none.
+    fn pop_front(&mut self) -> bool {
+        if self.lines == 0 {
+            return false;
+        }
+        let len = u32::from_le_bytes([self.ring[8], self.ring[9], self.ring[10], self.ring[11]]);
+        self.ring.drain(..HEADER + len as usize);
+        self.lines -= 1;
+        true
+    }
+
+    /// Appends a line (room made by the caller), growing the ring by doubling
+    /// but never past `bound` bytes (a line that alone is larger was refused).
+    /// A new ring starts with room for four lines of this one's size: a
+    /// request's few captured lines then cost one allocation, not one per
+    /// doubling.
+    fn push_back(&mut self, order: u64, line: &[u8], bound: usize) {
+        let size = HEADER + line.len();
+        let need = self.ring.len() + size;
+        if need > self.ring.capacity() {
+            let grown = (self.ring.capacity() * 2).max(4 * size);
+            let target = grown.clamp(need, bound.max(need));
+            self.ring.reserve_exact(target - self.ring.len());
+        }
+        let mut header = [0; HEADER];
+        header[..8].copy_from_slice(&order.to_le_bytes());
+        header[8..].copy_from_slice(&(line.len() as u32).to_le_bytes());
+        self.ring.extend(&header);
+        self.ring.extend(line);
+        self.lines += 1;
+    }
+
+    /// Every line, oldest first, copied out.
+    fn into_lines(mut self) -> Vec<Held> {
+        let bytes = self.ring.make_contiguous();
+        let mut out = Vec::with_capacity(self.lines);
+        let mut at = 0;
+        while at + HEADER <= bytes.len() {
+            let order = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+            let len = u32::from_le_bytes(bytes[at + 8..at + HEADER].try_into().expect("4 bytes"));
+            let start = at + HEADER;
+            out.push((order, bytes[start..start + len as usize].to_vec()));
+            at = start + len as usize;
+        }
+        out
+    }
+
+    /// A buffer holding `lines` (in capture order), sized to them.
+    fn from_lines(seq: u64, lines: &[Held]) -> Self {
+        let size = lines.iter().map(|l| HEADER + l.1.len()).sum();
+        let mut buf = SpanBuf::new(seq);
+        buf.ring = VecDeque::with_capacity(size);
+        for (order, line) in lines {
+            buf.push_back(*order, line, size);
+        }
+        buf
+    }
 }
 
 /// Two or more runs each in capture order, merged into one. The standard
@@ -117,47 +199,27 @@ impl Hasher for SpanIdHasher {
     }
 }
 
-/// The store's totals a span's trimming updates, borrowed apart from the map
-/// that holds the span.
-struct Totals<'a> {
-    bytes: &'a mut usize,
-    lines: &'a mut u64,
-    evicted: &'a mut u64,
-}
-
-/// Drops `buf`'s oldest lines past the per-span bounds, counted as evicted by
-/// a span bound; with `incoming` bytes, until one more line of that size fits.
-fn trim(buf: &mut SpanBuf, totals: &mut Totals<'_>, limits: &CaptureSettings, incoming: usize) {
-    let room = usize::from(incoming > 0);
-    while buf.lines.len() + room > limits.span_lines || buf.bytes + incoming > limits.span_bytes {
-        let Some(old) = buf.lines.pop_front() else {
-            break;
-        };
-        buf.bytes -= cost(&old);
-        *totals.bytes -= cost(&old);
-        *totals.lines -= 1;
-        *totals.evicted += 1;
-    }
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     spans: HashMap<u64, SpanBuf, BuildHasherDefault<SpanIdHasher>>,
-    /// seq → span id, oldest first.
-    order: BTreeMap<u64, u64>,
+    /// (seq, span id) of every buffer, oldest first: sorted by seq, as buffers are made
+    /// in seq order and a handed-up one keeps its seq. Spans mostly close in the order
+    /// they opened, so a removal is a binary search and a shift of a few entries (a
+    /// `BTreeMap` cost ~250 instructions a span for its node bookkeeping).
+    order: VecDeque<(u64, u64)>,
     next_seq: u64,
     /// Capture order of the next line, across spans.
     next_line: u64,
-    /// Lines' bytes plus `SPAN_COST` per buffer.
+    /// The rings' capacities plus `SPAN_COST` per buffer.
     bytes: usize,
     lines: u64,
     figures: CaptureStats,
 }
 
 impl Store {
-    pub(crate) fn push(&mut self, owner: u64, line: Vec<u8>, limits: &CaptureSettings) {
+    pub(crate) fn push(&mut self, owner: u64, line: &[u8], limits: &CaptureSettings) {
         self.figures.captured += 1;
-        let size = line.capacity() + LINE_COST;
+        let size = line.len() + HEADER;
         if size > limits.span_bytes
             || limits.span_lines == 0
             || size + SPAN_COST > limits.total_bytes
@@ -171,73 +233,57 @@ impl Store {
             Entry::Vacant(v) => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
-                self.order.insert(seq, owner);
+                self.order.push_back((seq, owner));
                 self.bytes += SPAN_COST;
-                v.insert(SpanBuf {
-                    seq,
-                    lines: VecDeque::new(),
-                    bytes: 0,
-                })
+                v.insert(SpanBuf::new(seq))
             }
         };
-        // Room first, so that the deque never holds more than the bound (it
-        // would grow its allocation for one line). The new line fits the
-        // span's bounds alone (checked above): at worst the buffer empties.
-        let mut totals = Totals {
-            bytes: &mut self.bytes,
-            lines: &mut self.lines,
-            evicted: &mut self.figures.evicted_span_cap,
-        };
-        trim(buf, &mut totals, limits, size);
-        buf.bytes += size;
-        buf.lines.push_back((self.next_line, line));
+        // Room first, so that the ring never grows past the bound for one line.
+        // The new line fits the span's bounds alone (checked above): at worst the
+        // buffer empties.
+        while buf.lines + 1 > limits.span_lines || buf.used() + size > limits.span_bytes {
+            if !buf.pop_front() {
+                break;
+            }
+            self.lines -= 1;
+            self.figures.evicted_span_cap += 1;
+        }
+        let before = buf.cost();
+        buf.push_back(self.next_line, line, limits.span_bytes);
+        self.bytes = self.bytes - before + buf.cost();
         self.next_line += 1;
-        self.bytes += size;
         self.lines += 1;
         // Oldest buffers first, but not the one just written to: if it is the
-        // only one left, its own oldest lines go.
+        // only one left, its own oldest lines go and its ring shrinks to fit.
         while self.bytes > limits.total_bytes {
-            match self.order.values().find(|&&v| v != owner).copied() {
-                Some(victim) => {
-                    let buf = self.remove(victim).expect("ordered spans exist");
-                    self.figures.evicted_total_cap += buf.lines.len() as u64;
-                    self.figures.evicted_spans += 1;
-                }
-                None => {
-                    let buf = self.spans.get_mut(&owner).expect("inserted above");
-                    if buf.lines.len() <= 1 {
-                        break;
-                    }
-                    let old = buf.lines.pop_front().expect("more than one line");
-                    // (Ordered before the line just pushed: never it.)
-                    buf.bytes -= cost(&old);
-                    self.bytes -= cost(&old);
-                    self.lines -= 1;
-                    self.figures.evicted_total_cap += 1;
-                }
+            if let Some(victim) = self.order.iter().map(|e| e.1).find(|&v| v != owner) {
+                let buf = self.remove(victim).expect("ordered spans exist");
+                self.figures.evicted_total_cap += buf.lines as u64;
+                self.figures.evicted_spans += 1;
+                continue;
             }
+            let buf = self.spans.get_mut(&owner).expect("inserted above");
+            let before = buf.cost();
+            let others = self.bytes - before;
+            // (Ordered before the line just pushed: never it.)
+            while buf.lines > 1 && others + buf.used() > limits.total_bytes {
+                buf.pop_front();
+                self.lines -= 1;
+                self.figures.evicted_total_cap += 1;
+            }
+            buf.ring.shrink_to_fit();
+            self.bytes = others + buf.cost();
+            break;
         }
-    }
-
-    /// Drops `owner`'s oldest lines past the per-span bounds, counted; with
-    /// `incoming` bytes, until one more line of that size fits.
-    fn trim_span(&mut self, owner: u64, limits: &CaptureSettings, incoming: usize) {
-        let Some(buf) = self.spans.get_mut(&owner) else {
-            return;
-        };
-        let mut totals = Totals {
-            bytes: &mut self.bytes,
-            lines: &mut self.lines,
-            evicted: &mut self.figures.evicted_span_cap,
-        };
-        trim(buf, &mut totals, limits, incoming);
     }
 
     fn remove(&mut self, owner: u64) -> Option<SpanBuf> {
         let buf = self.spans.remove(&owner)?;
-        self.order.remove(&buf.seq);
-        self.bytes -= buf.bytes + SPAN_COST;
-        self.lines -= buf.lines.len() as u64;
+        if let Ok(at) = self.order.binary_search_by_key(&buf.seq, |e| e.0) {
+            self.order.remove(at);
+        }
+        self.bytes -= buf.cost() + SPAN_COST;
+        self.lines -= buf.lines as u64;
         Some(buf)
     }
 
@@ -248,7 +294,7 @@ impl Store {
         let lines: Vec<Held> = owners
             .iter()
             .filter_map(|&o| self.remove(o))
-            .flat_map(|b| b.lines)
+            .flat_map(SpanBuf::into_lines)
             .collect();
         self.figures.flushed += lines.len() as u64;
         self.figures.triggers += u64::from(!lines.is_empty());
@@ -258,29 +304,42 @@ impl Store {
     /// A capturing span closed without (another) trigger inside the
     /// capturing span `parent`: its lines join `parent`'s, in capture order,
     /// within `parent`'s bounds (its oldest go first, counted as evicted by a
-    /// span bound). The total only shrinks: one buffer fewer.
+    /// span bound). The total only shrinks: one buffer fewer, and the merged
+    /// ring sized to the lines it keeps.
     pub(crate) fn hand_up(&mut self, child: u64, parent: u64, limits: &CaptureSettings) {
         let Some(buf) = self.remove(child) else {
             return;
         };
-        let (bytes, lines) = (buf.bytes, buf.lines.len() as u64);
-        match self.spans.get_mut(&parent) {
+        let (seq, lines) = match self.remove(parent) {
             Some(p) => {
-                let both: Vec<Held> = p.lines.drain(..).chain(buf.lines).collect();
-                p.lines = merged(both).into();
-                p.bytes += bytes;
+                let seq = p.seq;
+                let both = p.into_lines().into_iter().chain(buf.into_lines());
+                (seq, merged(both.collect()))
             }
-            None => {
-                // The child's buffer becomes the parent's, keeping its age
-                // for the total bound.
-                self.order.insert(buf.seq, parent);
-                self.spans.insert(parent, buf);
-                self.bytes += SPAN_COST;
+            // The child's buffer becomes the parent's, keeping its age for the
+            // total bound.
+            None => (buf.seq, buf.into_lines()),
+        };
+        // The newest lines within the span's bounds.
+        let (mut keep, mut size) = (0, 0);
+        for (_, line) in lines.iter().rev() {
+            if keep == limits.span_lines || size + HEADER + line.len() > limits.span_bytes {
+                break;
             }
+            keep += 1;
+            size += HEADER + line.len();
         }
-        self.bytes += bytes;
-        self.lines += lines;
-        self.trim_span(parent, limits, 0);
+        let dropped = lines.len() - keep;
+        self.figures.evicted_span_cap += dropped as u64;
+        let joined = SpanBuf::from_lines(seq, &lines[dropped..]);
+        let at = self
+            .order
+            .binary_search_by_key(&seq, |e| e.0)
+            .unwrap_or_else(|at| at);
+        self.order.insert(at, (seq, parent));
+        self.bytes += joined.cost() + SPAN_COST;
+        self.lines += joined.lines as u64;
+        self.spans.insert(parent, joined);
     }
 
     /// A line captured after capture was switched off: discarded at once.
@@ -292,7 +351,7 @@ impl Store {
     /// The span closed without (another) trigger.
     pub(crate) fn discard(&mut self, owner: u64) {
         if let Some(buf) = self.remove(owner) {
-            self.figures.discarded += buf.lines.len() as u64;
+            self.figures.discarded += buf.lines as u64;
         }
     }
 
@@ -303,6 +362,7 @@ impl Store {
             self.discard(o);
         }
         self.spans.shrink_to_fit();
+        self.order.shrink_to_fit();
     }
 
     pub(crate) fn stats(&self, no_writer: u64) -> CaptureStats {
@@ -329,10 +389,8 @@ mod tests {
         }
     }
 
-    fn line(n: u8) -> Vec<u8> {
-        let mut v = Vec::with_capacity(8);
-        v.push(n);
-        v
+    fn line(n: u8) -> [u8; 1] {
+        [n]
     }
 
     fn balanced(s: &CaptureStats) -> bool {
@@ -345,7 +403,7 @@ mod tests {
         let mut st = Store::default();
         let l = limits(3, 1 << 20, 1 << 20);
         for n in 0..10 {
-            st.push(1, line(n), &l);
+            st.push(1, &line(n), &l);
         }
         let s = st.stats(0);
         assert_eq!(
@@ -361,11 +419,18 @@ mod tests {
     #[test]
     fn the_total_bound_evicts_the_oldest_spans_whole() {
         let mut st = Store::default();
-        let per_span = SPAN_COST + 2 * (8 + LINE_COST);
+        // What one span of two lines counts: measured, as the ring's growth decides it.
+        let per_span = {
+            let mut one = Store::default();
+            one.push(1, &line(0), &limits(100, 1 << 20, 1 << 20));
+            one.push(1, &line(1), &limits(100, 1 << 20, 1 << 20));
+            one.stats(0).buffered_bytes as usize
+        };
+        assert!(per_span >= SPAN_COST + 2 * (HEADER + 1), "{per_span}");
         let l = limits(100, 1 << 20, 3 * per_span);
         for span in 1..=5 {
-            st.push(span, line(0), &l);
-            st.push(span, line(1), &l);
+            st.push(span, &line(0), &l);
+            st.push(span, &line(1), &l);
         }
         let s = st.stats(0);
         assert_eq!(
@@ -386,7 +451,7 @@ mod tests {
         let mut st = Store::default();
         let l = limits(100, 1 << 20, 1 << 20);
         for (span, n) in [(1, 1), (2, 2), (1, 3), (2, 4)] {
-            st.push(span, line(n), &l);
+            st.push(span, &line(n), &l);
         }
         let lines: Vec<u8> = st.take(&[1, 2]).into_iter().map(|l| l[0]).collect();
         assert_eq!(lines, [1, 2, 3, 4]);
@@ -400,7 +465,7 @@ mod tests {
         let mut st = Store::default();
         let l = limits(3, 1 << 20, 1 << 20);
         for (span, n) in [(1, 1), (2, 2), (1, 3), (2, 4), (2, 5)] {
-            st.push(span, line(n), &l);
+            st.push(span, &line(n), &l);
         }
         st.hand_up(2, 1, &l);
         let s = st.stats(0);
@@ -408,17 +473,78 @@ mod tests {
             (s.buffered_spans, s.buffered_lines, s.evicted_span_cap),
             (1, 3, 2)
         );
-        let one = SPAN_COST + 3 * (8 + LINE_COST);
+        // The merged ring is sized to the three lines it keeps.
+        let one = SPAN_COST + 3 * (HEADER + 1);
         assert_eq!(s.buffered_bytes as usize, one);
         let lines: Vec<u8> = st.take(&[1]).into_iter().map(|l| l[0]).collect();
         assert_eq!(lines, [3, 4, 5]);
         // Into a parent with no buffer: the child's becomes its.
-        st.push(3, line(6), &l);
+        st.push(3, &line(6), &l);
         st.hand_up(3, 1, &l);
         assert_eq!(st.take(&[3]).len(), 0);
         assert_eq!(st.take(&[1]).len(), 1);
         let s = st.stats(0);
         assert_eq!((s.buffered_bytes, s.discarded), (0, 0));
+        assert!(balanced(&s));
+    }
+
+    /// Lines of every length through a ring that wraps many times: what a
+    /// trigger reads back is exactly the newest lines that fit, byte for byte,
+    /// and the ring never counts more than the span's bound.
+    #[test]
+    fn a_wrapping_ring_gives_back_exactly_the_newest_lines_that_fit() {
+        let bound = 1_000;
+        let l = limits(1_000, bound, 1 << 20);
+        let mut st = Store::default();
+        let lines: Vec<Vec<u8>> = (0..500u32)
+            .map(|i| {
+                let len = (i * 37 % 200) as usize;
+                (0..len).map(|b| (i as usize * 7 + b) as u8).collect()
+            })
+            .collect();
+        for line in &lines {
+            st.push(1, line, &l);
+            assert!(st.stats(0).buffered_bytes as usize <= bound + SPAN_COST);
+        }
+        let (mut expect, mut size) = (Vec::new(), 0);
+        for line in lines.iter().rev() {
+            if size + HEADER + line.len() > bound {
+                break;
+            }
+            size += HEADER + line.len();
+            expect.insert(0, line.clone());
+        }
+        let s = st.stats(0);
+        assert_eq!(s.buffered_lines, expect.len() as u64);
+        assert_eq!(s.evicted_span_cap, 500 - expect.len() as u64);
+        assert_eq!(st.take(&[1]), expect);
+        let s = st.stats(0);
+        assert_eq!((s.buffered_bytes, s.buffered_lines), (0, 0));
+        assert!(balanced(&s));
+    }
+
+    /// Alone past the total bound, a span drops its own oldest lines and its
+    /// ring shrinks to what it keeps.
+    #[test]
+    fn a_span_alone_past_the_total_bound_keeps_its_newest_lines_within_it() {
+        let total = SPAN_COST + 10 * (HEADER + 10);
+        let l = limits(1_000, 1 << 20, total);
+        let mut st = Store::default();
+        for n in 0..20u8 {
+            st.push(1, &[n; 10], &l);
+            assert!(
+                st.stats(0).buffered_bytes as usize <= total,
+                "{:?}",
+                st.stats(0)
+            );
+        }
+        let kept: Vec<u8> = st.take(&[1]).into_iter().map(|l| l[0]).collect();
+        // Ten lines of 22 bytes are what fits beside the span's fixed cost.
+        assert_eq!(kept.len(), 10, "{kept:?}");
+        assert_eq!(kept.last(), Some(&19));
+        assert!(kept.windows(2).all(|w| w[1] == w[0] + 1), "{kept:?}");
+        let s = st.stats(0);
+        assert_eq!(s.evicted_total_cap, 20 - kept.len() as u64);
         assert!(balanced(&s));
     }
 }

@@ -1,6 +1,7 @@
 //! [`CaptureWriter`]: the `MakeWriter` wrapper that diverts captured lines
 //! into their span's buffer and writes a span's buffer ahead of its trigger.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
@@ -139,7 +140,7 @@ where
             return CaptureSink(Sink::Buffer {
                 capture,
                 owner,
-                line: Vec::new(),
+                line: SCRATCH.try_with(Cell::take).unwrap_or_default(),
             });
         }
         if !capture.is_active() {
@@ -202,9 +203,6 @@ impl<W: io::Write> io::Write for CaptureSink<'_, W> {
             Sink::Inner(w) => w.write(buf),
             Sink::Discard => Ok(buf.len()),
             Sink::Buffer { line, .. } => {
-                if line.is_empty() {
-                    line.reserve_exact(buf.len() + MARK_LEN);
-                }
                 line.extend_from_slice(buf);
                 Ok(buf.len())
             }
@@ -234,18 +232,33 @@ impl<W> Drop for CaptureSink<'_, W> {
             line,
         } = &mut self.0
         {
+            let mut line = std::mem::take(line);
             if !line.is_empty() {
-                let mut line = std::mem::take(line);
                 mark(&mut line);
-                capture.store(*owner, line);
+                capture.store(*owner, &line);
+            }
+            if line.capacity() <= SCRATCH_KEEP {
+                line.clear();
+                // Past its thread-locals, the thread frees it instead.
+                let _ = SCRATCH.try_with(|s| s.set(line));
             }
         }
     }
 }
 
+thread_local! {
+    /// The captured line being written, reused from line to line: the line is
+    /// copied into its span's ring when written, so it needs no allocation of
+    /// its own. (A line captured while another is being written, from a value's
+    /// `Debug` that logs, finds it taken and uses a `Vec` of its own.)
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// The bytes a thread's captured-line buffer keeps between lines.
+const SCRATCH_KEEP: usize = 16 << 10;
+
 const TEXT_MARK: &[u8] = b" captured=true";
 const JSON_MARK: &[u8] = b"\"captured\":true";
-const MARK_LEN: usize = JSON_MARK.len() + 1;
 
 /// The first byte of a record of `backpressure-writer`'s deferred layer, which
 /// its decoder lays out as a line on the writer's thread.
