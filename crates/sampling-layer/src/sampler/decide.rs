@@ -454,7 +454,7 @@ impl Sampler {
             .get_or_insert(key, || log_sites::record_target(event));
         let (cache, counts, cell, target) = match site {
             Some(s) => (&s.rule, &s.counts, &s.budget, &*s.target),
-            None => (&cs.rule, &cs.counts, &cs.budget, cs.meta.target()),
+            None => (&cs.rule, &*cs.counts, &cs.budget, cs.meta.target()),
         };
         let mut rule = match cache.get(generation) {
             Some(r) => r,
