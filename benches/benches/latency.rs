@@ -5,7 +5,8 @@
 //! recorded, and a whole run (drain included) is one figure.
 //!
 //! - Latency: at 1, 2, 4 and 8 producers, each writes bursts of 20 lines with a ~1 ms pause
-//!   after each burst (the method of published async-logger figures, tracing issue #3446),
+//!   after each burst (the method of published async-logger figures, as in
+//!   <https://github.com/tokio-rs/tracing/issues/3446>),
 //!   timing every `write` with a pair of `Instant::now()` calls (their own cost, measured
 //!   and printed first, is included in every sample). All samples of a run are sorted;
 //!   p50/p99/p99.9/max are printed.
