@@ -7,7 +7,12 @@
 //! cargo bench -p benches --bench service                 # 5 rounds of 4 s per mode
 //! cargo bench -p benches --bench service -- --rounds 3 --seconds 2
 //! cargo bench -p benches --bench service -- --modes none,none_poll,ours
+//! cargo bench -p benches --bench service -- --callgrind --modes none,bare,ours_deferred
 //! ```
+//!
+//! `--callgrind` counts instructions per request instead of timing (each mode under
+//! valgrind for 4 s and 14 s, or `--seconds`; see [`instructions`]): a figure the
+//! machine's load does not move, where requests per second spread by ±10%.
 //!
 //! Each run is a child process (a global subscriber is once per process), the modes
 //! interleaved round by round so that a noisy stretch of the machine hits every mode
@@ -23,6 +28,10 @@
 //! - `ours_deferred`: `ours`'s lines laid out on the writer's thread:
 //!   `backpressure_writer::deferred`'s layer, annotated through
 //!   `sampling_layer::sample_rate`, its records decoded by `Decoded` around the file;
+//! - `ours_deferred_layer` (only when named in `--modes`): `ours_deferred` with the
+//!   sampler as a layer on the registry instead of the deferred layer's per-layer filter
+//!   (the same lines, for a stack with one output): no per-layer filter bookkeeping on
+//!   each span's enter, exit and close;
 //! - `ours_capture` (only when named in `--modes`): `ours` with error-triggered capture
 //!   of tower-http's `request` spans (`CaptureLayer`, `CaptureWriter`) and no request
 //!   failing: every sampled-out event of a request is formatted into its span's buffer and
@@ -90,7 +99,67 @@ fn main() {
         || MODES.iter().map(|m| m.to_string()).collect(),
         |m| m.split(',').map(str::to_owned).collect(),
     );
+    if args.iter().any(|a| a == "--callgrind") {
+        instructions(&modes, 4.0, if seconds > 4.0 { seconds } else { 14.0 });
+        return;
+    }
     parent(&modes, rounds, seconds);
+}
+
+/// Instructions per request, counted by callgrind: user space, every thread of the
+/// process (the load generator included), which valgrind runs one at a time, so the
+/// count does not depend on the machine's load. Each mode runs for `short` and `long`
+/// seconds; the difference of the totals over the difference of the requests leaves
+/// out what starting and stopping cost.
+fn instructions(modes: &[String], short: f64, long: f64) {
+    let exe = std::env::current_exe().expect("own path");
+    let run = |mode: &str, seconds: f64| -> (f64, f64) {
+        let out = Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&exe)
+            .args(["--child", mode, "--seconds", &seconds.to_string()])
+            .output()
+            .expect("valgrind (Debian: apt install valgrind)");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{mode}: {stderr}");
+        let requests = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("requests="))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{mode}: no request count in {stdout}"));
+        let refs = stderr
+            .lines()
+            .find_map(|l| l.split_once("I   refs:"))
+            .and_then(|(_, v)| v.trim().replace(',', "").parse().ok())
+            .unwrap_or_else(|| panic!("{mode}: no instruction count in {stderr}"));
+        (requests, refs)
+    };
+    let mut figures = Vec::new();
+    for mode in modes {
+        let (r1, i1) = run(mode, short);
+        let (r2, i2) = run(mode, long);
+        let per = (i2 - i1) / (r2 - r1);
+        eprintln!("{mode}: {r1} and {r2} requests, {per:.0} instructions each");
+        figures.push((mode.as_str(), per));
+    }
+    let of = |name: &str| figures.iter().find(|f| f.0 == name).map(|f| f.1);
+    println!(
+        "
+user-space instructions per request (callgrind, {short} s and {long} s runs):"
+    );
+    for (mode, per) in &figures {
+        let ratio = |base: Option<f64>, name: &str| {
+            base.map_or(String::new(), |b| format!("  {name} ÷ this {:.2}", b / per))
+        };
+        println!(
+            "  {mode:<22} {per:>8.0}{}{}",
+            ratio(of("none"), "none"),
+            ratio(of("bare"), "bare")
+        );
+    }
 }
 
 /// Runs every mode `rounds` times, interleaved, and prints the table.
@@ -225,17 +294,20 @@ fn child(mode: &str, length: Duration) {
             }
             .expect("global subscriber");
         }
-        "ours_deferred" => {
+        "ours_deferred" | "ours_deferred_layer" => {
             let (writer, guard) = backpressure_writer::NonBlockingBuilder::default()
                 .try_finish(Decoded::new(file()))
                 .expect("writer");
             guards.push(Box::new(guard));
             let sampler = sampling_layer::SamplingFilter::try_new(DIRECTIVES).expect("directives");
-            let layer = DeferredLayer::new(writer)
-                .with_sample_rate(sampling_layer::sample_rate)
-                .with_filter(sampler);
-            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
-                .expect("global subscriber");
+            let layer = DeferredLayer::new(writer).with_sample_rate(sampling_layer::sample_rate);
+            let registry = tracing_subscriber::registry();
+            if mode == "ours_deferred" {
+                tracing::subscriber::set_global_default(registry.with(layer.with_filter(sampler)))
+            } else {
+                tracing::subscriber::set_global_default(registry.with(sampler).with(layer))
+            }
+            .expect("global subscriber");
         }
         "ours_capture" | "ours_deferred_capture" => {
             let deferred = mode == "ours_deferred_capture";
@@ -310,6 +382,7 @@ fn child(mode: &str, length: Duration) {
     });
     let elapsed = started.elapsed().as_secs_f64();
     let requests = done.load(Ordering::Relaxed) as f64;
+    println!("requests={requests}");
     println!("requests_per_sec={:.1}", requests / elapsed);
     if let (Some(before), Some(after)) = (cpu_before, process_cpu()) {
         println!(

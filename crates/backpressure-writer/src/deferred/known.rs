@@ -28,6 +28,14 @@ fn table() -> &'static Table {
 /// Slots of the per-thread cache of addresses already in the table.
 const SEEN: usize = 64;
 
+/// A callsite's slot in a cache of `SEEN` entries: the address's bits mixed by an odd
+/// multiplier, the top six taken. (The address's own low bits collided: metadata statics
+/// sit at strides that share them, and two callsites a request logs in turn, in one
+/// slot, sent every record of both to the shared table's lock and `SipHash`.)
+pub(crate) fn slot(addr: usize) -> usize {
+    ((addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+}
+
 thread_local! {
     static RECENT: [Cell<usize>; SEEN] = const { [const { Cell::new(0) }; SEEN] };
 }
@@ -41,12 +49,7 @@ thread_local! {
 /// callsite the program has, never more.
 pub(crate) fn note(meta: &'static Metadata<'static>) -> u64 {
     let addr = meta as *const Metadata<'static> as usize;
-    // Metadata lives in statics aligned to 8: the low bits carry nothing.
-    let slot = (addr >> 3) % SEEN;
-    let cached = RECENT
-        .try_with(|seen| seen[slot].get() == addr)
-        .unwrap_or(false);
-    if !cached {
+    if !seen(addr) {
         let present = table()
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -61,9 +64,25 @@ pub(crate) fn note(meta: &'static Metadata<'static>) -> u64 {
                     fields: Box::leak(meta.fields().iter().collect()),
                 });
         }
-        let _ = RECENT.try_with(|seen| seen[slot].set(addr));
+        remember(addr);
     }
     addr as u64
+}
+
+/// Whether this thread noted `addr` lately. Two ways per set: two callsites a request
+/// logs in turn that fall in one set both stay (a direct-mapped cache sent a quarter of
+/// a service's records to the table).
+pub(crate) fn seen(addr: usize) -> bool {
+    let set = slot(addr) & !1;
+    RECENT
+        .try_with(|seen| seen[set].get() == addr || seen[set + 1].get() == addr)
+        .unwrap_or(false)
+}
+
+/// Puts `addr` first in its set, the set's other entry second (the older one goes).
+pub(crate) fn remember(addr: usize) {
+    let set = slot(addr) & !1;
+    let _ = RECENT.try_with(|seen| seen[set + 1].set(seen[set].replace(addr)));
 }
 
 /// The callsite at `addr`, if a layer noted it.
@@ -89,7 +108,7 @@ impl Default for Cache {
 impl Cache {
     /// The callsite at `addr`, if a layer noted it.
     pub(crate) fn get(&mut self, addr: u64) -> Option<Noted> {
-        let slot = &mut self.0[(addr >> 3) as usize % SEEN];
+        let slot = &mut self.0[slot(addr as usize)];
         if slot.0 != addr || slot.1.is_none() {
             *slot = (addr, lookup(addr));
         }

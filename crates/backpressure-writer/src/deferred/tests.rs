@@ -310,3 +310,24 @@ fn the_unreadable_count_is_read_through_its_handle_after_the_sink_moved() {
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     assert_eq!(text, format!("<unreadable log record>\n{LINE}"));
 }
+
+/// The writer's cache of noted callsites keeps two per set: two callsites that fall in
+/// one set, logged in turn, both stay cached; a third in that set evicts the older.
+#[test]
+fn two_callsites_in_one_set_both_stay_cached() {
+    let set = |addr: usize| known::slot(addr) & !1;
+    let a = 0x7f00_1000_usize;
+    let mut same = (1..).map(|i| a + 8 * i).filter(|&x| set(x) == set(a));
+    let (b, c) = (same.next().unwrap(), same.next().unwrap());
+    std::thread::spawn(move || {
+        known::remember(a);
+        known::remember(b);
+        for _ in 0..3 {
+            assert!(known::seen(a) && known::seen(b));
+        }
+        known::remember(c);
+        assert!(known::seen(c) && known::seen(b) && !known::seen(a));
+    })
+    .join()
+    .unwrap();
+}
