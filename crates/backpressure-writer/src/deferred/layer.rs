@@ -158,10 +158,53 @@ where
 /// What [`DeferredLayer::with_sample_rate`] asks.
 type SampleRate = dyn Fn(&Event<'_>) -> Option<f64> + Send + Sync;
 
-/// A span's recorded values, kept in its extensions.
+/// A span's recorded values, kept in its extensions: inline up to `INLINE` bytes, so
+/// that a span with a few short values (a request's method, URI and version) costs one
+/// allocation, its extension's, instead of two; in a `Vec` past that, or once a later
+/// `record` adds to them.
 struct SpanValues {
     owner: usize,
-    bytes: Vec<u8>,
+    len: usize,
+    inline: [u8; INLINE],
+    heap: Vec<u8>,
+}
+
+/// The values a span keeps inline.
+const INLINE: usize = 96;
+
+impl SpanValues {
+    fn new(owner: usize, values: &[u8]) -> Self {
+        let mut v = SpanValues {
+            owner,
+            len: 0,
+            inline: [0; INLINE],
+            heap: Vec::new(),
+        };
+        match v.inline.get_mut(..values.len()) {
+            Some(inline) => {
+                inline.copy_from_slice(values);
+                v.len = values.len();
+            }
+            None => v.heap = values.to_vec(),
+        }
+        v
+    }
+
+    fn bytes(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.heap
+        }
+    }
+
+    /// The values as a `Vec` to add to (moved out of line first if inline).
+    fn grow(&mut self) -> &mut Vec<u8> {
+        if self.heap.is_empty() {
+            self.heap = self.inline[..self.len].to_vec();
+        }
+        &mut self.heap
+    }
 }
 
 thread_local! {
@@ -186,26 +229,23 @@ where
         // A second deferred layer in the stack shares the first one's values.
         if ext.get_mut::<SpanValues>().is_none() {
             // Recorded into the thread's record buffer and copied out once, so the span's
-            // `Vec` is allocated at its final size instead of growing value by value.
+            // values take their final place at once instead of growing value by value.
             let staged = FRAME.try_with(|frame| {
                 let mut frame = frame.try_borrow_mut().ok()?;
                 frame.clear();
                 attrs.record(&mut Values(&mut frame));
-                let bytes = frame.as_slice().to_vec();
+                let values = SpanValues::new(self.id, &frame);
                 if frame.capacity() > FRAME_KEEP {
                     *frame = Vec::new();
                 }
-                Some(bytes)
+                Some(values)
             });
-            let bytes = staged.ok().flatten().unwrap_or_else(|| {
+            let values = staged.ok().flatten().unwrap_or_else(|| {
                 let mut bytes = Vec::new();
                 attrs.record(&mut Values(&mut bytes));
-                bytes
+                SpanValues::new(self.id, &bytes)
             });
-            ext.insert(SpanValues {
-                owner: self.id,
-                bytes,
-            });
+            ext.insert(values);
         }
     }
 
@@ -213,8 +253,9 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(own) = ext.get_mut::<SpanValues>().filter(|v| v.owner == self.id) {
-            record::push_segment(&mut own.bytes);
-            values.record(&mut Values(&mut own.bytes));
+            let bytes = own.grow();
+            record::push_segment(bytes);
+            values.record(&mut Values(bytes));
         }
     }
 
@@ -249,7 +290,7 @@ where
                     return;
                 }
                 let ext = span.extensions();
-                let values = ext.get::<SpanValues>().map_or(&[][..], |v| &v.bytes);
+                let values = ext.get::<SpanValues>().map_or(&[][..], SpanValues::bytes);
                 record::push_span(buf, known::note(span.metadata()), values);
                 spans += 1;
             };

@@ -296,5 +296,21 @@ pub(crate) fn corpus() -> usize {
     while let Some(span) = entered.pop() {
         drop(span);
     }
+
+    // A span whose values are longer than a deferred layer keeps inline, then one more
+    // value recorded into it, and a short one that gets a value later.
+    let text = "long value ".repeat(20);
+    let long = tracing::info_span!("long", text = text.as_str(), later = tracing::field::Empty);
+    let short = long.in_scope(|| tracing::info_span!("short", late = tracing::field::Empty));
+    let _l = long.enter();
+    at(1_735_689_603, 2);
+    tracing::info!("in a long span");
+    long.record("later", 5u64);
+    let _s = short.enter();
+    short.record("late", "now");
+    at(1_735_689_603, 3);
+    tracing::info!("after records into both");
+    drop(_s);
+    drop(_l);
     n + extra_lines
 }
