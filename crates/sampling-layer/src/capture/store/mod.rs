@@ -27,9 +27,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::directive::capture_spec::CaptureSettings;
 
-/// A line's header in its span's ring: its capture order (`u64`) and its
-/// length (`u32`), little-endian.
-pub(crate) const HEADER: usize = 12;
+mod ring;
+
+use ring::{Held, SpanBuf, HEADER};
+
 /// What one span's buffer costs beside its ring: its hash-map and
 /// ordering entries, the ring's header, and the maps' spare capacity.
 pub(crate) const SPAN_COST: usize = 384;
@@ -72,98 +73,6 @@ pub struct CaptureStats {
     /// sampler's figures) and are written nowhere. Not part of the identity
     /// above: none of them was captured.
     pub no_writer: u64,
-}
-
-/// One span's lines, oldest first.
-#[derive(Debug)]
-struct SpanBuf {
-    /// Creation order, for the total bound's "oldest first".
-    seq: u64,
-    /// Each line: `HEADER` bytes (capture order, length), then its bytes.
-    ring: VecDeque<u8>,
-    lines: usize,
-}
-
-/// A line's capture order and bytes, read out of a ring on the rare paths
-/// (a trigger, a hand-up).
-type Held = (u64, Vec<u8>);
-
-impl SpanBuf {
-    fn new(seq: u64) -> Self {
-        SpanBuf {
-            seq,
-            ring: VecDeque::new(),
-            lines: 0,
-        }
-    }
-
-    /// What the buffer counts against the bounds: its ring's capacity.
-    fn cost(&self) -> usize {
-        self.ring.capacity()
-    }
-
-    /// The bytes its lines take in the ring, headers included.
-    fn used(&self) -> usize {
-        self.ring.len()
-    }
-
-    /// Drops the oldest line; `false` if there was none.
-    fn pop_front(&mut self) -> bool {
-        if self.lines == 0 {
-            return false;
-        }
-        let len = u32::from_le_bytes([self.ring[8], self.ring[9], self.ring[10], self.ring[11]]);
-        self.ring.drain(..HEADER + len as usize);
-        self.lines -= 1;
-        true
-    }
-
-    /// Appends a line (room made by the caller), growing the ring by doubling
-    /// but never past `bound` bytes (a line that alone is larger was refused).
-    /// A new ring starts with room for four lines of this one's size: a
-    /// request's few captured lines then cost one allocation, not one per
-    /// doubling.
-    fn push_back(&mut self, order: u64, line: &[u8], bound: usize) {
-        let size = HEADER + line.len();
-        let need = self.ring.len() + size;
-        if need > self.ring.capacity() {
-            let grown = (self.ring.capacity() * 2).max(4 * size);
-            let target = grown.clamp(need, bound.max(need));
-            self.ring.reserve_exact(target - self.ring.len());
-        }
-        let mut header = [0; HEADER];
-        header[..8].copy_from_slice(&order.to_le_bytes());
-        header[8..].copy_from_slice(&(line.len() as u32).to_le_bytes());
-        self.ring.extend(&header);
-        self.ring.extend(line);
-        self.lines += 1;
-    }
-
-    /// Every line, oldest first, copied out.
-    fn into_lines(mut self) -> Vec<Held> {
-        let bytes = self.ring.make_contiguous();
-        let mut out = Vec::with_capacity(self.lines);
-        let mut at = 0;
-        while at + HEADER <= bytes.len() {
-            let order = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-            let len = u32::from_le_bytes(bytes[at + 8..at + HEADER].try_into().expect("4 bytes"));
-            let start = at + HEADER;
-            out.push((order, bytes[start..start + len as usize].to_vec()));
-            at = start + len as usize;
-        }
-        out
-    }
-
-    /// A buffer holding `lines` (in capture order), sized to them.
-    fn from_lines(seq: u64, lines: &[Held]) -> Self {
-        let size = lines.iter().map(|l| HEADER + l.1.len()).sum();
-        let mut buf = SpanBuf::new(seq);
-        buf.ring = VecDeque::with_capacity(size);
-        for (order, line) in lines {
-            buf.push_back(*order, line, size);
-        }
-        buf
-    }
 }
 
 /// Two or more runs each in capture order, merged into one. The standard
@@ -271,7 +180,7 @@ impl Store {
                 self.lines -= 1;
                 self.figures.evicted_total_cap += 1;
             }
-            buf.ring.shrink_to_fit();
+            buf.shrink();
             self.bytes = others + buf.cost();
             break;
         }
@@ -377,174 +286,4 @@ impl Store {
 }
 
 #[cfg(all(test, not(sampling_layer_loom)))]
-mod tests {
-    use super::*;
-
-    fn limits(span_lines: usize, span_bytes: usize, total_bytes: usize) -> CaptureSettings {
-        CaptureSettings {
-            span_lines,
-            span_bytes,
-            total_bytes,
-            ..CaptureSettings::default()
-        }
-    }
-
-    fn line(n: u8) -> [u8; 1] {
-        [n]
-    }
-
-    fn balanced(s: &CaptureStats) -> bool {
-        s.captured
-            == s.flushed + s.discarded + s.evicted_span_cap + s.evicted_total_cap + s.buffered_lines
-    }
-
-    #[test]
-    fn a_span_keeps_its_newest_lines_and_counts_the_rest() {
-        let mut st = Store::default();
-        let l = limits(3, 1 << 20, 1 << 20);
-        for n in 0..10 {
-            st.push(1, &line(n), &l);
-        }
-        let s = st.stats(0);
-        assert_eq!(
-            (s.captured, s.evicted_span_cap, s.buffered_lines),
-            (10, 7, 3)
-        );
-        let kept: Vec<u8> = st.take(&[1]).into_iter().map(|l| l[0]).collect();
-        assert_eq!(kept, [7, 8, 9]);
-        assert!(balanced(&st.stats(0)));
-        assert_eq!(st.stats(0).buffered_bytes, 0);
-    }
-
-    #[test]
-    fn the_total_bound_evicts_the_oldest_spans_whole() {
-        let mut st = Store::default();
-        // What one span of two lines counts: measured, as the ring's growth decides it.
-        let per_span = {
-            let mut one = Store::default();
-            one.push(1, &line(0), &limits(100, 1 << 20, 1 << 20));
-            one.push(1, &line(1), &limits(100, 1 << 20, 1 << 20));
-            one.stats(0).buffered_bytes as usize
-        };
-        assert!(per_span >= SPAN_COST + 2 * (HEADER + 1), "{per_span}");
-        let l = limits(100, 1 << 20, 3 * per_span);
-        for span in 1..=5 {
-            st.push(span, &line(0), &l);
-            st.push(span, &line(1), &l);
-        }
-        let s = st.stats(0);
-        assert_eq!(
-            (s.buffered_spans, s.evicted_spans, s.evicted_total_cap),
-            (3, 2, 4)
-        );
-        assert!(s.buffered_bytes as usize <= 3 * per_span);
-        assert!(st.take(&[1]).is_empty() && st.take(&[2]).is_empty());
-        assert_eq!(st.take(&[3]).len(), 2);
-        st.discard(4);
-        let s = st.stats(0);
-        assert_eq!((s.flushed, s.discarded, s.buffered_lines), (2, 2, 2));
-        assert!(balanced(&s));
-    }
-
-    #[test]
-    fn a_trigger_over_nested_spans_writes_their_lines_in_capture_order() {
-        let mut st = Store::default();
-        let l = limits(100, 1 << 20, 1 << 20);
-        for (span, n) in [(1, 1), (2, 2), (1, 3), (2, 4)] {
-            st.push(span, &line(n), &l);
-        }
-        let lines: Vec<u8> = st.take(&[1, 2]).into_iter().map(|l| l[0]).collect();
-        assert_eq!(lines, [1, 2, 3, 4]);
-        let s = st.stats(0);
-        assert_eq!((s.flushed, s.triggers, s.buffered_spans), (4, 1, 0));
-        assert!(balanced(&s));
-    }
-
-    #[test]
-    fn a_span_closing_inside_another_hands_its_lines_up_within_the_outer_bound() {
-        let mut st = Store::default();
-        let l = limits(3, 1 << 20, 1 << 20);
-        for (span, n) in [(1, 1), (2, 2), (1, 3), (2, 4), (2, 5)] {
-            st.push(span, &line(n), &l);
-        }
-        st.hand_up(2, 1, &l);
-        let s = st.stats(0);
-        assert_eq!(
-            (s.buffered_spans, s.buffered_lines, s.evicted_span_cap),
-            (1, 3, 2)
-        );
-        // The merged ring is sized to the three lines it keeps.
-        let one = SPAN_COST + 3 * (HEADER + 1);
-        assert_eq!(s.buffered_bytes as usize, one);
-        let lines: Vec<u8> = st.take(&[1]).into_iter().map(|l| l[0]).collect();
-        assert_eq!(lines, [3, 4, 5]);
-        // Into a parent with no buffer: the child's becomes its.
-        st.push(3, &line(6), &l);
-        st.hand_up(3, 1, &l);
-        assert_eq!(st.take(&[3]).len(), 0);
-        assert_eq!(st.take(&[1]).len(), 1);
-        let s = st.stats(0);
-        assert_eq!((s.buffered_bytes, s.discarded), (0, 0));
-        assert!(balanced(&s));
-    }
-
-    /// Lines of every length through a ring that wraps many times: what a
-    /// trigger reads back is exactly the newest lines that fit, byte for byte,
-    /// and the ring never counts more than the span's bound.
-    #[test]
-    fn a_wrapping_ring_gives_back_exactly_the_newest_lines_that_fit() {
-        let bound = 1_000;
-        let l = limits(1_000, bound, 1 << 20);
-        let mut st = Store::default();
-        let lines: Vec<Vec<u8>> = (0..500u32)
-            .map(|i| {
-                let len = (i * 37 % 200) as usize;
-                (0..len).map(|b| (i as usize * 7 + b) as u8).collect()
-            })
-            .collect();
-        for line in &lines {
-            st.push(1, line, &l);
-            assert!(st.stats(0).buffered_bytes as usize <= bound + SPAN_COST);
-        }
-        let (mut expect, mut size) = (Vec::new(), 0);
-        for line in lines.iter().rev() {
-            if size + HEADER + line.len() > bound {
-                break;
-            }
-            size += HEADER + line.len();
-            expect.insert(0, line.clone());
-        }
-        let s = st.stats(0);
-        assert_eq!(s.buffered_lines, expect.len() as u64);
-        assert_eq!(s.evicted_span_cap, 500 - expect.len() as u64);
-        assert_eq!(st.take(&[1]), expect);
-        let s = st.stats(0);
-        assert_eq!((s.buffered_bytes, s.buffered_lines), (0, 0));
-        assert!(balanced(&s));
-    }
-
-    /// Alone past the total bound, a span drops its own oldest lines and its
-    /// ring shrinks to what it keeps.
-    #[test]
-    fn a_span_alone_past_the_total_bound_keeps_its_newest_lines_within_it() {
-        let total = SPAN_COST + 10 * (HEADER + 10);
-        let l = limits(1_000, 1 << 20, total);
-        let mut st = Store::default();
-        for n in 0..20u8 {
-            st.push(1, &[n; 10], &l);
-            assert!(
-                st.stats(0).buffered_bytes as usize <= total,
-                "{:?}",
-                st.stats(0)
-            );
-        }
-        let kept: Vec<u8> = st.take(&[1]).into_iter().map(|l| l[0]).collect();
-        // Ten lines of 22 bytes are what fits beside the span's fixed cost.
-        assert_eq!(kept.len(), 10, "{kept:?}");
-        assert_eq!(kept.last(), Some(&19));
-        assert!(kept.windows(2).all(|w| w[1] == w[0] + 1), "{kept:?}");
-        let s = st.stats(0);
-        assert_eq!(s.evicted_total_cap, 20 - kept.len() as u64);
-        assert!(balanced(&s));
-    }
-}
+mod tests;

@@ -1,0 +1,104 @@
+//! One capturing span's lines: a ring of bytes, each line behind a header.
+
+use std::collections::VecDeque;
+
+/// A line's header in its span's ring: its capture order (`u64`) and its
+/// length (`u32`), little-endian.
+pub(crate) const HEADER: usize = 12;
+
+/// One span's lines, oldest first.
+#[derive(Debug)]
+pub(super) struct SpanBuf {
+    /// Creation order, for the total bound's "oldest first".
+    pub(super) seq: u64,
+    /// Each line: `HEADER` bytes (capture order, length), then its bytes.
+    ring: VecDeque<u8>,
+    pub(super) lines: usize,
+}
+
+/// A line's capture order and bytes, read out of a ring on the rare paths
+/// (a trigger, a hand-up).
+pub(super) type Held = (u64, Vec<u8>);
+
+impl SpanBuf {
+    pub(super) fn new(seq: u64) -> Self {
+        SpanBuf {
+            seq,
+            ring: VecDeque::new(),
+            lines: 0,
+        }
+    }
+
+    /// What the buffer counts against the bounds: its ring's capacity.
+    pub(super) fn cost(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// The bytes its lines take in the ring, headers included.
+    pub(super) fn used(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Drops the oldest line; `false` if there was none.
+    pub(super) fn pop_front(&mut self) -> bool {
+        if self.lines == 0 {
+            return false;
+        }
+        let len = u32::from_le_bytes([self.ring[8], self.ring[9], self.ring[10], self.ring[11]]);
+        self.ring.drain(..HEADER + len as usize);
+        self.lines -= 1;
+        true
+    }
+
+    /// Appends a line (room made by the caller), growing the ring by doubling
+    /// but never past `bound` bytes (a line that alone is larger was refused).
+    /// A new ring starts with room for four lines of this one's size: a
+    /// request's few captured lines then cost one allocation, not one per
+    /// doubling.
+    pub(super) fn push_back(&mut self, order: u64, line: &[u8], bound: usize) {
+        let size = HEADER + line.len();
+        let need = self.ring.len() + size;
+        if need > self.ring.capacity() {
+            let grown = (self.ring.capacity() * 2).max(4 * size);
+            let target = grown.clamp(need, bound.max(need));
+            self.ring.reserve_exact(target - self.ring.len());
+        }
+        let mut header = [0; HEADER];
+        header[..8].copy_from_slice(&order.to_le_bytes());
+        header[8..].copy_from_slice(&(line.len() as u32).to_le_bytes());
+        self.ring.extend(&header);
+        self.ring.extend(line);
+        self.lines += 1;
+    }
+
+    /// Gives back the ring's spare room: its capacity becomes what its lines use.
+    pub(super) fn shrink(&mut self) {
+        self.ring.shrink_to_fit();
+    }
+
+    /// Every line, oldest first, copied out.
+    pub(super) fn into_lines(mut self) -> Vec<Held> {
+        let bytes = self.ring.make_contiguous();
+        let mut out = Vec::with_capacity(self.lines);
+        let mut at = 0;
+        while at + HEADER <= bytes.len() {
+            let order = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+            let len = u32::from_le_bytes(bytes[at + 8..at + HEADER].try_into().expect("4 bytes"));
+            let start = at + HEADER;
+            out.push((order, bytes[start..start + len as usize].to_vec()));
+            at = start + len as usize;
+        }
+        out
+    }
+
+    /// A buffer holding `lines` (in capture order), sized to them.
+    pub(super) fn from_lines(seq: u64, lines: &[Held]) -> Self {
+        let size = lines.iter().map(|l| HEADER + l.1.len()).sum();
+        let mut buf = SpanBuf::new(seq);
+        buf.ring = VecDeque::with_capacity(size);
+        for (order, line) in lines {
+            buf.push_back(*order, line, size);
+        }
+        buf
+    }
+}
