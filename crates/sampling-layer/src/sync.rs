@@ -24,3 +24,18 @@ pub(crate) fn spin_hint() {
     #[cfg(not(sampling_layer_loom))]
     std::hint::spin_loop();
 }
+
+/// A value on a cache line of its own (and nothing after it on that line):
+/// for state one thread writes often beside state other threads read, which
+/// would otherwise miss the cache on their cores after every write.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct OwnLine<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for OwnLine<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

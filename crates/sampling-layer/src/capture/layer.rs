@@ -135,7 +135,7 @@ where
             WriteCaptured::<S>(Arc::new(move |event, cx| inner.on_event(event, cx.clone())));
         self.token = self
             .capture
-            .register_layer(Box::new(write) as Box<dyn Any + Send + Sync>);
+            .register_layer(Arc::new(write) as Arc<dyn Any + Send + Sync>);
     }
 
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {

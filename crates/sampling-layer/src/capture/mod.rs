@@ -41,11 +41,11 @@
 
 mod config;
 mod layer;
+mod registration;
 pub(crate) mod stack;
 pub(crate) mod store;
 mod writer;
 
-use std::any::Any;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -54,6 +54,7 @@ use tracing_core::{span, Event, Level, Metadata, Subscriber};
 use tracing_subscriber::{layer::Context, registry::LookupSpan};
 
 use crate::annotate;
+use crate::sync::OwnLine;
 
 pub(crate) use crate::directive::capture_spec::{CaptureSettings, CaptureSpec};
 pub use config::Capture;
@@ -62,24 +63,28 @@ pub use store::CaptureStats;
 pub use writer::{CaptureSink, CaptureWriter};
 
 use layer::WriteCaptured;
+use registration::{AnyWrite, Registration};
 use store::Store;
 
 /// One sampler's capture state. Inactive until some spec is configured, by
 /// the builder or a directive.
 pub(crate) struct CaptureState {
     active: AtomicBool,
-    /// The builder's specs followed by the installed directive set's.
-    specs: RwLock<Arc<[CaptureSpec]>>,
+    /// The builder's specs followed by the installed directive set's (on a line
+    /// of its own: every new span takes its read lock).
+    specs: OwnLine<RwLock<Arc<[CaptureSpec]>>>,
     settings: CaptureSettings,
-    store: Mutex<Store>,
+    /// On lines of its own: every captured line writes the lock and the
+    /// store, and the flags above are read by every event in a capturing span.
+    store: OwnLine<Mutex<Store>>,
     /// `CaptureWriter`s of this sampler alive now: diverting is safe only
     /// while one exists.
     writers: AtomicUsize,
     /// The `CaptureLayer` captured events are written through: a
     /// `WriteCaptured<S>` for the subscriber type it was added to, with its
     /// registration's token. `has_layer` says whether it is set, so the
-    /// decision reads an atomic, not the lock.
-    layer: RwLock<Option<(u64, AnyWrite)>>,
+    /// decision reads an atomic, not a lock.
+    layer: Registration,
     has_layer: AtomicBool,
     next_token: AtomicU64,
     /// Events not diverted for want of a writer (`CaptureStats::no_writer`).
@@ -101,11 +106,11 @@ impl Default for CaptureState {
     fn default() -> Self {
         CaptureState {
             active: AtomicBool::new(false),
-            specs: RwLock::new(Arc::from(Vec::new())),
+            specs: OwnLine(RwLock::new(Arc::from(Vec::new()))),
             settings: CaptureSettings::default(),
-            store: Mutex::new(Store::default()),
+            store: OwnLine(Mutex::new(Store::default())),
             writers: AtomicUsize::new(0),
-            layer: RwLock::new(None),
+            layer: Registration::default(),
             has_layer: AtomicBool::new(false),
             next_token: AtomicU64::new(1),
             no_writer: AtomicU64::new(0),
@@ -113,9 +118,6 @@ impl Default for CaptureState {
         }
     }
 }
-
-/// A type-erased `WriteCaptured<S>`.
-type AnyWrite = Box<dyn Any + Send + Sync>;
 
 /// Which capturing span owns a span's events, per sampler: the span itself if
 /// it matches a spec, else its parent's owner. Several samplers in one
@@ -188,22 +190,18 @@ impl CaptureState {
     /// A `CaptureLayer` of this sampler was added to a subscriber: its token,
     /// or `None` (with a warning) if another one holds the place.
     pub(crate) fn register_layer(&self, write: AnyWrite) -> Option<u64> {
-        let mut slot = self.layer.write().unwrap_or_else(|e| e.into_inner());
-        if slot.is_some() {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        if !self.layer.set(token, write) {
             eprintln!("{SECOND_LAYER_WARNING}");
             return None;
         }
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        *slot = Some((token, write));
         self.has_layer.store(true, Ordering::Relaxed);
         Some(token)
     }
 
     /// The `CaptureLayer` holding `token` was dropped.
     pub(crate) fn unregister_layer(&self, token: u64) {
-        let mut slot = self.layer.write().unwrap_or_else(|e| e.into_inner());
-        if slot.as_ref().is_some_and(|(t, _)| *t == token) {
-            *slot = None;
+        if self.layer.clear(token) {
             self.has_layer.store(false, Ordering::Relaxed);
         }
     }
@@ -218,27 +216,26 @@ impl CaptureState {
     /// Hands an event the decision marked (captured, or a suppressed
     /// trigger's context) to the `CaptureLayer`, which formats it into its
     /// `CaptureWriter`. The caller then answers "sampled out", so no other
-    /// layer sees it. The lock is a read lock, taken once per captured event,
-    /// which has a formatting ahead of it anyway.
+    /// layer sees it. It costs a read lock of this thread's copy of the
+    /// registration (see [`Registration`]), held while the layer writes.
     pub(crate) fn write_diverted<S: 'static>(
         &self,
         sampler: usize,
         event: &Event<'_>,
         cx: &Context<'_, S>,
     ) {
-        let write = {
-            let slot = self.layer.read().unwrap_or_else(|e| e.into_inner());
-            slot.as_ref()
-                .and_then(|(_, w)| w.downcast_ref::<WriteCaptured<S>>())
-                .cloned()
-        };
-        match write {
-            Some(write) => write.call(event, cx),
-            // The layer went away since the decision read `has_layer` (its
-            // subscriber is being dropped), or sits in another subscriber type.
-            None => {
-                self.no_writer.fetch_add(1, Ordering::Relaxed);
+        let written = self.layer.with(|w| {
+            match w.and_then(|w| w.downcast_ref::<WriteCaptured<S>>()) {
+                Some(write) => write.call(event, cx),
+                None => return false,
             }
+            true
+        });
+        // The layer went away since the decision read `has_layer` (its
+        // subscriber is being dropped), sits in another subscriber type, or
+        // this is a nested call while the registration changes.
+        if !written {
+            self.no_writer.fetch_add(1, Ordering::Relaxed);
         }
         // A layer that did not write the line (a filter inside it) leaves
         // its mark: clear it, so no later line of the callsite takes it.
