@@ -14,12 +14,14 @@
 //   across `.await` and threads), and the *marks* the decision leaves for the
 //   writer: "sampler S diverted the event of callsite M into span B".
 // - `store`: the per-span buffers behind one mutex, with the per-span and
-//   total bounds and the figures.
+//   total bounds and the figures; `store::ring` holds one span's lines.
 // - `writer`: `CaptureWriter`, the `MakeWriter` wrapper that takes a mark
 //   and diverts the line into the span's buffer, or, for a trigger line,
 //   writes the buffers ahead of it.
 // - `layer`: `CaptureLayer`, the wrapper of the layer that owns the
-//   `CaptureWriter`; the sampler writes a captured event through it alone.
+//   `CaptureWriter`; the sampler writes a captured event through it alone,
+//   found through `registration` (a copy per thread shard, so threads that
+//   capture at once share no lock word).
 //
 // Why this shape: a `MakeWriter` sees only the metadata, and a `Filter`
 // enables an event for every layer under it. So the sampler never enables a
