@@ -123,9 +123,8 @@ impl Default for CaptureState {
 
 /// Which capturing span owns a span's events, per sampler: the span itself if
 /// it matches a spec, else its parent's owner. Several samplers in one
-/// registry share the list.
-/// The capturing span that owns a span's captured lines, per sampler: the first
-/// sampler's inline, as a stack rarely has two (no allocation per span for it).
+/// registry share the list; the first one's entry is inline, as a stack
+/// rarely has two (no allocation per span for it).
 #[derive(Debug)]
 struct CaptureOwners {
     first: (usize, u64),
@@ -270,8 +269,9 @@ impl CaptureState {
     {
         let Some(span) = ctx.span(id) else { return };
         // Read in place: cloning the `Arc` out cost two atomic updates a span.
-        let matches =
-            (self.specs.read().unwrap_or_else(|e| e.into_inner()).iter()).any(|s| s.matches(meta));
+        let specs = self.specs.read().unwrap_or_else(|e| e.into_inner());
+        let matches = specs.iter().any(|s| s.matches(meta));
+        drop(specs);
         let owner = if matches {
             Some(id.into_u64())
         } else {
