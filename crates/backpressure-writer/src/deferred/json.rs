@@ -3,8 +3,9 @@
 //! The event's fields go through `tracing-serde`'s map visitor and a span's through
 //! `fmt`'s own `JsonVisitor`, the visitors `fmt` uses, with the recorded values replayed
 //! into them; the members and their order are `fmt`'s: `timestamp`, `level`, `fields`,
-//! `target`, `span` (the current span, or the event's explicit parent), `spans` (the
-//! current span's scope, from the root).
+//! `target`, `filename`, `line_number`, `span` (the current span, or the event's
+//! explicit parent), `spans` (the current span's scope, from the root), `threadName`,
+//! `threadId`, each as the layer's options show them.
 
 use std::fmt;
 
@@ -15,6 +16,7 @@ use tracing_subscriber::field::VisitOutput;
 use tracing_subscriber::fmt::format::{JsonVisitor, Writer};
 
 use super::known::Cache;
+use super::layout::{Origin, FILE, LINE, NO_LEVEL, NO_TARGET, NO_TIME, THREAD_IDS, THREAD_NAMES};
 use super::record::{
     Fields, Item, Record, Unreadable, EXPLICIT_PARENT, NO_CURRENT_SPAN, NO_SPAN_LIST,
 };
@@ -126,21 +128,48 @@ pub(super) fn write_line(
     } else {
         &spans[..]
     };
-    let target = super::text::target(record, &fields)?.unwrap_or(record.meta.target());
+    let origin = Origin::of(record, &fields)?;
+    let parts = record.layout;
     let start = out.len();
     let mut serializer = serde_json::Serializer::new(&mut *out);
     let written = (|| {
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("timestamp", &timestamp(record))?;
-        map.serialize_entry("level", record.meta.level().as_str())?;
+        if parts & NO_TIME == 0 {
+            map.serialize_entry("timestamp", &timestamp(record))?;
+        }
+        if parts & NO_LEVEL == 0 {
+            map.serialize_entry("level", record.meta.level().as_str())?;
+        }
         map.serialize_entry("fields", &EventFields(fields))?;
-        map.serialize_entry("target", target)?;
+        if parts & NO_TARGET == 0 {
+            map.serialize_entry("target", origin.target)?;
+        }
+        if let Some(file) = origin.file.filter(|_| parts & FILE != 0) {
+            map.serialize_entry("filename", file)?;
+        }
+        if let Some(line) = origin.line.filter(|_| parts & LINE != 0) {
+            map.serialize_entry("line_number", &line)?;
+        }
         if let Some(current) = spans.last() {
             if record.flags & NO_CURRENT_SPAN == 0 {
                 map.serialize_entry("span", current)?;
             }
             if record.flags & NO_SPAN_LIST == 0 {
                 map.serialize_entry("spans", &SpanList(listed))?;
+            }
+        }
+        if let Some(thread) = record.thread {
+            let ids = parts & THREAD_IDS != 0;
+            if parts & THREAD_NAMES != 0 {
+                match thread.name {
+                    Some(name) => map.serialize_entry("threadName", name)?,
+                    // As `fmt`: the id in the name's place when there is none.
+                    None if !ids => map.serialize_entry("threadName", thread.id)?,
+                    None => {}
+                }
+            }
+            if ids {
+                map.serialize_entry("threadId", thread.id)?;
             }
         }
         SerializeMap::end(map)

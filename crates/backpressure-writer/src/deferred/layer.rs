@@ -13,6 +13,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::known;
+use super::layout::{FILE, LINE, NO_LEVEL, NO_TARGET, NO_TIME, THREAD_IDS, THREAD_NAMES};
 use super::record::{
     self, Values, ANSI, EXPLICIT_PARENT, JSON, NO_CURRENT_SPAN, NO_SPAN_LIST, SANITIZE,
 };
@@ -25,14 +26,18 @@ use crate::format::time::split;
 /// into `fmt`'s text or JSON lines on the writer's thread. Use it where `fmt::layer()`
 /// would go, with the same writer, and put the decoder around the sink.
 ///
-/// Its options are `fmt`'s that change the bytes of a line: colours, sanitizing, text
-/// or JSON, the clock; and the sample rate for `sampling-layer`'s annotation. The layout
-/// is `fmt`'s default (`fmt::format()` with `DefaultFields`: timestamp, level, spans with
-/// their fields, target, fields), or with `json` (the `json` feature) `fmt::format().json()`
+/// Its options are `fmt::Layer`'s that change the bytes of a line, under the same names
+/// and with the same defaults: colours, sanitizing, text or JSON, the time (or none), the
+/// level, the target, the file and line, the thread's name and id; the clock; and the
+/// sample rate for `sampling-layer`'s annotation. The layout is `fmt::format()`'s full
+/// text with `DefaultFields` (timestamp, level, thread, spans with their fields, target,
+/// file and line, fields), or with `json` (the `json` feature) `fmt::format().json()`
 /// with `JsonFields`.
 pub struct DeferredLayer<W> {
     make_writer: W,
     flags: u8,
+    /// Which optional parts a line shows ([`layout`](super::layout) bits).
+    layout: u8,
     clock: fn() -> SystemTime,
     sample_rate: Option<Box<SampleRate>>,
     /// Tells this layer's span values from another deferred layer's in the same stack.
@@ -45,6 +50,7 @@ impl<W> fmt::Debug for DeferredLayer<W> {
             .field("ansi", &(self.flags & ANSI != 0))
             .field("sanitize", &(self.flags & SANITIZE != 0))
             .field("json", &(self.flags & JSON != 0))
+            .field("layout", &format_args!("{:#09b}", self.layout))
             .field("sample_rate", &self.sample_rate.is_some())
             .finish_non_exhaustive()
     }
@@ -61,6 +67,7 @@ where
         DeferredLayer {
             make_writer,
             flags: SANITIZE,
+            layout: 0,
             clock: SystemTime::now,
             sample_rate: None,
             id: NEXT.fetch_add(1, Ordering::Relaxed),
@@ -76,6 +83,58 @@ impl<W> DeferredLayer<W> {
             self.flags &= !flag;
         }
         self
+    }
+
+    fn part(mut self, bit: u8, on: bool) -> Self {
+        if on {
+            self.layout |= bit;
+        } else {
+            self.layout &= !bit;
+        }
+        self
+    }
+
+    /// Lines without a timestamp, as `fmt::Layer::without_time`.
+    pub fn without_time(self) -> Self {
+        self.part(NO_TIME, true)
+    }
+
+    /// Whether a line shows the event's level, as `fmt::Layer::with_level` (on by default).
+    pub fn with_level(self, on: bool) -> Self {
+        self.part(NO_LEVEL, !on)
+    }
+
+    /// Whether a line shows the event's target, as `fmt::Layer::with_target` (on by
+    /// default).
+    pub fn with_target(self, on: bool) -> Self {
+        self.part(NO_TARGET, !on)
+    }
+
+    /// Whether a line shows the event's source file, as `fmt::Layer::with_file` (off by
+    /// default).
+    pub fn with_file(self, on: bool) -> Self {
+        self.part(FILE, on)
+    }
+
+    /// Whether a line shows the event's line number, as `fmt::Layer::with_line_number`
+    /// (off by default).
+    pub fn with_line_number(self, on: bool) -> Self {
+        self.part(LINE, on)
+    }
+
+    /// Whether a line shows the name of the thread that logged it, as
+    /// `fmt::Layer::with_thread_names` (off by default). The name is read on the caller
+    /// (once per thread) and carried in the record; a text line pads it to the longest
+    /// name this crate laid out so far, as `fmt` pads to the longest it printed.
+    pub fn with_thread_names(self, on: bool) -> Self {
+        self.part(THREAD_NAMES, on)
+    }
+
+    /// Whether a line shows the id of the thread that logged it, as
+    /// `fmt::Layer::with_thread_ids` (off by default); read on the caller, carried in the
+    /// record.
+    pub fn with_thread_ids(self, on: bool) -> Self {
+        self.part(THREAD_IDS, on)
     }
 
     /// Lines with ANSI colours, as `fmt::Layer::with_ansi` (off by default: a deferred
@@ -262,7 +321,8 @@ where
     // Costs a clock read, the fields visited into a reused thread-local buffer (a `%` or
     // `?` value and the message formatted, everything else copied), a read of each span's
     // extensions to copy its values, and one write into the writer: no allocation once
-    // the buffer has grown, no layout.
+    // the buffer has grown, no layout. Thread names or ids add a thread-local read and
+    // two short copies.
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
         let at = split((self.clock)());
@@ -279,7 +339,7 @@ where
             .and_then(|id| ctx.span(id));
         let flags = self.flags | if parent.is_some() { EXPLICIT_PARENT } else { 0 };
         let build = |buf: &mut Vec<u8>| {
-            record::begin(buf, flags, at, known::note(meta), rate);
+            record::begin(buf, (flags, self.layout), at, known::note(meta), rate);
             let count_at = buf.len();
             buf.extend_from_slice(&[0, 0]);
             let mut spans = 0u16;

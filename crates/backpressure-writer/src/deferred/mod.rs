@@ -32,9 +32,15 @@
 //!   capacities and byte figures count records, not the lines they become.
 //! - The layouts are `fmt::format()`'s full text with `DefaultFields`, and
 //!   `fmt::format().json()` with `JsonFields` (its `with_current_span` and
-//!   `with_span_list` offered); `fmt`'s other options that change a line (thread names
-//!   and ids, file and line, no target, no level, no time, flattened JSON, compact or
-//!   pretty text) are not offered: keep `fmt::layer()` for those.
+//!   `with_span_list` offered), each with `fmt`'s switches for the time, the level, the
+//!   target, the file and line and the thread's name and id
+//!   (`tests/format/options.rs` compares them with `fmt`'s, switched each way). Not
+//!   offered: flattened JSON, compact or pretty text, other timers than the UTC
+//!   RFC 3339 one: keep `fmt::layer()` for those.
+//! - A text line pads thread names to the longest this crate laid out so far, as `fmt`
+//!   pads to the longest it printed; the two maxima are apart, so a process that prints
+//!   thread names through both `fmt` and a deferred layer can pad the same name to two
+//!   widths.
 //! - An error's chain of sources is kept to 64 (no real error has more; a cycle would
 //!   never end).
 //! - Colours are off unless asked for ([`DeferredLayer::with_ansi`]): a deferred line goes
@@ -55,6 +61,7 @@
 mod json;
 mod known;
 mod layer;
+mod layout;
 mod record;
 mod sink;
 mod text;

@@ -5,16 +5,17 @@
 //!
 //! ```text
 //! frame   := 0x1E  len:u32  len^CHECK:u32  payload[len]
-//! payload := flags:u8  secs:i64  nanos:u32  event:u64  [rate:f64]
-//!            spans:u16  (span:u64  bytes:u32  values[bytes])*  values
+//! payload := flags:u8  layout:u8  secs:i64  nanos:u32  event:u64  [rate:f64]
+//!            [named:u8  [name:text]  id:text]  spans:u16  (span:u64  bytes:u32  values[bytes])*  values
 //! values  := (tag:u8 index:u16 data | SEGMENT)*
 //! data    := u64 | i64 | f64 bits | bool:u8 | text | bytes | count:u16 text*
 //! text    := len:u32 utf8[len]      bytes := len:u32 byte[len]
 //! ```
 //!
-//! (integers little-endian; `event` and `span` are metadata addresses, read back only
-//! through [`known`](super::known); `SEGMENT` starts the values of a span's later
-//! `record` call). A value is kept as its type gave it: integers, floats and booleans as
+//! (integers little-endian; `layout` holds the [`layout`](super::layout) bits, and the
+//! thread's name and id follow the rate when they show one of them; `event` and `span`
+//! are metadata addresses, read back only through [`known`](super::known); `SEGMENT`
+//! starts the values of a span's later `record` call). A value is kept as its type gave it: integers, floats and booleans as
 //! their bits, a `&str` and a `[u8]` copied, a `Debug` or `Display` value (`?` and `%`
 //! fields, the message, `i128`/`u128`) as the text it prints — it borrows from the
 //! caller, so it is formatted there, as `fmt` does — and an error as the texts of itself
@@ -32,6 +33,7 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::Metadata;
 
 use super::known::{Cache, Noted};
+use super::layout::{self, Thread};
 
 /// The first byte of a frame (ASCII "record separator").
 pub(crate) const START: u8 = 0x1e;
@@ -69,17 +71,26 @@ const SEGMENT: u8 = 8;
 const BYTES: u8 = 9;
 
 /// Starts a frame in `buf` (cleared first); [`end`] completes it.
-pub(crate) fn begin(buf: &mut Vec<u8>, flags: u8, at: (i64, u32), event: u64, rate: Option<f64>) {
+pub(crate) fn begin(
+    buf: &mut Vec<u8>,
+    (flags, layout): (u8, u8),
+    at: (i64, u32),
+    event: u64,
+    rate: Option<f64>,
+) {
     buf.clear();
     // One capacity check for the whole head; the pieces below are then plain stores.
-    buf.reserve(HEADER + 29);
+    buf.reserve(HEADER + 30);
     buf.extend_from_slice(&[START; HEADER]);
-    buf.push(flags | if rate.is_some() { RATE } else { 0 });
+    buf.extend_from_slice(&[flags | if rate.is_some() { RATE } else { 0 }, layout]);
     buf.extend_from_slice(&at.0.to_le_bytes());
     buf.extend_from_slice(&at.1.to_le_bytes());
     buf.extend_from_slice(&event.to_le_bytes());
     if let Some(rate) = rate {
         buf.extend_from_slice(&rate.to_le_bytes());
+    }
+    if layout & layout::THREAD != 0 {
+        layout::push_thread(buf);
     }
 }
 
@@ -200,11 +211,13 @@ impl Visit for Values<'_> {
 #[derive(Debug)]
 pub(crate) struct Record<'a> {
     pub(crate) flags: u8,
+    pub(crate) layout: u8,
     pub(crate) secs: i64,
     pub(crate) nanos: u32,
     pub(crate) meta: &'static Metadata<'static>,
     fields: &'static [Field],
     pub(crate) rate: Option<f64>,
+    pub(crate) thread: Option<Thread<'a>>,
     spans: u16,
     rest: &'a [u8],
 }
@@ -267,7 +280,7 @@ impl<'a> Record<'a> {
     /// Reads a payload (a frame without its header).
     pub(crate) fn read(payload: &'a [u8], cache: &mut Cache) -> Result<Self, Unreadable> {
         let mut c = Cursor(payload);
-        let flags = c.array::<1>()?[0];
+        let [flags, layout] = c.array::<2>()?;
         let secs = c.u64()? as i64;
         let nanos = c.u32()?;
         let Noted { meta, fields } = c.meta(cache)?;
@@ -276,14 +289,22 @@ impl<'a> Record<'a> {
         } else {
             None
         };
+        let thread = if layout & layout::THREAD != 0 {
+            let named = c.array::<1>()?[0];
+            Some(layout::read_thread(named, || c.text())?)
+        } else {
+            None
+        };
         let spans = c.u16()?;
         Ok(Record {
             flags,
+            layout,
             secs,
             nanos,
             meta,
             fields,
             rate,
+            thread,
             spans,
             rest: c.0,
         })

@@ -42,7 +42,7 @@ impl Callsite for Cs {
 /// A frame for `META` at 1 s past the epoch with `n = 7`, and `extra` bytes after it.
 fn frame(addr: u64, extra: &[u8]) -> Vec<u8> {
     let mut buf = Vec::new();
-    record::begin(&mut buf, record::SANITIZE, (1, 0), addr, None);
+    record::begin(&mut buf, (record::SANITIZE, 0), (1, 0), addr, None);
     buf.extend_from_slice(&[0, 0]);
     let field = META.fields().field("n").expect("n");
     tracing_core::field::Visit::record_u64(&mut Values(&mut buf), &field, 7);
@@ -232,7 +232,7 @@ proptest::proptest! {
         let mut visitor = PlainVisitor::new(&mut direct, sanitize, ansi);
         let mut buf = Vec::new();
         let flags = if sanitize { record::SANITIZE } else { 0 } | if ansi { record::ANSI } else { 0 };
-        record::begin(&mut buf, flags, (0, 0), addr, None);
+        record::begin(&mut buf, (flags, 0), (0, 0), addr, None);
         buf.extend_from_slice(&[0, 0]);
         for (i, value) in &values {
             value.visit(&fields[*i], &mut visitor);
@@ -265,7 +265,7 @@ proptest::proptest! {
             if *framed {
                 // A consistent header naming a noted callsite, then arbitrary values.
                 let mut f = Vec::new();
-                record::begin(&mut f, 0, (0, 0), addr, None);
+                record::begin(&mut f, (0, 0), (0, 0), addr, None);
                 f.extend_from_slice(&[0, 0]);
                 f.extend_from_slice(bytes);
                 proptest::prop_assert!(record::end(&mut f));

@@ -6,8 +6,9 @@ use tracing_core::Level;
 use tracing_subscriber::field::VisitOutput;
 
 use super::known::Cache;
+use super::layout::{self, Origin, FILE, LINE, NO_LEVEL, NO_TARGET, NO_TIME};
 use super::record::{Fields, Item, Record, Unreadable, Value, ANSI, SANITIZE};
-use crate::format::fields::{skips_log_fields, PlainVisitor};
+use crate::format::fields::PlainVisitor;
 use crate::format::time::write_instant;
 
 /// `nu_ansi_term`'s codes, as `fmt` paints with them.
@@ -73,27 +74,6 @@ fn write_fields(
     Ok(())
 }
 
-/// The target `fmt` prints: a `log` record's own (`tracing-log` names every event it
-/// makes "log event" and carries the record's target in `log.target`), when `fmt`
-/// reads it (the build that skips `log.*` fields is the one that does).
-pub(super) fn target<'a>(
-    record: &Record<'_>,
-    fields: &Fields<'a>,
-) -> Result<Option<&'a str>, Unreadable> {
-    if record.meta.name() != "log event" || !skips_log_fields() {
-        return Ok(None);
-    }
-    let mut fields = fields.clone();
-    while let Some(item) = fields.next()? {
-        if let Item::Value(field, Value::Str(target)) = item {
-            if field.name() == "log.target" {
-                return Ok(Some(target));
-            }
-        }
-    }
-    Ok(None)
-}
-
 /// Writes the line of `record` at the end of `out`, with its newline.
 pub(super) fn write_line(
     out: &mut Vec<u8>,
@@ -110,17 +90,24 @@ pub(super) fn write_line(
     let meta = record.meta;
     // Writing into a `Vec` cannot fail: the results below are never errors.
     let mut w = Out(&mut *out);
-    if ansi {
-        let _ = w.write_str(DIMMED);
+    if record.layout & NO_TIME == 0 {
+        if ansi {
+            let _ = w.write_str(DIMMED);
+        }
+        let _ = write_instant(&mut w, record.secs, record.nanos);
+        if ansi {
+            let _ = w.write_str(RESET);
+        }
+        let _ = w.write_char(' ');
     }
-    let _ = write_instant(&mut w, record.secs, record.nanos);
-    if ansi {
-        let _ = w.write_str(RESET);
+    if record.layout & NO_LEVEL == 0 {
+        let (text, colour) = level(meta.level());
+        let _ = paint(&mut w, ansi, colour, text);
+        let _ = w.write_char(' ');
     }
-    let (text, colour) = level(meta.level());
-    let _ = w.write_char(' ');
-    let _ = paint(&mut w, ansi, colour, text);
-    let _ = w.write_char(' ');
+    if let Some(thread) = record.thread {
+        layout::write_thread(&mut w, record.layout, thread);
+    }
     let in_spans = !spans.is_empty();
     while let Some((span, values)) = spans.next(cache)? {
         let _ = paint(&mut Out(&mut *out), ansi, BOLD, span.name());
@@ -139,11 +126,26 @@ pub(super) fn write_line(
     if in_spans {
         out.push(b' ');
     }
-    let target_text = target(record, &fields)?.unwrap_or(meta.target());
+    let origin = Origin::of(record, &fields)?;
     let mut w = Out(&mut *out);
-    let _ = paint(&mut w, ansi, DIMMED, target_text);
-    let _ = paint(&mut w, ansi, DIMMED, ":");
-    out.push(b' ');
+    if record.layout & NO_TARGET == 0 {
+        let _ = paint(&mut w, ansi, DIMMED, origin.target);
+        let _ = paint(&mut w, ansi, DIMMED, ":");
+        let _ = w.write_char(' ');
+    }
+    let line = origin.line.filter(|_| record.layout & LINE != 0);
+    if let Some(file) = origin.file.filter(|_| record.layout & FILE != 0) {
+        let _ = paint(&mut w, ansi, DIMMED, file);
+        let _ = paint(&mut w, ansi, DIMMED, ":");
+        if line.is_none() {
+            let _ = w.write_char(' ');
+        }
+    }
+    if let Some(line) = line {
+        // `fmt` writes the number and its colon inside one dimmed run.
+        let (on, off) = if ansi { (DIMMED, RESET) } else { ("", "") };
+        let _ = write!(w, "{on}{line}:{off} ");
+    }
     write_fields(out, fields, sanitize, ansi)?;
     if let Some(rate) = record.rate {
         let _ = write!(Out(&mut *out), " sample_rate={rate}");
