@@ -2,10 +2,11 @@
 //!
 //! The event's fields go through `tracing-serde`'s map visitor and a span's through
 //! `fmt`'s own `JsonVisitor`, the visitors `fmt` uses, with the recorded values replayed
-//! into them; the members and their order are `fmt`'s: `timestamp`, `level`, `fields`,
-//! `target`, `filename`, `line_number`, `span` (the current span, or the event's
-//! explicit parent), `spans` (the current span's scope, from the root), `threadName`,
-//! `threadId`, each as the layer's options show them.
+//! into them; the members and their order are `fmt`'s: `timestamp`, `level`, `fields`
+//! (or the fields themselves, flattened), `target`, `filename`, `line_number`, `span`
+//! (the current span, or the event's explicit parent), `spans` (the current span's
+//! scope, from the root), `threadName`, `threadId`, each as the layer's options show
+//! them.
 
 use std::fmt;
 
@@ -18,7 +19,7 @@ use tracing_subscriber::fmt::format::{JsonVisitor, Writer};
 use super::known::Cache;
 use super::layout::{Origin, FILE, LINE, NO_LEVEL, NO_TARGET, NO_TIME, THREAD_IDS, THREAD_NAMES};
 use super::record::{
-    Fields, Item, Record, Unreadable, EXPLICIT_PARENT, NO_CURRENT_SPAN, NO_SPAN_LIST,
+    Fields, Item, Record, Unreadable, EXPLICIT_PARENT, FLATTEN, NO_CURRENT_SPAN, NO_SPAN_LIST,
 };
 use crate::format::time::write_instant;
 
@@ -28,18 +29,22 @@ fn check(mut fields: Fields<'_>) -> Result<(), Unreadable> {
     Ok(())
 }
 
+/// Replays the values into `visitor` (checked whole beforehand: see [`check`]).
+fn replay(mut fields: Fields<'_>, visitor: &mut impl tracing_core::field::Visit) {
+    while let Ok(Some(item)) = fields.next() {
+        if let Item::Value(field, value) = item {
+            value.visit(&field, visitor);
+        }
+    }
+}
+
 /// The event's fields, as `fmt` serializes them under `"fields"`.
 struct EventFields<'a>(Fields<'a>);
 
 impl Serialize for EventFields<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut visitor = SerdeMapVisitor::new(serializer.serialize_map(None)?);
-        let mut fields = self.0.clone();
-        while let Ok(Some(item)) = fields.next() {
-            if let Item::Value(field, value) = item {
-                value.visit(&field, &mut visitor);
-            }
-        }
+        replay(self.0.clone(), &mut visitor);
         visitor.take_serializer()?.end()
     }
 }
@@ -140,7 +145,13 @@ pub(super) fn write_line(
         if parts & NO_LEVEL == 0 {
             map.serialize_entry("level", record.meta.level().as_str())?;
         }
-        map.serialize_entry("fields", &EventFields(fields))?;
+        if record.flags & FLATTEN != 0 {
+            let mut visitor = SerdeMapVisitor::new(map);
+            replay(fields.clone(), &mut visitor);
+            map = visitor.take_serializer()?;
+        } else {
+            map.serialize_entry("fields", &EventFields(fields.clone()))?;
+        }
         if parts & NO_TARGET == 0 {
             map.serialize_entry("target", origin.target)?;
         }

@@ -14,6 +14,8 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::known;
 use super::layout::{FILE, LINE, NO_LEVEL, NO_TARGET, NO_TIME, THREAD_IDS, THREAD_NAMES};
+#[cfg(feature = "json")]
+use super::record::FLATTEN;
 use super::record::{
     self, Values, ANSI, EXPLICIT_PARENT, JSON, NO_CURRENT_SPAN, NO_SPAN_LIST, SANITIZE,
 };
@@ -168,6 +170,13 @@ impl<W> DeferredLayer<W> {
     #[cfg(feature = "json")]
     pub fn with_span_list(self, on: bool) -> Self {
         self.flag(NO_SPAN_LIST, !on)
+    }
+
+    /// (JSON) Whether the event's fields are members of the line's object rather than of
+    /// its `"fields"` member, as `fmt::format().json().flatten_event` (off by default).
+    #[cfg(feature = "json")]
+    pub fn flatten_event(self, on: bool) -> Self {
+        self.flag(FLATTEN, on)
     }
 
     /// Reads the time from `clock` instead of [`SystemTime::now`] (tests; replaying).

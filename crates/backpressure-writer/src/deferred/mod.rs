@@ -31,12 +31,12 @@
 //!   as its line (shorter for numbers and the timestamp, longer by a header), so byte
 //!   capacities and byte figures count records, not the lines they become.
 //! - The layouts are `fmt::format()`'s full text with `DefaultFields`, and
-//!   `fmt::format().json()` with `JsonFields` (its `with_current_span` and
-//!   `with_span_list` offered), each with `fmt`'s switches for the time, the level, the
-//!   target, the file and line and the thread's name and id
+//!   `fmt::format().json()` with `JsonFields` (its `with_current_span`,
+//!   `with_span_list` and `flatten_event` offered), each with `fmt`'s switches for the
+//!   time, the level, the target, the file and line and the thread's name and id
 //!   (`tests/format/options.rs` compares them with `fmt`'s, switched each way). Not
-//!   offered: flattened JSON, compact or pretty text, other timers than the UTC
-//!   RFC 3339 one: keep `fmt::layer()` for those.
+//!   offered: compact or pretty text, other timers than the UTC RFC 3339 one: keep
+//!   `fmt::layer()` for those.
 //! - A text line pads thread names to the longest this crate laid out so far, as `fmt`
 //!   pads to the longest it printed; the two maxima are apart, so a process that prints
 //!   thread names through both `fmt` and a deferred layer can pad the same name to two

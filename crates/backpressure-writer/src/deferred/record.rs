@@ -57,6 +57,9 @@ const RATE: u8 = 1 << 3;
 pub(crate) const NO_CURRENT_SPAN: u8 = 1 << 5;
 /// (JSON) No `"spans"` member (`fmt`'s `with_span_list(false)`).
 pub(crate) const NO_SPAN_LIST: u8 = 1 << 6;
+/// (JSON) The event's fields are members of the line's object (`fmt`'s `flatten_event`).
+#[cfg(feature = "json")]
+pub(crate) const FLATTEN: u8 = 1 << 7;
 
 const U64: u8 = 1;
 const I64: u8 = 2;

@@ -24,6 +24,8 @@ struct Parts {
     line: bool,
     names: bool,
     ids: bool,
+    /// (JSON) The event's fields at the top level.
+    flatten: bool,
 }
 
 /// `fmt`'s defaults.
@@ -35,6 +37,7 @@ const DEFAULT: Parts = Parts {
     line: false,
     names: false,
     ids: false,
+    flatten: false,
 };
 
 fn ours(parts: Parts, writer: NonBlocking) -> DeferredLayer<NonBlocking> {
@@ -72,12 +75,12 @@ fn stock(parts: Parts, ansi: bool, json: bool, stock: Capture) -> Boxed {
         #[cfg(feature = "json")]
         (true, true) => layer
             .json()
-            .event_format(format.json().with_timer(timer))
+            .event_format(format.json().flatten_event(parts.flatten).with_timer(timer))
             .boxed(),
         #[cfg(feature = "json")]
         (true, false) => layer
             .json()
-            .event_format(format.json().without_time())
+            .event_format(format.json().flatten_event(parts.flatten).without_time())
             .boxed(),
         #[cfg(not(feature = "json"))]
         (true, _) => unreachable!("JSON needs the `json` feature"),
@@ -96,7 +99,11 @@ fn run(
     let (writer, guard) = backpressure_writer::non_blocking(Decoded::new(our_out.clone()));
     let our_layer = ours(parts, writer).with_ansi(ansi);
     #[cfg(feature = "json")]
-    let our_layer = if json { our_layer.json() } else { our_layer };
+    let our_layer = if json {
+        our_layer.json().flatten_event(parts.flatten)
+    } else {
+        our_layer
+    };
     let dispatch = Dispatch::new(
         tracing_subscriber::registry()
             .with(vec![
@@ -277,6 +284,14 @@ fn json_parts_and_threads_are_fmts_byte_for_byte() {
             target: false,
             ..everything
         },
+        Parts {
+            flatten: true,
+            ..DEFAULT
+        },
+        Parts {
+            flatten: true,
+            ..everything
+        },
     ];
     for parts in combinations {
         let (stock, ours, _) = run(parts, false, true, |d| {
@@ -294,6 +309,8 @@ fn json_parts_and_threads_are_fmts_byte_for_byte() {
             ("\"threadName\":\"json-thread\"", parts.names),
             ("\"threadName\":\"ThreadId(", parts.names && !parts.ids),
             ("\"threadId\":\"ThreadId(", parts.ids),
+            ("\"fields\":{", !parts.flatten),
+            ("\"message\":\"literal message\"", true),
         ] {
             assert_eq!(
                 all.contains(member),
