@@ -25,6 +25,7 @@ struct Parts {
     names: bool,
     ids: bool,
     /// (JSON) The event's fields at the top level.
+    #[cfg_attr(not(feature = "json"), allow(dead_code))]
     flatten: bool,
 }
 
