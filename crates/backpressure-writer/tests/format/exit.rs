@@ -1,6 +1,6 @@
 //! Formatting from a thread-local's destructor, after the formatters' own per-thread
 //! buffers are gone (an event logged while a thread exits): the same text, no panic.
-//! The same for the deferred layer's record buffer.
+//! The same for the deferred layer's record buffer, and for its thread texts.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
@@ -140,4 +140,37 @@ fn recording_in_a_thread_local_destructor_writes_the_same_line() {
     drop(guard);
     let line = "2023-11-14T22:13:20.000000Z  INFO format::exit: answer=42 name=\"x\"";
     assert_eq!(out.lines(), [line, line]);
+}
+
+/// The same with the thread shown: its texts read once per thread and kept in a
+/// thread-local of their own, which is gone too by then (read afresh instead). The
+/// thread is unnamed, so its id stands in the name's place (names are padded against a
+/// process-wide maximum that `options.rs` owns in this binary).
+#[test]
+fn recording_with_the_thread_shown_in_a_thread_local_destructor_writes_the_same_line() {
+    use backpressure_writer::deferred::{Decoded, DeferredLayer};
+    use tracing_subscriber::prelude::*;
+
+    let out = crate::corpus::Capture::default();
+    let (writer, guard) = backpressure_writer::non_blocking(Decoded::new(out.clone()));
+    let make = move || -> Box<dyn tracing_core::Subscriber + Send> {
+        Box::new(
+            tracing_subscriber::registry().with(
+                DeferredLayer::new(writer.clone())
+                    .with_clock(fixed)
+                    .with_thread_names(true),
+            ),
+        )
+    };
+    let id = std::thread::spawn(move || {
+        RECORDER.with(|r| *r.borrow_mut() = Some(RecordsOnDrop(make())));
+        record_now(&*make());
+        std::thread::current().id()
+    })
+    .join()
+    .expect("the thread exits cleanly");
+    drop(guard);
+    let line =
+        format!("2023-11-14T22:13:20.000000Z  INFO {id:?} format::exit: answer=42 name=\"x\"");
+    assert_eq!(out.lines(), [line.clone(), line]);
 }
