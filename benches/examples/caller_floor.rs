@@ -23,8 +23,8 @@
 //! long the worker took after the last event and how many lines it dropped; with
 //! `BLOCK=1` the writer blocks instead of dropping, so the caller's figure is the whole
 //! run's; with `BURSTS=1` the events come in bursts the worker keeps up with, each timed
-//! alone, and the caller's percentiles are printed;
-//! under callgrind, the caller thread's instructions (`-01` file) are the
+//! alone, and the caller's percentiles are printed; with `THREADS=1` the `deferred`
+//! lines show the thread's name and id; under callgrind, the caller thread's instructions (`-01` file) are the
 //! deterministic figure. `record` is not decoded: it measures the caller only.
 
 use std::cell::RefCell;
@@ -156,8 +156,13 @@ fn main() {
             // The sink is decoded: this run's writer lays the records out as lines.
             let (dw, dguard) = builder().try_finish(Decoded::new(sink())).expect("writer");
             decoded_guard = Some((dguard, dw.clone()));
+            let shown = std::env::var_os("THREADS").is_some();
             tracing_subscriber::registry()
-                .with(DeferredLayer::new(dw))
+                .with(
+                    DeferredLayer::new(dw)
+                        .with_thread_names(shown)
+                        .with_thread_ids(shown),
+                )
                 .into()
         }
         _ => panic!("{usage}"),
