@@ -30,14 +30,15 @@
 //!    one compare-and-swap.
 //! 5. Kept: `annotate.rs` leaves the rate for the formatter; two loads ask
 //!    whether a timed change is due (`control/timed.rs`) and whether a repeat
-//!    window ended (`sampler/repeat.rs`); and `sampler/after.rs` runs the
+//!    window ended (`sampler/repeat.rs`, reading `repeat/state.rs`'s next-due
+//!    word); and `sampler/after.rs` runs the
 //!    duties of a kept event under a budget or pressure: a pressure read if
 //!    due, and the budget's pace check (`control/budget/schedule.rs`: one
 //!    clock read and two loads when nothing is due).
 //!
-//! That is twelve files: seven for the decision (`filter/mod.rs`, this file,
+//! That is thirteen files: seven for the decision (`filter/mod.rs`, this file,
 //! the callsite table, its rule cache, the field hashing, the key table, the
-//! counts word) and five for the kept event's duties.
+//! counts word) and six for the kept event's duties.
 //!
 //! A sampled-out event stops after step 4 (every 128th of its word also runs
 //! the timed duties of step 5). Rare paths leave this list: a stale rule
