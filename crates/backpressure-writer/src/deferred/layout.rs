@@ -1,6 +1,6 @@
 //! The parts of a line `fmt` lets a user switch on and off: the time, the level, the
 //! target, the file and line, the thread's name and id. The layer keeps them as one
-//! byte of [`Layout`] bits that every record carries; the thread's texts are the only
+//! byte of the bits below that every record carries; the thread's texts are the only
 //! part read on the caller (they are the caller's), the rest comes from the callsite's
 //! metadata on the writer's thread.
 
