@@ -12,7 +12,7 @@
 //! text    := len:u32 utf8[len]      bytes := len:u32 byte[len]
 //! ```
 //!
-//! (integers little-endian; `layout` holds the [`layout`](super::layout) bits, and the
+//! (integers little-endian; `layout` holds the [`layout`] bits, and the
 //! thread's name and id follow the rate when they show one of them; `event` and `span`
 //! are metadata addresses, read back only through [`known`](super::known); `SEGMENT`
 //! starts the values of a span's later `record` call). A value is kept as its type gave it: integers, floats and booleans as
