@@ -79,20 +79,12 @@ where
 
 impl<W> DeferredLayer<W> {
     fn flag(mut self, flag: u8, on: bool) -> Self {
-        if on {
-            self.flags |= flag;
-        } else {
-            self.flags &= !flag;
-        }
+        set(&mut self.flags, flag, on);
         self
     }
 
     fn part(mut self, bit: u8, on: bool) -> Self {
-        if on {
-            self.layout |= bit;
-        } else {
-            self.layout &= !bit;
-        }
+        set(&mut self.layout, bit, on);
         self
     }
 
@@ -196,6 +188,15 @@ impl<W> DeferredLayer<W> {
     ) -> Self {
         self.sample_rate = Some(Box::new(rate));
         self
+    }
+}
+
+/// Sets or clears `bit` in `bits`.
+fn set(bits: &mut u8, bit: u8, on: bool) {
+    if on {
+        *bits |= bit;
+    } else {
+        *bits &= !bit;
     }
 }
 
