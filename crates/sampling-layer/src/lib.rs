@@ -71,7 +71,8 @@
 //! above `sampler/` (the state one sampler shares, and the short passes that
 //! run after a decision), above `control/` (breaker, pressure, budgets, timed
 //! edits), `figures/`, `capture/`, `repeat/`, `decide/` (the per-event
-//! decision's tables, rules, modes and counts) and `directive/` (the grammar).
+//! decision's tables, what each entry decides with, and the modes) and
+//! `directive/` (the grammar).
 //! The path of one event is written out in `sampler/decide.rs`.
 
 mod annotate;

@@ -12,8 +12,7 @@ use tracing_core::{
 use crate::clock::ManualClock;
 use crate::control::breaker::{Breaker, BreakerState};
 use crate::decide::callsites::{CallsiteState, CallsiteTable};
-use crate::decide::counts::Counts;
-use crate::decide::rule::{Rule, RuleCache};
+use crate::decide::entry::{Counts, Rule, RuleCache};
 use crate::directive::rate::Rate;
 
 struct Cs;
@@ -63,9 +62,7 @@ fn loom_deterministic_counter_is_exact_under_concurrency() {
 fn loom_fast_and_full_counting_mix_exactly() {
     loom::model(|| {
         // One figure short of full, so one of the events finds the word full.
-        let c = Arc::new(Counts::from_raw(
-            (crate::decide::counts::FLUSH_AT - 2) << 44,
-        ));
+        let c = Arc::new(Counts::from_raw((crate::decide::entry::FLUSH_AT - 2) << 44));
         let rate = Rate::from_fraction(1, 3).unwrap();
         let count_one = move |c: &Counts| loop {
             if let Some(keep) = c.try_count(Some(rate), false) {
@@ -94,7 +91,7 @@ fn loom_fast_and_full_counting_mix_exactly() {
         // figure is either still in the word or was taken, once.
         assert_eq!(a.0 + b.0, 1);
         let (k, d) = c.peek();
-        assert_eq!(k + d + a.1 + b.1, crate::decide::counts::FLUSH_AT - 2 + 3);
+        assert_eq!(k + d + a.1 + b.1, crate::decide::entry::FLUSH_AT - 2 + 3);
     });
 }
 
@@ -250,7 +247,7 @@ fn loom_breaker_opens_exactly_once() {
 /// nothing is lost or counted twice.
 #[test]
 fn loom_stats_snapshots_never_go_backwards() {
-    use crate::decide::counts::FLUSH_AT;
+    use crate::decide::entry::FLUSH_AT;
     use loom::sync::Mutex;
 
     loom::model(|| {

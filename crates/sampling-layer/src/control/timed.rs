@@ -15,8 +15,9 @@
 //!
 //! Reverts happen lazily: the first kept event, handle call or stats read at
 //! or after the expiry applies every revert due, in one install. While no
-//! revert is pending, a kept event pays one relaxed load; while one is, a kept
-//! event reads the clock. A sampled-out event never does either.
+//! revert is pending, a kept event pays nothing for them (its one load of
+//! the sampler's engaged parts says so); while one is, a kept event reads
+//! the clock. A sampled-out event never does either.
 //!
 //! # Recent figures
 //!
@@ -35,7 +36,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::directive::edit::Selector;
 use crate::figures::stats::TargetStats;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::AtomicU64;
 
 /// No revert pending.
 pub(crate) const NONE: u64 = u64::MAX;
@@ -110,12 +111,6 @@ impl Timed {
 
     pub(crate) fn now(&self) -> Duration {
         self.clock.now()
-    }
-
-    /// Whether a revert is pending (one relaxed load: the kept-event check).
-    #[inline]
-    pub(crate) fn armed(&self) -> bool {
-        self.next_expiry.load(Ordering::Relaxed) != NONE
     }
 
     pub(crate) fn lock_edits(&self) -> MutexGuard<'_, HashMap<Selector, Revert>> {

@@ -16,8 +16,8 @@ use dashmap::DashMap;
 use tracing_core::{field::Field, Metadata};
 
 use crate::decide::budget_cell::BudgetCell;
-use crate::decide::counts::Counts;
-use crate::decide::rule::RuleCache;
+use crate::decide::entry::{Counts, RuleCache};
+use crate::decide::mode::splitmix64;
 use crate::sync::OwnLine;
 use crate::sync::{AtomicPtr, AtomicUsize, Mutex, Ordering};
 
@@ -43,8 +43,10 @@ pub(crate) struct CallsiteState {
     pub(crate) key_field: Option<Field>,
     /// The consistent-mode field, if this callsite has one.
     pub(crate) consistent_field: Option<Field>,
-    /// xxh3 of the target: per-key counters are per (target, key).
-    pub(crate) target_hash: u64,
+    /// The target's xxh3, mixed (`splitmix64`): folded into a key's hash,
+    /// since per-key counters are per (target, key). Mixed once here rather
+    /// than on every keyed event.
+    pub(crate) key_salt: u64,
     /// Whether events here are sampled at all (below `keep_level`, not our own notices).
     pub(crate) sampled: bool,
     /// Sampled, and decidable from the metadata alone (no key field, not
@@ -78,7 +80,7 @@ impl CallsiteState {
             budget: BudgetCell::new(),
             key_field,
             consistent_field: consistent_field.and_then(|f| fields.field(f)),
-            target_hash: xxhash_rust::xxh3::xxh3_64(meta.target().as_bytes()),
+            key_salt: splitmix64(xxhash_rust::xxh3::xxh3_64(meta.target().as_bytes())),
             sampled,
             meta,
             repeat: RepeatCell::new(),

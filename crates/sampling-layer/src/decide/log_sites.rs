@@ -40,10 +40,9 @@ use tracing_core::{
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::{
-    decide::counts::Counts,
+    decide::entry::{Counts, RuleCache},
     decide::keys::{KeySeed, PassThrough},
     decide::mode::splitmix64,
-    decide::rule::RuleCache,
     sync::{AtomicUsize, Ordering},
 };
 

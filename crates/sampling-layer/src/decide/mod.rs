@@ -1,16 +1,15 @@
 //! The per-event decision's parts: the three tables an event is found in
-//! (callsites, keys, `log` sites), the rule each caches, the modes and the
-//! one-word counts.
+//! (callsites, keys with their field hashing, `log` sites), what each entry
+//! decides with (its cached rule and counts word, `entry`), the modes, and
+//! the key extractor.
 
 pub(crate) mod budget_cell;
 pub(crate) mod callsites;
-pub(crate) mod counts;
+pub(crate) mod entry;
 pub mod extract;
-pub(crate) mod fields;
 pub(crate) mod keys;
 pub(crate) mod log_sites;
 pub(crate) mod mode;
-pub(crate) mod rule;
 
 /// The target of the sampler's own lines (the breaker's notices, repeat
 /// summaries): never sampled, never suppressed.

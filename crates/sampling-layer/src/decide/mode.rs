@@ -27,25 +27,6 @@ pub enum Mode {
     },
 }
 
-/// Whether position `c` of a window of `q` events is kept at rate `p/q`.
-///
-/// Kept iff `ceil((c+1)p/q) > ceil(cp/q)`, i.e. iff `cp mod q == 0` or
-/// `cp mod q > q - p`: position 0 is always kept (the first event is) and the
-/// `p` kept positions are spread evenly (`3/10` keeps positions 0, 3 and 6).
-#[inline]
-pub(crate) fn keep_position(c: u64, p: u64, q: u64) -> bool {
-    if p == 0 {
-        return false;
-    }
-    if p == 1 {
-        // 1/N, the common case: no division.
-        return c == 0;
-    }
-    // c < q < 2^24 and p <= q, so c * p < 2^48: no overflow.
-    let r = (c * p) % q;
-    r == 0 || r > q - p
-}
-
 /// Keep iff `x` (uniform over `u64`) falls under the rate.
 #[inline]
 pub(crate) fn below(x: u64, rate: Rate) -> bool {

@@ -2,7 +2,7 @@
 //! totals of retired labels.
 //!
 //! Each label of the installed directive set has a bucket (a slot numbered in
-//! the 12 bits a [`Rule`](crate::decide::rule::Rule) has for it, so at most
+//! the 12 bits a [`Rule`](crate::decide::entry::Rule) has for it, so at most
 //! [`MAX_BUCKETS`] labels are live at once). Callsites and keys count in their
 //! own words and move their figures here (re-resolved, evicted, or full).
 //!
@@ -24,7 +24,7 @@ use std::collections::{HashMap, VecDeque};
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::decide::counts::Flushed;
+use crate::decide::entry::Flushed;
 use crate::limits::MAX_BUCKETS;
 
 /// Retired labels whose figures are remembered.

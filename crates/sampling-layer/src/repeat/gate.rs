@@ -15,7 +15,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::state::{Rules, Summary};
 use crate::decide::callsites::CallsiteState;
-use crate::decide::fields::hash_debug;
+use crate::decide::keys::hash_debug;
 use crate::decide::keys::KeySeed;
 use crate::decide::mode::splitmix64;
 use crate::decide::NOTICE_TARGET;

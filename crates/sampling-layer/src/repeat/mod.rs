@@ -111,9 +111,10 @@
 //! one late; counts still add up). Named fields add hashing
 //! their text as it is formatted. A known key allocates nothing
 //! (`tests/memory/keys.rs` counts); the first copy after a window's end that has
-//! summaries to write queues one boxed job for the notice thread. Events of
-//! other targets pay one relaxed load while no repeat directive is
-//! installed, and a callsite probe and a load when one is. Measured figures:
+//! summaries to write queues one boxed job for the notice thread. While no
+//! repeat directive is installed events pay nothing for repeats (the
+//! filter's one load of the sampler's engaged parts says so); while one is,
+//! events of other targets pay a callsite probe and a load. Measured figures:
 //! `docs/benchmarks.md`, *Repeat suppression*.
 
 pub(crate) mod gate;

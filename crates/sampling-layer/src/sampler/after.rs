@@ -1,15 +1,16 @@
-//! What runs after a decision, a short dispatcher over `control/`: the
-//! kept event's duties (a pressure read if due, the budgets' pace), the same
-//! duties every 128th sampled-out event of a word, and the budget pass when
-//! it is due (`control::budget::pass`, run here under the locks it needs).
+//! What runs after a decision, a short dispatcher over the optional parts:
+//! a kept event's duties of the engaged ones (expiring changes, repeat
+//! windows, the pressure signal), the timed duties every 128th sampled-out
+//! event of a word, and the budget pass when it is due
+//! (`control::budget::pass`, run here under the locks it needs).
 
 use std::sync::{Arc, MutexGuard, RwLock, TryLockError};
 
 use super::install::Installed;
-use super::Sampler;
+use super::{Sampler, PRESSURE, REPEATS, REVERTS};
 use crate::{
-    control::budget::{self, pass::Words},
-    decide::rule::{Rule, RuleCache},
+    control::budget::{self, pass::Words, Pass},
+    decide::entry::{Rule, RuleCache},
     figures::ledger::Ledger,
     sync::Ordering,
 };
@@ -33,25 +34,22 @@ fn try_both<'a>(
 }
 
 impl Sampler {
-    /// A kept event of a budget key, or any kept event with pressure wired
-    /// (`bypassed`: kept by the breaker or a disabled sampler, not the rule):
-    /// read the pressure if due (rewriting the rates if its scale moved),
-    /// adjust the budgets if their interval is over or they are ahead of
-    /// their pace.
-    #[cold]
+    /// A kept event's duties of the engaged parts (`engaged`, one of
+    /// [`REVERTS`], [`REPEATS`], [`PRESSURE`] set): changes that expired
+    /// applied, repeat windows that ended summarised, the pressure read if
+    /// due (rewriting the rates if its scale moved). A budget's pace is the
+    /// decision's own (`budget_line` in `decide`).
     #[inline(never)]
-    pub(crate) fn on_kept(&self, rule: Rule, bypassed: bool) {
-        // Sampled rules only: a target kept in full is not the sampler's to relieve.
-        if rule.is_budget() || !rule.rate().is_one() {
-            self.read_pressure();
+    pub(crate) fn engaged_duties(&self, engaged: u64, rule: Rule) {
+        if engaged & REVERTS != 0 {
+            self.expire_due(false);
         }
-        if rule.is_budget() {
-            // Only lines the budget kept count against its pace: while the
-            // breaker keeps everything, early passes would only burn time.
-            if !bypassed {
-                self.budgets.kept_line();
-            }
-            self.adjust_if_due();
+        if engaged & REPEATS != 0 {
+            self.poll_repeats();
+        }
+        // Sampled rules only: a target kept in full is not the sampler's to relieve.
+        if engaged & PRESSURE != 0 && (rule.is_budget() || !rule.rate().is_one()) {
+            self.read_pressure();
         }
     }
 
@@ -64,7 +62,9 @@ impl Sampler {
     pub(crate) fn on_time(&self) {
         self.read_pressure();
         if self.budgets.active() {
-            self.adjust_if_due();
+            if let Some(due) = self.budgets.due() {
+                self.budget_pass(due);
+            }
         }
     }
 
@@ -84,7 +84,7 @@ impl Sampler {
     }
 
     /// Rewrites every cached rate that is not a budget's under the current
-    /// pressure scale (a linear pass, as [`adjust_if_due`](Self::adjust_if_due));
+    /// pressure scale (a linear pass, as [`budget_pass`](Self::budget_pass));
     /// false if a lock was busy (a later kept event tries again).
     fn rescale(&self) -> bool {
         let Some((inst, ledger)) = try_both(&self.installed, &self.ledger) else {
@@ -112,12 +112,10 @@ impl Sampler {
         true
     }
 
-    /// Adjusts the budgets if their interval is over or they are ahead of
-    /// their pace.
-    fn adjust_if_due(&self) {
-        let Some((mut pass, now, early)) = self.budgets.due() else {
-            return;
-        };
+    /// Adjusts the budgets (their interval is over or they are ahead of
+    /// their pace: [`Budgets::due`](crate::control::budget::Budgets::due) said so and gave its state).
+    #[cold]
+    pub(crate) fn budget_pass(&self, (mut pass, now, early): (MutexGuard<'_, Pass>, u64, bool)) {
         let Some((inst, mut ledger)) = try_both(&self.installed, &self.ledger) else {
             return;
         };

@@ -4,23 +4,14 @@ use super::Sampler;
 use super::BREAKER_OPEN;
 use crate::control::breaker::{BreakerState, Transition};
 use crate::sync::Ordering;
-use tracing_core::Level;
 
 impl Sampler {
-    /// Counts an event at or above the breaker's level (if there is a breaker).
-    #[inline]
-    pub(crate) fn observe_breaker(&self, level: Level) {
-        if let Some(b) = &self.breaker {
-            if level <= b.level {
-                self.record_breaker(b);
-            }
-        }
-    }
-
+    /// Counts an event at or above the breaker's level (the check is
+    /// [`observe_breaker`](Self::observe_breaker), on the decision's path).
     /// Out of line (events at the breaker's level are rare next to sampled
     /// ones), so the sampled-out path carries none of its code.
     #[inline(never)]
-    fn record_breaker(&self, b: &BreakerState) {
+    pub(super) fn record_breaker(&self, b: &BreakerState) {
         if let Some(t) = b.record(&mut || self.traffic_total()) {
             self.transition(t);
         }
@@ -65,7 +56,7 @@ impl Sampler {
     fn traffic_total(&self) -> Option<u64> {
         let ledger = self.ledger.try_lock().ok()?;
         let mut total = ledger.moved;
-        let mut add = |c: &crate::decide::counts::Counts| {
+        let mut add = |c: &crate::decide::entry::Counts| {
             let (k, d) = c.peek();
             total += k + d;
         };

@@ -12,57 +12,81 @@
 //! # The path of one event
 //!
 //! A kept `debug!(target: "app", sample_key = %client, ...)` under
-//! `app=200/s`, in the order it runs. This file is the hub: each step below
-//! is a call from here into a leaf that returns here, and nothing calls back
-//! up.
+//! `app=0.5`, its key already in the table, in the order it runs. This file
+//! is the hub: each step is a call from here into a leaf that returns here.
 //!
-//! 1. `filter/mod.rs`: `Filter::enabled` answers "not decided yet" (the
-//!    callsite has a key field); `Filter::event_enabled` calls
-//!    [`Sampler::decide`].
+//! 1. `filter/mod.rs`: `Filter::enabled` reads which optional parts are
+//!    engaged ([`engaged`](Sampler::engaged), one load) and, none being,
+//!    calls [`Sampler::decide_early`], which answers "not decided yet" for a
+//!    callsite with a key field; `Filter::event_enabled` reads the word
+//!    again and calls [`Sampler::decide`].
 //! 2. `decide/callsites.rs`: the callsite's state, found from its
 //!    `&'static Metadata` by a lock-free probe, with its cached rule
-//!    (`decide/rule.rs`, one load and a generation compare).
-//! 3. `decide/fields.rs`: the `sample_key` value hashed as the event's fields
-//!    are visited (no allocation).
-//! 4. `decide/keys.rs`: the key's entry, under one shard's lock (a read lock
-//!    on a hit), with its own cached rule and its counts word;
-//!    [`Sampler::count`] (`decide/counts.rs`, inlined) decides and counts in
-//!    one compare-and-swap.
-//! 5. Kept: `annotate.rs` leaves the rate for the formatter; two loads ask
-//!    whether a timed change is due (`control/timed.rs`) and whether a repeat
-//!    window ended (`sampler/repeat.rs`, reading `repeat/state.rs`'s next-due
-//!    word); and `sampler/after.rs` runs the
-//!    duties of a kept event under a budget or pressure: a pressure read if
-//!    due, and the budget's pace check (`control/budget/schedule.rs`: one
-//!    clock read and two loads when nothing is due).
+//!    (`decide/entry/`, two loads and a generation compare).
+//! 3. `decide/keys/`: the `sample_key` value hashed as the event's fields
+//!    are visited (no allocation), then the key's entry, under one shard's
+//!    read lock, with its own cached rule and counts word;
+//!    [`Sampler::count`] decides and counts in one compare-and-swap on it
+//!    (`decide/entry/`, inlined).
+//! 4. Kept: `annotate.rs` leaves the rate for the formatter, and one load of
+//!    the engaged word says the kept event has no other duty.
 //!
-//! That is thirteen files: seven for the decision (`filter/mod.rs`, this file,
-//! the callsite table, its rule cache, the field hashing, the key table, the
-//! counts word) and six for the kept event's duties.
+//! That is six files: `filter/mod.rs`, this file, `decide/callsites.rs`,
+//! `decide/entry/`, `decide/keys/` and `annotate.rs` (values read on the
+//! way, such as a rule's [`Rate`] and the `sync` wrappers, hold no state of
+//! their own and are not counted). Under a budget (`app=200/s`) a kept line
+//! adds the budget's pace check, `control/budget/schedule.rs` (one atomic
+//! add, one clock read and two loads when nothing is due). Each engaged part
+//! adds its own: repeats (`sampler/repeat.rs`, before the decision),
+//! capture (`capture/`, after it), and for a kept event the dispatcher
+//! `sampler/after.rs` over changes that expire, repeat windows and the
+//! pressure signal.
 //!
-//! A sampled-out event stops after step 4 (every 128th of its word also runs
-//! the timed duties of step 5). Rare paths leave this list: a stale rule
-//! re-resolves in `sampler/install.rs`, a due budget pass is started by
-//! `sampler/after.rs` and runs in `control/budget/pass.rs`, the breaker is fed in
-//! `sampler/breaker.rs`, and an event inside a capturing span goes on to
-//! `capture/` after the decision.
+//! A sampled-out event stops after step 3 (every 128th of its word also runs
+//! the timed duties in `sampler/after.rs`). Rare paths leave this list: a
+//! stale rule re-resolves in `sampler/install.rs`, a new key is inserted
+//! (and the table evicted) in `decide/keys/`, a due budget pass runs in
+//! `control/budget/pass.rs`, and the breaker's transitions are
+//! `sampler/breaker.rs`'s.
 
-use tracing_core::{Event, Metadata};
+use tracing_core::{Event, Level, Metadata};
 
-use super::{Sampler, BREAKER_OPEN, FLAG_BITS, FLAG_MASK};
+use super::{Sampler, BREAKER_OPEN, FLAG_BITS, FLAG_MASK, PRESSURE, REPEATS, REVERTS};
 use crate::{
     annotate::{self, Reason},
     decide::callsites::CallsiteState,
-    decide::counts::Counts,
-    decide::fields::FieldHashes,
-    decide::log_sites,
+    decide::entry::{Counts, Rule},
+    decide::keys::FieldHashes,
     decide::mode::{self, Mode},
-    decide::rule::Rule,
     directive::rate::Rate,
     sync::Ordering,
 };
 
 impl Sampler {
+    /// Which optional parts are engaged (see [`engaged`](Sampler::engaged)):
+    /// the filter's first load, which sends an event straight to the
+    /// decision when neither repeats nor capture are.
+    #[inline]
+    pub(crate) fn engaged(&self) -> u64 {
+        self.engaged.load(Ordering::Relaxed)
+    }
+
+    /// Identifies this sampler (its address; stable: it lives in an `Arc`).
+    #[inline]
+    pub(crate) fn id(&self) -> usize {
+        self as *const Sampler as usize
+    }
+
+    /// Counts an event at or above the breaker's level (if there is a breaker).
+    #[inline]
+    pub(crate) fn observe_breaker(&self, level: Level) {
+        if let Some(b) = &self.breaker {
+            if level <= b.level {
+                self.record_breaker(b);
+            }
+        }
+    }
+
     /// The bypass flags (after letting an open breaker close) and the generation.
     #[inline]
     fn bypass_and_generation(&self) -> (u64, u64) {
@@ -180,10 +204,7 @@ impl Sampler {
         };
         if keep {
             self.set_pending(meta, rule, bypass);
-            self.after_keep();
-            if rule.is_budget() || self.pressure.is_some() {
-                self.on_kept(rule, bypass != 0); // budgets' and pressure's timed duties
-            }
+            self.kept_duties(rule, bypass);
         }
         keep
     }
@@ -193,22 +214,38 @@ impl Sampler {
     #[inline(never)]
     fn kept_early(&self, meta: &Metadata<'_>, rule: Rule) -> bool {
         self.set_pending(meta, rule, 0);
-        self.after_keep();
-        if rule.is_budget() || self.pressure.is_some() {
-            self.on_kept(rule, false); // budgets' and pressure's timed duties
-        }
+        self.kept_duties(rule, 0);
         true
     }
 
-    /// On every kept event: applies expired changes if one is pending (one
-    /// relaxed load otherwise; see [`timed`](super::timed)).
+    /// What every kept event does after its decision: the duties of the
+    /// engaged parts (changes that expire, repeat windows, the pressure
+    /// signal; see [`engaged`](Sampler::engaged)), one load when none is,
+    /// and under a budget its pace.
     #[inline]
-    fn after_keep(&self) {
-        if self.timed.armed() {
-            self.expire_due(false);
+    fn kept_duties(&self, rule: Rule, bypass: u64) {
+        let engaged = self.engaged();
+        if engaged & (REVERTS | REPEATS | PRESSURE) != 0 {
+            self.engaged_duties(engaged, rule);
         }
-        // Summaries of repeat windows that ended (one load when none is open).
-        self.poll_repeats();
+        if rule.is_budget() {
+            self.budget_line(bypass != 0);
+        }
+    }
+
+    /// A line a budget kept, counted against the budgets' pace, then the
+    /// budget pass if it is due (`control/budget/schedule.rs`: one clock
+    /// read and two loads when nothing is due). A line kept by the breaker
+    /// or a disabled sampler (`bypassed`) is not counted: while the breaker
+    /// keeps everything, early passes would only burn time.
+    #[inline(never)]
+    fn budget_line(&self, bypassed: bool) {
+        if !bypassed {
+            self.budgets.kept_line();
+        }
+        if let Some(due) = self.budgets.due() {
+            self.budget_pass(due);
+        }
     }
 
     /// An event outside any trace under a key extractor: its directive rate
@@ -339,7 +376,7 @@ impl Sampler {
         let (keep, tick, rule) = match hashes.key_hash {
             Some(key_hash) => {
                 // Counters are per (target, key): fold the target's hash in.
-                let store_key = key_hash ^ mode::splitmix64(cs.target_hash);
+                let store_key = key_hash ^ cs.key_salt;
                 let origin = (meta, key_hash);
                 let mut generation = generation;
                 loop {
@@ -438,55 +475,12 @@ impl Sampler {
         }
     }
 
-    /// The decision for an event of a `tracing-log` callsite `cs`: per `log`
-    /// call site, under the rule of the record's own target (at `cs` itself,
-    /// under the `log` target, once the site table is full).
-    fn decide_log(
-        &self,
-        event: &Event<'_>,
-        cs: &CallsiteState,
-        bypass: u64,
-        generation: u64,
-        value_hash: &mut impl FnMut() -> Option<u64>,
-    ) -> bool {
-        let key = log_sites::site_key(event, *cs.meta.level());
-        let site = self
-            .log_sites
-            .get_or_insert(key, || log_sites::record_target(event));
-        let (cache, counts, cell, target) = match site {
-            Some(s) => (&s.rule, &s.counts, &s.budget, &*s.target),
-            None => (&cs.rule, &*cs.counts, &cs.budget, cs.meta.target()),
-        };
-        let mut rule = match cache.get(generation) {
-            Some(r) => r,
-            None => self.settle_word(cache, counts, cell, target, false),
-        };
-        let keep = loop {
-            match self.count(rule, bypass, counts, value_hash) {
-                Some((keep, tick)) => {
-                    if tick {
-                        self.on_time(); // budgets' and pressure's timed duties
-                    }
-                    break keep;
-                }
-                None => rule = self.settle_word(cache, counts, cell, target, true),
-            }
-        };
-        if keep {
-            self.kept(event, rule, bypass);
-        }
-        keep
-    }
-
     /// What every kept event of the `event_enabled` paths does: leave its rate
     /// for the annotation (none if kept whole), then the kept-event duties
     /// (expiring changes, budgets and pressure).
-    fn kept(&self, event: &Event<'_>, rule: Rule, bypass: u64) {
+    pub(super) fn kept(&self, event: &Event<'_>, rule: Rule, bypass: u64) {
         let (rate, reason) = self.kept_as(rule, bypass);
         annotate::set_as(self.id(), event, rate, reason);
-        self.after_keep();
-        if rule.is_budget() || self.pressure.is_some() {
-            self.on_kept(rule, bypass != 0); // budgets' and pressure's timed duties
-        }
+        self.kept_duties(rule, bypass);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::TryLockError;
 use std::time::Duration;
 
-use super::Sampler;
+use super::{Sampler, REVERTS};
 use crate::control::timed::{nanos, Revert, NONE};
 use crate::directive::edit::{self, Selector};
 use crate::directive::DirectiveSet;
@@ -19,6 +19,7 @@ impl Sampler {
         self.install(set)?;
         reverts.clear();
         self.timed.next_expiry.store(NONE, Ordering::Relaxed);
+        self.set_engaged(REVERTS, false);
         Ok(())
     }
 
@@ -124,5 +125,6 @@ impl Sampler {
     fn arm(&self, reverts: &HashMap<Selector, Revert>) {
         let next = reverts.values().map(|r| nanos(r.at)).min().unwrap_or(NONE);
         self.timed.next_expiry.store(next, Ordering::Relaxed);
+        self.set_engaged(REVERTS, next != NONE);
     }
 }

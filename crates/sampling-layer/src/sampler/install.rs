@@ -34,12 +34,11 @@ use std::sync::{Arc, MutexGuard};
 use tracing_core::Metadata;
 
 pub(crate) use super::installed::Installed;
-use super::{Sampler, BREAKER_OPEN, DISABLED, FLAG_BITS};
+use super::{Sampler, BREAKER_OPEN, CAPTURE, DISABLED, FLAG_BITS, REPEATS};
 use crate::{
     control::budget::{BudgetCell, TargetBudget},
     decide::callsites::CallsiteState,
-    decide::counts::{Counts, Flushed},
-    decide::rule::{Rule, RuleCache},
+    decide::entry::{Counts, Flushed, Rule, RuleCache},
     directive::DirectiveSet,
     error::{ParseError, ParseErrorKind},
     figures::ledger::Ledger,
@@ -126,6 +125,10 @@ impl Sampler {
             .collect();
         self.capture.set_directive_specs(set.captures());
         self.repeats.install(set.repeats());
+        self.set_engaged(CAPTURE, self.capture.is_active());
+        // Windows still listed keep kept events polling until summarised.
+        let repeats = self.repeats.is_active() || self.repeats.anything_due();
+        self.set_engaged(REPEATS, repeats);
         let new = Arc::new(Installed {
             generation,
             set,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::{
     control::budget::{scaled, TargetBudget},
     control::pressure::Scale,
-    decide::rule::Rule,
+    decide::entry::Rule,
     directive::rate::Rate,
     directive::DirectiveSet,
 };

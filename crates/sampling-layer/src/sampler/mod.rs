@@ -9,12 +9,15 @@
 //!
 //! - [`decide`]: the per-event decision, and the path of one event through
 //!   the files;
-//! - [`after`]: what runs after a decision (pressure reads, the budgets'
-//!   pace and pass), a short dispatcher over `control/`;
+//! - [`log_record`]: the decision for a `log` record, per `log` call site;
+//! - [`after`]: what runs after a decision, a short dispatcher over the
+//!   optional parts (a kept event's duties of the engaged ones, the timed
+//!   duties, the budget pass);
 //! - [`install`]: installing a directive set, moving figures into the stats
 //!   buckets, and the (monotonic) stats snapshot;
-//! - [`breaker`]: how the decision path feeds the breaker and acts on its
-//!   transitions (the state machine is `control::breaker`);
+//! - [`breaker`]: how the sampler acts on the breaker's transitions (the
+//!   state machine is `control::breaker`; the decision's feed is one level
+//!   compare in [`decide`]);
 //! - [`edit`]: changing one directive, changes that expire;
 //! - [`repeat`]: where the decision asks the repeat gate.
 //!
@@ -27,6 +30,7 @@ mod decide;
 mod edit;
 pub(crate) mod install;
 mod installed;
+mod log_record;
 mod repeat;
 
 use std::fmt;
@@ -61,6 +65,18 @@ pub(crate) const DISABLED: u64 = 1;
 pub(crate) const BREAKER_OPEN: u64 = 2;
 pub(crate) const FLAG_BITS: u32 = 2;
 pub(crate) const FLAG_MASK: u64 = (1 << FLAG_BITS) - 1;
+
+/// Bits of [`Sampler::engaged`]: the optional parts an event must visit.
+/// Repeat directives are installed (or were, and windows they opened may
+/// still be listed: the bit is cleared by the first install after the last
+/// window is summarised).
+pub(crate) const REPEATS: u64 = 1;
+/// Capture is on (some span kind captures).
+pub(crate) const CAPTURE: u64 = 2;
+/// A change that expires is pending.
+pub(crate) const REVERTS: u64 = 4;
+/// A pressure signal is wired.
+pub(crate) const PRESSURE: u64 = 8;
 
 /// The builder's settings, validated: everything a sampler needs besides
 /// its directives.
@@ -97,6 +113,12 @@ pub(crate) struct Sampler {
     /// `generation << 2 | DISABLED | BREAKER_OPEN`: one load tells the hot
     /// path both whether to sample and whether its cached rules are current.
     pub(crate) state: AtomicU64,
+    /// Which optional parts are engaged ([`REPEATS`], [`CAPTURE`],
+    /// [`REVERTS`], [`PRESSURE`]): one load tells an event whether it has
+    /// anything to do besides the decision. Set where each part changes
+    /// (an install, an edit with an expiry); read relaxed, so a change
+    /// takes effect from the next event, as for rates.
+    pub(crate) engaged: AtomicU64,
     pub(crate) installed: RwLock<Arc<Installed>>,
     /// Figures moved out of callsites and keys, per stats bucket. Every move
     /// takes this lock, and so does a snapshot (see [`install`]).
@@ -165,6 +187,7 @@ impl Sampler {
             keys: KeyStore::new(max_keys),
             log_sites: LogSites::new(),
             state: AtomicU64::new(0),
+            engaged: AtomicU64::new(if pressure.is_some() { PRESSURE } else { 0 }),
             installed: RwLock::new(Arc::new(Installed::empty())),
             ledger: Mutex::new(Ledger::default()),
             breaker,
@@ -204,6 +227,15 @@ impl Sampler {
         }
     }
 
+    /// Sets or clears `bit` of [`engaged`](Self::engaged).
+    pub(crate) fn set_engaged(&self, bit: u64, on: bool) {
+        if on {
+            self.engaged.fetch_or(bit, Ordering::Relaxed);
+        } else {
+            self.engaged.fetch_and(!bit, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn register(&self, meta: &'static Metadata<'static>) -> &CallsiteState {
         self.callsites.get_or_insert(meta, || {
             let consistent = match &self.mode {
@@ -215,12 +247,6 @@ impl Sampler {
                 && meta.target() != NOTICE_TARGET;
             CallsiteState::new(meta, sampled, &self.key_field, consistent)
         })
-    }
-
-    /// Identifies this sampler (its address; stable: it lives in an `Arc`).
-    #[inline]
-    pub(crate) fn id(&self) -> usize {
-        self as *const Sampler as usize
     }
 
     /// After a change of the repeat targets: the interest rebuild, under this

@@ -211,8 +211,8 @@ impl Sampler {
         }
     }
 
-    /// At a kept event: summarises windows that ended, if any is listed
-    /// (one relaxed load otherwise).
+    /// At a kept event while repeats are engaged: summarises windows that
+    /// ended, if any is listed (one relaxed load otherwise).
     #[inline]
     pub(crate) fn poll_repeats(&self) {
         if self.repeats.anything_due() {

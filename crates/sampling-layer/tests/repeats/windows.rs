@@ -184,3 +184,48 @@ fn named_fields_make_keys_and_an_open_breaker_does_not_lift_suppression() {
     }
     assert_eq!(st.repeats.targets[0].live_keys, 3);
 }
+
+#[test]
+fn a_kept_event_of_another_target_summarises_a_window_that_ended() {
+    // No flush, no further copy of the key: the first kept event after the
+    // window's end, whatever its target, has the summary written.
+    let _serial = serial();
+    let clock = ManualClock::new();
+    let s = sampler(&clock, Breaker::disabled(), "app::db=first 1/1s");
+    let cap = Output::new();
+    let handle = s.handle();
+    let layer = fmt::layer().json().with_writer(cap.clone()).with_filter(s);
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    handle.set_notice_dispatch(&dispatch);
+    let summarised = |cap: &Output| {
+        cap.lines()
+            .iter()
+            .any(|l| l.contains("repeated event suppressed"))
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..3 {
+            error!(target: "app::db", "refused");
+        }
+        clock.advance(Duration::from_secs(2));
+        assert!(!summarised(&cap), "not before the window is noticed");
+        info!(target: "other", "served");
+        // The summary is written on the notice thread: wait for it (a bound
+        // on waiting, not on speed).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !summarised(&cap) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    let lines: Vec<Value> = cap
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sums = summaries(&lines);
+    assert_eq!(sums.len(), 1, "{lines:?}");
+    assert_eq!(
+        (field_u64(sums[0], "kept"), field_u64(sums[0], "suppressed")),
+        (1, 2)
+    );
+    assert_eq!(lines.iter().filter(|v| message(v) == "served").count(), 1);
+}

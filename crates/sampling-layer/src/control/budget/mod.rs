@@ -90,11 +90,10 @@ mod schedule;
 
 pub(crate) use fleet::{valid as fleet_valid, Fleet, Provider as FleetProvider};
 pub(crate) use histogram::Histogram;
-pub(crate) use schedule::{Budgets, DEFAULT_INTERVAL};
+pub(crate) use schedule::{Budgets, Pass, DEFAULT_INTERVAL};
 
 pub(crate) use crate::decide::budget_cell::{BudgetCell, Footing};
-use crate::decide::counts::Counts;
-use crate::decide::rule::Rule;
+use crate::decide::entry::{Counts, Rule};
 pub(crate) use crate::directive::budget::Budget;
 use crate::directive::rate::Rate;
 use crate::sync::{AtomicU64, Ordering};

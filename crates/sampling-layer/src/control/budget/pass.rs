@@ -29,10 +29,9 @@ use std::sync::Arc;
 use super::schedule::Pass;
 use super::{rate_for, BudgetCell, Budgets, Footing, Histogram, TargetBudget};
 use crate::decide::callsites::CallsiteTable;
-use crate::decide::counts::Counts;
+use crate::decide::entry::{Counts, RuleCache};
 use crate::decide::keys::KeyStore;
 use crate::decide::log_sites::LogSites;
-use crate::decide::rule::RuleCache;
 use crate::figures::ledger::Ledger;
 
 /// The three tables whose words hold budget keys.

@@ -1,4 +1,6 @@
-//! Bounded per-key state for events that carry a key field.
+//! An event's key: its key field found and hashed ([`FieldHashes`], which
+//! also hashes the consistent mode's field), and the bounded per-key state
+//! of events that carry one.
 //!
 //! Keys are `u64` hashes of (target, key value), so the store never holds a
 //! key string. Entries live in a sharded `DashMap`; each is seven words
@@ -39,16 +41,21 @@
 //! is about 3.3 slots per key (213 bytes).
 
 use std::collections::hash_map::RandomState;
+use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Mutex, OnceLock};
 
 use dashmap::DashMap;
+use tracing_core::field::{Field, Visit};
 use tracing_core::Metadata;
+use xxhash_rust::xxh3::{xxh3_64, Xxh3Default};
 
 use crate::decide::budget_cell::BudgetCell;
-use crate::decide::counts::Counts;
-use crate::decide::rule::RuleCache;
+use crate::decide::entry::{Counts, RuleCache};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(all(test, not(sampling_layer_loom)))]
+mod tests;
 
 // The bound above counts on this size; a change must revisit it.
 const _: () = assert!(std::mem::size_of::<KeyEntry>() == 56);
@@ -322,126 +329,73 @@ impl KeyStore {
     }
 }
 
-#[cfg(all(test, not(sampling_layer_loom)))]
-mod tests {
-    use super::*;
-    use tracing_core::{callsite::Callsite, field::FieldSet, metadata::Kind, subscriber::Interest};
+/// Finds the key field and the consistent field among an event's (or span's)
+/// fields and hashes their text with xxh3, without allocating.
+pub(crate) struct FieldHashes<'a> {
+    pub(crate) key: Option<&'a Field>,
+    pub(crate) value: Option<&'a Field>,
+    pub(crate) key_hash: Option<u64>,
+    pub(crate) value_hash: Option<u64>,
+}
 
-    struct Cs;
-    static CS: Cs = Cs;
-    static META: Metadata<'static> = Metadata::new(
-        "keys",
-        "keys",
-        tracing_core::Level::INFO,
-        None,
-        None,
-        None,
-        FieldSet::new(&[], tracing_core::identify_callsite!(&CS)),
-        Kind::EVENT,
-    );
-    impl Callsite for Cs {
-        fn set_interest(&self, _: Interest) {}
-        fn metadata(&self) -> &Metadata<'_> {
-            &META
+impl FieldHashes<'_> {
+    fn put(&mut self, field: &Field, hash: impl Fn() -> u64) {
+        if self.key == Some(field) {
+            self.key_hash = Some(hash());
+        }
+        if self.value == Some(field) {
+            self.value_hash = Some(hash());
         }
     }
+}
 
-    fn touch(s: &KeyStore, k: u64, evicted: &mut u64) {
-        s.with_entry(
-            k,
-            (&META, k),
-            || s.evict_batch(|_| *evicted += 1),
-            |e| {
-                e.counts.count(None, true);
-            },
-        );
+impl Visit for FieldHashes<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, || xxh3_64(value.as_bytes()));
     }
 
-    #[test]
-    fn bound_holds_and_evictions_are_counted() {
-        let s = KeyStore::new(100);
-        let mut evicted_seen = 0u64;
-        for k in 0..10_000u64 {
-            touch(&s, k, &mut evicted_seen);
-            assert!(s.live() <= 100);
-            assert!(s.map.len() <= 100);
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.key == Some(field) || self.value == Some(field) {
+            let h = hash_debug(value);
+            self.put(field, || h);
         }
-        assert_eq!(s.evicted(), evicted_seen);
-        assert_eq!(s.evicted() + s.map.len() as u64, 10_000);
-        // Each batch is an eighth of the store (approximately LRU, exactly sized).
-        assert_eq!(evicted_seen % 12, 0, "{evicted_seen}");
     }
+}
 
-    #[test]
-    fn recently_touched_keys_survive_eviction() {
-        let s = KeyStore::new(80);
-        let mut n = 0;
-        for k in 0..80u64 {
-            touch(&s, k, &mut n);
-        }
-        // Touch the first ten again after newer inserts so they are the freshest.
-        for k in 80..85u64 {
-            for hot in 0..10u64 {
-                touch(&s, hot, &mut n);
+/// xxh3 of `value`'s `Debug` text, formatted into a stack buffer (streaming
+/// into the hasher only for text longer than the buffer). Numbers hash as
+/// their decimal text, `%x` values as their `Display` text.
+pub(crate) fn hash_debug(value: &dyn fmt::Debug) -> u64 {
+    struct StackHash {
+        buf: [u8; 128],
+        len: usize,
+        spill: Option<Box<Xxh3Default>>,
+    }
+    impl fmt::Write for StackHash {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let bytes = s.as_bytes();
+            if self.spill.is_none() && self.len + bytes.len() <= self.buf.len() {
+                self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+                self.len += bytes.len();
+                return Ok(());
             }
-            touch(&s, k, &mut n);
-        }
-        for hot in 0..10u64 {
-            assert!(
-                s.map.contains_key(&s.seed.mix(hot)),
-                "hot key {hot} was evicted"
-            );
-        }
-        assert!(s.evicted() >= 5);
-        // The oldest untouched ones went first.
-        for old in 10..20u64 {
-            assert!(
-                !s.map.contains_key(&s.seed.mix(old)),
-                "old key {old} survived"
-            );
+            let h = self.spill.get_or_insert_with(|| {
+                let mut h = Box::new(Xxh3Default::new());
+                h.update(&self.buf[..self.len]);
+                h
+            });
+            h.update(bytes);
+            Ok(())
         }
     }
-
-    /// Keys that agree in their low 32 bits and in DashMap's shard bits
-    /// (`(h << 7) >> (64 - log2(shards))`: bits 54..57 for 8 shards) would all
-    /// share one shard and one home bucket if the map used them as they are.
-    /// Seeded, they spread like random values: over the table's low 12 bits
-    /// (4 096 buckets) and over the shard bits.
-    #[test]
-    fn keys_colliding_in_their_low_bits_spread_out_when_seeded() {
-        let keys: Vec<u64> = (0..4096u64).map(|i| (i << 32) | 0xABCD_1234).collect();
-        let spread = |state: &dyn Fn(u64) -> u64| {
-            let mut buckets = std::collections::HashSet::new();
-            let mut shards = [0usize; 8];
-            for &k in &keys {
-                let h = state(k);
-                buckets.insert(h & 0xFFF);
-                shards[((h << 7) >> 61) as usize] += 1;
-            }
-            (buckets.len(), shards)
-        };
-        // As the keys are (the pass-through hashing this replaced): one of each.
-        let (buckets, shards) = spread(&|k| k);
-        assert_eq!(buckets, 1);
-        assert_eq!(shards.iter().filter(|n| **n > 0).count(), 1);
-        // Seeded: fixed seeds (reproducible) and this process's seeds. 4 096
-        // random values hit ~2 589 of 4 096 buckets (sd ~ 19) and ~512 per shard.
-        let fixed = [
-            KeySeed::with_seeds([0, 0]),
-            KeySeed::with_seeds([1, 2]),
-            KeySeed::with_seeds([u64::MAX, 0x1234_5678]),
-        ];
-        for seed in fixed.iter().chain([&KeySeed::process()]) {
-            let (buckets, shards) = spread(&|k| seed.mix(k));
-            assert!(buckets > 2_400, "{seed:?}: {buckets} buckets");
-            for n in shards {
-                assert!((384..=640).contains(&n), "{seed:?}: {shards:?}");
-            }
-        }
-        // Two processes (here: two seeds) place the same key differently.
-        assert_ne!(fixed[1].mix(42), fixed[2].mix(42));
-        // The mix is invertible: distinct keys never share an entry.
-        let mixed: std::collections::HashSet<u64> = keys.iter().map(|k| fixed[0].mix(*k)).collect();
-        assert_eq!(mixed.len(), keys.len());
+    let mut w = StackHash {
+        buf: [0; 128],
+        len: 0,
+        spill: None,
+    };
+    let _ = fmt::write(&mut w, format_args!("{value:?}"));
+    match w.spill {
+        Some(h) => h.digest(),
+        None => xxh3_64(&w.buf[..w.len]),
     }
 }
