@@ -116,8 +116,9 @@ pub(crate) struct Sampler {
     /// Which optional parts are engaged ([`REPEATS`], [`CAPTURE`],
     /// [`REVERTS`], [`PRESSURE`]): one load tells an event whether it has
     /// anything to do besides the decision. Set where each part changes
-    /// (an install, an edit with an expiry); read relaxed, so a change
-    /// takes effect from the next event, as for rates.
+    /// (an install, an edit with an expiry), under the edit lock, each
+    /// writer setting or clearing only its own bits with one RMW; read
+    /// relaxed, so a change takes effect from the next event, as for rates.
     pub(crate) engaged: AtomicU64,
     pub(crate) installed: RwLock<Arc<Installed>>,
     /// Figures moved out of callsites and keys, per stats bucket. Every move
