@@ -22,22 +22,22 @@
 //!    again and calls [`Sampler::decide`].
 //! 2. `decide/callsites.rs`: the callsite's state, found from its
 //!    `&'static Metadata` by a lock-free probe, with its cached rule
-//!    (`decide/entry/`, two loads and a generation compare).
-//! 3. `decide/keys/`: the `sample_key` value hashed as the event's fields
+//!    (`decide/entry/mod.rs`, two loads and a generation compare).
+//! 3. `decide/keys/mod.rs`: the `sample_key` value hashed as the event's fields
 //!    are visited (no allocation), then the key's entry, under one shard's
 //!    read lock, with its own cached rule and counts word;
 //!    [`Sampler::count`] decides and counts in one compare-and-swap on it
-//!    (`decide/entry/`, inlined).
+//!    (`decide/entry/mod.rs`, inlined).
 //! 4. Kept: `annotate.rs` leaves the rate for the formatter, and one load of
 //!    the engaged word says the kept event has no other duty.
 //!
 //! That is six files: `filter/mod.rs`, this file, `decide/callsites.rs`,
-//! `decide/entry/`, `decide/keys/` and `annotate.rs` (values read on the
+//! `decide/entry/mod.rs`, `decide/keys/mod.rs` and `annotate.rs` (values read on the
 //! way, such as a rule's [`Rate`] and the `sync` wrappers, hold no state of
 //! their own and are not counted). Under a budget (`app=200/s`) a kept line
 //! adds the budget's pace check, `control/budget/schedule.rs` (one atomic
 //! add, one clock read and two loads when nothing is due). Each engaged part
-//! adds its own: repeats (`sampler/repeat.rs`, before the decision),
+//! adds its own: repeats (`sampler/repeat.rs` and `repeat/`, before the decision),
 //! capture (`capture/`, after it), and for a kept event the dispatcher
 //! `sampler/after.rs` over changes that expire, repeat windows and the
 //! pressure signal.
@@ -45,7 +45,7 @@
 //! A sampled-out event stops after step 3 (every 128th of its word also runs
 //! the timed duties in `sampler/after.rs`). Rare paths leave this list: a
 //! stale rule re-resolves in `sampler/install.rs`, a new key is inserted
-//! (and the table evicted) in `decide/keys/`, a due budget pass runs in
+//! (and the table evicted) in `decide/keys/mod.rs`, a due budget pass runs in
 //! `control/budget/pass.rs`, and the breaker's transitions are
 //! `sampler/breaker.rs`'s.
 
