@@ -303,7 +303,7 @@ where
     /// Spans: always `true`. Events whose callsite needs no field to decide
     /// are decided here; the others in `event_enabled`.
     fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
-        // Neither repeats nor capture engaged: the decision alone.
+        // Repeats or capture engaged: their sequence; else the decision alone.
         if self.sampler.engaged() & (REPEATS | CAPTURE) != 0 {
             return self.enabled_engaged(meta);
         }
