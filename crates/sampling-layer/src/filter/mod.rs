@@ -143,15 +143,27 @@ impl SamplingFilter {
     // instructions dearer (callgrind, `path_instr rate`).
     #[inline(never)]
     fn enabled_engaged(&self, meta: &Metadata<'_>) -> bool {
-        match self.sampler.repeat_early(meta) {
-            // At the capture trigger's level it still writes its span's context.
-            Early::Suppress => return self.sampler.capture.suppressed_trigger(self.id(), meta),
+        let early = self.sampler.repeat_early(meta);
+        match early {
+            // At the capture trigger's level it still writes its span's
+            // context: `event_enabled` must know the copy was judged.
+            Early::Suppress => {
+                let context = self.sampler.capture.suppressed_trigger(self.id(), meta);
+                if context {
+                    self.sampler.mark_judged(meta);
+                }
+                return context;
+            }
             Early::Defer => return true, // judged first in `event_enabled`
-            Early::Pass => {}
+            Early::Pass | Early::Kept => {}
         }
         let keep = self.sampler.decide_early(meta);
         // A sampled-out event inside a capturing span may be diverted instead.
-        self.sampler.capture.after_enabled(self.id(), meta, keep)
+        let enabled = self.sampler.capture.after_enabled(self.id(), meta, keep);
+        if !enabled && early == Early::Kept {
+            self.sampler.forget_judged(meta);
+        }
+        enabled
     }
 
     fn decide<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>) -> bool
@@ -415,6 +427,13 @@ where
                 Early::Suppress => false,
                 Early::Defer => true,
                 Early::Pass => self.sampler.decide_early(meta),
+                Early::Kept => {
+                    let keep = self.sampler.decide_early(meta);
+                    if !keep {
+                        self.sampler.forget_judged(meta);
+                    }
+                    keep
+                }
             },
             Placement::Above => true,
         }

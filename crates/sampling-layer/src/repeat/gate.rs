@@ -6,6 +6,7 @@
 //! a per-layer filter to disable an event of such a callsite in
 //! `event_enabled`.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::Ordering;
 
@@ -31,11 +32,60 @@ const MAX_MESSAGE: usize = 512;
 /// What `enabled` does with an event (see [`Sampler::repeat_early`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Early {
-    /// Not suppressed (kept, or not judged): sampling decides.
+    /// Not judged (no repeat rule covers it): sampling decides.
     Pass,
+    /// Judged and kept, and marked so for `event_enabled` (see
+    /// [`mark_judged`]): sampling decides. If the copy goes no further than
+    /// `enabled`, the mark is taken back.
+    Kept,
     Suppress,
     /// Judged in `event_enabled`, which sees the fields.
     Defer,
+}
+
+const JUDGED_SLOTS: usize = 4;
+
+thread_local! {
+    /// Copies of callsite keys judged and kept in `enabled`: (sampler,
+    /// metadata address), taken by `event_enabled`, which must judge a copy
+    /// `enabled` did not (its callsite was being registered with tracing
+    /// when the copy came, or it has a cached `Interest::always()`).
+    /// A slot per sampler, as for the sampling decision's pending keeps.
+    static JUDGED: Cell<[(usize, usize); JUDGED_SLOTS]> =
+        const { Cell::new([(0, 0); JUDGED_SLOTS]) };
+}
+
+/// Marks `meta`'s copy as judged and kept by `sampler` in `enabled`.
+pub(crate) fn mark_judged(sampler: usize, meta: &Metadata<'_>) {
+    let entry = (sampler, meta as *const Metadata<'_> as usize);
+    let _ = JUDGED.try_with(|c| {
+        let mut slots = c.get();
+        // This sampler's slot, else a free one, else the last (more than
+        // JUDGED_SLOTS samplers in one stack: that one judges a copy twice).
+        let i = slots
+            .iter()
+            .position(|s| s.0 == sampler)
+            .or_else(|| slots.iter().position(|s| s.0 == 0))
+            .unwrap_or(JUDGED_SLOTS - 1);
+        slots[i] = entry;
+        c.set(slots);
+    });
+}
+
+/// Takes `sampler`'s mark for `meta`'s copy: whether `enabled` judged it.
+pub(crate) fn take_judged(sampler: usize, meta: &Metadata<'_>) -> bool {
+    let addr = meta as *const Metadata<'_> as usize;
+    JUDGED
+        .try_with(|c| {
+            let mut slots = c.get();
+            let i = slots.iter().position(|s| *s == (sampler, addr))?;
+            slots[i] = (0, 0);
+            c.set(slots);
+            Some(())
+        })
+        .ok()
+        .flatten()
+        .is_some()
 }
 
 /// The callsite's rule in `rules`: its cached code if of this set.

@@ -187,3 +187,29 @@ fn window_sizes_are_respected() {
     }
     assert_eq!(judge(&r, &clock, 1, 250 * ms), Verdict::Keep);
 }
+
+#[test]
+fn a_judgement_made_in_enabled_is_taken_once_by_its_own_sampler() {
+    use super::gate::{mark_judged, take_judged};
+    // Two callsites' metadata (spans a registry enables carry theirs).
+    let (a, b) = tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+        let meta = |s: tracing::Span| s.metadata().expect("an enabled span");
+        (
+            meta(tracing::info_span!("a")),
+            meta(tracing::info_span!("b")),
+        )
+    });
+    let (one, two) = (0x1000, 0x2000);
+    assert!(!take_judged(one, a), "nothing marked yet");
+    mark_judged(one, a);
+    mark_judged(two, a);
+    assert!(!take_judged(one, b), "another callsite's copy");
+    assert!(take_judged(one, a));
+    assert!(!take_judged(one, a), "taken once: the next copy is judged");
+    assert!(take_judged(two, a), "the other sampler's mark stands");
+    // A sampler's newer mark replaces its older one.
+    mark_judged(one, a);
+    mark_judged(one, b);
+    assert!(!take_judged(one, a));
+    assert!(take_judged(one, b));
+}

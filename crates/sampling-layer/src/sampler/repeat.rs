@@ -85,17 +85,33 @@ impl Sampler {
             }
             let hash = key_hash(cs.meta, index, rules.generation);
             if self.judge_key(rule, hash, cs.meta, cs.meta.target(), || None) {
-                Early::Pass
+                mark_judged(self.id(), cs.meta);
+                Early::Kept
             } else {
                 Early::Suppress
             }
         })
     }
 
+    /// Marks a copy [`repeat_early`](Self::repeat_early) suppressed that
+    /// still goes on to `event_enabled` (to write its span's captured
+    /// context), as a kept one is marked there.
+    pub(crate) fn mark_judged(&self, meta: &Metadata<'_>) {
+        mark_judged(self.id(), meta);
+    }
+
+    /// Takes back the mark of a copy [`repeat_early`](Self::repeat_early)
+    /// kept (`Early::Kept`) that goes no further than `enabled` (sampled
+    /// out), so that it is not taken for a later copy's judgement.
+    pub(crate) fn forget_judged(&self, meta: &Metadata<'_>) {
+        take_judged(self.id(), meta);
+    }
+
     /// Judges `event`'s repeats: `false` if it is suppressed. Runs before the
     /// sampling decision. With `early`, callsite keys were judged in
-    /// [`repeat_early`](Self::repeat_early): a copy here was kept, and gives
-    /// its key the message its summaries show, if it has none yet.
+    /// [`repeat_early`](Self::repeat_early): a copy marked there was kept,
+    /// and gives its key the message its summaries show, if it has none yet;
+    /// a copy `enabled` did not judge (see [`Early::Kept`]) is judged here.
     #[inline]
     pub(crate) fn repeat_gate(&self, event: &Event<'_>, early: bool) -> bool {
         if !self.repeats.is_active() {
@@ -168,7 +184,7 @@ impl Sampler {
         };
         let rule = &rules.list[index];
         if rule.spec.fields.is_empty() {
-            if early && !cs.log_bridge {
+            if early && !cs.log_bridge && take_judged(self.id(), meta) {
                 self.repeats.fill_message(hash, || message(event));
                 return true;
             }

@@ -40,12 +40,20 @@ fn sampler(clock: &ManualClock, breaker: Breaker, directives: &str) -> SamplingF
 /// Runs `f` under a JSON layer filtered by `s`, whose notices (and repeat
 /// summaries) go to the same dispatcher; returns the parsed lines.
 fn json_run(s: SamplingFilter, f: impl FnOnce(&SamplingHandle)) -> (Vec<Value>, SamplingHandle) {
+    json_run_watched(s, |h, _| f(h))
+}
+
+/// [`json_run`], with the output readable while `f` runs.
+fn json_run_watched(
+    s: SamplingFilter,
+    f: impl FnOnce(&SamplingHandle, &Output),
+) -> (Vec<Value>, SamplingHandle) {
     let cap = Output::new();
     let handle = s.handle();
     let layer = fmt::layer().json().with_writer(cap.clone()).with_filter(s);
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
     handle.set_notice_dispatch(&dispatch);
-    tracing::dispatcher::with_default(&dispatch, || f(&handle));
+    tracing::dispatcher::with_default(&dispatch, || f(&handle, &cap));
     let lines = cap
         .lines()
         .iter()

@@ -192,35 +192,25 @@ fn a_kept_event_of_another_target_summarises_a_window_that_ended() {
     let _serial = serial();
     let clock = ManualClock::new();
     let s = sampler(&clock, Breaker::disabled(), "app::db=first 1/1s");
-    let cap = Output::new();
-    let handle = s.handle();
-    let layer = fmt::layer().json().with_writer(cap.clone()).with_filter(s);
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
-    handle.set_notice_dispatch(&dispatch);
     let summarised = |cap: &Output| {
         cap.lines()
             .iter()
             .any(|l| l.contains("repeated event suppressed"))
     };
-    tracing::dispatcher::with_default(&dispatch, || {
+    let (lines, _) = json_run_watched(s, |_, cap| {
         for _ in 0..3 {
             error!(target: "app::db", "refused");
         }
         clock.advance(Duration::from_secs(2));
-        assert!(!summarised(&cap), "not before the window is noticed");
+        assert!(!summarised(cap), "not before the window is noticed");
         info!(target: "other", "served");
         // The summary is written on the notice thread: wait for it (a bound
         // on waiting, not on speed).
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !summarised(&cap) && std::time::Instant::now() < deadline {
+        while !summarised(cap) && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
     });
-    let lines: Vec<Value> = cap
-        .lines()
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     let sums = summaries(&lines);
     assert_eq!(sums.len(), 1, "{lines:?}");
     assert_eq!(
