@@ -51,24 +51,23 @@ thread_local! {
     /// `enabled` did not (its callsite was being registered with tracing
     /// when the copy came, or it has a cached `Interest::always()`).
     /// A slot per sampler, as for the sampling decision's pending keeps.
-    static JUDGED: Cell<[(usize, usize); JUDGED_SLOTS]> =
-        const { Cell::new([(0, 0); JUDGED_SLOTS]) };
+    /// A cell per slot, so a change writes one slot, not the array.
+    static JUDGED: [Cell<(usize, usize)>; JUDGED_SLOTS] =
+        const { [const { Cell::new((0, 0)) }; JUDGED_SLOTS] };
 }
 
 /// Marks `meta`'s copy as judged and kept by `sampler` in `enabled`.
 pub(crate) fn mark_judged(sampler: usize, meta: &Metadata<'_>) {
     let entry = (sampler, meta as *const Metadata<'_> as usize);
-    let _ = JUDGED.try_with(|c| {
-        let mut slots = c.get();
+    let _ = JUDGED.try_with(|slots| {
         // This sampler's slot, else a free one, else the last (more than
         // JUDGED_SLOTS samplers in one stack: that one judges a copy twice).
-        let i = slots
+        let slot = slots
             .iter()
-            .position(|s| s.0 == sampler)
-            .or_else(|| slots.iter().position(|s| s.0 == 0))
-            .unwrap_or(JUDGED_SLOTS - 1);
-        slots[i] = entry;
-        c.set(slots);
+            .find(|s| s.get().0 == sampler)
+            .or_else(|| slots.iter().find(|s| s.get().0 == 0))
+            .unwrap_or(&slots[JUDGED_SLOTS - 1]);
+        slot.set(entry);
     });
 }
 
@@ -76,11 +75,9 @@ pub(crate) fn mark_judged(sampler: usize, meta: &Metadata<'_>) {
 pub(crate) fn take_judged(sampler: usize, meta: &Metadata<'_>) -> bool {
     let addr = meta as *const Metadata<'_> as usize;
     JUDGED
-        .try_with(|c| {
-            let mut slots = c.get();
-            let i = slots.iter().position(|s| *s == (sampler, addr))?;
-            slots[i] = (0, 0);
-            c.set(slots);
+        .try_with(|slots| {
+            let slot = slots.iter().find(|s| s.get() == (sampler, addr))?;
+            slot.set((0, 0));
             Some(())
         })
         .ok()
