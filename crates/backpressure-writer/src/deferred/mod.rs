@@ -55,7 +55,7 @@
 //! `sampling-layer`'s `CaptureLayer`, with a `CaptureWriter` as its writer, captured
 //! events are kept as records (recorded, not formatted, until a trigger writes them) and
 //! come out marked `captured=true`. The writer's accounting is unchanged: one record is
-//! one line.
+//! one line, written whole with one `write_all` (a `CaptureWriter` stores it as it comes).
 
 #[cfg(feature = "json")]
 mod json;

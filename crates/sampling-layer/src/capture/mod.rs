@@ -415,7 +415,8 @@ impl CaptureState {
         true
     }
 
-    pub(crate) fn store(&self, owner: u64, line: &[u8]) {
+    /// Stores a captured line in `owner`'s buffer.
+    pub(crate) fn store(&self, owner: u64, line: store::Line<'_>) {
         let mut store = self.lock();
         // Read under the lock that `set_directive_specs`' discard takes after
         // clearing `active`: a line diverted just before capture was switched
@@ -424,7 +425,7 @@ impl CaptureState {
             store.reject();
             return;
         }
-        store.push(owner, line, &self.settings);
+        store.push_line(owner, line, &self.settings);
     }
 
     /// Takes the buffers of every capturing span the thread is inside,

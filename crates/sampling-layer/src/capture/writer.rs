@@ -140,7 +140,7 @@ where
             return CaptureSink(Sink::Buffer {
                 capture,
                 owner,
-                line: SCRATCH.try_with(Cell::take).unwrap_or_default(),
+                line: Vec::new(),
             });
         }
         if !capture.is_active() {
@@ -179,7 +179,9 @@ enum Sink<'a, W> {
     /// A suppressed repeat's line, after its context was written.
     Discard,
     /// The line is stored, marked, when the writer is dropped (`fmt` writes a
-    /// line with one `write_all`, then drops the writer).
+    /// line with one `write_all`, then drops the writer); a deferred record,
+    /// which its layer writes whole with one `write_all`, is stored as it is
+    /// written. `line` is the thread's reused buffer once a write needs it.
     Buffer {
         capture: &'a CaptureState,
         owner: u64,
@@ -198,17 +200,30 @@ impl<W> fmt::Debug for CaptureSink<'_, W> {
 }
 
 impl<W: io::Write> io::Write for CaptureSink<'_, W> {
+    #[inline(always)]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.0 {
             Sink::Inner(w) => w.write(buf),
             Sink::Discard => Ok(buf.len()),
-            Sink::Buffer { line, .. } => {
+            Sink::Buffer {
+                capture,
+                owner,
+                line,
+            } => {
+                if line.is_empty() && buf.first() == Some(&RECORD_START) {
+                    store_record(capture, *owner, buf);
+                    return Ok(buf.len());
+                }
+                if line.capacity() == 0 {
+                    *line = SCRATCH.try_with(Cell::take).unwrap_or_default();
+                }
                 line.extend_from_slice(buf);
                 Ok(buf.len())
             }
         }
     }
 
+    #[inline(always)]
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match &mut self.0 {
             Sink::Inner(w) => w.write_all(buf),
@@ -235,15 +250,23 @@ impl<W> Drop for CaptureSink<'_, W> {
             let mut line = std::mem::take(line);
             if !line.is_empty() {
                 mark(&mut line);
-                capture.store(*owner, &line);
+                capture.store(*owner, (&line, &[]));
             }
-            if line.capacity() <= SCRATCH_KEEP {
+            if line.capacity() != 0 && line.capacity() <= SCRATCH_KEEP {
                 line.clear();
                 // Past its thread-locals, the thread frees it instead.
                 let _ = SCRATCH.try_with(|s| s.set(line));
             }
         }
     }
+}
+
+/// A deferred record, written whole: copied into its span's ring as it
+/// comes, its mark after it (see [`mark`]), with no copy through the line
+/// buffer and no scan for where the mark goes.
+#[inline(never)]
+fn store_record(capture: &CaptureState, owner: u64, record: &[u8]) {
+    capture.store(owner, (record, TEXT_MARK));
 }
 
 thread_local! {

@@ -29,6 +29,7 @@ use crate::directive::capture_spec::CaptureSettings;
 
 mod ring;
 
+pub(crate) use ring::Line;
 use ring::{Held, SpanBuf, HEADER};
 
 /// What one span's buffer costs beside its ring: its hash-map and
@@ -126,9 +127,15 @@ pub(crate) struct Store {
 }
 
 impl Store {
+    #[cfg(test)]
     pub(crate) fn push(&mut self, owner: u64, line: &[u8], limits: &CaptureSettings) {
+        self.push_line(owner, (line, &[]), limits);
+    }
+
+    /// Stores one captured line.
+    pub(crate) fn push_line(&mut self, owner: u64, line: Line<'_>, limits: &CaptureSettings) {
         self.figures.captured += 1;
-        let size = line.len() + HEADER;
+        let size = line.0.len() + line.1.len() + HEADER;
         if size > limits.span_bytes
             || limits.span_lines == 0
             || size + SPAN_COST > limits.total_bytes

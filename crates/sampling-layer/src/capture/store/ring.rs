@@ -28,6 +28,10 @@ pub(super) struct SpanBuf {
     pub(super) lines: usize,
 }
 
+/// A captured line in two parts, copied in one after the other: a deferred
+/// record and its mark come as they are, with no copy to join them first.
+pub(crate) type Line<'a> = (&'a [u8], &'a [u8]);
+
 /// A line's capture order and bytes, read out of a ring on the rare paths
 /// (a trigger, a hand-up).
 pub(super) type Held = (u64, Vec<u8>);
@@ -80,13 +84,14 @@ impl SpanBuf {
         }
     }
 
-    /// Appends a line (room made by the caller), growing the ring by doubling
-    /// but never past `bound` bytes (a line that alone is larger was refused).
-    /// A new ring starts with room for [`RING_START`] bytes or four lines of
-    /// this one's size: a request's few captured lines then cost one
-    /// allocation, not one per doubling.
-    pub(super) fn push_back(&mut self, order: u64, line: &[u8], bound: usize) {
-        let size = HEADER + line.len();
+    /// Appends a line, `line` then `tail` (room made by the caller), growing the
+    /// ring by doubling but never past `bound` bytes (a line that alone is
+    /// larger was refused). A new ring starts with room for [`RING_START`]
+    /// bytes or four lines of this one's size: a request's few captured lines
+    /// then cost one allocation, not one per doubling.
+    pub(super) fn push_back(&mut self, order: u64, (line, tail): Line<'_>, bound: usize) {
+        let len = line.len() + tail.len();
+        let size = HEADER + len;
         if self.ring.len() + size > self.ring.capacity() {
             self.compact();
         }
@@ -98,9 +103,12 @@ impl SpanBuf {
         }
         let mut header = [0; HEADER];
         header[..8].copy_from_slice(&order.to_le_bytes());
-        header[8..].copy_from_slice(&(line.len() as u32).to_le_bytes());
+        header[8..].copy_from_slice(&(len as u32).to_le_bytes());
         self.ring.extend_from_slice(&header);
         self.ring.extend_from_slice(line);
+        if !tail.is_empty() {
+            self.ring.extend_from_slice(tail);
+        }
         self.lines += 1;
     }
 
@@ -131,7 +139,7 @@ impl SpanBuf {
         let mut buf = SpanBuf::new(seq);
         buf.ring = Vec::with_capacity(size);
         for (order, line) in lines {
-            buf.push_back(*order, line, size);
+            buf.push_back(*order, (line, &[]), size);
         }
         buf
     }
