@@ -214,6 +214,7 @@ fn parent(modes: &[String], rounds: usize, seconds: f64) {
             all.join(" ")
         );
     }
+    paired(modes, &figures);
     // CPU time per request moves far less than throughput on a shared machine: a
     // neighbour's load takes cores away (fewer requests per second) more than it makes
     // each request dearer. The least of the rounds is the figure least disturbed.
@@ -229,6 +230,46 @@ fn parent(modes: &[String], rounds: usize, seconds: f64) {
                 us - none,
                 none / us
             );
+        }
+    }
+}
+
+/// The same figures compared round by round: for each mode, the median over the rounds
+/// of its throughput over a base's in the same round. Rounds run the modes back to back,
+/// so a ratio within one round shares that stretch of the machine; the median of the
+/// ratios is steadier than the ratio of two best rounds, which may come from different
+/// stretches. The bases: `none`, `bare`, and for a capturing mode its mode without
+/// capture (`ours_capture` over `ours`, `ours_deferred_capture` over `ours_deferred`).
+fn paired(modes: &[String], figures: &[Vec<f64>]) {
+    let index = |name: &str| modes.iter().position(|m| m == name);
+    let median_ratio = |m: usize, base: usize| -> f64 {
+        let mut r: Vec<f64> = figures[m]
+            .iter()
+            .zip(&figures[base])
+            .map(|(a, b)| a / b)
+            .collect();
+        r.sort_by(f64::total_cmp);
+        let n = r.len();
+        if n % 2 == 1 {
+            r[n / 2]
+        } else {
+            (r[n / 2 - 1] + r[n / 2]) / 2.0
+        }
+    };
+    println!(
+        "
+throughput over a base in the same round, median of the rounds:"
+    );
+    for (m, mode) in modes.iter().enumerate() {
+        let capture_base = mode.strip_suffix("_capture").and_then(index);
+        let bases = [("none", index("none")), ("bare", index("bare"))]
+            .into_iter()
+            .chain(capture_base.map(|b| (modes[b].as_str(), Some(b))));
+        let text: Vec<String> = bases
+            .filter_map(|(name, b)| Some(format!("{:.3} of {name}", median_ratio(m, b?))))
+            .collect();
+        if !text.is_empty() {
+            println!("  {mode:<10} {}", text.join("  "));
         }
     }
 }

@@ -19,7 +19,7 @@ use super::record::FLATTEN;
 use super::record::{
     self, Values, ANSI, EXPLICIT_PARENT, JSON, NO_CURRENT_SPAN, NO_SPAN_LIST, SANITIZE,
 };
-use crate::format::time::split;
+use crate::format::time::{now_split, split};
 
 /// A layer that lays out `fmt`'s lines on the writer's thread instead of the caller's.
 ///
@@ -40,7 +40,8 @@ pub struct DeferredLayer<W> {
     flags: u8,
     /// Which optional parts a line shows ([`layout`](super::layout) bits).
     layout: u8,
-    clock: fn() -> SystemTime,
+    /// `None`: the system's real-time clock, read directly ([`now_split`]).
+    clock: Option<fn() -> SystemTime>,
     sample_rate: Option<Box<SampleRate>>,
     /// Tells this layer's span values from another deferred layer's in the same stack.
     id: usize,
@@ -63,14 +64,15 @@ where
     W: for<'w> MakeWriter<'w> + 'static,
 {
     /// Records into `make_writer`: text without colours, messages sanitized (`fmt`'s
-    /// default), times read from [`SystemTime::now`].
+    /// default), times read from the system's real-time clock (the clock
+    /// [`SystemTime::now`] reads).
     pub fn new(make_writer: W) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(1);
         DeferredLayer {
             make_writer,
             flags: SANITIZE,
             layout: 0,
-            clock: SystemTime::now,
+            clock: None,
             sample_rate: None,
             id: NEXT.fetch_add(1, Ordering::Relaxed),
         }
@@ -173,7 +175,7 @@ impl<W> DeferredLayer<W> {
 
     /// Reads the time from `clock` instead of [`SystemTime::now`] (tests; replaying).
     pub fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
-        self.clock = clock;
+        self.clock = Some(clock);
         self
     }
 
@@ -335,7 +337,7 @@ where
     // two short copies.
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        let at = split((self.clock)());
+        let at = self.clock.map_or_else(now_split, |clock| split(clock()));
         let rate = self.sample_rate.as_ref().and_then(|rate| rate(event));
         let json = self.flags & JSON != 0;
         // A JSON line with neither span member needs no span.
