@@ -166,7 +166,7 @@ pub(crate) fn now_split() -> (i64, u32) {
         // SAFETY: `ts` is a valid `timespec` to write; CLOCK_REALTIME always exists.
         if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0 {
             // The kernel keeps `tv_nsec` in 0..1e9, with negative `tv_sec` before the epoch.
-            return (ts.tv_sec as i64, ts.tv_nsec as u32);
+            return (i64::from(ts.tv_sec), ts.tv_nsec as u32);
         }
     }
     split(SystemTime::now())
