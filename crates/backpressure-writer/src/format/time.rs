@@ -166,7 +166,10 @@ pub(crate) fn now_split() -> (i64, u32) {
         // SAFETY: `ts` is a valid `timespec` to write; CLOCK_REALTIME always exists.
         if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0 {
             // The kernel keeps `tv_nsec` in 0..1e9, with negative `tv_sec` before the epoch.
-            return (i64::from(ts.tv_sec), ts.tv_nsec as u32);
+            // (`time_t` is 32 bits on some targets: widened there, the same type here.)
+            #[allow(clippy::useless_conversion)]
+            let secs = i64::from(ts.tv_sec);
+            return (secs, ts.tv_nsec as u32);
         }
     }
     split(SystemTime::now())
