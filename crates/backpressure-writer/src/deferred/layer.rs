@@ -362,8 +362,13 @@ where
                     return;
                 }
                 let ext = span.extensions();
-                let values = ext.get::<SpanValues>().map_or(&[][..], SpanValues::bytes);
-                record::push_span(buf, known::note(span.metadata()), values);
+                match ext.get::<SpanValues>() {
+                    // Values are made in `on_new_span`, which noted the span's callsite.
+                    Some(values) => {
+                        record::push_span(buf, known::noted(span.metadata()), values.bytes())
+                    }
+                    None => record::push_span(buf, known::note(span.metadata()), &[]),
+                }
                 spans += 1;
             };
             let leaf = if !json {
