@@ -73,6 +73,10 @@ const SEGMENT: u8 = 8;
 /// A `[u8]` value (`fmt`'s text prints it as hex through `Debug`; its JSON as numbers).
 const BYTES: u8 = 9;
 
+/// A frame's fixed head: the header, the flags and layout bytes, the time (seconds and
+/// nanoseconds) and the event's callsite.
+const HEAD: usize = HEADER + 2 + 8 + 4 + 8;
+
 /// Starts a frame in `buf` (cleared first); [`end`] completes it.
 pub(crate) fn begin(
     buf: &mut Vec<u8>,
@@ -81,14 +85,16 @@ pub(crate) fn begin(
     event: u64,
     rate: Option<f64>,
 ) {
+    // The head is laid out on the stack and copied in at once: one capacity check and
+    // one copy, where a copy per piece cost about 30 instructions more a record.
+    let mut head = [START; HEAD];
+    head[HEADER] = flags | if rate.is_some() { RATE } else { 0 };
+    head[HEADER + 1] = layout;
+    head[HEADER + 2..HEADER + 10].copy_from_slice(&at.0.to_le_bytes());
+    head[HEADER + 10..HEADER + 14].copy_from_slice(&at.1.to_le_bytes());
+    head[HEADER + 14..HEAD].copy_from_slice(&event.to_le_bytes());
     buf.clear();
-    // One capacity check for the whole head; the pieces below are then plain stores.
-    buf.reserve(HEADER + 30);
-    buf.extend_from_slice(&[START; HEADER]);
-    buf.extend_from_slice(&[flags | if rate.is_some() { RATE } else { 0 }, layout]);
-    buf.extend_from_slice(&at.0.to_le_bytes());
-    buf.extend_from_slice(&at.1.to_le_bytes());
-    buf.extend_from_slice(&event.to_le_bytes());
+    buf.extend_from_slice(&head);
     if let Some(rate) = rate {
         buf.extend_from_slice(&rate.to_le_bytes());
     }
