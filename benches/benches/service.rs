@@ -16,7 +16,9 @@
 //!
 //! Each run is a child process (a global subscriber is once per process), the modes
 //! interleaved round by round so that a noisy stretch of the machine hits every mode
-//! alike; the best round of each mode is reported, with every round's figure beside it.
+//! alike; the best round of each mode is reported, with every round's figure beside it,
+//! then each mode over `none`, `bare` (and a capturing mode over its mode without
+//! capture) round by round, the median of those ratios (see [`paired`]).
 //!
 //! - `none`: no subscriber at all (the ceiling);
 //! - `bare`: `registry()` with no layer (what spans cost without anyone listening);
