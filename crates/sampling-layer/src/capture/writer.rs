@@ -199,6 +199,9 @@ impl<W> fmt::Debug for CaptureSink<'_, W> {
     }
 }
 
+// Both inlined into the layer's one `write_all`: left to the compiler, the
+// formatted line's path went out of line and measured ~40 instructions dearer
+// (callgrind, `path_instr captured`).
 impl<W: io::Write> io::Write for CaptureSink<'_, W> {
     #[inline(always)]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
