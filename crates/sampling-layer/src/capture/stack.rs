@@ -36,7 +36,7 @@ thread_local! {
     static TOP: Cell<Entry> = const { Cell::new((0, 0, 0)) };
     /// A cell per slot: a scan reads 24 bytes a slot and a change writes one
     /// slot, where one `Cell` of the array copied all of it out and back
-    /// (about 100 instructions a captured event over the three calls).
+    /// (about 65 instructions a captured event over the three calls).
     static MARK: [Cell<Mark>; MARKS] = const { [const { Cell::new((0, 0, 0)) }; MARKS] };
 }
 
