@@ -159,11 +159,10 @@ impl Prefix {
 pub(crate) fn now_split() -> (i64, u32) {
     #[cfg(target_os = "linux")]
     {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid `timespec` to write; CLOCK_REALTIME always exists.
+        // SAFETY: all zeroes is a valid `timespec` (plain integers; some targets add
+        // private padding, which is why it is not built field by field), and
+        // `clock_gettime` writes one into it; CLOCK_REALTIME always exists.
+        let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
         if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0 {
             // The kernel keeps `tv_nsec` in 0..1e9, with negative `tv_sec` before the epoch.
             // (`time_t` is 32 bits on some targets: widened there, the same type here.)
