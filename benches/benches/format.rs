@@ -9,8 +9,9 @@
 //!   recorded by `backpressure_writer::deferred`'s layer, laid out on the writer's thread;
 //! - `timer/*`: `fmt::time::SystemTime` and `CachedSystemTime` writing a timestamp;
 //! - `request_span/*`: the request span tower-http's `TraceLayer` opens (`%method`, `%uri`,
-//!   `?version`), entered, exited and closed with no event: under a bare `registry()`,
-//!   with a `fmt` layer formatting its fields with `DefaultFields`, with `PlainFields`,
+//!   `?version`), entered, exited and closed with no event: under a bare `registry()`
+//!   (which never frees the closed span, so its memory only grows), under `registry()`
+//!   with a layer that does nothing (the floor: the span is freed), with a `fmt` layer formatting its fields with `DefaultFields`, with `PlainFields`,
 //!   with `PlainFields` behind the service benchmark's sampler, and the deferred layer's
 //!   recording of its values, alone and behind the sampler.
 //!
@@ -173,10 +174,18 @@ fn request_spans(c: &mut Criterion) {
         std::mem::forget(guard);
         DeferredLayer::new(writer)
     };
-    let stacks: [(&str, Dispatch); 6] = [
+    let stacks: [(&str, Dispatch); 7] = [
+        // A registry with no layer never frees a closed span (its slab only grows, see
+        // `tests/baselines.rs`); one with a layer that does nothing is the floor.
         (
             "request_span/bare_registry",
             tracing_subscriber::registry().into(),
+        ),
+        (
+            "request_span/bare_layer",
+            tracing_subscriber::registry()
+                .with(tracing_subscriber::layer::Identity::new())
+                .into(),
         ),
         (
             "request_span/fmt_stock",

@@ -17,11 +17,16 @@
 //! Each run is a child process (a global subscriber is once per process), the modes
 //! interleaved round by round so that a noisy stretch of the machine hits every mode
 //! alike; the best round of each mode is reported, with every round's figure beside it,
-//! then each mode over `none`, `bare` (and a capturing mode over its mode without
-//! capture) round by round, the median of those ratios (see [`paired`]).
+//! then each mode over `none`, `bare`, `bare_layer` (and a capturing mode over its mode
+//! without capture) round by round, the median of those ratios (see [`paired`]).
 //!
 //! - `none`: no subscriber at all (the ceiling);
-//! - `bare`: `registry()` with no layer (what spans cost without anyone listening);
+//! - `bare`: `registry()` with no layer (what spans cost without anyone listening). Such
+//!   a registry never frees a closed span's slot: `tracing-subscriber` clears a span
+//!   only from `Layered`'s close, so with no layer every request span stays in memory
+//!   and its close skips the work every other stack here does (see `rss_kib`);
+//! - `bare_layer`: `registry()` with one layer that does nothing (`Identity`): the
+//!   cheapest stack that frees its spans;
 //! - `appender`: `fmt` text into `tracing_appender::non_blocking` (lossy), no sampler;
 //! - `ours_stock`: the same `fmt` layer, annotated and filtered by `sampling-layer` at
 //!   `app::router=0.05,app::conn=0.01,tower_http=0.01`, into `backpressure-writer`;
@@ -71,9 +76,10 @@ const DIRECTIVES: &str = "app::router=0.05,app::conn=0.01,tower_http=0.01";
 /// Keep-alive connections of the load generator.
 const CONNECTIONS: usize = 32;
 /// The modes, in the order each round runs them.
-const MODES: [&str; 6] = [
+const MODES: [&str; 7] = [
     "none",
     "bare",
+    "bare_layer",
     "appender",
     "ours_stock",
     "ours",
@@ -157,9 +163,10 @@ user-space instructions per request (callgrind, {short} s and {long} s runs):"
             base.map_or(String::new(), |b| format!("  {name} ÷ this {:.2}", b / per))
         };
         println!(
-            "  {mode:<22} {per:>8.0}{}{}",
+            "  {mode:<22} {per:>8.0}{}{}{}",
             ratio(of("none"), "none"),
-            ratio(of("bare"), "bare")
+            ratio(of("bare"), "bare"),
+            ratio(of("bare_layer"), "bare_layer")
         );
     }
 }
@@ -169,6 +176,9 @@ fn parent(modes: &[String], rounds: usize, seconds: f64) {
     let exe = std::env::current_exe().expect("own path");
     let mut figures: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+    // Resident memory at each run's end, over its requests: what a span costs that
+    // is never freed (see `bare`).
+    let mut resident: Vec<Vec<(f64, f64)>> = vec![Vec::new(); modes.len()];
     for round in 0..rounds {
         for (m, mode) in modes.iter().enumerate() {
             let out = Command::new(&exe)
@@ -185,10 +195,16 @@ fn parent(modes: &[String], rounds: usize, seconds: f64) {
             let rps = figure("requests_per_sec=")
                 .unwrap_or_else(|| panic!("{mode}: no figure in {text}"));
             let us = figure("cpu_us_per_request=");
+            let requests = figure("requests=").unwrap_or(0.0);
+            let rss = figure("rss_kib=");
             eprintln!(
-                "round {}: {mode:<10} {rps:>9.0} req/s  {} CPU µs/request",
+                "round {}: {mode:<10} {rps:>9.0} req/s  {} CPU µs/request  {}",
                 round + 1,
-                us.map_or("-".into(), |u| format!("{u:.2}"))
+                us.map_or("-".into(), |u| format!("{u:.2}")),
+                rss.map_or(String::new(), |kib| format!(
+                    "{:.1} MiB resident after {requests:.0} requests",
+                    kib / 1024.0
+                ))
             );
             if let Some(line) = text
                 .lines()
@@ -198,6 +214,7 @@ fn parent(modes: &[String], rounds: usize, seconds: f64) {
             }
             figures[m].push(rps);
             cpu[m].extend(us);
+            resident[m].extend(rss.map(|kib| (kib, requests)));
         }
     }
     let best = |m: usize| figures[m].iter().cloned().fold(0.0, f64::max);
@@ -209,14 +226,24 @@ fn parent(modes: &[String], rounds: usize, seconds: f64) {
             base.map_or(String::new(), |b| format!("  {:.2} of {name}", best(m) / b))
         };
         println!(
-            "  {mode:<10} {:>9.0} req/s{}{}   (rounds: {})",
+            "  {mode:<10} {:>9.0} req/s{}{}{}   (rounds: {})",
             best(m),
             ratio(best_of("none"), "none"),
             ratio(best_of("bare"), "bare"),
+            ratio(best_of("bare_layer"), "bare_layer"),
             all.join(" ")
         );
     }
     paired(modes, &figures);
+    println!("\nresident memory at the end of the run, largest round:");
+    for (m, mode) in modes.iter().enumerate() {
+        if let Some(&(kib, requests)) = resident[m].iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
+            println!(
+                "  {mode:<10} {:>7.1} MiB after {requests:.0} requests",
+                kib / 1024.0
+            );
+        }
+    }
     // CPU time per request moves far less than throughput on a shared machine: a
     // neighbour's load takes cores away (fewer requests per second) more than it makes
     // each request dearer. The least of the rounds is the figure least disturbed.
@@ -240,7 +267,7 @@ fn parent(modes: &[String], rounds: usize, seconds: f64) {
 /// of its throughput over a base's in the same round. Rounds run the modes back to back,
 /// so a ratio within one round shares that stretch of the machine; the median of the
 /// ratios is steadier than the ratio of two best rounds, which may come from different
-/// stretches. The bases: `none`, `bare`, and for a capturing mode its mode without
+/// stretches. The bases: `none`, `bare`, `bare_layer`, and for a capturing mode its mode without
 /// capture (`ours_capture` over `ours`, `ours_deferred_capture` over `ours_deferred`).
 fn paired(modes: &[String], figures: &[Vec<f64>]) {
     let index = |name: &str| modes.iter().position(|m| m == name);
@@ -264,8 +291,9 @@ throughput over a base in the same round, median of the rounds:"
     );
     for (m, mode) in modes.iter().enumerate() {
         let capture_base = mode.strip_suffix("_capture").and_then(index);
-        let bases = [("none", index("none")), ("bare", index("bare"))]
+        let bases = ["none", "bare", "bare_layer"]
             .into_iter()
+            .map(|name| (name, index(name)))
             .chain(capture_base.map(|b| (modes[b].as_str(), Some(b))));
         let text: Vec<String> = bases
             .filter_map(|(name, b)| Some(format!("{:.3} of {name}", median_ratio(m, b?))))
@@ -285,6 +313,13 @@ fn process_cpu() -> Option<Duration> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(Duration::from_millis(ticks * 10))
+}
+
+/// The process's resident memory, from `/proc/self/status` (`VmRSS`); `None` elsewhere.
+fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 /// One run: installs the mode's stack, serves, loads, prints the figure.
@@ -308,6 +343,10 @@ fn child(mode: &str, length: Duration) {
         }
         "bare" => tracing::subscriber::set_global_default(tracing_subscriber::registry())
             .expect("global subscriber"),
+        "bare_layer" => tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new()),
+        )
+        .expect("global subscriber"),
         "appender" => {
             let (writer, guard) = tracing_appender::non_blocking(file());
             guards.push(Box::new(guard));
@@ -432,6 +471,9 @@ fn child(mode: &str, length: Duration) {
             "cpu_us_per_request={:.3}",
             (after - before).as_secs_f64() * 1e6 / requests
         );
+    }
+    if let Some(kib) = resident_kib() {
+        println!("rss_kib={kib}");
     }
     if let Some(handle) = captured {
         let c = handle.stats().capture;

@@ -23,7 +23,11 @@
 //! both format with `backpressure_writer::format`'s `PlainFields` and `PlainFull`;
 //! `captured_deferred` and `in_spans_deferred` are the same with
 //! `backpressure_writer::deferred`'s layer, which records instead of formatting.
+//! `span_floor` and `span_deferred` make, enter and close the request span
+//! tower-http's `TraceLayer` makes (no event): under a registry with a layer
+//! that does nothing, and with the deferred layer recording its values.
 
+use axum::http::{Method, Uri, Version};
 use backpressure_writer::deferred::DeferredLayer;
 use backpressure_writer::format::{PlainFields, PlainFull};
 use sampling_layer::capture::{Capture, CaptureLayer, CaptureWriter};
@@ -53,7 +57,7 @@ fn sampler(directives: &str, capture: bool) -> SamplingFilter {
 fn main() {
     let mut args = std::env::args().skip(1);
     let usage =
-        "usage: path_instr rate|budget|key|kept_key|formatted|annotated|captured|in_spans|captured_deferred|in_spans_deferred <events>";
+        "usage: path_instr rate|budget|key|kept_key|formatted|annotated|captured|in_spans|captured_deferred|in_spans_deferred|span_floor|span_deferred <events>";
     let case = args.next().expect(usage);
     let n: u64 = args.next().and_then(|a| a.parse().ok()).expect(usage);
     let keys: Vec<String> = (0..1000).map(|i| format!("client-{i:04}")).collect();
@@ -69,7 +73,22 @@ fn main() {
         case.as_str(),
         "captured" | "in_spans" | "captured_deferred" | "in_spans_deferred"
     );
+    let spans_only = matches!(case.as_str(), "span_floor" | "span_deferred");
     let (dispatch, keyed) = match case.as_str() {
+        // A registry with no layer never frees a closed span: one layer that does
+        // nothing is the floor a span's cost is measured from.
+        "span_floor" => (
+            tracing_subscriber::registry()
+                .with(tracing_subscriber::layer::Identity::new())
+                .into(),
+            false,
+        ),
+        "span_deferred" => (
+            tracing_subscriber::registry()
+                .with(DeferredLayer::new(std::io::sink))
+                .into(),
+            false,
+        ),
         "captured_deferred" | "in_spans_deferred" => {
             let s = sampler("app=0", case == "captured_deferred");
             let handle = s.handle();
@@ -116,6 +135,21 @@ fn main() {
         _ => panic!("{usage}"),
     };
     tracing::dispatcher::with_default(&dispatch, || {
+        if spans_only {
+            let (method, uri) = (Method::GET, Uri::from_static("/work?page=2"));
+            for _ in 0..n {
+                // The span tower-http's `TraceLayer::new_for_http()` makes.
+                let span = tracing::debug_span!(
+                    target: "tower_http::trace::make_span",
+                    "request",
+                    method = %method,
+                    uri = %uri,
+                    version = ?Version::HTTP_11,
+                );
+                let _e = span.enter();
+            }
+            return;
+        }
         if in_spans {
             for i in 0..n / 4 {
                 let span = tracing::info_span!("request", id = i);
