@@ -360,15 +360,18 @@ impl NonBlockingBuilder {
     }
 
     /// How long the worker keeps polling for new lines after its last batch (one timed
-    /// wake-up per millisecond) before it parks. Default 100 ms.
+    /// wake-up per poll) before it parks. Default 100 ms.
     ///
     /// While it polls, a `write` call never wakes it: the first line of a burst costs what
     /// every other line costs, not a futex wake on the caller's thread (a line then waits
-    /// up to 1 ms in the queue before the worker takes it). Once parked, the worker costs no
-    /// CPU, and the first line after that wakes it. Longer keeps bursts with longer pauses
-    /// off the wake-up path, for 1–2% of a core while polling (measured on a loaded
-    /// 2-vCPU VM, `docs/benchmarks.md`); zero polls once,
-    /// for 1 ms, after each batch, then parks.
+    /// up to one poll in the queue before the worker takes it). A poll halves, down to
+    /// 1 ms, with each batch of 64 lines or more, and doubles, up to 8 ms, with each batch
+    /// of fewer than 32 or poll that finds nothing: a few lines a millisecond then cost an
+    /// eighth of the wake-ups. Once parked, the worker costs no CPU, and the first line
+    /// after that wakes it. Longer keeps bursts with longer pauses off the wake-up path,
+    /// for about 0.6% of a core while polling with nothing to take (2% at 1 ms polls;
+    /// measured on a 2-vCPU VM, `docs/benchmarks.md`); zero polls once, for 1 ms, after
+    /// each batch, then parks.
     pub fn park_after(mut self, idle: Duration) -> Self {
         self.park_after = idle;
         self
@@ -383,7 +386,7 @@ impl NonBlockingBuilder {
         self
     }
 
-    fn validate(&self) -> Result<Config, BuildError> {
+    pub(crate) fn validate(&self) -> Result<Config, BuildError> {
         self.context.validate()?;
         if self.capacity == 0 {
             return Err(BuildError::ZeroCapacity);

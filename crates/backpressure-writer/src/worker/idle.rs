@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use super::Worker;
+use crate::config::Config;
 use crate::lifecycle::Sleep;
 use crate::queue::LineQueue;
 use crate::shared::{Shared, State};
@@ -12,15 +13,50 @@ use crate::shared::{Shared, State};
 use crate::sync::thread;
 use crate::sync::MutexGuard;
 
-/// How long one idle poll waits, after a batch, for the next to build up before the worker
-/// looks again (see [`Sleep::Napping`]). While the worker polls, producers never wake
-/// it (only a half-full queue, a producer about to block, a flush or shutdown does): the
-/// futex wake that would otherwise land on the first line of every burst stays off the
-/// producer's path. The cost: a line written while the worker polls waits up to this long
-/// before the worker takes it, and each poll is one timed wake-up of the worker: about 830
-/// a second (timer slack) at 1–2% of a core, measured on a loaded 2-vCPU VM
-/// (`benches/benches/latency.rs`, idle CPU section).
+/// The shortest idle poll, and the unit `park_after` is counted in: after a batch the
+/// worker waits this long (or a few times this long, see [`next_poll`]) for the next to
+/// build up before it looks again (see [`Sleep::Napping`]). While the worker polls,
+/// producers never wake it (only a half-full queue, a producer about to block, a flush or
+/// shutdown does): the futex wake that would otherwise land on the first line of every
+/// burst stays off the producer's path. The cost: a line written while the worker polls
+/// waits up to one poll before the worker takes it, and each poll is one timed wake-up of
+/// the worker: at 1 ms, about 830 a second (timer slack) at 1–2% of a core, measured on a
+/// loaded 2-vCPU VM (`benches/benches/latency.rs`, idle CPU section).
 pub(crate) const POLL: Duration = Duration::from_millis(1);
+
+/// The longest idle poll, in [`POLL`]s: what a sparse stream of lines waits at most in the
+/// queue. Each wake-up costs the worker's core some 10–25 µs on a VM (the timer, the
+/// scheduler, the lock), so a worker taking a few lines a millisecond spent more on waking
+/// than on writing; eight times fewer wake-ups took 3% off the CPU a request of the
+/// service benchmark, where the worker writes about seven lines a millisecond.
+pub(crate) const MAX_POLL_UNITS: u32 = 8;
+
+/// A batch this small (in lines, before the queues' own bounds lower it) lets the next
+/// poll be twice as long: the batch it then finds, about twice this one, stays at most
+/// this size, so a longer poll never fills a queue towards the half-full mark that wakes
+/// the worker from a producer's thread.
+pub(crate) const SMALL_BATCH_LINES: usize = 64;
+
+/// The next poll's length in [`POLL`]s, from the current one and the batch just taken (its
+/// lines and bytes, both queues; a poll that found nothing counts as an empty batch): twice as long (up to [`MAX_POLL_UNITS`]) while twice the
+/// batch stays under the small-batch bound, half as long (down to one) once the batch
+/// reaches it, the same in between. The bound is [`SMALL_BATCH_LINES`], lowered to an
+/// eighth of the smallest line and byte bound of the two queues, so that a small queue is
+/// never half full within a poll. A doubling or a halving per batch: a steady stream
+/// settles on one length, a burst brings the poll down as fast as it builds up.
+pub(crate) fn next_poll(units: u32, lines: usize, bytes: usize, config: &Config) -> u32 {
+    let line_bound = SMALL_BATCH_LINES
+        .min(config.capacity / 8)
+        .min(config.keep_capacity / 8);
+    let byte_bound = config.byte_capacity.min(config.keep_byte_capacity) / 8;
+    if lines >= line_bound || bytes >= byte_bound {
+        (units / 2).max(1)
+    } else if lines.saturating_mul(2) < line_bound && bytes.saturating_mul(2) < byte_bound {
+        units.saturating_mul(2).min(MAX_POLL_UNITS)
+    } else {
+        units
+    }
+}
 
 /// How long the worker keeps polling after its last batch before it parks (the default of
 /// `NonBlockingBuilder::park_after`). Parked, it costs no CPU at all, and the first line
@@ -40,17 +76,25 @@ pub(crate) fn park_polls(park_after: Duration) -> u32 {
     }
 }
 
-/// One idle poll: waits up to [`POLL`] for a notification (it only comes for what must not
-/// wait), then hands the lock back for the caller to look at the queues again.
+/// One idle poll: waits up to `units` [`POLL`]s for a notification (it only comes for what
+/// must not wait), then hands the lock back for the caller to look at the queues again.
 #[cfg(not(backpressure_writer_loom))]
-fn poll_wait<'a>(shared: &'a Shared, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-    sleep(shared, st, Sleep::Napping, Some(POLL))
+fn poll_wait<'a>(
+    shared: &'a Shared,
+    st: MutexGuard<'a, State>,
+    units: u32,
+) -> MutexGuard<'a, State> {
+    sleep(shared, st, Sleep::Napping, Some(POLL * units))
 }
 
 /// loom's `wait_timeout` never times out, which would turn a poll into a park that only a
 /// notification ends: the model yields and re-checks instead, as a poll's timeout would.
 #[cfg(backpressure_writer_loom)]
-fn poll_wait<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+fn poll_wait<'a>(
+    shared: &'a Shared,
+    mut st: MutexGuard<'a, State>,
+    _units: u32,
+) -> MutexGuard<'a, State> {
     st.sleep = Sleep::Napping;
     drop(st);
     thread::yield_now();
@@ -71,9 +115,9 @@ pub(crate) const IDLE_RETAIN: usize = 256 * 1024;
 pub(crate) const IDLE_RETAIN: usize = 0;
 
 impl<W> Worker<W> {
-    /// Nothing to do: polls while polls are left after the last batch (unless a drop
-    /// report is due in `wait`), gives back the buffers a burst grew, or sleeps (for at
-    /// most `wait`). Returns the lock for the caller to look at the queues again.
+    /// Nothing to do: polls while `park_after` is not used up since the last batch (unless
+    /// a drop report is due in `wait`), gives back the buffers a burst grew, or sleeps (for
+    /// at most `wait`). Returns the lock for the caller to look at the queues again.
     pub(super) fn idle<'a>(
         &mut self,
         shared: &'a Shared,
@@ -81,9 +125,15 @@ impl<W> Worker<W> {
         wait: Option<Duration>,
     ) -> MutexGuard<'a, State> {
         if wait.is_none() && self.polls_left > 0 {
-            self.polls_left -= 1;
-            let st = poll_wait(shared, st);
+            // The last poll before parking is cut to what is left of `park_after`.
+            let units = self.poll_units.min(self.polls_left);
+            self.polls_left -= units;
+            let st = poll_wait(shared, st, units);
             shared.counters.worker_wakeups.fetch_add(1, Relaxed);
+            // A poll that found nothing is a batch of none: the next may be longer.
+            if st.queued() == 0 {
+                self.poll_units = next_poll(self.poll_units, 0, 0, &shared.config);
+            }
             return st;
         }
         // Going idle: a burst that grew the buffers is over, give their memory back

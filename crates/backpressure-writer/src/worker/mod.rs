@@ -42,6 +42,7 @@ pub(crate) fn spawn<W: Write + Send + 'static>(
             report_buf: String::new(),
             faults: FaultLog::new(interval),
             polls_left: 0,
+            poll_units: 1,
             final_reported: false,
         };
         worker.run();
@@ -90,8 +91,12 @@ struct Worker<W> {
     last_report: Option<Instant>,
     report_buf: String,
     faults: FaultLog,
-    /// Idle polls left before the worker parks; reset by every batch.
+    /// What is left of `park_after` since the last batch, in `POLL`s; reset by every
+    /// batch. The worker parks when it is used up.
     polls_left: u32,
+    /// The length of the next idle poll, in `POLL`s: longer while batches are small
+    /// (`idle::next_poll`).
+    poll_units: u32,
     /// The drop report at shutdown was written; no other follows.
     final_reported: bool,
 }
@@ -164,7 +169,13 @@ impl<W: Write> Worker<W> {
     fn take_batch(&mut self, st: &mut State) -> Step {
         std::mem::swap(&mut st.queue.policy, &mut self.policy);
         std::mem::swap(&mut st.queue.keep, &mut self.keep);
-        self.polls_left = self.shared().config.park_polls;
+        let config = &self.alive.0.config;
+        self.polls_left = config.park_polls;
+        let (lines, bytes) = (
+            self.policy.len() + self.keep.len(),
+            self.policy.live_bytes() + self.keep.live_bytes(),
+        );
+        self.poll_units = idle::next_poll(self.poll_units, lines, bytes, config);
         st.in_flight = Lines {
             policy: self.policy.len(),
             keep: self.keep.len(),

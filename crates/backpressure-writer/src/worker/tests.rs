@@ -12,3 +12,60 @@ fn park_after_is_counted_in_whole_polls() {
         "saturates, never wraps"
     );
 }
+
+fn config(builder: crate::NonBlockingBuilder) -> crate::config::Config {
+    builder.validate().expect("valid settings")
+}
+
+/// A steady trickle of lines lengthens the poll step by step to the longest, and keeps it
+/// there; a batch at the bound halves it, down to the shortest.
+#[test]
+fn small_batches_lengthen_the_poll_and_large_ones_shorten_it() {
+    let c = config(crate::NonBlockingBuilder::default());
+    // Seven lines a millisecond, 100 bytes each: the service benchmark's stream.
+    let mut units = 1;
+    let mut seen = vec![units];
+    for _ in 0..6 {
+        let lines = 7 * units as usize;
+        units = next_poll(units, lines, lines * 100, &c);
+        seen.push(units);
+    }
+    assert_eq!(seen, [1, 2, 4, 8, 8, 8, 8]);
+    // Twice the batch would pass the bound: the length stays.
+    assert_eq!(next_poll(2, SMALL_BATCH_LINES / 2, 100, &c), 2);
+    assert_eq!(next_poll(2, SMALL_BATCH_LINES / 2 - 1, 100, &c), 4);
+    // At the bound, in lines or in bytes: halved, never below one.
+    assert_eq!(next_poll(8, SMALL_BATCH_LINES, 100, &c), 4);
+    assert_eq!(next_poll(1, 100_000, 100, &c), 1);
+    let byte_bound = c.byte_capacity.min(c.keep_byte_capacity) / 8;
+    assert_eq!(
+        byte_bound,
+        1 << 20,
+        "a MiB by default (an eighth of the keep room)"
+    );
+    assert_eq!(next_poll(8, 1, byte_bound, &c), 4);
+    assert_eq!(
+        next_poll(4, 1, byte_bound / 2, &c),
+        4,
+        "twice is the bound: stays"
+    );
+    // An empty batch (a flush with nothing queued never makes one, but the rule holds).
+    assert_eq!(next_poll(8, 0, 0, &c), MAX_POLL_UNITS);
+}
+
+/// A small queue lowers the bound to an eighth of it, so that no poll lets a producer find
+/// it half full; below eight lines the poll never lengthens.
+#[test]
+fn a_small_queue_keeps_the_poll_short() {
+    let c = config(crate::NonBlockingBuilder::default().buffered_lines_limit(64));
+    assert_eq!(next_poll(1, 3, 300, &c), 2, "twice 3 lines is under 64 / 8");
+    assert_eq!(next_poll(2, 4, 400, &c), 2, "twice 4 lines is not");
+    assert_eq!(next_poll(4, 8, 800, &c), 2, "8 lines reach it");
+    let tiny = config(crate::NonBlockingBuilder::default().buffered_lines_limit(7));
+    assert_eq!(next_poll(1, 0, 0, &tiny), 1);
+    // 4 KiB of bytes: 512 reserved for keep lines, 8 keep lines at most (one per 64
+    // bytes): a bound of one line, so any batch keeps the poll at its shortest.
+    let few_bytes = config(crate::NonBlockingBuilder::default().buffered_bytes_limit(4096));
+    assert_eq!(next_poll(1, 1, 10, &few_bytes), 1);
+    assert_eq!(next_poll(4, 1, 10, &few_bytes), 2);
+}

@@ -109,11 +109,44 @@ fn a_long_idle_writer_stops_waking_up() {
     guard.flush().unwrap();
     eventually("worker parked", || w.stats().worker_parked);
     let parked_at = w.stats().worker_wakeups;
-    // 20 polls of 1 ms, plus the wake-ups by the first line and the flush.
+    // At most 20 polls (fewer: they lengthen while nothing comes), plus the wake-ups by
+    // the first line and the flush.
     assert!(parked_at <= 20 + 3, "{parked_at} wake-ups before parking");
     thread::sleep(Duration::from_millis(200));
     let s = w.stats();
     assert_eq!(s.worker_wakeups, parked_at, "a parked worker woke up");
     assert!(s.worker_parked);
+    drop(guard);
+}
+
+/// A sparse stream (here one line at a time) lengthens the worker's polls: twice after
+/// each batch or poll that finds few lines or none, up to eight times the shortest. So a
+/// line costs fewer wake-ups before the worker parks: with `park_after` of 16 polls, 16
+/// wake-ups a line at the shortest poll; here the line's own wake-up, then polls of 2, 4,
+/// 8 and the 2 left (the first line), and of 8 and 8 (every later one). Counted with
+/// `Stats::worker_wakeups`; nothing is timed.
+#[test]
+fn a_sparse_stream_lengthens_the_polls_and_wakes_the_worker_less() {
+    let (mut w, guard) = NonBlockingBuilder::default()
+        .park_after(Duration::from_millis(16))
+        .finish(Recorder::default());
+    eventually("worker parked", || w.stats().worker_parked);
+    let mut per_line = Vec::new();
+    for i in 0..5u64 {
+        let before = w.stats().worker_wakeups;
+        w.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        eventually("line written", || w.stats().lines_written == i + 1);
+        eventually("worker parked", || w.stats().worker_parked);
+        per_line.push(w.stats().worker_wakeups - before);
+    }
+    // A spurious wake-up of the condition variable could add one.
+    let expected = [5, 3, 3, 3, 3];
+    for (got, want) in per_line.iter().zip(expected) {
+        assert!(
+            (want..=want + 1).contains(got),
+            "wake-ups a line {per_line:?}, expected {expected:?}"
+        );
+    }
+    assert_accounting(&w.stats());
     drop(guard);
 }
