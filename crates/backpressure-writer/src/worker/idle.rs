@@ -27,20 +27,22 @@ pub(crate) const POLL: Duration = Duration::from_millis(1);
 /// The longest idle poll, in [`POLL`]s: what a sparse stream of lines waits at most in the
 /// queue. Each wake-up costs the worker's core some 10–25 µs on a VM (the timer, the
 /// scheduler, the lock), so a worker taking a few lines a millisecond spent more on waking
-/// than on writing; eight times fewer wake-ups took 3% off the CPU a request of the
+/// than on writing; eight times fewer wake-ups took 4–6% off the CPU a request of the
 /// service benchmark, where the worker writes about seven lines a millisecond.
 pub(crate) const MAX_POLL_UNITS: u32 = 8;
 
-/// A batch this small (in lines, before the queues' own bounds lower it) lets the next
-/// poll be twice as long: the batch it then finds, about twice this one, stays at most
-/// this size, so a longer poll never fills a queue towards the half-full mark that wakes
-/// the worker from a producer's thread.
+/// The small-batch bound, in lines (before the queues' own bounds lower it): a batch under
+/// half of it lets the next poll be twice as long (the batch that poll finds, about twice
+/// this one, stays under the bound), a batch that reaches it halves the poll. So a longer
+/// poll never fills a queue towards the half-full mark that wakes the worker from a
+/// producer's thread.
 pub(crate) const SMALL_BATCH_LINES: usize = 64;
 
 /// The next poll's length in [`POLL`]s, from the current one and the batch just taken (its
-/// lines and bytes, both queues; a poll that found nothing counts as an empty batch): twice as long (up to [`MAX_POLL_UNITS`]) while twice the
-/// batch stays under the small-batch bound, half as long (down to one) once the batch
-/// reaches it, the same in between. The bound is [`SMALL_BATCH_LINES`], lowered to an
+/// lines and bytes, both queues; a poll that found nothing counts as an empty batch):
+/// twice as long (up to [`MAX_POLL_UNITS`]) while twice the batch stays under the
+/// small-batch bound, half as long (down to one) once the batch reaches it, the same in
+/// between. The bound is [`SMALL_BATCH_LINES`], lowered to an
 /// eighth of the smallest line and byte bound of the two queues, so that a small queue is
 /// never half full within a poll. A doubling or a halving per batch: a steady stream
 /// settles on one length, a burst brings the poll down as fast as it builds up.

@@ -49,7 +49,7 @@ fn small_batches_lengthen_the_poll_and_large_ones_shorten_it() {
         4,
         "twice is the bound: stays"
     );
-    // An empty batch (a flush with nothing queued never makes one, but the rule holds).
+    // A poll that found nothing counts as an empty batch.
     assert_eq!(next_poll(8, 0, 0, &c), MAX_POLL_UNITS);
 }
 
