@@ -69,3 +69,37 @@ fn a_small_queue_keeps_the_poll_short() {
     assert_eq!(next_poll(1, 1, 10, &few_bytes), 1);
     assert_eq!(next_poll(4, 1, 10, &few_bytes), 2);
 }
+
+proptest::proptest! {
+    /// For any queue bounds and any batch: the poll stays within 1 and `MAX_POLL_UNITS`,
+    /// never lengthens unless twice the batch stays under an eighth of every bound (so the
+    /// batch a longer poll brings leaves each queue far from the half-full mark that wakes
+    /// the worker from a producer's thread), and never stays long once a batch reaches the
+    /// bound.
+    #[test]
+    fn the_poll_stays_in_range_and_lengthens_only_far_from_half_full(
+        lines_limit in 1usize..100_000,
+        bytes_limit in 1usize..(1 << 27),
+        units in 1u32..=MAX_POLL_UNITS,
+        lines in 0usize..200_000,
+        bytes in 0usize..(1 << 28),
+    ) {
+        let c = config(
+            crate::NonBlockingBuilder::default()
+                .buffered_lines_limit(lines_limit)
+                .buffered_bytes_limit(bytes_limit),
+        );
+        let next = next_poll(units, lines, bytes, &c);
+        proptest::prop_assert!((1..=MAX_POLL_UNITS).contains(&next));
+        if next > units {
+            proptest::prop_assert!(lines * 2 < c.capacity / 8 && lines * 2 < c.keep_capacity / 8);
+            proptest::prop_assert!(
+                bytes * 2 < c.byte_capacity / 8 && bytes * 2 < c.keep_byte_capacity / 8
+            );
+        }
+        let line_bound = SMALL_BATCH_LINES.min(c.capacity / 8).min(c.keep_capacity / 8);
+        if lines >= line_bound {
+            proptest::prop_assert!(next <= (units / 2).max(1));
+        }
+    }
+}
