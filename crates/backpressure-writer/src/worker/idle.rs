@@ -42,10 +42,10 @@ pub(crate) const SMALL_BATCH_LINES: usize = 64;
 /// lines and bytes, both queues; a poll that found nothing counts as an empty batch):
 /// twice as long (up to [`MAX_POLL_UNITS`]) while twice the batch stays under the
 /// small-batch bound, half as long (down to one) once the batch reaches it, the same in
-/// between. The bound is [`SMALL_BATCH_LINES`], lowered to an
-/// eighth of the smallest line and byte bound of the two queues, so that a small queue is
-/// never half full within a poll. A doubling or a halving per batch: a steady stream
-/// settles on one length, a burst brings the poll down as fast as it builds up.
+/// between. The bound is [`SMALL_BATCH_LINES`], lowered to an eighth of the smallest line
+/// and byte bound of the two queues, so that a small queue is never half full within a
+/// poll. A doubling or a halving per batch: a steady stream settles on one length, a
+/// burst brings the poll down as fast as it builds up.
 pub(crate) fn next_poll(units: u32, lines: usize, bytes: usize, config: &Config) -> u32 {
     let line_bound = SMALL_BATCH_LINES
         .min(config.capacity / 8)
