@@ -169,13 +169,6 @@ impl<W: Write> Worker<W> {
     fn take_batch(&mut self, st: &mut State) -> Step {
         std::mem::swap(&mut st.queue.policy, &mut self.policy);
         std::mem::swap(&mut st.queue.keep, &mut self.keep);
-        let config = &self.alive.0.config;
-        self.polls_left = config.park_polls;
-        let (lines, bytes) = (
-            self.policy.len() + self.keep.len(),
-            self.policy.live_bytes() + self.keep.live_bytes(),
-        );
-        self.poll_units = idle::next_poll(self.poll_units, lines, bytes, config);
         st.in_flight = Lines {
             policy: self.policy.len(),
             keep: self.keep.len(),
@@ -184,6 +177,10 @@ impl<W: Write> Worker<W> {
             policy: self.policy.live_bytes(),
             keep: self.keep.live_bytes(),
         };
+        let config = &self.alive.0.config;
+        self.polls_left = config.park_polls;
+        let (lines, bytes) = (st.in_flight.total(), st.in_flight_bytes.total());
+        self.poll_units = idle::next_poll(self.poll_units, lines, bytes, config);
         Step::Batch {
             taken_upto: st.next_seq,
             drops: st.dropped,

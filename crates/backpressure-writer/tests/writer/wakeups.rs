@@ -150,3 +150,40 @@ fn a_sparse_stream_lengthens_the_polls_and_wakes_the_worker_less() {
     assert_accounting(&w.stats());
     drop(guard);
 }
+
+/// However long the poll has grown, `flush()` does not wait it out: it wakes the napping
+/// worker (one notification at most), and returns with the line written. Counted, not
+/// timed.
+#[test]
+fn a_flush_wakes_a_worker_on_its_longest_poll() {
+    let sink = Recorder::default();
+    let (mut w, guard) = NonBlockingBuilder::default()
+        .park_after(Duration::from_secs(3600))
+        .finish(sink.clone());
+    // Single lines, each taken before the next: the poll grows to its longest and the
+    // worker never parks within the test.
+    for i in 0..4u64 {
+        w.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        eventually("line written", || w.stats().lines_written == i + 1);
+    }
+    assert!(!w.stats().worker_parked);
+    let before = w.stats().worker_notifies;
+    w.write_all(b"flushed\n").unwrap();
+    guard.flush().unwrap();
+    let s = w.stats();
+    assert_eq!(
+        s.lines_written, 5,
+        "flush returned before its line was written"
+    );
+    assert_eq!(
+        s.worker_notifies,
+        before + 1,
+        "the flush woke the worker once"
+    );
+    assert_accounting(&s);
+    drop(guard);
+    assert_eq!(
+        sink.0.lock().unwrap().as_slice(),
+        b"line 0\nline 1\nline 2\nline 3\nflushed\n"
+    );
+}
