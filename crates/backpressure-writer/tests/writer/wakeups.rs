@@ -151,9 +151,9 @@ fn a_sparse_stream_lengthens_the_polls_and_wakes_the_worker_less() {
     drop(guard);
 }
 
-/// However long the poll has grown, `flush()` does not wait it out: it wakes the napping
-/// worker (one notification at most), and returns with the line written. Counted, not
-/// timed.
+/// With the poll at its longest, `flush()` returns with its line written, in order, the
+/// accounting exact, for at most one wake-up. (That it wakes the worker rather than
+/// waiting out the poll is a matter of time, which this file does not measure.)
 #[test]
 fn a_flush_wakes_a_worker_on_its_longest_poll() {
     let sink = Recorder::default();
