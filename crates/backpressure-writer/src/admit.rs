@@ -81,7 +81,7 @@ impl Shared {
                 self.enqueue(st, line, false);
             }
             Overflow::Block { timeout } => {
-                let deadline = timeout.map(|t| Instant::now() + t);
+                let deadline = timeout.map(|t| crate::deadline::after(Instant::now(), t));
                 let (mut st, admitted) = self
                     .wait_for_room(st, deadline, false, false, |st| st.policy_fits(len, config));
                 match admitted {
@@ -110,7 +110,7 @@ impl Shared {
             st.drop_line(DropReason::KeepTimeout);
             return;
         }
-        let deadline = wait.map(|d| Instant::now() + d);
+        let deadline = wait.map(|d| crate::deadline::after(Instant::now(), d));
         let (mut st, admitted) = self.wait_for_room(st, deadline, true, !like_policy, |st| {
             st.keep_fits(len, config)
         });

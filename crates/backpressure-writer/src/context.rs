@@ -282,7 +282,7 @@ impl Shared {
         {
             return st.drop_line(DropReason::Context);
         }
-        let deadline = Instant::now() + limits.wait;
+        let deadline = crate::deadline::after(Instant::now(), limits.wait);
         let (mut st, admitted) =
             self.wait_for_room(st, Some(deadline), true, true, |st| limits.fits(st, len));
         match admitted {

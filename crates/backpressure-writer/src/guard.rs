@@ -63,7 +63,8 @@ impl WorkerGuard {
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
         let started = Instant::now();
         let ticket = self.shared.request_flush();
-        self.shared.wait_flushed(ticket, started, started + timeout)
+        let deadline = crate::deadline::after(started, timeout);
+        self.shared.wait_flushed(ticket, started, deadline)
     }
 
     /// The same snapshot as [`NonBlocking::stats`](crate::NonBlocking::stats).
@@ -80,7 +81,7 @@ impl Drop for WorkerGuard {
         self.shared.gone_notice.guard_dropped();
         let shared = &self.shared;
         let timeout = shared.config.shutdown_timeout;
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::after(Instant::now(), timeout);
         let mut st = shared.lock();
         // The drain point: what is submitted from now on is `worker_gone`. Producers
         // waiting for room give up now, too.

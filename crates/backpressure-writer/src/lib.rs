@@ -83,6 +83,7 @@ mod admit;
 mod builder;
 mod config;
 pub mod context;
+mod deadline;
 pub mod deferred;
 mod error;
 mod flush;

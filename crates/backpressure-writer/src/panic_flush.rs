@@ -44,7 +44,7 @@ pub use crate::registry::FlushAllReport;
 /// [`WorkerGuard`]: crate::WorkerGuard
 /// [`WorkerGuard::flush`]: crate::WorkerGuard::flush
 pub fn flush_all(timeout: Duration) -> FlushAllReport {
-    registry::flush_listed(Instant::now() + timeout)
+    registry::flush_listed(crate::deadline::after(Instant::now(), timeout))
 }
 
 /// A panic hook that saves the last lines before a crash.
@@ -138,7 +138,8 @@ impl PanicFlush {
         }
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let deadline = Instant::now() + Duration::from_nanos(DEADLINE_NANOS.load(Relaxed));
+            let wait = Duration::from_nanos(DEADLINE_NANOS.load(Relaxed));
+            let deadline = crate::deadline::after(Instant::now(), wait);
             if LOG_PANIC.load(Relaxed) {
                 let message = payload_text(info.payload());
                 let thread = std::thread::current();

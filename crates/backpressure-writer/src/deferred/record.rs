@@ -4,7 +4,7 @@
 //! A record is one frame in the writer's byte stream, beside ordinary text lines:
 //!
 //! ```text
-//! frame   := 0x1E  len:u32  len^CHECK:u32  payload[len]
+//! frame   := 0x1E  len:u32  len^key:u32  payload[len]
 //! payload := flags:u8  layout:u8  secs:i64  nanos:u32  event:u64  [rate:f64]
 //!            [named:u8  [name:text]  id:text]  spans:u16  (span:u64  bytes:u32  values[bytes])*  values
 //! values  := (tag:u8 index:u16 data | SEGMENT)*
@@ -24,10 +24,13 @@
 //!
 //! No text line starts with `0x1E` unless something wrote that byte on purpose; a line
 //! that does and whose next eight bytes are not a consistent header is passed through as
-//! text, and a header whose addresses no layer noted is reported, never followed.
+//! text (a consistent header needs this process's random key, which never reaches the
+//! output, so text cannot be made to look like one), and a header whose addresses no
+//! layer noted is reported, never followed.
 
 use std::error::Error;
 use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::Metadata;
@@ -37,9 +40,41 @@ use super::layout::{self, Thread};
 
 /// The first byte of a frame (ASCII "record separator").
 pub(crate) const START: u8 = 0x1e;
-/// Mixed into the header's second word, so a text line that happens to start with
-/// [`START`] is told from a frame.
-const CHECK: u32 = 0x5ec0_d1a7;
+/// The key mixed into a header's second word: drawn at random once per process, so that
+/// text holding [`START`] and eight bytes made to look like a header (a value someone put
+/// in a log line) is still told from a frame. A frame's header never reaches the output
+/// (`Decoded` lays the record out), so the key cannot be read from the log. Zero until
+/// drawn.
+static KEY: AtomicU32 = AtomicU32::new(0);
+
+/// A random non-zero key: std's hash seed is drawn from the OS once per thread, and each
+/// `RandomState` after the first is a different key of it.
+pub(crate) fn random_key() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let drawn = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    ((drawn >> 32) as u32 ^ drawn as u32).max(1)
+}
+
+/// This process's header key: one relaxed load once drawn.
+pub(crate) fn key() -> u32 {
+    match KEY.load(Ordering::Relaxed) {
+        0 => draw_key(),
+        key => key,
+    }
+}
+
+/// Draws the key from std's per-process random hash seed; the first thread to draw it
+/// sets it for all.
+#[cold]
+fn draw_key() -> u32 {
+    let drawn = random_key();
+    match KEY.compare_exchange(0, drawn, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => drawn,
+        Err(set) => set,
+    }
+}
 /// Bytes before a frame's payload.
 pub(crate) const HEADER: usize = 9;
 
@@ -109,7 +144,7 @@ pub(crate) fn end(buf: &mut [u8]) -> bool {
         return false;
     };
     buf[1..5].copy_from_slice(&len.to_le_bytes());
-    buf[5..9].copy_from_slice(&(len ^ CHECK).to_le_bytes());
+    buf[5..9].copy_from_slice(&(len ^ key()).to_le_bytes());
     true
 }
 
@@ -282,7 +317,7 @@ pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
     let len = u32::from_le_bytes(buf[1..5].try_into().ok()?);
     let check = u32::from_le_bytes(buf[5..9].try_into().ok()?);
     let total = HEADER.checked_add(len as usize)?;
-    (check == len ^ CHECK && buf.len() >= total).then_some(total)
+    (check == len ^ key() && buf.len() >= total).then_some(total)
 }
 
 impl<'a> Record<'a> {

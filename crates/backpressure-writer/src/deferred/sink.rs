@@ -32,6 +32,10 @@ pub struct Decoded<W> {
     ends: Vec<(usize, usize)>,
     callsites: Cache,
     unreadable: Unreadables,
+    /// The inner sink's error after a short write, for the next call: the writer then
+    /// counts the unit the sink tore, and those after it, as failed, as it does when a
+    /// sink without `Decoded` fails part-way.
+    failed: Option<io::Error>,
 }
 
 /// How many frames a [`Decoded`] sink wrote as `<unreadable log record>`: a handle that
@@ -63,6 +67,7 @@ impl<W: Write> Decoded<W> {
             ends: Vec::new(),
             callsites: Cache::default(),
             unreadable: Unreadables::default(),
+            failed: None,
         }
     }
 }
@@ -161,6 +166,9 @@ impl<W: Write> Write for Decoded<W> {
     // a text line a scan for its newline and a copy. The chunk's lines go to the inner
     // sink in one `write` when it takes them whole.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(error) = self.failed.take() {
+            return Err(error);
+        }
         self.decode_all(buf);
         let mut written = 0;
         let mut interrupted = 0;
@@ -184,8 +192,9 @@ impl<W: Write> Write for Decoded<W> {
 
 impl<W> Decoded<W> {
     /// After the inner sink failed with `written` bytes of `out` taken: the input of the
-    /// units it took whole, or the error if it took none.
-    fn short(&self, written: usize, error: io::Error) -> io::Result<usize> {
+    /// units it took whole, the error kept for the next call (which would otherwise send
+    /// a torn unit again whole, after its first part); or the error if it took none.
+    fn short(&mut self, written: usize, error: io::Error) -> io::Result<usize> {
         let whole = self
             .ends
             .iter()
@@ -193,6 +202,7 @@ impl<W> Decoded<W> {
             .last()
             .map_or(0, |&(in_end, _)| in_end);
         if whole > 0 {
+            self.failed = Some(error);
             Ok(whole)
         } else {
             Err(error)

@@ -109,6 +109,41 @@ fn damaged_frames_are_written_as_unreadable_and_the_next_frame_still_reads() {
     assert_eq!(unreadable, 3);
 }
 
+/// Text that holds the start byte and a header made without this process's key (a value
+/// written into another layer's line to look like a record, here one that would swallow
+/// the record after it) passes through as it came, and the record after it still reads.
+#[test]
+fn a_header_forged_into_a_text_line_is_text() {
+    let addr = known::note(&META);
+    let guess = record::key().wrapping_add(1);
+    let swallowed = frame(addr, &[]);
+    let len = 4 + swallowed.len() as u32;
+    let mut forged = b"INFO other: user_agent=\x1e".to_vec();
+    forged.extend_from_slice(&len.to_le_bytes());
+    forged.extend_from_slice(&(len ^ guess).to_le_bytes());
+    forged.extend_from_slice(b"abc\n");
+    let mut input = forged.clone();
+    input.extend(&swallowed);
+    let mut sink = Decoded::new(Vec::new());
+    assert_eq!(
+        sink.write(&input).expect("a Vec takes every write"),
+        input.len()
+    );
+    assert_eq!(sink.unreadable().get(), 0);
+    let mut expected = forged;
+    expected.extend_from_slice(LINE.as_bytes());
+    assert_eq!(sink.into_inner(), expected);
+}
+
+#[test]
+fn the_header_key_is_drawn_at_random_not_written_in_the_code() {
+    let keys: std::collections::HashSet<u32> = (0..8).map(|_| record::random_key()).collect();
+    // Eight draws of 32 bits collide with a chance of about one in 600 million.
+    assert_eq!(keys.len(), 8, "{keys:?}");
+    assert!(!keys.contains(&0));
+    assert_ne!(record::key(), 0);
+}
+
 #[test]
 fn a_header_that_does_not_check_out_is_text() {
     let addr = known::note(&META);

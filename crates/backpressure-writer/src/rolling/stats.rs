@@ -144,7 +144,7 @@ impl RollingHandle {
     /// is dropped, that includes closing the unnamed spare files it kept ready, so
     /// nothing of the sink is still at work in the file system when this returns.
     pub fn wait_housekeeping(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::after(Instant::now(), timeout);
         let mut p = self
             .shared
             .pending

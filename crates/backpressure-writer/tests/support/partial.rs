@@ -1,5 +1,6 @@
 //! A sink that takes a chunk only in part: its first call waits for the test and takes
-//! everything, its second takes a set number of bytes, and every later call fails.
+//! everything, its second takes a set number of bytes, and every later call fails (or,
+//! [`recovering`](Partial::recovering), only the third, after which it takes everything).
 
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex};
@@ -12,17 +13,30 @@ struct State {
     released: bool,
     /// What the second call takes.
     room: usize,
+    /// Whether calls after the failing third take everything.
+    recovers: bool,
     out: Vec<u8>,
 }
 
 impl Partial {
     /// A sink whose second call takes `room` bytes.
     pub(crate) fn new(room: usize) -> Self {
+        Self::with(room, false)
+    }
+
+    /// A sink whose second call takes `room` bytes, whose third fails, and which takes
+    /// everything after that.
+    pub(crate) fn recovering(room: usize) -> Self {
+        Self::with(room, true)
+    }
+
+    fn with(room: usize, recovers: bool) -> Self {
         Partial(Arc::new((
             Mutex::new(State {
                 calls: 0,
                 released: false,
                 room,
+                recovers,
                 out: Vec::new(),
             }),
             Condvar::new(),
@@ -64,6 +78,7 @@ impl Write for Partial {
                 buf.len()
             }
             2 => buf.len().min(st.room),
+            n if n > 3 && st.recovers => buf.len(),
             _ => return Err(io::Error::other("disk gone")),
         };
         st.out.extend_from_slice(&buf[..n]);

@@ -56,6 +56,60 @@ fn a_sink_failing_part_way_settles_every_record_exactly_once() {
     );
 }
 
+/// A sink that fails once, part-way through a line, and then takes everything: the torn
+/// line and the rest of its batch are failed, as without `Decoded`; the torn line is not
+/// sent again after its first part, and the next batch is written whole.
+#[test]
+fn a_sink_failing_once_part_way_is_not_sent_the_torn_record_again() {
+    let room = line(0).len() * 2 + 10;
+    let sink = Partial::recovering(room);
+    let (mut writer, guard) = NonBlockingBuilder::default()
+        .drop_report(false)
+        .finish(Decoded::new(sink.clone()));
+    writer.write_all(b"first\n").unwrap();
+    sink.wait_first_call();
+    let layer = DeferredLayer::new(writer.clone()).with_clock(at_second);
+    let dispatch: tracing::Dispatch = tracing_subscriber::registry().with(layer).into();
+    let log = |from: u64, to: u64| {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for i in from..to {
+                tracing::info!(target: "deferred_test", i, "event");
+            }
+        })
+    };
+    log(0, 10);
+    sink.release();
+    let _ = guard.flush();
+    let s = writer.stats();
+    assert_eq!(
+        (
+            s.submitted,
+            s.lines_written,
+            s.dropped.write_failed,
+            s.write_errors
+        ),
+        (11, 3, 8, 1),
+        "{s:#?}"
+    );
+    log(10, 12);
+    guard.flush().expect("the sink recovered");
+    let s = writer.stats();
+    assert_eq!((s.submitted, s.lines_written), (13, 5), "{s:#?}");
+    assert_accounting(&s);
+    let out = String::from_utf8(sink.out()).unwrap();
+    assert_eq!(
+        out,
+        format!(
+            "first\n{}{}{}{}{}",
+            line(0),
+            line(1),
+            &line(2)[..10],
+            line(10),
+            line(11)
+        )
+    );
+}
+
 #[test]
 fn records_and_text_lines_keep_their_order_from_many_threads() {
     let (gate, sink) = Gate::open_sink();

@@ -22,6 +22,7 @@ mod drop_report;
 mod faults;
 mod flush_shutdown;
 mod fmt_layer;
+mod forever;
 mod keep_level;
 mod keep_reserve;
 mod keep_runtime;

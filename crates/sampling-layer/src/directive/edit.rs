@@ -31,15 +31,15 @@ impl Selector {
         }
         let (target, key) = match s.split_once('[') {
             Some((t, rest)) => {
+                // The grammar's key: any text without `]`, `{` or `,` (so `a=b` and
+                // `a[b` are keys), closed by the `]` that ends the target.
                 let key = rest
                     .strip_suffix(']')
+                    .filter(|k| !k.contains([']', '{', ',']))
                     .ok_or_else(|| err(ParseErrorKind::UnclosedBracket))?
                     .trim();
                 if key.is_empty() {
                     return Err(err(ParseErrorKind::EmptyKey));
-                }
-                if key.contains(['[', ']', ',', '{', '}', '=']) {
-                    return Err(err(ParseErrorKind::UnclosedBracket));
                 }
                 (t.trim(), Some(key.to_owned()))
             }
@@ -76,12 +76,20 @@ impl Selector {
     }
 }
 
-/// Checks that `item` is one sampling directive with a rate and no level
-/// (a level is `EnvFilter`'s: see `split_directives`).
-pub(crate) fn check_item(item: &str, rate: &str) -> Result<(), ParseError> {
+/// Checks that `item`, made by [`Selector::item`] for `sel`, is one sampling
+/// directive with a rate and no level (a level is `EnvFilter`'s: see
+/// `split_directives`) for that selector: a "rate" that is itself a directive
+/// (`app=0` given as the default's) would otherwise edit another selector.
+pub(crate) fn check_item(sel: &Selector, item: &str, rate: &str) -> Result<(), ParseError> {
     let err = |kind| ParseError::new(item, kind);
     match parse_item(item).map_err(err)? {
-        Item::Sample(s) if s.level.is_none() => Ok(()),
+        Item::Sample(s)
+            if s.level.is_none()
+                && s.target == sel.target.as_deref()
+                && s.key == sel.key.as_deref() =>
+        {
+            Ok(())
+        }
         Item::Sample(_) => Err(err(ParseErrorKind::NotARate(rate.trim().to_owned()))),
         Item::Level(l) => Err(err(super::level_item_error(l))),
         // Capture: a `+…` item is not a rate.

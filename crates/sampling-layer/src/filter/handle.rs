@@ -156,7 +156,7 @@ impl SamplingHandle {
         let item = match rate {
             Some(rate) => {
                 let item = sel.item(rate);
-                check_item(&item, rate)?;
+                check_item(&sel, &item, rate)?;
                 Some(item)
             }
             None => None,

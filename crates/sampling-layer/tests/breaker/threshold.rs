@@ -50,12 +50,13 @@ fn trips_on_an_error_burst_keeps_everything_then_recovers() {
         let st = handle.stats();
         assert!(st.breaker_open);
         assert_eq!(st.breaker_trips, 1);
-        // Errors stop; the window empties; the hold period starts.
+        // Errors stop; the window (1 s) empties at 1 s, and the hold period counts from
+        // then, not from the first event that sees it.
         clock.advance(Duration::from_secs(2));
         info!("during");
-        clock.advance(Duration::from_secs(59));
+        clock.advance(Duration::from_secs(58));
         info!("during");
-        assert!(handle.stats().breaker_open);
+        assert!(handle.stats().breaker_open, "59 s below");
         clock.advance(Duration::from_secs(1));
         info!("after");
         wait_for(&rx, "circuit breaker closed");
@@ -126,4 +127,35 @@ fn bad_breaker_settings_are_rejected() {
             "{e}"
         );
     }
+}
+
+/// A storm, then nothing logged and nothing read for five minutes: the first event after
+/// finds that the rate fell long ago and closes the breaker, so the traffic that
+/// resumes is sampled again at once rather than kept whole for another hold period.
+#[test]
+fn traffic_after_an_idle_stretch_is_sampled_at_once() {
+    let clock = ManualClock::new();
+    let (cap, rx) = Output::with_channel();
+    let s = breaker_sampler(&clock, 5.0, Duration::from_secs(60));
+    let handle = s.handle();
+    let sub = tracing_subscriber::registry()
+        .with(s)
+        .with(text_layer(&cap));
+    tracing::subscriber::with_default(sub, || {
+        for _ in 0..10 {
+            error!("boom");
+        }
+        wait_for(&rx, "circuit breaker opened");
+        clock.advance(Duration::from_secs(300));
+        for _ in 0..100 {
+            info!("resumed");
+        }
+        wait_for(&rx, "circuit breaker closed");
+    });
+    let st = handle.stats();
+    assert!(!st.breaker_open);
+    assert_eq!((st.breaker_trips, st.breaker_recoveries), (1, 1));
+    // The event that finds the fall is decided as the breaker stood when it came (kept);
+    // the 99 after it are sampled at the default rate, 0.
+    assert_eq!(cap.count("resumed"), 1);
 }

@@ -124,6 +124,49 @@ fn bad_edits_change_nothing_and_name_the_problem() {
     assert_eq!(h.directives(), "app=0.5");
 }
 
+/// A "rate" that is itself a directive edits nothing: given as the default's rate,
+/// `app=0` or `[k]=0` would otherwise replace the default with another selector's item.
+#[test]
+fn a_directive_given_as_a_rate_is_refused() {
+    let h = crate::support::sampler("0.5,app=0.5").handle();
+    for (target, rate) in [
+        ("", "app=0"),
+        ("", "[k]=0"),
+        ("", "app[k]=1/2"),
+        ("app", "0.1,lib=0"),
+        ("[k]", "lib=0"),
+    ] {
+        let e = h.set_target_rate(target, rate).unwrap_err();
+        if target.is_empty() {
+            assert_eq!(e.kind(), &ParseErrorKind::NotARate(rate.into()), "{e}");
+        }
+        assert!(h
+            .set_target_rate_for(target, rate, Duration::from_secs(1))
+            .is_err());
+    }
+    assert_eq!(h.directives(), "0.5,app=0.5");
+    assert_eq!(h.remove_target(""), Ok(true), "the default is still there");
+}
+
+/// Every key the grammar accepts (any text without `]`, `{` or `,`) can be edited and
+/// removed by its selector, as it was written.
+#[test]
+fn keys_holding_equals_signs_or_brackets_are_edited_one_at_a_time() {
+    let h = crate::support::sampler("app[a=b]=0.5,[x[y]=1/2,app[q}]=0").handle();
+    h.set_target_rate("app[a=b]", "0.1").unwrap();
+    h.set_target_rate("[x[y]", "1").unwrap();
+    h.set_target_rate("app[ q} ]", "1/4").unwrap();
+    assert_eq!(h.directives(), "app[a=b]=0.1,[x[y]=1,app[q}]=1/4");
+    assert_eq!(h.remove_target("app[a=b]"), Ok(true));
+    assert_eq!(h.remove_target("[x[y]"), Ok(true));
+    assert_eq!(h.directives(), "app[q}]=1/4");
+    for bad in ["app[a]b]", "app[a{b]", "app[a,b]"] {
+        let e = h.set_target_rate(bad, "0").unwrap_err();
+        assert_eq!(e.kind(), &ParseErrorKind::UnclosedBracket, "{bad}");
+    }
+    assert_eq!(h.directives(), "app[q}]=1/4");
+}
+
 #[test]
 fn the_directives_read_back_build_the_same_set() {
     let h = crate::support::sampler("0.5,app=0.1,app=0.2,lib[k]=1/8, x=5%").handle();

@@ -304,7 +304,13 @@ impl BreakerState {
     }
 
     fn rate(&self, now: u64) -> f64 {
-        let tick = (now / self.slot_nanos) as u32;
+        self.rate_at((now / self.slot_nanos) as u32)
+    }
+
+    /// The window's rate as of slot `tick`: the slots of the window ending there (a
+    /// later slot is left out, so for a past tick after the newest error this is the
+    /// rate it had then).
+    fn rate_at(&self, tick: u32) -> f64 {
         let sum: u64 = self
             .slots
             .iter()
@@ -313,6 +319,27 @@ impl BreakerState {
             .map(|v| v & 0xFFFF_FFFF)
             .sum();
         sum as f64 / self.window_secs
+    }
+
+    /// When the window's rate fell to the threshold or below, no later than `now`: the
+    /// start of the first slot, from the newest one holding errors on, whose window's
+    /// rate is at or below it. No error came after that slot (each one is checked), so
+    /// from there the rate only fell as slots left the window; at most [`SLOTS`] + 1
+    /// windows summed, and only when an open breaker first finds the rate low.
+    fn fell_below(&self, now: u64) -> u64 {
+        let now_tick = now / self.slot_nanos;
+        let newest_age = self
+            .slots
+            .iter()
+            .map(|s| s.load(Ordering::Relaxed))
+            .filter(|v| v & 0xFFFF_FFFF != 0)
+            .map(|v| (now_tick as u32).wrapping_sub((v >> 32) as u32))
+            .min();
+        let Some(age) = newest_age else { return now };
+        let newest = now_tick.saturating_sub(u64::from(age));
+        (newest..=now_tick.min(newest + SLOTS as u64))
+            .find(|&t| self.rate_at(t as u32) <= self.threshold)
+            .map_or(now, |t| (t * self.slot_nanos).min(now))
     }
 
     fn check(&self, now: u64, traffic: &mut dyn FnMut() -> Option<u64>) -> Option<Transition> {
@@ -375,15 +402,22 @@ impl BreakerState {
             self.below_since.store(0, Ordering::Relaxed);
             return None;
         }
-        let since = self.below_since.load(Ordering::Relaxed);
+        let mut since = self.below_since.load(Ordering::Relaxed);
         if since == 0 {
-            let _ =
-                self.below_since
-                    .compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed);
-            if self.hold_nanos > 0 {
-                return None;
-            }
-        } else if (now + 1).saturating_sub(since) < self.hold_nanos {
+            // The first check to find the rate low may come long after it fell (nothing
+            // logged, nothing read meanwhile): the hold counts from the fall.
+            let fell = self.fell_below(now) + 1;
+            since = match self.below_since.compare_exchange(
+                0,
+                fell,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => fell,
+                Err(marked) => marked,
+            };
+        }
+        if (now + 1).saturating_sub(since) < self.hold_nanos {
             // Saturating: another thread may have marked `since` with a clock read
             // later than this one's `now` (the triggers' judgement runs in between).
             return None;
