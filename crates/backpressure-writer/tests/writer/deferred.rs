@@ -22,15 +22,21 @@ fn line(i: u64) -> String {
     format!("2023-11-14T22:13:20.000000Z  INFO deferred_test: event i={i}\n")
 }
 
-#[test]
-fn a_sink_failing_part_way_settles_every_record_exactly_once() {
-    let room = line(0).len() * 2 + 10;
-    let sink = Partial::new(room);
+/// A writer into `Decoded` around `sink`, with the line "first" held in the sink's first
+/// call: what is logged next waits, to reach the sink as one batch.
+fn first_held_in(sink: &Partial) -> (NonBlocking, backpressure_writer::WorkerGuard) {
     let (mut writer, guard) = NonBlockingBuilder::default()
         .drop_report(false)
         .finish(Decoded::new(sink.clone()));
     writer.write_all(b"first\n").unwrap();
     sink.wait_first_call();
+    (writer, guard)
+}
+
+#[test]
+fn a_sink_failing_part_way_settles_every_record_exactly_once() {
+    let sink = Partial::new(line(0).len() * 2 + 10);
+    let (writer, guard) = first_held_in(&sink);
     // Ten records queued while "first" is in the sink: the next batch, one chunk.
     let layer = DeferredLayer::new(writer.clone()).with_clock(at_second);
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -61,13 +67,8 @@ fn a_sink_failing_part_way_settles_every_record_exactly_once() {
 /// sent again after its first part, and the next batch is written whole.
 #[test]
 fn a_sink_failing_once_part_way_is_not_sent_the_torn_record_again() {
-    let room = line(0).len() * 2 + 10;
-    let sink = Partial::recovering(room);
-    let (mut writer, guard) = NonBlockingBuilder::default()
-        .drop_report(false)
-        .finish(Decoded::new(sink.clone()));
-    writer.write_all(b"first\n").unwrap();
-    sink.wait_first_call();
+    let sink = Partial::recovering(line(0).len() * 2 + 10);
+    let (writer, guard) = first_held_in(&sink);
     let layer = DeferredLayer::new(writer.clone()).with_clock(at_second);
     let dispatch: tracing::Dispatch = tracing_subscriber::registry().with(layer).into();
     let log = |from: u64, to: u64| {

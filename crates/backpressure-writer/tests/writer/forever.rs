@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::support::{assert_accounting, line, wait_until, Gate};
-use backpressure_writer::{NonBlockingBuilder, Overflow};
+use backpressure_writer::{NonBlocking, NonBlockingBuilder, Overflow};
 
 #[test]
 fn flush_and_shutdown_bounded_by_duration_max_finish_their_work() {
@@ -23,13 +23,7 @@ fn flush_and_shutdown_bounded_by_duration_max_finish_their_work() {
     assert_eq!(gate.lines().len(), 2);
     w.write_all(line(2).as_bytes()).unwrap();
     drop(guard);
-    let s = w.stats();
-    assert_eq!((s.submitted, s.lines_written), (3, 3), "{s:#?}");
-    assert_accounting(&s);
-    assert_eq!(
-        gate.lines(),
-        [0, 1, 2].map(|i| line(i).trim_end().to_owned())
-    );
+    all_three_written(&gate, &w);
 }
 
 /// Fills a two-line bound with a line the closed sink holds and one queued behind it,
@@ -50,13 +44,7 @@ fn a_full_queue_waits_for_room(builder: NonBlockingBuilder, keep: bool) {
     gate.open();
     producer.join().expect("no panic").expect("written");
     guard.flush().expect("flushed");
-    let s = w.stats();
-    assert_eq!((s.submitted, s.lines_written), (3, 3), "{s:#?}");
-    assert_accounting(&s);
-    assert_eq!(
-        gate.lines(),
-        [0, 1, 2].map(|i| line(i).trim_end().to_owned())
-    );
+    all_three_written(&gate, &w);
 }
 
 #[test]
@@ -75,4 +63,15 @@ fn a_keep_line_with_a_duration_max_keep_timeout_waits_for_room() {
         .keep_capacity(2)
         .keep_timeout(Duration::MAX);
     a_full_queue_waits_for_room(builder, true);
+}
+
+/// Lines 0, 1 and 2, each written once, in order, and the accounting exact.
+fn all_three_written(gate: &Gate, w: &NonBlocking) {
+    let s = w.stats();
+    assert_eq!((s.submitted, s.lines_written), (3, 3), "{s:#?}");
+    assert_accounting(&s);
+    assert_eq!(
+        gate.lines(),
+        [0, 1, 2].map(|i| line(i).trim_end().to_owned())
+    );
 }

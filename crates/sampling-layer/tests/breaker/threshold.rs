@@ -4,7 +4,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use crate::support::{breaker_sampler, sampler, text_layer, Output};
-use sampling_layer::{clock::ManualClock, Breaker, SamplingFilter};
+use sampling_layer::{clock::ManualClock, Breaker, SamplingFilter, SamplingHandle};
 use tracing::{error, info};
 use tracing_subscriber::prelude::*;
 
@@ -21,16 +21,31 @@ fn wait_for(rx: &Receiver<String>, needle: &str) -> String {
     }
 }
 
-#[test]
-fn trips_on_an_error_burst_keeps_everything_then_recovers() {
+/// A sampler at rate 0 on a manual clock whose breaker opens above 5 ERROR events a
+/// second (1 s window) and closes after 60 s, on the registry, before a text layer
+/// whose lines also go to the receiver.
+fn stack() -> (
+    ManualClock,
+    Output,
+    Receiver<String>,
+    SamplingHandle,
+    tracing::Dispatch,
+) {
     let clock = ManualClock::new();
     let (cap, rx) = Output::with_channel();
     let s = breaker_sampler(&clock, 5.0, Duration::from_secs(60));
     let handle = s.handle();
-    let sub = tracing_subscriber::registry()
+    let dispatch = tracing_subscriber::registry()
         .with(s)
-        .with(text_layer(&cap));
-    tracing::subscriber::with_default(sub, || {
+        .with(text_layer(&cap))
+        .into();
+    (clock, cap, rx, handle, dispatch)
+}
+
+#[test]
+fn trips_on_an_error_burst_keeps_everything_then_recovers() {
+    let (clock, cap, rx, handle, dispatch) = stack();
+    tracing::dispatcher::with_default(&dispatch, || {
         info!("before");
         for _ in 0..5 {
             error!("boom");
@@ -134,14 +149,8 @@ fn bad_breaker_settings_are_rejected() {
 /// resumes is sampled again at once rather than kept whole for another hold period.
 #[test]
 fn traffic_after_an_idle_stretch_is_sampled_at_once() {
-    let clock = ManualClock::new();
-    let (cap, rx) = Output::with_channel();
-    let s = breaker_sampler(&clock, 5.0, Duration::from_secs(60));
-    let handle = s.handle();
-    let sub = tracing_subscriber::registry()
-        .with(s)
-        .with(text_layer(&cap));
-    tracing::subscriber::with_default(sub, || {
+    let (clock, cap, rx, handle, dispatch) = stack();
+    tracing::dispatcher::with_default(&dispatch, || {
         for _ in 0..10 {
             error!("boom");
         }
