@@ -14,12 +14,20 @@
 //! `always` or `never`, no filter is asked per event and the rows measure
 //! tracing's own path.
 //!
+//! A `Levels` answers `sometimes` to a callsite's first registration and
+//! settles it by a rebuild of its own soon after (see the `level` module
+//! docs). A global one does so by itself within the warm-up; a per-layer one
+//! needs a global default in the process, which a bench of scoped
+//! dispatchers has not, so the `levels_per_layer*` rows make one change
+//! inside their dispatcher first (its rebuild settles them), and
+//! `levels_per_layer_unsettled` shows the cost until then.
+//!
 //! Run: `cargo bench -p benches --bench levels -- --warm-up-time 1 --measurement-time 2`
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use sampling_layer::level::Levels;
+use sampling_layer::level::{LevelHandle, Levels};
 use tracing::{debug, info, Dispatch, Subscriber};
 use tracing_subscriber::{layer::Context, prelude::*, reload, EnvFilter, Layer};
 
@@ -42,8 +50,16 @@ fn enabled(i: u64) {
     info!(target: "app::db", i, "enabled");
 }
 
-/// Builds one stack's dispatcher.
-type MakeDispatch = Box<dyn Fn() -> Dispatch>;
+/// Builds one stack's dispatcher, with the handle of a per-layer `Levels`
+/// to settle it by a change made inside it.
+type MakeDispatch = Box<dyn Fn() -> (Dispatch, Option<LevelHandle>)>;
+
+/// A per-layer `Levels` and the handle that settles its callsites.
+fn per_layer() -> (Levels, Option<LevelHandle>) {
+    let levels = Levels::try_new(DIRECTIVES).unwrap();
+    let handle = levels.handle();
+    (levels, Some(handle))
+}
 
 /// The stacks compared, built fresh for each row (each `Dispatch::new`
 /// rebuilds the callsites' interest for the dispatchers alive).
@@ -54,15 +70,20 @@ fn stacks() -> Vec<(&'static str, MakeDispatch)> {
         // the filter itself costs nothing per event.
         (
             "no_filter_global",
-            Box::new(|| Dispatch::new(tracing_subscriber::registry().with(Sink))),
+            Box::new(|| {
+                (
+                    Dispatch::new(tracing_subscriber::registry().with(Sink)),
+                    None,
+                )
+            }),
         ),
         (
             "env_filter_global",
             Box::new(|| {
-                Dispatch::new(
-                    tracing_subscriber::registry()
-                        .with(EnvFilter::new(DIRECTIVES))
-                        .with(Sink),
+                let env = EnvFilter::new(DIRECTIVES);
+                (
+                    Dispatch::new(tracing_subscriber::registry().with(env).with(Sink)),
+                    None,
                 )
             }),
         ),
@@ -71,55 +92,68 @@ fn stacks() -> Vec<(&'static str, MakeDispatch)> {
             Box::new(|| {
                 let (layer, handle) = reload::Layer::new(EnvFilter::new(DIRECTIVES));
                 std::mem::forget(handle);
-                Dispatch::new(tracing_subscriber::registry().with(layer).with(Sink))
+                (
+                    Dispatch::new(tracing_subscriber::registry().with(layer).with(Sink)),
+                    None,
+                )
             }),
         ),
         (
             "levels_global",
             Box::new(|| {
-                Dispatch::new(
-                    tracing_subscriber::registry()
-                        .with(Levels::try_new(DIRECTIVES).unwrap())
-                        .with(Sink),
+                let levels = Levels::try_new(DIRECTIVES).unwrap();
+                (
+                    Dispatch::new(tracing_subscriber::registry().with(levels).with(Sink)),
+                    None,
                 )
             }),
         ),
         (
             "env_filter_per_layer",
             Box::new(|| {
-                Dispatch::new(
-                    tracing_subscriber::registry()
-                        .with(Sink.with_filter(EnvFilter::new(DIRECTIVES))),
+                let env = EnvFilter::new(DIRECTIVES);
+                (
+                    Dispatch::new(tracing_subscriber::registry().with(Sink.with_filter(env))),
+                    None,
                 )
             }),
         ),
         (
             "levels_per_layer",
             Box::new(|| {
-                let levels = Levels::try_new(DIRECTIVES).unwrap();
-                Dispatch::new(tracing_subscriber::registry().with(Sink.with_filter(levels)))
+                let (levels, settle) = per_layer();
+                let d =
+                    Dispatch::new(tracing_subscriber::registry().with(Sink.with_filter(levels)));
+                (d, settle)
+            }),
+        ),
+        (
+            "levels_per_layer_unsettled",
+            Box::new(|| {
+                let (levels, _) = per_layer();
+                let d =
+                    Dispatch::new(tracing_subscriber::registry().with(Sink.with_filter(levels)));
+                (d, None)
             }),
         ),
         (
             "env_filter_per_layer_asked",
             Box::new(|| {
                 let env = EnvFilter::new(DIRECTIVES);
-                Dispatch::new(
-                    tracing_subscriber::registry()
-                        .with(Sink.with_filter(env))
-                        .with(asked()),
-                )
+                let sub = tracing_subscriber::registry()
+                    .with(Sink.with_filter(env))
+                    .with(asked());
+                (Dispatch::new(sub), None)
             }),
         ),
         (
             "levels_per_layer_asked",
             Box::new(|| {
-                let levels = Levels::try_new(DIRECTIVES).unwrap();
-                Dispatch::new(
-                    tracing_subscriber::registry()
-                        .with(Sink.with_filter(levels))
-                        .with(asked()),
-                )
+                let (levels, settle) = per_layer();
+                let sub = tracing_subscriber::registry()
+                    .with(Sink.with_filter(levels))
+                    .with(asked());
+                (Dispatch::new(sub), settle)
             }),
         ),
     ]
@@ -137,8 +171,12 @@ where
 fn bench(c: &mut Criterion) {
     for (what, event) in [("below_level", below as fn(u64)), ("enabled", enabled)] {
         for (name, make) in stacks() {
-            let dispatch = make();
+            let (dispatch, settle) = make();
             tracing::dispatcher::with_default(&dispatch, || {
+                if let Some(handle) = settle {
+                    // A change made inside the dispatcher: its rebuild settles.
+                    handle.set_target_level("bench::settle", "info").unwrap();
+                }
                 let mut i = 0u64;
                 c.bench_function(&format!("levels/{what}/{name}"), |b| {
                     b.iter(|| {

@@ -246,3 +246,138 @@ fn the_filters_thread_returns_a_timed_level_by_itself() {
     assert_eq!(handle.stats().reverts, 1);
     assert_eq!(handle.directives(), "info");
 }
+
+/// A callsite's first registration races a change: `tracing-core` stores the
+/// interest it computed after `register_callsite` returned, so a change whose
+/// rebuild ran in between could be overridden by a decision read off the older
+/// table, until the next change. Deterministic here: a layer below `Levels`
+/// holds the first registration until the change has returned.
+#[test]
+fn a_first_registration_that_overlaps_a_change_does_not_override_it() {
+    use std::sync::mpsc;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+
+    fn cold() {
+        debug!(target: "cold", "x");
+    }
+
+    /// Holds the registration of `cold` on the thread that first hits it.
+    struct Hold(Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>);
+    impl<S: Subscriber> Layer<S> for Hold {
+        fn register_callsite(
+            &self,
+            m: &'static tracing::Metadata<'static>,
+        ) -> tracing::subscriber::Interest {
+            if m.target() == "cold" {
+                // Taken first: the change's rebuild asks this layer too.
+                let taken = self.0.lock().unwrap().take();
+                if let Some((held, go)) = taken {
+                    held.send(()).unwrap();
+                    go.recv().unwrap();
+                }
+            }
+            tracing::subscriber::Interest::always()
+        }
+    }
+
+    // `warm=debug` keeps the level hint at DEBUG: only the interest decides.
+    let levels = Levels::try_new("info,cold=debug,warm=debug").unwrap();
+    let handle = levels.handle();
+    let (held_tx, held_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(Hold(Mutex::new(Some((held_tx, go_rx)))))
+            .with(levels)
+            .with(Received),
+    );
+    let first = {
+        let dispatch = dispatch.clone();
+        std::thread::spawn(move || tracing::dispatcher::with_default(&dispatch, cold))
+    };
+    // `Levels` has decided `cold` on `cold=debug`; tracing-core has not stored it.
+    held_rx.recv().unwrap();
+    handle.set_target_level("cold", "info").unwrap();
+    go_tx.send(()).unwrap();
+    first.join().unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        received();
+        cold();
+        assert_eq!(received(), 0, "the change to `info` was overridden");
+    });
+}
+
+thread_local! {
+    static ASKED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Outermost layer: counts the events `enabled` is asked about, which is
+/// none for a callsite whose interest is `always` or `never`.
+struct Asked;
+
+impl<S: Subscriber> Layer<S> for Asked {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::always()
+    }
+
+    fn enabled(&self, _: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+        ASKED.with(|a| a.set(a.get() + 1));
+        true
+    }
+}
+
+fn asked() -> u32 {
+    ASKED.with(|a| a.replace(0))
+}
+
+/// A first registration answers `sometimes` (decided right, by `enabled`), and
+/// the filter's own rebuild settles it to `always`/`never` with no change and
+/// no handle call (the wait is bounded; nothing asserts how long it took).
+#[test]
+fn callsites_first_registered_are_settled_by_the_filters_own_rebuild() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    fn quiet() {
+        debug!(target: "settle", "below");
+    }
+    fn loud() {
+        info!(target: "settle", "at");
+    }
+    let levels = Levels::try_new("info,other=debug").unwrap();
+    let handle = levels.handle();
+    let settled = handle.stats().settles;
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(levels)
+            .with(Asked)
+            .with(Received),
+    );
+    tracing::dispatcher::with_default(&dispatch, || {
+        received();
+        asked();
+        quiet();
+        loud();
+        assert_eq!(
+            (received(), asked()),
+            (1, 2),
+            "decided per event until settled"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while handle.stats().settles == settled {
+            assert!(std::time::Instant::now() < deadline, "never settled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for _ in 0..3 {
+            quiet();
+            loud();
+        }
+        assert_eq!(
+            (received(), asked()),
+            (3, 0),
+            "settled: nothing asked per event"
+        );
+    });
+    assert_eq!(handle.stats().rebuilds, 0, "no change was made");
+}

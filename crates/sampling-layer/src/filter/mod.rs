@@ -130,7 +130,10 @@ impl SamplingFilter {
             return Interest::always();
         }
         let cs = self.sampler.register(meta);
-        if cs.sampled || self.sampler.repeat_covers(cs) {
+        // A kept level outside our rebuild: `always` could be stored after a
+        // concurrent change of the repeat targets rebuilt the callsite, and
+        // skip its repeat judgement until the next change.
+        if cs.sampled || self.sampler.repeat_covers(cs) || !self.sampler.settled_interest() {
             Interest::sometimes()
         } else {
             Interest::always()

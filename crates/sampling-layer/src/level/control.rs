@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use crate::interest::rebuild;
+use crate::interest::{rebuild, Settle, Settler};
 use tracing_core::dispatcher::WeakDispatch;
 use tracing_core::{Dispatch, Level, LevelFilter, Metadata};
 
@@ -55,9 +55,11 @@ pub(crate) struct Shared {
     dispatch: Mutex<Option<WeakDispatch>>,
     edits: Mutex<Edits>,
     wake: Condvar,
+    settler: Settler,
     changes: StdAtomicU64,
     reverts: StdAtomicU64,
     rebuilds: StdAtomicU64,
+    settles: StdAtomicU64,
 }
 
 #[derive(Debug)]
@@ -119,9 +121,11 @@ impl Shared {
                 reaper: false,
             }),
             wake: Condvar::new(),
+            settler: Settler::default(),
             changes: StdAtomicU64::new(0),
             reverts: StdAtomicU64::new(0),
             rebuilds: StdAtomicU64::new(0),
+            settles: StdAtomicU64::new(0),
         }
     }
 
@@ -225,6 +229,27 @@ fn spawn_reaper(shared: Weak<Shared>) -> bool {
         .is_ok()
 }
 
+impl Settle for Shared {
+    fn settler(&self) -> &Settler {
+        &self.settler
+    }
+
+    /// Under the dispatcher a global `Levels` was told; a per-layer one
+    /// needs a global default (see the module docs of `crate::level`).
+    fn settle_under(&self) -> Option<Option<Dispatch>> {
+        let told = self
+            .dispatch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        crate::interest::under(told.and_then(|w| w.upgrade()))
+    }
+
+    fn settled(&self) {
+        self.settles.fetch_add(1, StdOrdering::Relaxed);
+    }
+}
+
 fn reap(weak: Weak<Shared>) {
     // Holds the filter only while waiting (at most a tick), so a dropped
     // filter is freed within one.
@@ -288,6 +313,9 @@ pub struct LevelStats {
     pub reverts: u64,
     /// Interest-cache rebuilds: one per call (or return) that changed the table.
     pub rebuilds: u64,
+    /// Rebuilds of the filter's own that decided callsites first registered
+    /// since the last rebuild (see [`Levels`](super::Levels), *Cost*).
+    pub settles: u64,
 }
 
 impl LevelHandle {
@@ -441,6 +469,7 @@ impl LevelHandle {
             changes: self.shared.changes.load(StdOrdering::Relaxed),
             reverts: self.shared.reverts.load(StdOrdering::Relaxed),
             rebuilds: self.shared.rebuilds.load(StdOrdering::Relaxed),
+            settles: self.shared.settles.load(StdOrdering::Relaxed),
         }
     }
 }

@@ -40,8 +40,22 @@
 //! `tracing_core::callsite::rebuild_interest_cache()` once, which registers
 //! every callsite again (a level lowered back really stops its events) and
 //! recomputes the subscriber's level hint from [`max_level_hint`]. As a
-//! global layer nothing runs per event. Where `enabled` is still asked (a
-//! per-layer filter; a callsite another layer made `sometimes`), it reads
+//! global layer nothing runs per event for a callsite so decided.
+//!
+//! A callsite registered outside such a rebuild (its first event, a new
+//! dispatcher) is answered `sometimes`: there `tracing-core` stores the
+//! answer with nothing ordering it after a concurrent change's rebuild, so
+//! an `always` or `never` read off the older table could undo the change.
+//! About 100 ms later a rebuild of the filter's own, on a thread
+//! (`sampling-layer-settle`), decides it `always` or `never`
+//! ([`LevelStats::settles`] counts them); a burst of first events shares
+//! one. It runs where a rebuild reaches the filter's dispatcher: a global
+//! `Levels` knows it, a per-layer one needs a global default in the process
+//! (`.init()`); with only scoped dispatchers a per-layer `Levels` leaves its
+//! new callsites `sometimes` until the next change.
+//!
+//! Where `enabled` is asked (such a callsite; a per-layer filter; a
+//! callsite another layer made `sometimes`), it reads
 //! the callsite's decision from a lock-free table keyed by the metadata's
 //! address; metadata that is not a registered callsite (a `log` record
 //! through `LogTracer`) is matched against a per-thread copy of the table,
@@ -168,7 +182,14 @@ impl Levels {
     }
 
     fn interest(&self, meta: &'static Metadata<'static>) -> Interest {
-        if self.shared.register(meta) {
+        let on = self.shared.register(meta);
+        if !crate::interest::rebuilding() {
+            // Stored by tracing-core with nothing ordering it after a
+            // concurrent change's rebuild: `enabled` answers until a rebuild
+            // of our own decides the callsite.
+            crate::interest::unsettled(&self.shared);
+            Interest::sometimes()
+        } else if on {
             Interest::always()
         } else {
             Interest::never()

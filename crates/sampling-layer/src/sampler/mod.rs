@@ -140,6 +140,9 @@ pub(crate) struct Sampler {
     pub(crate) capture: Arc<CaptureState>,
     /// Repeat suppression (judged before sampling; see `crate::repeat`).
     pub(crate) repeats: Arc<crate::repeat::Repeats>,
+    /// The rebuild that settles kept-level callsites first registered
+    /// outside one of ours (see `crate::interest`).
+    pub(crate) settler: crate::interest::Settler,
 }
 
 impl fmt::Debug for Sampler {
@@ -199,6 +202,7 @@ impl Sampler {
             timed: Timed::new(clock, recent_interval),
             capture: Arc::new(CaptureState::new(capture)),
             repeats,
+            settler: crate::interest::Settler::default(),
         };
         sampler.install(set)?;
         // The first set needs no interest rebuild: the dispatcher this sampler
@@ -235,6 +239,18 @@ impl Sampler {
         } else {
             self.engaged.fetch_and(!bit, Ordering::Relaxed);
         }
+    }
+
+    /// Whether a kept-level callsite may be answered `always`: only inside a
+    /// rebuild of ours, where the answer is stored before a change of the
+    /// repeat targets can rebuild it; elsewhere it is `sometimes`, and a
+    /// rebuild is scheduled to settle it (see `crate::interest`).
+    pub(crate) fn settled_interest(self: &Arc<Self>) -> bool {
+        if crate::interest::rebuilding() {
+            return true;
+        }
+        crate::interest::unsettled(self);
+        false
     }
 
     pub(crate) fn register(&self, meta: &'static Metadata<'static>) -> &CallsiteState {
@@ -275,5 +291,17 @@ impl Sampler {
     /// [`NoticeRoute::capture`]); called where no dispatch is under way.
     pub(crate) fn capture_dispatch(&self) {
         self.notices.capture(self.id());
+    }
+}
+
+impl crate::interest::Settle for Sampler {
+    fn settler(&self) -> &crate::interest::Settler {
+        &self.settler
+    }
+
+    /// Under the dispatcher the breaker's notices go to (told, named or
+    /// found), or the global default.
+    fn settle_under(&self) -> Option<Option<Dispatch>> {
+        crate::interest::under(self.notices.dispatch())
     }
 }

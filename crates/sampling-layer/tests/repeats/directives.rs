@@ -133,14 +133,7 @@ fn handle_calls_from_another_thread_do_not_switch_callsites_off() {
     // First run: 2 of 3 errors (the third suppressed), all 3 infos; second
     // run, in a new window: the first of each kept, 2 of each suppressed.
     assert_eq!((count("app::db"), count("app::http")), (3, 4), "{lines:#?}");
-    let suppressed: u64 = handle
-        .stats()
-        .repeats
-        .targets
-        .iter()
-        .map(|t| t.suppressed)
-        .sum();
-    assert_eq!(suppressed, 1 + 2 + 2);
+    assert_eq!(suppressed(&handle), 1 + 2 + 2);
     // Under the dispatcher the due rebuild runs (it switches nothing off).
     tracing::dispatcher::with_default(&dispatch, || handle.directives());
     emit(1);
@@ -149,4 +142,107 @@ fn handle_calls_from_another_thread_do_not_switch_callsites_off() {
         lines.len(),
         "both suppressed in the same window"
     );
+}
+
+/// A callsite's first registration races a change of the repeat targets:
+/// `tracing-core` stores the interest it computed after `register_callsite`
+/// returned, so an `always` decided before the change (no repeat target then)
+/// could be stored after the change's rebuild and skip every repeat judgement
+/// until the next change (as a per-layer filter, tracing-subscriber's debug
+/// check of its filter state panicked; as a global layer `event_enabled`
+/// judged the event anyway). Deterministic here: a second dispatcher, asked
+/// after the sampler's, holds the first registration until the change has
+/// returned.
+fn first_registration_overlapping_a_repeat_change(
+    per_layer: bool,
+    target: &'static str,
+    refused: fn(u64),
+) {
+    use std::sync::{mpsc, Mutex};
+    use tracing::subscriber::Interest;
+    let _serial = serial();
+
+    /// Holds the first registration of `refused` on the thread that hits it.
+    struct Hold(
+        &'static str,
+        Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+    );
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Hold {
+        fn register_callsite(&self, m: &'static tracing::Metadata<'static>) -> Interest {
+            if m.target() == self.0 {
+                // Taken first: the change's rebuild asks this layer too.
+                let taken = self.1.lock().unwrap().take();
+                if let Some((held, go)) = taken {
+                    held.send(()).unwrap();
+                    go.recv().unwrap();
+                }
+            }
+            Interest::always()
+        }
+    }
+
+    let clock = ManualClock::new();
+    let s = sampler(&clock, Breaker::disabled(), "app=1");
+    let handle = s.handle();
+    let cap = Output::new();
+    let dispatch = if per_layer {
+        let json = fmt::layer().json().with_writer(cap.clone());
+        Dispatch::new(tracing_subscriber::registry().with(json.with_filter(s)))
+    } else {
+        let json = fmt::layer().json().with_writer(cap.clone());
+        Dispatch::new(tracing_subscriber::registry().with(s).with(json))
+    };
+    // Registered second, so asked second at every registration.
+    let (held_tx, held_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    let hold = Hold(target, Mutex::new(Some((held_tx, go_rx))));
+    let _holder = Dispatch::new(tracing_subscriber::registry().with(hold));
+    handle.set_notice_dispatch(&dispatch);
+    let first = {
+        let dispatch = dispatch.clone();
+        std::thread::spawn(move || tracing::dispatcher::with_default(&dispatch, || refused(0)))
+    };
+    held_rx.recv().unwrap();
+    handle.set_directives("app=1,app::held=first 1/1s").unwrap();
+    go_tx.send(()).unwrap();
+    first.join().unwrap();
+    tracing::dispatcher::with_default(&dispatch, || (1..=3).for_each(refused));
+    let written = cap
+        .lines()
+        .iter()
+        .filter(|l| l.contains("\"message\":\"refused\""))
+        .count();
+    // The held event itself is dispatched after the change: the first of
+    // the window, written; the three after it suppressed.
+    assert_eq!(written, 1, "{:#?}", cap.lines());
+    assert_eq!(suppressed(&handle), 3);
+}
+
+#[test]
+fn a_first_registration_overlapping_a_repeat_change_does_not_escape_it_per_layer() {
+    first_registration_overlapping_a_repeat_change(
+        true,
+        "app::held::a",
+        |i| warn!(target: "app::held::a", i, "refused"),
+    );
+}
+
+#[test]
+fn a_first_registration_overlapping_a_repeat_change_does_not_escape_it_globally() {
+    first_registration_overlapping_a_repeat_change(
+        false,
+        "app::held::b",
+        |i| warn!(target: "app::held::b", i, "refused"),
+    );
+}
+
+/// Copies suppressed over every repeat target.
+fn suppressed(handle: &SamplingHandle) -> u64 {
+    handle
+        .stats()
+        .repeats
+        .targets
+        .iter()
+        .map(|t| t.suppressed)
+        .sum()
 }
