@@ -381,3 +381,57 @@ fn callsites_first_registered_are_settled_by_the_filters_own_rebuild() {
     });
     assert_eq!(handle.stats().rebuilds, 0, "no change was made");
 }
+
+/// A per-layer `Levels` is never told its dispatcher; a handle call made
+/// inside it finds it. From then on a change made on a thread with no
+/// dispatcher rebuilds under it (with one dispatcher in the process,
+/// `tracing-core` would otherwise rebuild through that thread's no-op default
+/// and switch every callsite off), and new callsites settle by themselves.
+#[test]
+fn a_per_layer_levels_found_by_one_handle_call_is_changed_and_settled_from_anywhere() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    fn app() {
+        debug!(target: "app", "x");
+    }
+    fn other() {
+        info!(target: "other", "x");
+    }
+    fn late() {
+        info!(target: "late", "x");
+    }
+    let levels = Levels::try_new("info").unwrap();
+    let handle = levels.handle();
+    let dispatch =
+        tracing::Dispatch::new(tracing_subscriber::registry().with(Received.with_filter(levels)));
+    tracing::dispatcher::with_default(&dispatch, || {
+        assert_eq!(handle.directives(), "info");
+        received();
+        app();
+        other();
+        assert_eq!(received(), 1);
+    });
+    let h = handle.clone();
+    std::thread::spawn(move || h.set_target_level("app", "debug").unwrap())
+        .join()
+        .unwrap();
+    let settled = handle.stats().settles;
+    tracing::dispatcher::with_default(&dispatch, || {
+        app();
+        other();
+        late();
+        assert_eq!(
+            received(),
+            3,
+            "the change from outside switched callsites off"
+        );
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while handle.stats().settles == settled {
+        assert!(std::time::Instant::now() < deadline, "`late` never settled");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    tracing::dispatcher::with_default(&dispatch, || {
+        late();
+        assert_eq!(received(), 1, "the settle switched `late` off");
+    });
+}

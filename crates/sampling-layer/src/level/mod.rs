@@ -50,9 +50,10 @@
 //! (`sampling-layer-settle`), decides it `always` or `never`
 //! ([`LevelStats::settles`] counts them); a burst of first events shares
 //! one. It runs where a rebuild reaches the filter's dispatcher: a global
-//! `Levels` knows it, a per-layer one needs a global default in the process
-//! (`.init()`); with only scoped dispatchers a per-layer `Levels` leaves its
-//! new callsites `sometimes` until the next change.
+//! `Levels` knows it, a per-layer one once a handle call was made inside it
+//! (below), or through a global default in the process (`.init()`);
+//! otherwise a per-layer `Levels` leaves its new callsites `sometimes` until
+//! the next change.
 //!
 //! Where `enabled` is asked (such a callsite; a per-layer filter; a
 //! callsite another layer made `sometimes`), it reads
@@ -67,10 +68,12 @@
 //! when the only dispatcher in the process is a scoped one (`with_default`),
 //! `tracing-core` rebuilds through the *calling thread's* default. A global
 //! `Levels` is told its dispatcher and rebuilds with it as the default, so
-//! it has no such limit; a per-layer one is not told, so there call the
-//! handle from a thread inside that dispatcher (a timed change's own return
-//! then waits for such a call). A global default, or more than one
-//! dispatcher, has no such limit either.
+//! it has no such limit. A per-layer one is not told: it finds its
+//! dispatcher at the first handle call made from a thread inside it (the
+//! first `Levels` the dispatcher holds, not one inside a filter combinator),
+//! and from then on rebuilds under it from any thread, timed returns
+//! included; before that, call the handle from inside that dispatcher. A
+//! global default, or more than one dispatcher, has no such limit either.
 //!
 //! # What it accepts
 //!
@@ -102,6 +105,7 @@
 
 mod combined;
 mod control;
+mod handle;
 mod sites;
 mod table;
 
@@ -113,7 +117,7 @@ use tracing_core::{subscriber::Interest, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Filter, Layer};
 
 pub use combined::set_target;
-pub use control::{LevelHandle, LevelStats, PendingLevel};
+pub use handle::{LevelHandle, LevelStats, PendingLevel};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{BuildError, ParseError};
@@ -155,7 +159,7 @@ impl LevelsBuilder {
             .clock
             .unwrap_or_else(|| Arc::new(SystemClock::default()));
         Ok(Levels {
-            shared: Arc::new(Shared::new(table, clock)),
+            shared: Arc::new(Shared::new(table, clock, recognise)),
         })
     }
 }
@@ -170,7 +174,11 @@ impl Levels {
     pub fn try_new(directives: &str) -> Result<Levels, ParseError> {
         let table = Table::parse(directives)?;
         Ok(Levels {
-            shared: Arc::new(Shared::new(table, Arc::new(SystemClock::default()))),
+            shared: Arc::new(Shared::new(
+                table,
+                Arc::new(SystemClock::default()),
+                recognise,
+            )),
         })
     }
 
@@ -195,6 +203,13 @@ impl Levels {
             Interest::never()
         }
     }
+}
+
+/// The `Levels` `dispatch` holds, if any (see `Shared::find_dispatch`).
+fn recognise(dispatch: &tracing_core::Dispatch) -> Option<*const Shared> {
+    dispatch
+        .downcast_ref::<Levels>()
+        .map(|l| Arc::as_ptr(&l.shared))
 }
 
 impl FromStr for Levels {
