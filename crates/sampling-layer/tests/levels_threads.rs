@@ -364,11 +364,7 @@ fn callsites_first_registered_are_settled_by_the_filters_own_rebuild() {
             (1, 2),
             "decided per event until settled"
         );
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while handle.stats().settles == settled {
-            assert!(std::time::Instant::now() < deadline, "never settled");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        settle_after(&handle, settled);
         for _ in 0..3 {
             quiet();
             loud();
@@ -425,13 +421,19 @@ fn a_per_layer_levels_found_by_one_handle_call_is_changed_and_settled_from_anywh
             "the change from outside switched callsites off"
         );
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while handle.stats().settles == settled {
-        assert!(std::time::Instant::now() < deadline, "`late` never settled");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    settle_after(&handle, settled);
     tracing::dispatcher::with_default(&dispatch, || {
         late();
         assert_eq!(received(), 1, "the settle switched `late` off");
     });
+}
+
+/// Waits for the filter's own rebuild that follows `settled` settles (a
+/// bounded wait; nothing asserts how long it took).
+fn settle_after(handle: &LevelHandle, settled: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while handle.stats().settles == settled {
+        assert!(std::time::Instant::now() < deadline, "never settled");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
