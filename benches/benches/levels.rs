@@ -17,10 +17,11 @@
 //! A `Levels` answers `sometimes` to a callsite's first registration and
 //! settles it by a rebuild of its own soon after (see the `level` module
 //! docs). A global one does so by itself within the warm-up; a per-layer one
-//! needs a global default in the process, which a bench of scoped
-//! dispatchers has not, so the `levels_per_layer*` rows make one change
-//! inside their dispatcher first (its rebuild settles them), and
-//! `levels_per_layer_unsettled` shows the cost until then.
+//! once it knows its dispatcher (a handle call made inside it) or through a
+//! global default, neither of which a fresh scoped dispatcher gives, so the
+//! `levels_per_layer*` rows make one change inside their dispatcher first
+//! (its rebuild settles them), and `levels_per_layer_unsettled` shows the
+//! cost until then.
 //!
 //! Run: `cargo bench -p benches --bench levels -- --warm-up-time 1 --measurement-time 2`
 
