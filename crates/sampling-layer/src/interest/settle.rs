@@ -21,7 +21,7 @@ use tracing_core::Dispatch;
 /// How long a first registration waits for its rebuild: long enough that a
 /// burst of first registrations (a service starting) shares one rebuild,
 /// short enough that few events pay for `enabled` meanwhile.
-pub(crate) const SETTLE_AFTER: Duration = Duration::from_millis(100);
+const SETTLE_AFTER: Duration = Duration::from_millis(100);
 
 /// What a filter that settles its callsites provides.
 pub(crate) trait Settle: Send + Sync + 'static {
