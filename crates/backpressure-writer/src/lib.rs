@@ -68,7 +68,8 @@
 //! `tracing-serde` (deferred JSON lines, through the visitors `fmt`'s JSON uses); on Linux `libc`, for the one call that
 //! lowers the rolling sink's housekeeping thread's priority. The queue is a `Mutex` + `Condvar`
 //! design from `std` (`loom` replaces them under `cfg(backpressure_writer_loom)` for the
-//! model checks in `tests/loom.rs`).
+//! model checks in `tests/loom.rs`); the [`deferred`] layer's table of span values is
+//! atomics only, model-checked in the library's own tests (`--lib loom`).
 //!
 //! # Composition
 //!

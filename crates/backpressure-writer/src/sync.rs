@@ -13,6 +13,11 @@ pub(crate) use std::{
     sync::{Arc, Condvar, Mutex, MutexGuard},
     thread::{self, JoinHandle, ThreadId},
 };
+// The atomics of the protocols modelled in-crate (`deferred`'s span slots).
+#[cfg(backpressure_writer_loom)]
+pub(crate) use loom::sync::atomic;
+#[cfg(not(backpressure_writer_loom))]
+pub(crate) use std::sync::atomic;
 // loom's `try_lock` returns std's error type.
 pub(crate) use std::sync::TryLockError;
 

@@ -19,6 +19,7 @@ use super::record::FLATTEN;
 use super::record::{
     self, Values, ANSI, EXPLICIT_PARENT, JSON, NO_CURRENT_SPAN, NO_SPAN_LIST, SANITIZE,
 };
+use super::slots::SpanSlots;
 use crate::format::time::{now_split, split};
 
 /// A layer that lays out `fmt`'s lines on the writer's thread instead of the caller's.
@@ -27,6 +28,10 @@ use crate::format::time::{now_split, split};
 /// to its `MakeWriter` as one line; a [`Decoded`](super::Decoded) sink turns records back
 /// into `fmt`'s text or JSON lines on the writer's thread. Use it where `fmt::layer()`
 /// would go, with the same writer, and put the decoder around the sink.
+///
+/// A layer holds its open spans' values in a table of its own, 128 KiB, so that a span
+/// costs no allocation (values that do not fit go to the span's extensions, as `fmt`'s
+/// do).
 ///
 /// Its options are `fmt::Layer`'s that change the bytes of a line, under the same names
 /// and with the same defaults: colours, sanitizing, text or JSON, the time (or none), the
@@ -45,6 +50,8 @@ pub struct DeferredLayer<W> {
     sample_rate: Option<Box<SampleRate>>,
     /// Tells this layer's span values from another deferred layer's in the same stack.
     id: usize,
+    /// Its spans' values, where they fit (else in their extensions, as [`SpanValues`]).
+    pub(super) slots: SpanSlots,
 }
 
 impl<W> fmt::Debug for DeferredLayer<W> {
@@ -75,6 +82,7 @@ where
             clock: None,
             sample_rate: None,
             id: NEXT.fetch_add(1, Ordering::Relaxed),
+            slots: SpanSlots::new(),
         }
     }
 }
@@ -229,10 +237,10 @@ where
 /// What [`DeferredLayer::with_sample_rate`] asks.
 type SampleRate = dyn Fn(&Event<'_>) -> Option<f64> + Send + Sync;
 
-/// A span's recorded values, kept in its extensions: inline up to `INLINE` bytes, so
-/// that a span with a few short values (a request's method, URI and version) costs one
-/// allocation, its extension's, instead of two; in a `Vec` past that, or once a later
-/// `record` adds to them.
+/// A span's recorded values when they are not in a slot of the layer's
+/// [`SpanSlots`] (too long for one, the table crowded, or a later `record` added to them),
+/// kept in its extensions: inline up to `INLINE` bytes, so such a span costs one
+/// allocation, its extension's; in a `Vec` past that, or once a `record` adds to them.
 struct SpanValues {
     owner: usize,
     len: usize,
@@ -292,30 +300,42 @@ where
     W: for<'w> MakeWriter<'w> + 'static,
 {
     // A span costs what `fmt` pays for it minus the layout: its values are visited into
-    // one `Vec` (integers and booleans copied, `?`/`%` values formatted, as they borrow).
+    // the thread's record buffer (integers and booleans copied, `?`/`%` values formatted,
+    // as they borrow) and copied into a slot of this layer's table; only values too long
+    // for a slot, or a table crowded near the span's home, go to its extensions (an
+    // allocation, a map insert, a free at its close: what the slot saves).
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        known::note(attrs.metadata());
+        let slotted = FRAME.try_with(|frame| {
+            let mut frame = frame.try_borrow_mut().ok()?;
+            frame.clear();
+            attrs.record(&mut Values(&mut frame));
+            if self.slots.insert(id.into_u64(), &frame) {
+                return Some(None);
+            }
+            let values = SpanValues::new(self.id, &frame);
+            if frame.capacity() > FRAME_KEEP {
+                *frame = Vec::new();
+            }
+            Some(Some(values))
+        });
+        let values = match slotted {
+            Ok(Some(None)) => return,
+            Ok(Some(Some(values))) => values,
+            // A value's `Debug` that opens a span, or a thread past its thread-locals.
+            _ => {
+                let mut bytes = Vec::new();
+                attrs.record(&mut Values(&mut bytes));
+                if self.slots.insert(id.into_u64(), &bytes) {
+                    return;
+                }
+                SpanValues::new(self.id, &bytes)
+            }
+        };
         let Some(span) = ctx.span(id) else { return };
-        known::note(span.metadata());
         let mut ext = span.extensions_mut();
         // A second deferred layer in the stack shares the first one's values.
         if ext.get_mut::<SpanValues>().is_none() {
-            // Recorded into the thread's record buffer and copied out once, so the span's
-            // values take their final place at once instead of growing value by value.
-            let staged = FRAME.try_with(|frame| {
-                let mut frame = frame.try_borrow_mut().ok()?;
-                frame.clear();
-                attrs.record(&mut Values(&mut frame));
-                let values = SpanValues::new(self.id, &frame);
-                if frame.capacity() > FRAME_KEEP {
-                    *frame = Vec::new();
-                }
-                Some(values)
-            });
-            let values = staged.ok().flatten().unwrap_or_else(|| {
-                let mut bytes = Vec::new();
-                attrs.record(&mut Values(&mut bytes));
-                SpanValues::new(self.id, &bytes)
-            });
             ext.insert(values);
         }
     }
@@ -323,11 +343,26 @@ where
     fn on_record(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
+        // Values in a slot move to the extensions, where they can grow: put there before
+        // the slot is freed, so a reader that misses the slot finds them. (Another deferred
+        // layer's values there are the same values; this layer then shares them.)
+        if let Some(slotted) = self.slots.get(id.into_u64()) {
+            if ext.get_mut::<SpanValues>().is_none() {
+                ext.insert(slotted.with_bytes(|bytes| SpanValues::new(self.id, bytes)));
+            }
+            self.slots.remove(id.into_u64());
+        }
         if let Some(own) = ext.get_mut::<SpanValues>().filter(|v| v.owner == self.id) {
             let bytes = own.grow();
             record::push_segment(bytes);
             values.record(&mut Values(bytes));
         }
+    }
+
+    // Frees the span's slot: a probe and three stores (a probe of four slots when its
+    // values were in its extensions, which the registry frees).
+    fn on_close(&self, id: Id, _: Context<'_, S>) {
+        self.slots.remove(id.into_u64());
     }
 
     // Costs a clock read, the fields visited into a reused thread-local buffer (a `%` or
@@ -361,13 +396,18 @@ where
                 if spans == u16::MAX {
                     return;
                 }
-                let ext = span.extensions();
-                match ext.get::<SpanValues>() {
-                    // Values are made in `on_new_span`, which noted the span's callsite.
-                    Some(values) => {
-                        record::push_span(buf, known::noted(span.metadata()), values.bytes())
+                // Values are made in `on_new_span`, which noted the span's callsite.
+                if let Some(slotted) = self.slots.get(span.id().into_u64()) {
+                    let meta = known::noted(span.metadata());
+                    slotted.with_bytes(|values| record::push_span(buf, meta, values));
+                } else {
+                    let ext = span.extensions();
+                    match ext.get::<SpanValues>() {
+                        Some(values) => {
+                            record::push_span(buf, known::noted(span.metadata()), values.bytes())
+                        }
+                        None => record::push_span(buf, known::note(span.metadata()), &[]),
                     }
-                    None => record::push_span(buf, known::note(span.metadata()), &[]),
                 }
                 spans += 1;
             };

@@ -64,6 +64,7 @@ mod layer;
 mod layout;
 mod record;
 mod sink;
+mod slots;
 mod text;
 
 pub use layer::DeferredLayer;

@@ -366,3 +366,35 @@ fn two_callsites_in_one_set_both_stay_cached() {
     .join()
     .unwrap();
 }
+
+/// A span takes a slot of its layer's table when it opens and gives it back when it
+/// closes (after a later `record` moved its values out, at that `record`); spans still
+/// open when the stack is dropped take their values with the table.
+#[test]
+fn spans_give_their_slots_back_when_they_close_or_record() {
+    use tracing_subscriber::prelude::*;
+    let (writer, guard) = crate::non_blocking(Decoded::new(std::io::sink()));
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(super::DeferredLayer::new(writer)),
+    );
+    let occupied = |d: &tracing::Dispatch| {
+        d.downcast_ref::<super::DeferredLayer<crate::NonBlocking>>()
+            .expect("the layer")
+            .slots
+            .occupied()
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        let spans: Vec<_> = (0..100u64)
+            .map(|i| tracing::info_span!("s", i, later = tracing::field::Empty))
+            .collect();
+        assert_eq!(occupied(&dispatch), 100);
+        spans[7].record("later", 1u64);
+        assert_eq!(occupied(&dispatch), 99, "recorded values leave their slot");
+        drop(spans);
+        assert_eq!(occupied(&dispatch), 0);
+        let long = "x".repeat(200);
+        let _kept = tracing::info_span!("long", text = long.as_str());
+        assert_eq!(occupied(&dispatch), 0, "too long for a slot");
+    });
+    drop(guard);
+}

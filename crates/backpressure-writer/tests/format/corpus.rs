@@ -49,6 +49,16 @@ pub(crate) fn beside_fmt(
     sanitize: bool,
     ours: impl Layer<Registry> + Send + Sync + 'static,
 ) -> (Vec<String>, usize) {
+    beside_fmt_running(ansi, sanitize, ours, corpus)
+}
+
+/// [`beside_fmt`] over `work`, which returns how many events it emitted.
+pub(crate) fn beside_fmt_running(
+    ansi: bool,
+    sanitize: bool,
+    ours: impl Layer<Registry> + Send + Sync + 'static,
+    work: impl FnOnce() -> usize,
+) -> (Vec<String>, usize) {
     let stock = Capture::default();
     let stock_layer = fmt::layer()
         .with_ansi(ansi)
@@ -59,7 +69,7 @@ pub(crate) fn beside_fmt(
         .with(ours)
         .with(stock_layer)
         .with(tracing_subscriber::filter::LevelFilter::TRACE);
-    let n = tracing::subscriber::with_default(subscriber, corpus);
+    let n = tracing::subscriber::with_default(subscriber, work);
     (stock.lines(), n)
 }
 

@@ -4,9 +4,10 @@
 //! laid out by `Decoded` on its worker.
 
 use backpressure_writer::deferred::{Decoded, DeferredLayer};
+use tracing_subscriber::Layer as _;
 
 use crate::clock;
-use crate::corpus::{annotated_beside_fmt, beside_fmt, Capture};
+use crate::corpus::{annotated_beside_fmt, beside_fmt, beside_fmt_running, corpus, Capture};
 use crate::lines::assert_same;
 
 /// Runs the corpus through `fmt` and through a deferred layer; returns both outputs.
@@ -60,6 +61,76 @@ fn deferred_annotated_lines_are_fmts_byte_for_byte() {
     assert_same(&stock, &ours.lines(), stock.len());
 }
 
+/// More spans open at once than a layer's table of span values holds (1 024 slots, a
+/// span taking one of the four from its home on): the rest keep their values in their
+/// extensions. Each span's line shows its own values, after later `record`s too, and
+/// after half of them closed and new spans took their slots and ids.
+#[test]
+fn more_open_spans_than_the_layers_table_holds_show_their_own_values() {
+    let ours = Capture::default();
+    let (writer, guard) = backpressure_writer::NonBlockingBuilder::default()
+        .buffered_lines_limit(1 << 16)
+        .overflow(backpressure_writer::Overflow::Block { timeout: None })
+        .finish(Decoded::new(ours.clone()));
+    let our_layer = DeferredLayer::new(writer).with_clock(clock::now);
+    let work = || {
+        let open = |from: u64, to: u64| -> Vec<tracing::Span> {
+            (from..to)
+                .map(|i| {
+                    let peer = format!("10.0.{}.{}", i / 256, i % 256);
+                    tracing::info_span!("conn", id = i, peer = %peer, late = tracing::field::Empty)
+                })
+                .collect()
+        };
+        let mut spans = open(0, 3000);
+        let mut events = 0;
+        for (i, span) in spans.iter().enumerate() {
+            span.in_scope(|| tracing::info!(n = i, "first"));
+            events += 1;
+        }
+        for (i, span) in spans.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+            span.record("late", i as u64);
+            span.in_scope(|| tracing::warn!("after a record"));
+            events += 1;
+        }
+        spans.retain(|s| s.id().is_some_and(|id| id.into_u64() % 2 == 0));
+        spans.extend(open(5000, 6500));
+        for span in &spans {
+            span.in_scope(|| tracing::info!("again"));
+            events += 1;
+        }
+        events
+    };
+    let (stock, n) = beside_fmt_running(false, true, our_layer, work);
+    drop(guard);
+    assert!(n > 6000, "{n} events");
+    assert_same(&stock, &ours.lines(), n);
+    let all = stock.join("\n");
+    for needle in [
+        "conn{id=2999 peer=10.0.11.183}: ",
+        "conn{id=2997 peer=10.0.11.181 late=2997}: ",
+        "conn{id=6499 peer=10.0.25.99}: ",
+    ] {
+        assert!(all.contains(needle), "{needle:?} not in the lines");
+    }
+}
+
+/// Two deferred layers in one stack (each its own table, sharing values a span keeps in
+/// its extensions): both write `fmt`'s lines.
+#[test]
+fn two_deferred_layers_in_one_stack_both_write_fmts_lines() {
+    let (first, second) = (Capture::default(), Capture::default());
+    let (w1, g1) = backpressure_writer::non_blocking(Decoded::new(first.clone()));
+    let (w2, g2) = backpressure_writer::non_blocking(Decoded::new(second.clone()));
+    let layers = DeferredLayer::new(w1)
+        .with_clock(clock::now)
+        .and_then(DeferredLayer::new(w2).with_clock(clock::now));
+    let (stock, n) = beside_fmt_running(false, true, layers, corpus);
+    drop((g1, g2));
+    assert_same(&stock, &first.lines(), n);
+    assert_same(&stock, &second.lines(), n);
+}
+
 /// `fmt::layer().json()` against the deferred layer's JSON, with and without `Annotated`.
 #[cfg(feature = "json")]
 mod json {
@@ -69,7 +140,6 @@ mod json {
     use tracing_subscriber::prelude::*;
 
     use super::*;
-    use crate::corpus::corpus;
 
     /// `fmt`'s JSON and ours with the span members as given (`"span"`, `"spans"`).
     fn both(annotated: bool, members: (bool, bool)) -> (Vec<String>, Vec<String>) {
