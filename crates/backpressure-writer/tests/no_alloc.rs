@@ -125,6 +125,31 @@ fn plain_fields_allocate_a_span_s_text_once() {
     assert_eq!(per_span(stock), 5, "stock {stock}");
 }
 
+/// A `DeferredLayer` keeps a span's values in a slot of its own table: a request span
+/// costs it no allocation at all (in its extensions it cost one: the extension's box);
+/// values too long for a slot go to the extensions: the box and the values' `Vec`.
+#[test]
+fn a_deferred_request_span_does_not_allocate() {
+    use backpressure_writer::deferred::{Decoded, DeferredLayer};
+    use tracing_subscriber::prelude::*;
+    const SPANS: u64 = 1_000;
+    let per_span = |n: u64| (n + SPANS / 2) / SPANS;
+    let (writer, guard) = backpressure_writer::non_blocking(Decoded::new(std::io::sink()));
+    let dispatch: tracing::Dispatch = tracing_subscriber::registry()
+        .with(DeferredLayer::new(writer))
+        .into();
+    let short = span_allocations(dispatch.clone(), SPANS);
+    assert_eq!(per_span(short), 0, "short values {short}");
+    let long = tracing::dispatcher::with_default(&dispatch, || {
+        let uri = "/".repeat(200);
+        let span = || drop(tracing::debug_span!("request", uri = %uri).entered());
+        span();
+        allocations_in(|| (0..SPANS).for_each(|_| span()))
+    });
+    assert_eq!(per_span(long), 2, "values past a slot {long}");
+    drop(guard);
+}
+
 /// A kept event in a span through `fmt::Layer` with the `format` module's formatters: no
 /// allocation per event once the thread's buffers have grown (with tracing-subscriber's
 /// default `smallvec` feature: without it, walking the span scope from the root collects
