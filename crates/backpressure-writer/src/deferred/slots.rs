@@ -320,11 +320,15 @@ mod loom {
         t.get(id).map(|c| c.with_bytes(<[u8]>::to_vec))
     }
 
-    #[test]
-    fn loom_a_reader_sees_one_spans_values_whole_or_none() {
+    fn model(f: impl Fn() + Sync + Send + 'static) {
         let mut b = ::loom::model::Builder::new();
         b.preemption_bound = Some(3);
-        b.check(|| {
+        b.check(f);
+    }
+
+    #[test]
+    fn loom_a_reader_sees_one_spans_values_whole_or_none() {
+        model(|| {
             // One slot, so the second span takes the first one's.
             let t = Arc::new(SpanSlots::<2>::with_slots(1));
             let first = [1u8; 12];
@@ -351,9 +355,7 @@ mod loom {
 
     #[test]
     fn loom_two_claims_of_one_free_slot_take_it_once() {
-        let mut b = ::loom::model::Builder::new();
-        b.preemption_bound = Some(3);
-        b.check(|| {
+        model(|| {
             let t = Arc::new(SpanSlots::<2>::with_slots(1));
             let other = {
                 let t = Arc::clone(&t);
