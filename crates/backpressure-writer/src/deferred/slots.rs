@@ -45,18 +45,15 @@ struct Slot<const W: usize> {
 /// A copy of one span's values, read out of its slot.
 #[derive(Debug)]
 pub(crate) struct Copied<const W: usize = WORDS> {
-    words: [u64; W],
+    /// The words read, each as its eight bytes in little-endian order (as stored).
+    words: [[u8; 8]; W],
     len: usize,
 }
 
 impl<const W: usize> Copied<W> {
-    /// The values' bytes. A word holds eight bytes in little-endian order, as stored.
+    /// The values' bytes.
     pub(crate) fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        let mut bytes = [[0u8; 8]; W];
-        for (b, w) in bytes.iter_mut().zip(&self.words) {
-            *b = w.to_le_bytes();
-        }
-        f(&bytes.as_flattened()[..self.len])
+        f(&self.words.as_flattened()[..self.len])
     }
 }
 
@@ -163,9 +160,9 @@ impl<const W: usize> SpanSlots<W> {
             // A torn length is caught by the sequence below; bounded first, so it cannot
             // index past the words.
             let len = (slot.len.load(Ordering::Relaxed) as usize).min(W * 8);
-            let mut words = [0u64; W];
+            let mut words = [[0u8; 8]; W];
             for (w, word) in words.iter_mut().zip(&slot.words).take(len.div_ceil(8)) {
-                *w = word.load(Ordering::Relaxed);
+                *w = word.load(Ordering::Relaxed).to_le_bytes();
             }
             fence(Ordering::Acquire);
             if slot.seq.load(Ordering::Relaxed) == seq {
