@@ -211,6 +211,13 @@ mod tests {
         c.map(|c| c.with_bytes(<[u8]>::to_vec))
     }
 
+    /// The table's size as the layer's docs give it: 128 KiB, a slot per cache-line pair.
+    #[test]
+    fn a_layers_table_is_128_kib() {
+        assert_eq!(std::mem::size_of::<Slot<WORDS>>(), 128);
+        assert_eq!(SLOTS * std::mem::size_of::<Slot<WORDS>>(), 128 << 10);
+    }
+
     #[test]
     fn values_are_kept_read_and_freed_by_id() {
         let t = SpanSlots::new();
