@@ -11,7 +11,8 @@
 //! (the only writes), even otherwise, and moves on with each. A reader copies the words
 //! between two reads of the sequence and keeps the copy only if both were the same even
 //! value, so it never keeps a mix of two spans' values. A slot is claimed only while it is
-//! free (id 0), and only its span frees it (its close, or its values leaving for the
+//! free (id 0, or stale: still holding the new span's id, see [`SpanSlots::insert`]),
+//! and only its span frees it (its close, or its values leaving for the
 //! extensions, both serialized per span by the caller), so claims and frees never race on
 //! one slot except through the compare-and-swap that claims it.
 //!
