@@ -16,9 +16,10 @@
 //!
 //! Each run is a child process (a global subscriber is once per process), the modes
 //! interleaved round by round so that a noisy stretch of the machine hits every mode
-//! alike; the best round of each mode is reported, with every round's figure beside it,
+//! alike, each round starting one mode further on so that none always runs first; the
+//! best round of each mode is reported, with every round's figure beside it,
 //! then each mode over `none`, `bare`, `bare_layer` (and a capturing mode over its mode
-//! without capture) round by round, the median of those ratios (see [`paired`]).
+//! without capture) round by round, the median of those ratios (see `parent::paired`).
 //!
 //! - `none`: no subscriber at all (the ceiling);
 //! - `bare`: `registry()` with no layer (what spans cost without anyone listening). Such
@@ -35,7 +36,7 @@
 //! - `ours_deferred`: `ours`'s lines laid out on the writer's thread:
 //!   `backpressure_writer::deferred`'s layer, annotated through
 //!   `sampling_layer::sample_rate`, its records decoded by `Decoded` around the file;
-//! - `ours_deferred_layer` (only when named in `--modes`): `ours_deferred` with the
+//! - `ours_deferred_layer`: `ours_deferred` with the
 //!   sampler as a layer on the registry instead of the deferred layer's per-layer filter
 //!   (the same lines, for a stack with one output): no per-layer filter bookkeeping on
 //!   each span's enter, exit and close;
@@ -46,6 +47,11 @@
 //!   `ours_deferred_capture` (also only when named) the same with `ours_deferred`'s
 //!   layer, which records the captured events instead of formatting them.
 //!
+//! - `none_again` (only when named in `--modes`): `none` under a second name, the
+//!   control of the measurement itself. Nothing differs between the two, so how far
+//!   `none_again`'s figures fall from `none`'s in a run is the spread a difference between
+//!   two modes must exceed before that run can tell them apart.
+//!
 //! - `none_poll` (only when named in `--modes`): no subscriber, and a thread that wakes
 //!   every millisecond, as the writer's worker does while lines keep coming. On a VM an
 //!   idle vCPU halts and waking it costs the loopback traffic dearly, so a process with a
@@ -55,7 +61,6 @@
 //! Every stack with a writer writes into a temporary file.
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,12 +76,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tower_http::trace::TraceLayer;
 use tracing_subscriber::{fmt, prelude::*};
 
+#[path = "service/parent.rs"]
+mod parent;
+use parent::{instructions, parent};
+
 /// The directives of the `ours` stack.
 const DIRECTIVES: &str = "app::router=0.05,app::conn=0.01,tower_http=0.01";
 /// Keep-alive connections of the load generator.
 const CONNECTIONS: usize = 32;
-/// The modes, in the order each round runs them.
-const MODES: [&str; 7] = [
+/// The modes, in the order the first round runs them (each later round starts one on).
+const MODES: [&str; 8] = [
     "none",
     "bare",
     "bare_layer",
@@ -84,6 +93,7 @@ const MODES: [&str; 7] = [
     "ours_stock",
     "ours",
     "ours_deferred",
+    "ours_deferred_layer",
 ];
 
 fn main() {
@@ -114,205 +124,19 @@ fn main() {
     parent(&modes, rounds, seconds);
 }
 
-/// Instructions per request, counted by callgrind: user space, every thread of the
-/// process (the load generator included), which valgrind runs one at a time, so the
-/// count does not depend on the machine's load. Each mode runs for `short` and `long`
-/// seconds; the difference of the totals over the difference of the requests leaves
-/// out what starting and stopping cost.
-fn instructions(modes: &[String], short: f64, long: f64) {
-    let exe = std::env::current_exe().expect("own path");
-    let run = |mode: &str, seconds: f64| -> (f64, f64) {
-        let out = Command::new("valgrind")
-            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
-            .arg(&exe)
-            .args(["--child", mode, "--seconds", &seconds.to_string()])
-            .output()
-            .expect("valgrind (Debian: apt install valgrind)");
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert!(out.status.success(), "{mode}: {stderr}");
-        let requests = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("requests="))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{mode}: no request count in {stdout}"));
-        let refs = stderr
-            .lines()
-            .find_map(|l| l.split_once("I   refs:"))
-            .and_then(|(_, v)| v.trim().replace(',', "").parse().ok())
-            .unwrap_or_else(|| panic!("{mode}: no instruction count in {stderr}"));
-        (requests, refs)
-    };
-    let mut figures = Vec::new();
-    for mode in modes {
-        let (r1, i1) = run(mode, short);
-        let (r2, i2) = run(mode, long);
-        let per = (i2 - i1) / (r2 - r1);
-        eprintln!("{mode}: {r1} and {r2} requests, {per:.0} instructions each");
-        figures.push((mode.as_str(), per));
-    }
-    let of = |name: &str| figures.iter().find(|f| f.0 == name).map(|f| f.1);
-    println!(
-        "
-user-space instructions per request (callgrind, {short} s and {long} s runs):"
-    );
-    for (mode, per) in &figures {
-        let ratio = |base: Option<f64>, name: &str| {
-            base.map_or(String::new(), |b| format!("  {name} ÷ this {:.2}", b / per))
-        };
-        println!(
-            "  {mode:<22} {per:>8.0}{}{}{}",
-            ratio(of("none"), "none"),
-            ratio(of("bare"), "bare"),
-            ratio(of("bare_layer"), "bare_layer")
-        );
-    }
-}
-
-/// Runs every mode `rounds` times, interleaved, and prints the table.
-fn parent(modes: &[String], rounds: usize, seconds: f64) {
-    let exe = std::env::current_exe().expect("own path");
-    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
-    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
-    // Resident memory at each run's end, over its requests: what a span costs that
-    // is never freed (see `bare`).
-    let mut resident: Vec<Vec<(f64, f64)>> = vec![Vec::new(); modes.len()];
-    for round in 0..rounds {
-        for (m, mode) in modes.iter().enumerate() {
-            let out = Command::new(&exe)
-                .args(["--child", mode.as_str(), "--seconds", &seconds.to_string()])
-                .output()
-                .expect("child process");
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "{mode}: {out:?}");
-            let figure = |key: &str| -> Option<f64> {
-                text.lines()
-                    .find_map(|l| l.strip_prefix(key))
-                    .and_then(|v| v.trim().parse().ok())
-            };
-            let rps = figure("requests_per_sec=")
-                .unwrap_or_else(|| panic!("{mode}: no figure in {text}"));
-            let us = figure("cpu_us_per_request=");
-            let requests = figure("requests=").unwrap_or(0.0);
-            let rss = figure("rss_kib=");
-            eprintln!(
-                "round {}: {mode:<10} {rps:>9.0} req/s  {} CPU µs/request  {}",
-                round + 1,
-                us.map_or("-".into(), |u| format!("{u:.2}")),
-                rss.map_or(String::new(), |kib| format!(
-                    "{:.1} MiB resident after {requests:.0} requests",
-                    kib / 1024.0
-                ))
-            );
-            if let Some(line) = text
-                .lines()
-                .find(|l| l.starts_with("captured_per_request="))
-            {
-                eprintln!("         {line}");
-            }
-            figures[m].push(rps);
-            cpu[m].extend(us);
-            resident[m].extend(rss.map(|kib| (kib, requests)));
-        }
-    }
-    let best = |m: usize| figures[m].iter().cloned().fold(0.0, f64::max);
-    let best_of = |name: &str| modes.iter().position(|m| m == name).map(best);
-    println!("\nservice, {CONNECTIONS} connections, {rounds} rounds of {seconds} s, best round:");
-    for (m, mode) in modes.iter().enumerate() {
-        let all: Vec<String> = figures[m].iter().map(|f| format!("{f:.0}")).collect();
-        let ratio = |base: Option<f64>, name: &str| {
-            base.map_or(String::new(), |b| format!("  {:.2} of {name}", best(m) / b))
-        };
-        println!(
-            "  {mode:<10} {:>9.0} req/s{}{}{}   (rounds: {})",
-            best(m),
-            ratio(best_of("none"), "none"),
-            ratio(best_of("bare"), "bare"),
-            ratio(best_of("bare_layer"), "bare_layer"),
-            all.join(" ")
-        );
-    }
-    paired(modes, &figures);
-    println!("\nresident memory at the end of the run, largest round:");
-    for (m, mode) in modes.iter().enumerate() {
-        if let Some(&(kib, requests)) = resident[m].iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
-            println!(
-                "  {mode:<10} {:>7.1} MiB after {requests:.0} requests",
-                kib / 1024.0
-            );
-        }
-    }
-    // CPU time per request moves far less than throughput on a shared machine: a
-    // neighbour's load takes cores away (fewer requests per second) more than it makes
-    // each request dearer. The least of the rounds is the figure least disturbed.
-    let least = |m: usize| cpu[m].iter().cloned().reduce(f64::min);
-    let Some(none) = modes.iter().position(|m| m == "none").and_then(least) else {
-        return;
-    };
-    println!("\nCPU time per request (the whole process, load generator included), least round:");
-    for (m, mode) in modes.iter().enumerate() {
-        if let Some(us) = least(m) {
-            println!(
-                "  {mode:<10} {us:>6.2} µs  {:+.2} µs over none  (none's CPU per request: {:.2} of this)",
-                us - none,
-                none / us
-            );
-        }
-    }
-}
-
-/// The same figures compared round by round: for each mode, the median over the rounds
-/// of its throughput over a base's in the same round. Rounds run the modes back to back,
-/// so a ratio within one round shares that stretch of the machine; the median of the
-/// ratios is steadier than the ratio of two best rounds, which may come from different
-/// stretches. The bases: `none`, `bare`, `bare_layer`, and for a capturing mode its mode without
-/// capture (`ours_capture` over `ours`, `ours_deferred_capture` over `ours_deferred`).
-fn paired(modes: &[String], figures: &[Vec<f64>]) {
-    let index = |name: &str| modes.iter().position(|m| m == name);
-    let median_ratio = |m: usize, base: usize| -> f64 {
-        let mut r: Vec<f64> = figures[m]
-            .iter()
-            .zip(&figures[base])
-            .map(|(a, b)| a / b)
-            .collect();
-        r.sort_by(f64::total_cmp);
-        let n = r.len();
-        if n % 2 == 1 {
-            r[n / 2]
-        } else {
-            (r[n / 2 - 1] + r[n / 2]) / 2.0
-        }
-    };
-    println!(
-        "
-throughput over a base in the same round, median of the rounds:"
-    );
-    for (m, mode) in modes.iter().enumerate() {
-        let capture_base = mode.strip_suffix("_capture").and_then(index);
-        let bases = ["none", "bare", "bare_layer"]
-            .into_iter()
-            .map(|name| (name, index(name)))
-            .chain(capture_base.map(|b| (modes[b].as_str(), Some(b))));
-        let text: Vec<String> = bases
-            .filter_map(|(name, b)| Some(format!("{:.3} of {name}", median_ratio(m, b?))))
-            .collect();
-        if !text.is_empty() {
-            println!("  {mode:<10} {}", text.join("  "));
-        }
-    }
-}
-
-/// CPU time this process has used (user and system, all threads), from `/proc/self/stat`
-/// (in ticks of 1/100 s, Linux's `USER_HZ`); `None` elsewhere.
-fn process_cpu() -> Option<Duration> {
+/// CPU time this process has used in user space and in the kernel (all threads), from
+/// `/proc/self/stat` (in ticks of 1/100 s, Linux's `USER_HZ`); `None` elsewhere.
+fn process_cpu() -> Option<(Duration, Duration)> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (which may hold spaces), from field 3 on.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
+    let ticks = |i: usize| -> Option<Duration> {
+        Some(Duration::from_millis(
+            fields.get(i)?.parse::<u64>().ok()? * 10,
+        ))
+    };
+    Some((ticks(11)?, ticks(12)?))
 }
 
 /// The process's resident memory, from `/proc/self/status` (`VmRSS`); `None` elsewhere.
@@ -332,7 +156,7 @@ fn child(mode: &str, length: Duration) {
     let polling = Arc::new(AtomicBool::new(false));
     let mut captured = None;
     match mode {
-        "none" => {}
+        "none" | "none_again" => {}
         "none_poll" => {
             let stop = Arc::clone(&polling);
             std::thread::spawn(move || {
@@ -467,10 +291,11 @@ fn child(mode: &str, length: Duration) {
     println!("requests={requests}");
     println!("requests_per_sec={:.1}", requests / elapsed);
     if let (Some(before), Some(after)) = (cpu_before, process_cpu()) {
-        println!(
-            "cpu_us_per_request={:.3}",
-            (after - before).as_secs_f64() * 1e6 / requests
-        );
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / requests;
+        let user = after.0 - before.0;
+        let system = after.1 - before.1;
+        println!("cpu_us_per_request={:.3}", per(user + system));
+        println!("user_us_per_request={:.3}", per(user));
     }
     if let Some(kib) = resident_kib() {
         println!("rss_kib={kib}");
