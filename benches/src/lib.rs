@@ -1,6 +1,9 @@
 //! Benchmarks live in `benches/`; this library holds what the writer benches share: the
 //! line they write, a file to write it to, the whole-run producer driver and the
-//! single-thread `BufWriter` baseline.
+//! single-thread `BufWriter` baseline; and the statistics the service bench reports
+//! ([`median`]).
+
+pub mod median;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

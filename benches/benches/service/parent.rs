@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use benches::median::{median, median_interval};
+
 use super::CONNECTIONS;
 
 /// Instructions per request, counted by callgrind: user space, every thread of the
@@ -129,7 +131,12 @@ pub(crate) fn parent(modes: &[String], rounds: usize, seconds: f64) {
             all.join(" ")
         );
     }
-    paired(modes, &figures);
+    paired(
+        "throughput over a base in the same round",
+        modes,
+        &figures,
+        |a, b| a / b,
+    );
     println!("\nresident memory at the end of the run, largest round:");
     for (m, mode) in modes.iter().enumerate() {
         if let Some(&(kib, requests)) = resident[m].iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
@@ -159,34 +166,45 @@ pub(crate) fn parent(modes: &[String], rounds: usize, seconds: f64) {
             );
         }
     }
+    let totals: Vec<Vec<f64>> = cpu
+        .iter()
+        .map(|c| c.iter().map(|c| c.0).collect())
+        .collect();
+    paired(
+        "CPU a request, a base's over this one's in the same round",
+        modes,
+        &totals,
+        |this, base| base / this,
+    );
 }
 
 /// The same figures compared round by round: for each mode, the median over the rounds
-/// of its throughput over a base's in the same round. Rounds run the modes back to back,
+/// of its figure over a base's in the same round. Rounds run the modes back to back,
 /// so a ratio within one round shares that stretch of the machine; the median of the
 /// ratios is steadier than the ratio of two best rounds, which may come from different
 /// stretches. The bases: `none`, `bare`, `bare_layer`, and for a capturing mode its mode without
 /// capture (`ours_capture` over `ours`, `ours_deferred_capture` over `ours_deferred`).
-fn paired(modes: &[String], figures: &[Vec<f64>]) {
+///
+/// Beside each median, in brackets, the interval that holds the true median of the
+/// ratio with at least 95% confidence ([`median_interval`]): when a goal lies inside it,
+/// the run cannot tell whether the goal is met, and more rounds narrow it.
+fn paired(title: &str, modes: &[String], figures: &[Vec<f64>], ratio: fn(f64, f64) -> f64) {
     let index = |name: &str| modes.iter().position(|m| m == name);
-    let median_ratio = |m: usize, base: usize| -> f64 {
+    let summary = |m: usize, base: usize| -> String {
         let mut r: Vec<f64> = figures[m]
             .iter()
             .zip(&figures[base])
-            .map(|(a, b)| a / b)
+            .map(|(&a, &b)| ratio(a, b))
             .collect();
-        r.sort_by(f64::total_cmp);
-        let n = r.len();
-        if n % 2 == 1 {
-            r[n / 2]
-        } else {
-            (r[n / 2 - 1] + r[n / 2]) / 2.0
+        let Some(median) = median(&mut r) else {
+            return "-".into();
+        };
+        match median_interval(r.len()) {
+            Some((lo, hi)) => format!("{median:.3} [{:.3}, {:.3}]", r[lo], r[hi]),
+            None => format!("{median:.3}"),
         }
     };
-    println!(
-        "
-throughput over a base in the same round, median of the rounds:"
-    );
+    println!("\n{title}, median of the rounds [95% interval]:");
     for (m, mode) in modes.iter().enumerate() {
         let capture_base = mode.strip_suffix("_capture").and_then(index);
         let bases = ["none", "bare", "bare_layer"]
@@ -194,7 +212,9 @@ throughput over a base in the same round, median of the rounds:"
             .map(|name| (name, index(name)))
             .chain(capture_base.map(|b| (modes[b].as_str(), Some(b))));
         let text: Vec<String> = bases
-            .filter_map(|(name, b)| Some(format!("{:.3} of {name}", median_ratio(m, b?))))
+            // A round with no figure (no CPU clock) would pair the wrong rounds.
+            .filter(|(_, b)| b.is_some_and(|b| figures[b].len() == figures[m].len()))
+            .filter_map(|(name, b)| Some(format!("{} of {name}", summary(m, b?))))
             .collect();
         if !text.is_empty() {
             println!("  {mode:<10} {}", text.join("  "));
