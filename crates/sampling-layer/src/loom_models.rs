@@ -300,3 +300,36 @@ fn loom_stats_snapshots_never_go_backwards() {
         assert_eq!(last[0] + last[1], start + 2, "every event once");
     });
 }
+
+/// Two spans racing for the owner table's one slot, one of them closing and a
+/// third span taking the slot it freed: each span that got in is found until
+/// its close and gives back its own outer owner, never the other's, and a
+/// refused span is never found.
+#[test]
+fn loom_owner_table_never_mixes_two_spans_entries() {
+    use crate::capture::ownership::table::OwnerTable;
+    loom::model(|| {
+        let t = Arc::new(OwnerTable::with_slots(1));
+        let span = |t: &OwnerTable, id: u64, outer: Option<u64>| {
+            if t.insert(id, outer) {
+                assert!(t.contains(id));
+                assert_eq!(t.take(id), Some(outer));
+            }
+            assert!(!t.contains(id), "{id} found after its close or refusal");
+        };
+        let a = {
+            let t = t.clone();
+            thread::spawn(move || {
+                span(&t, 1, Some(10));
+                span(&t, 3, Some(30));
+            })
+        };
+        let b = {
+            let t = t.clone();
+            thread::spawn(move || span(&t, 2, None))
+        };
+        a.join().unwrap();
+        b.join().unwrap();
+        assert!(!t.contains(1) && !t.contains(2) && !t.contains(3));
+    });
+}

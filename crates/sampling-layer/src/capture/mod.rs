@@ -9,6 +9,9 @@
 // - `directive::capture_spec`: which spans capture (`+name`, `+{field}`,
 //   `+name{field}`), and the settings the builder checked; `config`: the
 //   public `Capture` value they come from.
+// - `ownership`: the span hooks, which work out which capturing span owns
+//   each span's events; capturing spans sit in its `table` of open ones, so
+//   entering and closing them costs no registry lookup.
 // - `stack`: two thread-locals. The stack of capturing spans the thread is
 //   inside (pushed in `on_enter`, popped in `on_exit`, so it follows a task
 //   across `.await` and threads), and the *marks* the decision leaves for the
@@ -43,6 +46,7 @@
 
 mod config;
 mod layer;
+pub(crate) mod ownership;
 mod registration;
 pub(crate) mod stack;
 pub(crate) mod store;
@@ -50,10 +54,10 @@ mod writer;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use tracing_core::{span, Event, Level, Metadata, Subscriber};
-use tracing_subscriber::{layer::Context, registry::LookupSpan};
+use tracing_core::{Event, Level, Metadata};
+use tracing_subscriber::layer::Context;
 
 use crate::annotate;
 use crate::sync::OwnLine;
@@ -65,6 +69,7 @@ pub use store::CaptureStats;
 pub use writer::{CaptureSink, CaptureWriter};
 
 use layer::WriteCaptured;
+use ownership::table::OwnerTable;
 use registration::{AnyWrite, Registration};
 use store::Store;
 
@@ -89,6 +94,8 @@ pub(crate) struct CaptureState {
     layer: Registration,
     has_layer: AtomicBool,
     next_token: AtomicU64,
+    /// The open capturing spans, made with the first one (see [`ownership`]).
+    owners: OnceLock<OwnerTable>,
     /// Events not diverted for want of a writer (`CaptureStats::no_writer`).
     no_writer: AtomicU64,
     /// Whether the missing writer has been reported (once per sampler).
@@ -115,20 +122,11 @@ impl Default for CaptureState {
             layer: Registration::default(),
             has_layer: AtomicBool::new(false),
             next_token: AtomicU64::new(1),
+            owners: OnceLock::new(),
             no_writer: AtomicU64::new(0),
             warned: AtomicBool::new(false),
         }
     }
-}
-
-/// Which capturing span owns a span's events, per sampler: the span itself if
-/// it matches a spec, else its parent's owner. Several samplers in one
-/// registry share the list; the first one's entry is inline, as a stack
-/// rarely has two (no allocation per span for it).
-#[derive(Debug)]
-struct CaptureOwners {
-    first: (usize, u64),
-    more: Vec<(usize, u64)>,
 }
 
 impl CaptureState {
@@ -256,81 +254,6 @@ impl CaptureState {
         true
     }
 
-    /// `on_new_span`: records the span's owner if it matches a spec or its
-    /// parent has one.
-    pub(crate) fn on_new_span<S>(
-        &self,
-        sampler: usize,
-        meta: &Metadata<'_>,
-        id: &span::Id,
-        ctx: &Context<'_, S>,
-    ) where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let Some(span) = ctx.span(id) else { return };
-        // Read in place: cloning the `Arc` out cost two atomic updates a span.
-        let specs = self.specs.read().unwrap_or_else(|e| e.into_inner());
-        let matches = specs.iter().any(|s| s.matches(meta));
-        drop(specs);
-        let owner = if matches {
-            Some(id.into_u64())
-        } else {
-            span.parent()
-                .and_then(|p| owner_of(p.extensions().get::<CaptureOwners>(), sampler))
-        };
-        let Some(owner) = owner else { return };
-        let mut ext = span.extensions_mut();
-        match ext.get_mut::<CaptureOwners>() {
-            Some(o) => o.more.push((sampler, owner)),
-            None => ext.insert(CaptureOwners {
-                first: (sampler, owner),
-                more: Vec::new(),
-            }),
-        }
-    }
-
-    /// `on_enter`: a span with an owner goes on the thread's stack.
-    pub(crate) fn on_enter<S>(&self, sampler: usize, id: &span::Id, ctx: &Context<'_, S>)
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let Some(span) = ctx.span(id) else { return };
-        let owner = owner_of(span.extensions().get::<CaptureOwners>(), sampler);
-        if let Some(owner) = owner {
-            stack::push(sampler, id.into_u64(), owner);
-        }
-    }
-
-    /// `on_exit`: pops the span if it was pushed.
-    pub(crate) fn on_exit(&self, sampler: usize, id: &span::Id) {
-        stack::pop(sampler, id.into_u64());
-    }
-
-    /// `on_close`: a capturing span's buffer goes to the capturing span
-    /// around it, if one is open (a later failure there is what the reader
-    /// debugs, and these lines are part of it), else is discarded (counted).
-    /// The parent is still open: the registry closes a span only after its
-    /// children.
-    pub(crate) fn on_close<S>(&self, sampler: usize, id: &span::Id, ctx: &Context<'_, S>)
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let Some(span) = ctx.span(id) else { return };
-        let own = id.into_u64();
-        let owner = owner_of(span.extensions().get::<CaptureOwners>(), sampler);
-        if owner != Some(own) {
-            return;
-        }
-        let parent = span
-            .parent()
-            .and_then(|p| owner_of(p.extensions().get::<CaptureOwners>(), sampler));
-        let mut store = self.lock();
-        match parent {
-            Some(parent) => store.hand_up(own, parent, &self.settings),
-            None => store.discard(own),
-        }
-    }
-
     /// `Filter::enabled`, after the sampler's early decision `keep` (`true`
     /// also means "decided later"): a sampled-out event inside a capturing
     /// span is enabled and marked for the writer; a kept one clears any mark
@@ -439,14 +362,6 @@ impl CaptureState {
     }
 }
 
-fn owner_of(owners: Option<&CaptureOwners>, sampler: usize) -> Option<u64> {
-    let owners = owners?;
-    std::iter::once(&owners.first)
-        .chain(&owners.more)
-        .find(|(s, _)| *s == sampler)
-        .map(|(_, o)| *o)
-}
-
 /// What a second `CaptureLayer` of one sampler says: only one layer can be
 /// the one a captured line is written through.
 const SECOND_LAYER_WARNING: &str = "warning: sampling-layer: this sampler already writes captured \
@@ -465,7 +380,6 @@ const NO_WRITER_WARNING: &str = "warning: sampling-layer: context capture is con
      `stats().capture.no_writer`). Wrap the writer of the layer this sampler filters, and the \
      layer: `CaptureLayer::new(fmt::layer().with_writer(CaptureWriter::new(writer, &handle)), \
      &handle).with_filter(sampler)`";
-
 #[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
     use super::CaptureState;

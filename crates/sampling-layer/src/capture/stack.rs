@@ -24,16 +24,18 @@ const MARKS: usize = 4;
 type Mark = (usize, usize, u64);
 
 thread_local! {
-    /// Entries in `STACK`, of every sampler. A `const` `Cell` with no
+    /// Entries on the thread's stack, of every sampler. A `const` `Cell` with no
     /// destructor: reading it is a load, with no lazy-init or destructor-state
     /// check, so an event outside capturing spans pays only that.
     static DEPTH: Cell<usize> = const { Cell::new(0) };
-    static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
-    /// The last entry of `STACK` (all zero when it is empty), in a `const` cell: the
-    /// innermost owner of the usual one sampler is one load, where reaching `STACK`
-    /// (a thread-local with a destructor, behind a `RefCell`) cost about 30
-    /// instructions a captured event.
+    /// The innermost entry (all zero when the stack is empty), in a `const` cell:
+    /// the innermost owner of the usual one sampler is one load, and a span
+    /// entered with no other capturing span around it (a request) is pushed
+    /// and popped without reaching `BELOW`, a thread-local with a destructor
+    /// behind a `RefCell` (about 60 instructions a span's enter and exit).
     static TOP: Cell<Entry> = const { Cell::new((0, 0, 0)) };
+    /// The entries under `TOP`, outermost first.
+    static BELOW: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
     /// A cell per slot: a scan reads 24 bytes a slot and a change writes one
     /// slot, where one `Cell` of the array copied all of it out and back
     /// (about 65 instructions a captured event over the three calls).
@@ -41,21 +43,40 @@ thread_local! {
 }
 
 pub(crate) fn push(sampler: usize, span: u64, owner: u64) {
-    let pushed = STACK.try_with(|s| s.borrow_mut().push((sampler, span, owner)));
-    if pushed.is_ok() {
-        DEPTH.set(DEPTH.get() + 1);
-        TOP.set((sampler, span, owner));
+    let depth = DEPTH.get();
+    // The old top moves under the new one (a thread past its thread-locals
+    // pushes nothing, as its spans' events are never diverted).
+    if depth != 0 && BELOW.try_with(|b| b.borrow_mut().push(TOP.get())).is_err() {
+        return;
     }
+    TOP.set((sampler, span, owner));
+    DEPTH.set(depth + 1);
 }
 
 /// Removes the innermost entry of `span` (spans may exit out of order).
 pub(crate) fn pop(sampler: usize, span: u64) {
-    let _ = STACK.try_with(|s| {
-        let mut s = s.borrow_mut();
-        if let Some(i) = s.iter().rposition(|e| e.0 == sampler && e.1 == span) {
-            s.remove(i);
-            DEPTH.set(DEPTH.get() - 1);
-            TOP.set(s.last().copied().unwrap_or((0, 0, 0)));
+    let depth = DEPTH.get();
+    if depth == 0 {
+        return;
+    }
+    let top = TOP.get();
+    if top.0 == sampler && top.1 == span {
+        let below = if depth == 1 {
+            Some((0, 0, 0))
+        } else {
+            BELOW.try_with(|b| b.borrow_mut().pop()).ok().flatten()
+        };
+        if let Some(below) = below {
+            TOP.set(below);
+            DEPTH.set(depth - 1);
+        }
+        return;
+    }
+    let _ = BELOW.try_with(|b| {
+        let mut b = b.borrow_mut();
+        if let Some(i) = b.iter().rposition(|e| e.0 == sampler && e.1 == span) {
+            b.remove(i);
+            DEPTH.set(depth - 1);
         }
     });
 }
@@ -76,9 +97,9 @@ pub(crate) fn innermost_owner(sampler: usize) -> Option<u64> {
     if top.0 == sampler {
         return Some(top.2);
     }
-    STACK
-        .try_with(|s| {
-            s.borrow()
+    BELOW
+        .try_with(|b| {
+            b.borrow()
                 .iter()
                 .rev()
                 .find(|e| e.0 == sampler)
@@ -93,10 +114,11 @@ pub(crate) fn owners(sampler: usize) -> Vec<u64> {
     if DEPTH.get() == 0 {
         return Vec::new();
     }
-    STACK
-        .try_with(|s| {
+    let top = TOP.get();
+    BELOW
+        .try_with(|b| {
             let mut out: Vec<u64> = Vec::new();
-            for e in s.borrow().iter().filter(|e| e.0 == sampler) {
+            for e in b.borrow().iter().chain([&top]).filter(|e| e.0 == sampler) {
                 if !out.contains(&e.2) {
                     out.push(e.2);
                 }
@@ -159,11 +181,12 @@ pub(crate) fn clear_mark(sampler: usize, meta: &Metadata<'_>) {
 
 #[cfg(all(test, not(sampling_layer_loom)))]
 mod tests {
-    use super::{innermost_owner, pop, push};
+    use super::{innermost_owner, owners, pop, push};
 
-    /// The innermost owner of each sampler, read through the cached top entry, is the
-    /// one a scan of the whole stack finds, whatever order spans of two samplers are
-    /// entered and exited in (exits out of order included).
+    /// The innermost owner of each sampler, read through the top entry, is the
+    /// one a scan of the whole stack finds, and its owners are the stack's,
+    /// whatever order spans of two samplers are entered and exited in (exits
+    /// out of order included).
     #[test]
     fn the_cached_top_answers_as_a_scan_of_the_stack_does() {
         std::thread::spawn(|| {
@@ -172,6 +195,13 @@ mod tests {
                 for sampler in [1, 2, 3] {
                     let scan = model.iter().rev().find(|e| e.0 == sampler).map(|e| e.2);
                     assert_eq!(innermost_owner(sampler), scan, "{sampler} in {model:?}");
+                    let mut all: Vec<u64> = Vec::new();
+                    for e in model.iter().filter(|e| e.0 == sampler) {
+                        if !all.contains(&e.2) {
+                            all.push(e.2);
+                        }
+                    }
+                    assert_eq!(owners(sampler), all, "{sampler} in {model:?}");
                 }
             };
             let steps: [(bool, usize, u64, u64); 10] = [

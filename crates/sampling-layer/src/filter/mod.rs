@@ -382,10 +382,10 @@ where
         }
     }
 
+    // Whether or not capture is on now: a capturing span opened while it was
+    // must leave the owner table at its close.
     fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
-        if self.sampler.capture.is_active() {
-            self.sampler.capture.on_close(self.id(), &id, &ctx);
-        }
+        self.sampler.capture.on_close(self.id(), &id, &ctx);
     }
 }
 

@@ -49,9 +49,15 @@ pub(super) type Held = (u64, Vec<u8>);
 
 impl SpanBuf {
     pub(super) fn new(seq: u64) -> Self {
+        Self::with_ring(seq, Vec::new())
+    }
+
+    /// A buffer that writes into `ring` (empty; its capacity is reused).
+    pub(super) fn with_ring(seq: u64, ring: Vec<u8>) -> Self {
+        debug_assert!(ring.is_empty());
         SpanBuf {
             seq,
-            ring: Vec::new(),
+            ring,
             head: 0,
             used: 0,
             lines: 0,
@@ -199,6 +205,12 @@ impl SpanBuf {
     /// Gives back the ring's spare room: its capacity becomes what its lines use.
     pub(super) fn shrink(&mut self) {
         self.relayout(self.used);
+    }
+
+    /// The ring, emptied, for another span.
+    pub(super) fn into_ring(mut self) -> Vec<u8> {
+        self.ring.clear();
+        self.ring
     }
 
     /// Every line, oldest first, copied out.

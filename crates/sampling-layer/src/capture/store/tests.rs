@@ -60,7 +60,7 @@ fn the_total_bound_evicts_the_oldest_spans_whole() {
     assert!(s.buffered_bytes as usize <= 3 * per_span);
     assert!(st.take(&[1]).is_empty() && st.take(&[2]).is_empty());
     assert_eq!(st.take(&[3]).len(), 2);
-    st.discard(4);
+    st.discard(4, &l);
     let s = st.stats(0);
     assert_eq!((s.flushed, s.discarded, s.buffered_lines), (2, 2, 2));
     assert!(balanced(&s));
@@ -274,7 +274,7 @@ mod model {
                         }
                     }
                     Op::Discard(owner) => {
-                        st.discard(owner);
+                        st.discard(owner, &l);
                         m.f.discarded += m.spans.remove(&owner).map_or(0, |s| s.len() as u64);
                     }
                 }
@@ -289,6 +289,8 @@ mod model {
                 let least: usize = m.spans.values().map(|v| used(v) + SPAN_COST).sum();
                 prop_assert!(s.buffered_bytes as usize >= least, "{s:?}");
                 prop_assert!(s.buffered_bytes as usize <= m.spans.len() * (span_bytes + SPAN_COST), "{s:?}");
+                prop_assert!(st.spare.len() <= SPARES && st.spare_bytes <= SPARES * SPARE_MAX.min(span_bytes));
+                prop_assert_eq!(st.spare_bytes, st.spare.iter().map(Vec::capacity).sum::<usize>());
             }
             let owners: Vec<u64> = (1..5).collect();
             let mut rest: Vec<(u64, Vec<u8>)> = m.spans.drain().flat_map(|(_, v)| v).collect();
@@ -297,4 +299,58 @@ mod model {
             prop_assert_eq!(st.stats(0).buffered_bytes, 0);
         }
     }
+}
+
+/// A span that closes cleanly leaves its ring to the next span, whose lines
+/// then need no allocation; spare rings are never reported as buffered.
+#[test]
+fn a_discarded_spans_ring_serves_the_next_span() {
+    let l = limits(100, 1 << 20, 1 << 20);
+    let mut st = Store::default();
+    st.push(1, &[7; 100], &l);
+    let held = st.stats(0).buffered_bytes as usize;
+    let ring = held - SPAN_COST;
+    st.discard(1, &l);
+    assert_eq!((st.spare.len(), st.spare_bytes), (1, ring));
+    assert_eq!(st.stats(0).buffered_bytes, 0, "a spare holds no line");
+    st.push(2, &[8; 100], &l);
+    assert_eq!((st.spare.len(), st.spare_bytes), (0, 0));
+    assert_eq!(st.stats(0).buffered_bytes as usize, held, "the same ring");
+    let s = st.stats(0);
+    assert_eq!((s.discarded, s.buffered_lines), (1, 1));
+    assert_eq!(st.take(&[2]), vec![vec![8; 100]]);
+}
+
+/// Spare rings count against the total bound with the held lines: none is
+/// kept where it would not fit, and they go before any held line does.
+#[test]
+fn spare_rings_stay_within_the_total_bound_and_go_first() {
+    let per_span = {
+        let mut one = Store::default();
+        one.push(1, &line(0), &limits(100, 1 << 20, 1 << 20));
+        one.stats(0).buffered_bytes as usize
+    };
+    // Room for two spans' buffers, not for a third ring beside them.
+    let l = limits(100, 1 << 20, 2 * per_span + per_span / 2);
+    let mut st = Store::default();
+    st.push(1, &line(1), &l);
+    st.push(2, &line(2), &l);
+    st.discard(1, &l);
+    assert_eq!(st.spare.len(), 1, "fits beside span 2");
+    st.push(3, &line(3), &l);
+    assert_eq!(st.spare.len(), 0, "taken by span 3");
+    st.discard(3, &l);
+    st.push(4, &line(4), &l);
+    st.push(5, &line(5), &l);
+    // Span 5's fresh ring pushed the total over the bound: the oldest span
+    // (2) went, and no spare is left beside the two held.
+    let s = st.stats(0);
+    assert_eq!((s.buffered_spans, s.evicted_spans), (2, 1), "{s:?}");
+    assert!(st.bytes + st.spare_bytes <= l.total_bytes);
+    // A bound with no room for a spare keeps none.
+    let tight = limits(100, 1 << 20, per_span);
+    let mut st = Store::default();
+    st.push(1, &line(1), &tight);
+    st.discard(1, &tight);
+    assert!(st.spare.is_empty() || st.bytes + st.spare_bytes <= tight.total_bytes);
 }
