@@ -47,6 +47,9 @@
 //!   sampler as a layer on the registry instead of the deferred layer's per-layer filter
 //!   (the same lines, for a stack with one output): no per-layer filter bookkeeping on
 //!   each span's enter, exit and close;
+//! - `ours_deferred_layer_sink` (only when named in `--modes`): `ours_deferred_layer` with
+//!   its records written to `io::sink` on the caller's thread, with no writer: what the
+//!   writer costs the service (its queue, its worker's wake-ups, layout and file writes);
 //! - `ours_capture` (only when named in `--modes`): `ours` with error-triggered capture
 //!   of tower-http's `request` spans (`CaptureLayer`, `CaptureWriter`) and no request
 //!   failing: every sampled-out event of a request is formatted into its span's buffer and
@@ -221,6 +224,14 @@ fn child(mode: &str, length: Duration) {
                 tracing::subscriber::set_global_default(registry.with(sampler).with(layer))
             }
             .expect("global subscriber");
+        }
+        "ours_deferred_layer_sink" => {
+            let sampler = sampling_layer::SamplingFilter::try_new(DIRECTIVES).expect("directives");
+            let layer =
+                DeferredLayer::new(std::io::sink).with_sample_rate(sampling_layer::sample_rate);
+            let registry = tracing_subscriber::registry();
+            tracing::subscriber::set_global_default(registry.with(sampler).with(layer))
+                .expect("global subscriber");
         }
         "ours_capture" | "ours_deferred_capture" => {
             let deferred = mode == "ours_deferred_capture";
