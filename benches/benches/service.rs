@@ -47,6 +47,9 @@
 //!   sampler as a layer on the registry instead of the deferred layer's per-layer filter
 //!   (the same lines, for a stack with one output): no per-layer filter bookkeeping on
 //!   each span's enter, exit and close;
+//! - `ours_deferred_layer_poll32` (only when named in `--modes`): `ours_deferred_layer`
+//!   with the writer's longest idle poll at 32 ms instead of 8 (`max_poll`): a quarter of
+//!   the worker's wake-ups while lines come a few a millisecond;
 //! - `ours_deferred_layer_sink` (only when named in `--modes`): `ours_deferred_layer` with
 //!   its records written to `io::sink` on the caller's thread, with no writer: what the
 //!   writer costs the service (its queue, its worker's wake-ups, layout and file writes);
@@ -210,8 +213,14 @@ fn child(mode: &str, length: Duration) {
             }
             .expect("global subscriber");
         }
-        "ours_deferred" | "ours_deferred_layer" => {
+        "ours_deferred" | "ours_deferred_layer" | "ours_deferred_layer_poll32" => {
+            let longest = if mode == "ours_deferred_layer_poll32" {
+                32
+            } else {
+                8
+            };
             let (writer, guard) = backpressure_writer::NonBlockingBuilder::default()
+                .max_poll(Duration::from_millis(longest))
                 .try_finish(Decoded::new(file()))
                 .expect("writer");
             guards.push(Box::new(guard));

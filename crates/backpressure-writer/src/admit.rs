@@ -214,8 +214,8 @@ impl Shared {
         // A sleeping worker is woken by the first line; a napping one only once either
         // queue is half full, in lines or in bytes: during a busy stretch that spares the
         // producers a futex wake per batch and lets the worker take large batches (a keep
-        // line waits at most one poll, 1–8 ms). Waking it for every keep line would cut the
-        // poll short at each one and
+        // line waits at most one poll, 1 ms to `max_poll`). Waking it for every keep line
+        // would cut the poll short at each one and
         // shrink the batches of a mixed stream to a few lines.
         let wake = st.sleep.take_idle()
             || (st.sleep == Sleep::Napping

@@ -65,6 +65,7 @@ pub struct NonBlockingBuilder {
     error_summary_interval: Duration,
     own_line_format: OwnLineFormat,
     park_after: Duration,
+    max_poll: Duration,
     context: ContextShare,
 }
 
@@ -85,6 +86,7 @@ impl Default for NonBlockingBuilder {
             error_summary_interval: Duration::from_secs(10),
             own_line_format: OwnLineFormat::Text,
             park_after: worker::PARK_AFTER,
+            max_poll: worker::MAX_POLL,
             context: ContextShare::default(),
         }
     }
@@ -365,8 +367,9 @@ impl NonBlockingBuilder {
     /// While it polls, a `write` call never wakes it: the first line of a burst costs what
     /// every other line costs, not a futex wake on the caller's thread (a line then waits
     /// up to one poll in the queue before the worker takes it). A poll halves, down to
-    /// 1 ms, with each batch of 64 lines or more, and doubles, up to 8 ms, with each batch
-    /// of fewer than 32 or poll that finds nothing: a few lines a millisecond then cost an
+    /// 1 ms, with each batch of 64 lines or more, and doubles, up to 8 ms
+    /// ([`max_poll`](Self::max_poll)), with each batch of fewer than 32 or poll that finds
+    /// nothing: a few lines a millisecond then cost an
     /// eighth of the wake-ups. Once parked, the worker costs no CPU, and the first line
     /// after that wakes it. Longer keeps bursts with longer pauses off the wake-up path,
     /// for about 0.6% of a core while polling with nothing to take (2% at 1 ms polls;
@@ -374,6 +377,22 @@ impl NonBlockingBuilder {
     /// each batch, then parks.
     pub fn park_after(mut self, idle: Duration) -> Self {
         self.park_after = idle;
+        self
+    }
+
+    /// The longest idle poll (see [`park_after`](Self::park_after)): how long a line may
+    /// wait in the queue while lines are sparse, and how far apart the worker's wake-ups
+    /// are while they keep coming a few at a time. Default 8 ms; at least 1 ms (the
+    /// shortest poll), else [`BuildError::MaxPollBelowPoll`].
+    ///
+    /// Longer trades the delay before a sparse line reaches the sink for fewer wake-ups:
+    /// each costs the worker's core some 10–25 µs on a VM, and on a small machine the
+    /// service it shares the CPUs with more (`docs/benchmarks.md`, *A real service*). The
+    /// batch that halves the poll grows with it (eight lines a millisecond of it), so a
+    /// steady stream can reach the longer poll. A line is still written at once on
+    /// `flush()`, at shutdown, on a panic, and when a queue is half full.
+    pub fn max_poll(mut self, longest: Duration) -> Self {
+        self.max_poll = longest;
         self
     }
 
@@ -410,6 +429,11 @@ impl NonBlockingBuilder {
             }
         };
         zero(self.shutdown_timeout, "shutdown_timeout")?;
+        if self.max_poll < worker::POLL {
+            return Err(BuildError::MaxPollBelowPoll {
+                max_poll: self.max_poll,
+            });
+        }
         if let Overflow::Block { timeout: Some(t) } = self.overflow {
             zero(
                 t,
@@ -439,6 +463,7 @@ impl NonBlockingBuilder {
             error_summary_interval: self.error_summary_interval,
             own_line_format: self.own_line_format.clone(),
             park_polls: worker::park_polls(self.park_after),
+            max_poll_units: worker::max_poll_units(self.max_poll),
             context: self.context,
         })
     }

@@ -134,6 +134,8 @@ pub(crate) struct Config {
     /// Idle polls the worker makes after a batch before it parks (`park_after` in whole
     /// polls of `worker::idle::POLL`).
     pub(crate) park_polls: u32,
+    /// The longest idle poll, in polls of `worker::idle::POLL` (`max_poll`).
+    pub(crate) max_poll_units: u32,
 }
 
 impl Config {

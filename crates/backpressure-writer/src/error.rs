@@ -25,6 +25,12 @@ pub enum BuildError {
         /// The setting, e.g. `"shutdown_timeout"`, `"Overflow::Block timeout"`.
         setting: &'static str,
     },
+    /// [`NonBlockingBuilder::max_poll`](crate::NonBlockingBuilder::max_poll) is shorter
+    /// than the shortest poll, 1 ms.
+    MaxPollBelowPoll {
+        /// The longest poll as given.
+        max_poll: std::time::Duration,
+    },
     /// The OS refused to start the worker thread.
     Spawn(io::Error),
     /// [`NonBlockingBuilder::context_share`](crate::NonBlockingBuilder::context_share): the
@@ -54,6 +60,10 @@ impl fmt::Display for BuildError {
             BuildError::ZeroTimeout { setting } => write!(
                 f,
                 "backpressure-writer: {setting} must be greater than zero (got 0s)"
+            ),
+            BuildError::MaxPollBelowPoll { max_poll } => write!(
+                f,
+                "backpressure-writer: max_poll must be at least 1ms, the shortest poll (got {max_poll:?})"
             ),
             BuildError::ContextShare { share } => write!(
                 f,

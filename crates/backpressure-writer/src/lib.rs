@@ -22,7 +22,7 @@
 //! | Bounds in lines and bytes; memory | [`buffered_lines_limit`](NonBlockingBuilder::buffered_lines_limit), [`buffered_bytes_limit`](NonBlockingBuilder::buffered_bytes_limit) |
 //! | A full queue | [`Overflow`] |
 //! | WARN/ERROR never dropped by the policy; their reserved room | [`keep_level`](NonBlockingBuilder::keep_level), [`keep_capacity`](NonBlockingBuilder::keep_capacity), [`keep_timeout`](NonBlockingBuilder::keep_timeout) |
-//! | When the worker sleeps, polls and flushes | [`park_after`](NonBlockingBuilder::park_after), [`flush_interval`](NonBlockingBuilder::flush_interval) |
+//! | When the worker sleeps, polls and flushes | [`park_after`](NonBlockingBuilder::park_after), [`max_poll`](NonBlockingBuilder::max_poll), [`flush_interval`](NonBlockingBuilder::flush_interval) |
 //! | Exact counts of every loss, the accounting invariant | [`stats::Stats`](stats::Stats#accounting), [`stats::DropReason`] |
 //! | The drop-report line in the output | [`stats`](stats#the-drop-report), [`OwnLineFormat`] |
 //! | A bounded shutdown | [`WorkerGuard`] |

@@ -67,10 +67,10 @@ impl Lifecycle {
 pub(crate) enum Sleep {
     /// Working, or already woken: nobody needs to notify it.
     Awake,
-    /// After a batch it polls (naps of 1–8 ms, for up to `park_after`) for the next one to
-    /// build up, so that a burst's first line does not pay a futex wake: it wants a
-    /// notification only for what should not wait (a half-full queue, a producer about to
-    /// block, a flush or shutdown).
+    /// After a batch it polls (naps of 1 ms to `max_poll`, for up to `park_after`) for the
+    /// next one to build up, so that a burst's first line does not pay a futex wake: it
+    /// wants a notification only for what should not wait (a half-full queue, a producer
+    /// about to block, a flush or shutdown).
     Napping,
     /// Asleep without a deadline (or until the next drop report): any new line wakes it.
     Idle,

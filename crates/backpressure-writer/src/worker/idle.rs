@@ -28,33 +28,48 @@ pub(crate) const POLL: Duration = Duration::from_millis(1);
 /// queue. Each wake-up costs the worker's core some 10–25 µs on a VM (the timer, the
 /// scheduler, the lock), so a worker taking a few lines a millisecond spent more on waking
 /// than on writing; eight times fewer wake-ups took 4–6% off the CPU a request of the
-/// service benchmark, where the worker writes about seven lines a millisecond.
+/// service benchmark, where the worker writes about seven lines a millisecond. The
+/// default of `NonBlockingBuilder::max_poll`, which sets it per writer.
 pub(crate) const MAX_POLL_UNITS: u32 = 8;
+
+/// [`MAX_POLL_UNITS`] as a duration: the default longest idle poll.
+pub(crate) const MAX_POLL: Duration = Duration::from_millis(MAX_POLL_UNITS as u64);
+
+/// The longest idle poll `max_poll` allows, in [`POLL`]s (at least one; `max_poll` below one
+/// poll is refused by the builder).
+pub(crate) fn max_poll_units(max_poll: Duration) -> u32 {
+    (max_poll.as_nanos() / POLL.as_nanos()).clamp(1, u32::MAX as u128) as u32
+}
 
 /// The small-batch bound, in lines (before the queues' own bounds lower it): a batch under
 /// half of it lets the next poll be twice as long (the batch that poll finds, about twice
 /// this one, stays under the bound), a batch that reaches it halves the poll. So a longer
 /// poll never fills a queue towards the half-full mark that wakes the worker from a
-/// producer's thread.
-pub(crate) const SMALL_BATCH_LINES: usize = 64;
+/// producer's thread. It scales with the longest poll (eight lines a [`POLL`] of it), so a
+/// longer `max_poll` lets a steady stream reach it; this is its value at the default.
+#[cfg(test)]
+pub(crate) const SMALL_BATCH_LINES: usize = SMALL_BATCH_LINES_PER_POLL * MAX_POLL_UNITS as usize;
+
+/// The small-batch bound per [`POLL`] of the longest poll.
+const SMALL_BATCH_LINES_PER_POLL: usize = 8;
 
 /// The next poll's length in [`POLL`]s, from the current one and the batch just taken (its
 /// lines and bytes, both queues; a poll that found nothing counts as an empty batch):
-/// twice as long (up to [`MAX_POLL_UNITS`]) while twice the batch stays under the
+/// twice as long (up to the longest, `Config::max_poll_units`) while twice the batch stays under the
 /// small-batch bound, half as long (down to one) once the batch reaches it, the same in
 /// between. The bound is [`SMALL_BATCH_LINES`], lowered to an eighth of the smallest line
 /// and byte bound of the two queues, so that a small queue is never half full within a
 /// poll. A doubling or a halving per batch: a steady stream settles on one length, a
 /// burst brings the poll down as fast as it builds up.
 pub(crate) fn next_poll(units: u32, lines: usize, bytes: usize, config: &Config) -> u32 {
-    let line_bound = SMALL_BATCH_LINES
+    let line_bound = (SMALL_BATCH_LINES_PER_POLL.saturating_mul(config.max_poll_units as usize))
         .min(config.capacity / 8)
         .min(config.keep_capacity / 8);
     let byte_bound = config.byte_capacity.min(config.keep_byte_capacity) / 8;
     if lines >= line_bound || bytes >= byte_bound {
         (units / 2).max(1)
     } else if lines.saturating_mul(2) < line_bound && bytes.saturating_mul(2) < byte_bound {
-        units.saturating_mul(2).min(MAX_POLL_UNITS)
+        units.saturating_mul(2).min(config.max_poll_units)
     } else {
         units
     }

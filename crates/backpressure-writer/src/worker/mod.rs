@@ -20,7 +20,7 @@ use crate::shared::{KeepWait, Lines, Shared, State};
 use crate::stats::{DropCounts, DropReason};
 use crate::sync::{thread, Arc, JoinHandle, MutexGuard};
 use chunk::{guarded, write_bounded, Chunk};
-pub(crate) use idle::{park_polls, PARK_AFTER};
+pub(crate) use idle::{max_poll_units, park_polls, MAX_POLL, PARK_AFTER, POLL};
 
 pub(crate) fn spawn<W: Write + Send + 'static>(
     shared: Arc<Shared>,

@@ -53,6 +53,31 @@ fn small_batches_lengthen_the_poll_and_large_ones_shorten_it() {
     assert_eq!(next_poll(8, 0, 0, &c), MAX_POLL_UNITS);
 }
 
+/// A longer `max_poll` lets the same stream settle on the longer poll, its small-batch
+/// bound scaled with it (eight lines a millisecond of it); the default stays at 8 ms.
+#[test]
+fn a_longer_max_poll_lets_a_steady_stream_settle_on_it() {
+    let c = config(crate::NonBlockingBuilder::default().max_poll(Duration::from_millis(32)));
+    assert_eq!(c.max_poll_units, 32);
+    let mut units = 1;
+    let mut seen = vec![units];
+    for _ in 0..7 {
+        let lines = 7 * units as usize;
+        units = next_poll(units, lines, lines * 100, &c);
+        seen.push(units);
+    }
+    assert_eq!(seen, [1, 2, 4, 8, 16, 32, 32, 32]);
+    // Its bound is 256 lines: a batch of 128 still stays, 256 halves.
+    assert_eq!(next_poll(32, 128, 100, &c), 32);
+    assert_eq!(next_poll(32, 256, 100, &c), 16);
+    assert_eq!(next_poll(32, 0, 0, &c), 32);
+    let d = config(crate::NonBlockingBuilder::default());
+    assert_eq!((d.max_poll_units, MAX_POLL_UNITS), (8, 8));
+    // Not a whole number of milliseconds: whole polls, rounded down.
+    let c = config(crate::NonBlockingBuilder::default().max_poll(Duration::from_micros(2_500)));
+    assert_eq!(c.max_poll_units, 2);
+}
+
 /// A small queue lowers the bound to an eighth of it, so that no poll lets a producer find
 /// it half full; below eight lines the poll never lengthens.
 #[test]

@@ -92,6 +92,31 @@ fn zero_timeouts_other_than_keep_timeout_are_refused() {
     }
 }
 
+/// A longest poll shorter than the shortest one (1 ms) is refused, naming the setting and
+/// the value; 1 ms itself is accepted.
+#[test]
+fn a_max_poll_below_one_millisecond_is_refused() {
+    for bad in [Duration::ZERO, Duration::from_micros(999)] {
+        let e = error(NonBlockingBuilder::default().max_poll(bad));
+        assert!(
+            matches!(e, BuildError::MaxPollBelowPoll { max_poll } if max_poll == bad),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains("max_poll must be at least 1ms")
+                && e.to_string().contains(&format!("{bad:?}")),
+            "{e}"
+        );
+    }
+    let (mut w, guard) = NonBlockingBuilder::default()
+        .max_poll(Duration::from_millis(1))
+        .try_finish(std::io::sink())
+        .expect("1 ms is the shortest poll");
+    std::io::Write::write_all(&mut w, b"line\n").unwrap();
+    guard.flush().unwrap();
+    assert_eq!(w.stats().lines_written, 1);
+}
+
 #[test]
 #[should_panic(expected = "backpressure-writer: buffered_lines_limit must be at least 1 (got 0)")]
 fn finish_panics_with_the_same_message() {

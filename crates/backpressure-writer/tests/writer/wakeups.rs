@@ -151,6 +151,38 @@ fn a_sparse_stream_lengthens_the_polls_and_wakes_the_worker_less() {
     drop(guard);
 }
 
+/// A longer `max_poll` lets the polls grow past 8 ms: with `park_after` of 64 polls and
+/// `max_poll` of 32, the first line costs its own wake-up, then polls of 2, 4, 8, 16 and
+/// 32 and the 2 left; every later one polls of 32 and 32: three wake-ups a line where the
+/// default's longest poll of 8 would take nine. Counted with `Stats::worker_wakeups`;
+/// nothing is timed.
+#[test]
+fn a_longer_max_poll_wakes_the_worker_less_for_a_sparse_stream() {
+    let (mut w, guard) = NonBlockingBuilder::default()
+        .park_after(Duration::from_millis(64))
+        .max_poll(Duration::from_millis(32))
+        .finish(Recorder::default());
+    eventually("worker parked", || w.stats().worker_parked);
+    let mut per_line = Vec::new();
+    for i in 0..4u64 {
+        let before = w.stats().worker_wakeups;
+        w.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        eventually("line written", || w.stats().lines_written == i + 1);
+        eventually("worker parked", || w.stats().worker_parked);
+        per_line.push(w.stats().worker_wakeups - before);
+    }
+    // A spurious wake-up of the condition variable could add one.
+    let expected = [7, 3, 3, 3];
+    for (got, want) in per_line.iter().zip(expected) {
+        assert!(
+            (want..=want + 1).contains(got),
+            "wake-ups a line {per_line:?}, expected {expected:?}"
+        );
+    }
+    assert_accounting(&w.stats());
+    drop(guard);
+}
+
 /// With the poll at its longest, `flush()` returns with its line written, in order, the
 /// accounting exact, for at most one wake-up. (That it wakes the worker rather than
 /// waiting out the poll is a matter of time, which this file does not measure.)
