@@ -17,20 +17,25 @@ fn config(builder: crate::NonBlockingBuilder) -> crate::config::Config {
     builder.validate().expect("valid settings")
 }
 
+/// The poll lengths a stream of seven lines a millisecond, 100 bytes each (the service
+/// benchmark's), goes through from the shortest, `polls` polls on.
+fn steady_stream(c: &crate::config::Config, polls: usize) -> Vec<u32> {
+    let mut units = 1;
+    let mut seen = vec![units];
+    for _ in 0..polls {
+        let lines = 7 * units as usize;
+        units = next_poll(units, lines, lines * 100, c);
+        seen.push(units);
+    }
+    seen
+}
+
 /// A steady trickle of lines lengthens the poll step by step to the longest, and keeps it
 /// there; a batch at the bound halves it, down to the shortest.
 #[test]
 fn small_batches_lengthen_the_poll_and_large_ones_shorten_it() {
     let c = config(crate::NonBlockingBuilder::default());
-    // Seven lines a millisecond, 100 bytes each: the service benchmark's stream.
-    let mut units = 1;
-    let mut seen = vec![units];
-    for _ in 0..6 {
-        let lines = 7 * units as usize;
-        units = next_poll(units, lines, lines * 100, &c);
-        seen.push(units);
-    }
-    assert_eq!(seen, [1, 2, 4, 8, 8, 8, 8]);
+    assert_eq!(steady_stream(&c, 6), [1, 2, 4, 8, 8, 8, 8]);
     // Twice the batch would pass the bound: the length stays.
     assert_eq!(next_poll(2, SMALL_BATCH_LINES / 2, 100, &c), 2);
     assert_eq!(next_poll(2, SMALL_BATCH_LINES / 2 - 1, 100, &c), 4);
@@ -59,14 +64,7 @@ fn small_batches_lengthen_the_poll_and_large_ones_shorten_it() {
 fn a_longer_max_poll_lets_a_steady_stream_settle_on_it() {
     let c = config(crate::NonBlockingBuilder::default().max_poll(Duration::from_millis(32)));
     assert_eq!(c.max_poll_units, 32);
-    let mut units = 1;
-    let mut seen = vec![units];
-    for _ in 0..7 {
-        let lines = 7 * units as usize;
-        units = next_poll(units, lines, lines * 100, &c);
-        seen.push(units);
-    }
-    assert_eq!(seen, [1, 2, 4, 8, 16, 32, 32, 32]);
+    assert_eq!(steady_stream(&c, 7), [1, 2, 4, 8, 16, 32, 32, 32]);
     // Its bound is 256 lines: a batch of 128 still stays, 256 halves.
     assert_eq!(next_poll(32, 128, 100, &c), 32);
     assert_eq!(next_poll(32, 256, 100, &c), 16);

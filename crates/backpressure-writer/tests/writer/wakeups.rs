@@ -127,23 +127,27 @@ fn a_long_idle_writer_stops_waking_up() {
 /// `Stats::worker_wakeups`; nothing is timed.
 #[test]
 fn a_sparse_stream_lengthens_the_polls_and_wakes_the_worker_less() {
-    let (mut w, guard) = NonBlockingBuilder::default()
-        .park_after(Duration::from_millis(16))
-        .finish(Recorder::default());
+    let builder = NonBlockingBuilder::default().park_after(Duration::from_millis(16));
+    assert_wakeups_a_line(builder, &[5, 3, 3, 3, 3]);
+}
+
+/// Writes lines one at a time, each once the worker has parked again, and checks the
+/// wake-ups each cost against `expected` (a spurious wake-up of the condition variable
+/// could add one), then the accounting.
+fn assert_wakeups_a_line(builder: NonBlockingBuilder, expected: &[u64]) {
+    let (mut w, guard) = builder.finish(Recorder::default());
     eventually("worker parked", || w.stats().worker_parked);
     let mut per_line = Vec::new();
-    for i in 0..5u64 {
+    for i in 0..expected.len() as u64 {
         let before = w.stats().worker_wakeups;
         w.write_all(format!("line {i}\n").as_bytes()).unwrap();
         eventually("line written", || w.stats().lines_written == i + 1);
         eventually("worker parked", || w.stats().worker_parked);
         per_line.push(w.stats().worker_wakeups - before);
     }
-    // A spurious wake-up of the condition variable could add one.
-    let expected = [5, 3, 3, 3, 3];
     for (got, want) in per_line.iter().zip(expected) {
         assert!(
-            (want..=want + 1).contains(got),
+            (*want..=want + 1).contains(got),
             "wake-ups a line {per_line:?}, expected {expected:?}"
         );
     }
@@ -158,29 +162,10 @@ fn a_sparse_stream_lengthens_the_polls_and_wakes_the_worker_less() {
 /// nothing is timed.
 #[test]
 fn a_longer_max_poll_wakes_the_worker_less_for_a_sparse_stream() {
-    let (mut w, guard) = NonBlockingBuilder::default()
+    let builder = NonBlockingBuilder::default()
         .park_after(Duration::from_millis(64))
-        .max_poll(Duration::from_millis(32))
-        .finish(Recorder::default());
-    eventually("worker parked", || w.stats().worker_parked);
-    let mut per_line = Vec::new();
-    for i in 0..4u64 {
-        let before = w.stats().worker_wakeups;
-        w.write_all(format!("line {i}\n").as_bytes()).unwrap();
-        eventually("line written", || w.stats().lines_written == i + 1);
-        eventually("worker parked", || w.stats().worker_parked);
-        per_line.push(w.stats().worker_wakeups - before);
-    }
-    // A spurious wake-up of the condition variable could add one.
-    let expected = [7, 3, 3, 3];
-    for (got, want) in per_line.iter().zip(expected) {
-        assert!(
-            (want..=want + 1).contains(got),
-            "wake-ups a line {per_line:?}, expected {expected:?}"
-        );
-    }
-    assert_accounting(&w.stats());
-    drop(guard);
+        .max_poll(Duration::from_millis(32));
+    assert_wakeups_a_line(builder, &[7, 3, 3, 3]);
 }
 
 /// With the poll at its longest, `flush()` returns with its line written, in order, the
