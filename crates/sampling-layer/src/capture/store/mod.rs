@@ -36,6 +36,8 @@ use crate::directive::capture_spec::CaptureSettings;
 mod ring;
 
 pub(crate) use ring::Line;
+#[cfg(test)]
+use ring::RING_START;
 use ring::{Held, SpanBuf, HEADER};
 
 /// Spare rings kept for reuse.
@@ -324,10 +326,8 @@ impl Store {
                 self.figures.discarded += buf.lines as u64;
             }
         }
-        while !self.spare.is_empty() {
-            self.drop_spare();
-        }
         self.spare = Vec::new();
+        self.spare_bytes = 0;
         self.spans.shrink_to_fit();
         self.order.shrink_to_fit();
     }

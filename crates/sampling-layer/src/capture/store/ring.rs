@@ -19,7 +19,7 @@ pub(crate) const HEADER: usize = 12;
 /// of a few hundred bytes each, and a ring that started at four times the
 /// first (often the shortest) grew by reallocation in most requests (about
 /// 800 instructions a request in the service bench).
-const RING_START: usize = 1 << 10;
+pub(super) const RING_START: usize = 1 << 10;
 
 /// One span's lines, oldest first.
 #[derive(Debug)]

@@ -347,10 +347,31 @@ fn spare_rings_stay_within_the_total_bound_and_go_first() {
     let s = st.stats(0);
     assert_eq!((s.buffered_spans, s.evicted_spans), (2, 1), "{s:?}");
     assert!(st.bytes + st.spare_bytes <= l.total_bytes);
-    // A bound with no room for a spare keeps none.
-    let tight = limits(100, 1 << 20, per_span);
+    assert!(st.spare.is_empty());
+}
+
+/// Over the total bound, a spare ring goes before any held line: a span whose ring grows
+/// past the bound with a spare beside it costs the spare, and nothing held is evicted.
+#[test]
+fn a_spare_ring_goes_before_any_held_line() {
+    let ring = RING_START;
+    // Two one-line spans fit; so does one of them with a spare beside it, but not a grown
+    // ring (twice the first) with one.
+    let l = limits(100, 1 << 20, SPAN_COST + 2 * ring + ring / 2);
     let mut st = Store::default();
-    st.push(1, &line(1), &tight);
-    st.discard(1, &tight);
-    assert!(st.spare.is_empty() || st.bytes + st.spare_bytes <= tight.total_bytes);
+    st.push(1, &line(1), &l);
+    st.push(2, &line(2), &l);
+    st.discard(1, &l);
+    assert_eq!((st.spare.len(), st.spare_bytes), (1, ring));
+    // Two lines of 500 bytes grow span 2's ring to twice its start.
+    st.push(2, &[5; 500], &l);
+    st.push(2, &[6; 500], &l);
+    let s = st.stats(0);
+    assert_eq!(s.buffered_bytes as usize, SPAN_COST + 2 * ring);
+    assert!(st.spare.is_empty(), "the spare went");
+    assert_eq!(
+        (s.evicted_spans, s.evicted_total_cap, s.buffered_lines),
+        (0, 0, 3),
+        "{s:?}"
+    );
 }
