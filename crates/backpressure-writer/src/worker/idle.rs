@@ -55,10 +55,10 @@ const SMALL_BATCH_LINES_PER_POLL: usize = 8;
 
 /// The next poll's length in [`POLL`]s, from the current one and the batch just taken (its
 /// lines and bytes, both queues; a poll that found nothing counts as an empty batch):
-/// twice as long (up to the longest, `Config::max_poll_units`) while twice the batch stays under the
-/// small-batch bound, half as long (down to one) once the batch reaches it, the same in
-/// between. The bound is [`SMALL_BATCH_LINES`], lowered to an eighth of the smallest line
-/// and byte bound of the two queues, so that a small queue is never half full within a
+/// twice as long (up to the longest, `Config::max_poll_units`) while twice the batch stays
+/// under the small-batch bound, half as long (down to one) once the batch reaches it, the
+/// same in between. The bound is eight lines a [`POLL`] of the longest poll (64 at the
+/// default), lowered to an eighth of the smallest line and byte bound of the two queues, so that a small queue is never half full within a
 /// poll. A doubling or a halving per batch: a steady stream settles on one length, a
 /// burst brings the poll down as fast as it builds up.
 pub(crate) fn next_poll(units: u32, lines: usize, bytes: usize, config: &Config) -> u32 {
