@@ -47,9 +47,12 @@
 //!   sampler as a layer on the registry instead of the deferred layer's per-layer filter
 //!   (the same lines, for a stack with one output): no per-layer filter bookkeeping on
 //!   each span's enter, exit and close;
-//! - `ours_deferred_layer_poll32` (only when named in `--modes`): `ours_deferred_layer`
-//!   with the writer's longest idle poll at 32 ms instead of 8 (`max_poll`): a quarter of
-//!   the worker's wake-ups while lines come a few a millisecond;
+//! - `ours_deferred_layer_poll8` (only when named in `--modes`): `ours_deferred_layer`
+//!   with the writer's longest idle poll at 8 ms instead of the default 32 (`max_poll`):
+//!   four times the worker's wake-ups while lines come a few a millisecond;
+//! - `ours_deferred_layer_null` (only when named in `--modes`): `ours_deferred_layer`
+//!   with `Decoded` around `io::sink` instead of the file: the writer and its worker's
+//!   layout without the file's writes;
 //! - `ours_deferred_layer_sink` (only when named in `--modes`): `ours_deferred_layer` with
 //!   its records written to `io::sink` on the caller's thread, with no writer: what the
 //!   writer costs the service (its queue, its worker's wake-ups, layout and file writes);
@@ -213,16 +216,22 @@ fn child(mode: &str, length: Duration) {
             }
             .expect("global subscriber");
         }
-        "ours_deferred" | "ours_deferred_layer" | "ours_deferred_layer_poll32" => {
-            let longest = if mode == "ours_deferred_layer_poll32" {
-                32
+        "ours_deferred"
+        | "ours_deferred_layer"
+        | "ours_deferred_layer_poll8"
+        | "ours_deferred_layer_null" => {
+            let mut builder = backpressure_writer::NonBlockingBuilder::default();
+            if mode == "ours_deferred_layer_poll8" {
+                builder = builder.max_poll(Duration::from_millis(8));
+            }
+            let (writer, guard) = if mode == "ours_deferred_layer_null" {
+                builder.try_finish(
+                    Box::new(Decoded::new(std::io::sink())) as Box<dyn std::io::Write + Send>
+                )
             } else {
-                8
-            };
-            let (writer, guard) = backpressure_writer::NonBlockingBuilder::default()
-                .max_poll(Duration::from_millis(longest))
-                .try_finish(Decoded::new(file()))
-                .expect("writer");
+                builder.try_finish(Box::new(Decoded::new(file())) as Box<dyn std::io::Write + Send>)
+            }
+            .expect("writer");
             guards.push(Box::new(guard));
             let sampler = sampling_layer::SamplingFilter::try_new(DIRECTIVES).expect("directives");
             let layer = DeferredLayer::new(writer).with_sample_rate(sampling_layer::sample_rate);

@@ -367,14 +367,13 @@ impl NonBlockingBuilder {
     /// While it polls, a `write` call never wakes it: the first line of a burst costs what
     /// every other line costs, not a futex wake on the caller's thread (a line then waits
     /// up to one poll in the queue before the worker takes it). A poll halves, down to
-    /// 1 ms, with each batch of 64 lines or more, and doubles, up to 8 ms
-    /// ([`max_poll`](Self::max_poll)), with each batch of fewer than 32 or poll that finds
-    /// nothing: a few lines a millisecond then cost an
-    /// eighth of the wake-ups. Once parked, the worker costs no CPU, and the first line
-    /// after that wakes it. Longer keeps bursts with longer pauses off the wake-up path,
-    /// for about 0.6% of a core while polling with nothing to take (2% at 1 ms polls;
-    /// measured on a 2-vCPU VM, `docs/benchmarks.md`); zero polls once, for 1 ms, after
-    /// each batch, then parks.
+    /// 1 ms, with each batch of 256 lines or more, and doubles, up to 32 ms
+    /// ([`max_poll`](Self::max_poll)), with each batch of fewer than 128 or poll that finds
+    /// nothing: a few lines a millisecond then cost a thirty-second of the wake-ups. Once
+    /// parked, the worker costs no CPU, and the first line after that wakes it. Longer
+    /// keeps bursts with longer pauses off the wake-up path, for a fraction of a percent of
+    /// a core while polling with nothing to take (2% at 1 ms polls; measured on a 2-vCPU
+    /// VM, `docs/benchmarks.md`); zero polls once, for 1 ms, after each batch, then parks.
     pub fn park_after(mut self, idle: Duration) -> Self {
         self.park_after = idle;
         self
@@ -382,15 +381,17 @@ impl NonBlockingBuilder {
 
     /// The longest idle poll (see [`park_after`](Self::park_after)): how long a line may
     /// wait in the queue while lines are sparse, and how far apart the worker's wake-ups
-    /// are while they keep coming a few at a time. Default 8 ms; at least 1 ms (the
+    /// are while they keep coming a few at a time. Default 32 ms; at least 1 ms (the
     /// shortest poll), else [`BuildError::MaxPollBelowPoll`].
     ///
     /// Longer trades the delay before a sparse line reaches the sink for fewer wake-ups:
     /// each costs the worker's core some 10–25 µs on a VM, and on a small machine the
-    /// service it shares the CPUs with more (`docs/benchmarks.md`, *A real service*). The
-    /// batch that halves the poll grows with it (eight lines a millisecond of it), so a
-    /// steady stream can reach the longer poll. A line is still written at once on
-    /// `flush()`, at shutdown, on a panic, and when a queue is half full.
+    /// service it shares the CPUs with more (`docs/benchmarks.md`, *A real service*, where
+    /// 32 ms used 0.7–2.2% less CPU a request than 8 ms). Shorter suits a reader that tails the
+    /// file and wants a sparse line within a few milliseconds. The batch that halves the
+    /// poll grows with it (eight lines a millisecond of it), so a steady stream can reach
+    /// the longer poll. A line is still written at once on `flush()`, at shutdown, on a
+    /// panic, and when a queue is half full.
     pub fn max_poll(mut self, longest: Duration) -> Self {
         self.max_poll = longest;
         self

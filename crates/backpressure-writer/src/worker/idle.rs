@@ -25,12 +25,14 @@ use crate::sync::MutexGuard;
 pub(crate) const POLL: Duration = Duration::from_millis(1);
 
 /// The longest idle poll, in [`POLL`]s: what a sparse stream of lines waits at most in the
-/// queue. Each wake-up costs the worker's core some 10–25 µs on a VM (the timer, the
-/// scheduler, the lock), so a worker taking a few lines a millisecond spent more on waking
-/// than on writing; eight times fewer wake-ups took 4–6% off the CPU a request of the
-/// service benchmark, where the worker writes about seven lines a millisecond. The
+/// queue. Each wake-up costs the worker's core some 10–25 µs on a VM, and the threads it
+/// shares the cores with more, so a worker taking a few lines a millisecond spent more on
+/// waking than on writing: polls of up to 8 ms instead of 1 took 4–6% off the CPU a request
+/// of the service benchmark (where the worker takes about seven lines a millisecond), and
+/// up to 32 ms another 0.7–2.2% in each of five long side-by-side runs. Longer would save
+/// little more (a quarter of what is left, against a line waiting four times as long); the
 /// default of `NonBlockingBuilder::max_poll`, which sets it per writer.
-pub(crate) const MAX_POLL_UNITS: u32 = 8;
+pub(crate) const MAX_POLL_UNITS: u32 = 32;
 
 /// [`MAX_POLL_UNITS`] as a duration: the default longest idle poll.
 pub(crate) const MAX_POLL: Duration = Duration::from_millis(MAX_POLL_UNITS as u64);

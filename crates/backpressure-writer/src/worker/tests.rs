@@ -35,7 +35,7 @@ fn steady_stream(c: &crate::config::Config, polls: usize) -> Vec<u32> {
 #[test]
 fn small_batches_lengthen_the_poll_and_large_ones_shorten_it() {
     let c = config(crate::NonBlockingBuilder::default());
-    assert_eq!(steady_stream(&c, 6), [1, 2, 4, 8, 8, 8, 8]);
+    assert_eq!(steady_stream(&c, 7), [1, 2, 4, 8, 16, 32, 32, 32]);
     // Twice the batch would pass the bound: the length stays.
     assert_eq!(next_poll(2, SMALL_BATCH_LINES / 2, 100, &c), 2);
     assert_eq!(next_poll(2, SMALL_BATCH_LINES / 2 - 1, 100, &c), 4);
@@ -55,22 +55,27 @@ fn small_batches_lengthen_the_poll_and_large_ones_shorten_it() {
         "twice is the bound: stays"
     );
     // A poll that found nothing counts as an empty batch.
-    assert_eq!(next_poll(8, 0, 0, &c), MAX_POLL_UNITS);
+    assert_eq!(next_poll(16, 0, 0, &c), MAX_POLL_UNITS);
+    assert_eq!(next_poll(MAX_POLL_UNITS, 0, 0, &c), MAX_POLL_UNITS);
 }
 
-/// A longer `max_poll` lets the same stream settle on the longer poll, its small-batch
-/// bound scaled with it (eight lines a millisecond of it); the default stays at 8 ms.
+/// `max_poll` sets the longest poll, and the small-batch bound scales with it (eight lines
+/// a millisecond of it): at 8 ms the same stream settles on 8 ms polls, a batch of 32 lines
+/// keeps the poll, 64 halves it.
 #[test]
-fn a_longer_max_poll_lets_a_steady_stream_settle_on_it() {
-    let c = config(crate::NonBlockingBuilder::default().max_poll(Duration::from_millis(32)));
-    assert_eq!(c.max_poll_units, 32);
-    assert_eq!(steady_stream(&c, 7), [1, 2, 4, 8, 16, 32, 32, 32]);
-    // Its bound is 256 lines: a batch of 128 still stays, 256 halves.
-    assert_eq!(next_poll(32, 128, 100, &c), 32);
-    assert_eq!(next_poll(32, 256, 100, &c), 16);
-    assert_eq!(next_poll(32, 0, 0, &c), 32);
+fn max_poll_sets_the_longest_poll_and_scales_the_small_batch_bound() {
     let d = config(crate::NonBlockingBuilder::default());
-    assert_eq!((d.max_poll_units, MAX_POLL_UNITS), (8, 8));
+    assert_eq!(
+        (d.max_poll_units, MAX_POLL_UNITS, SMALL_BATCH_LINES),
+        (32, 32, 256)
+    );
+    let c = config(crate::NonBlockingBuilder::default().max_poll(Duration::from_millis(8)));
+    assert_eq!(c.max_poll_units, 8);
+    assert_eq!(steady_stream(&c, 6), [1, 2, 4, 8, 8, 8, 8]);
+    assert_eq!(next_poll(8, 32, 100, &c), 8);
+    assert_eq!(next_poll(4, 31, 100, &c), 8);
+    assert_eq!(next_poll(8, 64, 100, &c), 4);
+    assert_eq!(next_poll(8, 0, 0, &c), 8);
     // Not a whole number of milliseconds: whole polls, rounded down.
     let c = config(crate::NonBlockingBuilder::default().max_poll(Duration::from_micros(2_500)));
     assert_eq!(c.max_poll_units, 2);

@@ -120,15 +120,16 @@ fn a_long_idle_writer_stops_waking_up() {
 }
 
 /// A sparse stream (here one line at a time) lengthens the worker's polls: twice after
-/// each batch or poll that finds few lines or none, up to eight times the shortest. So a
-/// line costs fewer wake-ups before the worker parks: with `park_after` of 16 polls, 16
-/// wake-ups a line at the shortest poll; here the line's own wake-up, then polls of 2, 4,
-/// 8 and the 2 left (the first line), and of 8 and 8 (every later one). Counted with
-/// `Stats::worker_wakeups`; nothing is timed.
+/// each batch or poll that finds few lines or none, up to 32 times the shortest (the
+/// default `max_poll`). So a line costs fewer wake-ups before the worker parks: with
+/// `park_after` of 64 polls, 64 wake-ups a line at the shortest poll; here the first
+/// line's own wake-up, then polls of 2, 4, 8, 16 and 32 and the 2 left, and for every
+/// later one its wake-up and polls of 32 and 32. Counted with `Stats::worker_wakeups`;
+/// nothing is timed.
 #[test]
 fn a_sparse_stream_lengthens_the_polls_and_wakes_the_worker_less() {
-    let builder = NonBlockingBuilder::default().park_after(Duration::from_millis(16));
-    assert_wakeups_a_line(builder, &[5, 3, 3, 3, 3]);
+    let builder = NonBlockingBuilder::default().park_after(Duration::from_millis(64));
+    assert_wakeups_a_line(builder, &[7, 3, 3, 3]);
 }
 
 /// Writes lines one at a time, each once the worker has parked again, and checks the
@@ -155,17 +156,16 @@ fn assert_wakeups_a_line(builder: NonBlockingBuilder, expected: &[u64]) {
     drop(guard);
 }
 
-/// A longer `max_poll` lets the polls grow past 8 ms: with `park_after` of 64 polls and
-/// `max_poll` of 32, the first line costs its own wake-up, then polls of 2, 4, 8, 16 and
-/// 32 and the 2 left; every later one polls of 32 and 32: three wake-ups a line where the
-/// default's longest poll of 8 would take nine. Counted with `Stats::worker_wakeups`;
-/// nothing is timed.
+/// `max_poll` bounds the polls: at 8 ms, the same stream's first line costs its own
+/// wake-up, then polls of 2, 4, seven of 8 and the 2 left; every later one its wake-up and
+/// eight polls of 8: nine wake-ups a line where the default's 32 ms takes three. Counted
+/// with `Stats::worker_wakeups`; nothing is timed.
 #[test]
-fn a_longer_max_poll_wakes_the_worker_less_for_a_sparse_stream() {
+fn a_shorter_max_poll_wakes_the_worker_more_for_a_sparse_stream() {
     let builder = NonBlockingBuilder::default()
         .park_after(Duration::from_millis(64))
-        .max_poll(Duration::from_millis(32));
-    assert_wakeups_a_line(builder, &[7, 3, 3, 3]);
+        .max_poll(Duration::from_millis(8));
+    assert_wakeups_a_line(builder, &[11, 9, 9, 9]);
 }
 
 /// With the poll at its longest, `flush()` returns with its line written, in order, the
