@@ -371,9 +371,9 @@ impl NonBlockingBuilder {
     /// ([`max_poll`](Self::max_poll)), with each batch of fewer than 128 or poll that finds
     /// nothing: a few lines a millisecond then cost a thirty-second of the wake-ups. Once
     /// parked, the worker costs no CPU, and the first line after that wakes it. Longer
-    /// keeps bursts with longer pauses off the wake-up path, for a fraction of a percent of
-    /// a core while polling with nothing to take (2% at 1 ms polls; measured on a 2-vCPU
-    /// VM, `docs/benchmarks.md`); zero polls once, for 1 ms, after each batch, then parks.
+    /// keeps bursts with longer pauses off the wake-up path, for about 0.15% of a core
+    /// while polling with nothing to take (2% at 1 ms polls; measured on a 2-vCPU VM,
+    /// `docs/benchmarks.md`); zero polls once, for 1 ms, after each batch, then parks.
     pub fn park_after(mut self, idle: Duration) -> Self {
         self.park_after = idle;
         self
