@@ -168,6 +168,41 @@ fn a_shorter_max_poll_wakes_the_worker_more_for_a_sparse_stream() {
     assert_wakeups_a_line(builder, &[11, 9, 9, 9]);
 }
 
+/// On its longest poll (32 ms by default) the worker is still woken by the producer whose
+/// line fills a queue half: with a 64-line queue, the 32nd line written since the worker
+/// last took a batch, never an earlier one. Counted with `Stats::worker_notifies`; the
+/// lines go on until that wake-up comes, so nothing is timed.
+#[test]
+fn a_half_full_queue_wakes_a_worker_on_its_longest_poll() {
+    let sink = Recorder::default();
+    let (mut w, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(64)
+        .park_after(Duration::from_secs(3600))
+        .finish(sink.clone());
+    w.write_all(b"first\n").unwrap();
+    guard.flush().unwrap();
+    let before = w.stats().worker_notifies;
+    let mut first_wake = None;
+    for i in 0..100_000u64 {
+        // Not yet taken by the worker: at most this many before the line goes in (the
+        // worker may take some meanwhile, never add any).
+        let waiting = w.stats().queued;
+        w.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        if w.stats().worker_notifies > before {
+            first_wake = Some(waiting + 1);
+            break;
+        }
+    }
+    let waiting = first_wake.expect("no producer ever woke the polling worker");
+    assert!(
+        waiting >= 32,
+        "woken with at most {waiting} lines waiting in a 64-line queue"
+    );
+    guard.flush().unwrap();
+    assert_accounting(&w.stats());
+    drop(guard);
+}
+
 /// With the poll at its longest, `flush()` returns with its line written, in order, the
 /// accounting exact, for at most one wake-up. (That it wakes the worker rather than
 /// waiting out the poll is a matter of time, which this file does not measure.)
